@@ -1,0 +1,52 @@
+"""Glue between validated arguments and the compiled kernels: layouts,
+workspaces and the thread plan.  No arithmetic here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ._threads import resolve_num_threads
+from ._tiling import run_steps_in_parallel, step_tiling
+
+
+def time_major(a: np.ndarray) -> np.ndarray:
+    """(N, T, ...) -> C-contiguous (T, N, ...) copy: a step's batch rows become contiguous for BLAS."""
+    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+
+
+def batch_major(a_tm: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
+    """(T, N, ...) -> C-contiguous (N, T, ...), zero at padded steps."""
+    out = np.ascontiguousarray(np.swapaxes(a_tm, 0, 1))
+    if mask is not None:
+        out[~mask] = 0
+    return out
+
+
+def kernel_lengths(lengths: Optional[np.ndarray], N: int, T: int) -> np.ndarray:
+    return lengths if lengths is not None else np.full(N, T, dtype=np.intp)
+
+
+def initial_states(first: np.ndarray, T: int) -> np.ndarray:
+    """(T+1, N, H) state history with the given state at index 0."""
+    st = np.empty((T + 1,) + first.shape, dtype=first.dtype)
+    st[0] = first
+    return st
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    block_n: int
+    chunk_h: int
+    num_threads: int
+    parallel_steps: bool
+
+    @classmethod
+    def make(cls, N: int, H: int, gates: int, num_threads) -> "ThreadPlan":
+        nt = resolve_num_threads(num_threads)
+        block_n, chunk_h = step_tiling(N, H)
+        return cls(block_n, chunk_h, nt, run_steps_in_parallel(N, H, gates, nt))
+
+    def args(self):
+        return self.block_n, self.chunk_h, self.num_threads, self.parallel_steps

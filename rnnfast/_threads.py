@@ -1,0 +1,96 @@
+"""The one place that decides how many OpenMP threads a kernel uses,
+and keeps BLAS single-threaded while the kernels run."""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+from . import _config
+
+ENV_VAR = "RNNFAST_NUM_THREADS"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise TypeError(f"{name} must be a positive int; got {type(value).__name__}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1; got {value}")
+    return value
+
+
+def resolve_num_threads(num_threads=None) -> int:
+    """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else the core count.
+
+    Without OpenMP in the build the answer is always 1.
+    """
+    if num_threads is not None:
+        n = _check_count(num_threads, "num_threads")
+    elif os.environ.get(ENV_VAR, "").strip():
+        raw = os.environ[ENV_VAR].strip()
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_VAR} must be a positive integer; got {raw!r}") from None
+        n = _check_count(n, ENV_VAR)
+    else:
+        n = available_cores()
+    return n if _config.openmp_enabled() else 1
+
+
+# BLAS must run single-threaded inside the kernels: its own threads would
+# fight OpenMP's (measured 8x slower) and change the bits with its thread
+# count.  OpenBLAS's thread count is process-global, so concurrent kernel
+# calls share one "pinned" section: the first in pins, the last out restores.
+_lock = threading.Lock()
+_depth = 0
+_saved: list = []
+_blas_libs = None
+
+
+def _blas_controllers():
+    global _blas_libs
+    if _blas_libs is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _blas_libs
+
+
+@contextmanager
+def single_threaded_blas():
+    global _depth, _saved
+    with _lock:
+        if _depth == 0:
+            libs = _blas_controllers()
+            _saved = [(c, c.num_threads) for c in libs]
+            for c, n in _saved:
+                if n != 1:
+                    c.set_num_threads(1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for c, n in _saved:
+                    if n != 1:
+                        c.set_num_threads(n)
+                _saved = []

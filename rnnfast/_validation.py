@@ -1,0 +1,182 @@
+"""Argument checks shared by every public entry point (kernels and reference).
+
+Everything a kernel relies on is established here, before any ``nogil`` code:
+types, dtypes, shapes, finiteness, ``lengths`` and the 32-bit BLAS limits.
+Errors name the argument and say what was expected and what came.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+BLAS_INT_MAX = 2**31 - 1
+
+
+def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """``a`` must be a float32/float64 ndarray of ``ndim`` dimensions (and ``dtype`` if given)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}; got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} has dtype {a.dtype}; expected float32 or float64")
+    if not a.dtype.isnative:
+        raise TypeError(f"{name} has non-native byte order ({a.dtype.str}); expected native {a.dtype.newbyteorder('=').str}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}; expected {dtype} (the dtype of x): dtypes may not be mixed")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} has {a.ndim} dimension(s), shape {a.shape}; expected {ndim}: {layout}")
+    return a
+
+
+def check_shape(name: str, a: np.ndarray, expected: Tuple[int, ...], layout: str) -> None:
+    if a.shape != tuple(expected):
+        raise ValueError(f"{name} has shape {a.shape}; expected {tuple(expected)} = {layout}")
+
+
+def check_finite(name: str, a: np.ndarray, where: str = "") -> None:
+    if a.size and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf{where}; expected finite values")
+
+
+def check_lengths(lengths, N: int, T: int) -> Optional[np.ndarray]:
+    """``lengths``: None, or integers of shape (N,) in 1..T.  Returned as intp (None if absent)."""
+    if lengths is None:
+        return None
+    if not isinstance(lengths, np.ndarray):
+        raise TypeError(f"lengths must be a numpy.ndarray of integers, shape (N,) = ({N},); got {type(lengths).__name__}")
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"lengths has dtype {lengths.dtype}; expected an integer dtype")
+    if lengths.shape != (N,):
+        raise ValueError(f"lengths has shape {lengths.shape}; expected ({N},) = (N,)")
+    if N and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(f"lengths must lie in 1..T = 1..{T}; got values from {lengths.min()} to {lengths.max()}")
+    return np.ascontiguousarray(lengths, dtype=np.intp)
+
+
+def padding_mask(N: int, T: int, lengths: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Boolean (N, T), True at valid steps; None when nothing is padded."""
+    if lengths is None or (N and lengths.min() == T):
+        return None
+    return np.arange(T)[None, :] < lengths[:, None]
+
+
+def zero_padded(a: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
+    """A copy of ``a`` (N, T, ...) with padded steps set to zero, or ``a`` itself if none are."""
+    if mask is None:
+        return a
+    out = np.array(a, copy=True)
+    out[~mask] = 0
+    return out
+
+
+def check_blas_sizes(N: int, T: int, D: int, GH: int) -> None:
+    """The kernels call 32-bit-integer BLAS: every dimension and leading dimension must fit."""
+    if N * T > BLAS_INT_MAX:
+        raise ValueError(f"x has N*T = {N * T} rows; the BLAS limit is {BLAS_INT_MAX}")
+    if D > BLAS_INT_MAX:
+        raise ValueError(f"x has D = {D}; the BLAS limit is {BLAS_INT_MAX}")
+    if GH > BLAS_INT_MAX:
+        raise ValueError(f"Wh has {GH} gate columns; the BLAS limit is {BLAS_INT_MAX}")
+
+
+@dataclass
+class SequenceArgs:
+    """Validated arguments of a sequence forward pass."""
+
+    x: np.ndarray  # (N, T, D), padded steps zeroed
+    Wx: np.ndarray
+    Wh: np.ndarray
+    biases: list
+    states: list  # each (N, H), zeros where None was given
+    lengths: Optional[np.ndarray]  # intp (N,), or None
+    mask: Optional[np.ndarray]  # (N, T) valid steps, or None
+    N: int
+    T: int
+    D: int
+    H: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.x.dtype
+
+
+def check_sequence_forward(
+    x,
+    Wx,
+    Wh,
+    biases: Sequence[Tuple[str, object]],
+    gates: int,
+    states: Sequence[Tuple[str, object]],
+    lengths,
+) -> SequenceArgs:
+    """Validate ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``, biases ``(G*H,)`` and states ``(N, H)``."""
+    gname = f"{gates}H" if gates > 1 else "H"
+    x = check_float_array("x", x, 3, "(N, T, D)")
+    dtype = x.dtype
+    N, T, D = x.shape
+    Wh = check_float_array("Wh", Wh, 2, f"(H, {gname})", dtype)
+    H = Wh.shape[0]
+    if T == 0:
+        raise ValueError(f"x has shape {x.shape}: T = 0; expected at least one time step")
+    if D == 0:
+        raise ValueError(f"x has shape {x.shape}: D = 0; expected at least one input feature")
+    if H == 0:
+        raise ValueError(f"Wh has shape {Wh.shape}: H = 0; expected at least one hidden unit")
+    check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H}")
+    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", dtype)
+    check_shape("Wx", Wx, (D, gates * H), f"(D, {gname}) with D = x.shape[2], H = Wh.shape[0]")
+    checked_biases = []
+    for name, b in biases:
+        b = check_float_array(name, b, 1, f"({gname},)", dtype)
+        check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
+        checked_biases.append(b)
+    checked_states = []
+    for name, s in states:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
+        else:
+            s = check_float_array(name, s, 2, "(N, H)", dtype)
+            check_shape(name, s, (N, H), "(N, H) with N = x.shape[0], H = Wh.shape[0]")
+        checked_states.append(s)
+    lengths = check_lengths(lengths, N, T)
+    check_blas_sizes(N, T, D, gates * H)
+    mask = padding_mask(N, T, lengths)
+    x = zero_padded(x, mask)
+    check_finite("x", x, " at a valid step" if mask is not None else "")
+    for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)],
+                    *[(n, s) for (n, _), s in zip(states, checked_states)]]:
+        check_finite(name, a)
+    return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
+
+
+def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
+                            dtype: np.dtype, mask: Optional[np.ndarray]):
+    """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``."""
+    dhs = check_float_array("dhs", dhs, 3, "(N, T, H)", dtype)
+    check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
+    dhs = zero_padded(dhs, mask)
+    check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
+    out = []
+    for name, d in dstates:
+        if d is None:
+            d = np.zeros((N, H), dtype=dtype)
+        else:
+            d = check_float_array(name, d, 2, "(N, H)", dtype)
+            check_shape(name, d, (N, H), "(N, H) of the forward pass")
+            check_finite(name, d)
+        out.append(d)
+    return dhs, out
+
+
+def check_step_x(x) -> np.ndarray:
+    """Single-step input ``x (N, D)``, returned as a length-1 sequence ``(N, 1, D)``."""
+    x = check_float_array("x", x, 2, "(N, D)")
+    return x[:, None, :]
+
+
+def check_cache(cache, cls, producer: str):
+    if not isinstance(cache, cls):
+        raise TypeError(f"cache must be the cache returned by {producer}; got {type(cache).__name__}")
+    return cache

@@ -1,0 +1,117 @@
+"""LSTM: whole-sequence and single-step forward/backward on the Cython kernels.
+
+Same signatures and results as ``rnnfast.reference.lstm`` (the specification).
+Gate blocks of the fused weights, in order: i, f, g, o (PyTorch's order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _lstm
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._threads import single_threaded_blas
+from ._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+
+
+@dataclass(eq=False)
+class LSTMCache:
+    """What the backward pass needs; opaque to users."""
+
+    x_tm: np.ndarray  # (T, N, D), padded steps zeroed
+    Wx: np.ndarray
+    Wh: np.ndarray
+    hst: np.ndarray  # (T+1, N, H) state entering each step
+    cst: np.ndarray  # (T+1, N, H)
+    act: np.ndarray  # (T, N, 4H) gate activations
+    lengths: np.ndarray
+    mask: Optional[np.ndarray]
+    plan: ThreadPlan
+
+
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None):
+    """LSTM over a whole batch of sequences.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, T, D), float32 or float64
+    Wx : ndarray, shape (D, 4H);  Wh : ndarray, shape (H, 4H);  b : ndarray, shape (4H,)
+        Gate blocks in the order i, f, g, o.
+    h0, c0 : ndarray, shape (N, H), optional (zeros)
+    lengths : int ndarray, shape (N,), optional
+        Valid steps per sequence (1..T); later steps keep the state and output zeros.
+    num_threads : int, optional
+        OpenMP threads; default ``$RNNFAST_NUM_THREADS``, else the core count.
+
+    Returns
+    -------
+    hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward``.
+    """
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [("h0", h0), ("c0", c0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (b,), (h0, c0) = v.biases, v.states
+    plan = ThreadPlan.make(N, H, 4, num_threads)
+    x_tm = time_major(v.x)
+    Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
+    hst, cst = initial_states(h0, T), initial_states(c0, T)
+    act = np.empty((T, N, 4 * H), dtype=v.dtype)
+    steps = kernel_lengths(v.lengths, N, T)
+    if N:
+        with single_threaded_blas():
+            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, steps, *plan.args())
+    hs = batch_major(hst[1:], v.mask)
+    cache = LSTMCache(x_tm, Wx, Wh, hst, cst, act, steps, v.mask, plan)
+    return hs, hst[T].copy(), cst[T].copy(), cache
+
+
+def lstm_backward(dhs, cache, dhT=None, dcT=None):
+    """Backward through time.
+
+    Parameters
+    ----------
+    dhs : ndarray, shape (N, T, H)
+        Gradient of the loss with respect to ``hs`` (padded steps are ignored).
+    cache : from ``lstm_forward``.
+    dhT, dcT : ndarray, shape (N, H), optional
+        Gradient flowing into the final state; ``None`` (zeros) stops it at the
+        chunk boundary, which is truncated BPTT.
+
+    Returns
+    -------
+    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H)
+    """
+    cache = check_cache(cache, LSTMCache, "rnnfast.lstm_forward")
+    T, N, D = cache.x_tm.shape
+    H = cache.Wh.shape[0]
+    dtype = cache.x_tm.dtype
+    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, dtype, cache.mask)
+    dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
+    dG = np.empty((T, N, 4 * H), dtype=dtype)
+    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dWx = np.empty((D, 4 * H), dtype=dtype)
+    dWh = np.empty((H, 4 * H), dtype=dtype)
+    db = np.empty(4 * H, dtype=dtype)
+    if N:
+        with single_threaded_blas():
+            _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.cst, cache.act, cache.lengths,
+                           time_major(dhs), dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+    else:
+        dWx[:], dWh[:], db[:] = 0, 0, 0
+    return batch_major(dx_tm, None), dWx, dWh, db, dh, dc
+
+
+def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
+    _, h_next, c_next, cache = lstm_forward(check_step_x(x), Wx, Wh, b, h, c, num_threads=num_threads)
+    return h_next, c_next, cache
+
+
+def lstm_step_backward(dh_next, dc_next, cache):
+    """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
+    cache = check_cache(cache, LSTMCache, "rnnfast.lstm_step_forward")
+    N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
+    dx, dWx, dWh, db, dh, dc = lstm_backward(zeros, cache, dh_next, dc_next)
+    return dx[:, 0], dh, dc, dWx, dWh, db

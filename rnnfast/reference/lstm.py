@@ -1,0 +1,111 @@
+"""LSTM in plain NumPy: the specification that ``rnnfast.lstm_forward`` and
+``rnnfast.lstm_backward`` are tested against.
+
+Shapes: x (N, T, D), Wx (D, 4H), Wh (H, 4H), b (4H,), states (N, H).
+Gate blocks of the fused weights, in order: i, f, g, o (PyTorch's order).
+
+    a_t = x_t @ Wx + h_{t-1} @ Wh + b
+    i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+With ``lengths``, a step t >= lengths[n] leaves sequence n's state unchanged
+and outputs zeros there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ._math import sigmoid
+
+
+@dataclass(eq=False)
+class LSTMCache:
+    x: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    h_prev: list  # per step, (N, H)
+    c_prev: list
+    c: list
+    gates: list  # per step, (i, f, g, o) activations
+    valid: list  # per step, (N, 1) bool
+    mask: object
+
+
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None):
+    """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache``. ``num_threads`` is ignored."""
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [("h0", h0), ("c0", c0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (b,), (h, c) = v.biases, v.states
+    steps = v.lengths if v.lengths is not None else np.full(N, T)
+    hs = np.zeros((N, T, H), dtype=v.dtype)
+    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask)
+    for t in range(T):
+        a = v.x[:, t] @ v.Wx + h @ v.Wh + b
+        i = sigmoid(a[:, :H])
+        f = sigmoid(a[:, H:2 * H])
+        g = np.tanh(a[:, 2 * H:3 * H])
+        o = sigmoid(a[:, 3 * H:])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        valid = (t < steps)[:, None]
+        cache.h_prev.append(h)
+        cache.c_prev.append(c)
+        cache.c.append(c_new)
+        cache.gates.append((i, f, g, o))
+        cache.valid.append(valid)
+        h = np.where(valid, h_new, h)
+        c = np.where(valid, c_new, c)
+        hs[:, t] = np.where(valid, h_new, 0)
+    return hs, h.copy(), c.copy(), cache
+
+
+def lstm_backward(dhs, cache, dhT=None, dcT=None):
+    """Returns ``dx, dWx, dWh, db, dh0, dc0``."""
+    cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_forward")
+    N, T, D = cache.x.shape
+    H = cache.Wh.shape[0]
+    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, cache.x.dtype, cache.mask)
+    dx = np.zeros_like(cache.x)
+    dWx = np.zeros_like(cache.Wx)
+    dWh = np.zeros_like(cache.Wh)
+    db = np.zeros(4 * H, dtype=cache.x.dtype)
+    for t in reversed(range(T)):
+        i, f, g, o = cache.gates[t]
+        valid = cache.valid[t]
+        dh_t = dh + dhs[:, t]
+        tc = np.tanh(cache.c[t])
+        dc_t = dc + dh_t * o * (1 - tc**2)
+        da = np.concatenate([
+            dc_t * g * i * (1 - i),
+            dc_t * cache.c_prev[t] * f * (1 - f),
+            dc_t * i * (1 - g**2),
+            dh_t * tc * o * (1 - o),
+        ], axis=1)
+        da = np.where(valid, da, 0)
+        dx[:, t] = da @ cache.Wx.T
+        dWx += cache.x[:, t].T @ da
+        dWh += cache.h_prev[t].T @ da
+        db += da.sum(axis=0)
+        dh = np.where(valid, da @ cache.Wh.T, dh_t)
+        dc = np.where(valid, dc_t * f, dc)
+    return dx, dWx, dWh, db, dh, dc
+
+
+def lstm_step_forward(x, h, c, Wx, Wh, b):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
+    x = check_step_x(x)
+    _, h_next, c_next, cache = lstm_forward(x, Wx, Wh, b, h, c)
+    return h_next, c_next, cache
+
+
+def lstm_step_backward(dh_next, dc_next, cache):
+    """Returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
+    cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_step_forward")
+    N, H = cache.x.shape[0], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
+    dx, dWx, dWh, db, dh, dc = lstm_backward(zeros, cache, dh_next, dc_next)
+    return dx[:, 0], dh, dc, dWx, dWh, db

@@ -1,0 +1,22 @@
+# cython: language_level=3
+"""Build-time facts of the compiled kernels (is OpenMP in?)."""
+
+cdef extern from "omp_helpers.h":
+    int rnnfast_openmp_enabled() nogil
+    int rnnfast_openmp_version() nogil
+    int rnnfast_omp_max_threads() nogil
+
+
+def openmp_enabled() -> bool:
+    """True if the kernels were compiled with OpenMP."""
+    return bool(rnnfast_openmp_enabled())
+
+
+def openmp_version() -> int:
+    """The ``_OPENMP`` date macro of the build (0 without OpenMP)."""
+    return rnnfast_openmp_version()
+
+
+def omp_max_threads() -> int:
+    """What the OpenMP runtime would use by default (1 without OpenMP)."""
+    return rnnfast_omp_max_threads()

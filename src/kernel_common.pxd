@@ -1,0 +1,140 @@
+# cython: language_level=3
+"""Small inline helpers shared by the cell kernels: a row-major BLAS shim,
+numerically safe gate functions, and a deterministic tiled parallel GEMM.
+
+Everything here is ``noexcept nogil``: validation happens in Python before
+any of it runs.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, tanh, tanhf
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+# Output tiles of the big (all-steps) GEMMs.  Fixed sizes, never derived from
+# the thread count, so every BLAS call has the same shape for any number of
+# threads and the results are bitwise identical.
+cdef enum:
+    TILE_M = 256
+    TILE_N = 256
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      floating alpha, const floating* a, Py_ssize_t lda,
+                      const floating* b, Py_ssize_t ldb,
+                      floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C(m, n) = alpha * op(A)(m, k) @ op(B)(k, n) + beta * C``.
+
+    BLAS is column-major, and a row-major matrix is the column-major view of
+    its transpose; so we ask BLAS for ``C^T = op(B)^T @ op(A)^T``, which is the
+    same call with the operands swapped.  Sizes were checked against the
+    32-bit BLAS limit in Python before any kernel runs.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef int m_ = <int>n, n_ = <int>m, k_ = <int>k
+    cdef int lda_ = <int>ldb, ldb_ = <int>lda, ldc_ = <int>ldc
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sgemm(&ta, &tb, &m_, &n_, &k_, &alpha, <float*>b, &lda_, <float*>a, &ldb_, &beta, c, &ldc_)
+    else:
+        dgemm(&ta, &tb, &m_, &n_, &k_, &alpha, <double*>b, &lda_, <double*>a, &ldb_, &beta, c, &ldc_)
+
+
+cdef inline floating sigmoid(floating x) noexcept nogil:
+    # Branch-free so the gate loops stay simple; for any finite x this is
+    # NaN-free: exp(-x) overflows to +inf for x << 0 and 1/(1+inf) = 0.
+    cdef floating one = 1
+    if floating is float:
+        return one / (one + expf(-x))
+    else:
+        return one / (one + exp(-x))
+
+
+cdef inline floating tanh_(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            const floating* a, Py_ssize_t lda,
+                            const floating* b, Py_ssize_t ldb,
+                            floating beta, floating* c, Py_ssize_t ldc,
+                            const floating* bias, int num_threads) noexcept nogil:
+    """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is
+    not NULL), split into fixed TILE_M x TILE_N output tiles run in parallel.
+
+    Each tile is one single-threaded BLAS call on a shape that depends only on
+    (m, n, k): the bits do not depend on the thread count.
+    """
+    cdef Py_ssize_t tiles_m = (m + TILE_M - 1) // TILE_M
+    cdef Py_ssize_t tiles_n = (n + TILE_N - 1) // TILE_N
+    cdef Py_ssize_t tile, i0, j0, mm, nn, i, j
+    cdef const floating* a_tile
+    cdef const floating* b_tile
+    cdef floating* c_tile
+    cdef floating beta_tile
+    cdef floating one = 1
+    if m == 0 or n == 0:
+        return
+    for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static", num_threads=num_threads):
+        i0 = (tile // tiles_n) * TILE_M
+        j0 = (tile % tiles_n) * TILE_N
+        mm = min(TILE_M, m - i0)
+        nn = min(TILE_N, n - j0)
+        a_tile = a + (i0 if trans_a else i0 * lda)
+        b_tile = b + (j0 * ldb if trans_b else j0)
+        c_tile = c + i0 * ldc + j0
+        beta_tile = beta
+        if bias != NULL:
+            for i in range(mm):
+                for j in range(nn):
+                    c_tile[i * ldc + j] = bias[j0 + j]
+            beta_tile = one
+        gemm(trans_a, trans_b, mm, nn, k, one, a_tile, lda, b_tile, ldb, beta_tile, c_tile, ldc)
+
+
+cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,
+                             floating* out, int num_threads) noexcept nogil:
+    """``out[j] = sum_i a[i, j]``, rows added in order: the same bits for any
+    thread count (threads own whole column blocks)."""
+    cdef Py_ssize_t blocks = (n + TILE_N - 1) // TILE_N
+    cdef Py_ssize_t blk, i, j, j0, j1
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=num_threads):
+        j0 = blk * TILE_N
+        j1 = min(n, j0 + TILE_N)
+        for j in range(j0, j1):
+            out[j] = 0
+        for i in range(m):
+            for j in range(j0, j1):
+                out[j] = out[j] + a[i * lda + j]
+
+
+cdef struct Tiling:
+    # The per-step work split: tiles of block_n batch rows x chunk_h hidden units.
+    Py_ssize_t N, H, block_n, chunk_h, n_blocks, n_chunks
+
+
+cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t H, Py_ssize_t block_n, Py_ssize_t chunk_h) noexcept nogil:
+    cdef Tiling s
+    s.N = N
+    s.H = H
+    s.block_n = block_n
+    s.chunk_h = chunk_h
+    s.n_blocks = (N + block_n - 1) // block_n
+    s.n_chunks = (H + chunk_h - 1) // chunk_h
+    return s
+
+
+cdef inline Py_ssize_t tile_count(Tiling s) noexcept nogil:
+    return s.n_blocks * s.n_chunks
+
+
+cdef inline void tile_bounds(Tiling s, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,
+                             Py_ssize_t* j0, Py_ssize_t* j1) noexcept nogil:
+    n0[0] = (tile // s.n_chunks) * s.block_n
+    n1[0] = min(s.N, n0[0] + s.block_n)
+    j0[0] = (tile % s.n_chunks) * s.chunk_h
+    j1[0] = min(s.H, j0[0] + s.chunk_h)

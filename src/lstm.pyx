@@ -1,0 +1,186 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""LSTM kernels: whole-sequence forward and backward through time.
+
+NumPy twin: ``rnnfast/reference/lstm.py`` (the specification).
+Gate blocks of the fused weights, in order: i, f, g, o (PyTorch's order).
+
+Layout inside the kernels is time-major ``(T, N, ...)`` so that at step t the
+rows of a batch block are contiguous for BLAS.  ``hst``/``cst`` hold T+1
+states: index t is the state entering step t (index 0 is h0/c0).
+
+Parallel scheme: at each step the (N, H) state is cut into tiles of
+``block_n`` batch rows x ``chunk_h`` hidden units (sizes chosen in Python from
+the shapes only).  A tile computes the recurrent product for its own gate
+columns and then its own elementwise cell update, so one barrier per step
+suffices (two in backward).  Every GEMM has a thread-independent shape.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+from kernel_common cimport (Tiling, column_sums, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
+                            tile_count, tiled_gemm)
+
+
+cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
+                        floating* gates, floating* hst, floating* cst,
+                        const Py_ssize_t* lengths) noexcept nogil:
+    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t G = 4 * H
+    cdef floating one = 1
+    cdef floating* g_t = gates + t * N * G
+    cdef const floating* h_prev = hst + t * N * H
+    cdef floating* h_next = hst + (t + 1) * N * H
+    cdef const floating* c_prev = cst + t * N * H
+    cdef floating* c_next = cst + (t + 1) * N * H
+    cdef floating* a
+    cdef Py_ssize_t n, j, q
+    cdef floating i_, f_, g_, o_, c_
+
+    # gates[rows, gate columns of units j0:j1] += h_prev[rows] @ Wh[:, those columns]
+    if j0 == 0 and j1 == H:
+        gemm(False, False, n1 - n0, G, H, one, h_prev + n0 * H, H, Wh, G, one, g_t + n0 * G, G)
+    else:
+        for q in range(4):
+            gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H,
+                 Wh + q * H + j0, G, one, g_t + n0 * G + q * H + j0, G)
+
+    for n in range(n0, n1):
+        if t < lengths[n]:
+            a = g_t + n * G
+            for j in range(j0, j1):
+                i_ = sigmoid(a[j])
+                f_ = sigmoid(a[H + j])
+                g_ = tanh_(a[2 * H + j])
+                o_ = sigmoid(a[3 * H + j])
+                a[j] = i_
+                a[H + j] = f_
+                a[2 * H + j] = g_
+                a[3 * H + j] = o_
+                c_ = f_ * c_prev[n * H + j] + i_ * g_
+                c_next[n * H + j] = c_
+                h_next[n * H + j] = o_ * tanh_(c_)
+        else:  # past this sequence's end: the state is carried unchanged
+            for j in range(j0, j1):
+                c_next[n * H + j] = c_prev[n * H + j]
+                h_next[n * H + j] = h_prev[n * H + j]
+
+
+cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
+                               const floating* act, const floating* cst, const floating* dhs,
+                               floating* dh, floating* dc, floating* dG,
+                               const Py_ssize_t* lengths) noexcept nogil:
+    """Gate pre-activation gradients of step t for one tile; dc flows to c_{t-1}.
+    ``dh`` enters as dL/dh_t from later steps and leaves zeroed for valid rows,
+    ready for the recurrent product to be accumulated into it."""
+    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t G = 4 * H
+    cdef floating one = 1
+    cdef const floating* a_t = act + t * N * G
+    cdef floating* d_t = dG + t * N * G
+    cdef const floating* c_prev = cst + t * N * H
+    cdef const floating* c_next = cst + (t + 1) * N * H
+    cdef const floating* dhs_t = dhs + t * N * H
+    cdef const floating* a
+    cdef floating* d
+    cdef Py_ssize_t n, j, k
+    cdef floating i_, f_, g_, o_, tc, dh_, dc_
+    for n in range(n0, n1):
+        d = d_t + n * G
+        if t < lengths[n]:
+            a = a_t + n * G
+            for j in range(j0, j1):
+                i_ = a[j]
+                f_ = a[H + j]
+                g_ = a[2 * H + j]
+                o_ = a[3 * H + j]
+                tc = tanh_(c_next[n * H + j])
+                dh_ = dh[n * H + j] + dhs_t[n * H + j]
+                dc_ = dc[n * H + j] + dh_ * o_ * (one - tc * tc)
+                d[j] = dc_ * g_ * i_ * (one - i_)
+                d[H + j] = dc_ * c_prev[n * H + j] * f_ * (one - f_)
+                d[2 * H + j] = dc_ * i_ * (one - g_ * g_)
+                d[3 * H + j] = dh_ * tc * o_ * (one - o_)
+                dc[n * H + j] = dc_ * f_
+                dh[n * H + j] = 0
+        else:  # padded step: no gradient into the gates; dh, dc pass through
+            for k in range(4):
+                for j in range(j0, j1):
+                    d[k * H + j] = 0
+
+
+cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
+                                   const floating* dG, floating* dh) noexcept nogil:
+    # dh[rows, j0:j1] += dG_t[rows, :] @ Wh[j0:j1, :]^T   (padded rows have dG = 0)
+    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t G = 4 * H
+    cdef floating one = 1
+    gemm(False, True, n1 - n0, j1 - j0, G, one, dG + t * N * G + n0 * G, G,
+         Wh + j0 * G, G, one, dh + n0 * H + j0, H)
+
+
+def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+            const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] cst,
+            floating[:, :, ::1] gates, const Py_ssize_t[::1] lengths,
+            Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+    """Internal: arrays are validated and allocated by ``rnnfast.lstm``."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Py_ssize_t t, tile
+    cdef const floating* Wh_p = &Wh[0, 0]
+    cdef floating* gates_p = &gates[0, 0, 0]
+    cdef floating* hst_p = &hst[0, 0, 0]
+    cdef floating* cst_p = &cst[0, 0, 0]
+    cdef const Py_ssize_t* len_p = &lengths[0]
+    with nogil:
+        # Input projection for all steps at once: gates = x @ Wx + b.
+        tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
+                   0, gates_p, G, &b[0], num_threads)
+        for t in range(T):
+            if parallel_steps:
+                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
+                    _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+            else:
+                for tile in range(tile_count(s)):
+                    _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+
+
+def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+             const floating[:, :, ::1] hst, const floating[:, :, ::1] cst, const floating[:, :, ::1] act,
+             const Py_ssize_t[::1] lengths, const floating[:, :, ::1] dhs_tm,
+             floating[:, ::1] dh, floating[:, ::1] dc, floating[:, :, ::1] dG,
+             floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
+             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+    """Internal.  ``dh``/``dc`` enter holding dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Py_ssize_t t, tile
+    cdef const floating* Wh_p = &Wh[0, 0]
+    cdef const floating* act_p = &act[0, 0, 0]
+    cdef const floating* cst_p = &cst[0, 0, 0]
+    cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
+    cdef floating* dh_p = &dh[0, 0]
+    cdef floating* dc_p = &dc[0, 0]
+    cdef floating* dG_p = &dG[0, 0, 0]
+    cdef const Py_ssize_t* len_p = &lengths[0]
+    with nogil:
+        for t in range(T - 1, -1, -1):
+            if parallel_steps:
+                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
+                    _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
+                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
+                    _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
+            else:
+                for tile in range(tile_count(s)):
+                    _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
+                for tile in range(tile_count(s)):
+                    _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
+        # All-step products after the loop: one tiled GEMM each.
+        tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
+        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads)
+        tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads)
+        column_sums(T * N, G, dG_p, G, &db[0], num_threads)
