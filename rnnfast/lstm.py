@@ -90,15 +90,13 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG = np.empty((T, N, 4 * H), dtype=dtype)
     dx_tm = np.empty((T, N, D), dtype=dtype)
-    dWx = np.empty((D, 4 * H), dtype=dtype)
-    dWh = np.empty((H, 4 * H), dtype=dtype)
-    db = np.empty(4 * H, dtype=dtype)
+    dWx = np.zeros((D, 4 * H), dtype=dtype)
+    dWh = np.zeros((H, 4 * H), dtype=dtype)
+    db = np.zeros(4 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.cst, cache.act, cache.lengths,
                            time_major(dhs), dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
-    else:
-        dWx[:], dWh[:], db[:] = 0, 0, 0
     return batch_major(dx_tm, None), dWx, dWh, db, dh, dc
 
 

@@ -130,6 +130,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Py_ssize_t G = 4 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
+    cdef int nt = num_threads if parallel_steps else 1
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef floating* gates_p = &gates[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
@@ -140,12 +141,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
                    0, gates_p, G, &b[0], num_threads)
         for t in range(T):
-            if parallel_steps:
-                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
-                    _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
-            else:
-                for tile in range(tile_count(s)):
-                    _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
+                _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
 
 
 def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -159,6 +156,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Py_ssize_t G = 4 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
+    cdef int nt = num_threads if parallel_steps else 1
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* cst_p = &cst[0, 0, 0]
@@ -169,16 +167,10 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         for t in range(T - 1, -1, -1):
-            if parallel_steps:
-                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
-                    _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
-                for tile in prange(tile_count(s), schedule="static", num_threads=num_threads):
-                    _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
-            else:
-                for tile in range(tile_count(s)):
-                    _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
-                for tile in range(tile_count(s)):
-                    _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
+            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
+                _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
+            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
+                _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
         # All-step products after the loop: one tiled GEMM each.
         tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads)

@@ -1,0 +1,54 @@
+"""``rnnfast.show_config()``: what this build is and what it will use."""
+from __future__ import annotations
+
+import sys
+
+from . import _config
+from ._threads import ENV_VAR, available_cores, resolve_num_threads
+
+
+def config_info() -> dict:
+    """The build and runtime configuration as a dict (what ``show_config`` prints)."""
+    from . import __version__
+
+    blas = []
+    try:
+        from threadpoolctl import threadpool_info
+
+        import scipy.linalg  # noqa: F401  (loads SciPy's BLAS so threadpoolctl sees it)
+
+        blas = [
+            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+            for lib in threadpool_info()
+            if lib.get("user_api") == "blas"
+        ]
+    except Exception as exc:  # threadpoolctl failing must not break the report
+        blas = [{"error": repr(exc)}]
+    return {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "openmp": _config.openmp_enabled(),
+        "openmp_version": _config.openmp_version(),
+        "num_threads": resolve_num_threads(None),
+        "available_cores": available_cores(),
+        "env_" + ENV_VAR: __import__("os").environ.get(ENV_VAR),
+        "blas": blas,
+    }
+
+
+def show_config(file=None) -> None:
+    """Print the version, OpenMP status, thread count in use and SciPy's BLAS."""
+    info = config_info()
+    out = file or sys.stdout
+    omp = f"on (_OPENMP={info['openmp_version']})" if info["openmp"] else "off (serial kernels)"
+    print(f"rnnfast {info['version']} (Python {info['python']})", file=out)
+    print(f"  OpenMP:       {omp}", file=out)
+    src = f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR] else "core count"
+    print(f"  threads:      {info['num_threads']} (from {src}; {info['available_cores']} cores available)", file=out)
+    for lib in info["blas"]:
+        if "error" in lib:
+            print(f"  BLAS:         unknown ({lib['error']})", file=out)
+        else:
+            print(f"  BLAS:         {lib['internal_api']} {lib['version']} ({lib['architecture']}), "
+                  f"{lib['num_threads']} threads outside kernels, single-threaded inside", file=out)
+            print(f"                {lib['filepath']}", file=out)

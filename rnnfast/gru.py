@@ -1,0 +1,123 @@
+"""GRU: whole-sequence and single-step forward/backward on the Cython kernels.
+
+Same signatures and results as ``rnnfast.reference.gru`` (the specification).
+Gate blocks of the fused weights, in order: r, z, n; h' = (1 - z) * n + z * h.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _gru
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._threads import single_threaded_blas
+from ._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .reference.gru import _check_reset_after
+
+
+@dataclass(eq=False)
+class GRUCache:
+    """What the backward pass needs; opaque to users."""
+
+    x_tm: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    hst: np.ndarray  # (T+1, N, H)
+    act: np.ndarray  # (T, N, 3H): r, z, n
+    hg: np.ndarray  # (T, N, 3H): recurrent pre-activations
+    rh: np.ndarray  # (T, N, H): r * h_{t-1} (reset_before), else empty
+    lengths: np.ndarray
+    mask: Optional[np.ndarray]
+    reset_after: bool
+    plan: ThreadPlan
+
+
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None):
+    """GRU over a whole batch of sequences.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, T, D), float32 or float64
+    Wx : ndarray, shape (D, 3H);  Wh : ndarray, shape (H, 3H);  bx, bh : ndarray, shape (3H,)
+        Gate blocks in the order r, z, n.
+    h0 : ndarray, shape (N, H), optional (zeros)
+    lengths : int ndarray, shape (N,), optional
+    reset_after : bool
+        True: n = tanh(x Wx_n + bx_n + r * (h Wh_n + bh_n)) (PyTorch, cuDNN).
+        False: n = tanh(x Wx_n + bx_n + (r * h) Wh_n + bh_n) (Cho et al., the textbook).
+    num_threads : int, optional
+
+    Returns
+    -------
+    hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward``.
+    """
+    reset_after = _check_reset_after(reset_after)
+    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [("h0", h0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (bx, bh), (h0,) = v.biases, v.states
+    plan = ThreadPlan.make(N, H, 3, num_threads)
+    x_tm = time_major(v.x)
+    Wx, Wh, bx, bh = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, bx, bh))
+    hst = initial_states(h0, T)
+    act = np.empty((T, N, 3 * H), dtype=v.dtype)
+    hg = np.empty((T, N, 3 * H), dtype=v.dtype)
+    rh = np.empty((0, 0, 0) if reset_after else (T, N, H), dtype=v.dtype)
+    steps = kernel_lengths(v.lengths, N, T)
+    if N:
+        with single_threaded_blas():
+            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, steps, reset_after, *plan.args())
+    cache = GRUCache(x_tm, Wx, Wh, hst, act, hg, rh, steps, v.mask, reset_after, plan)
+    return batch_major(hst[1:], v.mask), hst[T].copy(), cache
+
+
+def gru_backward(dhs, cache, dhT=None):
+    """Backward through time.
+
+    Parameters
+    ----------
+    dhs : ndarray, shape (N, T, H);  cache : from ``gru_forward``
+    dhT : ndarray, shape (N, H), optional; ``None`` stops the gradient at the chunk boundary.
+
+    Returns
+    -------
+    dx (N, T, D), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,), dh0 (N, H)
+    """
+    cache = check_cache(cache, GRUCache, "rnnfast.gru_forward")
+    T, N, D = cache.x_tm.shape
+    H = cache.Wh.shape[0]
+    dtype = cache.x_tm.dtype
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
+    dh = np.array(dh, dtype=dtype, order="C")  # written in place
+    dGx = np.empty((T, N, 3 * H), dtype=dtype)
+    # reset_before: the x-side and h-side pre-activation gradients coincide.
+    dGh = np.empty_like(dGx) if cache.reset_after else dGx
+    drh = np.empty((N, H), dtype=dtype)
+    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dWx = np.zeros((D, 3 * H), dtype=dtype)
+    dWh = np.zeros((H, 3 * H), dtype=dtype)
+    dbx = np.zeros(3 * H, dtype=dtype)
+    dbh = np.zeros(3 * H, dtype=dtype)
+    if N:
+        with single_threaded_blas():
+            _gru.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.act, cache.hg, cache.rh,
+                          cache.lengths, cache.reset_after, time_major(dhs), dh, drh, dGx, dGh,
+                          dx_tm, dWx, dWh, dbx, dbh, *cache.plan.args())
+    return batch_major(dx_tm, None), dWx, dWh, dbx, dbh, dh
+
+
+def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None):
+    """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
+    _, h_next, cache = gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, reset_after=reset_after,
+                                   num_threads=num_threads)
+    return h_next, cache
+
+
+def gru_step_backward(dh_next, cache):
+    """Gradients of one step: returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
+    cache = check_cache(cache, GRUCache, "rnnfast.gru_step_forward")
+    N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
+    dx, dWx, dWh, dbx, dbh, dh = gru_backward(zeros, cache, dh_next)
+    return dx[:, 0], dh, dWx, dWh, dbx, dbh

@@ -1,0 +1,129 @@
+"""GRU in plain NumPy: the specification of ``rnnfast.gru_forward``/``gru_backward``.
+
+Shapes: x (N, T, D), Wx (D, 3H), Wh (H, 3H), bx, bh (3H,), h (N, H).
+Gate blocks of the fused weights, in order: r, z, n (PyTorch's order).
+
+reset_after=True (PyTorch, cuDNN):
+    r = sigmoid(x_t @ Wx_r + bx_r + h @ Wh_r + bh_r)
+    z = sigmoid(x_t @ Wx_z + bx_z + h @ Wh_z + bh_z)
+    n = tanh(x_t @ Wx_n + bx_n + r * (h @ Wh_n + bh_n))
+reset_after=False (Cho et al. 2014, the textbook form):
+    n = tanh(x_t @ Wx_n + bx_n + (r * h) @ Wh_n + bh_n)
+both:
+    h_t = (1 - z) * n + z * h
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ._math import sigmoid
+
+
+@dataclass(eq=False)
+class GRUCache:
+    x: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    reset_after: bool
+    h_prev: list
+    gates: list  # per step (r, z, n)
+    hn: list  # per step: h @ Wh_n + bh_n (reset_after) or (r*h) @ Wh_n + bh_n
+    valid: list
+    mask: object
+
+
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None):
+    """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
+    reset_after = _check_reset_after(reset_after)
+    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [("h0", h0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (bx, bh), (h,) = v.biases, v.states
+    steps = v.lengths if v.lengths is not None else np.full(N, T)
+    Wh_rz, Wh_n = v.Wh[:, :2 * H], v.Wh[:, 2 * H:]
+    hs = np.zeros((N, T, H), dtype=v.dtype)
+    cache = GRUCache(v.x, v.Wx, v.Wh, reset_after, [], [], [], [], v.mask)
+    for t in range(T):
+        ax = v.x[:, t] @ v.Wx + bx
+        ah_rz = h @ Wh_rz + bh[:2 * H]
+        r = sigmoid(ax[:, :H] + ah_rz[:, :H])
+        z = sigmoid(ax[:, H:2 * H] + ah_rz[:, H:])
+        if reset_after:
+            hn = h @ Wh_n + bh[2 * H:]
+            n = np.tanh(ax[:, 2 * H:] + r * hn)
+        else:
+            hn = (r * h) @ Wh_n + bh[2 * H:]
+            n = np.tanh(ax[:, 2 * H:] + hn)
+        h_new = (1 - z) * n + z * h
+        valid = (t < steps)[:, None]
+        cache.h_prev.append(h)
+        cache.gates.append((r, z, n))
+        cache.hn.append(hn)
+        cache.valid.append(valid)
+        h = np.where(valid, h_new, h)
+        hs[:, t] = np.where(valid, h_new, 0)
+    return hs, h.copy(), cache
+
+
+def gru_backward(dhs, cache, dhT=None):
+    """Returns ``dx, dWx, dWh, dbx, dbh, dh0``."""
+    cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_forward")
+    N, T, D = cache.x.shape
+    H = cache.Wh.shape[0]
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask)
+    Wh_rz, Wh_n = cache.Wh[:, :2 * H], cache.Wh[:, 2 * H:]
+    dx = np.zeros_like(cache.x)
+    dWx = np.zeros_like(cache.Wx)
+    dWh = np.zeros_like(cache.Wh)
+    dbx = np.zeros(3 * H, dtype=cache.x.dtype)
+    dbh = np.zeros(3 * H, dtype=cache.x.dtype)
+    for t in reversed(range(T)):
+        r, z, n = cache.gates[t]
+        h_prev, hn, valid = cache.h_prev[t], cache.hn[t], cache.valid[t]
+        dh_t = dh + dhs[:, t]
+        dh_v = np.where(valid, dh_t, 0)  # padded steps send no gradient into the gates
+        dz = dh_v * (h_prev - n)
+        dan = dh_v * (1 - z) * (1 - n**2)  # gradient at n's pre-activation
+        daz = dz * z * (1 - z)
+        if cache.reset_after:
+            dar = dan * hn * r * (1 - r)
+            dah = np.concatenate([dar, daz, dan * r], axis=1)  # at h @ Wh + bh
+            dh_prev = dh_t * z + dah @ cache.Wh.T
+            dWh += h_prev.T @ dah
+        else:
+            drh = dan @ Wh_n.T  # at r * h
+            dar = drh * h_prev * r * (1 - r)
+            dah = np.concatenate([dar, daz, dan], axis=1)
+            dh_prev = dh_t * z + drh * r + dah[:, :2 * H] @ Wh_rz.T
+            dWh[:, :2 * H] += h_prev.T @ dah[:, :2 * H]
+            dWh[:, 2 * H:] += (r * h_prev).T @ dan
+        dax = np.concatenate([dar, daz, dan], axis=1)  # at x @ Wx + bx
+        dx[:, t] = dax @ cache.Wx.T
+        dWx += cache.x[:, t].T @ dax
+        dbx += dax.sum(axis=0)
+        dbh += dah.sum(axis=0)
+        dh = np.where(valid, dh_prev, dh_t)
+    return dx, dWx, dWh, dbx, dbh, dh
+
+
+def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True):
+    """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
+    _, h_next, cache = gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, reset_after=reset_after)
+    return h_next, cache
+
+
+def gru_step_backward(dh_next, cache):
+    """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
+    cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_step_forward")
+    N, H = cache.x.shape[0], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
+    dx, dWx, dWh, dbx, dbh, dh = gru_backward(zeros, cache, dh_next)
+    return dx[:, 0], dh, dWx, dWh, dbx, dbh
+
+
+def _check_reset_after(reset_after) -> bool:
+    if not isinstance(reset_after, (bool, np.bool_)):
+        raise TypeError(f"reset_after must be True or False; got {reset_after!r}")
+    return bool(reset_after)

@@ -1,0 +1,95 @@
+"""Vanilla (Elman) RNN in plain NumPy: the specification of ``rnnfast.rnn_forward``/``rnn_backward``.
+
+Shapes: x (N, T, D), Wx (D, H), Wh (H, H), b (H,), h (N, H).
+
+    h_t = act(x_t @ Wx + h_{t-1} @ Wh + b),   act = tanh or relu
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+@dataclass(eq=False)
+class RNNCache:
+    x: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    nonlinearity: str
+    h_prev: list
+    h: list  # per step, the activation
+    valid: list
+    mask: object
+
+
+def check_nonlinearity(nonlinearity) -> str:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
+    return nonlinearity
+
+
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
+    """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
+    nonlinearity = check_nonlinearity(nonlinearity)
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [("h0", h0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (b,), (h,) = v.biases, v.states
+    steps = v.lengths if v.lengths is not None else np.full(N, T)
+    hs = np.zeros((N, T, H), dtype=v.dtype)
+    cache = RNNCache(v.x, v.Wx, v.Wh, nonlinearity, [], [], [], v.mask)
+    for t in range(T):
+        a = v.x[:, t] @ v.Wx + h @ v.Wh + b
+        h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+        valid = (t < steps)[:, None]
+        cache.h_prev.append(h)
+        cache.h.append(h_new)
+        cache.valid.append(valid)
+        h = np.where(valid, h_new, h)
+        hs[:, t] = np.where(valid, h_new, 0)
+    return hs, h.copy(), cache
+
+
+def rnn_backward(dhs, cache, dhT=None):
+    """Returns ``dx, dWx, dWh, db, dh0``."""
+    cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_forward")
+    N, T, D = cache.x.shape
+    H = cache.Wh.shape[0]
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask)
+    dx = np.zeros_like(cache.x)
+    dWx = np.zeros_like(cache.Wx)
+    dWh = np.zeros_like(cache.Wh)
+    db = np.zeros(H, dtype=cache.x.dtype)
+    for t in reversed(range(T)):
+        h_new, valid = cache.h[t], cache.valid[t]
+        dh_t = dh + dhs[:, t]
+        if cache.nonlinearity == "tanh":
+            da = dh_t * (1 - h_new**2)
+        else:
+            da = dh_t * (h_new > 0)
+        da = np.where(valid, da, 0)
+        dx[:, t] = da @ cache.Wx.T
+        dWx += cache.x[:, t].T @ da
+        dWh += cache.h_prev[t].T @ da
+        db += da.sum(axis=0)
+        dh = np.where(valid, da @ cache.Wh.T, dh_t)
+    return dx, dWx, dWh, db, dh
+
+
+def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh"):
+    """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
+    _, h_next, cache = rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity)
+    return h_next, cache
+
+
+def rnn_step_backward(dh_next, cache):
+    """Returns ``dx (N, D), dh, dWx, dWh, db``."""
+    cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_step_forward")
+    N, H = cache.x.shape[0], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
+    dx, dWx, dWh, db, dh = rnn_backward(zeros, cache, dh_next)
+    return dx[:, 0], dh, dWx, dWh, db

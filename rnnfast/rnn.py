@@ -1,0 +1,98 @@
+"""Vanilla RNN (tanh or relu): whole-sequence and single-step forward/backward on the Cython kernels.
+
+Same signatures and results as ``rnnfast.reference.rnn`` (the specification).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _rnn
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._threads import single_threaded_blas
+from ._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .reference.rnn import check_nonlinearity
+
+
+@dataclass(eq=False)
+class RNNCache:
+    """What the backward pass needs; opaque to users."""
+
+    x_tm: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    hst: np.ndarray  # (T+1, N, H)
+    act: np.ndarray  # (T, N, H) activations
+    lengths: np.ndarray
+    mask: Optional[np.ndarray]
+    relu: bool
+    plan: ThreadPlan
+
+
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
+    """Elman RNN over a whole batch: ``h_t = act(x_t Wx + h_{t-1} Wh + b)``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, T, D);  Wx : (D, H);  Wh : (H, H);  b : (H,)
+    h0 : ndarray, shape (N, H), optional (zeros)
+    nonlinearity : "tanh" or "relu"
+    lengths : int ndarray, shape (N,), optional
+    num_threads : int, optional
+
+    Returns
+    -------
+    hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward``.
+    """
+    relu = check_nonlinearity(nonlinearity) == "relu"
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [("h0", h0)], lengths)
+    N, T, H = v.N, v.T, v.H
+    (b,), (h0,) = v.biases, v.states
+    plan = ThreadPlan.make(N, H, 1, num_threads)
+    x_tm = time_major(v.x)
+    Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
+    hst = initial_states(h0, T)
+    act = np.empty((T, N, H), dtype=v.dtype)
+    steps = kernel_lengths(v.lengths, N, T)
+    if N:
+        with single_threaded_blas():
+            _rnn.forward(x_tm, Wx, Wh, b, hst, act, steps, relu, *plan.args())
+    cache = RNNCache(x_tm, Wx, Wh, hst, act, steps, v.mask, relu, plan)
+    return batch_major(hst[1:], v.mask), hst[T].copy(), cache
+
+
+def rnn_backward(dhs, cache, dhT=None):
+    """Backward through time. Returns ``dx (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh0 (N, H)``."""
+    cache = check_cache(cache, RNNCache, "rnnfast.rnn_forward")
+    T, N, D = cache.x_tm.shape
+    H = cache.Wh.shape[0]
+    dtype = cache.x_tm.dtype
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
+    dh = np.array(dh, dtype=dtype, order="C")  # written in place
+    dG = np.empty((T, N, H), dtype=dtype)
+    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dWx = np.zeros((D, H), dtype=dtype)
+    dWh = np.zeros((H, H), dtype=dtype)
+    db = np.zeros(H, dtype=dtype)
+    if N:
+        with single_threaded_blas():
+            _rnn.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.act, cache.lengths, cache.relu,
+                          time_major(dhs), dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+    return batch_major(dx_tm, None), dWx, dWh, db, dh
+
+
+def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None):
+    """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
+    _, h_next, cache = rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, num_threads=num_threads)
+    return h_next, cache
+
+
+def rnn_step_backward(dh_next, cache):
+    """Gradients of one step: returns ``dx (N, D), dh, dWx, dWh, db``."""
+    cache = check_cache(cache, RNNCache, "rnnfast.rnn_step_forward")
+    N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
+    dx, dWx, dWh, db, dh = rnn_backward(zeros, cache, dh_next)
+    return dx[:, 0], dh, dWx, dWh, db
