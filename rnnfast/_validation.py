@@ -19,10 +19,11 @@ def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.d
     """``a`` must be a float32/float64 ndarray of ``ndim`` dimensions (and ``dtype`` if given)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}; got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
+    if a.dtype.newbyteorder("=") not in FLOAT_DTYPES:
         raise TypeError(f"{name} has dtype {a.dtype}; expected float32 or float64")
     if not a.dtype.isnative:
-        raise TypeError(f"{name} has non-native byte order ({a.dtype.str}); expected native {a.dtype.newbyteorder('=').str}")
+        raise TypeError(f"{name} has non-native byte order ({a.dtype.str}); expected native "
+                        f"{a.dtype.newbyteorder('=').name}")
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"{name} has dtype {a.dtype}; expected {dtype} (the dtype of x): dtypes may not be mixed")
     if a.ndim != ndim:

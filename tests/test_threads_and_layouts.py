@@ -1,0 +1,97 @@
+"""Bitwise determinism across thread counts, and memory layouts that must not change the bits."""
+import numpy as np
+import pytest
+
+import rnnfast
+from cells import CELLS, IMPLS, run
+
+
+def _problem(cell, rng, N, T, D, H, dtype=np.float32):
+    x = rng.standard_normal((N, T, D)).astype(dtype)
+    params = cell.params(rng, D, H, dtype)
+    states = cell.states(rng, N, H, dtype)
+    lengths = rng.integers(1, T + 1, size=N)
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    dfinals = cell.states(rng, N, H, dtype)
+    return x, params, states, lengths, dhs, dfinals
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+@pytest.mark.parametrize("shape", [(7, 5, 9, 70), (131, 3, 20, 300), (1, 4, 8, 260)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_equal_for_1_2_3_threads(cell, shape, dtype, rng):
+    if not rnnfast.config_info()["openmp"]:
+        pytest.skip("serial build")
+    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, *shape, dtype=dtype)
+    results = []
+    for nt in (1, 2, 3):
+        outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, num_threads=nt)
+        results.append(outs + grads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def _variants(a):
+    """The same values as C-contiguous, Fortran-order, strided and read-only arrays."""
+    f = np.asfortranarray(a)
+    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+    strided = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    strided[...] = a
+    ro = a.copy()
+    ro.flags.writeable = False
+    return {"fortran": f, "strided": strided, "readonly": ro}
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+@pytest.mark.parametrize("layout", ["fortran", "strided", "readonly"])
+def test_layouts_give_the_same_bits_and_inputs_are_not_modified(cell, layout, rng):
+    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 5, 4, 3, 6, dtype=np.float64)
+    expected = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
+    flat = [x, *params, *states, dhs, *dfinals]
+    saved = [a.copy() for a in flat]
+    conv = [_variants(a)[layout] for a in flat]
+    x2 = conv[0]
+    p2 = conv[1:1 + len(params)]
+    s2 = conv[1 + len(params):1 + len(params) + len(states)]
+    d2 = conv[1 + len(params) + len(states)]
+    f2 = conv[2 + len(params) + len(states):]
+    got = run(cell, IMPLS["kernel"], x2, p2, s2, lengths, d2, f2)
+    for a, b in zip(expected[0] + expected[1], got[0] + got[1]):
+        np.testing.assert_array_equal(a, b)
+        assert a.flags.c_contiguous
+    for before, after in zip(saved, conv):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_inputs_never_modified(cell, rng):
+    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 4, 5, 3, 6, dtype=np.float64)
+    flat = [x, *params, *states, lengths, dhs, *dfinals]
+    saved = [a.copy() for a in flat]
+    run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
+    for a, b in zip(saved, flat):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_env_var_sets_thread_count(monkeypatch):
+    from rnnfast._threads import resolve_num_threads
+
+    monkeypatch.setenv("RNNFAST_NUM_THREADS", "3")
+    expected = 3 if rnnfast.config_info()["openmp"] else 1
+    assert resolve_num_threads(None) == expected
+    assert resolve_num_threads(1) == 1
+    monkeypatch.setenv("RNNFAST_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="RNNFAST_NUM_THREADS"):
+        resolve_num_threads(None)
+
+
+def test_blas_thread_count_restored_after_a_call(rng):
+    from threadpoolctl import threadpool_info
+
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    cell = CELLS[0]
+    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 4, 3, 3, 5)
+    run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
+    after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert before == after
