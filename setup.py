@@ -15,10 +15,23 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["lstm", "gru", "rnn", "_config"]
+KERNELS = ["lstm", "gru", "rnn", "mathfuncs", "_config"]
 
 DEBUG = os.environ.get("RNNFAST_DEBUG") == "1" or os.environ.get("RNNFAST_SANITIZE") == "1"
 SANITIZE = os.environ.get("RNNFAST_SANITIZE") == "1"
+
+
+def _compiler_accepts(compiler, flags) -> bool:
+    """Compile an empty C file with ``flags``; True if the compiler takes them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int rnnfast_probe(void) { return 0; }\n")
+        try:
+            compiler.compile([src], output_dir=tmp, extra_postargs=list(flags) + ["-Werror"])
+        except Exception:
+            return False
+    return True
 
 
 def _compiler_has_openmp(compiler) -> bool:
@@ -53,7 +66,12 @@ class BuildExt(build_ext):
         openmp = _compiler_has_openmp(self.compiler)
         mode = "on" if openmp else "off (serial kernels)"
         print(f"rnnfast: OpenMP {mode}", file=sys.stderr)
+        # The gate loops read/write several arrays through pointers: let gcc
+        # emit enough runtime alias checks to vectorize them (default is 10).
+        alias = ["--param", "vect-max-version-for-alias-checks=64"]
+        extra = alias if _compiler_accepts(self.compiler, alias) else []
         for ext in self.extensions:
+            ext.extra_compile_args.extend(extra)
             if openmp:
                 ext.extra_compile_args.append("-fopenmp")
                 ext.extra_link_args.append("-fopenmp")

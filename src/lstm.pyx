@@ -17,8 +17,8 @@ suffices (two in backward).  Every GEMM has a thread-independent shape.
 from cython cimport floating
 from cython.parallel cimport prange
 
-from kernel_common cimport (Tiling, column_sums, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
-                            tile_count, tiled_gemm)
+from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid_inplace, tanh_,
+                            tanh_inplace, tile_bounds, tile_count, tiled_gemm)
 
 
 cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
@@ -34,8 +34,7 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
     cdef const floating* c_prev = cst + t * N * H
     cdef floating* c_next = cst + (t + 1) * N * H
     cdef floating* a
-    cdef Py_ssize_t n, j, q
-    cdef floating i_, f_, g_, o_, c_
+    cdef Py_ssize_t n, q
 
     # gates[rows, gate columns of units j0:j1] += h_prev[rows] @ Wh[:, those columns]
     if j0 == 0 and j1 == H:
@@ -47,23 +46,27 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
 
     for n in range(n0, n1):
         if t < lengths[n]:
-            a = g_t + n * G
-            for j in range(j0, j1):
-                i_ = sigmoid(a[j])
-                f_ = sigmoid(a[H + j])
-                g_ = tanh_(a[2 * H + j])
-                o_ = sigmoid(a[3 * H + j])
-                a[j] = i_
-                a[H + j] = f_
-                a[2 * H + j] = g_
-                a[3 * H + j] = o_
-                c_ = f_ * c_prev[n * H + j] + i_ * g_
-                c_next[n * H + j] = c_
-                h_next[n * H + j] = o_ * tanh_(c_)
+            a = g_t + n * G + j0
+            sigmoid_inplace(a, j1 - j0)          # i
+            sigmoid_inplace(a + H, j1 - j0)      # f
+            tanh_inplace(a + 2 * H, j1 - j0)     # g
+            sigmoid_inplace(a + 3 * H, j1 - j0)  # o
+            _cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0,
+                         c_next + n * H + j0, h_next + n * H + j0, j1 - j0)
         else:  # past this sequence's end: the state is carried unchanged
-            for j in range(j0, j1):
-                c_next[n * H + j] = c_prev[n * H + j]
-                h_next[n * H + j] = h_prev[n * H + j]
+            copy(c_next + n * H + j0, c_prev + n * H + j0, j1 - j0)
+            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+
+
+cdef void _cell_update(const floating* i, const floating* f, const floating* g, const floating* o,
+                       const floating* c_prev, floating* c_next, floating* h_next,
+                       Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating c_
+    for j in range(n):
+        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        c_next[j] = c_
+        h_next[j] = o[j] * tanh_(c_)
 
 
 cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
@@ -84,30 +87,37 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
     cdef const floating* dhs_t = dhs + t * N * H
     cdef const floating* a
     cdef floating* d
-    cdef Py_ssize_t n, j, k
-    cdef floating i_, f_, g_, o_, tc, dh_, dc_
+    cdef Py_ssize_t n, k
+    cdef floating zero = 0
     for n in range(n0, n1):
-        d = d_t + n * G
+        d = d_t + n * G + j0
         if t < lengths[n]:
-            a = a_t + n * G
-            for j in range(j0, j1):
-                i_ = a[j]
-                f_ = a[H + j]
-                g_ = a[2 * H + j]
-                o_ = a[3 * H + j]
-                tc = tanh_(c_next[n * H + j])
-                dh_ = dh[n * H + j] + dhs_t[n * H + j]
-                dc_ = dc[n * H + j] + dh_ * o_ * (one - tc * tc)
-                d[j] = dc_ * g_ * i_ * (one - i_)
-                d[H + j] = dc_ * c_prev[n * H + j] * f_ * (one - f_)
-                d[2 * H + j] = dc_ * i_ * (one - g_ * g_)
-                d[3 * H + j] = dh_ * tc * o_ * (one - o_)
-                dc[n * H + j] = dc_ * f_
-                dh[n * H + j] = 0
+            a = a_t + n * G + j0
+            _cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                           dhs_t + n * H + j0, dh + n * H + j0, dc + n * H + j0,
+                           d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
         else:  # padded step: no gradient into the gates; dh, dc pass through
             for k in range(4):
-                for j in range(j0, j1):
-                    d[k * H + j] = 0
+                fill(d + k * H, j1 - j0, zero)
+
+
+cdef void _cell_backward(const floating* i, const floating* f, const floating* g, const floating* o,
+                                const floating* c_prev, const floating* c_next, const floating* dhs,
+                                floating* dh, floating* dc,
+                                floating* di, floating* df, floating* dg, floating* do_,
+                                Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating one = 1, tc, dh_, dc_
+    for j in range(n):
+        tc = tanh_(c_next[j])
+        dh_ = dh[j] + dhs[j]
+        dc_ = dc[j] + dh_ * o[j] * (one - tc * tc)
+        di[j] = dc_ * g[j] * i[j] * (one - i[j])
+        df[j] = dc_ * c_prev[j] * f[j] * (one - f[j])
+        dg[j] = dc_ * i[j] * (one - g[j] * g[j])
+        do_[j] = dh_ * tc * o[j] * (one - o[j])
+        dc[j] = dc_ * f[j]
+        dh[j] = 0
 
 
 cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
