@@ -83,7 +83,7 @@ def _extensions():
         cflags = ["-O0", "-g", "-fno-omit-frame-pointer"]
     else:
         # No -ffast-math: the kernels must keep IEEE inf/NaN semantics.
-        cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+        cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + os.environ.get("RNNFAST_CFLAGS", "").split()
     lflags = []
     if SANITIZE:
         cflags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]

@@ -101,7 +101,7 @@ def gru_backward(dhs, cache, dhT=None):
     dbh = np.zeros(3 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _gru.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.act, cache.hg, cache.rh,
+            _gru.backward(cache.x_tm, cache.Wx, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.act, cache.hg, cache.rh,
                           cache.lengths, cache.reset_after, time_major(dhs), dh, drh, dGx, dGh,
                           dx_tm, dWx, dWh, dbx, dbh, *cache.plan.args())
     return batch_major(dx_tm, None), dWx, dWh, dbx, dbh, dh

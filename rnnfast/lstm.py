@@ -95,7 +95,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     db = np.zeros(4 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.cst, cache.act, cache.lengths,
+            _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.cst, cache.act, cache.lengths,
                            time_major(dhs), dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
     return batch_major(dx_tm, None), dWx, dWh, db, dh, dc
 

@@ -78,7 +78,7 @@ def rnn_backward(dhs, cache, dhT=None):
     db = np.zeros(H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _rnn.backward(cache.x_tm, cache.Wx, cache.Wh, cache.hst, cache.act, cache.lengths, cache.relu,
+            _rnn.backward(cache.x_tm, cache.Wx, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.act, cache.lengths, cache.relu,
                           time_major(dhs), dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
     return batch_major(dx_tm, None), dWx, dWh, db, dh
 

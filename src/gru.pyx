@@ -17,9 +17,9 @@ Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 ``rh`` holds r * h_{t-1} (reset_before only).
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (Tiling, column_sums, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
+from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
                             tile_count, tiled_gemm)
 
 
@@ -55,23 +55,39 @@ cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const flo
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    cdef floating r_, z_, n_
     _recurrent_product(n0, n1, j0, j1, H, 0, 3, h_prev, H, Wh, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
-            a = a_t + n * G
-            g = g_t + n * G
-            for j in range(j0, j1):
-                r_ = sigmoid(a[j] + g[j])
-                z_ = sigmoid(a[H + j] + g[H + j])
-                n_ = tanh_(a[2 * H + j] + r_ * g[2 * H + j])
-                a[j] = r_
-                a[H + j] = z_
-                a[2 * H + j] = n_
-                h_next[n * H + j] = (one - z_) * n_ + z_ * h_prev[n * H + j]
+            a = a_t + n * G + j0
+            g = g_t + n * G + j0
+            _sigmoid_of_sum(a, g, j1 - j0)                       # r
+            _sigmoid_of_sum(a + H, g + H, j1 - j0)               # z
+            _candidate_after(a + 2 * H, a, g + 2 * H, j1 - j0)   # n
+            _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
         else:
-            for j in range(j0, j1):
-                h_next[n * H + j] = h_prev[n * H + j]
+            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+
+
+cdef void _sigmoid_of_sum(floating* a, const floating* g, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(m):
+        a[j] = sigmoid(a[j] + g[j])
+
+
+cdef void _candidate_after(floating* a_n, const floating* r, const floating* g_n, Py_ssize_t m) noexcept nogil:
+    # n = tanh(x Wx_n + bx_n + r * (h Wh_n + bh_n))
+    cdef Py_ssize_t j
+    for j in range(m):
+        a_n[j] = tanh_(a_n[j] + r[j] * g_n[j])
+
+
+cdef void _blend(const floating* z, const floating* n_, const floating* h_prev, floating* h_next,
+                 Py_ssize_t m) noexcept nogil:
+    # h' = (1 - z) * n + z * h
+    cdef Py_ssize_t j
+    cdef floating one = 1
+    for j in range(m):
+        h_next[j] = (one - z[j]) * n_[j] + z[j] * h_prev[j]
 
 
 cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
@@ -86,20 +102,23 @@ cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* rh_t = rh + t * N * H
-    cdef floating r_
+    cdef floating zero = 0
     _recurrent_product(n0, n1, j0, j1, H, 0, 2, h_prev, H, Wh, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
-            a = a_t + n * G
-            g = g_t + n * G
-            for j in range(j0, j1):
-                r_ = sigmoid(a[j] + g[j])
-                a[j] = r_
-                a[H + j] = sigmoid(a[H + j] + g[H + j])
-                rh_t[n * H + j] = r_ * h_prev[n * H + j]
+            a = a_t + n * G + j0
+            g = g_t + n * G + j0
+            _sigmoid_of_sum(a, g, j1 - j0)            # r
+            _sigmoid_of_sum(a + H, g + H, j1 - j0)    # z
+            _product(a, h_prev + n * H + j0, rh_t + n * H + j0, j1 - j0)
         else:
-            for j in range(j0, j1):
-                rh_t[n * H + j] = 0
+            fill(rh_t + n * H + j0, j1 - j0, zero)
+
+
+cdef void _product(const floating* a, const floating* b, floating* out, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = a[j] * b[j]
 
 
 cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
@@ -114,19 +133,20 @@ cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const 
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    cdef floating z_, n_
     _recurrent_product(n0, n1, j0, j1, H, 2, 3, rh + t * N * H, H, Wh, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
-            a = a_t + n * G
-            for j in range(j0, j1):
-                n_ = tanh_(a[2 * H + j] + g_t[n * G + 2 * H + j])
-                a[2 * H + j] = n_
-                z_ = a[H + j]
-                h_next[n * H + j] = (one - z_) * n_ + z_ * h_prev[n * H + j]
+            a = a_t + n * G + j0
+            _tanh_of_sum(a + 2 * H, g_t + n * G + 2 * H + j0, j1 - j0)   # n
+            _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
         else:
-            for j in range(j0, j1):
-                h_next[n * H + j] = h_prev[n * H + j]
+            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+
+
+cdef void _tanh_of_sum(floating* a, const floating* g, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(m):
+        a[j] = tanh_(a[j] + g[j])
 
 
 cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint reset_after,
@@ -138,41 +158,42 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint res
     all units first).  ``dh`` leaves holding the direct path dh_t * z."""
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef Py_ssize_t G = 3 * H, n, j, q
-    cdef floating one = 1
-    cdef const floating* a
-    cdef floating* dx_
-    cdef floating* dh_g
-    cdef const floating* h_prev = hst + t * N * H
-    cdef floating r_, z_, n_, dh_, dan, daz, dar
+    cdef Py_ssize_t G = 3 * H, n, q, o
+    cdef floating zero = 0
     for n in range(n0, n1):
-        dx_ = dGx + t * N * G + n * G
-        dh_g = dGh + t * N * G + n * G
+        o = t * N * G + n * G + j0
         if t < lengths[n]:
-            a = act + t * N * G + n * G
-            for j in range(j0, j1):
-                r_ = a[j]
-                z_ = a[H + j]
-                n_ = a[2 * H + j]
-                dh_ = dh[n * H + j] + dhs[t * N * H + n * H + j]
-                dan = dh_ * (one - z_) * (one - n_ * n_)
-                daz = dh_ * (h_prev[n * H + j] - n_) * z_ * (one - z_)
-                dx_[H + j] = daz
-                dx_[2 * H + j] = dan
-                dh_g[H + j] = daz
-                if reset_after:
-                    dar = dan * hg[t * N * G + n * G + 2 * H + j] * r_ * (one - r_)
-                    dx_[j] = dar
-                    dh_g[j] = dar
-                    dh_g[2 * H + j] = dan * r_
-                else:
-                    dh_g[2 * H + j] = dan
-                dh[n * H + j] = dh_ * z_
+            _gates_backward(reset_after, act + o, act + o + H, act + o + 2 * H, hg + o + 2 * H,
+                            hst + t * N * H + n * H + j0, dhs + t * N * H + n * H + j0, dh + n * H + j0,
+                            dGx + o, dGx + o + H, dGx + o + 2 * H, dGh + o, dGh + o + H, dGh + o + 2 * H,
+                            j1 - j0)
         else:  # padded: no gradient into the gates, dh passes through
             for q in range(3):
-                for j in range(j0, j1):
-                    dx_[q * H + j] = 0
-                    dh_g[q * H + j] = 0
+                fill(dGx + o + q * H, j1 - j0, zero)
+                fill(dGh + o + q * H, j1 - j0, zero)
+
+
+cdef void _gates_backward(bint reset_after, const floating* r, const floating* z, const floating* n_,
+                          const floating* hn, const floating* h_prev, const floating* dhs, floating* dh,
+                          floating* dxr, floating* dxz, floating* dxn,
+                          floating* dhr, floating* dhz, floating* dhn, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating one = 1, dh_, dan, daz, dar
+    for j in range(m):
+        dh_ = dh[j] + dhs[j]
+        dan = dh_ * (one - z[j]) * (one - n_[j] * n_[j])
+        daz = dh_ * (h_prev[j] - n_[j]) * z[j] * (one - z[j])
+        dxz[j] = daz
+        dhz[j] = daz
+        dxn[j] = dan
+        if reset_after:
+            dar = dan * hn[j] * r[j] * (one - r[j])
+            dxr[j] = dar
+            dhr[j] = dar
+            dhn[j] = dan * r[j]
+        else:
+            dhn[j] = dan
+        dh[j] = dh_ * z[j]
 
 
 cdef void _backward_reset_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* act,
@@ -181,30 +202,42 @@ cdef void _backward_reset_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const fl
     """reset_before only: the r gradient from d(r*h), and r*d(r*h) into dh."""
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef Py_ssize_t G = 3 * H, n, j
-    cdef floating one = 1
-    cdef floating r_, d_, dar
+    cdef Py_ssize_t G = 3 * H, n, o
     for n in range(n0, n1):
         if t < lengths[n]:
-            for j in range(j0, j1):
-                r_ = act[t * N * G + n * G + j]
-                d_ = drh[n * H + j]
-                dar = d_ * hst[t * N * H + n * H + j] * r_ * (one - r_)
-                dGx[t * N * G + n * G + j] = dar
-                dGh[t * N * G + n * G + j] = dar
-                dh[n * H + j] = dh[n * H + j] + d_ * r_
+            o = t * N * G + n * G + j0
+            _reset_backward(act + o, hst + t * N * H + n * H + j0, drh + n * H + j0, dh + n * H + j0,
+                            dGx + o, dGh + o, j1 - j0)
+
+
+cdef void _reset_backward(const floating* r, const floating* h_prev, const floating* drh, floating* dh,
+                          floating* dxr, floating* dhr, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating one = 1, dar
+    for j in range(m):
+        dar = drh[j] * h_prev[j] * r[j] * (one - r[j])
+        dxr[j] = dar
+        dhr[j] = dar
+        dh[j] = dh[j] + drh[j] * r[j]
 
 
 cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t q0, Py_ssize_t q1,
-                                 const floating* Wh, const floating* dGh, floating beta,
+                                 const floating* WhT, const floating* dGh, floating beta,
                                  floating* out) noexcept nogil:
-    """out[rows, j0:j1] = beta * out + dGh_t[rows, gates q0..q1-1] @ Wh[j0:j1, those columns]^T."""
+    """out[rows, j0:j1] = beta * out + dGh_t[rows, gates q0..q1-1] @ Wh^T[those gate rows, j0:j1].
+
+    One GEMM per gate block, untransposed (see lstm.pyx), accumulated in gate order."""
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef Py_ssize_t G = 3 * H
+    cdef Py_ssize_t G = 3 * H, q
     cdef floating one = 1
-    gemm(False, True, n1 - n0, j1 - j0, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
-         Wh + j0 * G + q0 * H, G, beta, out + n0 * H + j0, H)
+    if j0 == 0 and j1 == H:
+        gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
+             WhT + q0 * H * H, H, beta, out + n0 * H, H)
+        return
+    for q in range(q0, q1):
+        gemm(False, False, n1 - n0, j1 - j0, H, one, dGh + t * N * G + n0 * G + q * H, G,
+             WhT + q * H * H + j0, H, beta if q == q0 else one, out + n0 * H + j0, H)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -228,18 +261,31 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads)
-        for t in range(T):
-            if reset_after:
-                for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                    _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
-            else:
-                for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                    _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-                for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                    _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+        if nt > 1:
+            # One parallel region for the whole loop: barriers between phases, no fork/join per step.
+            with parallel(num_threads=nt):
+                for t in range(T):
+                    if reset_after:
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                    else:
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+        else:
+            for t in range(T):
+                for tile in range(tile_count(s)):
+                    if reset_after:
+                        _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                    else:
+                        _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                if not reset_after:
+                    for tile in range(tile_count(s)):
+                        _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
 
 
-def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const floating[:, :, ::1] hg,
              const floating[:, :, ::1] rh, const Py_ssize_t[::1] lengths, bint reset_after,
              const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, ::1] drh,
@@ -248,14 +294,15 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
              floating[::1] dbx, floating[::1] dbh,
              Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.
-    ``drh`` (N, H) is workspace for reset_before."""
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
+    ``WhT`` is ``Wh.T`` as a C-contiguous (3H, H) array; ``drh`` (N, H) is
+    workspace for reset_before."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[1]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
     cdef floating zero = 0, one = 1
-    cdef const floating* Wh_p = &Wh[0, 0]
+    cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* hg_p = &hg[0, 0, 0]
     cdef const floating* hst_p = &hst[0, 0, 0]
@@ -266,17 +313,31 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dGh_p = &dGh[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
-        for t in range(T - 1, -1, -1):
-            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
-                                     dGx_p, dGh_p, len_p)
-            if not reset_after:
-                for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                    _backward_product_tile(t, tile, s, 2, 3, Wh_p, dGh_p, zero, drh_p)
-                for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                    _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
-            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, Wh_p, dGh_p, one, dh_p)
+        if nt > 1:
+            with parallel(num_threads=nt):
+                for t in range(T - 1, -1, -1):
+                    for tile in prange(tile_count(s), schedule="static"):
+                        _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
+                                             dGx_p, dGh_p, len_p)
+                    if not reset_after:
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
+                    for tile in prange(tile_count(s), schedule="static"):
+                        _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
+        else:
+            for t in range(T - 1, -1, -1):
+                for tile in range(tile_count(s)):
+                    _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
+                                         dGx_p, dGh_p, len_p)
+                if not reset_after:
+                    for tile in range(tile_count(s)):
+                        _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
+                    for tile in range(tile_count(s)):
+                        _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
+                for tile in range(tile_count(s)):
+                    _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
         tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads)
         if reset_after:

@@ -5,34 +5,38 @@ NumPy twin: ``rnnfast/reference/rnn.py`` (the specification).
 Layout and parallel scheme as in lstm.pyx (time-major, fixed tiles).
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
-from kernel_common cimport Tiling, gemm, make_tiling, column_sums, tanh_, tile_bounds, tile_count, tiled_gemm
+from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, make_tiling, tanh_inplace, tile_bounds,
+                            tile_count, tiled_gemm)
 
 
 cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, const floating* Wh,
                         floating* act, floating* hst, const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef Py_ssize_t n, j
-    cdef floating one = 1, zero = 0, v
+    cdef Py_ssize_t n
+    cdef floating one = 1
     cdef floating* a_t = act + t * N * H
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
     gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + j0, H, one, a_t + n0 * H + j0, H)
     for n in range(n0, n1):
         if t < lengths[n]:
-            for j in range(j0, j1):
-                v = a_t[n * H + j]
-                if relu:
-                    v = v if v > zero else zero
-                else:
-                    v = tanh_(v)
-                a_t[n * H + j] = v
-                h_next[n * H + j] = v
+            if relu:
+                _relu_inplace(a_t + n * H + j0, j1 - j0)
+            else:
+                tanh_inplace(a_t + n * H + j0, j1 - j0)
+            copy(h_next + n * H + j0, a_t + n * H + j0, j1 - j0)
         else:
-            for j in range(j0, j1):
-                h_next[n * H + j] = h_prev[n * H + j]
+            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+
+
+cdef void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating zero = 0
+    for j in range(m):
+        a[j] = a[j] if a[j] > zero else zero
 
 
 cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, const floating* act,
@@ -40,30 +44,37 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint rel
                                const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef Py_ssize_t n, j, k
-    cdef floating one = 1, zero = 0, v, dh_
+    cdef Py_ssize_t n, k
+    cdef floating zero = 0
     for n in range(n0, n1):
-        k = t * N * H + n * H
+        k = t * N * H + n * H + j0
         if t < lengths[n]:
-            for j in range(j0, j1):
-                v = act[k + j]
-                dh_ = dh[n * H + j] + dhs[k + j]
-                if relu:
-                    dG[k + j] = dh_ if v > zero else zero
-                else:
-                    dG[k + j] = dh_ * (one - v * v)
-                dh[n * H + j] = 0
+            _activation_backward(relu, act + k, dhs + k, dh + n * H + j0, dG + k, j1 - j0)
         else:
-            for j in range(j0, j1):
-                dG[k + j] = 0
+            fill(dG + k, j1 - j0, zero)
 
 
-cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
+cdef void _activation_backward(bint relu, const floating* h, const floating* dhs, floating* dh,
+                               floating* da, Py_ssize_t m) noexcept nogil:
+    """da = (dh + dhs) * act'(a), written via the activation h = act(a); dh is then zeroed."""
+    cdef Py_ssize_t j
+    cdef floating one = 1, zero = 0, d
+    for j in range(m):
+        d = dh[j] + dhs[j]
+        if relu:
+            da[j] = d if h[j] > zero else zero
+        else:
+            da[j] = d * (one - h[j] * h[j])
+        dh[j] = 0
+
+
+cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* WhT,
                                    const floating* dG, floating* dh) noexcept nogil:
+    # dh[rows, j0:j1] += dG_t[rows, :] @ Wh^T[:, j0:j1]   (untransposed operand, see lstm.pyx)
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating one = 1
-    gemm(False, True, n1 - n0, j1 - j0, H, one, dG + t * N * H + n0 * H, H, Wh + j0 * H, H,
+    gemm(False, False, n1 - n0, j1 - j0, H, one, dG + t * N * H + n0 * H, H, WhT + j0, H,
          one, dh + n0 * H + j0, H)
 
 
@@ -82,33 +93,47 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads)
-        for t in range(T):
-            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
+        if nt > 1:
+            with parallel(num_threads=nt):
+                for t in range(T):
+                    for tile in prange(tile_count(s), schedule="static"):
+                        _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
+        else:
+            for t in range(T):
+                for tile in range(tile_count(s)):
+                    _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
 
 
-def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const Py_ssize_t[::1] lengths,
              bint relu, const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
              Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0."""
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
+    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0; ``WhT`` is ``Wh.T``, C-contiguous."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
-    cdef const floating* Wh_p = &Wh[0, 0]
+    cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
-        for t in range(T - 1, -1, -1):
-            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
-            for tile in prange(tile_count(s), schedule="static", num_threads=nt):
-                _backward_recurrent_tile(t, tile, s, Wh_p, dG_p, dh_p)
+        if nt > 1:
+            with parallel(num_threads=nt):
+                for t in range(T - 1, -1, -1):
+                    for tile in prange(tile_count(s), schedule="static"):
+                        _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
+                    for tile in prange(tile_count(s), schedule="static"):
+                        _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
+        else:
+            for t in range(T - 1, -1, -1):
+                for tile in range(tile_count(s)):
+                    _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
+                for tile in range(tile_count(s)):
+                    _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
         tiled_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
         tiled_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, 0, &dWx[0, 0], H, NULL, num_threads)
         tiled_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, 0, &dWh[0, 0], H, NULL, num_threads)
