@@ -15,7 +15,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["lstm", "gru", "rnn", "mathfuncs", "_config"]
+KERNELS = ["lstm", "gru", "rnn", "mathfuncs", "blasbench", "_config"]
 
 DEBUG = os.environ.get("RNNFAST_DEBUG") == "1" or os.environ.get("RNNFAST_SANITIZE") == "1"
 SANITIZE = os.environ.get("RNNFAST_SANITIZE") == "1"

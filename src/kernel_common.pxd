@@ -12,14 +12,20 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
 # never from the thread count, so every BLAS call has the same shape for any
 # number of threads and the results are bitwise identical.  Larger tiles run
-# closer to BLAS peak (measured: 256 -> ~75 GF/s, 512 -> ~90 GF/s per core).
+# closer to BLAS peak (less re-packing: 256 -> ~75 GF/s, 512 -> ~90 GF/s per
+# core), but a matrix needs several tiles to be shared among threads: take
+# the largest tile that still gives MIN_TILES tiles.
 cdef enum:
-    TILE_SMALL = 256
+    TILE_SMALL = 128
     TILE_LARGE = 512
+    MIN_TILES = 2
 
 
 cdef inline Py_ssize_t output_tile(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
-    return TILE_LARGE if m >= 2 * TILE_LARGE and n >= 2 * TILE_LARGE else TILE_SMALL
+    cdef Py_ssize_t size = TILE_LARGE
+    while size > TILE_SMALL and ((m + size - 1) // size) * ((n + size - 1) // size) < MIN_TILES:
+        size = size // 2
+    return size
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
