@@ -25,7 +25,8 @@ GRID = [(1, 100, 64), (16, 35, 128), (32, 35, 256), (64, 35, 512), (128, 35, 102
 
 def tiled(ta, tb, m, n, k):
     s = _blasbench.output_tile(m, n)
-    return [(ta, tb, min(s, m - i), min(s, n - j), k) for i in range(0, m, s) for j in range(0, n, s)]
+    tm, tn = -(-m // -(-m // s)), -(-n // -(-n // s))  # equal parts, as in kernel_common.tiled_gemm
+    return [(ta, tb, min(tm, m - i), min(tn, n - j), k) for i in range(0, m, tm) for j in range(0, n, tn)]
 
 
 def lstm_gemm_calls(N, T, D, H):

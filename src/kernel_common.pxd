@@ -96,6 +96,9 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
     cdef Py_ssize_t tile_size = output_tile(m, n)
     cdef Py_ssize_t tiles_m = (m + tile_size - 1) // tile_size
     cdef Py_ssize_t tiles_n = (n + tile_size - 1) // tile_size
+    # equal parts, so that no thread waits on one oversized tile (560 rows -> 280 + 280, not 512 + 48)
+    cdef Py_ssize_t tm = (m + tiles_m - 1) // tiles_m
+    cdef Py_ssize_t tn = (n + tiles_n - 1) // tiles_n
     cdef Py_ssize_t tile, i0, j0, mm, nn, i, j
     cdef const floating* a_tile
     cdef const floating* b_tile
@@ -105,10 +108,10 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
     if m == 0 or n == 0:
         return
     for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static", num_threads=num_threads):
-        i0 = (tile // tiles_n) * tile_size
-        j0 = (tile % tiles_n) * tile_size
-        mm = min(tile_size, m - i0)
-        nn = min(tile_size, n - j0)
+        i0 = (tile // tiles_n) * tm
+        j0 = (tile % tiles_n) * tn
+        mm = min(tm, m - i0)
+        nn = min(tn, n - j0)
         a_tile = a + (i0 if trans_a else i0 * lda)
         b_tile = b + (j0 * ldb if trans_b else j0)
         c_tile = c + i0 * ldc + j0
