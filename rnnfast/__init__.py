@@ -5,6 +5,7 @@ the right): ``lstm_forward/backward``, ``gru_forward/backward``,
 ``rnn_forward/backward`` and their single-step ``*_step_forward/backward``.
 ``rnnfast.reference`` holds the same functions in plain NumPy.
 """
+from . import backend
 from ._show_config import config_info, show_config
 from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
@@ -16,5 +17,5 @@ __all__ = [
     "lstm_forward", "lstm_backward", "lstm_step_forward", "lstm_step_backward",
     "gru_forward", "gru_backward", "gru_step_forward", "gru_step_backward",
     "rnn_forward", "rnn_backward", "rnn_step_forward", "rnn_step_backward",
-    "show_config", "config_info", "__version__",
+    "show_config", "config_info", "backend", "__version__",
 ]

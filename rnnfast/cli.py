@@ -1,0 +1,247 @@
+"""The ``rnnfast`` command (also ``python -m rnnfast``).
+
+    rnnfast train                     # char-level LSTM on the built-in corpus (stdlib sources)
+    rnnfast train --data FILE --cell gru --layers 1 --hidden 128 --epochs 5
+    rnnfast sample CHECKPOINT --length 500 --temperature 0.8
+    rnnfast eval CHECKPOINT --data FILE
+    rnnfast info
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+EXIT_ERROR = 2
+
+
+class CLIError(Exception):
+    """A user-facing problem: printed as one line, exit status 2."""
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise CLIError(f"data file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"data file is not UTF-8 text: {path}") from None
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        raise CLIError(f"data file is empty: {path}")
+    return text
+
+
+def _corpus(args) -> str:
+    if args.data:
+        text = _read_text(args.data)
+    else:
+        from .data import default_corpus
+
+        text = default_corpus()
+    return text[: args.max_chars] if args.max_chars else text
+
+
+def _positive(kind):
+    def parse(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}; got {s!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}; got {s!r}")
+        return v
+    return parse
+
+
+def _unit_interval(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); got {s!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); got {s!r}")
+    return v
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnfast", description="Fast RNN/LSTM/GRU kernels and language models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a language model (default: char-level LSTM on stdlib sources)")
+    t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
+    t.add_argument("--level", choices=["char", "word"], default="char")
+    t.add_argument("--max-chars", type=_positive(int), help="use only the first N characters of the text")
+    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    t.add_argument("--layers", type=_positive(int), default=2)
+    t.add_argument("--hidden", type=_positive(int), default=256)
+    t.add_argument("--embed", type=_positive(int), default=64)
+    t.add_argument("--dropout", type=_unit_interval, default=0.1)
+    t.add_argument("--tie", action="store_true", help="tie embedding and output weights (needs --embed == --hidden)")
+    t.add_argument("--epochs", type=_positive(int), default=3)
+    t.add_argument("--batch-size", type=_positive(int), default=32)
+    t.add_argument("--seq-len", type=_positive(int), default=64)
+    t.add_argument("--optimizer", choices=["adam", "sgd", "momentum", "adagrad", "rmsprop"], default="adam")
+    t.add_argument("--lr", type=_positive(float), default=3e-3)
+    t.add_argument("--clip", type=_positive(float), default=1.0, help="max global gradient norm")
+    t.add_argument("--val-fraction", type=_unit_interval, default=0.05)
+    t.add_argument("--max-minutes", type=_positive(float), help="stop after this long (end of the current batch)")
+    t.add_argument("--threads", type=_positive(int), help="OpenMP threads (default: $RNNFAST_NUM_THREADS or all)")
+    t.add_argument("--backend", choices=["cython", "numpy"], default="cython")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--checkpoint", default="rnnfast-lm.npz", help="where to save (default: %(default)s)")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    t.add_argument("--sample-length", type=int, default=300)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="generate text from a checkpoint")
+    s.add_argument("checkpoint")
+    s.add_argument("--length", type=_positive(int), default=500)
+    s.add_argument("--temperature", type=_positive(float), default=0.8)
+    s.add_argument("--top-k", type=_positive(int))
+    s.add_argument("--greedy", action="store_true")
+    s.add_argument("--prime", default="\n", help="seed text (default: a newline)")
+    s.add_argument("--seed", type=int)
+
+    e = sub.add_parser("eval", help="perplexity of a checkpoint on a text file")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", required=True)
+    e.add_argument("--batch-size", type=_positive(int), default=16)
+    e.add_argument("--seq-len", type=_positive(int), default=64)
+
+    sub.add_parser("info", help="build configuration (OpenMP, threads, BLAS)")
+    return p
+
+
+def _load(path):
+    from .models import RNNLM, Vocab
+    from .train import load_checkpoint
+
+    config, arrays = load_checkpoint(path)
+    try:
+        vocab = Vocab.from_config(config["vocab"])
+        model = RNNLM(**config["model"])
+        model.load_state_arrays(arrays)
+    except (KeyError, TypeError) as exc:
+        raise CLIError(f"{path} is not a language-model checkpoint ({exc})") from None
+    return config, arrays, vocab, model
+
+
+def _sample_text(model, vocab, prime, length, **kw):
+    ids = vocab.encode(prime)
+    return prime + vocab.decode(model.generate(ids, length, **kw))
+
+
+def cmd_train(args) -> int:
+    from . import backend as backend_mod
+    from .models import RNNLM, Vocab
+    from .train import OPTIMIZERS, save_checkpoint
+    from .train.trainer import LMTrainer
+
+    if args.threads:
+        os.environ["RNNFAST_NUM_THREADS"] = str(args.threads)
+    text = _corpus(args)
+    source = args.data or "built-in corpus (Python standard library sources)"
+    if args.resume:
+        config, arrays, vocab, model = _load(args.checkpoint)
+    else:
+        vocab = Vocab.from_text(text, args.level)
+        model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, args.cell, dropout=args.dropout,
+                      tie_weights=args.tie, seed=args.seed, dtype=args.dtype)
+    ids = vocab.encode(text)
+    n_val = max(int(len(ids) * args.val_fraction), args.seq_len + 1)
+    if len(ids) - n_val < 2 * args.batch_size:
+        raise CLIError(f"the text has {len(ids)} tokens: too few for batch size {args.batch_size}; "
+                       f"use a longer text or a smaller --batch-size")
+    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
+    optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
+    trainer = LMTrainer(model, optimizer, clip_norm=args.clip, progress=not args.quiet)
+    if args.resume:
+        optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+        st = config["train"]
+        trainer.state.epoch, trainer.state.best_val_ppl = st["epoch"], st["best_val_ppl"]
+        trainer.state.history = st["history"]
+
+    def save(tr):
+        cfg = {"model": model.config, "vocab": vocab.to_config(), "optimizer": args.optimizer,
+               "train": {"epoch": tr.state.epoch, "best_val_ppl": tr.state.best_val_ppl,
+                         "history": tr.state.history}}
+        arrays = dict(model.state_arrays())
+        arrays.update({"opt." + k: v for k, v in optimizer.state_dict().items()})
+        save_checkpoint(args.checkpoint, cfg, arrays)
+
+    trainer.save = save
+    print(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
+    cfg = model.config
+    print(f"model: {cfg['num_layers']}-layer {cfg['cell'].upper()}, hidden {cfg['hidden_size']}, embed "
+          f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
+          f"{args.backend}; batch {args.batch_size} x {args.seq_len} steps; {args.optimizer} lr {optimizer.lr:g}")
+    t0 = time.perf_counter()
+    with backend_mod.use(args.backend):
+        prime = "\n"
+        trainer.fit(train_ids, val_ids, args.epochs, args.batch_size, args.seq_len,
+                    max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+        print(f"trained {trainer.state.epoch} epoch(s) in {time.perf_counter() - t0:.1f} s; best val perplexity "
+              f"{trainer.state.best_val_ppl:.3f}; checkpoint: {args.checkpoint}")
+        if args.sample_length > 0:
+            print("--- sample (temperature 0.8) ---")
+            print(_sample_text(model, vocab, prime, args.sample_length, temperature=0.8, seed=args.seed))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    _, _, vocab, model = _load(args.checkpoint)
+    try:
+        text = _sample_text(model, vocab, args.prime, args.length, temperature=args.temperature,
+                            top_k=args.top_k, greedy=args.greedy, seed=args.seed)
+    except ValueError as exc:
+        raise CLIError(f"--prime: {exc}") from None
+    print(text)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    _, _, vocab, model = _load(args.checkpoint)
+    text = _read_text(args.data)
+    try:
+        ids = vocab.encode(text)
+    except ValueError as exc:
+        raise CLIError(f"{args.data}: {exc}") from None
+    if len(ids) < 2:
+        raise CLIError(f"{args.data} has fewer than two tokens")
+    ppl = model.perplexity(ids, args.batch_size, args.seq_len)
+    print(f"perplexity {ppl:.4f} ({math.log(ppl):.4f} nats/token) on {len(ids):,} tokens of {args.data}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from . import show_config
+
+    show_config()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    from .train import CheckpointError
+
+    try:
+        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+    except (CLIError, CheckpointError) as exc:
+        print(f"rnnfast: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rnnfast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Embedding, affine and softmax-loss layers over time, in the textbook protocol."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Embedding:
+    """``W (V, D)``; ``forward(ids (N, T)) -> (N, T, D)``."""
+
+    def __init__(self, W):
+        self.params = [W]
+        self.grads = [np.zeros_like(W)]
+        self.ids = None
+
+    def forward(self, ids):
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids has dtype {ids.dtype}; expected integers")
+        V = self.params[0].shape[0]
+        if ids.size and (ids.min() < 0 or ids.max() >= V):
+            raise ValueError(f"ids must lie in 0..{V - 1}; got values from {ids.min()} to {ids.max()}")
+        self.ids = ids
+        return self.params[0][ids]
+
+    def backward(self, dout):
+        dW = self.grads[0]
+        dW[...] = 0
+        np.add.at(dW, self.ids.reshape(-1), dout.reshape(-1, dW.shape[1]))
+        return None
+
+
+class TimeAffine:
+    """``W (D, V)``, ``b (V,)``; ``(N, T, D) -> (N, T, V)``."""
+
+    def __init__(self, W, b):
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0] + self.params[1]
+
+    def backward(self, dout):
+        W = self.params[0]
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        d2 = dout.reshape(-1, dout.shape[-1])
+        self.grads[0][...] = x2.T @ d2
+        self.grads[1][...] = d2.sum(axis=0)
+        return dout @ W.T
+
+
+class TiedAffine:
+    """Output projection that shares the embedding matrix ``W (V, D)``: ``(N, T, D) -> (N, T, V)``.
+
+    Its only own parameter is the bias; the weight gradient is *added* to the
+    embedding's gradient by ``accumulate_into_embedding`` after the embedding's
+    backward, so the shared matrix is listed once and never compared."""
+
+    def __init__(self, embedding: Embedding, b):
+        self.embedding = embedding
+        self.params = [b]
+        self.grads = [np.zeros_like(b)]
+        self.x = None
+        self._dW = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.embedding.params[0].T + self.params[0]
+
+    def backward(self, dout):
+        W = self.embedding.params[0]
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        d2 = dout.reshape(-1, dout.shape[-1])
+        self._dW = d2.T @ x2  # (V, D)
+        self.grads[0][...] = d2.sum(axis=0)
+        return dout @ W
+
+    def accumulate_into_embedding(self):
+        self.embedding.grads[0] += self._dW
+
+
+class TimeSoftmaxWithLoss:
+    """Softmax cross-entropy over ``scores (N, T, V)`` and integer ``targets (N, T)``:
+    the mean over targets that are not ``ignore_index``."""
+
+    def __init__(self, ignore_index: int = -1):
+        self.ignore_index = ignore_index
+        self.params, self.grads = [], []
+        self._cache = None
+
+    def forward(self, scores, targets):
+        targets = np.asarray(targets)
+        if targets.shape != scores.shape[:-1]:
+            raise ValueError(f"targets has shape {targets.shape}; expected {scores.shape[:-1]} = (N, T)")
+        V = scores.shape[-1]
+        valid = targets != self.ignore_index
+        if np.any((targets[valid] < 0) | (targets[valid] >= V)):
+            raise ValueError(f"targets must lie in 0..{V - 1} (or be ignore_index={self.ignore_index})")
+        shifted = scores - scores.max(axis=-1, keepdims=True)
+        log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        log_p = shifted - log_z
+        safe = np.where(valid, targets, 0)
+        picked = np.take_along_axis(log_p, safe[..., None], axis=-1)[..., 0]
+        count = max(int(valid.sum()), 1)
+        self._cache = (log_p, safe, valid, count)
+        return float(-(picked * valid).sum() / count)
+
+    def backward(self, dout=1.0):
+        log_p, safe, valid, count = self._cache
+        d = np.exp(log_p)
+        np.put_along_axis(d, safe[..., None], np.take_along_axis(d, safe[..., None], axis=-1) - 1, axis=-1)
+        d *= (valid[..., None] * (dout / count)).astype(d.dtype)
+        return d

@@ -1,0 +1,166 @@
+"""Time layers over whole sequences, in the textbook protocol: ``params``/``grads``
+(lists of arrays, gradients written in place into the same arrays), ``forward``,
+``backward``; stateful mode carries the state across chunks (truncated BPTT:
+the forward pass continues, the backward pass stops at the chunk boundary).
+
+Weights are batch-first and multiply from the right, gate orders as the kernels:
+LSTM i, f, g, o; GRU r, z, n.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import backend as _backend
+
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def uniform_init(rng, shape, hidden_size, dtype):
+    """PyTorch's default: U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / np.sqrt(hidden_size)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class TimeRecurrent:
+    """One recurrent layer, one direction. Use ``TimeLSTM``, ``TimeGRU`` or ``TimeRNN``."""
+
+    cell = ""
+
+    def __init__(self, Wx, Wh, *biases, stateful: bool = False, backend: Optional[str] = None,
+                 num_threads=None):
+        self.params = [Wx, Wh, *biases]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.stateful = bool(stateful)
+        self.backend = None if backend is None else _backend.check_backend(backend)
+        self.num_threads = num_threads
+        self.h = self.c = None  # final state of the last forward (carried when stateful)
+        self.dh = self.dc = None  # gradient at the initial state of the last backward
+        self._cache = None
+
+    @classmethod
+    def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, **kwargs):
+        """A layer with PyTorch's default initialization."""
+        rng = rng if rng is not None else np.random.default_rng()
+        G = _GATES[cls.cell] * hidden_size
+        n_biases = 2 if cls.cell == "gru" else 1
+        arrays = [uniform_init(rng, (input_size, G), hidden_size, dtype),
+                  uniform_init(rng, (hidden_size, G), hidden_size, dtype)]
+        arrays += [uniform_init(rng, (G,), hidden_size, dtype) for _ in range(n_biases)]
+        return cls(*arrays, **kwargs)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.params[1].shape[0]
+
+    @property
+    def input_size(self) -> int:
+        return self.params[0].shape[0]
+
+    def reset_state(self):
+        self.h = self.c = None
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+    def _ops(self):
+        return _backend.ops(self.backend)
+
+    def _initial_state(self, xs):
+        if not self.stateful or self.h is None:
+            return None, None
+        N = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim == 3 else self.h.shape[0]
+        if self.h.shape[0] != N:
+            raise ValueError(f"the carried state has batch size {self.h.shape[0]} but x has N = {N}; "
+                             f"call reset_state() before changing the batch size")
+        return self.h, self.c
+
+    def forward(self, xs, lengths=None):
+        """``xs (N, T, D)`` -> ``hs (N, T, H)``."""
+        h0, c0 = self._initial_state(xs)
+        hs, self.h, self.c, self._cache = self._forward(xs, h0, c0, lengths)
+        return hs
+
+    def backward(self, dhs):
+        """``dhs (N, T, H)`` -> ``dxs (N, T, D)``; fills ``grads`` in place, sets ``dh`` (and ``dc``)."""
+        if self._cache is None:
+            raise RuntimeError("backward() called before forward()")
+        dx, grads, self.dh, self.dc = self._backward(dhs, self._cache)
+        for g, new in zip(self.grads, grads):
+            g[...] = new
+        return dx
+
+    def step(self, x, state):
+        """One step for generation: ``x (N, D)``, state -> ``(h, new_state)``; no gradients kept."""
+        raise NotImplementedError
+
+
+class TimeLSTM(TimeRecurrent):
+    """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False)``."""
+
+    cell = "lstm"
+
+    def _forward(self, xs, h0, c0, lengths):
+        return self._ops().lstm_forward(xs, *self.params, h0, c0, lengths=lengths, num_threads=self.num_threads)
+
+    def _backward(self, dhs, cache):
+        dx, dWx, dWh, db, dh0, dc0 = self._ops().lstm_backward(dhs, cache)
+        return dx, (dWx, dWh, db), dh0, dc0
+
+    def step(self, x, state):
+        N, H = x.shape[0], self.hidden_size
+        h, c = state if state is not None else (np.zeros((N, H), x.dtype), np.zeros((N, H), x.dtype))
+        h, c, _ = self._ops().lstm_step_forward(x, h, c, *self.params)
+        return h, (h, c)
+
+
+class TimeGRU(TimeRecurrent):
+    """GRU time layer: ``TimeGRU(Wx (D, 3H), Wh (H, 3H), bx, bh (3H,), stateful=False, reset_after=True)``."""
+
+    cell = "gru"
+
+    def __init__(self, Wx, Wh, bx, bh, stateful=False, reset_after=True, backend=None, num_threads=None):
+        super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads)
+        self.reset_after = reset_after
+
+    def _forward(self, xs, h0, c0, lengths):
+        hs, hT, cache = self._ops().gru_forward(xs, *self.params, h0, lengths=lengths,
+                                                reset_after=self.reset_after, num_threads=self.num_threads)
+        return hs, hT, None, cache
+
+    def _backward(self, dhs, cache):
+        dx, dWx, dWh, dbx, dbh, dh0 = self._ops().gru_backward(dhs, cache)
+        return dx, (dWx, dWh, dbx, dbh), dh0, None
+
+    def step(self, x, state):
+        h = state if state is not None else np.zeros((x.shape[0], self.hidden_size), x.dtype)
+        h, _ = self._ops().gru_step_forward(x, h, *self.params, reset_after=self.reset_after)
+        return h, h
+
+
+class TimeRNN(TimeRecurrent):
+    """Vanilla RNN time layer: ``TimeRNN(Wx (D, H), Wh (H, H), b (H,), stateful=False, nonlinearity="tanh")``."""
+
+    cell = "rnn"
+
+    def __init__(self, Wx, Wh, b, stateful=False, nonlinearity="tanh", backend=None, num_threads=None):
+        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads)
+        self.nonlinearity = nonlinearity
+
+    def _forward(self, xs, h0, c0, lengths):
+        hs, hT, cache = self._ops().rnn_forward(xs, *self.params, h0, nonlinearity=self.nonlinearity,
+                                                lengths=lengths, num_threads=self.num_threads)
+        return hs, hT, None, cache
+
+    def _backward(self, dhs, cache):
+        dx, dWx, dWh, db, dh0 = self._ops().rnn_backward(dhs, cache)
+        return dx, (dWx, dWh, db), dh0, None
+
+    def step(self, x, state):
+        h = state if state is not None else np.zeros((x.shape[0], self.hidden_size), x.dtype)
+        h, _ = self._ops().rnn_step_forward(x, h, *self.params, self.nonlinearity)
+        return h, h
+
+
+LAYER_CLASSES = {"lstm": TimeLSTM, "gru": TimeGRU, "rnn": TimeRNN}

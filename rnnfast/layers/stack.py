@@ -1,0 +1,108 @@
+"""Multi-layer, optionally bidirectional recurrent module with dropout between layers (never along time)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .dropout import TimeDropout
+from .recurrent import LAYER_CLASSES
+
+
+def reverse_padded(x, lengths):
+    """Reverse each sequence of ``x (N, T, ...)`` within its own length (padding stays put).
+    Its own inverse, so the backward pass uses it too."""
+    if lengths is None:
+        return x[:, ::-1]
+    N, T = x.shape[:2]
+    t = np.arange(T)[None, :]
+    idx = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return np.take_along_axis(x, idx.reshape(N, T, *([1] * (x.ndim - 2))), axis=1)
+
+
+class RecurrentStack:
+    """``num_layers`` recurrent layers; with ``bidirectional`` each layer runs both ways and
+    concatenates (output ``2H`` features); ``dropout`` on the outputs of all but the last layer."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, stateful: bool = False,
+                 rng=None, dtype=np.float32, backend: Optional[str] = None, num_threads=None, **cell_kwargs):
+        if cell not in LAYER_CLASSES:
+            raise ValueError(f"cell must be one of {sorted(LAYER_CLASSES)}; got {cell!r}")
+        for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if bidirectional and stateful:
+            raise ValueError("stateful=True needs bidirectional=False: a backward direction cannot carry "
+                             "state into the next chunk")
+        rng = rng if rng is not None else np.random.default_rng()
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.bidirectional, self.stateful = bool(bidirectional), bool(stateful)
+        dirs = 2 if bidirectional else 1
+        cls = LAYER_CLASSES[cell]
+        common = dict(stateful=stateful, backend=backend, num_threads=num_threads, **cell_kwargs)
+        self.layers = []
+        for i in range(num_layers):
+            d_in = input_size if i == 0 else hidden_size * dirs
+            self.layers.append([cls.init(d_in, hidden_size, rng=rng, dtype=dtype, **common) for _ in range(dirs)])
+        self.dropouts = [TimeDropout(dropout, rng=rng) for _ in range(num_layers - 1)]
+        self.params = [p for layer in self.layers for d in layer for p in d.params]
+        self.grads = [g for layer in self.layers for d in layer for g in d.grads]
+        self._lengths = None
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def train(self, mode: bool = True):
+        for d in self.dropouts:
+            d.training = mode
+
+    def eval(self):
+        self.train(False)
+
+    def reset_state(self):
+        for layer in self.layers:
+            for d in layer:
+                d.reset_state()
+
+    @property
+    def state(self):
+        """Per layer, per direction: ``(h, c)`` for LSTM, ``h`` otherwise (final states of the last forward)."""
+        return [[(d.h, d.c) if d.cell == "lstm" else d.h for d in layer] for layer in self.layers]
+
+    def forward(self, xs, lengths=None):
+        self._lengths = None if lengths is None else np.asarray(lengths)
+        x = xs
+        for i, layer in enumerate(self.layers):
+            out = layer[0].forward(x, lengths)
+            if self.bidirectional:
+                back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths), self._lengths)
+                out = np.concatenate([out, back], axis=-1)
+            x = self.dropouts[i].forward(out) if i < self.num_layers - 1 else out
+        return x
+
+    def backward(self, dout):
+        H = self.hidden_size
+        d = dout
+        for i in reversed(range(self.num_layers)):
+            if i < self.num_layers - 1:
+                d = self.dropouts[i].backward(d)
+            layer = self.layers[i]
+            dx = layer[0].backward(np.ascontiguousarray(d[..., :H]) if self.bidirectional else d)
+            if self.bidirectional:
+                dback = layer[1].backward(reverse_padded(np.ascontiguousarray(d[..., H:]), self._lengths))
+                dx = dx + reverse_padded(dback, self._lengths)
+            d = dx
+        return d
+
+    def step(self, x, states=None):
+        """One time step through all layers (generation): ``x (N, D)`` -> ``(h_top, states)``."""
+        if self.bidirectional:
+            raise ValueError("step() needs bidirectional=False")
+        states = states if states is not None else [None] * self.num_layers
+        new_states = []
+        for layer, s in zip(self.layers, states):
+            x, s = layer[0].step(x, s)
+            new_states.append(s)
+        return x, new_states

@@ -1,0 +1,73 @@
+"""Checkpoints: one versioned ``.npz`` (config JSON + named arrays), loaded with ``allow_pickle=False``,
+written to a temporary file in the same folder, fsynced, then atomically renamed over the target."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "rnnfast-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """The file is missing, not a checkpoint, damaged, or of another version."""
+
+
+def save_checkpoint(path, config: dict, arrays: dict) -> None:
+    """Write ``config`` (JSON-serializable) and ``arrays`` (name -> ndarray) to ``path`` atomically."""
+    path = os.fspath(path)
+    header = {"format": FORMAT, "version": VERSION, "config": config}
+    payload = {"__header__": np.array(json.dumps(header))}
+    for name, a in arrays.items():
+        if name.startswith("__"):
+            raise ValueError(f"array name {name!r} is reserved")
+        a = np.asarray(a)
+        if a.dtype == object:
+            raise TypeError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
+        payload[name] = a
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def load_checkpoint(path):
+    """Returns ``(config, arrays)``; raises ``CheckpointError`` with one clear line on any problem."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "__header__" not in z.files:
+                raise CheckpointError(f"{path} is not an rnnfast checkpoint (no header)")
+            header = json.loads(str(z["__header__"]))
+            arrays = {k: z[k] for k in z.files if k != "__header__"}
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is damaged or not a checkpoint ({type(exc).__name__}: {exc})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnnfast checkpoint")
+    if header.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {header.get('version')}; this rnnfast reads {VERSION}")
+    return header["config"], arrays
