@@ -133,21 +133,13 @@ def check_sequence_forward(
         b = check_float_array(name, b, 1, f"({gname},)", dtype)
         check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
         checked_biases.append(b)
-    checked_states = []
-    for name, s in states:
-        if s is None:
-            s = np.zeros((N, H), dtype=dtype)
-        else:
-            s = check_float_array(name, s, 2, "(N, H)", dtype)
-            check_shape(name, s, (N, H), "(N, H) with N = x.shape[0], H = Wh.shape[0]")
-        checked_states.append(s)
+    checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]")
     lengths = check_lengths(lengths, N, T)
     check_blas_sizes(N, T, D, gates * H)
     mask = padding_mask(N, T, lengths)
     x = zero_padded(x, mask)
     check_finite("x", x, " at a valid step" if mask is not None else "")
-    for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)],
-                    *[(n, s) for (n, _), s in zip(states, checked_states)]]:
+    for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
         check_finite(name, a)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
 
@@ -159,16 +151,26 @@ def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, 
     check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
     dhs = zero_padded(dhs, mask)
     check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
+    return dhs, check_states(dstates, N, H, dtype, "of the forward pass")
+
+
+def check_states(states: Sequence[Tuple[str, object]], N: int, H: int, dtype: np.dtype, where: str) -> list:
+    """Each named state (or state gradient) is None -> zeros, or a finite ``(N, H)`` array of ``dtype``."""
     out = []
-    for name, d in dstates:
-        if d is None:
-            d = np.zeros((N, H), dtype=dtype)
+    for name, s in states:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
         else:
-            d = check_float_array(name, d, 2, "(N, H)", dtype)
-            check_shape(name, d, (N, H), "(N, H) of the forward pass")
-            check_finite(name, d)
-        out.append(d)
-    return dhs, out
+            s = check_float_array(name, s, 2, "(N, H)", dtype)
+            check_shape(name, s, (N, H), f"(N, H) {where}")
+            check_finite(name, s)
+        out.append(s)
+    return out
+
+
+def check_step_grads(grads, N: int, H: int, dtype: np.dtype) -> None:
+    """Single-step backward: each named gradient is None or a finite ``(N, H)`` array of ``dtype``."""
+    check_states(grads, N, H, dtype, "of the forward step")
 
 
 def check_step_x(x) -> np.ndarray:

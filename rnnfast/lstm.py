@@ -13,7 +13,8 @@ import numpy as np
 from . import _lstm
 from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
 from ._threads import single_threaded_blas
-from ._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
+                          check_step_x)
 
 
 @dataclass(eq=False)
@@ -110,6 +111,7 @@ def lstm_step_backward(dh_next, dc_next, cache):
     """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
     cache = check_cache(cache, LSTMCache, "rnnfast.lstm_step_forward")
     N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    check_step_grads([("dh_next", dh_next), ("dc_next", dc_next)], N, H, cache.x_tm.dtype)
     zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
     dx, dWx, dWh, db, dh, dc = lstm_backward(zeros, cache, dh_next, dc_next)
     return dx[:, 0], dh, dc, dWx, dWh, db

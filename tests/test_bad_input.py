@@ -160,3 +160,25 @@ def test_blas_integer_limit_checked_before_allocation():
     x = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(2**16, 2**16, 1), strides=(0, 0, 0))
     with pytest.raises(ValueError, match="BLAS limit"):
         rnnfast.lstm_forward(x, np.ones((1, 8)), np.ones((2, 8)), np.ones(8))
+
+
+@pytest.mark.parametrize("impl", [rnnfast, reference], ids=["kernel", "reference"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_step_backward_names_its_arguments(impl, cell):
+    x, h = np.ones((N, D)), np.ones((N, H))
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    W = (np.ones((D, G * H)), np.ones((H, G * H)))
+    if cell == "lstm":
+        cache = impl.lstm_step_forward(x, h, h, *W, np.ones(G * H))[2]
+        call = lambda dh: impl.lstm_step_backward(dh, np.ones((N, H), np.float32), cache)  # noqa: E731
+    elif cell == "gru":
+        cache = impl.gru_step_forward(x, h, *W, np.ones(G * H), np.ones(G * H))[1]
+        call = lambda dh: impl.gru_step_backward(dh, cache)  # noqa: E731
+    else:
+        cache = impl.rnn_step_forward(x, h, *W, np.ones(G * H))[1]
+        call = lambda dh: impl.rnn_step_backward(dh, cache)  # noqa: E731
+    with pytest.raises(ValueError, match=r"dh_next has shape \(4, 2\); expected \(3, 2\)"):
+        call(np.ones((N + 1, H)))
+    if cell == "lstm":
+        with pytest.raises(TypeError, match="dc_next has dtype float32"):
+            call(np.ones((N, H)))

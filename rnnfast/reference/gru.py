@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
+                           check_step_grads, check_step_x)
 from ._math import sigmoid
 
 
@@ -118,6 +119,7 @@ def gru_step_backward(dh_next, cache):
     """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
     cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_step_forward")
     N, H = cache.x.shape[0], cache.Wh.shape[0]
+    check_step_grads([("dh_next", dh_next)], N, H, cache.x.dtype)
     zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
     dx, dWx, dWh, dbx, dbh, dh = gru_backward(zeros, cache, dh_next)
     return dx[:, 0], dh, dWx, dWh, dbx, dbh

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
+                           check_step_grads, check_step_x)
 from ._math import sigmoid
 
 
@@ -106,6 +107,7 @@ def lstm_step_backward(dh_next, dc_next, cache):
     """Returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
     cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_step_forward")
     N, H = cache.x.shape[0], cache.Wh.shape[0]
+    check_step_grads([("dh_next", dh_next), ("dc_next", dc_next)], N, H, cache.x.dtype)
     zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
     dx, dWx, dWh, db, dh, dc = lstm_backward(zeros, cache, dh_next, dc_next)
     return dx[:, 0], dh, dc, dWx, dWh, db

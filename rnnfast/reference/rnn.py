@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
+                           check_step_grads, check_step_x)
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -90,6 +91,7 @@ def rnn_step_backward(dh_next, cache):
     """Returns ``dx (N, D), dh, dWx, dWh, db``."""
     cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_step_forward")
     N, H = cache.x.shape[0], cache.Wh.shape[0]
+    check_step_grads([("dh_next", dh_next)], N, H, cache.x.dtype)
     zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
     dx, dWx, dWh, db, dh = rnn_backward(zeros, cache, dh_next)
     return dx[:, 0], dh, dWx, dWh, db
