@@ -1,0 +1,3 @@
+import numpy as np
+
+def apply(name: str, x: np.ndarray) -> None: ...
