@@ -4,6 +4,7 @@
     rnnfast train --data FILE --cell gru --layers 1 --hidden 128 --epochs 5
     rnnfast sample CHECKPOINT --length 500 --temperature 0.8
     rnnfast eval CHECKPOINT --data FILE
+    rnnfast gradflow --out gradflow.png
     rnnfast info
 """
 from __future__ import annotations
@@ -116,6 +117,13 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=_positive(int), default=16)
     e.add_argument("--seq-len", type=_positive(int), default=64)
 
+    g = sub.add_parser("gradflow", help="how the gradient vanishes back through time: RNN vs LSTM vs GRU")
+    g.add_argument("--hidden", type=_positive(int), default=64)
+    g.add_argument("--steps", type=_positive(int), default=150)
+    g.add_argument("--batch", type=_positive(int), default=16)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default="gradflow.png", help="PNG to draw (default: %(default)s; needs matplotlib)")
+
     sub.add_parser("info", help="build configuration (OpenMP, threads, BLAS)")
     return p
 
@@ -221,6 +229,25 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_gradflow(args) -> int:
+    from .gradflow import CELLS, gradient_norms, plot
+
+    norms = {cell: gradient_norms(cell, args.hidden, args.steps, args.batch, args.seed) for cell in CELLS}
+    marks = sorted({0, 10, 25, 50, 100, args.steps - 1} & set(range(args.steps)))
+    print("mean ||dL/dh_t|| at k steps back (H=%d, %d steps, batch %d)" % (args.hidden, args.steps, args.batch))
+    print("cell  " + "".join(f"{'k=' + str(k):>11}" for k in marks))
+    for cell, n in norms.items():
+        print(f"{cell:5} " + "".join(f"{n[k]:11.3e}" for k in marks))
+    try:
+        plot(norms, args.out, args.hidden)
+    except ImportError:
+        raise CLIError("drawing the PNG needs matplotlib: pip install 'rnnfast[plot]'") from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"plot: {args.out}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from . import show_config
 
@@ -234,7 +261,9 @@ def main(argv=None) -> int:
     from .train import CheckpointError
 
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+        commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "gradflow": cmd_gradflow,
+                    "info": cmd_info}
+        return commands[args.command](args)
     except (CLIError, CheckpointError) as exc:
         print(f"rnnfast: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

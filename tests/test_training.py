@@ -137,3 +137,26 @@ def test_backends_train_identically_for_a_few_steps():
                 opt.update(model.params, model.grads)
         losses[name] = run
     np.testing.assert_allclose(losses["cython"], losses["numpy"], rtol=1e-9)
+
+
+def test_keyboard_interrupt_saves_a_checkpoint_and_reraises():
+    vocab = Vocab.from_text(_text())
+    ids = vocab.encode(_text())
+    model = RNNLM(len(vocab), 8, 8, 1, "rnn", dropout=0.0, seed=0)
+    from rnnfast.train import SGD
+
+    calls = {"forward": 0, "saved": 0}
+    real_forward = model.forward
+
+    def forward(x, y):
+        calls["forward"] += 1
+        if calls["forward"] == 3:
+            raise KeyboardInterrupt
+        return real_forward(x, y)
+
+    model.forward = forward
+    trainer = LMTrainer(model, SGD(lr=0.1), progress=False, log=lambda s: None,
+                        save=lambda tr: calls.__setitem__("saved", calls["saved"] + 1))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(ids, ids, epochs=2, batch_size=4, seq_len=8)
+    assert calls["saved"] == 1

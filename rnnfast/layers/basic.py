@@ -112,3 +112,26 @@ class TimeSoftmaxWithLoss:
         np.put_along_axis(d, safe[..., None], np.take_along_axis(d, safe[..., None], axis=-1) - 1, axis=-1)
         d *= (valid[..., None] * (dout / count)).astype(d.dtype)
         return d
+
+
+class TimeMSELoss:
+    """Mean squared error over ``pred (N, T, K)`` and ``target (N, T, K)``, averaged over valid steps
+    (``mask (N, T)``, default all) and outputs."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self._cache = None
+
+    def forward(self, pred, target, mask=None):
+        target = np.asarray(target, dtype=pred.dtype)
+        if target.shape != pred.shape:
+            raise ValueError(f"target has shape {target.shape}; expected {pred.shape}")
+        m = np.ones(pred.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+        count = max(int(m.sum()) * pred.shape[-1], 1)
+        diff = (pred - target) * m[..., None]
+        self._cache = (diff, count)
+        return float((diff**2).sum() / count)
+
+    def backward(self, dout=1.0):
+        diff, count = self._cache
+        return (2 * dout / count) * diff

@@ -82,11 +82,14 @@ class TimeRecurrent:
         hs, self.h, self.c, self._cache = self._forward(xs, h0, c0, lengths)
         return hs
 
-    def backward(self, dhs):
-        """``dhs (N, T, H)`` -> ``dxs (N, T, D)``; fills ``grads`` in place, sets ``dh`` (and ``dc``)."""
+    def backward(self, dhs, dhT=None, dcT=None):
+        """``dhs (N, T, H)`` -> ``dxs (N, T, D)``; fills ``grads`` in place, sets ``dh`` (and ``dc``).
+
+        ``dhT``/``dcT``: gradient flowing into the final state (e.g. from a decoder); ``None`` is
+        truncated BPTT."""
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
-        dx, grads, self.dh, self.dc = self._backward(dhs, self._cache)
+        dx, grads, self.dh, self.dc = self._backward(dhs, self._cache, dhT, dcT)
         for g, new in zip(self.grads, grads):
             g[...] = new
         return dx
@@ -104,8 +107,8 @@ class TimeLSTM(TimeRecurrent):
     def _forward(self, xs, h0, c0, lengths):
         return self._ops().lstm_forward(xs, *self.params, h0, c0, lengths=lengths, num_threads=self.num_threads)
 
-    def _backward(self, dhs, cache):
-        dx, dWx, dWh, db, dh0, dc0 = self._ops().lstm_backward(dhs, cache)
+    def _backward(self, dhs, cache, dhT, dcT):
+        dx, dWx, dWh, db, dh0, dc0 = self._ops().lstm_backward(dhs, cache, dhT, dcT)
         return dx, (dWx, dWh, db), dh0, dc0
 
     def step(self, x, state):
@@ -129,8 +132,8 @@ class TimeGRU(TimeRecurrent):
                                                 reset_after=self.reset_after, num_threads=self.num_threads)
         return hs, hT, None, cache
 
-    def _backward(self, dhs, cache):
-        dx, dWx, dWh, dbx, dbh, dh0 = self._ops().gru_backward(dhs, cache)
+    def _backward(self, dhs, cache, dhT, dcT):
+        dx, dWx, dWh, dbx, dbh, dh0 = self._ops().gru_backward(dhs, cache, dhT)
         return dx, (dWx, dWh, dbx, dbh), dh0, None
 
     def step(self, x, state):
@@ -153,8 +156,8 @@ class TimeRNN(TimeRecurrent):
                                                 lengths=lengths, num_threads=self.num_threads)
         return hs, hT, None, cache
 
-    def _backward(self, dhs, cache):
-        dx, dWx, dWh, db, dh0 = self._ops().rnn_backward(dhs, cache)
+    def _backward(self, dhs, cache, dhT, dcT):
+        dx, dWx, dWh, db, dh0 = self._ops().rnn_backward(dhs, cache, dhT)
         return dx, (dWx, dWh, db), dh0, None
 
     def step(self, x, state):
