@@ -17,8 +17,11 @@ def time_major(a: np.ndarray) -> np.ndarray:
 
 
 def batch_major(a_tm: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
-    """(T, N, ...) -> C-contiguous (N, T, ...), zero at padded steps."""
-    out = np.ascontiguousarray(np.swapaxes(a_tm, 0, 1))
+    """(T, N, ...) -> a new C-contiguous (N, T, ...), zero at padded steps.
+
+    Always a copy: for N = 1 the swap is already contiguous, and a view would let the zeroing (or a
+    user's later in-place edit of the output) write into the kernel's cached state history."""
+    out = np.swapaxes(a_tm, 0, 1).copy(order="C")
     if mask is not None:
         out[~mask] = 0
     return out

@@ -76,3 +76,25 @@ def test_batch_of_zero_gives_empty_results(cell, rng):
     assert grads[0].shape == (0, T, D)
     for g, p in zip(grads[1:], params):
         assert g.shape == p.shape and not g.any()
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_batch_of_one_with_padding_and_outputs_do_not_alias_the_cache(cell, rng):
+    """Regression (found by hypothesis): with N = 1 the output was a view of the cached states, so
+    zeroing the padded outputs zeroed the final state."""
+    x = rng.standard_normal((1, 3, 2))
+    params = cell.params(rng, 2, 3, np.float64)
+    lengths = np.array([1])
+    dhs = rng.standard_normal((1, 3, 3))
+    k_out, k_grad = run(cell, IMPLS["kernel"], x, params, None, lengths, dhs)
+    r_out, r_grad = run(cell, IMPLS["reference"], x, params, None, lengths, dhs)
+    for k, r in zip(k_out + k_grad, r_out + r_grad):
+        assert rel_err(k, r) <= 1e-12
+    hs, finals, cache = cell.forward(IMPLS["kernel"], x, params, None, None)
+    before = cell.backward(IMPLS["kernel"], dhs, cache, None)
+    hs[...] = 123.0  # editing an output in place must not change the gradients
+    for f in finals:
+        f[...] = 7.0
+    after = cell.backward(IMPLS["kernel"], dhs, cache, None)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
