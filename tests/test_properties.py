@@ -43,6 +43,18 @@ def test_kernel_equals_reference(cell, dtype, N, T, D, H, layout, use_lengths, s
     dfinals = cell.states(rng, N, H, dtype)
     k_out, k_grad = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
     r_out, r_grad = run(cell, IMPLS["reference"], x, params, states, lengths, dhs, dfinals)
-    for k, r in zip(k_out + k_grad, r_out + r_grad):
+    if dtype == np.float64:
+        for k, r in zip(k_out + k_grad, r_out + r_grad):
+            assert k.shape == r.shape and k.dtype == dtype
+            assert rel_err(k, r) <= TOL[dtype]
+        return
+    # float32: random tiny problems can be ill-conditioned (a small gradient summing nearly cancelling
+    # terms), where two float32 evaluations legitimately differ by more than 1e-4.  Judge the kernel
+    # against a float64 evaluation of the same inputs: within 1e-4, or no worse than twice the float32
+    # reference's own error.
+    up = lambda arrays: [np.array(a, dtype=np.float64) for a in arrays]  # noqa: E731
+    t_out, t_grad = run(cell, IMPLS["reference"], np.array(x, dtype=np.float64), up(params), up(states), lengths,
+                        dhs.astype(np.float64), up(dfinals))
+    for k, r, t in zip(k_out + k_grad, r_out + r_grad, t_out + t_grad):
         assert k.shape == r.shape and k.dtype == dtype
-        assert rel_err(k, r) <= TOL[dtype]
+        assert rel_err(k, t) <= max(TOL[dtype], 2 * rel_err(r, t))
