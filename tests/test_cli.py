@@ -61,3 +61,9 @@ def test_bad_option_and_damaged_checkpoint(tmp_path, corpus):
 def test_info(capsys):
     assert main(["info"]) == 0
     assert "OpenMP" in capsys.readouterr().out
+
+
+def test_addition_demo(capsys):
+    assert main(["addition", "--examples", "300", "--epochs", "1", "--hidden", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "exact-answer accuracy" in out and " = " in out
