@@ -37,6 +37,13 @@ class TimeAffine:
         self.grads = [np.zeros_like(W), np.zeros_like(b)]
         self.x = None
 
+    @classmethod
+    def init(cls, in_features: int, out_features: int, rng, dtype) -> "TimeAffine":
+        """W ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default), b = 0."""
+        bound = 1 / np.sqrt(in_features)
+        W = rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype)
+        return cls(W, np.zeros(out_features, dtype))
+
     def forward(self, x):
         self.x = x
         return x @ self.params[0] + self.params[1]

@@ -27,12 +27,10 @@ class RNNLM:
         self.rnn = RecurrentStack(cell, embed_size, hidden_size, num_layers, dropout=dropout, stateful=True,
                                   rng=rng, dtype=dtype, backend=backend, num_threads=num_threads)
         self.out_drop = TimeDropout(dropout, rng=rng)
-        bias = np.zeros(vocab_size, dtype)
         if tie_weights:
-            self.affine = TiedAffine(self.embed, bias)
+            self.affine = TiedAffine(self.embed, np.zeros(vocab_size, dtype))
         else:
-            bound = 1 / np.sqrt(hidden_size)
-            self.affine = TimeAffine(rng.uniform(-bound, bound, (hidden_size, vocab_size)).astype(dtype), bias)
+            self.affine = TimeAffine.init(hidden_size, vocab_size, rng, dtype)
         self.loss_layer = TimeSoftmaxWithLoss()
         self.rng = rng
         parts = [self.embed, self.rnn, self.affine]

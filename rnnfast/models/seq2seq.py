@@ -28,9 +28,7 @@ class Seq2Seq:
         self.encoder = cls.init(embed_size, hidden_size, rng=rng, dtype=dt)
         self.dec_embed = Embedding((rng.standard_normal((vocab_size, embed_size)) * 0.1).astype(dt))
         self.decoder = cls.init(embed_size, hidden_size, rng=rng, dtype=dt, stateful=True)
-        bound = 1 / np.sqrt(hidden_size)
-        self.head = TimeAffine(rng.uniform(-bound, bound, (hidden_size, vocab_size)).astype(dt),
-                               np.zeros(vocab_size, dt))
+        self.head = TimeAffine.init(hidden_size, vocab_size, rng, dt)
         self.loss_layer = TimeSoftmaxWithLoss()
         parts = [self.enc_embed, self.encoder, self.dec_embed, self.decoder, self.head]
         self.params = [p for part in parts for p in part.params]

@@ -70,11 +70,7 @@ class SequenceClassifier(_Model):
         self.pooling = pooling
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout, vocab_size,
                                 seed, dtype)
-        F = self.encoder.rnn.output_size
-        bound = 1 / np.sqrt(F)
-        dt = self.encoder.dtype
-        self.head = TimeAffine(self.encoder.rng.uniform(-bound, bound, (F, num_classes)).astype(dt),
-                               np.zeros(num_classes, dt))
+        self.head = TimeAffine.init(self.encoder.rnn.output_size, num_classes, self.encoder.rng, self.encoder.dtype)
         self.loss_layer = TimeSoftmaxWithLoss()
         self._collect(self.encoder.parts() + [self.head])
 
@@ -132,11 +128,7 @@ class SequenceTagger(_Model):
                  seed: Optional[int] = 0, dtype="float32"):
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout, vocab_size,
                                 seed, dtype)
-        F = self.encoder.rnn.output_size
-        bound = 1 / np.sqrt(F)
-        dt = self.encoder.dtype
-        self.head = TimeAffine(self.encoder.rng.uniform(-bound, bound, (F, num_tags)).astype(dt),
-                               np.zeros(num_tags, dt))
+        self.head = TimeAffine.init(self.encoder.rnn.output_size, num_tags, self.encoder.rng, self.encoder.dtype)
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
         self._collect(self.encoder.parts() + [self.head])
 
@@ -162,10 +154,7 @@ class SequenceRegressor(_Model):
     def __init__(self, input_size: int, hidden_size: int, output_size: int, cell: str = "lstm",
                  num_layers: int = 1, dropout: float = 0.0, seed: Optional[int] = 0, dtype="float32"):
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, False, dropout, None, seed, dtype)
-        bound = 1 / np.sqrt(hidden_size)
-        dt = self.encoder.dtype
-        self.head = TimeAffine(self.encoder.rng.uniform(-bound, bound, (hidden_size, output_size)).astype(dt),
-                               np.zeros(output_size, dt))
+        self.head = TimeAffine.init(hidden_size, output_size, self.encoder.rng, self.encoder.dtype)
         self.loss_layer = TimeMSELoss()
         self._collect(self.encoder.parts() + [self.head])
 
