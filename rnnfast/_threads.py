@@ -2,6 +2,7 @@
 and keeps BLAS single-threaded while the kernels run."""
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from contextlib import contextmanager
@@ -20,16 +21,13 @@ def available_cores() -> int:
 
 
 def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(f"{name} must be a positive int; got {type(value).__name__}") from None
+    # operator.index accepts int and NumPy integers, rejects float/str/None; bool is an int but a mistake here
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive int; got {type(value).__name__}") from None
     if value < 1:
         raise ValueError(f"{name} must be >= 1; got {value}")
     return value

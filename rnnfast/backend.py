@@ -8,6 +8,7 @@ Layers also take ``backend="cython"|"numpy"``; ``None`` follows the switch.
 from __future__ import annotations
 
 import contextvars
+import functools
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -42,6 +43,12 @@ def ops(backend=None):
         from . import reference
 
         return reference
+    return _cython_kernels()
+
+
+@functools.lru_cache(maxsize=None)
+def _cython_kernels():
+    # Built once: layers ask for it on every forward/backward and generation on every token.
     from . import gru, lstm, rnn
 
     return SimpleNamespace(**{k: getattr(m, k) for m in (lstm, gru, rnn) for k in m.__dict__

@@ -48,7 +48,6 @@ cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const flo
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
-    cdef floating one = 1
     cdef floating* a
     cdef floating* g
     cdef floating* a_t = act + t * N * G
@@ -127,7 +126,6 @@ cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const 
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
-    cdef floating one = 1
     cdef floating* a
     cdef floating* a_t = act + t * N * G
     cdef floating* g_t = hg + t * N * G

@@ -79,7 +79,6 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 4 * H
-    cdef floating one = 1
     cdef const floating* a_t = act + t * N * G
     cdef floating* d_t = dG + t * N * G
     cdef const floating* c_prev = cst + t * N * H
