@@ -7,6 +7,7 @@ the right): ``lstm_forward/backward``, ``gru_forward/backward``,
 """
 from . import backend
 from ._show_config import config_info, show_config
+from ._workspace import release_workspaces
 from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
@@ -17,5 +18,5 @@ __all__ = [
     "lstm_forward", "lstm_backward", "lstm_step_forward", "lstm_step_backward",
     "gru_forward", "gru_backward", "gru_step_forward", "gru_step_backward",
     "rnn_forward", "rnn_backward", "rnn_step_forward", "rnn_step_backward",
-    "show_config", "config_info", "backend", "__version__",
+    "show_config", "config_info", "release_workspaces", "backend", "__version__",
 ]

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from . import _config
+from . import _config, _dispatch
 from ._threads import ENV_VAR, available_cores, resolve_num_threads
+from ._workspace import pool
 
 
 def config_info() -> dict:
@@ -29,7 +30,11 @@ def config_info() -> dict:
         "python": sys.version.split()[0],
         "openmp": _config.openmp_enabled(),
         "openmp_version": _config.openmp_version(),
+        "isa": _dispatch.active_isa(),
+        "avx2_available": _dispatch.avx2_available(),
         "num_threads": resolve_num_threads(None),
+        "workspace_budget_mb": pool.budget_bytes / (1 << 20),
+        "workspace_held_mb": pool.held_bytes / (1 << 20),
         "available_cores": available_cores(),
         "env_" + ENV_VAR: __import__("os").environ.get(ENV_VAR),
         "blas": blas,
@@ -37,14 +42,20 @@ def config_info() -> dict:
 
 
 def show_config(file=None) -> None:
-    """Print the version, OpenMP status, thread count in use and SciPy's BLAS."""
+    """Print the version, OpenMP status, kernel ISA, thread count in use and SciPy's BLAS."""
     info = config_info()
     out = file or sys.stdout
     omp = f"on (_OPENMP={info['openmp_version']})" if info["openmp"] else "off (serial kernels)"
     print(f"rnnfast {info['version']} (Python {info['python']})", file=out)
     print(f"  OpenMP:       {omp}", file=out)
+    isa = {"avx2": "AVX2 + FMA (x86-64-v3 build)", "baseline": "baseline x86-64 build"}[info["isa"]]
+    if info["isa"] == "baseline" and info["avx2_available"]:
+        isa += f" (forced by {_dispatch.ENV_VAR}; the AVX2 build is available)"
+    print(f"  kernels:      {isa}", file=out)
     src = f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR] else "core count"
     print(f"  threads:      {info['num_threads']} (from {src}; {info['available_cores']} cores available)", file=out)
+    print(f"  workspaces:   {info['workspace_held_mb']:.1f} MiB held for reuse "
+          f"(budget {info['workspace_budget_mb']:.0f} MiB, RNNFAST_WORKSPACE_MB)", file=out)
     for lib in info["blas"]:
         if "error" in lib:
             print(f"  BLAS:         unknown ({lib['error']})", file=out)

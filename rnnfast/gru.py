@@ -10,12 +10,15 @@ from typing import Optional
 
 import numpy as np
 
-from . import _gru
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._dispatch import kernel_module
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
                           check_step_x)
 from .reference.gru import _check_reset_after
+
+_gru = kernel_module("gru")  # the AVX2 twin when the CPU has it
 
 
 @dataclass(eq=False)
@@ -62,14 +65,14 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     x_tm = time_major(v.x)
     Wx, Wh, bx, bh = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, bx, bh))
     hst = initial_states(h0, T)
-    act = np.empty((T, N, 3 * H), dtype=v.dtype)
-    hg = np.empty((T, N, 3 * H), dtype=v.dtype)
-    rh = np.empty((0, 0, 0) if reset_after else (T, N, H), dtype=v.dtype)
+    act, hg = workspace((T, N, 3 * H), v.dtype), workspace((T, N, 3 * H), v.dtype)
+    rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
     steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, steps, reset_after, *plan.args())
     cache = GRUCache(x_tm, Wx, Wh, hst, act, hg, rh, steps, v.mask, reset_after, plan)
+    pool.give_when_dead(cache, x_tm, hst, act, hg, rh)
     return batch_major(hst[1:], v.mask), hst[T].copy(), cache
 
 
@@ -91,21 +94,24 @@ def gru_backward(dhs, cache, dhT=None):
     dtype = cache.x_tm.dtype
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
-    dGx = np.empty((T, N, 3 * H), dtype=dtype)
+    dGx = workspace((T, N, 3 * H), dtype)
     # reset_before: the x-side and h-side pre-activation gradients coincide.
-    dGh = np.empty_like(dGx) if cache.reset_after else dGx
+    dGh = workspace((T, N, 3 * H), dtype) if cache.reset_after else dGx
     drh = np.empty((N, H), dtype=dtype)
-    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dx_tm = workspace((T, N, D), dtype)
+    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
     dWx = np.zeros((D, 3 * H), dtype=dtype)
     dWh = np.zeros((H, 3 * H), dtype=dtype)
     dbx = np.zeros(3 * H, dtype=dtype)
     dbh = np.zeros(3 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _gru.backward(cache.x_tm, cache.Wx, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.act, cache.hg, cache.rh,
-                          cache.lengths, cache.reset_after, time_major(dhs), dh, drh, dGx, dGh,
+            _gru.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.hg, cache.rh,
+                          cache.lengths, cache.reset_after, dhs_tm, dh, drh, dGx, dGh,
                           dx_tm, dWx, dWh, dbx, dbh, *cache.plan.args())
-    return batch_major(dx_tm, None), dWx, dWh, dbx, dbh, dh
+    dx = batch_major(dx_tm, None)
+    pool.give(dGx, dx_tm, dhs_tm, WhT, *([dGh] if cache.reset_after else []))
+    return dx, dWx, dWh, dbx, dbh, dh
 
 
 def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None):

@@ -10,11 +10,14 @@ from typing import Optional
 
 import numpy as np
 
-from . import _lstm
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._dispatch import kernel_module
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
                           check_step_x)
+
+_lstm = kernel_module("lstm")  # the AVX2 twin when the CPU has it
 
 
 @dataclass(eq=False)
@@ -57,13 +60,14 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None)
     x_tm = time_major(v.x)
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst, cst = initial_states(h0, T), initial_states(c0, T)
-    act = np.empty((T, N, 4 * H), dtype=v.dtype)
+    act = workspace((T, N, 4 * H), v.dtype)
     steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, steps, *plan.args())
     hs = batch_major(hst[1:], v.mask)
     cache = LSTMCache(x_tm, Wx, Wh, hst, cst, act, steps, v.mask, plan)
+    pool.give_when_dead(cache, x_tm, hst, cst, act)
     return hs, hst[T].copy(), cst[T].copy(), cache
 
 
@@ -89,16 +93,18 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dtype = cache.x_tm.dtype
     dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, dtype, cache.mask)
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
-    dG = np.empty((T, N, 4 * H), dtype=dtype)
-    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
+    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
     dWx = np.zeros((D, 4 * H), dtype=dtype)
     dWh = np.zeros((H, 4 * H), dtype=dtype)
     db = np.zeros(4 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.cst, cache.act, cache.lengths,
-                           time_major(dhs), dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
-    return batch_major(dx_tm, None), dWx, dWh, db, dh, dc
+            _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,
+                           dhs_tm, dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+    dx = batch_major(dx_tm, None)
+    pool.give(dG, dx_tm, dhs_tm, WhT)
+    return dx, dWx, dWh, db, dh, dc
 
 
 def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None):

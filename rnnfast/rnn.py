@@ -9,12 +9,15 @@ from typing import Optional
 
 import numpy as np
 
-from . import _rnn
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major
+from ._dispatch import kernel_module
+from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
                           check_step_x)
 from .reference.rnn import check_nonlinearity
+
+_rnn = kernel_module("rnn")  # the AVX2 twin when the CPU has it
 
 
 @dataclass(eq=False)
@@ -55,12 +58,13 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     x_tm = time_major(v.x)
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst = initial_states(h0, T)
-    act = np.empty((T, N, H), dtype=v.dtype)
+    act = workspace((T, N, H), v.dtype)
     steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _rnn.forward(x_tm, Wx, Wh, b, hst, act, steps, relu, *plan.args())
     cache = RNNCache(x_tm, Wx, Wh, hst, act, steps, v.mask, relu, plan)
+    pool.give_when_dead(cache, x_tm, hst, act)
     return batch_major(hst[1:], v.mask), hst[T].copy(), cache
 
 
@@ -72,16 +76,18 @@ def rnn_backward(dhs, cache, dhT=None):
     dtype = cache.x_tm.dtype
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
-    dG = np.empty((T, N, H), dtype=dtype)
-    dx_tm = np.empty((T, N, D), dtype=dtype)
+    dG, dx_tm = workspace((T, N, H), dtype), workspace((T, N, D), dtype)
+    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
     dWx = np.zeros((D, H), dtype=dtype)
     dWh = np.zeros((H, H), dtype=dtype)
     db = np.zeros(H, dtype=dtype)
     if N:
         with single_threaded_blas():
-            _rnn.backward(cache.x_tm, cache.Wx, np.ascontiguousarray(cache.Wh.T), cache.hst, cache.act, cache.lengths, cache.relu,
-                          time_major(dhs), dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
-    return batch_major(dx_tm, None), dWx, dWh, db, dh
+            _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
+                          dhs_tm, dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+    dx = batch_major(dx_tm, None)
+    pool.give(dG, dx_tm, dhs_tm, WhT)
+    return dx, dWx, dWh, db, dh
 
 
 def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None):

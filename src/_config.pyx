@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Build-time facts of the compiled kernels (is OpenMP in?)."""
+"""Build-time facts of the compiled kernels (is OpenMP in?) and what the CPU can run."""
 
 cdef extern from "omp_helpers.h":
     int rnnfast_openmp_enabled() nogil
@@ -20,3 +20,12 @@ def openmp_version() -> int:
 def omp_max_threads() -> int:
     """What the OpenMP runtime would use by default (1 without OpenMP)."""
     return rnnfast_omp_max_threads()
+
+
+cdef extern from "cpu_features.h":
+    int rnnfast_cpu_has_avx2_fma() nogil
+
+
+def cpu_has_avx2_fma() -> bool:
+    """True if this CPU can run the ``*_avx2`` kernel twins (AVX2 and FMA)."""
+    return bool(rnnfast_cpu_has_avx2_fma())

@@ -1,0 +1,3 @@
+import numpy as np
+
+def transpose_into(src: np.ndarray, dst: np.ndarray, num_threads: int) -> None: ...

@@ -1,0 +1,101 @@
+"""Scratch arrays reused between kernel calls.
+
+Fresh memory costs page faults: glibc hands large blocks back to the kernel on
+``free``, so every call to a sequence kernel used to fault in (and zero) its
+whole workspace again.  Measured on this 2-core machine, LSTM training step
+N=32, T=35, H=256: 35 ms with fresh workspaces, 25 ms with reused ones (at
+N=16, H=128: 5.0 ms vs 3.3 ms).  Only rnnfast's own scratch arrays come from
+here (time-major copies, gate activations, state histories, gradient
+workspaces); arrays handed to the user are always fresh.
+
+Workspaces are keyed by exact (shape, dtype) -- a training loop repeats its
+shapes -- and held up to a byte budget, least recently used first out:
+``RNNFAST_WORKSPACE_MB`` (default 1024; 0 turns reuse off).
+``rnnfast.release_workspaces()`` frees them all.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+ENV_VAR = "RNNFAST_WORKSPACE_MB"
+# Below this, malloc's free lists already recycle memory without page faults.
+_MIN_BYTES = 1 << 16
+
+
+def _budget_from_env() -> int:
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if not raw:
+        return 1024 << 20
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_VAR} must be a number of MiB (0 disables reuse); got {raw!r}") from None
+    if mb < 0:
+        raise ValueError(f"{ENV_VAR} must be >= 0; got {raw!r}")
+    return int(mb * (1 << 20))
+
+
+class WorkspacePool:
+    """Thread-safe free lists of uninitialized arrays, by (shape, dtype)."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget_bytes = budget_bytes
+        self._free: "OrderedDict[tuple, list]" = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape, dtype) -> np.ndarray:
+        """An uninitialized C-contiguous array (a reused one when available)."""
+        key = (tuple(shape), np.dtype(dtype))
+        with self._lock:
+            stack = self._free.get(key)
+            if stack:
+                a = stack.pop()
+                self._held -= a.nbytes
+                if not stack:
+                    del self._free[key]
+                return a
+        return np.empty(key[0], dtype=key[1])
+
+    def give(self, *arrays: np.ndarray) -> None:
+        """Return arrays that nothing else references any more."""
+        with self._lock:
+            for a in arrays:
+                if a.nbytes < _MIN_BYTES or a.nbytes > self.budget_bytes or a.base is not None:
+                    continue
+                key = (a.shape, a.dtype)
+                self._free.setdefault(key, []).append(a)
+                self._free.move_to_end(key)
+                self._held += a.nbytes
+            while self._held > self.budget_bytes:
+                key, stack = next(iter(self._free.items()))
+                self._held -= stack.pop(0).nbytes
+                if not stack:
+                    del self._free[key]
+
+    def give_when_dead(self, owner: object, *arrays: np.ndarray) -> None:
+        """Return ``arrays`` once ``owner`` (a kernel cache that holds them) is garbage."""
+        if self.budget_bytes:
+            weakref.finalize(owner, self.give, *arrays)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free.clear()
+            self._held = 0
+
+    @property
+    def held_bytes(self) -> int:
+        return self._held
+
+
+pool = WorkspacePool(_budget_from_env())
+
+
+def release_workspaces() -> None:
+    """Free the scratch arrays rnnfast keeps for reuse between calls."""
+    pool.clear()

@@ -1,0 +1,12 @@
+/* Does this CPU run the x86-64-v3 (AVX2 + FMA) twins of the kernels? */
+#ifndef RNNFAST_CPU_FEATURES_H
+#define RNNFAST_CPU_FEATURES_H
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+static int rnnfast_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+static int rnnfast_cpu_has_avx2_fma(void) { return 0; }
+#endif
+#endif
