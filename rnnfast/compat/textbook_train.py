@@ -1,0 +1,221 @@
+"""The training helpers of "Deep Learning from Scratch 2" with the book's exact update rules:
+optimizers (``common/optimizer.py``), ``clip_grads`` and ``eval_perplexity`` (``common/util.py``),
+``remove_duplicate`` and ``RnnlmTrainer`` (``common/trainer.py``).
+
+These differ in small ways from ``rnnfast.train`` (the epsilon sits outside the square root,
+Adam folds the bias corrections into the step size), so a ported script gives the book's numbers.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+class SGD:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for i in range(len(params)):
+            params[i] -= self.lr * grads[i]
+
+
+class Momentum:
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = [np.zeros_like(p) for p in params]
+        for i in range(len(params)):
+            self.v[i] = self.momentum * self.v[i] - self.lr * grads[i]
+            params[i] += self.v[i]
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient (http://arxiv.org/abs/1212.0901), as the book writes it."""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = [np.zeros_like(p) for p in params]
+        for i in range(len(params)):
+            self.v[i] *= self.momentum
+            self.v[i] -= self.lr * grads[i]
+            params[i] += self.momentum * self.momentum * self.v[i]
+            params[i] -= (1 + self.momentum) * self.lr * grads[i]
+
+
+class AdaGrad:
+    def __init__(self, lr=0.01):
+        self.lr, self.h = lr, None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = [np.zeros_like(p) for p in params]
+        for i in range(len(params)):
+            self.h[i] += grads[i] * grads[i]
+            params[i] -= self.lr * grads[i] / (np.sqrt(self.h[i]) + 1e-7)
+
+
+class RMSprop:
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr, self.decay_rate, self.h = lr, decay_rate, None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = [np.zeros_like(p) for p in params]
+        for i in range(len(params)):
+            self.h[i] *= self.decay_rate
+            self.h[i] += (1 - self.decay_rate) * grads[i] * grads[i]
+            params[i] -= self.lr * grads[i] / (np.sqrt(self.h[i]) + 1e-7)
+
+
+class Adam:
+    """Adam (http://arxiv.org/abs/1412.6980v8), bias corrections folded into the step size."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.iter, self.m, self.v = 0, None, None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        for i in range(len(params)):
+            self.m[i] += (1 - self.beta1) * (grads[i] - self.m[i])
+            self.v[i] += (1 - self.beta2) * (grads[i] ** 2 - self.v[i])
+            params[i] -= lr_t * self.m[i] / (np.sqrt(self.v[i]) + 1e-7)
+
+
+def clip_grads(grads, max_norm):
+    """Scale all gradients in place so that their global L2 norm is at most ``max_norm``."""
+    total_norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+    rate = max_norm / (total_norm + 1e-6)
+    if rate < 1:
+        for g in grads:
+            g *= rate
+
+
+def remove_duplicate(params, grads):
+    """Merge parameters shared between layers (the same array, or a transposed copy for weight tying),
+    adding their gradients; returns new lists."""
+    params, grads = params[:], grads[:]
+    while True:
+        found = False
+        L = len(params)
+        for i in range(0, L - 1):
+            for j in range(i + 1, L):
+                if params[i] is params[j]:
+                    grads[i] += grads[j]
+                    found = True
+                elif params[i].ndim == 2 and params[j].ndim == 2 and \
+                        params[i].T.shape == params[j].shape and np.all(params[i].T == params[j]):
+                    grads[i] += grads[j].T
+                    found = True
+                if found:
+                    params.pop(j)
+                    grads.pop(j)
+                    break
+            if found:
+                break
+        if not found:
+            break
+    return params, grads
+
+
+def eval_perplexity(model, corpus, batch_size=10, time_size=35):
+    """exp(mean loss) of ``model.forward(xs, ts)`` over the corpus read as the book's parallel streams."""
+    print("evaluating perplexity ...")
+    corpus_size = len(corpus)
+    total_loss = 0
+    max_iters = (corpus_size - 1) // (batch_size * time_size)
+    jump = (corpus_size - 1) // batch_size
+    for iters in range(max_iters):
+        xs = np.zeros((batch_size, time_size), dtype=np.int32)
+        ts = np.zeros((batch_size, time_size), dtype=np.int32)
+        time_offset = iters * time_size
+        offsets = [time_offset + (i * jump) for i in range(batch_size)]
+        for t in range(time_size):
+            for i, offset in enumerate(offsets):
+                xs[i, t] = corpus[(offset + t) % corpus_size]
+                ts[i, t] = corpus[(offset + t + 1) % corpus_size]
+        try:
+            loss = model.forward(xs, ts, train_flg=False)
+        except TypeError:
+            loss = model.forward(xs, ts)
+        total_loss += loss
+        sys.stdout.write("\r%d / %d" % (iters, max_iters))
+        sys.stdout.flush()
+    print("")
+    return np.exp(total_loss / max_iters)
+
+
+class RnnlmTrainer:
+    """The book's truncated-BPTT trainer: ``fit(xs, ts, max_epoch, batch_size, time_size, max_grad,
+    eval_interval)`` reads ``batch_size`` parallel streams ``time_size`` steps at a time."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.time_idx = None
+        self.ppl_list = None
+        self.eval_interval = None
+        self.current_epoch = 0
+
+    def get_batch(self, x, t, batch_size, time_size):
+        batch_x = np.empty((batch_size, time_size), dtype="i")
+        batch_t = np.empty((batch_size, time_size), dtype="i")
+        data_size = len(x)
+        jump = data_size // batch_size
+        offsets = [i * jump for i in range(batch_size)]
+        for step in range(time_size):
+            for i, offset in enumerate(offsets):
+                batch_x[i, step] = x[(offset + self.time_idx) % data_size]
+                batch_t[i, step] = t[(offset + self.time_idx) % data_size]
+            self.time_idx += 1
+        return batch_x, batch_t
+
+    def fit(self, xs, ts, max_epoch=10, batch_size=20, time_size=35, max_grad=None, eval_interval=20):
+        max_iters = len(xs) // (batch_size * time_size)
+        self.time_idx = 0
+        self.ppl_list = []
+        self.eval_interval = eval_interval
+        model, optimizer = self.model, self.optimizer
+        total_loss, loss_count = 0, 0
+        start_time = time.time()
+        for _ in range(max_epoch):
+            for iters in range(max_iters):
+                batch_x, batch_t = self.get_batch(xs, ts, batch_size, time_size)
+                loss = model.forward(batch_x, batch_t)
+                model.backward()
+                params, grads = remove_duplicate(model.params, model.grads)
+                if max_grad is not None:
+                    clip_grads(grads, max_grad)
+                optimizer.update(params, grads)
+                total_loss += loss
+                loss_count += 1
+                if eval_interval is not None and iters % eval_interval == 0:
+                    ppl = np.exp(total_loss / loss_count)
+                    elapsed = time.time() - start_time
+                    print("| epoch %d |  iter %d / %d | time %d[s] | perplexity %.2f"
+                          % (self.current_epoch + 1, iters + 1, max_iters, elapsed, ppl))
+                    self.ppl_list.append(float(ppl))
+                    total_loss, loss_count = 0, 0
+            self.current_epoch += 1
+
+    def plot(self, ylim=None):
+        import matplotlib.pyplot as plt  # the [plot] extra
+
+        x = np.arange(len(self.ppl_list))
+        if ylim is not None:
+            plt.ylim(*ylim)
+        plt.plot(x, self.ppl_list, label="train")
+        plt.xlabel("iterations (x" + str(self.eval_interval) + ")")
+        plt.ylabel("perplexity")
+        plt.show()
