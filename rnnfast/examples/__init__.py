@@ -1,0 +1,1 @@
+"""Runnable examples: ``python -m rnnfast.examples.min_char_rnn``."""
