@@ -52,6 +52,8 @@ class WorkspacePool:
     def take(self, shape, dtype) -> np.ndarray:
         """An uninitialized C-contiguous array (a reused one when available)."""
         key = (tuple(shape), np.dtype(dtype))
+        if int(np.prod(key[0])) * key[1].itemsize < _MIN_BYTES:
+            return np.empty(key[0], dtype=key[1])  # never pooled: skip the lock (streaming steps)
         with self._lock:
             stack = self._free.get(key)
             if stack:
@@ -80,8 +82,10 @@ class WorkspacePool:
 
     def give_when_dead(self, owner: object, *arrays: np.ndarray) -> None:
         """Return ``arrays`` once ``owner`` (a kernel cache that holds them) is garbage."""
-        if self.budget_bytes:
-            weakref.finalize(owner, self.give, *arrays)
+        # One finalizer per forward call costs microseconds: only when something will be pooled.
+        pooled = [a for a in arrays if _MIN_BYTES <= a.nbytes <= self.budget_bytes]
+        if pooled:
+            weakref.finalize(owner, self.give, *pooled)
 
     def clear(self) -> None:
         with self._lock:

@@ -101,3 +101,7 @@ def test_bad_ids_and_mismatched_dtypes_are_clear_errors():
     x, h0, Wx, Wh, b, _ = _case(np.float64, G=4)
     with pytest.raises(TypeError, match="Wx"):
         cs231n.lstm_forward(x, h0, Wx.astype(np.float32), Wh, b)
+    with pytest.raises(TypeError, match="Wh must be a numpy.ndarray; got NoneType"):
+        cs231n.lstm_forward(x, h0, Wx, None, b)
+    with pytest.raises(ValueError, match=r"b has shape \(23,\); expected a last axis of 4 gate blocks"):
+        cs231n.lstm_step_forward(x[:, 0], h0, h0, Wx, Wh, b[:-1])

@@ -34,7 +34,7 @@ def test_time_layers_stateful_over_two_chunks(cell):
         dxs, dxs_ref = ours.backward(dhs), theirs.backward(dhs)
         assert dxs.dtype == np.float32
         np.testing.assert_allclose(dxs, dxs_ref, rtol=1e-6, atol=1e-6)
-        for g, g_ref, p in zip(ours.grads, theirs.grads, ours.params):
+        for g, g_ref in zip(ours.grads, theirs.grads):
             np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(ours.dh, theirs.dh, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(ours.h, theirs.h, rtol=1e-10, atol=1e-12)
@@ -119,6 +119,19 @@ def test_embedding_affine_loss_and_dropout():
     np.testing.assert_array_equal(a, drop_ref.forward(x))
     drop.train_flg = False
     assert drop.forward(x) is x
+
+
+@pytest.mark.parametrize("cls, args, err, message", [
+    ("TimeLSTM", ("Wx", "Wh", "b"), TypeError, "Wx must be a float32/float64 numpy.ndarray; got str"),
+    ("TimeLSTM", (np.zeros((3, 16)), np.zeros((4, 12)), np.zeros(16)), ValueError,
+     r"Wh has shape \(4, 12\); expected \(4, 16\)"),
+    ("TimeGRU", (np.zeros((3, 12)), np.zeros((4, 12)), np.zeros(16)), ValueError, r"b has shape \(16,\); expected \(12,\)"),
+    ("LSTM", (np.zeros((3, 16)), np.zeros((4, 16)), np.zeros((16, 1))), ValueError, r"b has shape \(16, 1\); expected 1"),
+    ("RNN", (np.zeros((3, 4), int), np.zeros((4, 4)), np.zeros(4)), TypeError, "Wx .* got dtype int64"),
+])
+def test_malformed_weights_are_clear_errors(cls, args, err, message):
+    with pytest.raises(err, match=message):
+        getattr(fast, cls)(*args)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"])

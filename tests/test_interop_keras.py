@@ -82,6 +82,17 @@ def test_gru_bias_shape_is_checked():
         keras.gru_from_keras(w(D, 3 * H), w(H, 3 * H), w(3 * H), reset_after=True)
 
 
+@pytest.mark.parametrize("args, err, message", [
+    ((None, w(H, 4 * H)), TypeError, "kernel must be a float32/float64 numpy.ndarray; got NoneType"),
+    ((w(D, 4 * H), w(H, 3 * H)), ValueError, r"recurrent_kernel has shape \(4, 12\); expected \(4, 16\)"),
+    ((w(D, 4 * H), w(H, 4 * H), w(3 * H)), ValueError, r"bias has shape \(12,\); expected \(16,\)"),
+    ((w(D, 4 * H).astype(int), w(H, 4 * H)), TypeError, "kernel must be .* got dtype int64"),
+])
+def test_malformed_layouts_are_clear_errors(args, err, message):
+    with pytest.raises(err, match=message):
+        keras.lstm_from_keras(*args)
+
+
 def test_simple_rnn_layout():
     k, r, b = w(D, H), w(H, H), w(H)
     hs, _, _ = rnnfast.rnn_forward(X, *keras.simple_rnn_from_keras(k, r, b))

@@ -117,3 +117,5 @@ def test_inexact_conversions_are_refused():
         tinterop.from_torch(torch.nn.LSTM(5, 4, proj_size=2))
     with pytest.raises(TypeError, match="expected torch.nn.LSTM"):
         tinterop.from_torch(torch.nn.Linear(3, 3))
+    with pytest.raises(TypeError, match="expected an rnnfast RecurrentStack"):
+        tinterop.to_torch([np.zeros((5, 16))])

@@ -53,7 +53,7 @@ def rnn_backward(dh, cache):
 # ---- LSTM (gate order i, f, o, g) ------------------------------------------
 
 def _to_kernel(Wx, Wh, b):
-    return tuple(reorder(np.asarray(a), _CS231N_LSTM, "ifgo") for a in (Wx, Wh, b))
+    return tuple(reorder(a, _CS231N_LSTM, "ifgo", name) for name, a in (("Wx", Wx), ("Wh", Wh), ("b", b)))
 
 
 def _from_kernel(*grads):

@@ -23,7 +23,7 @@ import numpy as np
 from .. import gru as _gru
 from .. import lstm as _lstm
 from .. import rnn as _rnn
-from .._gate_order import reorder
+from .._gate_order import check_fused, reorder
 
 _BOOK_LSTM = "fgio"
 
@@ -49,14 +49,16 @@ def _lstm_book_grads(dWx, dWh, db):
 
 # ---- the book's GRU (z, r, h~; one bias) as rnnfast's reset-before GRU -------
 
+def _book_gru_to_kernel(a, H, dtype):
+    a = _as(a, dtype)
+    z, r, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+    return np.concatenate([r, -z, n], axis=-1)  # rnnfast's z' = 1 - z
+
+
 def _gru_kernel_params(Wx, Wh, b, dtype):
     H = Wh.shape[0]
-    def convert(a):  # noqa: E306
-        a = _as(a, dtype)
-        z, r, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
-        return np.concatenate([r, -z, n], axis=-1)  # rnnfast's z' = 1 - z
-    bx = convert(b)
-    return convert(Wx), convert(Wh), bx, np.zeros_like(bx)
+    bx = _book_gru_to_kernel(b, H, dtype)
+    return _book_gru_to_kernel(Wx, H, dtype), _book_gru_to_kernel(Wh, H, dtype), bx, np.zeros_like(bx)
 
 
 def _gru_book_grads(H, *grads):
@@ -78,6 +80,7 @@ class RNN:
     """``RNN(Wx (D, H), Wh (H, H), b (H,))``: ``forward(x, h_prev) -> h_next``, tanh."""
 
     def __init__(self, Wx, Wh, b):
+        check_fused(Wx, Wh, b, 1)
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.cache = None
@@ -98,6 +101,7 @@ class LSTM:
     ``forward(x, h_prev, c_prev) -> h_next, c_next``; ``backward(dh_next, dc_next) -> dx, dh_prev, dc_prev``."""
 
     def __init__(self, Wx, Wh, b):
+        check_fused(Wx, Wh, b, 4)
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.cache = None
@@ -120,6 +124,7 @@ class GRU:
     ``h' = (1 - z) * h + z * h~``: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> dx, dh_prev``."""
 
     def __init__(self, Wx, Wh, b):
+        check_fused(Wx, Wh, b, 3)
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.cache = None
@@ -142,8 +147,10 @@ class _TimeRecurrent:
     """Shared protocol: ``forward(xs (N, T, D)) -> hs (N, T, H)`` (float32), ``backward(dhs) -> dxs``."""
 
     _has_c = False
+    _gates = 1
 
     def __init__(self, Wx, Wh, b, stateful=False):
+        check_fused(Wx, Wh, b, self._gates)
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.layers = None  # the book keeps per-step cells here; rnnfast keeps one cache
@@ -198,6 +205,7 @@ class TimeLSTM(_TimeRecurrent):
     """``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False)``, gates f, g, i, o."""
 
     _has_c = True
+    _gates = 4
 
     def _run(self, xs, h0, c0, dt):
         return _lstm.lstm_forward(xs, *_lstm_kernel_params(*self.params, dt), h0, c0)
@@ -209,6 +217,8 @@ class TimeLSTM(_TimeRecurrent):
 
 class TimeGRU(_TimeRecurrent):
     """``TimeGRU(Wx (D, 3H), Wh (H, 3H), b (3H,), stateful=False)``, gates z, r, h~."""
+
+    _gates = 3
 
     def _run(self, xs, h0, c0, dt):
         hs, hT, cache = _gru.gru_forward(xs, *_gru_kernel_params(*self.params, dt), h0, reset_after=False)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._gate_order import reorder
+from .._gate_order import check_fused, reorder
+
+
+KERAS_NAMES = ("kernel", "recurrent_kernel", "bias")
 
 
 def _arrays(*arrays):
@@ -20,6 +23,7 @@ def _arrays(*arrays):
 
 def lstm_from_keras(kernel, recurrent_kernel, bias=None):
     """-> rnnfast ``Wx, Wh, b`` (gate orders coincide)."""
+    check_fused(kernel, recurrent_kernel, bias, 4, KERAS_NAMES)
     kernel, recurrent_kernel = _arrays(kernel, recurrent_kernel)
     b = np.zeros(kernel.shape[1], kernel.dtype) if bias is None else np.array(bias)
     return kernel, recurrent_kernel, b
@@ -27,11 +31,13 @@ def lstm_from_keras(kernel, recurrent_kernel, bias=None):
 
 def lstm_to_keras(Wx, Wh, b):
     """-> Keras ``[kernel, recurrent_kernel, bias]``."""
+    check_fused(Wx, Wh, b, 4)
     return _arrays(Wx, Wh, b)
 
 
 def gru_from_keras(kernel, recurrent_kernel, bias=None, reset_after=True):
     """-> rnnfast ``Wx, Wh, bx, bh`` for ``gru_forward(..., reset_after=reset_after)``."""
+    check_fused(kernel, recurrent_kernel, None, 3, KERAS_NAMES)
     kernel, recurrent_kernel = _arrays(kernel, recurrent_kernel)
     G = kernel.shape[1]
     if bias is None:
@@ -49,16 +55,20 @@ def gru_to_keras(Wx, Wh, bx, bh, reset_after=True):
 
     ``reset_after=False``: both biases sit on the same side of every nonlinearity, so their sum is
     Keras's one bias (exact as a function; one rounding in the sum)."""
-    kernel, recurrent, bx, bh = [reorder(np.asarray(a), "rzn", "zrn") for a in (Wx, Wh, bx, bh)]
+    check_fused(Wx, Wh, bx, 3, ("Wx", "Wh", "bx"))
+    check_fused(Wx, Wh, bh, 3, ("Wx", "Wh", "bh"))
+    kernel, recurrent, bx, bh = [reorder(a, "rzn", "zrn") for a in (Wx, Wh, bx, bh)]
     bias = np.stack([bx, bh]) if reset_after else bx + bh
     return [kernel, recurrent, bias]
 
 
 def simple_rnn_from_keras(kernel, recurrent_kernel, bias=None):
     """``SimpleRNN`` -> rnnfast ``Wx, Wh, b``."""
+    check_fused(kernel, recurrent_kernel, bias, 1, KERAS_NAMES)
     kernel, recurrent_kernel = _arrays(kernel, recurrent_kernel)
     return kernel, recurrent_kernel, np.zeros(kernel.shape[1], kernel.dtype) if bias is None else np.array(bias)
 
 
 def simple_rnn_to_keras(Wx, Wh, b):
+    check_fused(Wx, Wh, b, 1)
     return _arrays(Wx, Wh, b)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.recurrent import LAYER_CLASSES
+from ..layers.recurrent import LAYER_CLASSES, TimeRecurrent
 from ..layers.stack import RecurrentStack
 
 _CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn", "LSTMCell": "lstm", "GRUCell": "gru", "RNNCell": "rnn"}
@@ -94,14 +94,7 @@ def from_torch(module, dtype=None):
         return LAYER_CLASSES[cell](*params, **extra)
     stack = RecurrentStack(cell, module.input_size, module.hidden_size, module.num_layers,
                            bidirectional=module.bidirectional, dropout=module.dropout, dtype=dtype, **extra)
-    for k, layer in enumerate(stack.layers):
-        for d, direction in enumerate(layer):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
-            new = params_from_torch(cell, sd["weight_ih" + sfx], sd["weight_hh" + sfx],
-                                    sd.get("bias_ih" + sfx), sd.get("bias_hh" + sfx), dtype)
-            for p, v in zip(direction.params, new):
-                p[...] = v
-    return stack
+    return load_state_dict_into_stack(stack, sd)
 
 
 def _check_convertible(layer):
@@ -115,29 +108,23 @@ def to_torch(layer, bias: bool = True):
     ``TimeLSTM``/``TimeGRU``/``TimeRNN`` -> the matching ``nn.*Cell``.  Same dtype, exact weights."""
     torch = _torch()
     if isinstance(layer, RecurrentStack):
-        directions = [d for lay in layer.layers for d in lay]
-        for d in directions:
-            _check_convertible(d)
         cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[layer.cell]
         first = layer.layers[0][0]
         kwargs = {"nonlinearity": first.nonlinearity} if layer.cell == "rnn" else {}
         dropout = layer.dropouts[0].p if layer.dropouts else 0.0
+        sd = {name: torch.from_numpy(v) for name, v in state_dict_from_stack(layer, bias).items()}
         module = cls(first.input_size, layer.hidden_size, layer.num_layers, bias=bias, batch_first=True,
                      dropout=dropout, bidirectional=layer.bidirectional, **kwargs)
-        sd = {}
-        for k, lay in enumerate(layer.layers):
-            for d, direction in enumerate(lay):
-                sfx = f"_l{k}" + ("_reverse" if d else "")
-                for name, v in params_to_torch(layer.cell, direction.params, bias).items():
-                    sd[name + sfx] = torch.from_numpy(v)
         dtype = first.params[0].dtype
-    else:
+    elif isinstance(layer, TimeRecurrent):
         _check_convertible(layer)
         cls = {"lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell, "rnn": torch.nn.RNNCell}[layer.cell]
         kwargs = {"nonlinearity": layer.nonlinearity} if layer.cell == "rnn" else {}
         module = cls(layer.input_size, layer.hidden_size, bias=bias, **kwargs)
         sd = {name: torch.from_numpy(v) for name, v in params_to_torch(layer.cell, layer.params, bias).items()}
         dtype = layer.params[0].dtype
+    else:
+        raise TypeError(f"expected an rnnfast RecurrentStack or TimeLSTM/TimeGRU/TimeRNN; got {type(layer).__name__}")
     module = module.to({np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)])
     module.load_state_dict(sd)
     return module
