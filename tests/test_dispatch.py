@@ -13,8 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(rnnfast.__file__))
 
 
 def _run(code, **env):
+    # cwd=ROOT: `python -c` puts the working directory first on sys.path, and in a
+    # checkout that is the unbuilt source tree, not the installed package.
     full = dict(os.environ, PYTHONPATH=ROOT, **env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
+                          cwd=ROOT, timeout=120)
 
 
 def test_unknown_isa_is_a_clear_error(monkeypatch):
@@ -54,7 +57,7 @@ def test_both_builds_compute_the_same_function():
     import io
     runs = {}
     for isa in ("baseline", "avx2"):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=ROOT, RNNFAST_ISA=isa), timeout=120)
         assert proc.returncode == 0, proc.stderr.decode()
         runs[isa] = np.load(io.BytesIO(proc.stdout))
