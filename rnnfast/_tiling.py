@@ -39,3 +39,15 @@ def run_steps_in_parallel(N: int, H: int, gates: int, num_threads: int) -> bool:
     block_n, chunk_h = step_tiling(N, H)
     tiles = -(-N // block_n) * -(-H // chunk_h)
     return num_threads > 1 and tiles > 1 and 2 * N * H * gates * H >= _MIN_PARALLEL_STEP_FLOPS
+
+
+def stepper_chunk(H: int) -> int:
+    """Hidden units per chunk of a streaming step (``LSTMStepper``).
+
+    Each chunk is one GEMV over its own packed (D+H, 4*chunk) weight panel; a
+    thread keeps the same chunks at every step, so its panels stay in its cache.
+    Chosen from H only, so that the bits never depend on the thread count.
+    """
+    if H <= 32:
+        return H
+    return 32 if H <= 512 else 64

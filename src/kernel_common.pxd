@@ -7,7 +7,7 @@ any of it runs.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
 # never from the thread count, so every BLAS call has the same shape for any
@@ -49,6 +49,21 @@ cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py
         sgemm(&ta, &tb, &m_, &n_, &k_, &alpha, <float*>b, &lda_, <float*>a, &ldb_, &beta, c, &ldc_)
     else:
         dgemm(&ta, &tb, &m_, &n_, &k_, &alpha, <double*>b, &lda_, <double*>a, &ldb_, &beta, c, &ldc_)
+
+
+cdef inline void gemv_row(Py_ssize_t n, Py_ssize_t k, const floating* x, const floating* a, Py_ssize_t lda,
+                         floating* y) noexcept nogil:
+    """Row-major ``y(1, n) += x(1, k) @ A(k, n)``: as for ``gemm``, BLAS sees ``A^T``
+    (column-major ``(n, k)``), so this is the no-transpose GEMV ``y += A^T x``."""
+    cdef char tr = b'N'
+    cdef int m_ = <int>n, n_ = <int>k, lda_ = <int>lda, inc = 1
+    cdef floating one = 1
+    if n == 0 or k == 0:
+        return
+    if floating is float:
+        sgemv(&tr, &m_, &n_, &one, <float*>a, &lda_, <float*>x, &inc, &one, y, &inc)
+    else:
+        dgemv(&tr, &m_, &n_, &one, <double*>a, &lda_, <double*>x, &inc, &one, y, &inc)
 
 
 cdef extern from "fastmath.h" nogil:

@@ -17,7 +17,7 @@ suffices (two in backward).  Every GEMM has a thread-independent shape.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid_inplace, tanh_,
+from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, gemv_row, make_tiling, sigmoid_inplace, tanh_,
                             tanh_inplace, tile_bounds, tile_count, tiled_gemm)
 
 
@@ -209,3 +209,60 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads)
         tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads)
         column_sums(T * N, G, dG_p, G, &db[0], num_threads)
+
+
+# --- Streaming: one step on weights packed once (rnnfast.stepper.LSTMStepper) ---
+
+cdef void _packed_step_chunk(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D, Py_ssize_t H,
+                             Py_ssize_t chunk, const floating* xh, const floating* panels,
+                             const floating* b_packed, floating* c, floating* xh_next,
+                             floating* gates) noexcept nogil:
+    # Chunk k owns hidden units j0:j0+w of every row: its four gate blocks sit
+    # side by side in one (K, 4*chunk) panel, so one GEMV/GEMM gives all its
+    # pre-activations and no other chunk's results are needed (no barrier).
+    cdef Py_ssize_t C4 = 4 * chunk, j0 = k * chunk, w = min(chunk, H - j0), n
+    cdef const floating* panel = panels + k * K * C4
+    cdef floating* g = gates + k * N * C4
+    cdef floating* a
+    cdef floating one = 1
+    for n in range(N):
+        copy(g + n * C4, b_packed + k * C4, C4)
+    if N == 1:
+        gemv_row(C4, K, xh, panel, C4, g)
+    else:
+        gemm(False, False, N, C4, K, one, xh, K, panel, C4, one, g, C4)
+    for n in range(N):
+        a = g + n * C4
+        sigmoid_inplace(a, w)              # i
+        sigmoid_inplace(a + chunk, w)      # f
+        tanh_inplace(a + 2 * chunk, w)     # g
+        sigmoid_inplace(a + 3 * chunk, w)  # o
+        # c is updated in place (each unit belongs to one chunk); h goes to the
+        # other [x | h] buffer, which no chunk reads during this step.
+        _cell_update(a, a + chunk, a + 2 * chunk, a + 3 * chunk, c + n * H + j0, c + n * H + j0,
+                     xh_next + n * K + D + j0, w)
+
+
+def packed_step(const floating[:, ::1] xh, const floating[:, :, ::1] panels, const floating[:, ::1] b_packed,
+                floating[:, ::1] c, floating[:, ::1] xh_next, floating[:, :, ::1] gates,
+                Py_ssize_t chunk, int num_threads):
+    """Internal.  ``xh (N, D+H)`` holds ``[x_t | h_{t-1}]``; ``panels (n_chunks, D+H, 4*chunk)``
+    and ``b_packed (n_chunks, 4*chunk)`` the packed weights; ``c (N, H)`` is updated in place and
+    ``h_t`` is written into ``xh_next[:, D:]``.  ``gates (n_chunks, N, 4*chunk)`` is scratch."""
+    cdef Py_ssize_t N = xh.shape[0], K = xh.shape[1], H = c.shape[1], n_chunks = panels.shape[0]
+    cdef Py_ssize_t D = K - H, k
+    if N == 0:
+        return
+    cdef const floating* xh_p = &xh[0, 0]
+    cdef const floating* panels_p = &panels[0, 0, 0]
+    cdef const floating* b_p = &b_packed[0, 0]
+    cdef floating* c_p = &c[0, 0]
+    cdef floating* next_p = &xh_next[0, 0]
+    cdef floating* gates_p = &gates[0, 0, 0]
+    with nogil:
+        if num_threads > 1 and n_chunks > 1:
+            for k in prange(n_chunks, num_threads=num_threads, schedule="static"):
+                _packed_step_chunk(k, N, K, D, H, chunk, xh_p, panels_p, b_p, c_p, next_p, gates_p)
+        else:
+            for k in range(n_chunks):
+                _packed_step_chunk(k, N, K, D, H, chunk, xh_p, panels_p, b_p, c_p, next_p, gates_p)

@@ -1,0 +1,127 @@
+"""LSTMStepper (streaming, packed weights) vs its NumPy twin and the step/sequence kernels."""
+import numpy as np
+import pytest
+
+import rnnfast
+import rnnfast.reference as reference
+
+STEPPERS = [rnnfast.LSTMStepper, reference.LSTMStepper]
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-5)}
+
+
+def _weights(rng, D, H, dtype, scale=0.4):
+    return [(rng.standard_normal(s) * scale).astype(dtype) for s in ((D, 4 * H), (H, 4 * H), (4 * H,))]
+
+
+@pytest.mark.parametrize("Stepper", STEPPERS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N,D,H", [(1, 3, 1), (1, 7, 5), (3, 11, 33), (2, 20, 70), (1, 64, 130), (5, 9, 600)])
+def test_steps_equal_the_sequence_kernel(Stepper, dtype, N, D, H):
+    rng = np.random.default_rng(N * 1000 + H)
+    Wx, Wh, b = _weights(rng, D, H, dtype, min(0.4, 1.5 / np.sqrt(D + H)))  # float32: no deep saturation
+    h0, c0 = (rng.standard_normal((N, H)).astype(dtype) for _ in range(2))
+    xs = rng.standard_normal((N, 9, D)).astype(dtype)
+    hs, hT, cT, _ = reference.lstm_forward(xs, Wx, Wh, b, h0, c0)
+    s = Stepper(Wx, Wh, b, h0, c0)
+    got = np.stack([s.step(xs[:, t]) for t in range(xs.shape[1])], axis=1)
+    assert got.dtype == dtype and got.shape == (N, 9, H)
+    np.testing.assert_allclose(got, hs, **TOL[dtype])
+    np.testing.assert_allclose(s.h, hT, **TOL[dtype])
+    np.testing.assert_allclose(s.c, cT, **TOL[dtype])
+
+
+@pytest.mark.parametrize("H", [40, 256, 1100])
+def test_bits_do_not_depend_on_the_thread_count(H):
+    rng = np.random.default_rng(H)
+    Wx, Wh, b = _weights(rng, 16, H, np.float32, 1 / np.sqrt(H))
+    xs = rng.standard_normal((6, 2, 16)).astype(np.float32)
+    runs = []
+    for nt in (1, 2, 3, 4):
+        s = rnnfast.LSTMStepper(Wx, Wh, b, batch_size=2, num_threads=nt)
+        runs.append(np.stack([s.step(x) for x in xs]))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
+
+def test_returned_state_is_a_copy_and_inputs_and_weights_are_not_kept():
+    rng = np.random.default_rng(1)
+    Wx, Wh, b = _weights(rng, 4, 6, np.float64)
+    keep = [a.copy() for a in (Wx, Wh, b)]
+    s = rnnfast.LSTMStepper(Wx, Wh, b)
+    x = rng.standard_normal((1, 4))
+    x_before = x.copy()
+    h1 = s.step(x)
+    h1_saved = h1.copy()
+    Wx[:] = 0  # later edits do not reach the packed weights
+    h2 = s.step(x)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(h1, h1_saved)
+    r = reference.LSTMStepper(*keep)
+    r.step(x)
+    np.testing.assert_allclose(h2, r.step(x), rtol=1e-12)
+    s.h[:] = 99  # a copy
+    assert not np.any(s.h == 99)
+
+
+@pytest.mark.parametrize("Stepper", STEPPERS)
+def test_reset_starts_again_and_may_change_the_batch(Stepper):
+    rng = np.random.default_rng(2)
+    Wx, Wh, b = _weights(rng, 3, 4, np.float64)
+    s = Stepper(Wx, Wh, b)
+    x = rng.standard_normal((1, 3))
+    first = s.step(x)
+    s.step(x)
+    s.reset()
+    np.testing.assert_array_equal(s.step(x), first)
+    s.reset(batch_size=3)
+    assert s.step(np.repeat(x, 3, axis=0)).shape == (3, 4)
+    s.reset(batch_size=0)
+    assert s.step(np.zeros((0, 3))).shape == (0, 4)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "readonly", "negative"])
+def test_any_memory_layout_of_x_and_weights(layout):
+    rng = np.random.default_rng(3)
+    Wx, Wh, b = _weights(rng, 6, 5, np.float64)
+    x = rng.standard_normal((2, 6))
+
+    def relayout(a):
+        if layout == "fortran":
+            return np.asfortranarray(a)
+        if layout == "strided":
+            big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+            big[..., ::2] = a
+            return big[..., ::2]
+        if layout == "negative":
+            return np.flip(np.flip(a, -1).copy(), -1)
+        a = a.copy()
+        a.setflags(write=False)
+        return a
+
+    expected = reference.LSTMStepper(Wx, Wh, b, batch_size=2).step(x)
+    got = rnnfast.LSTMStepper(relayout(Wx), relayout(Wh), relayout(b), batch_size=2).step(relayout(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("Stepper", STEPPERS)
+@pytest.mark.parametrize("args,kwargs,step_x,exc,match", [
+    ((np.zeros((3, 8)), np.zeros((2, 8)), [0.0] * 8), {}, None, TypeError, "b must be a numpy.ndarray"),
+    ((np.zeros((3, 8)), np.zeros((2, 7)), np.zeros(8)), {}, None, ValueError, r"Wh has shape \(2, 7\)"),
+    ((np.zeros((3, 8), np.float32), np.zeros((2, 8)), np.zeros(8)), {}, None, TypeError, "Wx has dtype float32"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.full(8, np.nan)), {}, None, ValueError, "b contains NaN"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {"batch_size": -1}, None, ValueError, "batch_size must be >= 0"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {"batch_size": 2.0}, None, TypeError, "batch_size must be an int"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {"h0": np.zeros((2, 3))}, None, ValueError, r"h0 has shape \(2, 3\)"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {"h0": np.zeros((2, 2)), "batch_size": 3}, None,
+     ValueError, "batch_size = 3 but h0/c0 have 2 rows"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, np.zeros((1, 4)), ValueError, r"x has shape \(1, 4\)"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, np.zeros((2, 3)), ValueError, r"x has shape \(2, 3\)"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, np.zeros(3), ValueError, "x has 1 dimension"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, np.zeros((1, 3), np.float32), TypeError, "x has dtype float32"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, np.full((1, 3), np.inf), ValueError, "x contains NaN or Inf"),
+    ((np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8)), {}, [[0.0, 0.0, 0.0]], TypeError, "x must be a numpy.ndarray"),
+])
+def test_bad_arguments_are_named(Stepper, args, kwargs, step_x, exc, match):
+    with pytest.raises(exc, match=match):
+        s = Stepper(*args, **kwargs)
+        s.step(step_x)
