@@ -1,23 +1,16 @@
 """Benchmarks (not part of the test run): pytest bench --benchmark-only
 
-Each benchmark group is one point (cell, pass, N, T, D=H, dtype, threads); inside a group
-rnnfast, the NumPy reference and PyTorch (when installed) run on the same inputs, with the
-same thread count, side by side.
+Each benchmark group is one point (cell, pass, N, T, D, H, dtype, threads); inside a group
+rnnfast, its NumPy reference, PyTorch and thinc (when installed) run on the same inputs, with
+every thread pool pinned to the same count, side by side.  The workloads are the ones
+``rnnfast bench`` times (``rnnfast.benchmarks``).
+
+    RNNFAST_BENCH_QUICK=1 pytest bench --benchmark-only     # the first three sizes only
 """
 import os
 
-import numpy as np
-import pytest
+from rnnfast._threads import available_cores
+from rnnfast.benchmarks.cases import CORE_SIZES, QUICK_SIZES
 
-GRID = [(1, 100, 64), (16, 35, 128), (32, 35, 256), (64, 35, 512), (128, 35, 1024)]
-if os.environ.get("RNNFAST_BENCH_QUICK"):
-    GRID = GRID[:3]
-
-
-@pytest.fixture(scope="session")
-def torch_or_skip():
-    try:
-        import torch
-    except ImportError:
-        pytest.skip("PyTorch is not installed (pip install torch==2.13.0 or rnnfast[torch])")
-    return torch
+SIZES = QUICK_SIZES if os.environ.get("RNNFAST_BENCH_QUICK") else CORE_SIZES
+THREADS = sorted({1, available_cores()})

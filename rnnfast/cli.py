@@ -6,6 +6,7 @@
     rnnfast eval CHECKPOINT --data FILE
     rnnfast gradflow --out gradflow.png
     rnnfast addition                  # seq2seq learns to add numbers given as text
+    rnnfast bench --quick             # rnnfast vs NumPy reference, PyTorch, thinc; table, JSON, PNG
     rnnfast info
 """
 from __future__ import annotations
@@ -132,6 +133,30 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--hidden", type=_positive(int), default=128)
     a.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
     a.add_argument("--seed", type=int, default=0)
+
+    b = sub.add_parser("bench", help="time rnnfast against its NumPy reference, PyTorch and thinc",
+                       description="Each row: median ms, GFLOP/s and %% of the machine's GEMM peak for rnnfast, "
+                                   "the speed-up over every other backend, and the thread-scaling efficiency; "
+                                   "then batch-1 streaming latency per token.  Backends run side by side on the "
+                                   "same inputs with every thread pool pinned to the row's thread count.")
+    b.add_argument("--quick", action="store_true",
+                   help="small grid (LSTM training step, 3 sizes, 1 and all threads, H=256 streaming): < 1 minute")
+    b.add_argument("--cells", nargs="+", choices=["lstm", "gru", "rnn"], help="default: lstm")
+    b.add_argument("--passes", nargs="+", choices=["train", "forward"], help="default: train (forward + backward)")
+    b.add_argument("--sizes", nargs="+", metavar="N,T,D,H",
+                   help="shapes, N,T,D,H or N,T,H (default: the core grid 1,100,64 16,35,128 32,35,256 "
+                        "64,35,512 128,35,1024)")
+    b.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], help="default: float32")
+    b.add_argument("--threads", nargs="+", type=_positive(int), help="default: 1 and all cores")
+    b.add_argument("--backends", nargs="+", choices=["rnnfast", "reference", "torch", "thinc"],
+                   help="default: all (missing libraries are reported as skipped)")
+    b.add_argument("--stream-sizes", nargs="*", type=_positive(int), metavar="H",
+                   help="hidden sizes of the streaming test (default: 256 1024; none to skip)")
+    b.add_argument("--blocks", type=_positive(int), help="alternating timing blocks per backend (default: 3)")
+    b.add_argument("--block-seconds", type=_positive(float), help="seconds per timing block (default: 0.3)")
+    b.add_argument("--json", default="rnnfast-bench.json", help="results file (default: %(default)s)")
+    b.add_argument("--png", default="rnnfast-bench.png",
+                   help="chart (default: %(default)s; needs matplotlib; 'none' to skip)")
 
     sub.add_parser("info", help="build configuration (OpenMP, threads, BLAS)")
     return p
@@ -287,6 +312,42 @@ def cmd_addition(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from ._threads import available_cores
+    from .benchmarks import report, run
+    from .benchmarks.cases import CORE_SIZES, QUICK_SIZES, Case, parse_size
+
+    try:
+        sizes = [parse_size(s) for s in args.sizes] if args.sizes else (QUICK_SIZES if args.quick else CORE_SIZES)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    threads = args.threads or sorted({1, available_cores()})
+    cases = [Case(cell, pass_, N, T, D, H, dtype, nt)
+             for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
+             for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
+    stream = args.stream_sizes if args.stream_sizes is not None else ([256] if args.quick else [256, 1024])
+    png = None if args.png.lower() == "none" else args.png
+    for path in [args.json] + ([png] if png else []):
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise CLIError(f"directory does not exist for output file: {path}")
+    if png:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError("--png needs matplotlib (pip install rnnfast[plot]), or pass --png none") from None
+    result = run(cases, args.backends or ["rnnfast", "reference", "torch", "thinc"], stream_sizes=stream,
+                 blocks=args.blocks or (2 if args.quick else 3),
+                 block_seconds=args.block_seconds or (0.15 if args.quick else 0.3),
+                 progress=lambda what: print(f"  timing {what}", file=sys.stderr, flush=True))
+    print(report.format_table(result))
+    report.write_json(result, args.json)
+    print(f"wrote {args.json}")
+    if png:
+        report.plot_png(result, png)
+        print(f"wrote {png}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from . import show_config
 
@@ -301,7 +362,7 @@ def main(argv=None) -> int:
 
     try:
         commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "gradflow": cmd_gradflow,
-                    "addition": cmd_addition, "info": cmd_info}
+                    "addition": cmd_addition, "bench": cmd_bench, "info": cmd_info}
         return commands[args.command](args)
     except (CLIError, CheckpointError) as exc:
         print(f"rnnfast: error: {exc}", file=sys.stderr)

@@ -1,0 +1,132 @@
+"""One workload, several implementations: each backend turns a ``Case`` and its
+inputs into a zero-argument callable that runs one forward (+ backward) pass.
+
+``prepare`` raises ``Unavailable`` with a reason (library missing, cell or dtype
+not supported); callers report the reason instead of a number.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Dict
+
+import numpy as np
+
+from .cases import Case
+
+NAMES = ("rnnfast", "reference", "torch", "thinc")
+
+
+class Unavailable(Exception):
+    """This backend cannot run this case; the message says why."""
+
+
+def version(name: str):
+    """The backend's library version, or None if it is not installed."""
+    module = {"rnnfast": "rnnfast", "reference": "rnnfast", "torch": "torch", "thinc": "thinc"}[name]
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return None
+
+
+def _kernel_step(impl, case: Case, inputs, with_threads: bool) -> Callable[[], None]:
+    x, Wx, Wh, biases, dhs = inputs
+    fwd = getattr(impl, f"{case.cell}_forward")
+    bwd = getattr(impl, f"{case.cell}_backward")
+    kw = {"num_threads": case.threads} if with_threads else {}
+    if case.pass_ == "forward":
+        return lambda: fwd(x, Wx, Wh, *biases, **kw)
+
+    def train():
+        out = fwd(x, Wx, Wh, *biases, **kw)
+        bwd(dhs, out[-1])
+    return train
+
+
+def _rnnfast(case, inputs):
+    import rnnfast
+
+    return _kernel_step(rnnfast, case, inputs, True)
+
+
+def _reference(case, inputs):
+    import rnnfast.reference as reference
+
+    return _kernel_step(reference, case, inputs, False)
+
+
+def torch_module(case: Case, Wx, Wh, biases):
+    """PyTorch's ``nn.LSTM/GRU/RNN`` (batch_first) holding the same weights as the rnnfast call."""
+    import torch
+
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[case.cell]
+    module = cls(case.D, case.H, batch_first=True).to(getattr(torch, case.dtype))
+    # PyTorch keeps (G*H, D) blocks in the same gate orders (i, f, g, o; r, z, n); its two
+    # biases add up, except the GRU's b_hn, which is rnnfast's second bias too.
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wx.T)))
+        module.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wh.T)))
+        module.bias_ih_l0.copy_(torch.from_numpy(biases[0]))
+        module.bias_hh_l0.copy_(torch.from_numpy(biases[1] if len(biases) > 1 else np.zeros_like(biases[0])))
+    return module
+
+
+def _torch(case, inputs):
+    try:
+        import torch
+    except ImportError:
+        raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
+    x, Wx, Wh, biases, dhs = inputs
+    module = torch_module(case, Wx, Wh, biases)
+    xt = torch.from_numpy(x)
+    g = torch.from_numpy(dhs)
+    if case.pass_ == "forward":
+        def forward():
+            with torch.no_grad():
+                module(xt)
+        return forward
+    xt.requires_grad_(True)
+
+    def train():
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        out, _ = module(xt)
+        out.backward(g)
+    return train
+
+
+def _thinc(case, inputs):
+    try:
+        from thinc.api import LSTM, NumpyOps, Padded
+    except ImportError:
+        raise Unavailable("thinc is not installed (pip install thinc)") from None
+    if case.cell != "lstm":
+        raise Unavailable(f"thinc has no {case.cell.upper()} layer")
+    if case.dtype != "float32":
+        raise Unavailable("thinc's LSTM runs in float32 only")
+    x, _, _, _, dhs = inputs
+    N, T = case.N, case.T
+    model = LSTM(case.H, case.D)
+    model.ops = NumpyOps()  # its CPU ops (Cython kernels), whatever the current default
+
+    def padded(a):  # thinc takes time-major (T, N, .) batches
+        return Padded(np.ascontiguousarray(a.transpose(1, 0, 2)), size_at_t=np.full(T, N, dtype="int32"),
+                      lengths=np.full(N, T, dtype="int32"), indices=np.arange(N, dtype="int32"))
+    X, dY = padded(x), padded(dhs)
+    model.initialize(X=X)
+    if case.pass_ == "forward":
+        return lambda: model.predict(X)
+
+    def train():
+        _, backprop = model.begin_update(X)
+        backprop(dY)
+    return train
+
+
+_PREPARE: Dict[str, Callable] = {"rnnfast": _rnnfast, "reference": _reference, "torch": _torch, "thinc": _thinc}
+
+
+def prepare(name: str, case: Case, inputs) -> Callable[[], None]:
+    if name not in _PREPARE:
+        raise ValueError(f"backend must be one of {', '.join(NAMES)}; got {name!r}")
+    return _PREPARE[name](case, inputs)

@@ -1,0 +1,82 @@
+"""What one benchmark row measures, and how much arithmetic it is."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+PASSES = ("train", "forward")
+DTYPES = ("float32", "float64")
+
+# (N, T, D, H): the core grid of the speed targets, from streaming-sized to GEMM-sized.
+CORE_SIZES = [(1, 100, 64, 64), (16, 35, 128, 128), (32, 35, 256, 256), (64, 35, 512, 512),
+              (128, 35, 1024, 1024)]
+QUICK_SIZES = CORE_SIZES[:3]
+
+
+@dataclass(frozen=True)
+class Case:
+    cell: str  # "lstm", "gru", "rnn"
+    pass_: str  # "train" (forward + backward) or "forward"
+    N: int
+    T: int
+    D: int
+    H: int
+    dtype: str  # "float32" or "float64"
+    threads: int
+
+    def __post_init__(self):
+        if self.cell not in GATES:
+            raise ValueError(f"cell must be one of {', '.join(GATES)}; got {self.cell!r}")
+        if self.pass_ not in PASSES:
+            raise ValueError(f"pass must be one of {', '.join(PASSES)}; got {self.pass_!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+        for name in ("N", "T", "D", "H", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+
+    @property
+    def label(self) -> str:
+        return (f"{self.cell} {self.pass_} N={self.N} T={self.T} D={self.D} H={self.H} "
+                f"{self.dtype} threads={self.threads}")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["pass"] = d.pop("pass_")
+        return d
+
+
+def flops(case: Case) -> float:
+    """Multiply-add flops of the GEMMs: forward ``x @ Wx`` and ``h @ Wh`` at every step;
+    a training step adds the backward products ``dG @ W^T`` and ``[x|h]^T @ dG`` (2x forward).
+    Elementwise gate arithmetic is not counted (the usual convention for RNN GFLOP/s)."""
+    forward = 2.0 * case.N * case.T * (case.D + case.H) * GATES[case.cell] * case.H
+    return forward * (3 if case.pass_ == "train" else 1)
+
+
+def make_inputs(case: Case, seed: int = 0):
+    """The same arrays for every backend: ``x (N, T, D)``, ``Wx``, ``Wh``, the biases, ``dhs``."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(case.dtype)
+    G = GATES[case.cell] * case.H
+    x = rng.standard_normal((case.N, case.T, case.D)).astype(dtype)
+    Wx = (rng.standard_normal((case.D, G)) / np.sqrt(case.D)).astype(dtype)
+    Wh = (rng.standard_normal((case.H, G)) / np.sqrt(case.H)).astype(dtype)
+    biases = [(rng.standard_normal(G) * 0.1).astype(dtype) for _ in range(2 if case.cell == "gru" else 1)]
+    dhs = rng.standard_normal((case.N, case.T, case.H)).astype(dtype)
+    return x, Wx, Wh, biases, dhs
+
+
+def parse_size(text: str):
+    """``"N,T,D,H"`` (or ``"N,T,H"`` with D = H) -> (N, T, D, H)."""
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ValueError(f"size {text!r}: expected N,T,D,H or N,T,H of positive integers") from None
+    if len(parts) == 3:
+        parts = [parts[0], parts[1], parts[2], parts[2]]
+    if len(parts) != 4 or min(parts) < 1:
+        raise ValueError(f"size {text!r}: expected N,T,D,H or N,T,H of positive integers")
+    return tuple(parts)
