@@ -119,7 +119,7 @@ def plot_png(result: dict, path: str) -> None:
 
     rows = result["rows"]
     labels = [f"{r['case']['cell']} {r['case']['pass']} N={r['case']['N']} H={r['case']['H']} "
-              f"{r['case']['dtype'][-2:]} t={r['case']['threads']}" for r in rows]
+              f"{r['case']['dtype'].replace('float', 'f')} t={r['case']['threads']}" for r in rows]
     others = sorted({n for r in rows for n in r["speedup"]}, key=backends.NAMES.index)
     measured = sorted({n for r in rows for n, v in r["results"].items() if "gflops" in v},
                       key=backends.NAMES.index)
