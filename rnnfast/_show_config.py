@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from . import _config, _dispatch
-from ._threads import ENV_VAR, available_cores, resolve_num_threads
+from ._threads import ENV_VAR, available_cores, configured_num_threads, serial_after_fork
 from ._workspace import pool
 
 
@@ -32,7 +32,8 @@ def config_info() -> dict:
         "openmp_version": _config.openmp_version(),
         "isa": _dispatch.active_isa(),
         "avx2_available": _dispatch.avx2_available(),
-        "num_threads": resolve_num_threads(None),
+        "num_threads": configured_num_threads(None),
+        "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
         "workspace_held_mb": pool.held_bytes / (1 << 20),
         "available_cores": available_cores(),
@@ -53,6 +54,8 @@ def show_config(file=None) -> None:
         isa += f" (forced by {_dispatch.ENV_VAR}; the AVX2 build is available)"
     print(f"  kernels:      {isa}", file=out)
     src = f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR] else "core count"
+    if info["serial_after_fork"]:
+        src = "a fork after the parent used OpenMP: GNU OpenMP is not fork-safe, so kernels run serially"
     print(f"  threads:      {info['num_threads']} (from {src}; {info['available_cores']} cores available)", file=out)
     print(f"  workspaces:   {info['workspace_held_mb']:.1f} MiB held for reuse "
           f"(budget {info['workspace_budget_mb']:.0f} MiB, RNNFAST_WORKSPACE_MB)", file=out)

@@ -33,11 +33,45 @@ def _check_count(value, name: str) -> int:
     return value
 
 
+# GNU OpenMP (libgomp) is not fork-safe: a child forked after the parent ran a
+# parallel region hangs in its next one (measured: the first kernel call in a
+# `fork` multiprocessing worker never returned).  Such a child runs the kernels
+# on one thread; `spawn`/`forkserver` workers, and children forked before any
+# parallel call, keep their threads.
+_openmp_started = False
+_forked_after_openmp = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_openmp
+    _forked_after_openmp = _forked_after_openmp or _openmp_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def serial_after_fork() -> bool:
+    """True in a process forked after its parent used OpenMP threads (kernels then run serially)."""
+    return _forked_after_openmp
+
+
 def resolve_num_threads(num_threads=None) -> int:
     """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else the core count.
 
-    Without OpenMP in the build the answer is always 1.
+    Without OpenMP in the build the answer is always 1, and so it is in a
+    process forked after its parent had started OpenMP threads (see above).
+    For a kernel call: a count above 1 marks this process as using OpenMP.
     """
+    global _openmp_started
+    n = configured_num_threads(num_threads)
+    if n > 1:
+        _openmp_started = True
+    return n
+
+
+def configured_num_threads(num_threads=None) -> int:
+    """What ``resolve_num_threads`` answers, without marking OpenMP as used."""
     if num_threads is not None:
         n = _check_count(num_threads, "num_threads")
     elif os.environ.get(ENV_VAR, "").strip():
@@ -49,7 +83,9 @@ def resolve_num_threads(num_threads=None) -> int:
         n = _check_count(n, ENV_VAR)
     else:
         n = available_cores()
-    return n if _config.openmp_enabled() else 1
+    if not _config.openmp_enabled() or _forked_after_openmp:
+        return 1
+    return n
 
 
 # BLAS must run single-threaded inside the kernels: its own threads would
