@@ -6,6 +6,7 @@ Errors name the argument and say what was expected and what came.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -82,6 +83,23 @@ def check_blas_sizes(N: int, T: int, D: int, GH: int) -> None:
         raise ValueError(f"Wh has {GH} gate columns; the BLAS limit is {BLAS_INT_MAX}")
 
 
+def physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not reported here: no limit
+        return 1 << 62
+
+
+def check_memory(who: str, N: int, T: int, D: int, H: int, gates: int, dtype: np.dtype) -> None:
+    """Refuse, before allocating, a call whose outputs and cache (about N*T*(D + (G+3)*H)
+    elements) could not fit in this machine's memory at all."""
+    need = np.dtype(dtype).itemsize * N * (T + 1) * (D + (gates + 3) * H)
+    have = physical_memory_bytes()
+    if need > have:
+        raise MemoryError(f"{who} needs about {need / 2**30:,.0f} GiB for its outputs and cache "
+                          f"(N={N}, T={T}, D={D}, H={H}); this machine has {have / 2**30:,.0f} GiB")
+
+
 @dataclass
 class SequenceArgs:
     """Validated arguments of a sequence forward pass."""
@@ -133,9 +151,11 @@ def check_sequence_forward(
         b = check_float_array(name, b, 1, f"({gname},)", dtype)
         check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
         checked_biases.append(b)
+    # Sizes before anything is allocated (a missing h0 becomes an (N, H) array of zeros).
+    check_blas_sizes(N, T, D, gates * H)
+    check_memory({4: "lstm_forward", 3: "gru_forward", 1: "rnn_forward"}[gates], N, T, D, H, gates, dtype)
     checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]")
     lengths = check_lengths(lengths, N, T)
-    check_blas_sizes(N, T, D, gates * H)
     mask = padding_mask(N, T, lengths)
     x = zero_padded(x, mask)
     check_finite("x", x, " at a valid step" if mask is not None else "")
@@ -173,9 +193,21 @@ def check_step_grads(grads, N: int, H: int, dtype: np.dtype) -> None:
     check_states(grads, N, H, dtype, "of the forward step")
 
 
-def check_step_x(x) -> np.ndarray:
-    """Single-step input ``x (N, D)``, returned as a length-1 sequence ``(N, 1, D)``."""
+def check_step_x(x, Wh=None, **states) -> np.ndarray:
+    """Single-step input ``x (N, D)``, returned as a length-1 sequence ``(N, 1, D)``.
+
+    The states (``h=``, ``c=``; None means zeros) are checked here under the names the caller
+    used, where the sequence kernel they are passed on to would call them ``h0``, ``c0``."""
     x = check_float_array("x", x, 2, "(N, D)")
+    for name, s in states.items():
+        if s is None:
+            continue
+        s = check_float_array(name, s, 2, "(N, H)", x.dtype)
+        if isinstance(Wh, np.ndarray) and Wh.ndim == 2 and Wh.shape[1] in {g * Wh.shape[0] for g in (1, 3, 4)}:
+            check_shape(name, s, (x.shape[0], Wh.shape[0]), "(N, H) with N = x.shape[0], H = Wh.shape[0]")
+        elif s.shape[0] != x.shape[0]:
+            raise ValueError(f"{name} has shape {s.shape}; expected {x.shape[0]} rows = N = x.shape[0]")
+        check_finite(name, s)
     return x[:, None, :]
 
 

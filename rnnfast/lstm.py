@@ -109,7 +109,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
 
 def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    _, h_next, c_next, cache = lstm_forward(check_step_x(x), Wx, Wh, b, h, c, num_threads=num_threads)
+    _, h_next, c_next, cache = lstm_forward(check_step_x(x, Wh, h=h, c=c), Wx, Wh, b, h, c, num_threads=num_threads)
     return h_next, c_next, cache
 
 

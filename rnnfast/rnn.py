@@ -92,7 +92,7 @@ def rnn_backward(dhs, cache, dhT=None):
 
 def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, num_threads=num_threads)
+    _, h_next, cache = rnn_forward(check_step_x(x, Wh, h=h), Wx, Wh, b, h, nonlinearity, num_threads=num_threads)
     return h_next, cache
 
 

@@ -111,7 +111,7 @@ def gru_backward(dhs, cache, dhT=None):
 
 def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, reset_after=reset_after)
+    _, h_next, cache = gru_forward(check_step_x(x, Wh, h=h), Wx, Wh, bx, bh, h, reset_after=reset_after)
     return h_next, cache
 
 

@@ -98,7 +98,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
 
 def lstm_step_forward(x, h, c, Wx, Wh, b):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    x = check_step_x(x)
+    x = check_step_x(x, Wh, h=h, c=c)
     _, h_next, c_next, cache = lstm_forward(x, Wx, Wh, b, h, c)
     return h_next, c_next, cache
 
