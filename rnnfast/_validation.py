@@ -215,3 +215,43 @@ def check_cache(cache, cls, producer: str):
     if not isinstance(cache, cls):
         raise TypeError(f"cache must be the cache returned by {producer}; got {type(cache).__name__}")
     return cache
+
+
+def check_layer_weights(cell: str, gates: int, Wx, Wh, biases) -> None:
+    """A recurrent layer's parameters: float arrays of one dtype, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
+    biases ``(G*H,)``, finite (checked once, where the layer is built)."""
+    gname = f"{gates}H" if gates > 1 else "H"
+    Wh = check_float_array("Wh", Wh, 2, f"(H, {gname})")
+    H = Wh.shape[0]
+    check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H} ({cell})")
+    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", Wh.dtype)
+    check_shape("Wx", Wx, (Wx.shape[0], gates * H), f"(D, {gname}) with H = Wh.shape[0] = {H}")
+    for k, b in enumerate(biases):
+        name = "b" if len(biases) == 1 else ("bx", "bh")[k]
+        b = check_float_array(name, b, 1, f"({gname},)", Wh.dtype)
+        check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
+
+
+def check_features(name: str, x, size: int, layout: str) -> np.ndarray:
+    """``x (..., size)``: a float ndarray whose last axis has ``size`` entries."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}; got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[-1] != size:
+        raise ValueError(f"{name} has shape {x.shape}; expected {layout} with a last axis of {size}")
+    return x
+
+
+def check_labels(name: str, t, shape, num_classes: int, ignore=None) -> np.ndarray:
+    """Integer class labels of ``shape`` in ``0..num_classes-1`` (or equal to ``ignore``)."""
+    if not isinstance(t, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of integers, shape {tuple(shape)}; got {type(t).__name__}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name} has dtype {t.dtype}; expected integers")
+    if t.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {t.shape}; expected {tuple(shape)}")
+    valid = t if ignore is None else t[t != ignore]
+    if valid.size and (valid.min() < 0 or valid.max() >= num_classes):
+        extra = "" if ignore is None else f" (or {ignore} to ignore)"
+        raise ValueError(f"{name} must lie in 0..{num_classes - 1}{extra}; got values from {valid.min()} "
+                         f"to {valid.max()}")
+    return t

@@ -110,7 +110,133 @@ def test_table(impl, row):
 
 
 def test_table_size():
-    assert len(TABLE) >= 150
+    assert len(TABLE) + len(ENTRY_CASES) >= 150
+
+
+def _layers():
+    from rnnfast import compat, layers
+    from rnnfast.compat import cs231n
+    from rnnfast.interop import keras
+    from rnnfast.train import load_checkpoint
+    return layers, compat, cs231n, keras, load_checkpoint
+
+
+f32 = np.float32
+Z = np.zeros
+
+
+def _lstm_layer(L, **kw):
+    return L.TimeLSTM(Z((3, 8), f32), Z((2, 8), f32), Z(8, f32), **kw)
+
+
+# Entry points above the kernels: (id, call, exception, text the message must contain)
+ENTRY_CASES = [
+    ("layer-Wx-list", lambda L, C, S, K, ck: L.TimeLSTM([[1.0] * 8] * 3, Z((2, 8), f32), Z(8, f32)), TypeError,
+     "Wx must be a numpy.ndarray"),
+    ("layer-Wh-shape", lambda L, C, S, K, ck: L.TimeLSTM(Z((3, 8), f32), Z((2, 7), f32), Z(8, f32)), ValueError,
+     "Wh has shape (2, 7)"),
+    ("layer-b-dtype", lambda L, C, S, K, ck: L.TimeLSTM(Z((3, 8), f32), Z((2, 8), f32), Z(8)), TypeError,
+     "b has dtype float64"),
+    ("layer-gru-bh", lambda L, C, S, K, ck: L.TimeGRU(Z((3, 6), f32), Z((2, 6), f32), Z(6, f32), Z(5, f32)),
+     ValueError, "bh has shape (5,)"),
+    ("layer-rnn-Wx", lambda L, C, S, K, ck: L.TimeRNN(Z((3, 3), f32), Z((2, 2), f32), Z(2, f32)), ValueError,
+     "Wx has shape (3, 3)"),
+    ("layer-x-D", lambda L, C, S, K, ck: _lstm_layer(L).forward(Z((2, 4, 5), f32)), ValueError, "D = x.shape[2]"),
+    ("layer-x-None", lambda L, C, S, K, ck: _lstm_layer(L).forward(None), TypeError, "x must be a numpy.ndarray"),
+    ("layer-x-f64", lambda L, C, S, K, ck: _lstm_layer(L).forward(Z((2, 4, 3))), TypeError, "dtype"),
+    ("layer-backward-first", lambda L, C, S, K, ck: _lstm_layer(L).backward(Z((2, 4, 2), f32)), RuntimeError,
+     "backward() called before forward()"),
+    ("layer-backend", lambda L, C, S, K, ck: _lstm_layer(L, backend="cuda"), ValueError, "backend must be one of"),
+    ("layer-lengths", lambda L, C, S, K, ck: _lstm_layer(L).forward(Z((2, 4, 3), f32), lengths=np.array([0, 9])),
+     ValueError, "lengths must lie in 1..T"),
+    ("gru-reset-after", lambda L, C, S, K, ck: L.TimeGRU(Z((3, 6), f32), Z((2, 6), f32), Z(6, f32), Z(6, f32),
+                                                          reset_after="no").forward(Z((1, 2, 3), f32)),
+     TypeError, "reset_after must be True or False"),
+    ("rnn-nonlinearity", lambda L, C, S, K, ck: L.TimeRNN(Z((3, 2), f32), Z((2, 2), f32), Z(2, f32),
+                                                           nonlinearity="gelu").forward(Z((1, 2, 3), f32)),
+     ValueError, "nonlinearity must be 'tanh' or 'relu'"),
+    ("embedding-float-ids", lambda L, C, S, K, ck: L.Embedding(Z((5, 3), f32)).forward(Z((2, 3))), TypeError,
+     "ids has dtype float64"),
+    ("embedding-range", lambda L, C, S, K, ck: L.Embedding(Z((5, 3), f32)).forward(np.array([[7]])), ValueError,
+     "ids must lie in 0..4"),
+    ("affine-x", lambda L, C, S, K, ck: L.TimeAffine(Z((3, 4), f32), Z(4, f32)).forward(Z((2, 2, 5), f32)),
+     ValueError, "x has shape (2, 2, 5)"),
+    ("softmax-targets-shape", lambda L, C, S, K, ck: L.TimeSoftmaxWithLoss().forward(Z((2, 3, 4), f32),
+                                                                                   Z((2, 2), int)),
+     ValueError, "targets has shape (2, 2)"),
+    ("softmax-targets-range", lambda L, C, S, K, ck: L.TimeSoftmaxWithLoss().forward(Z((2, 3, 4), f32),
+                                                                                   np.full((2, 3), 9)),
+     ValueError, "targets must lie in 0..3"),
+    ("stack-cell", lambda L, C, S, K, ck: L.RecurrentStack("transformer", 3, 4), ValueError, "cell must be one of"),
+    ("stack-hidden", lambda L, C, S, K, ck: L.RecurrentStack("lstm", 3, 0), ValueError, "hidden_size must be"),
+    ("stack-layers", lambda L, C, S, K, ck: L.RecurrentStack("lstm", 3, 4, num_layers=2.5), ValueError,
+     "num_layers must be"),
+    ("stack-dropout", lambda L, C, S, K, ck: L.RecurrentStack("lstm", 3, 4, dropout=2.0), ValueError,
+     "dropout must be a number in [0, 1)"),
+    ("stack-bi-stateful", lambda L, C, S, K, ck: L.RecurrentStack("lstm", 3, 4, bidirectional=True, stateful=True),
+     ValueError, "stateful=True needs bidirectional=False"),
+    ("stack-x-D", lambda L, C, S, K, ck: L.RecurrentStack("lstm", 3, 4).forward(Z((2, 5, 7), f32)), ValueError,
+     "D = x.shape[2]"),
+    ("dropout-p", lambda L, C, S, K, ck: L.TimeDropout(p=1.5), ValueError, "p must be a number in [0, 1)"),
+    ("cs231n-h0", lambda L, C, S, K, ck: S.rnn_forward(Z((2, 3, 4)), Z((3, 5)), Z((4, 5)), Z((5, 5)), Z(5)),
+     ValueError, "h0 has shape (3, 5)"),
+    ("cs231n-lstm-Wx", lambda L, C, S, K, ck: S.lstm_forward(Z((2, 3, 4)), Z((2, 5)), Z((4, 21)), Z((5, 20)), Z(20)),
+     ValueError, "Wx has shape (4, 21)"),
+    ("cs231n-mask", lambda L, C, S, K, ck: S.temporal_softmax_loss(Z((2, 3, 4)), Z((2, 3), int), np.ones((2, 2), bool)),
+     ValueError, "mask has shape (2, 2)"),
+    ("cs231n-y-range", lambda L, C, S, K, ck: S.temporal_softmax_loss(Z((2, 3, 4)), np.full((2, 3), 4),
+                                                                     np.ones((2, 3), bool)),
+     ValueError, "y must lie in 0..3"),
+    ("cs231n-embedding", lambda L, C, S, K, ck: S.word_embedding_forward(np.array([[9]]), Z((5, 3))), ValueError,
+     "x must lie in 0..4"),
+    ("textbook-Wh", lambda L, C, S, K, ck: C.TimeLSTM(Z((3, 8), f32), Z((2, 9), f32), Z(8, f32)).forward(
+        Z((1, 2, 3), f32)), ValueError, "Wh has shape (2, 9)"),
+    ("textbook-ts", lambda L, C, S, K, ck: C.TimeSoftmaxWithLoss().forward(Z((2, 3, 4), f32), Z((2, 2), int)),
+     ValueError, "ts has shape (2, 2)"),
+    ("keras-kernel", lambda L, C, S, K, ck: K.lstm_from_keras(Z((3, 7)), Z((2, 8)), Z(8)), ValueError,
+     "kernel has shape (3, 7)"),
+    ("keras-gru-bias", lambda L, C, S, K, ck: K.gru_from_keras(Z((3, 6)), Z((2, 6)), Z(6), reset_after=True),
+     ValueError, "bias has shape (6,)"),
+    ("keras-None", lambda L, C, S, K, ck: K.simple_rnn_from_keras(None, Z((2, 2))), TypeError,
+     "kernel must be a float32/float64 numpy.ndarray"),
+    ("checkpoint-dir", lambda L, C, S, K, ck: ck("/"), Exception, "checkpoint not found"),
+    ("checkpoint-None", lambda L, C, S, K, ck: ck(None), TypeError, "path must be a str or os.PathLike"),
+    ("stepper-Wx-None", lambda L, C, S, K, ck: rnnfast.LSTMStepper(None, Z((2, 8)), Z(8)), TypeError,
+     "Wx must be a numpy.ndarray"),
+]
+
+
+@pytest.mark.parametrize("row", ENTRY_CASES, ids=[r[0] for r in ENTRY_CASES])
+def test_entry_points(row):
+    _, call, exc, text = row
+    with pytest.raises(exc) as info:
+        call(*_layers())
+    assert text in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["train", "--data", "/nonexistent.txt"], "data file not found"),
+    (["sample", "/nonexistent.npz"], "checkpoint not found"),
+    (["bench", "--sizes", "1,2"], "expected N,T,D,H or N,T,H"),
+    (["eval", "/", "--data", "x"], "checkpoint not found"),
+])
+def test_cli_errors_are_one_line(argv, text, capsys):
+    from rnnfast.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--hidden", "-3"], ["train", "--layers", "x"], ["bench", "--threads", "0"],
+                                  ["nonsense"], ["train", "--dropout", "1.5"]])
+def test_cli_bad_options_exit_2(argv, capsys):
+    from rnnfast.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("impl", [rnnfast, reference], ids=["kernel", "reference"])

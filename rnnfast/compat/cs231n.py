@@ -13,6 +13,7 @@ import numpy as np
 from .. import lstm as _lstm
 from .. import rnn as _rnn
 from .._gate_order import reorder
+from .._validation import check_labels
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse,  # noqa: F401
                              rel_error)
 
@@ -126,10 +127,16 @@ def temporal_affine_backward(dout, cache):
 def temporal_softmax_loss(x, y, mask, verbose=False):
     """Softmax cross-entropy at every step where ``mask`` is true, summed over time and
     averaged over the batch: ``x (N, T, V)`` scores, ``y (N, T)`` targets -> ``loss, dx``."""
+    if not isinstance(x, np.ndarray) or x.ndim != 3:
+        raise ValueError(f"x must be a 3-d numpy.ndarray (N, T, V); got {getattr(x, 'shape', type(x).__name__)}")
     N, T, V = x.shape
+    check_labels("y", np.asarray(y), (N, T), V)
+    mask = np.asarray(mask)
+    if mask.shape != (N, T):
+        raise ValueError(f"mask has shape {mask.shape}; expected ({N}, {T}) = (N, T) of x")
     x_flat = x.reshape(N * T, V)
     y_flat = np.asarray(y).reshape(N * T)
-    mask_flat = np.asarray(mask).reshape(N * T)
+    mask_flat = mask.reshape(N * T)
     probs = np.exp(x_flat - np.max(x_flat, axis=1, keepdims=True))
     probs /= np.sum(probs, axis=1, keepdims=True)
     loss = -np.sum(mask_flat * np.log(probs[np.arange(N * T), y_flat])) / N

@@ -24,6 +24,7 @@ from .. import gru as _gru
 from .. import lstm as _lstm
 from .. import rnn as _rnn
 from .._gate_order import check_fused, reorder
+from .._validation import check_labels
 
 _BOOK_LSTM = "fgio"
 
@@ -342,9 +343,14 @@ class TimeSoftmaxWithLoss:
         self.ignore_label = -1
 
     def forward(self, xs, ts):
+        if not isinstance(xs, np.ndarray) or xs.ndim != 3:
+            raise ValueError(f"xs must be a 3-d numpy.ndarray (N, T, V); got {getattr(xs, 'shape', type(xs).__name__)}")
         N, T, V = xs.shape
-        if ts.ndim == 3:  # one-hot labels
+        if isinstance(ts, np.ndarray) and ts.ndim == 3:  # one-hot labels
+            if ts.shape != xs.shape:
+                raise ValueError(f"ts has shape {ts.shape}; one-hot labels must have the shape of xs {xs.shape}")
             ts = ts.argmax(axis=2)
+        check_labels("ts", ts, (N, T), V, ignore=self.ignore_label)
         mask = ts != self.ignore_label
         xs, ts, mask = xs.reshape(N * T, V), ts.reshape(N * T), mask.reshape(N * T)
         ys = softmax(xs)

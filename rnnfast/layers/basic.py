@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_features
+
 
 class Embedding:
     """``W (V, D)``; ``forward(ids (N, T)) -> (N, T, D)``."""
@@ -45,7 +47,7 @@ class TimeAffine:
         return cls(W, np.zeros(out_features, dtype))
 
     def forward(self, x):
-        self.x = x
+        self.x = check_features("x", x, self.params[0].shape[0], "(N, T, D) with D = W.shape[0]")
         return x @ self.params[0] + self.params[1]
 
     def backward(self, dout):
@@ -72,7 +74,7 @@ class TiedAffine:
         self._dW = None
 
     def forward(self, x):
-        self.x = x
+        self.x = check_features("x", x, self.embedding.params[0].shape[1], "(N, T, D) with D = embedding W.shape[1]")
         return x @ self.embedding.params[0].T + self.params[0]
 
     def backward(self, dout):

@@ -32,6 +32,8 @@ class RecurrentStack:
         for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1); got {dropout!r}")
         if bidirectional and stateful:
             raise ValueError("stateful=True needs bidirectional=False: a backward direction cannot carry "
                              "state into the next chunk")

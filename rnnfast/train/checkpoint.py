@@ -52,6 +52,8 @@ def save_checkpoint(path, config: dict, arrays: dict) -> None:
 
 def load_checkpoint(path):
     """Returns ``(config, arrays)``; raises ``CheckpointError`` with one clear line on any problem."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
