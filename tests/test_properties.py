@@ -20,6 +20,14 @@ def _layout(a, kind):
         return big[::2]
     if kind == "reversed":
         return np.ascontiguousarray(a[::-1])[::-1]
+    if kind == "negative":  # negative strides on every axis, not a copy
+        return np.ascontiguousarray(a[tuple(slice(None, None, -1) for _ in a.shape)])[
+            tuple(slice(None, None, -1) for _ in a.shape)]
+    if kind == "unaligned":  # data one byte off the dtype's alignment
+        u = np.frombuffer(bytearray(a.nbytes + 1), dtype=a.dtype, offset=1, count=a.size).reshape(a.shape)
+        u[...] = a
+        assert not u.flags.aligned
+        return u
     if kind == "readonly":
         a = a.copy()
         a.flags.writeable = False
@@ -30,14 +38,15 @@ def _layout(a, kind):
     cell=st.sampled_from(CELLS),
     dtype=st.sampled_from([np.float32, np.float64]),
     N=st.integers(1, 9), T=st.integers(1, 7), D=st.integers(1, 9), H=st.integers(1, 70),
-    layout=st.sampled_from(["C", "fortran", "strided", "reversed", "readonly"]),
+    layout=st.sampled_from(["C", "fortran", "strided", "reversed", "negative", "unaligned", "readonly"]),
     use_lengths=st.booleans(), seed=st.integers(0, 2**31 - 1),
 )
 def test_kernel_equals_reference(cell, dtype, N, T, D, H, layout, use_lengths, seed):
     rng = np.random.default_rng(seed)
     x = _layout(rng.standard_normal((N, T, D)).astype(dtype), layout)
-    params = [_layout(p, layout) if p.ndim > 1 else p for p in cell.params(rng, D, H, dtype)]
-    states = cell.states(rng, N, H, dtype)
+    params = [_layout(p, layout) if p.ndim > 1 or layout in ("negative", "unaligned") else p
+              for p in cell.params(rng, D, H, dtype)]
+    states = [_layout(s, layout) for s in cell.states(rng, N, H, dtype)]
     lengths = rng.integers(1, T + 1, size=N) if use_lengths else None
     dhs = rng.standard_normal((N, T, H)).astype(dtype)
     dfinals = cell.states(rng, N, H, dtype)
