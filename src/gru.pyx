@@ -19,8 +19,12 @@ Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
+from kernel_common cimport (STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
+                            rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
                             tile_count, tiled_gemm)
+
+
+rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
 cdef void _recurrent_product(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t H,
@@ -250,6 +254,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
+    cdef Py_ssize_t w, w0, w1
+    cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef const floating* bh_p = &bh[0]
     cdef floating* act_p = &act[0, 0, 0]
@@ -258,29 +264,35 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* rh_p = NULL if reset_after else &rh[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
-        tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads)
-        if nt > 1:
-            # One parallel region for the whole loop: barriers between phases, no fork/join per step.
-            with parallel(num_threads=nt):
-                for t in range(T):
-                    if reset_after:
-                        for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
-                    else:
-                        for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-                        for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-        else:
-            for t in range(T):
-                for tile in range(tile_count(s)):
-                    if reset_after:
-                        _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
-                    else:
-                        _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-                if not reset_after:
+        tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
+        # Windows of steps; Ctrl-C is looked at between windows.
+        w1 = 0
+        while w1 < T and not interrupted_since(mark):
+            w0 = w1
+            w1 = min(T, w0 + STEPS_PER_CHECK)
+            if nt > 1:
+                # One parallel region per window: barriers between phases, no fork/join per step.
+                with parallel(num_threads=nt):
+                    for t in range(w0, w1):
+                        if reset_after:
+                            for tile in prange(tile_count(s), schedule="static"):
+                                _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                        else:
+                            for tile in prange(tile_count(s), schedule="static"):
+                                _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                            for tile in prange(tile_count(s), schedule="static"):
+                                _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+            else:
+                for t in range(w0, w1):
                     for tile in range(tile_count(s)):
-                        _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                        if reset_after:
+                            _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                        else:
+                            _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                    if not reset_after:
+                        for tile in range(tile_count(s)):
+                            _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
 def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] WhT,
@@ -299,6 +311,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
+    cdef Py_ssize_t w, w0, w1
+    cdef long mark = interrupt_mark()
     cdef floating zero = 0, one = 1
     cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
@@ -311,38 +325,45 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dGh_p = &dGh[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
-        if nt > 1:
-            with parallel(num_threads=nt):
-                for t in range(T - 1, -1, -1):
-                    for tile in prange(tile_count(s), schedule="static"):
+        # Windows of steps, latest first; Ctrl-C is looked at between windows.
+        for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
+            if interrupted_since(mark):
+                break
+            w1 = T - w * STEPS_PER_CHECK
+            w0 = max(0, w1 - STEPS_PER_CHECK)
+            if nt > 1:
+                with parallel(num_threads=nt):
+                    for t in range(w1 - 1, w0 - 1, -1):
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
+                                                 dGx_p, dGh_p, len_p)
+                        if not reset_after:
+                            for tile in prange(tile_count(s), schedule="static"):
+                                _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
+                            for tile in prange(tile_count(s), schedule="static"):
+                                _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
+            else:
+                for t in range(w1 - 1, w0 - 1, -1):
+                    for tile in range(tile_count(s)):
                         _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
                                              dGx_p, dGh_p, len_p)
                     if not reset_after:
-                        for tile in prange(tile_count(s), schedule="static"):
+                        for tile in range(tile_count(s)):
                             _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
-                        for tile in prange(tile_count(s), schedule="static"):
+                        for tile in range(tile_count(s)):
                             _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
-                    for tile in prange(tile_count(s), schedule="static"):
+                    for tile in range(tile_count(s)):
                         _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
-        else:
-            for t in range(T - 1, -1, -1):
-                for tile in range(tile_count(s)):
-                    _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
-                                         dGx_p, dGh_p, len_p)
-                if not reset_after:
-                    for tile in range(tile_count(s)):
-                        _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
-                    for tile in range(tile_count(s)):
-                        _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
-                for tile in range(tile_count(s)):
-                    _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
-        tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
-        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads)
+        tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
         if reset_after:
-            tiled_gemm(True, False, H, G, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads)
+            tiled_gemm(True, False, H, G, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
         else:
-            tiled_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads)
+            tiled_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
             tiled_gemm(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, 0, &dWh[0, 2 * H], G,
-                       NULL, num_threads)
+                       NULL, num_threads, mark)
         column_sums(T * N, G, dGx_p, G, &dbx[0], num_threads)
         column_sums(T * N, G, dGh_p, G, &dbh[0], num_threads)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt

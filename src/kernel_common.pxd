@@ -7,6 +7,7 @@ any of it runs.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from cpython.exc cimport PyErr_CheckSignals
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
@@ -66,6 +67,26 @@ cdef inline void gemv_row(Py_ssize_t n, Py_ssize_t k, const floating* x, const f
         dgemv(&tr, &m_, &n_, &one, <double*>a, &lda_, <double*>x, &inc, &one, y, &inc)
 
 
+cdef extern from "interrupt.h" nogil:
+    int rnnfast_install_sigint()
+    long interrupt_mark "rnnfast_interrupt_mark"()
+    bint interrupted_since "rnnfast_interrupted_since"(long mark)
+
+# Time steps between two looks at the Ctrl-C count (a window costs one fork/join of the
+# thread team): at most ~0.1 s of work at the largest sizes measured.
+cdef enum:
+    STEPS_PER_CHECK = 16
+    K_CHUNK = 16384
+
+
+cdef inline int check_interrupt(long mark) except -1:
+    """After a kernel stopped early on Ctrl-C: run Python's handler (KeyboardInterrupt)."""
+    if interrupted_since(mark):
+        PyErr_CheckSignals()
+        raise KeyboardInterrupt("interrupted inside an rnnfast kernel")
+    return 0
+
+
 cdef extern from "fastmath.h" nogil:
     # Branch-free, vectorizable; error bounds stated in the header and tested.
     float rnnfast_expf(float x) noexcept
@@ -101,12 +122,14 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
                             const floating* a, Py_ssize_t lda,
                             const floating* b, Py_ssize_t ldb,
                             floating beta, floating* c, Py_ssize_t ldc,
-                            const floating* bias, int num_threads) noexcept nogil:
+                            const floating* bias, int num_threads, long mark) noexcept nogil:
     """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is
     not NULL), split into square output tiles (``output_tile``) run in parallel.
 
-    Each tile is one single-threaded BLAS call on a shape that depends only on
-    (m, n, k): the bits do not depend on the thread count.
+    Each tile is a fixed sequence of single-threaded BLAS calls on shapes that depend
+    only on (m, n, k): the bits do not depend on the thread count.  A long inner
+    dimension (the weight gradients sum over all N*T rows) is cut into K_CHUNK
+    pieces accumulated in order, so that Ctrl-C (``mark``) is seen within ~0.1 s.
     """
     cdef Py_ssize_t tile_size = output_tile(m, n)
     cdef Py_ssize_t tiles_m = (m + tile_size - 1) // tile_size
@@ -114,7 +137,7 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
     # equal parts, so that no thread waits on one oversized tile (560 rows -> 280 + 280, not 512 + 48)
     cdef Py_ssize_t tm = (m + tiles_m - 1) // tiles_m
     cdef Py_ssize_t tn = (n + tiles_n - 1) // tiles_n
-    cdef Py_ssize_t tile, i0, j0, mm, nn, i, j
+    cdef Py_ssize_t tile, i0, j0, mm, nn, i, j, k0, kc
     cdef const floating* a_tile
     cdef const floating* b_tile
     cdef floating* c_tile
@@ -123,6 +146,8 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
     if m == 0 or n == 0:
         return
     for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static", num_threads=num_threads):
+        if interrupted_since(mark):
+            continue
         i0 = (tile // tiles_n) * tm
         j0 = (tile % tiles_n) * tn
         mm = min(tm, m - i0)
@@ -136,7 +161,14 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
                 for j in range(nn):
                     c_tile[i * ldc + j] = bias[j0 + j]
             beta_tile = one
-        gemm(trans_a, trans_b, mm, nn, k, one, a_tile, lda, b_tile, ldb, beta_tile, c_tile, ldc)
+        k0 = 0
+        while k0 < k:
+            kc = min(<Py_ssize_t>K_CHUNK, k - k0)
+            gemm(trans_a, trans_b, mm, nn, kc, one, a_tile + (k0 * lda if trans_a else k0), lda,
+                 b_tile + (k0 if trans_b else k0 * ldb), ldb, beta_tile if k0 == 0 else one, c_tile, ldc)
+            k0 = k0 + kc
+            if interrupted_since(mark):
+                break
 
 
 cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,

@@ -17,8 +17,12 @@ suffices (two in backward).  Every GEMM has a thread-independent shape.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (Tiling, column_sums, copy, fill, gemm, gemv_row, make_tiling, sigmoid_inplace, tanh_,
+from kernel_common cimport (STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
+                            rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, gemv_row, make_tiling, sigmoid_inplace, tanh_,
                             tanh_inplace, tile_bounds, tile_count, tiled_gemm)
+
+
+rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
 cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
@@ -148,6 +152,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
+    cdef Py_ssize_t w, w0, w1
+    cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef floating* gates_p = &gates[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
@@ -156,17 +162,23 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     with nogil:
         # Input projection for all steps at once: gates = x @ Wx + b.
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
-                   0, gates_p, G, &b[0], num_threads)
-        if nt > 1:
-            # One parallel region for the whole loop: a barrier per step, not a fork/join.
-            with parallel(num_threads=nt):
-                for t in range(T):
-                    for tile in prange(tile_count(s), schedule="static"):
+                   0, gates_p, G, &b[0], num_threads, mark)
+        # Windows of steps; Ctrl-C is looked at between windows.
+        w1 = 0
+        while w1 < T and not interrupted_since(mark):
+            w0 = w1
+            w1 = min(T, w0 + STEPS_PER_CHECK)
+            if nt > 1:
+                # One parallel region per window: a barrier per step, not a fork/join.
+                with parallel(num_threads=nt):
+                    for t in range(w0, w1):
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+            else:
+                for t in range(w0, w1):
+                    for tile in range(tile_count(s)):
                         _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
-        else:
-            for t in range(T):
-                for tile in range(tile_count(s)):
-                    _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
 def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -182,6 +194,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
     cdef int nt = num_threads if parallel_steps else 1
+    cdef Py_ssize_t w, w0, w1
+    cdef long mark = interrupt_mark()
     cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* cst_p = &cst[0, 0, 0]
@@ -191,24 +205,31 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
-        if nt > 1:
-            with parallel(num_threads=nt):
-                for t in range(T - 1, -1, -1):
-                    for tile in prange(tile_count(s), schedule="static"):
+        # Windows of steps, latest first; Ctrl-C is looked at between windows.
+        for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
+            if interrupted_since(mark):
+                break
+            w1 = T - w * STEPS_PER_CHECK
+            w0 = max(0, w1 - STEPS_PER_CHECK)
+            if nt > 1:
+                with parallel(num_threads=nt):
+                    for t in range(w1 - 1, w0 - 1, -1):
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
+                        for tile in prange(tile_count(s), schedule="static"):
+                            _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
+            else:
+                for t in range(w1 - 1, w0 - 1, -1):
+                    for tile in range(tile_count(s)):
                         _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
-                    for tile in prange(tile_count(s), schedule="static"):
+                    for tile in range(tile_count(s)):
                         _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
-        else:
-            for t in range(T - 1, -1, -1):
-                for tile in range(tile_count(s)):
-                    _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
-                for tile in range(tile_count(s)):
-                    _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
         # All-step products after the loop: one tiled GEMM each.
-        tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads)
-        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads)
-        tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads)
+        tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
+        tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
         column_sums(T * N, G, dG_p, G, &db[0], num_threads)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
 # --- Streaming: one step on weights packed once (rnnfast.stepper.LSTMStepper) ---
