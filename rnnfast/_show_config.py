@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from . import _config, _dispatch
+from . import _threads
 from ._threads import ENV_VAR, available_cores, configured_num_threads, serial_after_fork
 from ._workspace import pool
 
@@ -53,7 +54,9 @@ def show_config(file=None) -> None:
     if info["isa"] == "baseline" and info["avx2_available"]:
         isa += f" (forced by {_dispatch.ENV_VAR}; the AVX2 build is available)"
     print(f"  kernels:      {isa}", file=out)
-    src = f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR] else "core count"
+    omp = __import__("os").environ.get("OMP_NUM_THREADS")
+    src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
+           else f"OMP_NUM_THREADS={omp}" if _threads._omp_num_threads() is not None else "core count")
     if info["serial_after_fork"]:
         src = "a fork after the parent used OpenMP: GNU OpenMP is not fork-safe, so kernels run serially"
     print(f"  threads:      {info['num_threads']} (from {src}; {info['available_cores']} cores available)", file=out)

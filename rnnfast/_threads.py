@@ -57,7 +57,7 @@ def serial_after_fork() -> bool:
 
 
 def resolve_num_threads(num_threads=None) -> int:
-    """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else the core count.
+    """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else ``$OMP_NUM_THREADS``, else the core count.
 
     Without OpenMP in the build the answer is always 1, and so it is in a
     process forked after its parent had started OpenMP threads (see above).
@@ -68,6 +68,13 @@ def resolve_num_threads(num_threads=None) -> int:
     if n > 1:
         _openmp_started = True
     return n
+
+
+def _omp_num_threads():
+    """``$OMP_NUM_THREADS`` (its first level) when set to a positive integer: process pools such as
+    joblib's set it to each worker's share of the cores.  Anything else is ignored, as OpenMP does."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
 def configured_num_threads(num_threads=None) -> int:
@@ -81,6 +88,8 @@ def configured_num_threads(num_threads=None) -> int:
         except ValueError:
             raise ValueError(f"{ENV_VAR} must be a positive integer; got {raw!r}") from None
         n = _check_count(n, ENV_VAR)
+    elif _omp_num_threads() is not None:
+        n = _omp_num_threads()
     else:
         n = available_cores()
     if not _config.openmp_enabled() or _forked_after_openmp:

@@ -107,16 +107,30 @@ def test_process_pools_after_the_parent_used_the_kernels(method):
     assert got == expected
 
 
-def test_processes_do_not_oversubscribe_when_told_the_cores():
-    # joblib-style workers set RNNFAST_NUM_THREADS (or the OMP/BLAS variables) to their share;
-    # rnnfast must honour it: one thread each.
+@pytest.mark.parametrize("env, expected", [
+    ({"RNNFAST_NUM_THREADS": "1"}, 1),
+    ({"OMP_NUM_THREADS": "1"}, 1),  # what joblib/loky workers get: their share of the cores
+    ({"OMP_NUM_THREADS": "3,2"}, 3),  # nested levels: the first
+    ({"OMP_NUM_THREADS": "1", "RNNFAST_NUM_THREADS": "2"}, 2),  # rnnfast's own variable first
+])
+def test_processes_do_not_oversubscribe_when_told_the_cores(env, expected):
     code = ("import rnnfast, json; print(json.dumps([rnnfast.config_info()['num_threads'], "
             "rnnfast._threads.resolve_num_threads()]))")
-    env = dict(os.environ, RNNFAST_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+    full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RNNFAST_NUM_THREADS")}
+    full.update(env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120,
                          cwd=os.path.dirname(os.path.dirname(rnnfast.__file__)))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[1, 1]"
+    if not rnnfast.config_info()["openmp"]:
+        expected = 1
+    assert out.stdout.strip() == f"[{expected}, {expected}]"
+
+
+def test_joblib_process_pool():
+    joblib = pytest.importorskip("joblib")
+    expected = [_lstm_checksum(s) for s in range(4)]
+    got = joblib.Parallel(n_jobs=2, backend="loky", timeout=120)(joblib.delayed(_lstm_checksum)(s) for s in range(4))
+    assert got == expected
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
