@@ -29,6 +29,8 @@ def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.d
         raise TypeError(f"{name} has dtype {a.dtype}; expected {dtype} (the dtype of x): dtypes may not be mixed")
     if a.ndim != ndim:
         raise ValueError(f"{name} has {a.ndim} dimension(s), shape {a.shape}; expected {ndim}: {layout}")
+    if not a.flags.aligned:  # the kernels read whole floats: an aligned copy (reading unaligned ones is UB in C)
+        a = np.array(a, copy=True)
     return a
 
 
@@ -54,7 +56,7 @@ def check_lengths(lengths, N: int, T: int) -> Optional[np.ndarray]:
         raise ValueError(f"lengths has shape {lengths.shape}; expected ({N},) = (N,)")
     if N and (lengths.min() < 1 or lengths.max() > T):
         raise ValueError(f"lengths must lie in 1..T = 1..{T}; got values from {lengths.min()} to {lengths.max()}")
-    return np.ascontiguousarray(lengths, dtype=np.intp)
+    return np.require(lengths, dtype=np.intp, requirements=["C", "A"])  # contiguous and aligned
 
 
 def padding_mask(N: int, T: int, lengths: Optional[np.ndarray]) -> Optional[np.ndarray]:
