@@ -34,7 +34,7 @@ static void rnnfast_on_sigint(int sig, siginfo_t *info, void *context) {
     }
 }
 
-static int rnnfast_install_sigint(void) {
+static inline int rnnfast_install_sigint(void) {
     struct sigaction ours;
     if (rnnfast_sigint_installed) return 0;
     if (sigaction(SIGINT, NULL, &rnnfast_prev_sigint) != 0) return -1;
