@@ -3,27 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_blas_sizes, check_finite, check_float_array, check_shape, check_states
-
-
-def check_lstm_weights(Wx, Wh, b):
-    """``Wx (D, 4H)``, ``Wh (H, 4H)``, ``b (4H,)`` of one float dtype, finite; returns them and (D, H)."""
-    Wh = check_float_array("Wh", Wh, 2, "(H, 4H)")
-    dtype, H = Wh.dtype, Wh.shape[0]
-    if H == 0:
-        raise ValueError(f"Wh has shape {Wh.shape}: H = 0; expected at least one hidden unit")
-    check_shape("Wh", Wh, (H, 4 * H), f"(H, 4H) with H = Wh.shape[0] = {H}")
-    Wx = check_float_array("Wx", Wx, 2, "(D, 4H)", dtype)
-    D = Wx.shape[0]
-    if D == 0:
-        raise ValueError(f"Wx has shape {Wx.shape}: D = 0; expected at least one input feature")
-    check_shape("Wx", Wx, (D, 4 * H), f"(D, 4H) with H = Wh.shape[0] = {H}")
-    b = check_float_array("b", b, 1, "(4H,)", dtype)
-    check_shape("b", b, (4 * H,), f"(4H,) with H = {H}")
-    check_blas_sizes(1, 1, D + H, 4 * H)
-    for name, a in (("Wx", Wx), ("Wh", Wh), ("b", b)):
-        check_finite(name, a)
-    return Wx, Wh, b, D, H
+from ._validation import check_finite, check_float_array, check_shape, check_states, check_weights  # noqa: F401
 
 
 def check_batch_size(batch_size) -> int:
@@ -34,15 +14,16 @@ def check_batch_size(batch_size) -> int:
     return int(batch_size)
 
 
-def initial_lstm_state(h0, c0, batch_size, H: int, dtype, default_n: int = 1):
-    """Copies of ``h0, c0 (N, H)`` (zeros where None); N from the states, else ``batch_size``,
-    else ``default_n``."""
-    given = [s for s in (h0, c0) if isinstance(s, np.ndarray) and s.ndim == 2]
+def initial_states(states, batch_size, H: int, dtype, default_n: int = 1):
+    """C-contiguous copies of the named states ``(N, H)`` (zeros where None); N from the states,
+    else ``batch_size``, else ``default_n``."""
+    given = [s for _, s in states if isinstance(s, np.ndarray) and s.ndim == 2]
     N = given[0].shape[0] if given else check_batch_size(default_n if batch_size is None else batch_size)
     if batch_size is not None and check_batch_size(batch_size) != N:
-        raise ValueError(f"batch_size = {batch_size} but h0/c0 have {N} rows; expected the same N")
-    h, c = check_states([("h0", h0), ("c0", c0)], N, H, dtype, "with N = batch size, H = Wh.shape[0]")
-    return np.array(h, dtype=dtype, order="C"), np.array(c, dtype=dtype, order="C")
+        names = "/".join(n for n, _ in states)
+        raise ValueError(f"batch_size = {batch_size} but {names} have {N} rows; expected the same N")
+    checked = check_states(states, N, H, dtype, "with N = batch size, H = Wh.shape[0]")
+    return [np.array(s, dtype=dtype, order="C") for s in checked]
 
 
 def check_step_input(x, N: int, D: int, dtype) -> np.ndarray:
@@ -50,3 +31,12 @@ def check_step_input(x, N: int, D: int, dtype) -> np.ndarray:
     check_shape("x", x, (N, D), "(N, D) with N = the stepper's batch size, D = Wx.shape[0]")
     check_finite("x", x)
     return x
+
+
+def check_choice(name: str, value, choices):
+    if isinstance(value, bool) and all(isinstance(c, bool) for c in choices):
+        return value
+    if value not in choices or type(value) is not type(choices[0]):
+        raise (TypeError if all(isinstance(c, bool) for c in choices) else ValueError)(
+            f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value

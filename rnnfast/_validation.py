@@ -219,19 +219,30 @@ def check_cache(cache, cls, producer: str):
     return cache
 
 
-def check_layer_weights(cell: str, gates: int, Wx, Wh, biases) -> None:
-    """A recurrent layer's parameters: float arrays of one dtype, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
-    biases ``(G*H,)``, finite (checked once, where the layer is built)."""
+def check_weights(gates: int, Wx, Wh, biases, finite: bool = True):
+    """Fused weights on their own (layers, steppers): ``Wx (D, G*H)``, ``Wh (H, G*H)`` and the named
+    biases ``(G*H,)``, of one float dtype (and finite).  Returns ``Wx, Wh, [biases], D, H``."""
     gname = f"{gates}H" if gates > 1 else "H"
     Wh = check_float_array("Wh", Wh, 2, f"(H, {gname})")
-    H = Wh.shape[0]
-    check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H} ({cell})")
-    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", Wh.dtype)
-    check_shape("Wx", Wx, (Wx.shape[0], gates * H), f"(D, {gname}) with H = Wh.shape[0] = {H}")
-    for k, b in enumerate(biases):
-        name = "b" if len(biases) == 1 else ("bx", "bh")[k]
-        b = check_float_array(name, b, 1, f"({gname},)", Wh.dtype)
+    dtype, H = Wh.dtype, Wh.shape[0]
+    if H == 0:
+        raise ValueError(f"Wh has shape {Wh.shape}: H = 0; expected at least one hidden unit")
+    check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H}")
+    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", dtype)
+    D = Wx.shape[0]
+    if D == 0:
+        raise ValueError(f"Wx has shape {Wx.shape}: D = 0; expected at least one input feature")
+    check_shape("Wx", Wx, (D, gates * H), f"(D, {gname}) with H = Wh.shape[0] = {H}")
+    out = []
+    for name, b in biases:
+        b = check_float_array(name, b, 1, f"({gname},)", dtype)
         check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
+        out.append(b)
+    check_blas_sizes(1, 1, D + H, gates * H)
+    if finite:
+        for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, out)]]:
+            check_finite(name, a)
+    return Wx, Wh, out, D, H
 
 
 def check_features(name: str, x, size: int, layout: str) -> np.ndarray:

@@ -1,41 +1,82 @@
-"""Streaming LSTM: one step per call on weights validated and packed once.
+"""Streaming: one step per call on weights validated and packed once.
 
-``lstm_step_forward`` checks and lays out the weights at every call, which is
-most of its cost at batch 1.  A stepper does that once: it stacks ``[Wx; Wh]``
-and cuts the gate columns into per-chunk panels (``_tiling.stepper_chunk``),
-then each ``step`` is a GEMV per chunk plus the gate arithmetic, with the
-chunks shared among OpenMP threads and no barrier.
+``*_step_forward`` check and lay out the weights at every call, which is most
+of their cost at batch 1.  A stepper does that once: it cuts the hidden units
+into chunks (``_tiling.stepper_chunk``) and packs, per chunk, the gate columns
+of ``[Wx; Wh]`` side by side into one panel; each ``step`` is then one GEMV per
+chunk plus the gate arithmetic, the chunks shared among OpenMP threads with no
+barrier (two passes for the reset-before GRU).  A thread keeps the same chunks
+at every step, so its panels stay in its cache.
 
-NumPy twin: ``rnnfast.reference.stepper.LSTMStepper`` (same signature).
+NumPy twins: ``rnnfast.reference.stepper`` (same signatures).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._stepper_checks import check_lstm_weights, check_step_input, initial_lstm_state
+from ._stepper_checks import check_choice, check_step_input, check_weights, initial_states
 from ._threads import resolve_num_threads, single_threaded_blas
 from ._tiling import stepper_chunk
 
-_lstm = kernel_module("lstm")
 
-
-def _pack_lstm(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, chunk: int):
-    """``panels (n_chunks, D+H, 4*chunk)``: chunk k holds the i, f, g, o columns of units
-    ``k*chunk ...`` side by side (zero-padded past H); ``b_packed (n_chunks, 4*chunk)`` likewise."""
-    D, H = Wx.shape[0], Wh.shape[0]
-    n_chunks = -(-H // chunk)
-    W = np.zeros((D + H, 4, n_chunks * chunk), dtype=Wh.dtype)
-    W[:D, :, :H] = Wx.reshape(D, 4, H)
-    W[D:, :, :H] = Wh.reshape(H, 4, H)
-    panels = W.reshape(D + H, 4, n_chunks, chunk).transpose(2, 0, 1, 3).reshape(n_chunks, D + H, 4 * chunk)
-    bp = np.zeros((4, n_chunks * chunk), dtype=Wh.dtype)
-    bp[:, :H] = b.reshape(4, H)
-    b_packed = bp.reshape(4, n_chunks, chunk).transpose(1, 0, 2).reshape(n_chunks, 4 * chunk)
+def _pack(blocks, biases, chunk: int):
+    """``blocks``: G arrays (K, H) -> panels (n_chunks, K, G*chunk), chunk k holding the G blocks'
+    columns of units ``k*chunk ...`` side by side (zero-padded past H); biases likewise."""
+    K, H = blocks[0].shape
+    n_chunks, G = -(-H // chunk), len(blocks)
+    W = np.zeros((K, G, n_chunks * chunk), dtype=blocks[0].dtype)
+    bp = np.zeros((G, n_chunks * chunk), dtype=blocks[0].dtype)
+    for q, (blk, b) in enumerate(zip(blocks, biases)):
+        W[:, q, :H] = blk
+        bp[q, :H] = b
+    panels = W.reshape(K, G, n_chunks, chunk).transpose(2, 0, 1, 3).reshape(n_chunks, K, G * chunk)
+    b_packed = bp.reshape(G, n_chunks, chunk).transpose(1, 0, 2).reshape(n_chunks, G * chunk)
     return np.ascontiguousarray(panels), np.ascontiguousarray(b_packed)
 
 
-class LSTMStepper:
+class _PackedStepper:
+    """What every stepper shares: the state in two ``[x | h]`` buffers (a step reads one and
+    writes ``h_t`` into the other), the batch size, threads, and the public ``step``/``h``."""
+
+    _state_names = ("h0",)
+    _groups = 1  # column groups per chunk panel
+
+    def _setup(self, Wx, Wh, states, batch_size, num_threads):
+        self.dtype = Wh.dtype
+        self.num_threads = resolve_num_threads(num_threads)
+        self._chunk = stepper_chunk(self.H)
+        self._n_chunks = -(-self.H // self._chunk)
+        self._reset(states, batch_size)
+
+    def _reset(self, states, batch_size):
+        states = initial_states(list(zip(self._state_names, states)), batch_size, self.H, self.dtype,
+                                getattr(self, "N", 1))
+        self.N = states[0].shape[0]
+        self._xh = np.zeros((2, self.N, self.D + self.H), dtype=self.dtype)
+        self._xh[0, :, self.D:] = states[0]
+        self._cur = 0
+        self._gates = np.empty((self._n_chunks, self.N, self._groups * self._chunk), dtype=self.dtype)
+        return states
+
+    def step(self, x) -> np.ndarray:
+        """``x (N, D)`` -> ``h_t (N, H)`` (a new array); the state moves on."""
+        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.shape == (self.N, self.D)
+                and np.isfinite(x).all()):
+            x = check_step_input(x, self.N, self.D, self.dtype)  # raises the precise error
+        cur, nxt = self._xh[self._cur], self._xh[1 - self._cur]
+        cur[:, :self.D] = x
+        with single_threaded_blas():
+            self._kernel_step(cur, nxt)
+        self._cur = 1 - self._cur
+        return nxt[:, self.D:].copy()
+
+    @property
+    def h(self) -> np.ndarray:
+        return self._xh[self._cur, :, self.D:].copy()
+
+
+class LSTMStepper(_PackedStepper):
     """Stateful one-step LSTM for streaming and generation.
 
     Parameters
@@ -55,43 +96,92 @@ class LSTMStepper:
     again.  Equals ``lstm_step_forward`` applied step after step.
     """
 
+    _state_names = ("h0", "c0")
+    _groups = 4
+
     def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
-        Wx, Wh, b, self.D, self.H = check_lstm_weights(Wx, Wh, b)
-        self.dtype = Wh.dtype
-        self.num_threads = resolve_num_threads(num_threads)
-        self._chunk = stepper_chunk(self.H)
-        self._panels, self._b_packed = _pack_lstm(Wx, Wh, b, self._chunk)
-        self.reset(h0, c0, batch_size=batch_size)
+        Wx, Wh, (b,), self.D, self.H = check_weights(4, Wx, Wh, [("b", b)])
+        W, H = np.vstack([Wx, Wh]), self.H
+        self._setup(Wx, Wh, (h0, c0), batch_size, num_threads)
+        self._panels, self._b_packed = _pack([W[:, q * H:(q + 1) * H] for q in range(4)],
+                                             [b[q * H:(q + 1) * H] for q in range(4)], self._chunk)
+        self._kernel = kernel_module("lstm")
 
     def reset(self, h0=None, c0=None, *, batch_size=None) -> None:
         """Start again from ``h0, c0`` (zeros where None); the batch size may change."""
-        h, c = initial_lstm_state(h0, c0, batch_size, self.H, self.dtype, getattr(self, "N", 1))
-        self.N, K = h.shape[0], self.D + self.H
-        # Two [x | h] buffers: a step reads one and writes h_t into the other.
-        self._xh = np.zeros((2, self.N, K), dtype=self.dtype)
-        self._xh[0, :, self.D:] = h
-        self._c = c
-        self._cur = 0
-        self._gates = np.empty((self._panels.shape[0], self.N, 4 * self._chunk), dtype=self.dtype)
+        self._reset((h0, c0), batch_size)
 
-    def step(self, x) -> np.ndarray:
-        """``x (N, D)`` -> ``h_t (N, H)``."""
-        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.shape == (self.N, self.D)
-                and np.isfinite(x).all()):
-            x = check_step_input(x, self.N, self.D, self.dtype)  # raises the precise error
-        cur = self._xh[self._cur]
-        nxt = self._xh[1 - self._cur]
-        cur[:, :self.D] = x
-        with single_threaded_blas():
-            _lstm.packed_step(cur, self._panels, self._b_packed, self._c, nxt, self._gates, self._chunk,
-                              self.num_threads)
-        self._cur = 1 - self._cur
-        return nxt[:, self.D:].copy()
+    def _reset(self, states, batch_size):
+        states = super()._reset(states, batch_size)
+        self._c = states[1]
 
-    @property
-    def h(self) -> np.ndarray:
-        return self._xh[self._cur, :, self.D:].copy()
+    def _kernel_step(self, cur, nxt):
+        self._kernel.packed_step(cur, self._panels, self._b_packed, self._c, nxt, self._gates, self._chunk,
+                                 self.num_threads)
 
     @property
     def c(self) -> np.ndarray:
         return self._c.copy()
+
+
+class GRUStepper(_PackedStepper):
+    """Stateful one-step GRU: ``Wx (D, 3H)``, ``Wh (H, 3H)``, ``bx, bh (3H,)``, gates r, z, n,
+    ``h' = (1 - z) * n + z * h``; ``reset_after`` as in ``gru_forward``.  Equals
+    ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``)."""
+
+    def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
+        self.reset_after = check_choice("reset_after", reset_after, (True, False))
+        Wx, Wh, (bx, bh), self.D, self.H = check_weights(3, Wx, Wh, [("bx", bx), ("bh", bh)])
+        self._groups = 4 if self.reset_after else 3
+        self._setup(Wx, Wh, (h0,), batch_size, num_threads)
+        H, D = self.H, self.D
+        blk = [lambda W, q=q: W[:, q * H:(q + 1) * H] for q in range(3)]
+        r, z = (np.vstack([blk[q](Wx), blk[q](Wh)]) for q in (0, 1))
+        n_x = np.vstack([blk[2](Wx), np.zeros((H, H), self.dtype)])
+        b_rz = [blk[q](bx[None])[0] + blk[q](bh[None])[0] for q in (0, 1)]
+        if self.reset_after:
+            n_h = np.vstack([np.zeros((D, H), self.dtype), blk[2](Wh)])
+            self._panels, self._b_packed = _pack([r, z, n_x, n_h], b_rz + [bx[2 * H:], bh[2 * H:]], self._chunk)
+            self._panels_n = None
+        else:
+            self._panels, self._b_packed = _pack([r, z, n_x], b_rz + [bx[2 * H:] + bh[2 * H:]], self._chunk)
+            self._panels_n, _ = _pack([blk[2](Wh)], [np.zeros(H, self.dtype)], self._chunk)
+        self._kernel = kernel_module("gru")
+
+    def reset(self, h0=None, *, batch_size=None) -> None:
+        """Start again from ``h0`` (zeros if None); the batch size may change."""
+        self._reset((h0,), batch_size)
+
+    def _reset(self, states, batch_size):
+        states = super()._reset(states, batch_size)
+        self._rh = np.zeros((self.N, self.H), dtype=self.dtype)
+        self._gn = np.empty((self._n_chunks, self.N, self._chunk), dtype=self.dtype)
+        return states
+
+    def _kernel_step(self, cur, nxt):
+        if self.reset_after:
+            self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
+                                     True, None, None, None, self.num_threads)
+        else:
+            self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
+                                     False, self._panels_n, self._rh, self._gn, self.num_threads)
+
+
+class RNNStepper(_PackedStepper):
+    """Stateful one-step vanilla RNN: ``Wx (D, H)``, ``Wh (H, H)``, ``b (H,)``, ``nonlinearity``
+    "tanh" or "relu".  Equals ``rnn_step_forward`` step after step."""
+
+    def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        Wx, Wh, (b,), self.D, self.H = check_weights(1, Wx, Wh, [("b", b)])
+        self._setup(Wx, Wh, (h0,), batch_size, num_threads)
+        self._panels, self._b_packed = _pack([np.vstack([Wx, Wh])], [b], self._chunk)
+        self._kernel = kernel_module("rnn")
+
+    def reset(self, h0=None, *, batch_size=None) -> None:
+        """Start again from ``h0`` (zeros if None); the batch size may change."""
+        self._reset((h0,), batch_size)
+
+    def _kernel_step(self, cur, nxt):
+        self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
+                                 self.nonlinearity == "relu", self.num_threads)

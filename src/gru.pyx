@@ -19,7 +19,7 @@ Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
+from kernel_common cimport (gemv_row, sigmoid_inplace, tanh_inplace, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
                             rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
                             tile_count, tiled_gemm)
 
@@ -367,3 +367,101 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
         column_sums(T * N, G, dGx_p, G, &dbx[0], num_threads)
         column_sums(T * N, G, dGh_p, G, &dbh[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
+
+
+# --- Streaming: one step on weights packed once (rnnfast.stepper.GRUStepper) ---
+#
+# reset_after: each chunk's panel holds four column groups over [x | h] rows,
+#   r and z ([Wx; Wh] blocks), n_x ([Wx_n; 0]) and n_h ([0; Wh_n]), so one GEMV
+#   gives everything and n = tanh(n_x + r * n_h) needs no other chunk.
+# reset_before: n needs r * h of *all* units first, so two passes: A (groups r, z,
+#   n_x over [x | h]; writes r * h), then B (n_h = (r * h) @ Wh_n per chunk).
+
+cdef void _gemv_or_gemm(Py_ssize_t N, Py_ssize_t n, Py_ssize_t K, const floating* a, const floating* panel,
+                        floating* g) noexcept nogil:
+    cdef floating one = 1
+    if N == 1:
+        gemv_row(n, K, a, panel, n, g)
+    else:
+        gemm(False, False, N, n, K, one, a, K, panel, n, one, g, n)
+
+
+cdef void _packed_pass_a(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D, Py_ssize_t H, Py_ssize_t chunk,
+                         Py_ssize_t groups, bint reset_after, const floating* xh, const floating* panels,
+                         const floating* b_packed, floating* xh_next, floating* gates,
+                         floating* rh) noexcept nogil:
+    cdef Py_ssize_t C = groups * chunk, j0 = k * chunk, w = min(chunk, H - j0), n, j
+    cdef floating* g = gates + k * N * C
+    cdef floating* a
+    cdef const floating* h_prev
+    cdef floating n_
+    for n in range(N):
+        copy(g + n * C, b_packed + k * C, C)
+    _gemv_or_gemm(N, C, K, xh, panels + k * K * C, g)
+    for n in range(N):
+        a = g + n * C
+        h_prev = xh + n * K + D + j0
+        sigmoid_inplace(a, w)          # r
+        sigmoid_inplace(a + chunk, w)  # z
+        if reset_after:
+            for j in range(w):
+                n_ = tanh_(a[2 * chunk + j] + a[j] * a[3 * chunk + j])
+                xh_next[n * K + D + j0 + j] = (1 - a[chunk + j]) * n_ + a[chunk + j] * h_prev[j]
+        else:
+            for j in range(w):
+                rh[n * H + j0 + j] = a[j] * h_prev[j]
+
+
+cdef void _packed_pass_b(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D, Py_ssize_t H, Py_ssize_t chunk,
+                         const floating* xh, const floating* panels_n, floating* xh_next, const floating* gates,
+                         const floating* rh, floating* gn) noexcept nogil:
+    cdef Py_ssize_t C = 3 * chunk, j0 = k * chunk, w = min(chunk, H - j0), n, j
+    cdef const floating* a
+    cdef floating* g = gn + k * N * chunk
+    cdef const floating* h_prev
+    cdef floating n_
+    fill(g, N * chunk, 0)
+    _gemv_or_gemm(N, chunk, H, rh, panels_n + k * H * chunk, g)
+    for n in range(N):
+        a = gates + k * N * C + n * C
+        h_prev = xh + n * K + D + j0
+        for j in range(w):
+            n_ = tanh_(a[2 * chunk + j] + g[n * chunk + j])
+            xh_next[n * K + D + j0 + j] = (1 - a[chunk + j]) * n_ + a[chunk + j] * h_prev[j]
+
+
+def packed_step(const floating[:, ::1] xh, const floating[:, :, ::1] panels, const floating[:, ::1] b_packed,
+                floating[:, ::1] xh_next, floating[:, :, ::1] gates, Py_ssize_t H, Py_ssize_t chunk,
+                bint reset_after, const floating[:, :, ::1] panels_n, floating[:, ::1] rh,
+                floating[:, :, ::1] gn, int num_threads):
+    """Internal.  ``xh (N, D+H)`` holds ``[x_t | h_{t-1}]``; ``h_t`` goes to ``xh_next[:, D:]``.
+    ``panels (n_chunks, D+H, G*chunk)`` with G = 4 (reset_after) or 3; for reset_before also
+    ``panels_n (n_chunks, H, chunk)`` and scratch ``rh (N, H)``, ``gn (n_chunks, N, chunk)``."""
+    cdef Py_ssize_t N = xh.shape[0], K = xh.shape[1], n_chunks = panels.shape[0], D = K - H, k
+    cdef Py_ssize_t groups = 4 if reset_after else 3
+    if N == 0:
+        return
+    cdef const floating* xh_p = &xh[0, 0]
+    cdef const floating* panels_p = &panels[0, 0, 0]
+    cdef const floating* b_p = &b_packed[0, 0]
+    cdef floating* next_p = &xh_next[0, 0]
+    cdef floating* gates_p = &gates[0, 0, 0]
+    cdef const floating* pn_p = NULL if reset_after else &panels_n[0, 0, 0]
+    cdef floating* rh_p = NULL if reset_after else &rh[0, 0]
+    cdef floating* gn_p = NULL if reset_after else &gn[0, 0, 0]
+    cdef int nt = num_threads if n_chunks > 1 else 1
+    with nogil:
+        if nt > 1:
+            for k in prange(n_chunks, num_threads=nt, schedule="static"):
+                _packed_pass_a(k, N, K, D, H, chunk, groups, reset_after, xh_p, panels_p, b_p, next_p, gates_p,
+                               rh_p)
+            if not reset_after:
+                for k in prange(n_chunks, num_threads=nt, schedule="static"):
+                    _packed_pass_b(k, N, K, D, H, chunk, xh_p, pn_p, next_p, gates_p, rh_p, gn_p)
+        else:
+            for k in range(n_chunks):
+                _packed_pass_a(k, N, K, D, H, chunk, groups, reset_after, xh_p, panels_p, b_p, next_p, gates_p,
+                               rh_p)
+            if not reset_after:
+                for k in range(n_chunks):
+                    _packed_pass_b(k, N, K, D, H, chunk, xh_p, pn_p, next_p, gates_p, rh_p, gn_p)

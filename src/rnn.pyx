@@ -7,7 +7,7 @@ Layout and parallel scheme as in lstm.pyx (time-major, fixed tiles).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
+from kernel_common cimport (gemv_row, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
                             rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, make_tiling, tanh_inplace, tile_bounds,
                             tile_count, tiled_gemm)
 
@@ -159,3 +159,48 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
         tiled_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, 0, &dWh[0, 0], H, NULL, num_threads, mark)
         column_sums(T * N, H, dG_p, H, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
+
+
+# --- Streaming: one step on weights packed once (rnnfast.stepper.RNNStepper) ---
+
+cdef void _packed_step_chunk(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D, Py_ssize_t H,
+                             Py_ssize_t chunk, bint relu, const floating* xh, const floating* panels,
+                             const floating* b_packed, floating* xh_next, floating* gates) noexcept nogil:
+    # Chunk k owns hidden units j0:j0+w: one GEMV/GEMM over its (K, chunk) panel of [Wx; Wh].
+    cdef Py_ssize_t j0 = k * chunk, w = min(chunk, H - j0), n, j
+    cdef floating* g = gates + k * N * chunk
+    cdef floating one = 1
+    for n in range(N):
+        copy(g + n * chunk, b_packed + k * chunk, chunk)
+    if N == 1:
+        gemv_row(chunk, K, xh, panels + k * K * chunk, chunk, g)
+    else:
+        gemm(False, False, N, chunk, K, one, xh, K, panels + k * K * chunk, chunk, one, g, chunk)
+    for n in range(N):
+        if relu:
+            _relu_inplace(g + n * chunk, w)
+        else:
+            tanh_inplace(g + n * chunk, w)
+        copy(xh_next + n * K + D + j0, g + n * chunk, w)
+
+
+def packed_step(const floating[:, ::1] xh, const floating[:, :, ::1] panels, const floating[:, ::1] b_packed,
+                floating[:, ::1] xh_next, floating[:, :, ::1] gates, Py_ssize_t H, Py_ssize_t chunk, bint relu,
+                int num_threads):
+    """Internal.  ``xh (N, D+H)`` holds ``[x_t | h_{t-1}]``; ``panels (n_chunks, D+H, chunk)``;
+    ``h_t`` goes to ``xh_next[:, D:]``; ``gates (n_chunks, N, chunk)`` is scratch."""
+    cdef Py_ssize_t N = xh.shape[0], K = xh.shape[1], n_chunks = panels.shape[0], D = K - H, k
+    if N == 0:
+        return
+    cdef const floating* xh_p = &xh[0, 0]
+    cdef const floating* panels_p = &panels[0, 0, 0]
+    cdef const floating* b_p = &b_packed[0, 0]
+    cdef floating* next_p = &xh_next[0, 0]
+    cdef floating* gates_p = &gates[0, 0, 0]
+    with nogil:
+        if num_threads > 1 and n_chunks > 1:
+            for k in prange(n_chunks, num_threads=num_threads, schedule="static"):
+                _packed_step_chunk(k, N, K, D, H, chunk, relu, xh_p, panels_p, b_p, next_p, gates_p)
+        else:
+            for k in range(n_chunks):
+                _packed_step_chunk(k, N, K, D, H, chunk, relu, xh_p, panels_p, b_p, next_p, gates_p)

@@ -125,3 +125,77 @@ def test_bad_arguments_are_named(Stepper, args, kwargs, step_x, exc, match):
     with pytest.raises(exc, match=match):
         s = Stepper(*args, **kwargs)
         s.step(step_x)
+
+
+# --- GRU and RNN steppers ---
+
+OTHER = [  # (id, fast, reference, kwargs, gates, biases, sequence forward)
+    ("gru_after", rnnfast.GRUStepper, reference.GRUStepper, {"reset_after": True}, 3, 2,
+     lambda x, W, h0: reference.gru_forward(x, *W, h0, reset_after=True)),
+    ("gru_before", rnnfast.GRUStepper, reference.GRUStepper, {"reset_after": False}, 3, 2,
+     lambda x, W, h0: reference.gru_forward(x, *W, h0, reset_after=False)),
+    ("rnn_tanh", rnnfast.RNNStepper, reference.RNNStepper, {}, 1, 1,
+     lambda x, W, h0: reference.rnn_forward(x, *W, h0)),
+    ("rnn_relu", rnnfast.RNNStepper, reference.RNNStepper, {"nonlinearity": "relu"}, 1, 1,
+     lambda x, W, h0: reference.rnn_forward(x, *W, h0, nonlinearity="relu")),
+]
+
+
+def _cell_weights(rng, D, H, G, nb, dtype, scale):
+    return [(rng.standard_normal(s) * scale).astype(dtype) for s in ((D, G * H), (H, G * H))] + \
+        [(rng.standard_normal(G * H) * scale).astype(dtype) for _ in range(nb)]
+
+
+@pytest.mark.parametrize("case", OTHER, ids=[c[0] for c in OTHER])
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N,D,H", [(1, 3, 1), (1, 7, 5), (3, 11, 33), (1, 64, 130), (5, 9, 600)])
+def test_gru_and_rnn_steps_equal_the_sequence_kernel(case, impl, dtype, N, D, H):
+    _, fast, ref, kw, G, nb, sequence = case
+    rng = np.random.default_rng(N * 1000 + H)
+    W = _cell_weights(rng, D, H, G, nb, dtype, min(0.4, 1.5 / np.sqrt(D + H)))
+    h0 = rng.standard_normal((N, H)).astype(dtype)
+    xs = rng.standard_normal((N, 9, D)).astype(dtype)
+    hs, hT, _ = sequence(xs, W, h0)
+    s = (fast if impl == "fast" else ref)(*W, h0, **kw)
+    got = np.stack([s.step(xs[:, t]) for t in range(9)], axis=1)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, hs, **TOL[dtype])
+    np.testing.assert_allclose(s.h, hT, **TOL[dtype])
+
+
+@pytest.mark.parametrize("case", OTHER, ids=[c[0] for c in OTHER])
+def test_gru_and_rnn_bits_do_not_depend_on_the_thread_count(case):
+    _, fast, _, kw, G, nb, _ = case
+    rng = np.random.default_rng(7)
+    W = _cell_weights(rng, 16, 300, G, nb, np.float32, 0.05)
+    xs = rng.standard_normal((5, 3, 16)).astype(np.float32)
+    runs = []
+    for nt in (1, 2, 3):
+        s = fast(*W, batch_size=3, num_threads=nt, **kw)
+        runs.append(np.stack([s.step(x) for x in xs]))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
+
+@pytest.mark.parametrize("Stepper", [rnnfast.GRUStepper, reference.GRUStepper])
+def test_gru_stepper_arguments(Stepper):
+    W = [np.zeros((3, 6)), np.zeros((2, 6)), np.zeros(6), np.zeros(6)]
+    with pytest.raises(TypeError, match="reset_after must be one of True, False; got 'yes'"):
+        Stepper(*W, reset_after="yes")
+    with pytest.raises(ValueError, match=r"bh has shape \(5,\)"):
+        Stepper(*W[:3], np.zeros(5))
+    s = Stepper(*W)
+    s.reset(batch_size=2)
+    assert s.step(np.zeros((2, 3))).shape == (2, 2)
+
+
+@pytest.mark.parametrize("Stepper", [rnnfast.RNNStepper, reference.RNNStepper])
+def test_rnn_stepper_arguments(Stepper):
+    W = [np.zeros((3, 2)), np.zeros((2, 2)), np.zeros(2)]
+    with pytest.raises(ValueError, match="nonlinearity must be one of 'tanh', 'relu'; got 'gelu'"):
+        Stepper(*W, nonlinearity="gelu")
+    with pytest.raises(ValueError, match=r"Wh has shape \(2, 3\)"):
+        Stepper(W[0], np.zeros((2, 3)), W[2])
+    with pytest.raises(ValueError, match="x contains NaN"):
+        Stepper(*W).step(np.full((1, 3), np.nan))

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._validation import check_layer_weights
+from .._validation import check_weights
 
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -31,7 +31,8 @@ class TimeRecurrent:
 
     def __init__(self, Wx, Wh, *biases, stateful: bool = False, backend: Optional[str] = None,
                  num_threads=None):
-        check_layer_weights(self.cell, _GATES[self.cell], Wx, Wh, biases)
+        names = ["b"] if len(biases) == 1 else ["bx", "bh"]
+        check_weights(_GATES[self.cell], Wx, Wh, list(zip(names, biases)), finite=False)
         self.params = [Wx, Wh, *biases]
         self.grads = [np.zeros_like(p) for p in self.params]
         self.stateful = bool(stateful)

@@ -1,48 +1,87 @@
-"""Streaming LSTM in plain NumPy: the specification of ``rnnfast.LSTMStepper``.
-
-A stepper holds the state ``(h, c)`` between calls: ``step(x_t)`` advances it
-by one LSTM step (``rnnfast.reference.lstm_step_forward``) and returns ``h_t``.
-"""
+"""Streaming in plain NumPy: the specification of ``rnnfast.LSTMStepper``, ``GRUStepper`` and
+``RNNStepper``.  A stepper holds the state between calls: ``step(x_t)`` advances it by one step of
+the cell (``rnnfast.reference.*_step_forward``) and returns ``h_t``."""
 from __future__ import annotations
 
 import numpy as np
 
-from .._stepper_checks import check_lstm_weights, check_step_input, initial_lstm_state
+from .._stepper_checks import check_choice, check_step_input, check_weights, initial_states
+from .gru import gru_step_forward
 from .lstm import lstm_step_forward
+from .rnn import rnn_step_forward
 
 
-class LSTMStepper:
-    """Stateful one-step LSTM.  Weights are copied at construction.
+class _Stepper:
+    _state_names = ("h0",)
 
-    Parameters
-    ----------
-    Wx : (D, 4H);  Wh : (H, 4H);  b : (4H,)  -- gate blocks i, f, g, o
-    h0, c0 : (N, H), optional (zeros)
-    batch_size : int, optional -- N when no state is given (default 1)
-    num_threads : accepted for the same signature as the fast stepper; unused
-    """
-
-    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
-        Wx, Wh, b, self.D, self.H = check_lstm_weights(Wx, Wh, b)
+    def _setup(self, gates, Wx, Wh, biases, states, batch_size):
+        Wx, Wh, biases, self.D, self.H = check_weights(gates, Wx, Wh, biases)
         self.dtype = Wh.dtype
-        self._W = [np.array(a, order="C") for a in (Wx, Wh, b)]
-        self.reset(h0, c0, batch_size=batch_size)
+        self._W = [np.array(a, order="C") for a in (Wx, Wh, *biases)]
+        self._reset(states, batch_size)
 
-    def reset(self, h0=None, c0=None, *, batch_size=None):
-        """Start again from ``h0, c0`` (zeros where None); N may change."""
-        self._h, self._c = initial_lstm_state(h0, c0, batch_size, self.H, self.dtype, getattr(self, "N", 1))
-        self.N = self._h.shape[0]
+    def _reset(self, states, batch_size):
+        self._s = initial_states(list(zip(self._state_names, states)), batch_size, self.H, self.dtype,
+                                 getattr(self, "N", 1))
+        self.N = self._s[0].shape[0]
 
     def step(self, x) -> np.ndarray:
         """``x (N, D)`` -> ``h_t (N, H)`` (a new array); the state moves on."""
         x = check_step_input(x, self.N, self.D, self.dtype)
-        self._h, self._c, _ = lstm_step_forward(x, self._h, self._c, *self._W)
-        return self._h.copy()
+        self._s = self._advance(x)
+        return self._s[0].copy()
 
     @property
     def h(self) -> np.ndarray:
-        return self._h.copy()
+        return self._s[0].copy()
+
+
+class LSTMStepper(_Stepper):
+    """Stateful one-step LSTM (gates i, f, g, o).  Weights are copied at construction."""
+
+    _state_names = ("h0", "c0")
+
+    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
+        self._setup(4, Wx, Wh, [("b", b)], (h0, c0), batch_size)
+
+    def reset(self, h0=None, c0=None, *, batch_size=None):
+        """Start again from ``h0, c0`` (zeros where None); N may change."""
+        self._reset((h0, c0), batch_size)
+
+    def _advance(self, x):
+        h, c, _ = lstm_step_forward(x, *self._s, *self._W)
+        return [h, c]
 
     @property
     def c(self) -> np.ndarray:
-        return self._c.copy()
+        return self._s[1].copy()
+
+
+class GRUStepper(_Stepper):
+    """Stateful one-step GRU (gates r, z, n; ``reset_after`` as in ``gru_forward``)."""
+
+    def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
+        self.reset_after = check_choice("reset_after", reset_after, (True, False))
+        self._setup(3, Wx, Wh, [("bx", bx), ("bh", bh)], (h0,), batch_size)
+
+    def reset(self, h0=None, *, batch_size=None):
+        self._reset((h0,), batch_size)
+
+    def _advance(self, x):
+        h, _ = gru_step_forward(x, self._s[0], *self._W, reset_after=self.reset_after)
+        return [h]
+
+
+class RNNStepper(_Stepper):
+    """Stateful one-step vanilla RNN (``nonlinearity`` "tanh" or "relu")."""
+
+    def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self._setup(1, Wx, Wh, [("b", b)], (h0,), batch_size)
+
+    def reset(self, h0=None, *, batch_size=None):
+        self._reset((h0,), batch_size)
+
+    def _advance(self, x):
+        h, _ = rnn_step_forward(x, self._s[0], *self._W, nonlinearity=self.nonlinearity)
+        return [h]
