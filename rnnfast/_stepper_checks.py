@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_finite, check_float_array, check_shape, check_states, check_weights  # noqa: F401
+from ._validation import check_finite, check_float_array, check_shape, check_states
 
 
 def check_batch_size(batch_size) -> int:
@@ -31,12 +31,3 @@ def check_step_input(x, N: int, D: int, dtype) -> np.ndarray:
     check_shape("x", x, (N, D), "(N, D) with N = the stepper's batch size, D = Wx.shape[0]")
     check_finite("x", x)
     return x
-
-
-def check_choice(name: str, value, choices):
-    if isinstance(value, bool) and all(isinstance(c, bool) for c in choices):
-        return value
-    if value not in choices or type(value) is not type(choices[0]):
-        raise (TypeError if all(isinstance(c, bool) for c in choices) else ValueError)(
-            f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value

@@ -16,8 +16,10 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 BLAS_INT_MAX = 2**31 - 1
 
 
-def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.dtype] = None) -> np.ndarray:
-    """``a`` must be a float32/float64 ndarray of ``ndim`` dimensions (and ``dtype`` if given)."""
+def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.dtype] = None,
+                      dtype_of: str = "x") -> np.ndarray:
+    """``a`` must be a float32/float64 ndarray of ``ndim`` dimensions (and ``dtype``, that of the
+    argument ``dtype_of``, if given)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}; got {type(a).__name__}")
     if a.dtype.newbyteorder("=") not in FLOAT_DTYPES:
@@ -26,7 +28,8 @@ def check_float_array(name: str, a, ndim: int, layout: str, dtype: Optional[np.d
         raise TypeError(f"{name} has non-native byte order ({a.dtype.str}); expected native "
                         f"{a.dtype.newbyteorder('=').name}")
     if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype}; expected {dtype} (the dtype of x): dtypes may not be mixed")
+        raise TypeError(f"{name} has dtype {a.dtype}; expected {dtype} (the dtype of {dtype_of}): dtypes may not "
+                        "be mixed")
     if a.ndim != ndim:
         raise ValueError(f"{name} has {a.ndim} dimension(s), shape {a.shape}; expected {ndim}: {layout}")
     if not a.flags.aligned:  # the kernels read whole floats: an aligned copy (reading unaligned ones is UB in C)
@@ -148,11 +151,7 @@ def check_sequence_forward(
     check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H}")
     Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", dtype)
     check_shape("Wx", Wx, (D, gates * H), f"(D, {gname}) with D = x.shape[2], H = Wh.shape[0]")
-    checked_biases = []
-    for name, b in biases:
-        b = check_float_array(name, b, 1, f"({gname},)", dtype)
-        check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
-        checked_biases.append(b)
+    checked_biases = check_biases(biases, gates, H, dtype, "x")
     # Sizes before anything is allocated (a missing h0 becomes an (N, H) array of zeros).
     check_blas_sizes(N, T, D, gates * H)
     check_memory({4: "lstm_forward", 3: "gru_forward", 1: "rnn_forward"}[gates], N, T, D, H, gates, dtype)
@@ -164,6 +163,17 @@ def check_sequence_forward(
     for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
         check_finite(name, a)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
+
+
+def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> list:
+    """Named biases, each ``(gates*H,)`` of ``dtype``."""
+    gname = f"{gates}H" if gates > 1 else "H"
+    out = []
+    for name, b in biases:
+        b = check_float_array(name, b, 1, f"({gname},)", dtype, dtype_of)
+        check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
+        out.append(b)
+    return out
 
 
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
@@ -195,21 +205,9 @@ def check_step_grads(grads, N: int, H: int, dtype: np.dtype) -> None:
     check_states(grads, N, H, dtype, "of the forward step")
 
 
-def check_step_x(x, Wh=None, **states) -> np.ndarray:
-    """Single-step input ``x (N, D)``, returned as a length-1 sequence ``(N, 1, D)``.
-
-    The states (``h=``, ``c=``; None means zeros) are checked here under the names the caller
-    used, where the sequence kernel they are passed on to would call them ``h0``, ``c0``."""
+def check_step_x(x) -> np.ndarray:
+    """Single-step input ``x (N, D)``, returned as a length-1 sequence ``(N, 1, D)``."""
     x = check_float_array("x", x, 2, "(N, D)")
-    for name, s in states.items():
-        if s is None:
-            continue
-        s = check_float_array(name, s, 2, "(N, H)", x.dtype)
-        if isinstance(Wh, np.ndarray) and Wh.ndim == 2 and Wh.shape[1] in {g * Wh.shape[0] for g in (1, 3, 4)}:
-            check_shape(name, s, (x.shape[0], Wh.shape[0]), "(N, H) with N = x.shape[0], H = Wh.shape[0]")
-        elif s.shape[0] != x.shape[0]:
-            raise ValueError(f"{name} has shape {s.shape}; expected {x.shape[0]} rows = N = x.shape[0]")
-        check_finite(name, s)
     return x[:, None, :]
 
 
@@ -228,16 +226,12 @@ def check_weights(gates: int, Wx, Wh, biases, finite: bool = True):
     if H == 0:
         raise ValueError(f"Wh has shape {Wh.shape}: H = 0; expected at least one hidden unit")
     check_shape("Wh", Wh, (H, gates * H), f"(H, {gname}) with H = Wh.shape[0] = {H}")
-    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", dtype)
+    Wx = check_float_array("Wx", Wx, 2, f"(D, {gname})", dtype, "Wh")
     D = Wx.shape[0]
     if D == 0:
         raise ValueError(f"Wx has shape {Wx.shape}: D = 0; expected at least one input feature")
     check_shape("Wx", Wx, (D, gates * H), f"(D, {gname}) with H = Wh.shape[0] = {H}")
-    out = []
-    for name, b in biases:
-        b = check_float_array(name, b, 1, f"({gname},)", dtype)
-        check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
-        out.append(b)
+    out = check_biases(biases, gates, H, dtype, "Wh")
     check_blas_sizes(1, 1, D + H, gates * H)
     if finite:
         for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, out)]]:
@@ -254,12 +248,12 @@ def check_features(name: str, x, size: int, layout: str) -> np.ndarray:
     return x
 
 
-def check_labels(name: str, t, shape, num_classes: int, ignore=None) -> np.ndarray:
+def check_labels(name: str, t, shape, num_classes: int, ignore=None, what: str = "integers") -> np.ndarray:
     """Integer class labels of ``shape`` in ``0..num_classes-1`` (or equal to ``ignore``)."""
     if not isinstance(t, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of integers, shape {tuple(shape)}; got {type(t).__name__}")
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{name} has dtype {t.dtype}; expected integers")
+        raise TypeError(f"{name} has dtype {t.dtype}; expected {what}")
     if t.shape != tuple(shape):
         raise ValueError(f"{name} has shape {t.shape}; expected {tuple(shape)}")
     valid = t if ignore is None else t[t != ignore]

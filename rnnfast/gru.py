@@ -57,8 +57,13 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward``.
     """
+    return _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",))
+
+
+def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names):
+    # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     reset_after = _check_reset_after(reset_after)
-    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [("h0", h0)], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [(state_names[0], h0)], lengths)
     N, T, H = v.N, v.T, v.H
     (bx, bh), (h0,) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 3, num_threads)
@@ -116,8 +121,7 @@ def gru_backward(dhs, cache, dhT=None):
 
 def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = gru_forward(check_step_x(x, Wh, h=h), Wx, Wh, bx, bh, h, reset_after=reset_after,
-                                   num_threads=num_threads)
+    _, h_next, cache = _gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, None, reset_after, num_threads, ("h",))
     return h_next, cache
 
 

@@ -53,7 +53,12 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None)
     -------
     hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward``.
     """
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [("h0", h0), ("c0", c0)], lengths)
+    return _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"))
+
+
+def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
+    # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [(n, s) for n, s in zip(state_names, (h0, c0))], lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h0, c0) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 4, num_threads)
@@ -109,7 +114,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
 
 def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    _, h_next, c_next, cache = lstm_forward(check_step_x(x, Wh, h=h, c=c), Wx, Wh, b, h, c, num_threads=num_threads)
+    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, num_threads, ("h", "c"))
     return h_next, c_next, cache
 
 

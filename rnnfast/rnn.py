@@ -50,8 +50,13 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward``.
     """
+    return _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
+
+
+def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):
+    # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     relu = check_nonlinearity(nonlinearity) == "relu"
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [("h0", h0)], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [(state_names[0], h0)], lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h0,) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 1, num_threads)
@@ -92,7 +97,7 @@ def rnn_backward(dhs, cache, dhT=None):
 
 def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = rnn_forward(check_step_x(x, Wh, h=h), Wx, Wh, b, h, nonlinearity, num_threads=num_threads)
+    _, h_next, cache = _rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, None, num_threads, ("h",))
     return h_next, cache
 
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._stepper_checks import check_choice, check_step_input, check_weights, initial_states
+from ._stepper_checks import check_step_input, initial_states
+from ._validation import check_weights
 from ._threads import resolve_num_threads, single_threaded_blas
 from ._tiling import stepper_chunk
+from .reference.gru import _check_reset_after
+from .reference.rnn import check_nonlinearity
 
 
 def _pack(blocks, biases, chunk: int):
@@ -114,6 +117,7 @@ class LSTMStepper(_PackedStepper):
     def _reset(self, states, batch_size):
         states = super()._reset(states, batch_size)
         self._c = states[1]
+        return states
 
     def _kernel_step(self, cur, nxt):
         self._kernel.packed_step(cur, self._panels, self._b_packed, self._c, nxt, self._gates, self._chunk,
@@ -130,22 +134,24 @@ class GRUStepper(_PackedStepper):
     ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``)."""
 
     def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
-        self.reset_after = check_choice("reset_after", reset_after, (True, False))
+        self.reset_after = _check_reset_after(reset_after)
         Wx, Wh, (bx, bh), self.D, self.H = check_weights(3, Wx, Wh, [("bx", bx), ("bh", bh)])
         self._groups = 4 if self.reset_after else 3
         self._setup(Wx, Wh, (h0,), batch_size, num_threads)
         H, D = self.H, self.D
-        blk = [lambda W, q=q: W[:, q * H:(q + 1) * H] for q in range(3)]
-        r, z = (np.vstack([blk[q](Wx), blk[q](Wh)]) for q in (0, 1))
-        n_x = np.vstack([blk[2](Wx), np.zeros((H, H), self.dtype)])
-        b_rz = [blk[q](bx[None])[0] + blk[q](bh[None])[0] for q in (0, 1)]
+
+        def gate(a, q):  # gate block q (r, z, n) of fused weights or biases
+            return a[..., q * H:(q + 1) * H]
+        r, z = (np.vstack([gate(Wx, q), gate(Wh, q)]) for q in (0, 1))
+        n_x = np.vstack([gate(Wx, 2), np.zeros((H, H), self.dtype)])
+        b_rz = [gate(bx, q) + gate(bh, q) for q in (0, 1)]
         if self.reset_after:
-            n_h = np.vstack([np.zeros((D, H), self.dtype), blk[2](Wh)])
-            self._panels, self._b_packed = _pack([r, z, n_x, n_h], b_rz + [bx[2 * H:], bh[2 * H:]], self._chunk)
+            n_h = np.vstack([np.zeros((D, H), self.dtype), gate(Wh, 2)])
+            self._panels, self._b_packed = _pack([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)], self._chunk)
             self._panels_n = None
         else:
-            self._panels, self._b_packed = _pack([r, z, n_x], b_rz + [bx[2 * H:] + bh[2 * H:]], self._chunk)
-            self._panels_n, _ = _pack([blk[2](Wh)], [np.zeros(H, self.dtype)], self._chunk)
+            self._panels, self._b_packed = _pack([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)], self._chunk)
+            self._panels_n, _ = _pack([gate(Wh, 2)], [np.zeros(H, self.dtype)], self._chunk)
         self._kernel = kernel_module("gru")
 
     def reset(self, h0=None, *, batch_size=None) -> None:
@@ -172,7 +178,7 @@ class RNNStepper(_PackedStepper):
     "tanh" or "relu".  Equals ``rnn_step_forward`` step after step."""
 
     def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
-        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         Wx, Wh, (b,), self.D, self.H = check_weights(1, Wx, Wh, [("b", b)])
         self._setup(Wx, Wh, (h0,), batch_size, num_threads)
         self._panels, self._b_packed = _pack([np.vstack([Wx, Wh])], [b], self._chunk)

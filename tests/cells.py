@@ -91,3 +91,14 @@ def run(cell, impl, x, params, states, lengths=None, dhs=None, dfinals=None, num
         return [hs, *finals], None
     grads = cell.backward(impl, dhs, cache, dfinals)
     return [hs, *finals], list(grads)
+
+
+def problem(cell, rng, N, T, D, H, dtype=np.float32):
+    """A random forward + backward problem with padding: ``x, params, states, lengths, dhs, dfinals``."""
+    x = rng.standard_normal((N, T, D)).astype(dtype)
+    params = cell.params(rng, D, H, dtype)
+    states = cell.states(rng, N, H, dtype)
+    lengths = rng.integers(1, T + 1, size=N)
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    dfinals = cell.states(rng, N, H, dtype)
+    return x, params, states, lengths, dhs, dfinals

@@ -11,20 +11,13 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import rnnfast
-from cells import CELLS, IMPLS, run
+from cells import CELLS, IMPLS, problem, run
 
 needs_openmp = pytest.mark.skipif(not rnnfast.config_info()["openmp"], reason="serial build")
 
 
-def _problem(cell, seed, N=13, T=6, D=11, H=70, dtype=np.float32):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, T, D)).astype(dtype)
-    params = cell.params(rng, D, H, dtype)
-    states = cell.states(rng, N, H, dtype)
-    lengths = rng.integers(1, T + 1, size=N)
-    dhs = rng.standard_normal((N, T, H)).astype(dtype)
-    dfinals = cell.states(rng, N, H, dtype)
-    return x, params, states, lengths, dhs, dfinals
+def _problem(cell, seed):
+    return problem(cell, np.random.default_rng(seed), N=13, T=6, D=11, H=70)
 
 
 def _bits(cell, problem, num_threads=None):

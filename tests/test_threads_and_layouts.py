@@ -3,17 +3,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from cells import CELLS, IMPLS, run
-
-
-def _problem(cell, rng, N, T, D, H, dtype=np.float32):
-    x = rng.standard_normal((N, T, D)).astype(dtype)
-    params = cell.params(rng, D, H, dtype)
-    states = cell.states(rng, N, H, dtype)
-    lengths = rng.integers(1, T + 1, size=N)
-    dhs = rng.standard_normal((N, T, H)).astype(dtype)
-    dfinals = cell.states(rng, N, H, dtype)
-    return x, params, states, lengths, dhs, dfinals
+from cells import CELLS, IMPLS, problem, run
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=str)
@@ -22,7 +12,7 @@ def _problem(cell, rng, N, T, D, H, dtype=np.float32):
 def test_bitwise_equal_for_1_2_3_threads(cell, shape, dtype, rng):
     if not rnnfast.config_info()["openmp"]:
         pytest.skip("serial build")
-    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, *shape, dtype=dtype)
+    x, params, states, lengths, dhs, dfinals = problem(cell, rng, *shape, dtype=dtype)
     results = []
     for nt in (1, 2, 3):
         outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, num_threads=nt)
@@ -46,7 +36,7 @@ def _variants(a):
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 @pytest.mark.parametrize("layout", ["fortran", "strided", "readonly"])
 def test_layouts_give_the_same_bits_and_inputs_are_not_modified(cell, layout, rng):
-    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 5, 4, 3, 6, dtype=np.float64)
+    x, params, states, lengths, dhs, dfinals = problem(cell, rng, 5, 4, 3, 6, dtype=np.float64)
     expected = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
     flat = [x, *params, *states, dhs, *dfinals]
     saved = [a.copy() for a in flat]
@@ -66,7 +56,7 @@ def test_layouts_give_the_same_bits_and_inputs_are_not_modified(cell, layout, rn
 
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 def test_inputs_never_modified(cell, rng):
-    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 4, 5, 3, 6, dtype=np.float64)
+    x, params, states, lengths, dhs, dfinals = problem(cell, rng, 4, 5, 3, 6, dtype=np.float64)
     flat = [x, *params, *states, lengths, dhs, *dfinals]
     saved = [a.copy() for a in flat]
     run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
@@ -91,7 +81,7 @@ def test_blas_thread_count_restored_after_a_call(rng):
 
     before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     cell = CELLS[0]
-    x, params, states, lengths, dhs, dfinals = _problem(cell, rng, 4, 3, 3, 5)
+    x, params, states, lengths, dhs, dfinals = problem(cell, rng, 4, 3, 3, 5)
     run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
     after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert before == after

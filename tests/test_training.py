@@ -160,3 +160,13 @@ def test_keyboard_interrupt_saves_a_checkpoint_and_reraises():
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(ids, ids, epochs=2, batch_size=4, seq_len=8)
     assert calls["saved"] == 1
+
+
+def test_trainer_blas_threads_is_checked():
+    from rnnfast.train.trainer import LMTrainer
+
+    with pytest.raises(ValueError, match="blas_threads must be >= 1; got 0"):
+        LMTrainer(None, None, blas_threads=0)
+    with pytest.raises(TypeError, match="blas_threads must be a positive int; got float"):
+        LMTrainer(None, None, blas_threads=1.5)
+    assert LMTrainer(None, None, blas_threads=None).blas_threads is None

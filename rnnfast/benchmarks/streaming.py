@@ -7,22 +7,16 @@ from typing import Callable
 import numpy as np
 
 from .backends import Unavailable, torch_module
-from .cases import Case
+from .cases import Case, make_inputs
 
 NAMES = ("rnnfast", "rnnfast.lstm_step_forward", "reference", "torch")
 
 
-def _weights(H: int, dtype: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    W = [(rng.standard_normal((H, 4 * H)) / np.sqrt(H)).astype(dtype) for _ in range(2)]
-    b = (rng.standard_normal(4 * H) * 0.1).astype(dtype)
-    x = rng.standard_normal((1, H)).astype(dtype)
-    return x, W[0], W[1], b
-
-
 def prepare_token_step(name: str, H: int, threads: int, dtype: str = "float32") -> Callable[[], object]:
     """A call that runs one generation step (D = H, batch 1) and keeps the state."""
-    x, Wx, Wh, b = _weights(H, dtype)
+    case = Case("lstm", "forward", 1, 1, H, H, dtype, threads)
+    xs, Wx, Wh, (b,), _ = make_inputs(case)
+    x = xs[:, 0]
     if name == "rnnfast":
         from ..stepper import LSTMStepper
 
@@ -46,7 +40,7 @@ def prepare_token_step(name: str, H: int, threads: int, dtype: str = "float32") 
             import torch
         except ImportError:
             raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
-        module = torch_module(Case("lstm", "forward", 1, 1, H, H, dtype, threads), Wx, Wh, [b])
+        module = torch_module(case, Wx, Wh, [b])
         xt = torch.from_numpy(x)[:, None, :]
         state = [None]
 

@@ -90,10 +90,7 @@ def lstm_backward(dh, cache):
 def word_embedding_forward(x, W):
     """``x (N, T)`` integer ids, ``W (V, D)`` -> ``out (N, T, D), cache``."""
     x = np.asarray(x)
-    if x.dtype.kind not in "iu":
-        raise TypeError(f"x has dtype {x.dtype}; expected integer word ids")
-    if x.size and (x.min() < 0 or x.max() >= W.shape[0]):
-        raise ValueError(f"x must lie in 0..{W.shape[0] - 1}; got values from {x.min()} to {x.max()}")
+    check_labels("x", x, x.shape, W.shape[0], what="integer word ids")
     return W[x], (x, W.shape, W.dtype)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_features
+from .._validation import check_features, check_labels
 
 
 class Embedding:
@@ -16,12 +16,7 @@ class Embedding:
 
     def forward(self, ids):
         ids = np.asarray(ids)
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"ids has dtype {ids.dtype}; expected integers")
-        V = self.params[0].shape[0]
-        if ids.size and (ids.min() < 0 or ids.max() >= V):
-            raise ValueError(f"ids must lie in 0..{V - 1}; got values from {ids.min()} to {ids.max()}")
-        self.ids = ids
+        self.ids = check_labels("ids", ids, ids.shape, self.params[0].shape[0])
         return self.params[0][ids]
 
     def backward(self, dout):
@@ -99,13 +94,9 @@ class TimeSoftmaxWithLoss:
         self._cache = None
 
     def forward(self, scores, targets):
-        targets = np.asarray(targets)
-        if targets.shape != scores.shape[:-1]:
-            raise ValueError(f"targets has shape {targets.shape}; expected {scores.shape[:-1]} = (N, T)")
-        V = scores.shape[-1]
+        targets = check_labels("targets", np.asarray(targets), scores.shape[:-1], scores.shape[-1],
+                               ignore=self.ignore_index)
         valid = targets != self.ignore_index
-        if np.any((targets[valid] < 0) | (targets[valid] >= V)):
-            raise ValueError(f"targets must lie in 0..{V - 1} (or be ignore_index={self.ignore_index})")
         shifted = scores - scores.max(axis=-1, keepdims=True)
         log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         log_p = shifted - log_z

@@ -38,7 +38,12 @@ class LSTMCache:
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache``. ``num_threads`` is ignored."""
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [("h0", h0), ("c0", c0)], lengths)
+    return _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"))
+
+
+def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
+    # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [(n, s) for n, s in zip(state_names, (h0, c0))], lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -98,8 +103,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
 
 def lstm_step_forward(x, h, c, Wx, Wh, b):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    x = check_step_x(x, Wh, h=h, c=c)
-    _, h_next, c_next, cache = lstm_forward(x, Wx, Wh, b, h, c)
+    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"))
     return h_next, c_next, cache
 
 

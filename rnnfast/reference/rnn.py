@@ -36,8 +36,13 @@ def check_nonlinearity(nonlinearity) -> str:
 
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
     """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
+    return _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
+
+
+def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):
+    # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     nonlinearity = check_nonlinearity(nonlinearity)
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [("h0", h0)], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [(state_names[0], h0)], lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h,) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -83,7 +88,7 @@ def rnn_backward(dhs, cache, dhT=None):
 
 def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh"):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = rnn_forward(check_step_x(x, Wh, h=h), Wx, Wh, b, h, nonlinearity)
+    _, h_next, cache = _rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, None, None, ("h",))
     return h_next, cache
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._stepper_checks import check_choice, check_step_input, check_weights, initial_states
-from .gru import gru_step_forward
+from .._stepper_checks import check_step_input, initial_states
+from .._validation import check_weights
+from .gru import _check_reset_after, gru_step_forward
 from .lstm import lstm_step_forward
-from .rnn import rnn_step_forward
+from .rnn import check_nonlinearity, rnn_step_forward
 
 
 class _Stepper:
@@ -61,7 +62,7 @@ class GRUStepper(_Stepper):
     """Stateful one-step GRU (gates r, z, n; ``reset_after`` as in ``gru_forward``)."""
 
     def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
-        self.reset_after = check_choice("reset_after", reset_after, (True, False))
+        self.reset_after = _check_reset_after(reset_after)
         self._setup(3, Wx, Wh, [("bx", bx), ("bh", bh)], (h0,), batch_size)
 
     def reset(self, h0=None, *, batch_size=None):
@@ -76,7 +77,7 @@ class RNNStepper(_Stepper):
     """Stateful one-step vanilla RNN (``nonlinearity`` "tanh" or "relu")."""
 
     def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
-        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         self._setup(1, Wx, Wh, [("b", b)], (h0,), batch_size)
 
     def reset(self, h0=None, *, batch_size=None):

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._threads import _check_count
 from .batching import n_windows, tbptt_windows
 from .clip import clip_grads_norm
 
@@ -37,7 +38,7 @@ class LMTrainer:
     def __init__(self, model, optimizer, clip_norm: Optional[float] = 1.0, lr_decay: float = 4.0,
                  save: Optional[Callable[["LMTrainer"], None]] = None, progress: bool = True,
                  log: Callable[[str], None] = print, blas_threads: Optional[int] = 1):
-        self.blas_threads = blas_threads
+        self.blas_threads = None if blas_threads is None else _check_count(blas_threads, "blas_threads")
         self.model, self.optimizer = model, optimizer
         self.clip_norm, self.lr_decay = clip_norm, lr_decay
         self.save, self.progress, self.log = save, progress, log
