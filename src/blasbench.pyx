@@ -8,7 +8,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import numpy as np
 
 from kernel_common cimport gemm
-from kernel_common cimport output_tile as _output_tile
+from kernel_common cimport TileGrid, output_grid as _output_grid
 
 
 cdef double _now() noexcept nogil:
@@ -19,29 +19,38 @@ cdef double _now() noexcept nogil:
 
 cdef double _run(floating[::1] a, floating[::1] b, floating[::1] c, const Py_ssize_t[:, ::1] calls,
                  int reps) noexcept nogil:
-    cdef Py_ssize_t i, r
+    cdef Py_ssize_t i, r, lda, ldb, ldc
     cdef floating one = 1
     cdef double t0 = _now()
     for r in range(reps):
         for i in range(calls.shape[0]):
-            # (trans_a, trans_b, m, n, k): operands packed at the start of each buffer
+            # (trans_a, trans_b, m, n, k[, lda, ldb, ldc]): operands at the start of each buffer,
+            # packed unless leading dimensions are given
+            lda = calls[i, 4] if calls[i, 0] == 0 else calls[i, 2]
+            ldb = calls[i, 3] if calls[i, 1] == 0 else calls[i, 4]
+            ldc = calls[i, 3]
+            if calls.shape[1] == 8:
+                lda, ldb, ldc = calls[i, 5], calls[i, 6], calls[i, 7]
             gemm(calls[i, 0] != 0, calls[i, 1] != 0, calls[i, 2], calls[i, 3], calls[i, 4], one,
-                 &a[0], calls[i, 4] if calls[i, 0] == 0 else calls[i, 2],
-                 &b[0], calls[i, 3] if calls[i, 1] == 0 else calls[i, 4],
-                 one, &c[0], calls[i, 3])
+                 &a[0], lda, &b[0], ldb, one, &c[0], ldc)
     return (_now() - t0) / reps
 
 
 def sequence_seconds(calls, dtype=np.float32, int reps=3) -> float:
     """Seconds to run the GEMM sequence ``calls`` [(trans_a, trans_b, m, n, k), ...] once."""
-    table = np.ascontiguousarray(np.asarray(calls, dtype=np.intp).reshape(-1, 5))
+    table = np.asarray(calls, dtype=np.intp)
+    # 5 or 8 columns (no negative indices here: wraparound=False)
+    table = np.ascontiguousarray(table.reshape(-1, table.shape[1] if table.ndim == 2 else 5))
     if table.shape[0] == 0:
         return 0.0
     m, n, k = table[:, 2], table[:, 3], table[:, 4]
+    size = int(max((m * k).max(), (k * n).max(), (m * n).max()))
+    if table.shape[1] == 8:  # explicit leading dimensions: room for the longest stride
+        size = int(max(size, (np.maximum(m, k) * table[:, 5:8].max(axis=1)).max()))
     rng = np.random.default_rng(0)
-    a = rng.standard_normal(int((m * k).max())).astype(dtype)
-    b = rng.standard_normal(int((k * n).max())).astype(dtype)
-    c = np.zeros(int((m * n).max()), dtype=dtype)
+    a = rng.standard_normal(size).astype(dtype)
+    b = rng.standard_normal(size).astype(dtype)
+    c = np.zeros(size, dtype=dtype)
     if dtype == np.float32:
         _run[float](a, b, c, table, 1)
         return _run[float](a, b, c, table, reps)
@@ -54,6 +63,7 @@ def gemm_flops_per_second(Py_ssize_t size=1024, dtype=np.float32, int reps=5) ->
     return 2.0 * size ** 3 / sequence_seconds([(0, 0, size, size, size)], dtype, reps)
 
 
-def output_tile(Py_ssize_t m, Py_ssize_t n) -> int:
-    """The output tile the kernels' all-step GEMMs use for an (m, n) result."""
-    return _output_tile(m, n)
+def output_grid(Py_ssize_t m, Py_ssize_t n):
+    """``(tiles_m, tiles_n, tm, tn)``: how the kernels' all-step GEMMs cut an (m, n) result."""
+    cdef TileGrid g = _output_grid(m, n)
+    return g.tiles_m, g.tiles_n, g.tm, g.tn

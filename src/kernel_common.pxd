@@ -29,6 +29,33 @@ cdef inline Py_ssize_t output_tile(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
     return size
 
 
+cdef struct TileGrid:
+    # tiles_m x tiles_n output tiles of tm x tn (the last row/column of tiles may be smaller)
+    Py_ssize_t tiles_m, tiles_n, tm, tn
+
+
+cdef inline TileGrid output_grid(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """How ``tiled_gemm`` cuts an (m, n) result: ``output_tile``-sized tiles, made equal, and an even
+    number of them when there are several (3 tiles on 2 threads leave one thread idle a third of the
+    time).  A function of (m, n) only, like everything that shapes a BLAS call."""
+    cdef Py_ssize_t size = output_tile(m, n)
+    cdef TileGrid g
+    g.tiles_m = (m + size - 1) // size
+    g.tiles_n = (n + size - 1) // size
+    if g.tiles_m * g.tiles_n > 1 and (g.tiles_m * g.tiles_n) % 2 == 1:
+        # one more tile where there are most already: the tiles shrink least
+        if g.tiles_m >= g.tiles_n:
+            g.tiles_m = g.tiles_m + 1
+        else:
+            g.tiles_n = g.tiles_n + 1
+    # equal parts, so that no thread waits on one oversized tile (560 rows -> 280 + 280, not 512 + 48)
+    g.tm = (m + g.tiles_m - 1) // g.tiles_m
+    g.tn = (n + g.tiles_n - 1) // g.tiles_n
+    g.tiles_m = (m + g.tm - 1) // g.tm
+    g.tiles_n = (n + g.tn - 1) // g.tn
+    return g
+
+
 cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       floating alpha, const floating* a, Py_ssize_t lda,
                       const floating* b, Py_ssize_t ldb,
@@ -124,19 +151,15 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
                             floating beta, floating* c, Py_ssize_t ldc,
                             const floating* bias, int num_threads, long mark) noexcept nogil:
     """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is
-    not NULL), split into square output tiles (``output_tile``) run in parallel.
+    not NULL), split into output tiles (``output_grid``) run in parallel.
 
     Each tile is a fixed sequence of single-threaded BLAS calls on shapes that depend
     only on (m, n, k): the bits do not depend on the thread count.  A long inner
     dimension (the weight gradients sum over all N*T rows) is cut into K_CHUNK
     pieces accumulated in order, so that Ctrl-C (``mark``) is seen within ~0.1 s.
     """
-    cdef Py_ssize_t tile_size = output_tile(m, n)
-    cdef Py_ssize_t tiles_m = (m + tile_size - 1) // tile_size
-    cdef Py_ssize_t tiles_n = (n + tile_size - 1) // tile_size
-    # equal parts, so that no thread waits on one oversized tile (560 rows -> 280 + 280, not 512 + 48)
-    cdef Py_ssize_t tm = (m + tiles_m - 1) // tiles_m
-    cdef Py_ssize_t tn = (n + tiles_n - 1) // tiles_n
+    cdef TileGrid grid
+    cdef Py_ssize_t tiles_m, tiles_n, tm, tn
     cdef Py_ssize_t tile, i0, j0, mm, nn, i, j, k0, kc
     cdef const floating* a_tile
     cdef const floating* b_tile
@@ -145,6 +168,8 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
     cdef floating one = 1
     if m == 0 or n == 0:
         return
+    grid = output_grid(m, n)
+    tiles_m, tiles_n, tm, tn = grid.tiles_m, grid.tiles_n, grid.tm, grid.tn
     for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static", num_threads=num_threads):
         if interrupted_since(mark):
             continue

@@ -85,3 +85,18 @@ def test_blas_thread_count_restored_after_a_call(rng):
     run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals)
     after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert before == after
+
+
+@pytest.mark.parametrize("m, n", [(1120, 256), (2240, 512), (1120, 1024), (4480, 4096), (560, 128),
+                                  (129, 129), (5, 700), (3, 3000), (1, 1), (100, 100), (1537, 9)])
+def test_all_step_gemm_tiles_cover_the_result_evenly(m, n):
+    # The tiled all-step GEMMs: tiles cover the result exactly, are near-equal, and come in an even
+    # number when there are several (3 tiles on 2 threads left one thread idle a third of the time).
+    from rnnfast import _blasbench
+
+    tiles_m, tiles_n, tm, tn = _blasbench.output_grid(m, n)
+    assert (tiles_m - 1) * tm < m <= tiles_m * tm
+    assert (tiles_n - 1) * tn < n <= tiles_n * tn
+    assert m - (tiles_m - 1) * tm > tm // 2 or tiles_m == 1 or tm <= 2
+    if tiles_m * tiles_n > 1 and min(m, n) >= 64:
+        assert tiles_m * tiles_n % 2 == 0
