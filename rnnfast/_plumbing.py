@@ -13,12 +13,22 @@ from ._workspace import pool
 from ._tiling import run_steps_in_parallel, step_tiling
 
 
-def time_major(a: np.ndarray) -> np.ndarray:
-    """(N, T, ...) -> C-contiguous (T, N, ...) copy in a pooled workspace: a step's batch rows
-    become contiguous for BLAS."""
+def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray],
+               num_threads: int) -> np.ndarray:
+    """(N, T, F) -> C-contiguous (T, N, F) copy in a pooled workspace (a step's batch rows become
+    contiguous for BLAS), zero at padded steps.  The same pass checks that the valid steps are
+    finite (ValueError naming ``name``): one read of ``a`` instead of three."""
     out = pool.take((a.shape[1], a.shape[0]) + a.shape[2:], a.dtype)
-    np.copyto(out, np.swapaxes(a, 0, 1))
+    threads = num_threads if a.size >= _PARALLEL_COPY_MIN else 1
+    if _layout.time_major_into(a, out, steps, threads):
+        pool.give(out)
+        raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
+                         "expected finite values")
     return out
+
+
+# Below this many elements a copy is faster than starting a thread team.
+_PARALLEL_COPY_MIN = 1 << 16
 
 
 def batch_major(a_tm: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:

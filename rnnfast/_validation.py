@@ -134,8 +134,12 @@ def check_sequence_forward(
     gates: int,
     states: Sequence[Tuple[str, object]],
     lengths,
+    check_x_values: bool = True,
 ) -> SequenceArgs:
-    """Validate ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``, biases ``(G*H,)`` and states ``(N, H)``."""
+    """Validate ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``, biases ``(G*H,)`` and states ``(N, H)``.
+
+    ``check_x_values=False``: the caller checks that x is finite at valid steps itself, in the
+    pass that copies it (the kernels' time-major copy, ``_plumbing.time_major``)."""
     gname = f"{gates}H" if gates > 1 else "H"
     x = check_float_array("x", x, 3, "(N, T, D)")
     dtype = x.dtype
@@ -158,8 +162,9 @@ def check_sequence_forward(
     checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]")
     lengths = check_lengths(lengths, N, T)
     mask = padding_mask(N, T, lengths)
-    x = zero_padded(x, mask)
-    check_finite("x", x, " at a valid step" if mask is not None else "")
+    if check_x_values:
+        x = zero_padded(x, mask)
+        check_finite("x", x, " at a valid step" if mask is not None else "")
     for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
         check_finite(name, a)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
@@ -177,12 +182,14 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
 
 
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
-                            dtype: np.dtype, mask: Optional[np.ndarray]):
-    """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``."""
+                            dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True):
+    """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``.
+    ``check_dhs_values=False``: as ``check_x_values`` in ``check_sequence_forward``."""
     dhs = check_float_array("dhs", dhs, 3, "(N, T, H)", dtype)
     check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
-    dhs = zero_padded(dhs, mask)
-    check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
+    if check_dhs_values:
+        dhs = zero_padded(dhs, mask)
+        check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
     return dhs, check_states(dstates, N, H, dtype, "of the forward pass")
 
 

@@ -63,16 +63,17 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
 def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     reset_after = _check_reset_after(reset_after)
-    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [(state_names[0], h0)], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [(state_names[0], h0)], lengths,
+                               check_x_values=False)  # x: checked in its time-major copy
     N, T, H = v.N, v.T, v.H
     (bx, bh), (h0,) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 3, num_threads)
-    x_tm = time_major(v.x)
+    steps = kernel_lengths(v.lengths, N, T)
+    x_tm = time_major("x", v.x, steps, v.mask, plan.num_threads)
     Wx, Wh, bx, bh = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, bx, bh))
     hst = initial_states(h0, T)
     act, hg = workspace((T, N, 3 * H), v.dtype), workspace((T, N, 3 * H), v.dtype)
     rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
-    steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, steps, reset_after, *plan.args())
@@ -97,18 +98,22 @@ def gru_backward(dhs, cache, dhT=None):
     T, N, D = cache.x_tm.shape
     H = cache.Wh.shape[0]
     dtype = cache.x_tm.dtype
-    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask,
+                                         check_dhs_values=False)
+    dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dGx = workspace((T, N, 3 * H), dtype)
     # reset_before: the x-side and h-side pre-activation gradients coincide.
     dGh = workspace((T, N, 3 * H), dtype) if cache.reset_after else dGx
     drh = np.empty((N, H), dtype=dtype)
     dx_tm = workspace((T, N, D), dtype)
-    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
-    dWx = np.zeros((D, 3 * H), dtype=dtype)
-    dWh = np.zeros((H, 3 * H), dtype=dtype)
-    dbx = np.zeros(3 * H, dtype=dtype)
-    dbh = np.zeros(3 * H, dtype=dtype)
+    WhT = transposed(cache.Wh, cache.plan.num_threads)
+    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
+    new = np.empty if N else np.zeros
+    dWx = new((D, 3 * H), dtype=dtype)
+    dWh = new((H, 3 * H), dtype=dtype)
+    dbx = new(3 * H, dtype=dtype)
+    dbh = new(3 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
             _gru.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.hg, cache.rh,

@@ -58,15 +58,16 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None)
 
 def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [(n, s) for n, s in zip(state_names, (h0, c0))], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [(n, s) for n, s in zip(state_names, (h0, c0))], lengths,
+                               check_x_values=False)  # x: checked in its time-major copy
     N, T, H = v.N, v.T, v.H
     (b,), (h0, c0) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 4, num_threads)
-    x_tm = time_major(v.x)
+    steps = kernel_lengths(v.lengths, N, T)
+    x_tm = time_major("x", v.x, steps, v.mask, plan.num_threads)
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst, cst = initial_states(h0, T), initial_states(c0, T)
     act = workspace((T, N, 4 * H), v.dtype)
-    steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, steps, *plan.args())
@@ -96,13 +97,17 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     T, N, D = cache.x_tm.shape
     H = cache.Wh.shape[0]
     dtype = cache.x_tm.dtype
-    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, dtype, cache.mask)
+    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, dtype, cache.mask,
+                                            check_dhs_values=False)
+    dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
-    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
-    dWx = np.zeros((D, 4 * H), dtype=dtype)
-    dWh = np.zeros((H, 4 * H), dtype=dtype)
-    db = np.zeros(4 * H, dtype=dtype)
+    WhT = transposed(cache.Wh, cache.plan.num_threads)
+    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
+    new = np.empty if N else np.zeros
+    dWx = new((D, 4 * H), dtype=dtype)
+    dWh = new((H, 4 * H), dtype=dtype)
+    db = new(4 * H, dtype=dtype)
     if N:
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,

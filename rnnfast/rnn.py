@@ -56,15 +56,16 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
 def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     relu = check_nonlinearity(nonlinearity) == "relu"
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [(state_names[0], h0)], lengths)
+    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [(state_names[0], h0)], lengths,
+                               check_x_values=False)  # x: checked in its time-major copy
     N, T, H = v.N, v.T, v.H
     (b,), (h0,) = v.biases, v.states
     plan = ThreadPlan.make(N, H, 1, num_threads)
-    x_tm = time_major(v.x)
+    steps = kernel_lengths(v.lengths, N, T)
+    x_tm = time_major("x", v.x, steps, v.mask, plan.num_threads)
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst = initial_states(h0, T)
     act = workspace((T, N, H), v.dtype)
-    steps = kernel_lengths(v.lengths, N, T)
     if N:
         with single_threaded_blas():
             _rnn.forward(x_tm, Wx, Wh, b, hst, act, steps, relu, *plan.args())
@@ -79,13 +80,17 @@ def rnn_backward(dhs, cache, dhT=None):
     T, N, D = cache.x_tm.shape
     H = cache.Wh.shape[0]
     dtype = cache.x_tm.dtype
-    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask)
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask,
+                                         check_dhs_values=False)
+    dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, H), dtype), workspace((T, N, D), dtype)
-    dhs_tm, WhT = time_major(dhs), transposed(cache.Wh, cache.plan.num_threads)
-    dWx = np.zeros((D, H), dtype=dtype)
-    dWh = np.zeros((H, H), dtype=dtype)
-    db = np.zeros(H, dtype=dtype)
+    WhT = transposed(cache.Wh, cache.plan.num_threads)
+    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
+    new = np.empty if N else np.zeros
+    dWx = new((D, H), dtype=dtype)
+    dWh = new((H, H), dtype=dtype)
+    db = new(H, dtype=dtype)
     if N:
         with single_threaded_blas():
             _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,

@@ -98,3 +98,39 @@ def test_batch_of_one_with_padding_and_outputs_do_not_alias_the_cache(cell, rng)
     after = cell.backward(IMPLS["kernel"], dhs, cache, None)
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
+
+
+class _PoisonedNumpy:
+    """numpy, except that ``empty`` hands out NaN-filled memory: uninitialized output or scratch
+    that a kernel fails to write then shows up as NaN."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float, order="C"):
+        return np.full(shape, np.nan, dtype=dtype, order=order)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("shape", [(5, 7, 3, 4), (33, 5, 17, 130)])
+def test_kernels_write_every_element_they_return(cell, with_lengths, shape, rng, monkeypatch):
+    import rnnfast._workspace
+    import rnnfast.gru
+    import rnnfast.lstm
+    import rnnfast.rnn
+
+    for module in (rnnfast.lstm, rnnfast.gru, rnnfast.rnn, rnnfast._workspace, rnnfast._plumbing):
+        monkeypatch.setattr(module, "np", _PoisonedNumpy())
+    monkeypatch.setattr(rnnfast._workspace.pool, "_free", type(rnnfast._workspace.pool._free)())  # no clean reuse
+    N, T, D, H = shape
+    x = rng.standard_normal((N, T, D))
+    params = cell.params(rng, D, H, np.float64)
+    lengths = rng.integers(1, T + 1, size=N) if with_lengths else None
+    dhs = rng.standard_normal((N, T, H))
+    outs_k, grads_k = run(cell, IMPLS["kernel"], x, params, None, lengths, dhs, None)
+    outs_r, grads_r = run(cell, IMPLS["reference"], x, params, None, lengths, dhs, None)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert np.isfinite(k).all()
+        assert rel_err(k, r) <= 1e-10
