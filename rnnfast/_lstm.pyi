@@ -2,7 +2,7 @@
 import numpy as np
 
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst: np.ndarray, cst: np.ndarray,
-            gates: np.ndarray, lengths: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
+            gates: np.ndarray, hs: np.ndarray, lengths: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
             parallel_steps: bool) -> None: ...
 def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, cst: np.ndarray,
              act: np.ndarray, lengths: np.ndarray, dhs_tm: np.ndarray, dh: np.ndarray, dc: np.ndarray,

@@ -31,15 +31,11 @@ def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.nd
 _PARALLEL_COPY_MIN = 1 << 16
 
 
-def batch_major(a_tm: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
-    """(T, N, ...) -> a new C-contiguous (N, T, ...), zero at padded steps.
-
-    Always a copy: for N = 1 the swap is already contiguous, and a view would let the zeroing (or a
-    user's later in-place edit of the output) write into the kernel's cached state history."""
-    out = np.swapaxes(a_tm, 0, 1).copy(order="C")
-    if mask is not None:
-        out[~mask] = 0
-    return out
+def batch_major(a_tm: np.ndarray) -> np.ndarray:
+    """(T, N, ...) -> a new C-contiguous (N, T, ...) array (``dx``; the forward kernels write ``hs``
+    batch-major themselves).  Always a copy: for N = 1 the swap is already contiguous, and a view
+    would let a user's in-place edit write into the kernel's workspace."""
+    return np.swapaxes(a_tm, 0, 1).copy(order="C")
 
 
 def kernel_lengths(lengths: Optional[np.ndarray], N: int, T: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 import numpy as np
 
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst: np.ndarray, act: np.ndarray,
-            lengths: np.ndarray, relu: bool, block_n: int, chunk_h: int, num_threads: int,
+            hs: np.ndarray, lengths: np.ndarray, relu: bool, block_n: int, chunk_h: int, num_threads: int,
             parallel_steps: bool) -> None: ...
 def backward(x_tm: np.ndarray, Wx: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray,
              lengths: np.ndarray, relu: bool, dhs_tm: np.ndarray, dh: np.ndarray, dG: np.ndarray,

@@ -74,12 +74,13 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     hst = initial_states(h0, T)
     act, hg = workspace((T, N, 3 * H), v.dtype), workspace((T, N, 3 * H), v.dtype)
     rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
+    hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     if N:
         with single_threaded_blas():
-            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, steps, reset_after, *plan.args())
+            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, *plan.args())
     cache = GRUCache(x_tm, Wx, Wh, hst, act, hg, rh, steps, v.mask, reset_after, plan)
     pool.give_when_dead(cache, x_tm, hst, act, hg, rh)
-    return batch_major(hst[1:], v.mask), hst[T].copy(), cache
+    return hs, hst[T].copy(), cache
 
 
 def gru_backward(dhs, cache, dhT=None):
@@ -119,7 +120,7 @@ def gru_backward(dhs, cache, dhT=None):
             _gru.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.hg, cache.rh,
                           cache.lengths, cache.reset_after, dhs_tm, dh, drh, dGx, dGh,
                           dx_tm, dWx, dWh, dbx, dbh, *cache.plan.args())
-    dx = batch_major(dx_tm, None)
+    dx = batch_major(dx_tm)
     pool.give(dGx, dx_tm, dhs_tm, WhT, *([dGh] if cache.reset_after else []))
     return dx, dWx, dWh, dbx, dbh, dh
 

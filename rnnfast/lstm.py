@@ -68,10 +68,10 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst, cst = initial_states(h0, T), initial_states(c0, T)
     act = workspace((T, N, 4 * H), v.dtype)
+    hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     if N:
         with single_threaded_blas():
-            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, steps, *plan.args())
-    hs = batch_major(hst[1:], v.mask)
+            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, *plan.args())
     cache = LSTMCache(x_tm, Wx, Wh, hst, cst, act, steps, v.mask, plan)
     pool.give_when_dead(cache, x_tm, hst, cst, act)
     return hs, hst[T].copy(), cst[T].copy(), cache
@@ -112,7 +112,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,
                            dhs_tm, dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
-    dx = batch_major(dx_tm, None)
+    dx = batch_major(dx_tm)
     pool.give(dG, dx_tm, dhs_tm, WhT)
     return dx, dWx, dWh, db, dh, dc
 

@@ -66,12 +66,13 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     Wx, Wh, b = (np.ascontiguousarray(a) for a in (v.Wx, v.Wh, b))
     hst = initial_states(h0, T)
     act = workspace((T, N, H), v.dtype)
+    hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     if N:
         with single_threaded_blas():
-            _rnn.forward(x_tm, Wx, Wh, b, hst, act, steps, relu, *plan.args())
+            _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, *plan.args())
     cache = RNNCache(x_tm, Wx, Wh, hst, act, steps, v.mask, relu, plan)
     pool.give_when_dead(cache, x_tm, hst, act)
-    return batch_major(hst[1:], v.mask), hst[T].copy(), cache
+    return hs, hst[T].copy(), cache
 
 
 def rnn_backward(dhs, cache, dhT=None):
@@ -95,7 +96,7 @@ def rnn_backward(dhs, cache, dhT=None):
         with single_threaded_blas():
             _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
                           dhs_tm, dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
-    dx = batch_major(dx_tm, None)
+    dx = batch_major(dx_tm)
     pool.give(dG, dx_tm, dhs_tm, WhT)
     return dx, dWx, dWh, db, dh
 

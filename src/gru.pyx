@@ -20,7 +20,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 
 from kernel_common cimport (gemv_row, sigmoid_inplace, tanh_inplace, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
-                            rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
+                            rnnfast_install_sigint, Tiling, column_sums, copy, emit_output_tile, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
                             tile_count, tiled_gemm)
 
 
@@ -244,11 +244,12 @@ cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssi
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] bx, const floating[::1] bh, floating[:, :, ::1] hst,
-            floating[:, :, ::1] act, floating[:, :, ::1] hg, floating[:, :, ::1] rh,
+            floating[:, :, ::1] act, floating[:, :, ::1] hg, floating[:, :, ::1] rh, floating[:, :, ::1] hs,
             const Py_ssize_t[::1] lengths, bint reset_after,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.gru``.
-    ``rh`` is (T, N, H) for reset_after=False and unused otherwise."""
+    ``rh`` is (T, N, H) for reset_after=False and unused otherwise; ``hs (N, T, H)`` is the
+    batch-major output."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
@@ -262,6 +263,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* hg_p = &hg[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* rh_p = NULL if reset_after else &rh[0, 0, 0]
+    cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
@@ -277,21 +279,25 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                         if reset_after:
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                                emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
                         else:
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                                emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
                 for t in range(w0, w1):
                     for tile in range(tile_count(s)):
                         if reset_after:
                             _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
                         else:
                             _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
                     if not reset_after:
                         for tile in range(tile_count(s)):
                             _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 

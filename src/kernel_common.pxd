@@ -240,6 +240,22 @@ cdef inline void tile_bounds(Tiling s, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize
     j1[0] = min(s.H, j0[0] + s.chunk_h)
 
 
+cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t T, const floating* hst,
+                                  floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+    """The user's batch-major output ``hs[n, t]`` for one tile of step t, written while the tile's
+    new state is still in cache (a separate transposing pass over hs cost as much as a step at N=32):
+    ``h_t``, or 0 past a sequence's end."""
+    cdef Py_ssize_t n0, n1, j0, j1, n
+    cdef floating zero = 0
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef const floating* h_next = hst + (t + 1) * s.N * s.H
+    for n in range(n0, n1):
+        if t < lengths[n]:
+            copy(hs + (n * T + t) * s.H + j0, h_next + n * s.H + j0, j1 - j0)
+        else:
+            fill(hs + (n * T + t) * s.H + j0, j1 - j0, zero)
+
+
 # Gate passes over one row's units: each is a single simple loop, which gcc
 # turns into SIMD code (a fused loop writing four gate blocks did not vectorize).
 cdef inline void sigmoid_inplace(floating* a, Py_ssize_t n) noexcept nogil:

@@ -18,7 +18,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 
 from kernel_common cimport (STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
-                            rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, gemv_row, make_tiling, sigmoid_inplace, tanh_,
+                            rnnfast_install_sigint, Tiling, column_sums, copy, emit_output_tile, fill, gemm, gemv_row, make_tiling, sigmoid_inplace, tanh_,
                             tanh_inplace, tile_bounds, tile_count, tiled_gemm)
 
 
@@ -144,9 +144,10 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] cst,
-            floating[:, :, ::1] gates, const Py_ssize_t[::1] lengths,
+            floating[:, :, ::1] gates, floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal: arrays are validated and allocated by ``rnnfast.lstm``."""
+    """Internal: arrays are validated and allocated by ``rnnfast.lstm``; ``hs (N, T, H)`` is the
+    batch-major output."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
@@ -158,6 +159,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* gates_p = &gates[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* cst_p = &cst[0, 0, 0]
+    cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         # Input projection for all steps at once: gates = x @ Wx + b.
@@ -174,10 +176,12 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
                 for t in range(w0, w1):
                     for tile in range(tile_count(s)):
                         _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+                        emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 

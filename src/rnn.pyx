@@ -8,7 +8,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 
 from kernel_common cimport (gemv_row, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
-                            rnnfast_install_sigint, Tiling, column_sums, copy, fill, gemm, make_tiling, tanh_inplace, tile_bounds,
+                            rnnfast_install_sigint, Tiling, column_sums, copy, emit_output_tile, fill, gemm, make_tiling, tanh_inplace, tile_bounds,
                             tile_count, tiled_gemm)
 
 
@@ -84,9 +84,10 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] act,
-            const Py_ssize_t[::1] lengths, bint relu,
+            floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths, bint relu,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal: arrays are validated and allocated by ``rnnfast.rnn``."""
+    """Internal: arrays are validated and allocated by ``rnnfast.rnn``; ``hs (N, T, H)`` is the
+    batch-major output."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile
@@ -96,6 +97,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef floating* act_p = &act[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
+    cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads, mark)
@@ -109,10 +111,12 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
+                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
                 for t in range(w0, w1):
                     for tile in range(tile_count(s)):
                         _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
+                        emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
