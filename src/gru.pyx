@@ -19,9 +19,10 @@ Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (gemv_row, sigmoid_inplace, tanh_inplace, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
-                            rnnfast_install_sigint, Tiling, column_sums, copy, emit_output_tile, fill, gemm, make_tiling, sigmoid, tanh_, tile_bounds,
-                            tile_count, tiled_gemm)
+from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm, gemv_row,
+                            interrupt_mark, interrupted_since, make_tiling, owns_rows,
+                            rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
+                            tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
@@ -242,6 +243,44 @@ cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssi
              WhT + q * H * H + j0, H, beta if q == q0 else one, out + n0 * H + j0, H)
 
 
+cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                         Py_ssize_t T, bint reset_after, const floating* Wh, const floating* bh, floating* act,
+                         floating* hg, floating* hst, floating* rh, floating* hs,
+                         const Py_ssize_t* lengths) noexcept nogil:
+    """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
+    cdef Py_ssize_t t, tile, blk
+    for t in range(w0, w1):
+        for tile in range(tile0, tile1):
+            if reset_after:
+                _forward_tile_after(t, tile, s, Wh, bh, act, hg, hst, lengths)
+                emit_output_tile(t, tile, s, T, hst, hs, lengths)
+            else:
+                _forward_tile_before_rz(t, tile, s, Wh, bh, act, hg, hst, rh, lengths)
+        if not reset_after:  # n needs r * h of all units of the row
+            for tile in range(tile0, tile1):
+                _forward_tile_before_n(t, tile, s, Wh, bh, act, hg, hst, rh, lengths)
+                emit_output_tile(t, tile, s, T, hst, hs, lengths)
+
+
+cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                          bint reset_after, const floating* WhT, const floating* act, const floating* hg,
+                          const floating* hst, const floating* dhs, floating* dh, floating* drh, floating* dGx,
+                          floating* dGh, const Py_ssize_t* lengths) noexcept nogil:
+    """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
+    cdef Py_ssize_t t, tile, blk
+    cdef floating zero = 0, one = 1
+    for t in range(w1 - 1, w0 - 1, -1):
+        for tile in range(tile0, tile1):
+            _backward_gates_tile(t, tile, s, reset_after, act, hg, hst, dhs, dh, dGx, dGh, lengths)
+        if not reset_after:
+            for tile in range(tile0, tile1):
+                _backward_product_tile(t, tile, s, 2, 3, WhT, dGh, zero, drh)
+            for tile in range(tile0, tile1):
+                _backward_reset_tile(t, tile, s, act, hst, drh, dh, dGx, dGh, lengths)
+        for tile in range(tile0, tile1):
+            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT, dGh, one, dh)
+
+
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] bx, const floating[::1] bh, floating[:, :, ::1] hst,
             floating[:, :, ::1] act, floating[:, :, ::1] hg, floating[:, :, ::1] rh, floating[:, :, ::1] hs,
@@ -253,7 +292,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
-    cdef Py_ssize_t t, tile
+    cdef Py_ssize_t t, tile, blk
     cdef int nt = num_threads if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
@@ -272,7 +311,12 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_CHECK)
-            if nt > 1:
+            if nt > 1 and owns_rows(s, nt):
+                # Each thread owns whole row blocks: rows never read each other, so no barriers.
+                for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, reset_after, Wh_p,
+                                   bh_p, act_p, hg_p, hst_p, rh_p, hs_p, len_p)
+            elif nt > 1:
                 # One parallel region per window: barriers between phases, no fork/join per step.
                 with parallel(num_threads=nt):
                     for t in range(w0, w1):
@@ -287,17 +331,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                                 _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
                                 emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
-                for t in range(w0, w1):
-                    for tile in range(tile_count(s)):
-                        if reset_after:
-                            _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
-                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
-                        else:
-                            _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-                    if not reset_after:
-                        for tile in range(tile_count(s)):
-                            _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
-                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                _forward_steps(w0, w1, 0, tile_count(s), s, T, reset_after, Wh_p, bh_p, act_p, hg_p, hst_p,
+                               rh_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
@@ -315,7 +350,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[1]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
-    cdef Py_ssize_t t, tile
+    cdef Py_ssize_t t, tile, blk
     cdef int nt = num_threads if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
@@ -337,7 +372,11 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                 break
             w1 = T - w * STEPS_PER_CHECK
             w0 = max(0, w1 - STEPS_PER_CHECK)
-            if nt > 1:
+            if nt > 1 and owns_rows(s, nt):
+                for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
+                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, reset_after, WhT_p,
+                                    act_p, hg_p, hst_p, dhs_p, dh_p, drh_p, dGx_p, dGh_p, len_p)
+            elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
@@ -351,17 +390,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
             else:
-                for t in range(w1 - 1, w0 - 1, -1):
-                    for tile in range(tile_count(s)):
-                        _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
-                                             dGx_p, dGh_p, len_p)
-                    if not reset_after:
-                        for tile in range(tile_count(s)):
-                            _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
-                        for tile in range(tile_count(s)):
-                            _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
-                    for tile in range(tile_count(s)):
-                        _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
+                _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, act_p, hg_p, hst_p, dhs_p, dh_p,
+                                drh_p, dGx_p, dGh_p, len_p)
         tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
         if reset_after:

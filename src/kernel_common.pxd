@@ -240,6 +240,13 @@ cdef inline void tile_bounds(Tiling s, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize
     j1[0] = min(s.H, j0[0] + s.chunk_h)
 
 
+cdef inline bint owns_rows(Tiling s, int num_threads) noexcept nogil:
+    """Schedule (not shape): when the row blocks share out evenly, each thread takes whole row
+    blocks for a window of steps -- batch rows never read each other, so no barrier is needed.
+    Which thread runs a tile never changes its arithmetic: the bits stay the same."""
+    return s.n_blocks >= num_threads and s.n_blocks % num_threads == 0
+
+
 cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t T, const floating* hst,
                                   floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """The user's batch-major output ``hs[n, t]`` for one tile of step t, written while the tile's

@@ -7,9 +7,10 @@ Layout and parallel scheme as in lstm.pyx (time-major, fixed tiles).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (gemv_row, STEPS_PER_CHECK, check_interrupt, interrupt_mark, interrupted_since,
-                            rnnfast_install_sigint, Tiling, column_sums, copy, emit_output_tile, fill, gemm, make_tiling, tanh_inplace, tile_bounds,
-                            tile_count, tiled_gemm)
+from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm, gemv_row,
+                            interrupt_mark, interrupted_since, make_tiling, owns_rows,
+                            rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
+                            STEPS_PER_CHECK, Tiling)
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
@@ -82,6 +83,29 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
          one, dh + n0 * H + j0, H)
 
 
+cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                         Py_ssize_t T, bint relu, const floating* Wh, floating* act, floating* hst,
+                         floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+    """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
+    cdef Py_ssize_t t, tile, blk
+    for t in range(w0, w1):
+        for tile in range(tile0, tile1):
+            _forward_tile(t, tile, s, relu, Wh, act, hst, lengths)
+            emit_output_tile(t, tile, s, T, hst, hs, lengths)
+
+
+cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                          bint relu, const floating* WhT, const floating* act, const floating* dhs,
+                          floating* dh, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
+    """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
+    cdef Py_ssize_t t, tile, blk
+    for t in range(w1 - 1, w0 - 1, -1):
+        for tile in range(tile0, tile1):
+            _backward_gates_tile(t, tile, s, relu, act, dhs, dh, dG, lengths)
+        for tile in range(tile0, tile1):
+            _backward_recurrent_tile(t, tile, s, WhT, dG, dh)
+
+
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] act,
             floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths, bint relu,
@@ -90,7 +114,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     batch-major output."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
-    cdef Py_ssize_t t, tile
+    cdef Py_ssize_t t, tile, blk
     cdef int nt = num_threads if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
@@ -106,17 +130,19 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_CHECK)
-            if nt > 1:
+            if nt > 1 and owns_rows(s, nt):
+                # Each thread owns whole row blocks: rows never read each other, so no barriers.
+                for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, relu, Wh_p, act_p,
+                                   hst_p, hs_p, len_p)
+            elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
                             emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
-                for t in range(w0, w1):
-                    for tile in range(tile_count(s)):
-                        _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
-                        emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                _forward_steps(w0, w1, 0, tile_count(s), s, T, relu, Wh_p, act_p, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
@@ -128,7 +154,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0; ``WhT`` is ``Wh.T``, C-contiguous."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
-    cdef Py_ssize_t t, tile
+    cdef Py_ssize_t t, tile, blk
     cdef int nt = num_threads if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
@@ -145,7 +171,11 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                 break
             w1 = T - w * STEPS_PER_CHECK
             w0 = max(0, w1 - STEPS_PER_CHECK)
-            if nt > 1:
+            if nt > 1 and owns_rows(s, nt):
+                for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
+                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, relu, WhT_p, act_p,
+                                    dhs_p, dh_p, dG_p, len_p)
+            elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
@@ -153,11 +183,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
             else:
-                for t in range(w1 - 1, w0 - 1, -1):
-                    for tile in range(tile_count(s)):
-                        _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
-                    for tile in range(tile_count(s)):
-                        _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
+                _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, act_p, dhs_p, dh_p, dG_p, len_p)
         tiled_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, 0, &dWx[0, 0], H, NULL, num_threads, mark)
         tiled_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, 0, &dWh[0, 0], H, NULL, num_threads, mark)

@@ -7,7 +7,10 @@ from cells import CELLS, IMPLS, problem, run
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=str)
-@pytest.mark.parametrize("shape", [(7, 5, 9, 70), (131, 3, 20, 300), (1, 4, 8, 260)])
+# (64, .., 100): 4 row blocks, owned whole by 2 threads, shared per step by 3;
+# (48, .., 300): 3 row blocks, the other way round (kernel_common.owns_rows).
+@pytest.mark.parametrize("shape", [(7, 5, 9, 70), (131, 3, 20, 300), (1, 4, 8, 260), (64, 4, 10, 100),
+                                   (48, 3, 5, 300)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bitwise_equal_for_1_2_3_threads(cell, shape, dtype, rng):
     if not rnnfast.config_info()["openmp"]:
