@@ -69,8 +69,11 @@ class _PackedStepper:
             x = check_step_input(x, self.N, self.D, self.dtype)  # raises the precise error
         cur, nxt = self._xh[self._cur], self._xh[1 - self._cur]
         cur[:, :self.D] = x
-        with single_threaded_blas():
+        if self.N == 1:  # one row: the kernels call no BLAS (kernel_common.row_product), nothing to pin
             self._kernel_step(cur, nxt)
+        else:
+            with single_threaded_blas():
+                self._kernel_step(cur, nxt)
         self._cur = 1 - self._cur
         return nxt[:, self.D:].copy()
 

@@ -19,8 +19,8 @@ Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm, gemv_row,
-                            interrupt_mark, interrupted_since, make_tiling, owns_rows,
+from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
+                            interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
                             tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
 
@@ -413,15 +413,6 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
 # reset_before: n needs r * h of *all* units first, so two passes: A (groups r, z,
 #   n_x over [x | h]; writes r * h), then B (n_h = (r * h) @ Wh_n per chunk).
 
-cdef void _gemv_or_gemm(Py_ssize_t N, Py_ssize_t n, Py_ssize_t K, const floating* a, const floating* panel,
-                        floating* g) noexcept nogil:
-    cdef floating one = 1
-    if N == 1:
-        gemv_row(n, K, a, panel, n, g)
-    else:
-        gemm(False, False, N, n, K, one, a, K, panel, n, one, g, n)
-
-
 cdef void _packed_pass_a(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D, Py_ssize_t H, Py_ssize_t chunk,
                          Py_ssize_t groups, bint reset_after, const floating* xh, const floating* panels,
                          const floating* b_packed, floating* xh_next, floating* gates,
@@ -433,7 +424,7 @@ cdef void _packed_pass_a(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D,
     cdef floating n_
     for n in range(N):
         copy(g + n * C, b_packed + k * C, C)
-    _gemv_or_gemm(N, C, K, xh, panels + k * K * C, g)
+    row_product(N, C, K, xh, panels + k * K * C, g)
     for n in range(N):
         a = g + n * C
         h_prev = xh + n * K + D + j0
@@ -457,7 +448,7 @@ cdef void _packed_pass_b(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_t D,
     cdef const floating* h_prev
     cdef floating n_
     fill(g, N * chunk, 0)
-    _gemv_or_gemm(N, chunk, H, rh, panels_n + k * H * chunk, g)
+    row_product(N, chunk, H, rh, panels_n + k * H * chunk, g)
     for n in range(N):
         a = gates + k * N * C + n * C
         h_prev = xh + n * K + D + j0

@@ -17,8 +17,8 @@ suffices (two in backward).  Every GEMM has a thread-independent shape.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm, gemv_row,
-                            interrupt_mark, interrupted_since, make_tiling, owns_rows,
+from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
+                            interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
                             tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
 
@@ -278,10 +278,7 @@ cdef void _packed_step_chunk(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_
     cdef floating one = 1
     for n in range(N):
         copy(g + n * C4, b_packed + k * C4, C4)
-    if N == 1:
-        gemv_row(C4, K, xh, panel, C4, g)
-    else:
-        gemm(False, False, N, C4, K, one, xh, K, panel, C4, one, g, C4)
+    row_product(N, C4, K, xh, panel, g)
     for n in range(N):
         a = g + n * C4
         sigmoid_inplace(a, w)              # i

@@ -7,8 +7,8 @@ Layout and parallel scheme as in lstm.pyx (time-major, fixed tiles).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm, gemv_row,
-                            interrupt_mark, interrupted_since, make_tiling, owns_rows,
+from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
+                            interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
                             STEPS_PER_CHECK, Tiling)
 
@@ -202,10 +202,7 @@ cdef void _packed_step_chunk(Py_ssize_t k, Py_ssize_t N, Py_ssize_t K, Py_ssize_
     cdef floating one = 1
     for n in range(N):
         copy(g + n * chunk, b_packed + k * chunk, chunk)
-    if N == 1:
-        gemv_row(chunk, K, xh, panels + k * K * chunk, chunk, g)
-    else:
-        gemm(False, False, N, chunk, K, one, xh, K, panels + k * K * chunk, chunk, one, g, chunk)
+    row_product(N, chunk, K, xh, panels + k * K * chunk, g)
     for n in range(N):
         if relu:
             _relu_inplace(g + n * chunk, w)
