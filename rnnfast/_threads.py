@@ -108,11 +108,18 @@ _blas_libs = None
 
 
 def _blas_controllers():
+    """The BLAS libraries to pin: SciPy's, which the kernels call (``scipy.linalg.cython_blas``).
+
+    Wheels of NumPy and SciPy each bundle their own OpenBLAS (in ``numpy.libs`` and ``scipy.libs``);
+    the kernels never call NumPy's, and pinning it too took 6.0 instead of 4.5 us per call (hot).
+    Where the libraries cannot be told apart, all are pinned."""
     global _blas_libs
     if _blas_libs is None:
         from threadpoolctl import ThreadpoolController
 
-        _blas_libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        scipys = [c for c in libs if os.path.basename(os.path.dirname(c.filepath or "")).startswith("scipy")]
+        _blas_libs = scipys or libs
     return _blas_libs
 
 
