@@ -6,9 +6,11 @@ Gate blocks of the fused weights, in order: r, z, n (PyTorch's order);
 h_t = (1 - z) * n + z * h_{t-1}.
 
 reset_after=True (PyTorch/cuDNN): n = tanh(xn + r * (h @ Wh_n + bh_n)).  One
-  recurrent GEMM per step over all 3H columns, so one barrier per step.
+  recurrent GEMM per step over all 3H columns, so one phase per step.
 reset_after=False (Cho et al., the textbook): n = tanh(xn + (r * h) @ Wh_n + bh_n).
-  r*h of *all* units is needed before the n-product: two phases per step.
+  r*h of *all* units of a row is needed before the n-product: two phases per
+  step (a barrier between them when threads share a step's tiles; none when
+  each owns whole row blocks).
 
 Layout and parallel scheme as in lstm.pyx: time-major (T, N, ...), tiles of
 block_n rows x chunk_h hidden units, every GEMM shape fixed by the problem shape.

@@ -11,8 +11,12 @@ states: index t is the state entering step t (index 0 is h0/c0).
 Parallel scheme: at each step the (N, H) state is cut into tiles of
 ``block_n`` batch rows x ``chunk_h`` hidden units (sizes chosen in Python from
 the shapes only).  A tile computes the recurrent product for its own gate
-columns and then its own elementwise cell update, so one barrier per step
-suffices (two in backward).  Every GEMM has a thread-independent shape.
+columns and then its own elementwise cell update.  When the row blocks share
+out evenly, each thread takes whole row blocks for a window of steps and never
+waits (rows are independent); otherwise the threads share each step's tiles,
+one barrier per step (two in backward).  Every GEMM has a thread-independent
+shape, so the schedule never changes the bits.  The forward tiles also write
+the user's batch-major ``hs`` (``emit_output_tile``).
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
