@@ -13,6 +13,10 @@ from ._workspace import pool
 from ._tiling import run_steps_in_parallel, step_tiling
 
 
+# Below this many elements a copy is faster than starting a thread team.
+_PARALLEL_COPY_MIN = 1 << 16
+
+
 def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray],
                num_threads: int) -> np.ndarray:
     """(N, T, F) -> C-contiguous (T, N, F) copy in a pooled workspace (a step's batch rows become
@@ -27,15 +31,18 @@ def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.nd
     return out
 
 
-# Below this many elements a copy is faster than starting a thread team.
-_PARALLEL_COPY_MIN = 1 << 16
-
-
 def batch_major(a_tm: np.ndarray) -> np.ndarray:
     """(T, N, ...) -> a new C-contiguous (N, T, ...) array (``dx``; the forward kernels write ``hs``
     batch-major themselves).  Always a copy: for N = 1 the swap is already contiguous, and a view
     would let a user's in-place edit write into the kernel's workspace."""
     return np.swapaxes(a_tm, 0, 1).copy(order="C")
+
+
+def kernel_outputs(N: int, dtype, *shapes):
+    """Arrays the kernel writes in full (BLAS with beta = 0 reads nothing), so they need no memset;
+    zeros when N = 0, where the kernel does not run."""
+    new = np.empty if N else np.zeros
+    return [new(shape, dtype=dtype) for shape in shapes]
 
 
 def kernel_lengths(lengths: Optional[np.ndarray], N: int, T: int) -> np.ndarray:

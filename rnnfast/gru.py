@@ -11,7 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
+                        transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -109,12 +110,7 @@ def gru_backward(dhs, cache, dhT=None):
     drh = np.empty((N, H), dtype=dtype)
     dx_tm = workspace((T, N, D), dtype)
     WhT = transposed(cache.Wh, cache.plan.num_threads)
-    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
-    new = np.empty if N else np.zeros
-    dWx = new((D, 3 * H), dtype=dtype)
-    dWh = new((H, 3 * H), dtype=dtype)
-    dbx = new(3 * H, dtype=dtype)
-    dbh = new(3 * H, dtype=dtype)
+    dWx, dWh, dbx, dbh = kernel_outputs(N, dtype, (D, 3 * H), (H, 3 * H), 3 * H, 3 * H)
     if N:
         with single_threaded_blas():
             _gru.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.hg, cache.rh,

@@ -11,7 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
+                        transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -103,11 +104,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
     WhT = transposed(cache.Wh, cache.plan.num_threads)
-    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
-    new = np.empty if N else np.zeros
-    dWx = new((D, 4 * H), dtype=dtype)
-    dWh = new((H, 4 * H), dtype=dtype)
-    db = new(4 * H, dtype=dtype)
+    dWx, dWh, db = kernel_outputs(N, dtype, (D, 4 * H), (H, 4 * H), 4 * H)
     if N:
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,

@@ -10,7 +10,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import ThreadPlan, batch_major, initial_states, kernel_lengths, time_major, transposed, workspace
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
+                        transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -87,11 +88,7 @@ def rnn_backward(dhs, cache, dhT=None):
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, H), dtype), workspace((T, N, D), dtype)
     WhT = transposed(cache.Wh, cache.plan.num_threads)
-    # every element is written by the kernel (BLAS with beta = 0 reads nothing): no memset
-    new = np.empty if N else np.zeros
-    dWx = new((D, H), dtype=dtype)
-    dWh = new((H, H), dtype=dtype)
-    db = new(H, dtype=dtype)
+    dWx, dWh, db = kernel_outputs(N, dtype, (D, H), (H, H), H)
     if N:
         with single_threaded_blas():
             _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
