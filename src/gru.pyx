@@ -24,8 +24,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
-                            tile_bounds, tile_count, tiled_gemm, tiled_gemms, gemm_job, GemmJob,
-                            STEPS_PER_CHECK, Tiling)
+                            tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
@@ -358,7 +357,6 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef floating zero = 0, one = 1
-    cdef GemmJob jobs[4]
     cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* hg_p = &hg[0, 0, 0]
@@ -396,17 +394,14 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, act_p, hg_p, hst_p, dhs_p, dh_p,
                                 drh_p, dGx_p, dGh_p, len_p)
-        # All-step products after the loop, their tiles in one pool.
-        jobs[0] = gemm_job(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL)
-        jobs[1] = gemm_job(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL)
+        tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
         if reset_after:
-            jobs[2] = gemm_job(True, False, H, G, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL)
-            tiled_gemms(jobs, 3, sizeof(floating) == 8, num_threads, mark)
-        else:  # the n block's weights multiply r * h, not h
-            jobs[2] = gemm_job(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL)
-            jobs[3] = gemm_job(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, 0, &dWh[0, 2 * H], G,
-                               NULL)
-            tiled_gemms(jobs, 4, sizeof(floating) == 8, num_threads, mark)
+            tiled_gemm(True, False, H, G, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
+        else:
+            tiled_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
+            tiled_gemm(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, 0, &dWh[0, 2 * H], G,
+                       NULL, num_threads, mark)
         column_sums(T * N, G, dGx_p, G, &dbx[0], num_threads)
         column_sums(T * N, G, dGh_p, G, &dbh[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt

@@ -57,9 +57,9 @@ cdef inline TileGrid output_grid(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline int team(Py_ssize_t tasks, int num_threads) noexcept nogil:
-    """Threads for a parallel region of ``tasks`` equal tasks: no more than there are tasks.  Idle
-    team members still wake up and wait at every barrier (16 threads on 8 step tiles ran slower than
-    8).  Who runs a task never changes its arithmetic, so the bits stay the same."""
+    """Threads for a parallel region of ``tasks`` tasks: no more than there are tasks (idle team
+    members would still be woken and wait at every barrier).  Who runs a task never changes its
+    arithmetic, so the bits stay the same."""
     if tasks < num_threads:
         return <int>tasks if tasks > 1 else 1
     return num_threads
@@ -179,100 +179,56 @@ cdef inline floating tanh_(floating x) noexcept nogil:
         return rnnfast_tanh(x)
 
 
-cdef struct GemmJob:
-    # Row-major C(m, n) = op(A) @ op(B) + beta * C (or + bias per column when bias is not NULL),
-    # cut into output tiles (grid).  Pointers are float* or double* as the kernel's dtype says.
-    bint trans_a, trans_b
-    Py_ssize_t m, n, k, lda, ldb, ldc
-    const void* a
-    const void* b
-    void* c
-    const void* bias
-    double beta
-    TileGrid grid
-
-
-cdef inline GemmJob gemm_job(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-                             floating beta, floating* c, Py_ssize_t ldc, const floating* bias) noexcept nogil:
-    cdef GemmJob job
-    job.trans_a, job.trans_b = trans_a, trans_b
-    job.m, job.n, job.k, job.lda, job.ldb, job.ldc = m, n, k, lda, ldb, ldc
-    job.a, job.b, job.c, job.bias, job.beta = a, b, c, bias, beta
-    if m == 0 or n == 0:
-        job.grid.tiles_m, job.grid.tiles_n, job.grid.tm, job.grid.tn = 0, 0, 0, 0
-    else:
-        job.grid = output_grid(m, n)
-    return job
-
-
-cdef inline void _gemm_job_tile(const GemmJob* job, Py_ssize_t tile, const floating* dtype, long mark) noexcept nogil:
-    """One output tile of ``job`` (``dtype`` only selects the precision): a fixed sequence of
-    single-threaded BLAS calls on shapes that depend only on (m, n, k).  A long inner dimension
-    (the weight gradients sum over all N*T rows) is cut into K_CHUNK pieces accumulated in order,
-    so that Ctrl-C (``mark``) is seen within ~0.1 s."""
-    cdef Py_ssize_t lda = job.lda, ldb = job.ldb, ldc = job.ldc, k = job.k
-    cdef Py_ssize_t i0 = (tile // job.grid.tiles_n) * job.grid.tm
-    cdef Py_ssize_t j0 = (tile % job.grid.tiles_n) * job.grid.tn
-    cdef Py_ssize_t mm = min(job.grid.tm, job.m - i0), nn = min(job.grid.tn, job.n - j0)
-    cdef Py_ssize_t i, j, k0, kc
-    cdef const floating* a_tile = <const floating*>job.a + (i0 if job.trans_a else i0 * lda)
-    cdef const floating* b_tile = <const floating*>job.b + (j0 * ldb if job.trans_b else j0)
-    cdef floating* c_tile = <floating*>job.c + i0 * ldc + j0
-    cdef const floating* bias = <const floating*>job.bias
-    cdef floating one = 1
-    cdef floating beta_tile = <floating>job.beta
-    if bias != NULL:
-        for i in range(mm):
-            for j in range(nn):
-                c_tile[i * ldc + j] = bias[j0 + j]
-        beta_tile = one
-    k0 = 0
-    while k0 < k:
-        kc = min(<Py_ssize_t>K_CHUNK, k - k0)
-        gemm(job.trans_a, job.trans_b, mm, nn, kc, one, a_tile + (k0 * lda if job.trans_a else k0), lda,
-             b_tile + (k0 if job.trans_b else k0 * ldb), ldb, beta_tile if k0 == 0 else one, c_tile, ldc)
-        k0 = k0 + kc
-        if interrupted_since(mark):
-            break
-
-
-cdef inline void _run_gemm_task(const GemmJob* jobs, Py_ssize_t task, bint double_precision,
-                                long mark) noexcept nogil:
-    """Task number ``task`` of the tiles of all jobs, counted job after job."""
-    cdef Py_ssize_t j = 0
-    while task >= jobs[j].grid.tiles_m * jobs[j].grid.tiles_n:
-        task = task - jobs[j].grid.tiles_m * jobs[j].grid.tiles_n
-        j = j + 1
-    if double_precision:
-        _gemm_job_tile(&jobs[j], task, <const double*>NULL, mark)
-    else:
-        _gemm_job_tile(&jobs[j], task, <const float*>NULL, mark)
-
-
-cdef inline void tiled_gemms(const GemmJob* jobs, Py_ssize_t n_jobs, bint double_precision, int num_threads,
-                             long mark) noexcept nogil:
-    """Independent GEMMs (the backward pass's dx, dWx and dWh) as one pool of tiles: one parallel
-    region instead of one per product, so that a product with few tiles does not leave threads idle
-    (N=64, D=H=512 on 16 threads: 6 + 4 + 4 tiles ran in three rounds, now in one).  Who runs a tile
-    never changes its arithmetic: the bits do not depend on the thread count."""
-    cdef Py_ssize_t total = 0, j, task
-    for j in range(n_jobs):
-        total = total + jobs[j].grid.tiles_m * jobs[j].grid.tiles_n
-    for task in prange(total, nogil=True, schedule="dynamic", num_threads=team(total, num_threads)):
-        if not interrupted_since(mark):
-            _run_gemm_task(jobs, task, double_precision, mark)
-
-
 cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                             const floating* a, Py_ssize_t lda,
                             const floating* b, Py_ssize_t ldb,
                             floating beta, floating* c, Py_ssize_t ldc,
                             const floating* bias, int num_threads, long mark) noexcept nogil:
-    """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is not NULL), split
-    into output tiles (``output_grid``) run in parallel (see ``tiled_gemms``)."""
-    cdef GemmJob job = gemm_job(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, bias)
-    tiled_gemms(&job, 1, sizeof(floating) == 8, num_threads, mark)
+    """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is
+    not NULL), split into output tiles (``output_grid``) run in parallel.
+
+    Each tile is a fixed sequence of single-threaded BLAS calls on shapes that depend
+    only on (m, n, k): the bits do not depend on the thread count.  A long inner
+    dimension (the weight gradients sum over all N*T rows) is cut into K_CHUNK
+    pieces accumulated in order, so that Ctrl-C (``mark``) is seen within ~0.1 s.
+    """
+    cdef TileGrid grid
+    cdef Py_ssize_t tiles_m, tiles_n, tm, tn
+    cdef Py_ssize_t tile, i0, j0, mm, nn, i, j, k0, kc
+    cdef const floating* a_tile
+    cdef const floating* b_tile
+    cdef floating* c_tile
+    cdef floating beta_tile
+    cdef floating one = 1
+    if m == 0 or n == 0:
+        return
+    grid = output_grid(m, n)
+    tiles_m, tiles_n, tm, tn = grid.tiles_m, grid.tiles_n, grid.tm, grid.tn
+    for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static",
+                       num_threads=team(tiles_m * tiles_n, num_threads)):
+        if interrupted_since(mark):
+            continue
+        i0 = (tile // tiles_n) * tm
+        j0 = (tile % tiles_n) * tn
+        mm = min(tm, m - i0)
+        nn = min(tn, n - j0)
+        a_tile = a + (i0 if trans_a else i0 * lda)
+        b_tile = b + (j0 * ldb if trans_b else j0)
+        c_tile = c + i0 * ldc + j0
+        beta_tile = beta
+        if bias != NULL:
+            for i in range(mm):
+                for j in range(nn):
+                    c_tile[i * ldc + j] = bias[j0 + j]
+            beta_tile = one
+        k0 = 0
+        while k0 < k:
+            kc = min(<Py_ssize_t>K_CHUNK, k - k0)
+            gemm(trans_a, trans_b, mm, nn, kc, one, a_tile + (k0 * lda if trans_a else k0), lda,
+                 b_tile + (k0 if trans_b else k0 * ldb), ldb, beta_tile if k0 == 0 else one, c_tile, ldc)
+            k0 = k0 + kc
+            if interrupted_since(mark):
+                break
 
 
 cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,

@@ -24,7 +24,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
-                            tile_count, tiled_gemm, tiled_gemms, gemm_job, GemmJob, STEPS_PER_CHECK, Tiling)
+                            tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
@@ -230,7 +230,6 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
-    cdef GemmJob jobs[3]
     cdef const floating* WhT_p = &WhT[0, 0]
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* cst_p = &cst[0, 0, 0]
@@ -259,11 +258,10 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                             _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, WhT_p, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
-        # All-step products after the loop, their tiles in one pool.
-        jobs[0] = gemm_job(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL)
-        jobs[1] = gemm_job(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL)
-        jobs[2] = gemm_job(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL)
-        tiled_gemms(jobs, 3, sizeof(floating) == 8, num_threads, mark)
+        # All-step products after the loop: one tiled GEMM each.
+        tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
+        tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
         column_sums(T * N, G, dG_p, G, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
