@@ -5,7 +5,7 @@ subprocesses, one per build and round, so that both see the same machine noise.
     python bench/compare_builds.py /tmp/base . --cases "lstm 32 35 256 2" "gru 64 35 512 2"
 
 Each case is "cell N T H threads" (D = H, float32).  A build is a directory holding the ``rnnfast`` package
-with its compiled modules (an in-place build or a source checkout after ``build_ext --inplace``).
+(with ``rnnfast.benchmarks``) and its compiled modules: a source checkout after ``build_ext --inplace``.
 Prints each round's median milliseconds per build and the median of the rounds.
 """
 from __future__ import annotations
@@ -16,30 +16,18 @@ import statistics
 import subprocess
 import sys
 
-# Runs in the child: median ms of one training step over 5 blocks of ~0.25 s.
+# Runs in the child, against whichever build it imports: the same case, inputs, thread pinning and timing
+# as ``rnnfast bench`` (``rnnfast.benchmarks``); prints the median ms of one call.
 _CHILD = r"""
-import sys, time, numpy as np, rnnfast
-cell = sys.argv[1]; N, T, H, nt = map(int, sys.argv[2:6])
-rng = np.random.default_rng(0)
-G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-x = rng.standard_normal((N, T, H)).astype(np.float32)
-Wx = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(np.float32); Wh = Wx.copy()
-b = np.zeros(G * H, np.float32); dhs = np.ones((N, T, H), np.float32)
-def step():
-    if cell == "lstm":
-        rnnfast.lstm_backward(dhs, rnnfast.lstm_forward(x, Wx, Wh, b, num_threads=nt)[3])
-    elif cell == "gru":
-        rnnfast.gru_backward(dhs, rnnfast.gru_forward(x, Wx, Wh, b, b, num_threads=nt)[2])
-    else:
-        rnnfast.rnn_backward(dhs, rnnfast.rnn_forward(x, Wx, Wh, b, num_threads=nt)[2])
-t0 = time.perf_counter(); step(); reps = max(1, int(0.25 / (time.perf_counter() - t0)))
-times = []
-for _ in range(5):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step()
-    times.append((time.perf_counter() - t0) / reps * 1e3)
-print(float(np.median(times)))
+import sys
+from rnnfast.benchmarks import backends, timing
+from rnnfast.benchmarks.cases import Case, make_inputs
+cell, (N, T, H, threads) = sys.argv[1], map(int, sys.argv[2:6])
+case = Case(cell, "train", N, T, H, H, "float32", threads)
+fn = backends.prepare("rnnfast", case, make_inputs(case))
+with timing.pinned_threads(threads):
+    times = timing.time_side_by_side({"rnnfast": fn}, blocks=5, block_seconds=0.25)
+print(timing.summary(times["rnnfast"])["median_ms"])
 """
 
 
@@ -58,8 +46,10 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     for case in args.cases:
-        if len(case.split()) != 5 or case.split()[0] not in ("lstm", "gru", "rnn"):
-            ap.error(f"case {case!r}: expected 'cell N T H threads' with cell lstm, gru or rnn")
+        parts = case.split()
+        if len(parts) != 5 or parts[0] not in ("lstm", "gru", "rnn") or not all(p.isdigit() and int(p) > 0
+                                                                              for p in parts[1:]):
+            ap.error(f"case {case!r}: expected 'cell N T H threads', cell lstm, gru or rnn, positive integers")
         base, new = [], []
         for _ in range(args.rounds):
             base.append(time_case(args.base, case))

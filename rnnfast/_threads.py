@@ -88,10 +88,8 @@ def configured_num_threads(num_threads=None) -> int:
         except ValueError:
             raise ValueError(f"{ENV_VAR} must be a positive integer; got {raw!r}") from None
         n = _check_count(n, ENV_VAR)
-    elif _omp_num_threads() is not None:
-        n = _omp_num_threads()
     else:
-        n = available_cores()
+        n = _omp_num_threads() or available_cores()
     if not _config.openmp_enabled() or _forked_after_openmp:
         return 1
     return n
