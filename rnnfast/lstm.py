@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
-                        transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
+                        time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -70,9 +70,11 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     hst, cst = initial_states(h0, T), initial_states(c0, T)
     act = workspace((T, N, 4 * H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
+    panels = step_panels(_lstm, v.dtype, H, plan)
     if N:
         with single_threaded_blas():
-            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, *plan.args())
+            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, panels, *plan.args())
+    pool.give(panels)
     cache = LSTMCache(x_tm, Wx, Wh, hst, cst, act, steps, v.mask, plan)
     pool.give_when_dead(cache, x_tm, hst, cst, act)
     return hs, hst[T].copy(), cst[T].copy(), cache
@@ -103,14 +105,18 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
-    WhT = transposed(cache.Wh, cache.plan.num_threads)
+    panels = step_panels(_lstm, dtype, H, cache.plan)
+    # The BLAS path's step operand; the packed path reads the panels instead.
+    WhT = transposed(cache.Wh, cache.plan.num_threads) if panels.size == 0 else cache.Wh
     dWx, dWh, db = kernel_outputs(N, dtype, (D, 4 * H), (H, 4 * H), 4 * H)
     if N:
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,
-                           dhs_tm, dh, dc, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+                           dhs_tm, dh, dc, dG, dx_tm, dWx, dWh, db, panels, *cache.plan.args())
     dx = batch_major(dx_tm)
-    pool.give(dG, dx_tm, dhs_tm, WhT)
+    pool.give(dG, dx_tm, dhs_tm, panels)
+    if WhT is not cache.Wh:
+        pool.give(WhT)
     return dx, dWx, dWh, db, dh, dc
 
 

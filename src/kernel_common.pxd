@@ -148,6 +148,19 @@ cdef inline int check_interrupt(long mark) except -1:
     return 0
 
 
+cdef extern from "packed_gemm.h" nogil:
+    # Step GEMMs on weights packed once per call (float32, AVX2 + FMA builds only).
+    int RNNFAST_PACKED_GEMM  # 1 where the micro-kernel was compiled in
+    int PANEL "RNNFAST_NR"   # columns per packed panel
+    void packed_gemm_s "rnnfast_packed_gemm_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
+                                               const float* panels, Py_ssize_t npanels, Py_ssize_t per_group,
+                                               Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+    void pack_gate_columns_s "rnnfast_pack_gate_columns_s"(const float* W, Py_ssize_t K, Py_ssize_t H,
+                                                           Py_ssize_t j0, Py_ssize_t w, float* out)
+    void pack_rows_transposed_s "rnnfast_pack_rows_transposed_s"(const float* W, Py_ssize_t G, Py_ssize_t j0,
+                                                                 Py_ssize_t w, float* out)
+
+
 cdef extern from "fastmath.h" nogil:
     # Branch-free, vectorizable; error bounds stated in the header and tested.
     float rnnfast_expf(float x) noexcept

@@ -24,13 +24,19 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
-                            tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
+                            tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling,
+                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_gate_columns_s,
+                            pack_rows_transposed_s)
+
+# 1 where this build has the packed-weight step micro-kernel (float32, AVX2 + FMA):
+# ``rnnfast.lstm`` then hands the kernels a panel workspace (``packed_gemm.h``).
+PACKED_STEPS = RNNFAST_PACKED_GEMM
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
-cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
+cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh, const floating* panels,
                         floating* gates, floating* hst, floating* cst,
                         const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
@@ -46,7 +52,11 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
     cdef Py_ssize_t n, q
 
     # gates[rows, gate columns of units j0:j1] += h_prev[rows] @ Wh[:, those columns]
-    if j0 == 0 and j1 == H:
+    if panels != NULL:  # float32 only: the chunk's four gate blocks, packed once per call
+        if floating is float:
+            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + 4 * j0 * H, 4 * (j1 - j0) // PANEL,
+                          (j1 - j0) // PANEL, H, g_t + n0 * G + j0, G)
+    elif j0 == 0 and j1 == H:
         gemm(False, False, n1 - n0, G, H, one, h_prev + n0 * H, H, Wh, G, one, g_t + n0 * G, G)
     else:
         for q in range(4):
@@ -129,7 +139,7 @@ cdef void _cell_backward(const floating* i, const floating* f, const floating* g
 
 
 cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* WhT,
-                                   const floating* dG, floating* dh) noexcept nogil:
+                                   const floating* panels, const floating* dG, floating* dh) noexcept nogil:
     """dh[rows, j0:j1] += dG_t[rows, :] @ Wh^T[:, j0:j1]   (padded rows have dG = 0).
 
     One GEMM per gate block (K = H each, added in gate order): the same
@@ -139,6 +149,11 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 4 * H, q
     cdef floating one = 1
+    if panels != NULL:  # float32 only: Wh's rows j0:j1, transposed and packed once per call, K = 4H
+        if floating is float:
+            packed_gemm_s(n1 - n0, G, dG + t * N * G + n0 * G, G, panels + j0 * G, (j1 - j0) // PANEL,
+                          (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
+        return
     if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over all gates
         gemm(False, False, n1 - n0, H, G, one, dG + t * N * G + n0 * G, G, WhT, H, one, dh + n0 * H, H)
         return
@@ -148,34 +163,49 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
 
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                         Py_ssize_t T, const floating* Wh, floating* gates, floating* hst, floating* cst,
-                         floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+                         Py_ssize_t T, const floating* Wh, const floating* panels, floating* gates, floating* hst,
+                         floating* cst, floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
-            _forward_tile(t, tile, s, Wh, gates, hst, cst, lengths)
+            _forward_tile(t, tile, s, Wh, panels, gates, hst, cst, lengths)
             emit_output_tile(t, tile, s, T, hst, hs, lengths)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                          const floating* WhT, const floating* act, const floating* cst, const floating* dhs,
-                          floating* dh, floating* dc, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
+                          const floating* WhT, const floating* panels, const floating* act, const floating* cst,
+                          const floating* dhs, floating* dh, floating* dc, floating* dG,
+                          const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile
     for t in range(w1 - 1, w0 - 1, -1):
         for tile in range(tile0, tile1):
             _backward_gates_tile(t, tile, s, act, cst, dhs, dh, dc, dG, lengths)
         for tile in range(tile0, tile1):
-            _backward_recurrent_tile(t, tile, s, WhT, dG, dh)
+            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh)
+
+
+cdef void _pack_panels(bint forward, const floating* Wh, floating* panels, Tiling s,
+                       int num_threads) noexcept nogil:
+    """The step weights in the micro-kernel's panels, chunk by chunk (chunks in parallel)."""
+    cdef Py_ssize_t c, j0, H = s.H
+    if floating is float:
+        for c in prange(s.n_chunks, nogil=True, num_threads=team(s.n_chunks, num_threads), schedule="static"):
+            j0 = c * s.chunk_h
+            if forward:
+                pack_gate_columns_s(Wh, H, H, j0, min(s.chunk_h, H - j0), panels + 4 * j0 * H)
+            else:
+                pack_rows_transposed_s(Wh, 4 * H, j0, min(s.chunk_h, H - j0), panels + j0 * 4 * H)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] cst,
             floating[:, :, ::1] gates, floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths,
-            Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+            floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.lstm``; ``hs (N, T, H)`` is the
-    batch-major output."""
+    batch-major output.  ``panels``: 4*H*H scratch floats for the packed step weights (float32 with
+    ``PACKED_STEPS``, H and chunk_h multiples of 16), or empty for the BLAS path."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
@@ -184,6 +214,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef floating* gates_p = &gates[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* cst_p = &cst[0, 0, 0]
@@ -193,6 +224,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         # Input projection for all steps at once: gates = x @ Wx + b.
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
                    0, gates_p, G, &b[0], num_threads, mark)
+        if panels_p != NULL:
+            _pack_panels(True, Wh_p, panels_p, s, num_threads)
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -201,17 +234,17 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             if nt > 1 and owns_rows(s, nt):
                 # Each thread owns whole row blocks: rows never read each other, so no barriers.
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, Wh_p, gates_p,
-                                   hst_p, cst_p, hs_p, len_p)
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, Wh_p, panels_p,
+                                   gates_p, hst_p, cst_p, hs_p, len_p)
             elif nt > 1:
                 # Tiles shared per step: one parallel region per window, a barrier per step.
                 with parallel(num_threads=nt):
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile(t, tile, s, Wh_p, gates_p, hst_p, cst_p, len_p)
+                            _forward_tile(t, tile, s, Wh_p, panels_p, gates_p, hst_p, cst_p, len_p)
                             emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
-                _forward_steps(w0, w1, 0, tile_count(s), s, T, Wh_p, gates_p, hst_p, cst_p, hs_p, len_p)
+                _forward_steps(w0, w1, 0, tile_count(s), s, T, Wh_p, panels_p, gates_p, hst_p, cst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
@@ -220,9 +253,10 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
              const Py_ssize_t[::1] lengths, const floating[:, :, ::1] dhs_tm,
              floating[:, ::1] dh, floating[:, ::1] dc, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
-             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+             floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal.  ``dh``/``dc`` enter holding dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0.
-    ``WhT`` is ``Wh.T`` as a C-contiguous (4H, H) array."""
+    ``WhT`` is ``Wh.T`` as a C-contiguous (4H, H) array for the BLAS path; with non-empty ``panels``
+    (see ``forward``) the steps use those instead and ``WhT`` is not read."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
@@ -231,6 +265,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* WhT_p = &WhT[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* cst_p = &cst[0, 0, 0]
     cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
@@ -239,6 +274,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
+        if panels_p != NULL:
+            _pack_panels(False, &Wh[0, 0], panels_p, s, num_threads)
         # Windows of steps, latest first; Ctrl-C is looked at between windows.
         for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
             if interrupted_since(mark):
@@ -247,17 +284,18 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             w0 = max(0, w1 - STEPS_PER_CHECK)
             if nt > 1 and owns_rows(s, nt):
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, WhT_p, act_p, cst_p,
-                                    dhs_p, dh_p, dc_p, dG_p, len_p)
+                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, WhT_p, panels_p, act_p,
+                                    cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
-                            _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
+                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p)
             else:
-                _backward_steps(w0, w1, 0, tile_count(s), s, WhT_p, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
+                _backward_steps(w0, w1, 0, tile_count(s), s, WhT_p, panels_p, act_p, cst_p, dhs_p, dh_p, dc_p,
+                                dG_p, len_p)
         # All-step products after the loop: one tiled GEMM each.
         tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)

@@ -1,0 +1,168 @@
+/* Step GEMMs on weights packed once per call.
+ *
+ * A recurrent step multiplies the same weights by a new state at every time step.  Through
+ * BLAS, every step re-packs both operands (OpenBLAS's sgemm copy routines took ~20% of an
+ * LSTM training step at N=128, H=1024 on two threads, and the step products ran at 60% of
+ * the machine's GEMM speed).  Here the weights are packed once per kernel call into panels
+ * of 16 columns, k-major (``K x 16`` contiguous floats), and each step streams them through
+ * a 6 x 16 register-blocked FMA micro-kernel (the BLIS Haswell shape: 12 accumulators,
+ * two panel loads and six broadcasts per k).  The state rows are read in place.
+ *
+ *     C[r, cols of panel p] += sum_k A[r, k] * P[p][k, 0:16]
+ *
+ * The sum runs over k in blocks of RNNFAST_KC, each block added to C in order, so the
+ * bits depend only on the shapes -- never on the thread that runs a tile.
+ *
+ * float32 only, and only where the compiler targets AVX2 + FMA (the ``_avx2`` builds);
+ * elsewhere RNNFAST_PACKED_GEMM is 0 and the kernels keep the BLAS path.
+ */
+#ifndef RNNFAST_PACKED_GEMM_H
+#define RNNFAST_PACKED_GEMM_H
+
+#include <stddef.h>
+#include <string.h>
+
+#define RNNFAST_NR 16
+#define RNNFAST_MR 6
+#define RNNFAST_KC 256
+#define RNNFAST_MC 132 /* rows per group: 22 slivers of 6, 132 KiB of stack at most */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define RNNFAST_PACKED_GEMM 1
+#include <immintrin.h>
+
+/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6.  Written with
+ * one named variable per accumulator: with arrays, gcc kept the accumulators on the stack inside
+ * the Cython-built modules (a store per FMA; half speed). */
+#define RNNFAST_UK_DECL(r)                                                  \
+    __m256 c0_##r = _mm256_setzero_ps(), c1_##r = _mm256_setzero_ps();
+#define RNNFAST_UK_FMA(r)                                                   \
+    {                                                                       \
+        __m256 av = _mm256_broadcast_ss(a + RNNFAST_MR * k + (r));          \
+        c0_##r = _mm256_fmadd_ps(av, b0, c0_##r);                           \
+        c1_##r = _mm256_fmadd_ps(av, b1, c1_##r);                           \
+    }
+#define RNNFAST_UK_STORE(r)                                                 \
+    {                                                                       \
+        float *cr = c + (r) * ldc;                                          \
+        _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c0_##r));   \
+        _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c1_##r)); \
+    }
+#define RNNFAST_ROWS1(X) X(0)
+#define RNNFAST_ROWS2(X) RNNFAST_ROWS1(X) X(1)
+#define RNNFAST_ROWS3(X) RNNFAST_ROWS2(X) X(2)
+#define RNNFAST_ROWS4(X) RNNFAST_ROWS3(X) X(3)
+#define RNNFAST_ROWS5(X) RNNFAST_ROWS4(X) X(4)
+#define RNNFAST_ROWS6(X) RNNFAST_ROWS5(X) X(5)
+#define RNNFAST_UKERNEL(MR)                                                 \
+    static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, \
+                                             const float *b, float *c, ptrdiff_t ldc) \
+    {                                                                       \
+        RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                \
+            __m256 b0 = _mm256_loadu_ps(b + 16 * k);                        \
+            __m256 b1 = _mm256_loadu_ps(b + 16 * k + 8);                    \
+            RNNFAST_ROWS##MR(RNNFAST_UK_FMA)                                \
+        }                                                                   \
+        RNNFAST_ROWS##MR(RNNFAST_UK_STORE)                                  \
+    }
+RNNFAST_UKERNEL(1)
+RNNFAST_UKERNEL(2)
+RNNFAST_UKERNEL(3)
+RNNFAST_UKERNEL(4)
+RNNFAST_UKERNEL(5)
+RNNFAST_UKERNEL(6)
+
+static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
+                                         const float *b, float *c, ptrdiff_t ldc)
+{
+    switch (mr) {
+    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc); break;
+    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc); break;
+    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc); break;
+    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc); break;
+    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc); break;
+    default: rnnfast_ukernel_s1(kc, a, b, c, ldc); break;
+    }
+}
+#else
+#define RNNFAST_PACKED_GEMM 0
+static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
+                                         const float *b, float *c, ptrdiff_t ldc)
+{
+    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc;  /* never called */
+}
+#endif
+
+/* C[0:m, panel columns] += A[0:m, 0:K] @ panels, for ``npanels`` panels of K x 16.
+ * Panel p's 16 columns start at C + (p / per_group) * group_stride + (p % per_group) * 16: the
+ * forward step's four gate blocks (per_group panels each), or one run of units in backward.
+ *
+ * A's rows are copied per k-block into 6-row slivers (row r at k: a[6k + r]): broadcasts then
+ * come from one contiguous stream instead of six rows a multiple of 4 KiB apart, which all fall
+ * in the same L1 set (H = 1024).  Rows go in groups of RNNFAST_MC so the copy fits the stack. */
+static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda,
+                                         const float *panels, ptrdiff_t npanels, ptrdiff_t per_group,
+                                         ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
+{
+    float slivers[RNNFAST_MC * RNNFAST_KC];
+    for (ptrdiff_t m0 = 0; m0 < m; m0 += RNNFAST_MC) {
+        ptrdiff_t mc = m - m0 < RNNFAST_MC ? m - m0 : RNNFAST_MC;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+            ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+            for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+                float *dst = slivers + r0 * kc;
+                for (ptrdiff_t r = 0; r < RNNFAST_MR; r++) {
+                    const float *src = a + (m0 + r0 + r) * lda + k0;
+                    if (r0 + r < mc)
+                        for (ptrdiff_t k = 0; k < kc; k++)
+                            dst[k * RNNFAST_MR + r] = src[k];
+                    else
+                        for (ptrdiff_t k = 0; k < kc; k++)
+                            dst[k * RNNFAST_MR + r] = 0.0f;
+                }
+            }
+            for (ptrdiff_t p = 0; p < npanels; p++) {
+                const float *b = panels + p * K * RNNFAST_NR + k0 * RNNFAST_NR;
+                float *cp = c + m0 * ldc + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
+                for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+                    int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+                    rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc);
+                }
+            }
+        }
+    }
+}
+
+/* Forward panels of the units j0 .. j0+w (w a multiple of 16) of a (K, 4H) weight matrix W:
+ * gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The chunk's
+ * panels take 4*w*K floats: chunk j0 starts at out + 4*j0*K when all chunks before are full. */
+static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t j0,
+                                               ptrdiff_t w, float *out)
+{
+    ptrdiff_t per = w / RNNFAST_NR;
+    for (ptrdiff_t p = 0; p < 4 * per; p++) {
+        const float *src = W + (p / per) * H + j0 + (p % per) * RNNFAST_NR;
+        float *dst = out + p * K * RNNFAST_NR;
+        for (ptrdiff_t k = 0; k < K; k++)
+            memcpy(dst + k * RNNFAST_NR, src + k * 4 * H, RNNFAST_NR * sizeof(float));
+    }
+}
+
+/* Backward panels: the transposed rows j0 .. j0+w of a (H, G) weight matrix W, i.e. panel p
+ * holds B[k, u] = W[j0 + 16p + u, k] for k < G.  The chunk's panels take w*G floats (chunk j0
+ * starts at out + j0*G). */
+static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, ptrdiff_t j0, ptrdiff_t w,
+                                                  float *out)
+{
+    for (ptrdiff_t p = 0; p < w / RNNFAST_NR; p++) {
+        float *dst = out + p * G * RNNFAST_NR;
+        for (ptrdiff_t u = 0; u < RNNFAST_NR; u++) {
+            const float *src = W + (j0 + p * RNNFAST_NR + u) * G;
+            for (ptrdiff_t k = 0; k < G; k++)
+                dst[k * RNNFAST_NR + u] = src[k];
+        }
+    }
+}
+
+#endif
