@@ -89,7 +89,7 @@ def transposed(W: np.ndarray, num_threads: int) -> np.ndarray:
 _SMALL_GEMM = 1_000_000
 
 
-def step_panels(module, dtype, H: int, plan: ThreadPlan) -> np.ndarray:
+def step_panels(module, dtype, H: int, gates: int, plan: ThreadPlan) -> np.ndarray:
     """Scratch for the step weights packed into the micro-kernel's panels (``src/packed_gemm.h``),
     or an empty array where the kernels keep the BLAS path: float64, a build without the
     micro-kernel, unit chunks that are not whole panels of 16, or tiles small enough for OpenBLAS's
@@ -98,5 +98,5 @@ def step_panels(module, dtype, H: int, plan: ThreadPlan) -> np.ndarray:
     N=128, H=1024 the packed path won, 1508 vs 1615 ms; alternating rounds, bench/compare_builds.py)."""
     if (getattr(module, "PACKED_STEPS", 0) and np.dtype(dtype) == np.float32
             and H % 16 == 0 and plan.chunk_h % 16 == 0 and plan.block_n * plan.chunk_h * H > _SMALL_GEMM):
-        return workspace((4 * H * H,), dtype)
+        return workspace((gates * H * H,), dtype)
     return np.empty(0, dtype=dtype)

@@ -70,7 +70,7 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     hst, cst = initial_states(h0, T), initial_states(c0, T)
     act = workspace((T, N, 4 * H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
-    panels = step_panels(_lstm, v.dtype, H, plan)
+    panels = step_panels(_lstm, v.dtype, H, 4, plan)
     if N:
         with single_threaded_blas():
             _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, panels, *plan.args())
@@ -105,7 +105,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
-    panels = step_panels(_lstm, dtype, H, cache.plan)
+    panels = step_panels(_lstm, dtype, H, 4, cache.plan)
     # The BLAS path's step operand; the packed path reads the panels instead.
     WhT = transposed(cache.Wh, cache.plan.num_threads) if panels.size == 0 else cache.Wh
     dWx, dWh, db = kernel_outputs(N, dtype, (D, 4 * H), (H, 4 * H), 4 * H)

@@ -10,8 +10,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
-                        transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
+                        time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -68,9 +68,11 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     hst = initial_states(h0, T)
     act = workspace((T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
+    panels = step_panels(_rnn, v.dtype, H, 1, plan)
     if N:
         with single_threaded_blas():
-            _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, *plan.args())
+            _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, panels, *plan.args())
+    pool.give(panels)
     cache = RNNCache(x_tm, Wx, Wh, hst, act, steps, v.mask, relu, plan)
     pool.give_when_dead(cache, x_tm, hst, act)
     return hs, hst[T].copy(), cache
@@ -88,13 +90,14 @@ def rnn_backward(dhs, cache, dhT=None):
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, H), dtype), workspace((T, N, D), dtype)
     WhT = transposed(cache.Wh, cache.plan.num_threads)
+    panels = step_panels(_rnn, dtype, H, 1, cache.plan)
     dWx, dWh, db = kernel_outputs(N, dtype, (D, H), (H, H), H)
     if N:
         with single_threaded_blas():
             _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
-                          dhs_tm, dh, dG, dx_tm, dWx, dWh, db, *cache.plan.args())
+                          dhs_tm, dh, dG, dx_tm, dWx, dWh, db, panels, *cache.plan.args())
     dx = batch_major(dx_tm)
-    pool.give(dG, dx_tm, dhs_tm, WhT)
+    pool.give(dG, dx_tm, dhs_tm, WhT, panels)
     return dx, dWx, dWh, db, dh
 
 

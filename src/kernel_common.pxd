@@ -153,12 +153,30 @@ cdef extern from "packed_gemm.h" nogil:
     int RNNFAST_PACKED_GEMM  # 1 where the micro-kernel was compiled in
     int PANEL "RNNFAST_NR"   # columns per packed panel
     void packed_gemm_s "rnnfast_packed_gemm_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
-                                               const float* panels, Py_ssize_t npanels, Py_ssize_t per_group,
-                                               Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+                                               const float* panels, Py_ssize_t panel_stride, Py_ssize_t npanels,
+                                               Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
+                                               Py_ssize_t ldc)
     void pack_gate_columns_s "rnnfast_pack_gate_columns_s"(const float* W, Py_ssize_t K, Py_ssize_t H,
-                                                           Py_ssize_t j0, Py_ssize_t w, float* out)
+                                                           Py_ssize_t gates, Py_ssize_t j0, Py_ssize_t w,
+                                                           float* out)
     void pack_rows_transposed_s "rnnfast_pack_rows_transposed_s"(const float* W, Py_ssize_t G, Py_ssize_t j0,
                                                                  Py_ssize_t w, float* out)
+
+
+cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
+                                  Py_ssize_t gates, Py_ssize_t chunk_h, int num_threads) noexcept nogil:
+    """A cell's (H, gates*H) step weights in the micro-kernel's panels, chunk of units by chunk
+    (in parallel): each chunk's gate columns for the forward product (K = H), or its rows
+    transposed for the backward one (K = gates*H).  float32 only; a no-op for float64."""
+    cdef Py_ssize_t n_chunks = (H + chunk_h - 1) // chunk_h
+    cdef Py_ssize_t c, j0
+    if floating is float:
+        for c in prange(n_chunks, nogil=True, num_threads=team(n_chunks, num_threads), schedule="static"):
+            j0 = c * chunk_h
+            if forward:
+                pack_gate_columns_s(Wh, H, H, gates, j0, min(chunk_h, H - j0), panels + gates * j0 * H)
+            else:
+                pack_rows_transposed_s(Wh, gates * H, j0, min(chunk_h, H - j0), panels + j0 * gates * H)
 
 
 cdef extern from "fastmath.h" nogil:

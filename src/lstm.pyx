@@ -25,8 +25,7 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
                             tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling,
-                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_gate_columns_s,
-                            pack_rows_transposed_s)
+                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
 
 # 1 where this build has the packed-weight step micro-kernel (float32, AVX2 + FMA):
 # ``rnnfast.lstm`` then hands the kernels a panel workspace (``packed_gemm.h``).
@@ -54,8 +53,8 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
     # gates[rows, gate columns of units j0:j1] += h_prev[rows] @ Wh[:, those columns]
     if panels != NULL:  # float32 only: the chunk's four gate blocks, packed once per call
         if floating is float:
-            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + 4 * j0 * H, 4 * (j1 - j0) // PANEL,
-                          (j1 - j0) // PANEL, H, g_t + n0 * G + j0, G)
+            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + 4 * j0 * H, H * PANEL,
+                          4 * (j1 - j0) // PANEL, (j1 - j0) // PANEL, H, g_t + n0 * G + j0, G)
     elif j0 == 0 and j1 == H:
         gemm(False, False, n1 - n0, G, H, one, h_prev + n0 * H, H, Wh, G, one, g_t + n0 * G, G)
     else:
@@ -151,8 +150,8 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef floating one = 1
     if panels != NULL:  # float32 only: Wh's rows j0:j1, transposed and packed once per call, K = 4H
         if floating is float:
-            packed_gemm_s(n1 - n0, G, dG + t * N * G + n0 * G, G, panels + j0 * G, (j1 - j0) // PANEL,
-                          (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
+            packed_gemm_s(n1 - n0, G, dG + t * N * G + n0 * G, G, panels + j0 * G, G * PANEL,
+                          (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
         return
     if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over all gates
         gemm(False, False, n1 - n0, H, G, one, dG + t * N * G + n0 * G, G, WhT, H, one, dh + n0 * H, H)
@@ -186,19 +185,6 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
             _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh)
 
 
-cdef void _pack_panels(bint forward, const floating* Wh, floating* panels, Tiling s,
-                       int num_threads) noexcept nogil:
-    """The step weights in the micro-kernel's panels, chunk by chunk (chunks in parallel)."""
-    cdef Py_ssize_t c, j0, H = s.H
-    if floating is float:
-        for c in prange(s.n_chunks, nogil=True, num_threads=team(s.n_chunks, num_threads), schedule="static"):
-            j0 = c * s.chunk_h
-            if forward:
-                pack_gate_columns_s(Wh, H, H, j0, min(s.chunk_h, H - j0), panels + 4 * j0 * H)
-            else:
-                pack_rows_transposed_s(Wh, 4 * H, j0, min(s.chunk_h, H - j0), panels + j0 * 4 * H)
-
-
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] cst,
             floating[:, :, ::1] gates, floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths,
@@ -225,7 +211,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
                    0, gates_p, G, &b[0], num_threads, mark)
         if panels_p != NULL:
-            _pack_panels(True, Wh_p, panels_p, s, num_threads)
+            pack_step_panels(True, Wh_p, panels_p, H, 4, chunk_h, num_threads)
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -275,7 +261,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         if panels_p != NULL:
-            _pack_panels(False, &Wh[0, 0], panels_p, s, num_threads)
+            pack_step_panels(False, &Wh[0, 0], panels_p, H, 4, chunk_h, num_threads)
         # Windows of steps, latest first; Ctrl-C is looked at between windows.
         for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
             if interrupted_since(mark):

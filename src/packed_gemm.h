@@ -94,7 +94,8 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #endif
 
-/* C[0:m, panel columns] += A[0:m, 0:K] @ panels, for ``npanels`` panels of K x 16.
+/* C[0:m, panel columns] += A[0:m, 0:K] @ panels, for ``npanels`` panels of K x 16 rows,
+ * ``panel_stride`` floats apart (K * 16, or more when K is a slice of longer panels).
  * Panel p's 16 columns start at C + (p / per_group) * group_stride + (p % per_group) * 16: the
  * forward step's four gate blocks (per_group panels each), or one run of units in backward.
  *
@@ -102,8 +103,8 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
  * come from one contiguous stream instead of six rows a multiple of 4 KiB apart, which all fall
  * in the same L1 set (H = 1024).  Rows go in groups of RNNFAST_MC so the copy fits the stack. */
 static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda,
-                                         const float *panels, ptrdiff_t npanels, ptrdiff_t per_group,
-                                         ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
+                                         const float *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                         ptrdiff_t per_group, ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
 {
     float slivers[RNNFAST_MC * RNNFAST_KC];
     for (ptrdiff_t m0 = 0; m0 < m; m0 += RNNFAST_MC) {
@@ -123,7 +124,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
                 }
             }
             for (ptrdiff_t p = 0; p < npanels; p++) {
-                const float *b = panels + p * K * RNNFAST_NR + k0 * RNNFAST_NR;
+                const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
                 float *cp = c + m0 * ldc + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
                 for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
                     int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
@@ -134,18 +135,19 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
     }
 }
 
-/* Forward panels of the units j0 .. j0+w (w a multiple of 16) of a (K, 4H) weight matrix W:
- * gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The chunk's
- * panels take 4*w*K floats: chunk j0 starts at out + 4*j0*K when all chunks before are full. */
-static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t j0,
-                                               ptrdiff_t w, float *out)
+/* Forward panels of the units j0 .. j0+w (w a multiple of 16) of a (K, gates*H) weight matrix
+ * W: gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The chunk's
+ * panels take gates*w*K floats: chunk j0 starts at out + gates*j0*K when all chunks before are
+ * full. */
+static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t gates,
+                                               ptrdiff_t j0, ptrdiff_t w, float *out)
 {
     ptrdiff_t per = w / RNNFAST_NR;
-    for (ptrdiff_t p = 0; p < 4 * per; p++) {
+    for (ptrdiff_t p = 0; p < gates * per; p++) {
         const float *src = W + (p / per) * H + j0 + (p % per) * RNNFAST_NR;
         float *dst = out + p * K * RNNFAST_NR;
         for (ptrdiff_t k = 0; k < K; k++)
-            memcpy(dst + k * RNNFAST_NR, src + k * 4 * H, RNNFAST_NR * sizeof(float));
+            memcpy(dst + k * RNNFAST_NR, src + k * gates * H, RNNFAST_NR * sizeof(float));
     }
 }
 

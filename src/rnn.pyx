@@ -10,13 +10,16 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
-                            STEPS_PER_CHECK, Tiling)
+                            STEPS_PER_CHECK, Tiling, PANEL, packed_gemm_s, pack_step_panels, RNNFAST_PACKED_GEMM)
+
+# 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
+PACKED_STEPS = RNNFAST_PACKED_GEMM
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
-cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, const floating* Wh,
+cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, const floating* Wh, const floating* panels,
                         floating* act, floating* hst, const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
@@ -25,7 +28,12 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, cons
     cdef floating* a_t = act + t * N * H
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + j0, H, one, a_t + n0 * H + j0, H)
+    if panels != NULL:  # float32 only: Wh's columns j0:j1 packed once per call
+        if floating is float:
+            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
+                          (j1 - j0) // PANEL, 0, a_t + n0 * H + j0, H)
+    else:
+        gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + j0, H, one, a_t + n0 * H + j0, H)
     for n in range(n0, n1):
         if t < lengths[n]:
             if relu:
@@ -74,28 +82,35 @@ cdef void _activation_backward(bint relu, const floating* h, const floating* dhs
 
 
 cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* WhT,
-                                   const floating* dG, floating* dh) noexcept nogil:
+                                   const floating* panels, const floating* dG, floating* dh) noexcept nogil:
     # dh[rows, j0:j1] += dG_t[rows, :] @ Wh^T[:, j0:j1]   (untransposed operand, see lstm.pyx)
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating one = 1
+    if panels != NULL:  # float32 only: WhT's columns j0:j1 packed once per call
+        if floating is float:
+            packed_gemm_s(n1 - n0, H, dG + t * N * H + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
+                          (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
+        return
     gemm(False, False, n1 - n0, j1 - j0, H, one, dG + t * N * H + n0 * H, H, WhT + j0, H,
          one, dh + n0 * H + j0, H)
 
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                         Py_ssize_t T, bint relu, const floating* Wh, floating* act, floating* hst,
+                         Py_ssize_t T, bint relu, const floating* Wh, const floating* panels, floating* act,
+                         floating* hst,
                          floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile, blk
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
-            _forward_tile(t, tile, s, relu, Wh, act, hst, lengths)
+            _forward_tile(t, tile, s, relu, Wh, panels, act, hst, lengths)
             emit_output_tile(t, tile, s, T, hst, hs, lengths)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                          bint relu, const floating* WhT, const floating* act, const floating* dhs,
+                          bint relu, const floating* WhT, const floating* panels, const floating* act,
+                          const floating* dhs,
                           floating* dh, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile, blk
@@ -103,15 +118,16 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
         for tile in range(tile0, tile1):
             _backward_gates_tile(t, tile, s, relu, act, dhs, dh, dG, lengths)
         for tile in range(tile0, tile1):
-            _backward_recurrent_tile(t, tile, s, WhT, dG, dh)
+            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] act,
-            floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths, bint relu,
+            floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths, bint relu, floating[::1] panels,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.rnn``; ``hs (N, T, H)`` is the
-    batch-major output."""
+    batch-major output.  ``panels``: H*H scratch floats for the packed step weights, or empty for
+    the BLAS path (``rnnfast._plumbing.step_panels``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
@@ -119,12 +135,15 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef floating* act_p = &act[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads, mark)
+        if panels_p != NULL:
+            pack_step_panels(True, Wh_p, panels_p, H, 1, chunk_h, num_threads)
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -133,16 +152,16 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             if nt > 1 and owns_rows(s, nt):
                 # Each thread owns whole row blocks: rows never read each other, so no barriers.
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, relu, Wh_p, act_p,
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, relu, Wh_p, panels_p, act_p,
                                    hst_p, hs_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile(t, tile, s, relu, Wh_p, act_p, hst_p, len_p)
+                            _forward_tile(t, tile, s, relu, Wh_p, panels_p, act_p, hst_p, len_p)
                             emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
-                _forward_steps(w0, w1, 0, tile_count(s), s, T, relu, Wh_p, act_p, hst_p, hs_p, len_p)
+                _forward_steps(w0, w1, 0, tile_count(s), s, T, relu, Wh_p, panels_p, act_p, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
@@ -150,8 +169,9 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const Py_ssize_t[::1] lengths,
              bint relu, const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
-             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0; ``WhT`` is ``Wh.T``, C-contiguous."""
+             floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0; ``WhT`` is ``Wh.T``, C-contiguous.
+    ``panels``: as in ``forward`` (here ``WhT``'s columns are packed)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
@@ -159,12 +179,15 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* WhT_p = &WhT[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
+        if panels_p != NULL:
+            pack_step_panels(True, WhT_p, panels_p, H, 1, chunk_h, num_threads)
         # Windows of steps, latest first; Ctrl-C is looked at between windows.
         for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
             if interrupted_since(mark):
@@ -173,7 +196,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             w0 = max(0, w1 - STEPS_PER_CHECK)
             if nt > 1 and owns_rows(s, nt):
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, relu, WhT_p, act_p,
+                    _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, relu, WhT_p, panels_p, act_p,
                                     dhs_p, dh_p, dG_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
@@ -181,9 +204,10 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
-                            _backward_recurrent_tile(t, tile, s, WhT_p, dG_p, dh_p)
+                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p)
             else:
-                _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, act_p, dhs_p, dh_p, dG_p, len_p)
+                _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, panels_p, act_p, dhs_p, dh_p, dG_p,
+                                len_p)
         tiled_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, 0, &dWx[0, 0], H, NULL, num_threads, mark)
         tiled_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, 0, &dWh[0, 0], H, NULL, num_threads, mark)
