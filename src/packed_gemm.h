@@ -6,7 +6,8 @@
  * the machine's GEMM speed).  Here the weights are packed once per kernel call into panels
  * of 16 columns, k-major (``K x 16`` contiguous floats), and each step streams them through
  * a 6 x 16 register-blocked FMA micro-kernel (the BLIS Haswell shape: 12 accumulators,
- * two panel loads and six broadcasts per k).  The state rows are read in place.
+ * two panel loads and six broadcasts per k).  The state rows (at most a tile's 128) are
+ * copied into 6-row slivers per k-block, a small cost shared by all the tile's panels.
  *
  *     C[r, cols of panel p] += sum_k A[r, k] * P[p][k, 0:16]
  *
@@ -114,13 +115,14 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
             for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
                 float *dst = slivers + r0 * kc;
                 for (ptrdiff_t r = 0; r < RNNFAST_MR; r++) {
-                    const float *src = a + (m0 + r0 + r) * lda + k0;
-                    if (r0 + r < mc)
+                    if (r0 + r < mc) {
+                        const float *src = a + (m0 + r0 + r) * lda + k0;
                         for (ptrdiff_t k = 0; k < kc; k++)
                             dst[k * RNNFAST_MR + r] = src[k];
-                    else
+                    } else { /* rows past the end: zeros, never stored back */
                         for (ptrdiff_t k = 0; k < kc; k++)
                             dst[k * RNNFAST_MR + r] = 0.0f;
+                    }
                 }
             }
             for (ptrdiff_t p = 0; p < npanels; p++) {
