@@ -89,15 +89,18 @@ def rnn_backward(dhs, cache, dhT=None):
     dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, H), dtype), workspace((T, N, D), dtype)
-    WhT = transposed(cache.Wh, cache.plan.num_threads)
     panels = step_panels(_rnn, dtype, H, 1, cache.plan)
+    # The BLAS path's step operand; the packed path reads the panels instead.
+    WhT = transposed(cache.Wh, cache.plan.num_threads) if panels.size == 0 else cache.Wh
     dWx, dWh, db = kernel_outputs(N, dtype, (D, H), (H, H), H)
     if N:
         with single_threaded_blas():
-            _rnn.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
+            _rnn.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.act, cache.lengths, cache.relu,
                           dhs_tm, dh, dG, dx_tm, dWx, dWh, db, panels, *cache.plan.args())
     dx = batch_major(dx_tm)
-    pool.give(dG, dx_tm, dhs_tm, WhT, panels)
+    pool.give(dG, dx_tm, dhs_tm, panels)
+    if WhT is not cache.Wh:
+        pool.give(WhT)
     return dx, dWx, dWh, db, dh
 
 

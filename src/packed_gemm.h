@@ -117,15 +117,12 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
             ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
             for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
                 float *dst = slivers + r0 * kc;
-                for (ptrdiff_t r = 0; r < RNNFAST_MR; r++) {
-                    if (r0 + r < mc) {
-                        const float *src = a + (m0 + r0 + r) * lda + k0;
-                        for (ptrdiff_t k = 0; k < kc; k++)
-                            dst[k * RNNFAST_MR + r] = src[k];
-                    } else { /* rows past the end: zeros, never stored back */
-                        for (ptrdiff_t k = 0; k < kc; k++)
-                            dst[k * RNNFAST_MR + r] = 0.0f;
-                    }
+                /* A last sliver of mr < 6 rows keeps the stride of 6: the mr-row kernel
+                 * reads only its own rows, so the rest is never filled. */
+                for (ptrdiff_t r = 0; r < RNNFAST_MR && r0 + r < mc; r++) {
+                    const float *src = a + (m0 + r0 + r) * lda + k0;
+                    for (ptrdiff_t k = 0; k < kc; k++)
+                        dst[k * RNNFAST_MR + r] = src[k];
                 }
             }
             ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
@@ -136,7 +133,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
                 /* The block that comes next (next panel, or the first panel's next k-block) is
                  * prefetched into L2 a few lines per sliver, so the first sliver over it does not
                  * wait on L3 (the weights of a step, 16 MiB at H = 1024, never stay in L2):
-                 * ~94 -> ~103 GF/s on one core at H = 1024. */
+                 * ~94 -> ~102 GF/s median on one core at H = 1024. */
                 const float *next = p + 1 < npanels ? b + panel_stride
                                   : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
                 ptrdiff_t line = 0;

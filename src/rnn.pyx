@@ -87,7 +87,7 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating one = 1
-    if panels != NULL:  # float32 only: WhT's columns j0:j1 packed once per call
+    if panels != NULL:  # float32 only: Wh's rows j0:j1, transposed and packed once per call
         if floating is float:
             packed_gemm_s(n1 - n0, H, dG + t * N * H + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
                           (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
@@ -98,8 +98,7 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
                          Py_ssize_t T, bint relu, const floating* Wh, const floating* panels, floating* act,
-                         floating* hst,
-                         floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+                         floating* hst, floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile, blk
     for t in range(w0, w1):
@@ -110,8 +109,7 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
                           bint relu, const floating* WhT, const floating* panels, const floating* act,
-                          const floating* dhs,
-                          floating* dh, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
+                          const floating* dhs, floating* dh, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile, blk
     for t in range(w1 - 1, w0 - 1, -1):
@@ -165,14 +163,16 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
-def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] WhT,
+def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+             const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const Py_ssize_t[::1] lengths,
              bint relu, const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
              floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0; ``WhT`` is ``Wh.T``, C-contiguous.
-    ``panels``: as in ``forward`` (here ``WhT``'s columns are packed)."""
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[0]
+    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.  ``WhT`` is ``Wh.T``,
+    C-contiguous, for the BLAS path; with non-empty ``panels`` (as in ``forward``) the steps read ``Wh``'s
+    rows packed transposed instead and ``WhT`` is not read."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
@@ -187,7 +187,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         if panels_p != NULL:
-            pack_step_panels(True, WhT_p, panels_p, H, 1, chunk_h, num_threads)
+            pack_step_panels(False, &Wh[0, 0], panels_p, H, 1, chunk_h, num_threads)
         # Windows of steps, latest first; Ctrl-C is looked at between windows.
         for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
             if interrupted_since(mark):
