@@ -1,11 +1,13 @@
 # Internal kernels: arguments are validated and allocated by rnnfast.gru.
 import numpy as np
 
+PACKED_STEPS: int
+
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, bx: np.ndarray, bh: np.ndarray, hst: np.ndarray,
             act: np.ndarray, hg: np.ndarray, rh: np.ndarray, hs: np.ndarray, lengths: np.ndarray, reset_after: bool,
-            block_n: int, chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...
-def backward(x_tm: np.ndarray, Wx: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray, hg: np.ndarray,
+            panels: np.ndarray, block_n: int, chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...
+def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray, hg: np.ndarray,
              rh: np.ndarray, lengths: np.ndarray, reset_after: bool, dhs_tm: np.ndarray, dh: np.ndarray,
              drh: np.ndarray, dGx: np.ndarray, dGh: np.ndarray, dx_tm: np.ndarray, dWx: np.ndarray,
-             dWh: np.ndarray, dbx: np.ndarray, dbh: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
+             dWh: np.ndarray, dbx: np.ndarray, dbh: np.ndarray, panels: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
              parallel_steps: bool) -> None: ...

@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, time_major,
-                        transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
+                        time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -76,9 +76,11 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     act, hg = workspace((T, N, 3 * H), v.dtype), workspace((T, N, 3 * H), v.dtype)
     rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
+    panels = step_panels(_gru, v.dtype, H, 3, plan)
     if N:
         with single_threaded_blas():
-            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, *plan.args())
+            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, panels, *plan.args())
+    pool.give(panels)
     cache = GRUCache(x_tm, Wx, Wh, hst, act, hg, rh, steps, v.mask, reset_after, plan)
     pool.give_when_dead(cache, x_tm, hst, act, hg, rh)
     return hs, hst[T].copy(), cache
@@ -109,15 +111,19 @@ def gru_backward(dhs, cache, dhT=None):
     dGh = workspace((T, N, 3 * H), dtype) if cache.reset_after else dGx
     drh = np.empty((N, H), dtype=dtype)
     dx_tm = workspace((T, N, D), dtype)
-    WhT = transposed(cache.Wh, cache.plan.num_threads)
+    panels = step_panels(_gru, dtype, H, 3, cache.plan)
+    # The BLAS path's step operand; the packed path reads the panels instead.
+    WhT = transposed(cache.Wh, cache.plan.num_threads) if panels.size == 0 else cache.Wh
     dWx, dWh, dbx, dbh = kernel_outputs(N, dtype, (D, 3 * H), (H, 3 * H), 3 * H, 3 * H)
     if N:
         with single_threaded_blas():
-            _gru.backward(cache.x_tm, cache.Wx, WhT, cache.hst, cache.act, cache.hg, cache.rh,
+            _gru.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.act, cache.hg, cache.rh,
                           cache.lengths, cache.reset_after, dhs_tm, dh, drh, dGx, dGh,
-                          dx_tm, dWx, dWh, dbx, dbh, *cache.plan.args())
+                          dx_tm, dWx, dWh, dbx, dbh, panels, *cache.plan.args())
     dx = batch_major(dx_tm)
-    pool.give(dGx, dx_tm, dhs_tm, WhT, *([dGh] if cache.reset_after else []))
+    pool.give(dGx, dx_tm, dhs_tm, panels, *([dGh] if cache.reset_after else []))
+    if WhT is not cache.Wh:
+        pool.give(WhT)
     return dx, dWx, dWh, dbx, dbh, dh
 
 

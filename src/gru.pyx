@@ -17,6 +17,11 @@ block_n rows x chunk_h hidden units, every GEMM shape fixed by the problem shape
 Buffers: ``act`` enters holding x @ Wx + bx and leaves holding (r, z, n);
 ``hg`` holds the recurrent pre-activations (h @ Wh + bh, or its n-part from r*h);
 ``rh`` holds r * h_{t-1} (reset_before only).
+
+Packed steps (float32, AVX2 builds, large tiles; ``rnnfast._plumbing.step_panels``): each chunk
+of units has its r, z, n column panels side by side (forward, K = H), or its rows of Wh
+transposed (backward, K = 3H); a product over gates q0..q1-1 takes the matching run of panels,
+or the matching K-slice of the transposed rows.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -24,7 +29,11 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
-                            tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling)
+                            tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling,
+                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
+
+# 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
+PACKED_STEPS = RNNFAST_PACKED_GEMM
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
@@ -32,15 +41,20 @@ rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 cdef void _recurrent_product(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t H,
                              Py_ssize_t q0, Py_ssize_t q1, const floating* A, Py_ssize_t lda,
-                             const floating* Wh, const floating* bh, floating* g_t) noexcept nogil:
+                             const floating* Wh, const floating* panels, const floating* bh,
+                             floating* g_t) noexcept nogil:
     """g_t[rows, gates q0..q1-1 of units j0:j1] = A[rows] @ Wh[:, those columns] + bh."""
-    cdef Py_ssize_t G = 3 * H, n, j, q
+    cdef Py_ssize_t G = 3 * H, n, j, q, w = j1 - j0
     cdef floating one = 1
     for n in range(n0, n1):
         for q in range(q0, q1):
             for j in range(j0, j1):
                 g_t[n * G + q * H + j] = bh[q * H + j]
-    if j0 == 0 and j1 == H:  # whole gate blocks are contiguous: one GEMM
+    if panels != NULL:  # float32 only: the chunk's r, z, n panels (w // PANEL each), from gate q0 on
+        if floating is float:
+            packed_gemm_s(n1 - n0, H, A + n0 * lda, lda, panels + 3 * j0 * H + q0 * w * H, H * PANEL,
+                          (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
+    elif j0 == 0 and j1 == H:  # whole gate blocks are contiguous: one GEMM
         gemm(False, False, n1 - n0, (q1 - q0) * H, H, one, A + n0 * lda, lda,
              Wh + q0 * H, G, one, g_t + n0 * G + q0 * H, G)
     else:
@@ -49,7 +63,8 @@ cdef void _recurrent_product(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssi
                  Wh + q * H + j0, G, one, g_t + n0 * G + q * H + j0, G)
 
 
-cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh, const floating* bh,
+cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
+                              const floating* panels, const floating* bh,
                               floating* act, floating* hg, floating* hst,
                               const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
@@ -61,7 +76,7 @@ cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const flo
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(n0, n1, j0, j1, H, 0, 3, h_prev, H, Wh, bh, g_t)
+    _recurrent_product(n0, n1, j0, j1, H, 0, 3, h_prev, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -97,7 +112,7 @@ cdef void _blend(const floating* z, const floating* n_, const floating* h_prev, 
 
 
 cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
-                                  const floating* bh, floating* act, floating* hg, const floating* hst,
+                                  const floating* panels, const floating* bh, floating* act, floating* hg, const floating* hst,
                                   floating* rh, const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
@@ -109,7 +124,7 @@ cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* rh_t = rh + t * N * H
     cdef floating zero = 0
-    _recurrent_product(n0, n1, j0, j1, H, 0, 2, h_prev, H, Wh, bh, g_t)
+    _recurrent_product(n0, n1, j0, j1, H, 0, 2, h_prev, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -128,7 +143,7 @@ cdef void _product(const floating* a, const floating* b, floating* out, Py_ssize
 
 
 cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
-                                 const floating* bh, floating* act, floating* hg, floating* hst,
+                                 const floating* panels, const floating* bh, floating* act, floating* hg, floating* hst,
                                  const floating* rh, const Py_ssize_t* lengths) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
@@ -138,7 +153,7 @@ cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const 
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(n0, n1, j0, j1, H, 2, 3, rh + t * N * H, H, Wh, bh, g_t)
+    _recurrent_product(n0, n1, j0, j1, H, 2, 3, rh + t * N * H, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -227,15 +242,24 @@ cdef void _reset_backward(const floating* r, const floating* h_prev, const float
 
 
 cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t q0, Py_ssize_t q1,
-                                 const floating* WhT, const floating* dGh, floating beta,
+                                 const floating* WhT, const floating* panels, const floating* dGh, floating beta,
                                  floating* out) noexcept nogil:
     """out[rows, j0:j1] = beta * out + dGh_t[rows, gates q0..q1-1] @ Wh^T[those gate rows, j0:j1].
 
     One GEMM per gate block, untransposed (see lstm.pyx), accumulated in gate order."""
-    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
+    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, q
-    cdef floating one = 1
+    cdef floating one = 1, zero = 0
+    if panels != NULL:  # float32 only: Wh's rows j0:j1 transposed (K = 3H), the K-slice of gates q0..q1-1
+        if floating is float:
+            if beta == 0:  # the micro-kernel accumulates
+                for n in range(n0, n1):
+                    fill(out + n * H + j0, j1 - j0, zero)
+            packed_gemm_s(n1 - n0, (q1 - q0) * H, dGh + t * N * G + n0 * G + q0 * H, G,
+                          panels + j0 * G + q0 * H * PANEL, G * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0,
+                          out + n0 * H + j0, H)
+        return
     if j0 == 0 and j1 == H:
         gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
              WhT + q0 * H * H, H, beta, out + n0 * H, H)
@@ -246,7 +270,8 @@ cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssi
 
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                         Py_ssize_t T, bint reset_after, const floating* Wh, const floating* bh, floating* act,
+                         Py_ssize_t T, bint reset_after, const floating* Wh, const floating* panels,
+                         const floating* bh, floating* act,
                          floating* hg, floating* hst, floating* rh, floating* hs,
                          const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
@@ -254,18 +279,19 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
             if reset_after:
-                _forward_tile_after(t, tile, s, Wh, bh, act, hg, hst, lengths)
+                _forward_tile_after(t, tile, s, Wh, panels, bh, act, hg, hst, lengths)
                 emit_output_tile(t, tile, s, T, hst, hs, lengths)
             else:
-                _forward_tile_before_rz(t, tile, s, Wh, bh, act, hg, hst, rh, lengths)
+                _forward_tile_before_rz(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths)
         if not reset_after:  # n needs r * h of all units of the row
             for tile in range(tile0, tile1):
-                _forward_tile_before_n(t, tile, s, Wh, bh, act, hg, hst, rh, lengths)
+                _forward_tile_before_n(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths)
                 emit_output_tile(t, tile, s, T, hst, hs, lengths)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                          bint reset_after, const floating* WhT, const floating* act, const floating* hg,
+                          bint reset_after, const floating* WhT, const floating* panels, const floating* act,
+                          const floating* hg,
                           const floating* hst, const floating* dhs, floating* dh, floating* drh, floating* dGx,
                           floating* dGh, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
@@ -276,21 +302,22 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
             _backward_gates_tile(t, tile, s, reset_after, act, hg, hst, dhs, dh, dGx, dGh, lengths)
         if not reset_after:
             for tile in range(tile0, tile1):
-                _backward_product_tile(t, tile, s, 2, 3, WhT, dGh, zero, drh)
+                _backward_product_tile(t, tile, s, 2, 3, WhT, panels, dGh, zero, drh)
             for tile in range(tile0, tile1):
                 _backward_reset_tile(t, tile, s, act, hst, drh, dh, dGx, dGh, lengths)
         for tile in range(tile0, tile1):
-            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT, dGh, one, dh)
+            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT, panels, dGh, one, dh)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] bx, const floating[::1] bh, floating[:, :, ::1] hst,
             floating[:, :, ::1] act, floating[:, :, ::1] hg, floating[:, :, ::1] rh, floating[:, :, ::1] hs,
-            const Py_ssize_t[::1] lengths, bint reset_after,
+            const Py_ssize_t[::1] lengths, bint reset_after, floating[::1] panels,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.gru``.
     ``rh`` is (T, N, H) for reset_after=False and unused otherwise; ``hs (N, T, H)`` is the
-    batch-major output."""
+    batch-major output.  ``panels``: 3*H*H scratch floats for the packed step weights, or empty
+    for the BLAS path (``rnnfast._plumbing.step_panels``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
@@ -299,6 +326,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* bh_p = &bh[0]
     cdef floating* act_p = &act[0, 0, 0]
     cdef floating* hg_p = &hg[0, 0, 0]
@@ -308,6 +336,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
+        if panels_p != NULL:
+            pack_step_panels(True, Wh_p, panels_p, H, 3, chunk_h, num_threads)
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -317,39 +347,41 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                 # Each thread owns whole row blocks: rows never read each other, so no barriers.
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
                     _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, reset_after, Wh_p,
-                                   bh_p, act_p, hg_p, hst_p, rh_p, hs_p, len_p)
+                                   panels_p, bh_p, act_p, hg_p, hst_p, rh_p, hs_p, len_p)
             elif nt > 1:
                 # One parallel region per window: barriers between phases, no fork/join per step.
                 with parallel(num_threads=nt):
                     for t in range(w0, w1):
                         if reset_after:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_after(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, len_p)
+                                _forward_tile_after(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, len_p)
                                 emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
                         else:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_before_rz(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                                _forward_tile_before_rz(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_before_n(t, tile, s, Wh_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                                _forward_tile_before_n(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
                                 emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
             else:
-                _forward_steps(w0, w1, 0, tile_count(s), s, T, reset_after, Wh_p, bh_p, act_p, hg_p, hst_p,
+                _forward_steps(w0, w1, 0, tile_count(s), s, T, reset_after, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p,
                                rh_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
-def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] WhT,
+def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
+             const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const floating[:, :, ::1] hg,
              const floating[:, :, ::1] rh, const Py_ssize_t[::1] lengths, bint reset_after,
              const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, ::1] drh,
              floating[:, :, ::1] dGx, floating[:, :, ::1] dGh,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh,
-             floating[::1] dbx, floating[::1] dbh,
+             floating[::1] dbx, floating[::1] dbh, floating[::1] panels,
              Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.
-    ``WhT`` is ``Wh.T`` as a C-contiguous (3H, H) array; ``drh`` (N, H) is
-    workspace for reset_before."""
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = WhT.shape[1]
+    ``WhT`` is ``Wh.T`` as a C-contiguous (3H, H) array for the BLAS path; with non-empty
+    ``panels`` (see ``forward``) the steps use those, packed from ``Wh``, and ``WhT`` is not read.
+    ``drh`` (N, H) is workspace for reset_before."""
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
     cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
@@ -358,6 +390,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef long mark = interrupt_mark()
     cdef floating zero = 0, one = 1
     cdef const floating* WhT_p = &WhT[0, 0]
+    cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* hg_p = &hg[0, 0, 0]
     cdef const floating* hst_p = &hst[0, 0, 0]
@@ -368,6 +401,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dGh_p = &dGh[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
     with nogil:
+        if panels_p != NULL:
+            pack_step_panels(False, &Wh[0, 0], panels_p, H, 3, chunk_h, num_threads)
         # Windows of steps, latest first; Ctrl-C is looked at between windows.
         for w in range((T + STEPS_PER_CHECK - 1) // STEPS_PER_CHECK):
             if interrupted_since(mark):
@@ -377,7 +412,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             if nt > 1 and owns_rows(s, nt):
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
                     _backward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, reset_after, WhT_p,
-                                    act_p, hg_p, hst_p, dhs_p, dh_p, drh_p, dGx_p, dGh_p, len_p)
+                                    panels_p, act_p, hg_p, hst_p, dhs_p, dh_p, drh_p, dGx_p, dGh_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
                     for t in range(w1 - 1, w0 - 1, -1):
@@ -386,13 +421,14 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                                  dGx_p, dGh_p, len_p)
                         if not reset_after:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _backward_product_tile(t, tile, s, 2, 3, WhT_p, dGh_p, zero, drh_p)
+                                _backward_product_tile(t, tile, s, 2, 3, WhT_p, panels_p, dGh_p, zero, drh_p)
                             for tile in prange(tile_count(s), schedule="static"):
                                 _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
-                            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, dGh_p, one, dh_p)
+                            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, panels_p, dGh_p,
+                                                   one, dh_p)
             else:
-                _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, act_p, hg_p, hst_p, dhs_p, dh_p,
+                _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p, dh_p,
                                 drh_p, dGx_p, dGh_p, len_p)
         tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)

@@ -1,9 +1,11 @@
-"""The packed-weight step micro-kernel (``src/packed_gemm.h``) in the LSTM and RNN kernels,
+"""The packed-weight step micro-kernel (``src/packed_gemm.h``) in the LSTM, GRU and RNN kernels,
 float32 on AVX2 builds.
 
 The kernels take it only for tiles too large for OpenBLAS's small-matrix path (H of ~1024); here
 the size threshold is lowered so that small shapes exercise it: partial 6-row slivers, a partial
-last chunk of units, several k-blocks (K > 256), lengths, states and final-state gradients.
+last chunk of units, several k-blocks (K > 256), lengths, states and final-state gradients.  The
+GRU's products take runs of gate panels (forward) and K-slices of the transposed rows (backward:
+reset_before's n-part alone, written over its output rather than added).
 """
 import numpy as np
 import pytest
@@ -14,7 +16,9 @@ from rnnfast._dispatch import kernel_module
 from cells import CELL_BY_NAME, IMPLS, rel_err, run
 
 PACKED_CELLS = [(CELL_BY_NAME[name], module, gates)
-                for name, module, gates in [("lstm", "lstm", 4), ("rnn_tanh", "rnn", 1), ("rnn_relu", "rnn", 1)]]
+                for name, module, gates in [("lstm", "lstm", 4), ("gru_reset_after", "gru", 3),
+                                                ("gru_reset_before", "gru", 3), ("rnn_tanh", "rnn", 1),
+                                                ("rnn_relu", "rnn", 1)]]
 CELL_IDS = [c.name for c, _, _ in PACKED_CELLS]
 pytestmark = pytest.mark.skipif(not kernel_module("lstm").PACKED_STEPS,
                                 reason="this build/CPU has no packed-weight micro-kernel (baseline ISA)")
@@ -22,7 +26,7 @@ pytestmark = pytest.mark.skipif(not kernel_module("lstm").PACKED_STEPS,
 
 @pytest.fixture
 def packed(monkeypatch):
-    """Every float32 LSTM and RNN call with H and chunks in whole panels takes the packed path."""
+    """Every float32 LSTM, GRU and RNN call with H and chunks in whole panels takes the packed path."""
     monkeypatch.setattr(_plumbing, "_SMALL_GEMM", 0)
 
 
