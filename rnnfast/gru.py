@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
-                        time_major, transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, chunked_weights, initial_states, kernel_lengths, kernel_outputs,
+                        step_panels, time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -77,10 +77,12 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_gru, v.dtype, H, 3, plan)
+    chunked = chunked_weights(v.dtype, H, 3, plan, panels)
     if N:
         with single_threaded_blas():
-            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, panels, *plan.args())
-    pool.give(panels)
+            _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, panels, chunked,
+                         *plan.args())
+    pool.give(panels, chunked)
     cache = GRUCache(x_tm, Wx, Wh, hst, act, hg, rh, steps, v.mask, reset_after, plan)
     pool.give_when_dead(cache, x_tm, hst, act, hg, rh)
     return hs, hst[T].copy(), cache

@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
-                        time_major, transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, chunked_weights, initial_states, kernel_lengths, kernel_outputs,
+                        step_panels, time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -71,10 +71,11 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     act = workspace((T, N, 4 * H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_lstm, v.dtype, H, 4, plan)
+    chunked = chunked_weights(v.dtype, H, 4, plan, panels)
     if N:
         with single_threaded_blas():
-            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, panels, *plan.args())
-    pool.give(panels)
+            _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, panels, chunked, *plan.args())
+    pool.give(panels, chunked)
     cache = LSTMCache(x_tm, Wx, Wh, hst, cst, act, steps, v.mask, plan)
     pool.give_when_dead(cache, x_tm, hst, cst, act)
     return hs, hst[T].copy(), cst[T].copy(), cache

@@ -10,8 +10,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, initial_states, kernel_lengths, kernel_outputs, step_panels,
-                        time_major, transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, chunked_weights, initial_states, kernel_lengths, kernel_outputs,
+                        step_panels, time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -69,10 +69,11 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     act = workspace((T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_rnn, v.dtype, H, 1, plan)
+    chunked = chunked_weights(v.dtype, H, 1, plan, panels)
     if N:
         with single_threaded_blas():
-            _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, panels, *plan.args())
-    pool.give(panels)
+            _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, panels, chunked, *plan.args())
+    pool.give(panels, chunked)
     cache = RNNCache(x_tm, Wx, Wh, hst, act, steps, v.mask, relu, plan)
     pool.give_when_dead(cache, x_tm, hst, act)
     return hs, hst[T].copy(), cache

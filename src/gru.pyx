@@ -29,7 +29,8 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
-                            tile_bounds, tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling,
+                            tile_bounds, tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
+                            Tiling,
                             RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
 
 # 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
@@ -39,12 +40,13 @@ PACKED_STEPS = RNNFAST_PACKED_GEMM
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
-cdef void _recurrent_product(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t H,
+cdef void _recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1,
                              Py_ssize_t q0, Py_ssize_t q1, const floating* A, Py_ssize_t lda,
                              const floating* Wh, const floating* panels, const floating* bh,
                              floating* g_t) noexcept nogil:
-    """g_t[rows, gates q0..q1-1 of units j0:j1] = A[rows] @ Wh[:, those columns] + bh."""
-    cdef Py_ssize_t G = 3 * H, n, j, q, w = j1 - j0
+    """g_t[rows, gates q0..q1-1 of units j0:j1] = A[rows] @ Wh[:, those columns] + bh.
+    ``Wh``: as given, or its chunk-major copy (``kernel_common.chunk_step_weights``)."""
+    cdef Py_ssize_t H = s.H, G = 3 * H, n, j, q, w = j1 - j0
     cdef floating one = 1
     for n in range(n0, n1):
         for q in range(q0, q1):
@@ -54,13 +56,13 @@ cdef void _recurrent_product(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssi
         if floating is float:
             packed_gemm_s(n1 - n0, H, A + n0 * lda, lda, panels + 3 * j0 * H + q0 * w * H, H * PANEL,
                           (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
-    elif j0 == 0 and j1 == H:  # whole gate blocks are contiguous: one GEMM
+    elif j0 == 0 and j1 == H:  # one chunk, weights as given: whole gate blocks are contiguous, one GEMM
         gemm(False, False, n1 - n0, (q1 - q0) * H, H, one, A + n0 * lda, lda,
              Wh + q0 * H, G, one, g_t + n0 * G + q0 * H, G)
     else:
         for q in range(q0, q1):
             gemm(False, False, n1 - n0, j1 - j0, H, one, A + n0 * lda, lda,
-                 Wh + q * H + j0, G, one, g_t + n0 * G + q * H + j0, G)
+                 Wh + weight_block(s, j0, q), s.w_ld, one, g_t + n0 * G + q * H + j0, G)
 
 
 cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
@@ -76,7 +78,7 @@ cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const flo
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(n0, n1, j0, j1, H, 0, 3, h_prev, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 0, 3, h_prev, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -124,7 +126,7 @@ cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* rh_t = rh + t * N * H
     cdef floating zero = 0
-    _recurrent_product(n0, n1, j0, j1, H, 0, 2, h_prev, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 0, 2, h_prev, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -153,7 +155,7 @@ cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const 
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(n0, n1, j0, j1, H, 2, 3, rh + t * N * H, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 2, 3, rh + t * N * H, H, Wh, panels, bh, g_t)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -312,21 +314,23 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] bx, const floating[::1] bh, floating[:, :, ::1] hst,
             floating[:, :, ::1] act, floating[:, :, ::1] hg, floating[:, :, ::1] rh, floating[:, :, ::1] hs,
-            const Py_ssize_t[::1] lengths, bint reset_after, floating[::1] panels,
+            const Py_ssize_t[::1] lengths, bint reset_after, floating[::1] panels, floating[::1] chunked,
             Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.gru``.
     ``rh`` is (T, N, H) for reset_after=False and unused otherwise; ``hs (N, T, H)`` is the
     batch-major output.  ``panels``: 3*H*H scratch floats for the packed step weights, or empty
-    for the BLAS path (``rnnfast._plumbing.step_panels``)."""
+    for the BLAS path; ``chunked``: scratch for the BLAS path's chunk-major copy of Wh, or empty
+    (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 3, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
+    cdef floating* chunked_p = &chunked[0] if chunked.shape[0] > 0 else NULL
     cdef const floating* bh_p = &bh[0]
     cdef floating* act_p = &act[0, 0, 0]
     cdef floating* hg_p = &hg[0, 0, 0]
@@ -338,6 +342,9 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 3, chunk_h, num_threads)
+        elif chunked_p != NULL:
+            chunk_step_weights(Wh_p, chunked_p, &s, 3, num_threads)
+            Wh_p = chunked_p
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -383,7 +390,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     ``drh`` (N, H) is workspace for reset_before."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 3, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1

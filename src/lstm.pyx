@@ -24,7 +24,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
-                            tile_count, tiled_gemm, STEPS_PER_CHECK, Tiling,
+                            tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling,
                             RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
 
 # 1 where this build has the packed-weight step micro-kernel (float32, AVX2 + FMA):
@@ -55,12 +55,12 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
         if floating is float:
             packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + 4 * j0 * H, H * PANEL,
                           4 * (j1 - j0) // PANEL, (j1 - j0) // PANEL, H, g_t + n0 * G + j0, G)
-    elif j0 == 0 and j1 == H:
+    elif j0 == 0 and j1 == H:  # one chunk: the weights as given
         gemm(False, False, n1 - n0, G, H, one, h_prev + n0 * H, H, Wh, G, one, g_t + n0 * G, G)
-    else:
+    else:  # Wh: as given, or its chunk-major copy (kernel_common.chunk_step_weights)
         for q in range(4):
             gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H,
-                 Wh + q * H + j0, G, one, g_t + n0 * G + q * H + j0, G)
+                 Wh + weight_block(s, j0, q), s.w_ld, one, g_t + n0 * G + q * H + j0, G)
 
     for n in range(n0, n1):
         if t < lengths[n]:
@@ -188,18 +188,22 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] cst,
             floating[:, :, ::1] gates, floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths,
-            floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+            floating[::1] panels, floating[::1] chunked, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads,
+            bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.lstm``; ``hs (N, T, H)`` is the
     batch-major output.  ``panels``: 4*H*H scratch floats for the packed step weights (float32 with
-    ``PACKED_STEPS``, H and chunk_h multiples of 16), or empty for the BLAS path."""
+    ``PACKED_STEPS``, H and chunk_h multiples of 16), or empty for the BLAS path; ``chunked``: scratch
+    for the BLAS path's chunk-major copy of Wh, or empty to read Wh as given
+    (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 4, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
+    cdef floating* chunked_p = &chunked[0] if chunked.shape[0] > 0 else NULL
     cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef floating* gates_p = &gates[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
@@ -212,6 +216,9 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                    0, gates_p, G, &b[0], num_threads, mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 4, chunk_h, num_threads)
+        elif chunked_p != NULL:
+            chunk_step_weights(Wh_p, chunked_p, &s, 4, num_threads)
+            Wh_p = chunked_p
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -245,7 +252,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     (see ``forward``) the steps use those instead and ``WhT`` is not read."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 4, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1

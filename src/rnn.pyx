@@ -10,7 +10,8 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
-                            STEPS_PER_CHECK, Tiling, PANEL, packed_gemm_s, pack_step_panels, RNNFAST_PACKED_GEMM)
+                            weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL, packed_gemm_s,
+                            pack_step_panels, RNNFAST_PACKED_GEMM)
 
 # 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
 PACKED_STEPS = RNNFAST_PACKED_GEMM
@@ -32,8 +33,9 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, cons
         if floating is float:
             packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
                           (j1 - j0) // PANEL, 0, a_t + n0 * H + j0, H)
-    else:
-        gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + j0, H, one, a_t + n0 * H + j0, H)
+    else:  # Wh: as given, or its chunk-major copy (kernel_common.chunk_step_weights)
+        gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + weight_block(s, j0, 0), s.w_ld,
+             one, a_t + n0 * H + j0, H)
     for n in range(n0, n1):
         if t < lengths[n]:
             if relu:
@@ -122,18 +124,20 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
             const floating[::1] b, floating[:, :, ::1] hst, floating[:, :, ::1] act,
             floating[:, :, ::1] hs, const Py_ssize_t[::1] lengths, bint relu, floating[::1] panels,
-            Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
+            floating[::1] chunked, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal: arrays are validated and allocated by ``rnnfast.rnn``; ``hs (N, T, H)`` is the
     batch-major output.  ``panels``: H*H scratch floats for the packed step weights, or empty for
-    the BLAS path (``rnnfast._plumbing.step_panels``)."""
+    the BLAS path; ``chunked``: scratch for the BLAS path's chunk-major copy of Wh, or empty
+    (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 1, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
     cdef long mark = interrupt_mark()
     cdef const floating* Wh_p = &Wh[0, 0]
     cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
+    cdef floating* chunked_p = &chunked[0] if chunked.shape[0] > 0 else NULL
     cdef floating* act_p = &act[0, 0, 0]
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* hs_p = &hs[0, 0, 0]
@@ -142,6 +146,9 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
         tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads, mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 1, chunk_h, num_threads)
+        elif chunked_p != NULL:
+            chunk_step_weights(Wh_p, chunked_p, &s, 1, num_threads)
+            Wh_p = chunked_p
         # Windows of steps; Ctrl-C is looked at between windows.
         w1 = 0
         while w1 < T and not interrupted_since(mark):
@@ -173,7 +180,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     C-contiguous, for the BLAS path; with non-empty ``panels`` (as in ``forward``) the steps read ``Wh``'s
     rows packed transposed instead and ``WhT`` is not read."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
-    cdef Tiling s = make_tiling(N, H, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, H, 1, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
