@@ -15,6 +15,7 @@ shapes -- and held up to a byte budget, least recently used first out:
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
@@ -52,7 +53,7 @@ class WorkspacePool:
     def take(self, shape, dtype) -> np.ndarray:
         """An uninitialized C-contiguous array (a reused one when available)."""
         key = (tuple(shape), np.dtype(dtype))
-        if int(np.prod(key[0])) * key[1].itemsize < _MIN_BYTES:
+        if math.prod(key[0]) * key[1].itemsize < _MIN_BYTES:
             return np.empty(key[0], dtype=key[1])  # never pooled: skip the lock (streaming steps)
         with self._lock:
             stack = self._free.get(key)
