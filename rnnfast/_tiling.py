@@ -21,6 +21,16 @@ more row blocks the threads can each own whole blocks for a window of steps
 and skip the per-step barriers (``kernel_common.owns_rows``; LSTM training,
 N=32, H=256, 2 threads: 27.96 -> 25.81 ms, medians of 10 alternating runs).
 
+Below N = 32 (below 64 for H <= 64), the batch is cut into two row blocks, so that
+with two threads each owns one and no step waits at a barrier, where a block has at
+least H/32 rows (with fewer, each thread's pass over all the weights costs more than
+the barrier it saves); units in one chunk where the block's whole product stays on
+OpenBLAS's small-matrix path.  LSTM training, 2 threads, against one row block with
+shared tiles, alternating in one process: N=16, H=64 0.80x the time; N=32, H=64
+0.86x; N=8, H=128 0.91x; N=16, H=128 0.92x (1 thread 0.97x); N=24, H=128 0.95x;
+N=16, H=256 0.96x; but N=2, H=128 1.07x and N=6, H=256 1.24x, hence the H/32 rows;
+N=8, H=512 1.02x and N=4, H=1024 1.5x, hence H <= 256 (the weights fit in L2).
+
 H > 512 takes 128-unit chunks at every N: as fast as 256 on two threads (LSTM
 training, N=128, H=1024: 1493 vs 1506 ms, medians of 7 alternating rounds) and
 twice the tiles for a many-core machine (8 per step instead of 4).
@@ -31,13 +41,18 @@ from typing import Tuple
 
 # Below this many flops per step, a parallel region costs more than it saves.
 _MIN_PARALLEL_STEP_FLOPS = 200_000
+# OpenBLAS's unpacked small-matrix path takes GEMMs of up to this many multiply-adds.
+_SMALL_GEMM_MACS = 1_000_000
 
 
 def step_tiling(N: int, H: int) -> Tuple[int, int]:
     """(block_n, chunk_h): batch rows and hidden units per tile."""
+    half = -(-N // 2)
     if H <= 64:
-        return max(min(N, 32), 1), H
+        return max(min(half, 32), 1), H
     if H <= 256:
+        if N < 32 and 32 * half >= H:  # two row blocks, one per thread: no barriers
+            return half, (H if half * 4 * H * H <= _SMALL_GEMM_MACS else 64)
         return (16 if N >= 32 else max(N, 1)), 64
     if H <= 512:
         return max(min(N, 16), 1), 64
