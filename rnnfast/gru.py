@@ -77,7 +77,7 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     rh = workspace((0, 0, 0) if reset_after else (T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_gru, v.dtype, H, 3, plan)
-    chunked = chunked_weights(v.dtype, H, 3, plan, panels)
+    chunked = chunked_weights(v.dtype, H, 3, T, plan, panels)
     if N:
         with single_threaded_blas():
             _gru.forward(x_tm, Wx, Wh, bx, bh, hst, act, hg, rh, hs, steps, reset_after, panels, chunked,

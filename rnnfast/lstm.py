@@ -71,7 +71,7 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     act = workspace((T, N, 4 * H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_lstm, v.dtype, H, 4, plan)
-    chunked = chunked_weights(v.dtype, H, 4, plan, panels)
+    chunked = chunked_weights(v.dtype, H, 4, T, plan, panels)
     if N:
         with single_threaded_blas():
             _lstm.forward(x_tm, Wx, Wh, b, hst, cst, act, hs, steps, panels, chunked, *plan.args())

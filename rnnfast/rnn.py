@@ -69,7 +69,7 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     act = workspace((T, N, H), v.dtype)
     hs = np.empty((N, T, H), dtype=v.dtype)  # the user's output, written by the kernel's tiles
     panels = step_panels(_rnn, v.dtype, H, 1, plan)
-    chunked = chunked_weights(v.dtype, H, 1, plan, panels)
+    chunked = chunked_weights(v.dtype, H, 1, T, plan, panels)
     if N:
         with single_threaded_blas():
             _rnn.forward(x_tm, Wx, Wh, b, hst, act, hs, steps, relu, panels, chunked, *plan.args())

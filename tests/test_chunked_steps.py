@@ -22,11 +22,12 @@ def chunked(monkeypatch):
     monkeypatch.setattr(_plumbing, "_SHORT_RUN_BYTES", float("inf"))
     monkeypatch.setattr(_plumbing, "_FAR_ROWS_BYTES", 0)
     monkeypatch.setattr(_plumbing, "_SMALL_GEMM", float("inf"))  # no packed steps
+    monkeypatch.setattr(_plumbing, "_MIN_STEPS_FOR_COPY", 1)
 
 
-def uses_copy(N, H, gates, dtype):
+def uses_copy(N, H, gates, dtype, T=35):
     plan = _plumbing.ThreadPlan.make(N, H, gates, None)
-    return _plumbing.chunked_weights(dtype, H, gates, plan, np.empty(0, dtype)).size > 0
+    return _plumbing.chunked_weights(dtype, H, gates, T, plan, np.empty(0, dtype)).size > 0
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
@@ -34,14 +35,14 @@ def uses_copy(N, H, gates, dtype):
 @pytest.mark.parametrize("shape", [(3, 3, 4, 80), (33, 2, 6, 144), (3, 2, 5, 300)])
 def test_chunked_copy_gives_the_same_bits_as_the_weights_as_given(chunked, cell, dtype, shape, rng, monkeypatch):
     N, T, D, H = shape
-    assert uses_copy(N, H, GATES[cell.name], dtype)
+    assert uses_copy(N, H, GATES[cell.name], dtype, T)
     args = problem(cell, rng, N, T, D, H, dtype)
     outs_c, grads_c = run(cell, IMPLS["kernel"], *args)
     outs_r, grads_r = run(cell, IMPLS["reference"], *args)
     for k, r in zip(outs_c + grads_c, outs_r + grads_r):
         assert rel_err(k, r) <= (1e-4 if dtype == np.float32 else 1e-10)
     monkeypatch.setattr(_plumbing, "_FAR_ROWS_BYTES", float("inf"))
-    assert not uses_copy(N, H, GATES[cell.name], dtype)
+    assert not uses_copy(N, H, GATES[cell.name], dtype, T)
     outs_g, grads_g = run(cell, IMPLS["kernel"], *args)
     for c, g in zip(outs_c + grads_c, outs_g + grads_g):
         np.testing.assert_array_equal(c, g)
@@ -64,6 +65,7 @@ def test_copy_only_where_rows_are_short_runs_far_apart():
     assert not uses_copy(64, 512, 3, np.float32)  # 6 KiB apart
     assert not uses_copy(32, 1024, 1, np.float64)  # runs of 1 KiB
     assert not uses_copy(8, 64, 4, np.float32)  # one chunk of units
+    assert not uses_copy(64, 512, 4, np.float32, T=1)  # the copy would serve a single step
     plan = _plumbing.ThreadPlan.make(64, 512, 4, None)
     panels = np.empty(4 * 512 * 512, np.float32)  # packed steps read their panels instead
-    assert _plumbing.chunked_weights(np.float32, 512, 4, plan, panels).size == 0
+    assert _plumbing.chunked_weights(np.float32, 512, 4, 35, plan, panels).size == 0
