@@ -116,13 +116,15 @@ def chunked_weights(dtype, H: int, gates: int, T: int, plan: ThreadPlan, panels:
     """Scratch for the BLAS path's chunk-major copy of the forward step weights (each chunk of units
     with its gate blocks side by side, ``kernel_common.chunk_step_weights``), or an empty array where
     the weights are read as given: packed steps, a single chunk of units, fewer than
-    ``_MIN_STEPS_FOR_COPY`` time steps, or rows that are long runs or close together.  Forward pass, 2 threads, copy against as given, alternating in one process
-    (the bits are the same): LSTM N=64, H=512 float32 0.91x the time, float64 0.88x; N=4, H=1024
-    0.79x; GRU N=4, H=1024 0.82x; but LSTM N=32, H=256 (rows 4 KiB apart) 1.04x, RNN float64
-    H=1024 (runs of 1 KiB) 1.05x, GRU N=64, H=512 float32 (6 KiB) 1.00x."""
+    ``_MIN_STEPS_FOR_COPY`` time steps, or rows that are long runs or close together.
+
+    Forward pass, 2 threads, copy against as given, alternating in one process (the bits are the
+    same): LSTM N=64, H=512 float32 0.91x the time, float64 0.88x; N=4, H=1024 0.79x; GRU N=4,
+    H=1024 0.82x; but LSTM N=32, H=256 (rows 4 KiB apart) 1.04x, RNN float64 H=1024 (runs of
+    1 KiB) 1.05x, GRU N=64, H=512 float32 (6 KiB) 1.00x."""
     itemsize = np.dtype(dtype).itemsize
-    if (panels.size or plan.chunk_h >= H or T < _MIN_STEPS_FOR_COPY or plan.chunk_h * itemsize > _SHORT_RUN_BYTES
-            or gates * H * itemsize < _FAR_ROWS_BYTES):
+    if (panels.size or plan.chunk_h >= H or T < _MIN_STEPS_FOR_COPY
+            or plan.chunk_h * itemsize > _SHORT_RUN_BYTES or gates * H * itemsize < _FAR_ROWS_BYTES):
         return np.empty(0, dtype=dtype)
     n_chunks = -(-H // plan.chunk_h)
     return workspace((n_chunks * plan.chunk_h * gates * H,), dtype)
