@@ -18,6 +18,8 @@ def _rss_bytes():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer keeps freed memory in quarantine (.ci/sanitize)")
 def test_ten_thousand_calls_and_failures_do_not_grow_memory():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 5, 6)).astype(np.float32)
