@@ -8,6 +8,7 @@ any of it runs.
 from cython cimport floating
 from cython.parallel cimport prange
 from cpython.exc cimport PyErr_CheckSignals
+from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
@@ -161,6 +162,45 @@ cdef extern from "packed_gemm.h" nogil:
                                                            float* out)
     void pack_rows_transposed_s "rnnfast_pack_rows_transposed_s"(const float* W, Py_ssize_t G, Py_ssize_t j0,
                                                                  Py_ssize_t w, float* out)
+    Py_ssize_t sliver_floats "rnnfast_sliver_floats"(Py_ssize_t m, Py_ssize_t K)
+    void pack_slivers_s "rnnfast_pack_slivers_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
+                                                 float* out)
+    void packed_gemm_slivers_s "rnnfast_packed_gemm_slivers_s"(Py_ssize_t m, Py_ssize_t K, const float* slivers,
+                                                               const float* panels, Py_ssize_t panel_stride,
+                                                               Py_ssize_t npanels, Py_ssize_t per_group,
+                                                               Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+
+
+cdef struct SliverCache:
+    # One thread's copy of a tile's rows of A in the micro-kernel's slivers, kept for the next
+    # tiles with the same rows (``packed_gemm_tile_s``); data is NULL where there is none.
+    float* data
+    Py_ssize_t key  # which rows it holds (the caller's label, e.g. step * n_blocks + block); -1: none
+
+
+cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """Room for ``rows`` x ``K`` of A when the steps are packed (NULL data otherwise, or if malloc fails:
+    then every tile copies its own A, as ``packed_gemm_s`` does)."""
+    cdef SliverCache c
+    c.key = -1
+    c.data = <float*>malloc(sliver_floats(rows, K) * sizeof(float)) if packed else NULL
+    return c
+
+
+cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K, const float* a,
+                                    Py_ssize_t lda, const float* panels, Py_ssize_t panel_stride,
+                                    Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
+                                    Py_ssize_t ldc) noexcept nogil:
+    """``packed_gemm_s``, copying A into slivers only when the thread's last tile had other rows
+    (``key``): a backward step's tiles are 128 units wide but 4H deep, and copying A per tile took
+    ~12% of the micro-kernel's time.  The same arithmetic, so the same bits."""
+    if cache.data == NULL:
+        packed_gemm_s(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+        return
+    if cache.key != key:
+        pack_slivers_s(m, K, a, lda, cache.data)
+        cache.key = key
+    packed_gemm_slivers_s(m, K, cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
 
 
 cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,

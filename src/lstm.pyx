@@ -25,7 +25,9 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
                             tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling,
-                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
+                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels, SliverCache,
+                            new_sliver_cache, packed_gemm_tile_s)
+from libc.stdlib cimport free
 
 # 1 where this build has the packed-weight step micro-kernel (float32, AVX2 + FMA):
 # ``rnnfast.lstm`` then hands the kernels a panel workspace (``packed_gemm.h``).
@@ -138,7 +140,8 @@ cdef void _cell_backward(const floating* i, const floating* f, const floating* g
 
 
 cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* WhT,
-                                   const floating* panels, const floating* dG, floating* dh) noexcept nogil:
+                                   const floating* panels, const floating* dG, floating* dh,
+                                   SliverCache* slivers) noexcept nogil:
     """dh[rows, j0:j1] += dG_t[rows, :] @ Wh^T[:, j0:j1]   (padded rows have dG = 0).
 
     One GEMM per gate block (K = H each, added in gate order): the same
@@ -149,9 +152,10 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef Py_ssize_t G = 4 * H, q
     cdef floating one = 1
     if panels != NULL:  # float32 only: Wh's rows j0:j1, transposed and packed once per call, K = 4H
-        if floating is float:
-            packed_gemm_s(n1 - n0, G, dG + t * N * G + n0 * G, G, panels + j0 * G, G * PANEL,
-                          (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
+        if floating is float:  # the row block's dG_t is copied into slivers once per thread, for all its tiles
+            packed_gemm_tile_s(slivers, t * s.n_blocks + tile // s.n_chunks, n1 - n0, G, dG + t * N * G + n0 * G,
+                               G, panels + j0 * G, G * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0,
+                               dh + n0 * H + j0, H)
         return
     if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over all gates
         gemm(False, False, n1 - n0, H, G, one, dG + t * N * G + n0 * G, G, WhT, H, one, dh + n0 * H, H)
@@ -178,11 +182,13 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
                           const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, 4 * s.H)
     for t in range(w1 - 1, w0 - 1, -1):
         for tile in range(tile0, tile1):
             _backward_gates_tile(t, tile, s, act, cst, dhs, dh, dc, dG, lengths)
         for tile in range(tile0, tile1):
-            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh)
+            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh, &slivers)
+    free(slivers.data)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -266,6 +272,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dc_p = &dc[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         if panels_p != NULL:
             pack_step_panels(False, &Wh[0, 0], panels_p, H, 4, chunk_h, num_threads)
@@ -281,11 +288,13 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                     cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, G)  # each thread's own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_gates_tile(t, tile, s, act_p, cst_p, dhs_p, dh_p, dc_p, dG_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
-                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p)
+                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p, &slivers)
+                    free(slivers.data)
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, WhT_p, panels_p, act_p, cst_p, dhs_p, dh_p, dc_p,
                                 dG_p, len_p)

@@ -98,6 +98,48 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #endif
 
+/* A's rows r0.. of one k-block (kc deep) in 6-row slivers: row r at k goes to dst[6k + r] of its
+ * sliver, slivers kc*6 floats apart.  A last sliver of mr < 6 rows keeps the stride of 6: the
+ * mr-row kernel reads only its own rows, so the rest is never filled. */
+static inline void rnnfast_copy_slivers_s(ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda, float *dst)
+{
+    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+        float *d = dst + r0 * kc;
+        for (ptrdiff_t r = 0; r < RNNFAST_MR && r0 + r < mc; r++) {
+            const float *src = a + (r0 + r) * lda;
+            for (ptrdiff_t k = 0; k < kc; k++)
+                d[k * RNNFAST_MR + r] = src[k];
+        }
+    }
+}
+
+/* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels). */
+static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
+                                                  const float *slivers, const float *panels,
+                                                  ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
+                                                  ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
+{
+    ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+    ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
+    for (ptrdiff_t p = 0; p < npanels; p++) {
+        const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
+        float *cp = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
+        /* The block that comes next (next panel, or the first panel's next k-block) is
+         * prefetched into L2 a few lines per sliver, so the first sliver over it does not
+         * wait on L3 (the weights of a step, 16 MiB at H = 1024, never stay in L2):
+         * ~94 -> ~102 GF/s median on one core at H = 1024. */
+        const float *next = p + 1 < npanels ? b + panel_stride
+                          : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
+        ptrdiff_t line = 0;
+        for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+            int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+            for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
+                rnnfast_prefetch_l2(next + line * RNNFAST_NR);
+            rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc);
+        }
+    }
+}
+
 /* C[0:m, panel columns] += A[0:m, 0:K] @ panels, for ``npanels`` panels of K x 16 rows,
  * ``panel_stride`` floats apart (K * 16, or more when K is a slice of longer panels).
  * Panel p's 16 columns start at C + (p / per_group) * group_stride + (p % per_group) * 16: the
@@ -115,36 +157,43 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
         ptrdiff_t mc = m - m0 < RNNFAST_MC ? m - m0 : RNNFAST_MC;
         for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
             ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
-            for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-                float *dst = slivers + r0 * kc;
-                /* A last sliver of mr < 6 rows keeps the stride of 6: the mr-row kernel
-                 * reads only its own rows, so the rest is never filled. */
-                for (ptrdiff_t r = 0; r < RNNFAST_MR && r0 + r < mc; r++) {
-                    const float *src = a + (m0 + r0 + r) * lda + k0;
-                    for (ptrdiff_t k = 0; k < kc; k++)
-                        dst[k * RNNFAST_MR + r] = src[k];
-                }
-            }
-            ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
-            ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
-            for (ptrdiff_t p = 0; p < npanels; p++) {
-                const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
-                float *cp = c + m0 * ldc + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
-                /* The block that comes next (next panel, or the first panel's next k-block) is
-                 * prefetched into L2 a few lines per sliver, so the first sliver over it does not
-                 * wait on L3 (the weights of a step, 16 MiB at H = 1024, never stay in L2):
-                 * ~94 -> ~102 GF/s median on one core at H = 1024. */
-                const float *next = p + 1 < npanels ? b + panel_stride
-                                  : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
-                ptrdiff_t line = 0;
-                for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-                    int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
-                    for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
-                        rnnfast_prefetch_l2(next + line * RNNFAST_NR);
-                    rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc);
-                }
-            }
+            rnnfast_copy_slivers_s(mc, kc, a + m0 * lda + k0, lda, slivers);
+            rnnfast_slivers_times_panels_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
+                                           group_stride, c + m0 * ldc, ldc);
         }
+    }
+}
+
+/* The same product in two halves, for tiles that share their rows of A (a step's chunks of units
+ * in backward, where each tile is only 128 columns wide but K = 4H deep, so copying A per tile
+ * took ~12% of the micro-kernel's time): ``rnnfast_pack_slivers_s`` copies all of A once, k-block
+ * after k-block (block k0 at out + k0 * m6, m6 = m rounded up to 6: ``rnnfast_sliver_floats``), and
+ * ``rnnfast_packed_gemm_slivers_s`` runs each tile on the copy.  The arithmetic is the same, so are
+ * the bits. */
+static inline ptrdiff_t rnnfast_sliver_floats(ptrdiff_t m, ptrdiff_t K)
+{
+    return (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR * K;
+}
+
+static inline void rnnfast_pack_slivers_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda, float *out)
+{
+    ptrdiff_t m6 = (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+        ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+        rnnfast_copy_slivers_s(m, kc, a + k0, lda, out + k0 * m6);
+    }
+}
+
+static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const float *slivers,
+                                                 const float *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                                 ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
+                                                 ptrdiff_t ldc)
+{
+    ptrdiff_t m6 = (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+        ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+        rnnfast_slivers_times_panels_s(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
+                                       group_stride, c, ldc);
     }
 }
 
