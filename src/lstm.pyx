@@ -39,7 +39,7 @@ rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh, const floating* panels,
                         floating* gates, floating* hst, floating* cst,
-                        const Py_ssize_t* lengths) noexcept nogil:
+                        const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 4 * H
@@ -54,9 +54,10 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating*
 
     # gates[rows, gate columns of units j0:j1] += h_prev[rows] @ Wh[:, those columns]
     if panels != NULL:  # float32 only: the chunk's four gate blocks, packed once per call
-        if floating is float:
-            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + 4 * j0 * H, H * PANEL,
-                          4 * (j1 - j0) // PANEL, (j1 - j0) // PANEL, H, g_t + n0 * G + j0, G)
+        if floating is float:  # h_prev's rows copied into slivers once per thread and step
+            packed_gemm_tile_s(slivers, t * s.n_blocks + tile // s.n_chunks, n1 - n0, H, h_prev + n0 * H, H,
+                               panels + 4 * j0 * H, H * PANEL, 4 * (j1 - j0) // PANEL, (j1 - j0) // PANEL, H,
+                               g_t + n0 * G + j0, G)
     elif j0 == 0 and j1 == H:  # one chunk: the weights as given
         gemm(False, False, n1 - n0, G, H, one, h_prev + n0 * H, H, Wh, G, one, g_t + n0 * G, G)
     else:  # Wh: as given, or its chunk-major copy (kernel_common.chunk_step_weights)
@@ -170,10 +171,12 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
                          floating* cst, floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, s.H)
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
-            _forward_tile(t, tile, s, Wh, panels, gates, hst, cst, lengths)
+            _forward_tile(t, tile, s, Wh, panels, gates, hst, cst, lengths, &slivers)
             emit_output_tile(t, tile, s, T, hst, hs, lengths)
+    free(slivers.data)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
@@ -216,6 +219,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* cst_p = &cst[0, 0, 0]
     cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         # Input projection for all steps at once: gates = x @ Wx + b.
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
@@ -238,10 +242,12 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             elif nt > 1:
                 # Tiles shared per step: one parallel region per window, a barrier per step.
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, H)  # each thread's own
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile(t, tile, s, Wh_p, panels_p, gates_p, hst_p, cst_p, len_p)
+                            _forward_tile(t, tile, s, Wh_p, panels_p, gates_p, hst_p, cst_p, len_p, &slivers)
                             emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                    free(slivers.data)
             else:
                 _forward_steps(w0, w1, 0, tile_count(s), s, T, Wh_p, panels_p, gates_p, hst_p, cst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt

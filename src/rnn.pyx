@@ -11,7 +11,9 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
                             weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL, packed_gemm_s,
-                            pack_step_panels, RNNFAST_PACKED_GEMM)
+                            pack_step_panels, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
+                            packed_gemm_tile_s)
+from libc.stdlib cimport free
 
 # 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
 PACKED_STEPS = RNNFAST_PACKED_GEMM
@@ -21,7 +23,7 @@ rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 
 
 cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, const floating* Wh, const floating* panels,
-                        floating* act, floating* hst, const Py_ssize_t* lengths) noexcept nogil:
+                        floating* act, floating* hst, const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t n
@@ -29,10 +31,11 @@ cdef void _forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint relu, cons
     cdef floating* a_t = act + t * N * H
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    if panels != NULL:  # float32 only: Wh's columns j0:j1 packed once per call
+    if panels != NULL:  # float32 only: Wh's columns j0:j1 packed once per call; h_prev's slivers per thread
         if floating is float:
-            packed_gemm_s(n1 - n0, H, h_prev + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
-                          (j1 - j0) // PANEL, 0, a_t + n0 * H + j0, H)
+            packed_gemm_tile_s(slivers, t * s.n_blocks + tile // s.n_chunks, n1 - n0, H, h_prev + n0 * H, H,
+                               panels + j0 * H, H * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0,
+                               a_t + n0 * H + j0, H)
     else:  # Wh: as given, or its chunk-major copy (kernel_common.chunk_step_weights)
         gemm(False, False, n1 - n0, j1 - j0, H, one, h_prev + n0 * H, H, Wh + weight_block(s, j0, 0), s.w_ld,
              one, a_t + n0 * H + j0, H)
@@ -84,15 +87,17 @@ cdef void _activation_backward(bint relu, const floating* h, const floating* dhs
 
 
 cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* WhT,
-                                   const floating* panels, const floating* dG, floating* dh) noexcept nogil:
+                                   const floating* panels, const floating* dG, floating* dh,
+                                   SliverCache* slivers) noexcept nogil:
     # dh[rows, j0:j1] += dG_t[rows, :] @ Wh^T[:, j0:j1]   (untransposed operand, see lstm.pyx)
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating one = 1
     if panels != NULL:  # float32 only: Wh's rows j0:j1, transposed and packed once per call
         if floating is float:
-            packed_gemm_s(n1 - n0, H, dG + t * N * H + n0 * H, H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL,
-                          (j1 - j0) // PANEL, 0, dh + n0 * H + j0, H)
+            packed_gemm_tile_s(slivers, t * s.n_blocks + tile // s.n_chunks, n1 - n0, H, dG + t * N * H + n0 * H,
+                               H, panels + j0 * H, H * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0,
+                               dh + n0 * H + j0, H)
         return
     gemm(False, False, n1 - n0, j1 - j0, H, one, dG + t * N * H + n0 * H, H, WhT + j0, H,
          one, dh + n0 * H + j0, H)
@@ -103,10 +108,12 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
                          floating* hst, floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile, blk
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, s.H)
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
-            _forward_tile(t, tile, s, relu, Wh, panels, act, hst, lengths)
+            _forward_tile(t, tile, s, relu, Wh, panels, act, hst, lengths, &slivers)
             emit_output_tile(t, tile, s, T, hst, hs, lengths)
+    free(slivers.data)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
@@ -114,11 +121,13 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
                           const floating* dhs, floating* dh, floating* dG, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile, blk
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, s.H)
     for t in range(w1 - 1, w0 - 1, -1):
         for tile in range(tile0, tile1):
             _backward_gates_tile(t, tile, s, relu, act, dhs, dh, dG, lengths)
         for tile in range(tile0, tile1):
-            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh)
+            _backward_recurrent_tile(t, tile, s, WhT, panels, dG, dh, &slivers)
+    free(slivers.data)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -142,6 +151,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* hst_p = &hst[0, 0, 0]
     cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads, mark)
         if panels_p != NULL:
@@ -161,10 +171,12 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                                    hst_p, hs_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, H)  # each thread's own
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
-                            _forward_tile(t, tile, s, relu, Wh_p, panels_p, act_p, hst_p, len_p)
+                            _forward_tile(t, tile, s, relu, Wh_p, panels_p, act_p, hst_p, len_p, &slivers)
                             emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                    free(slivers.data)
             else:
                 _forward_steps(w0, w1, 0, tile_count(s), s, T, relu, Wh_p, panels_p, act_p, hst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
@@ -192,6 +204,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         if panels_p != NULL:
             pack_step_panels(False, &Wh[0, 0], panels_p, H, 1, chunk_h, num_threads)
@@ -207,11 +220,13 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                     dhs_p, dh_p, dG_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, H)  # each thread's own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_gates_tile(t, tile, s, relu, act_p, dhs_p, dh_p, dG_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
-                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p)
+                            _backward_recurrent_tile(t, tile, s, WhT_p, panels_p, dG_p, dh_p, &slivers)
+                    free(slivers.data)
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, panels_p, act_p, dhs_p, dh_p, dG_p,
                                 len_p)
