@@ -31,7 +31,9 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
                             tile_bounds, tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
                             Tiling,
-                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels)
+                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels, SliverCache,
+                            new_sliver_cache, packed_gemm_tile_s)
+from libc.stdlib cimport free
 
 # 1 where this build has the packed-weight step micro-kernel (see lstm.pyx, ``packed_gemm.h``).
 PACKED_STEPS = RNNFAST_PACKED_GEMM
@@ -43,9 +45,10 @@ rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
 cdef void _recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1,
                              Py_ssize_t q0, Py_ssize_t q1, const floating* A, Py_ssize_t lda,
                              const floating* Wh, const floating* panels, const floating* bh,
-                             floating* g_t) noexcept nogil:
+                             floating* g_t, SliverCache* slivers, Py_ssize_t key) noexcept nogil:
     """g_t[rows, gates q0..q1-1 of units j0:j1] = A[rows] @ Wh[:, those columns] + bh.
-    ``Wh``: as given, or its chunk-major copy (``kernel_common.chunk_step_weights``)."""
+    ``Wh``: as given, or its chunk-major copy (``kernel_common.chunk_step_weights``).  ``key`` names
+    A's rows for the thread's sliver copy (packed path)."""
     cdef Py_ssize_t H = s.H, G = 3 * H, n, j, q, w = j1 - j0
     cdef floating one = 1
     for n in range(n0, n1):
@@ -54,8 +57,8 @@ cdef void _recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t 
                 g_t[n * G + q * H + j] = bh[q * H + j]
     if panels != NULL:  # float32 only: the chunk's r, z, n panels (w // PANEL each), from gate q0 on
         if floating is float:
-            packed_gemm_s(n1 - n0, H, A + n0 * lda, lda, panels + 3 * j0 * H + q0 * w * H, H * PANEL,
-                          (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
+            packed_gemm_tile_s(slivers, key, n1 - n0, H, A + n0 * lda, lda, panels + 3 * j0 * H + q0 * w * H,
+                               H * PANEL, (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
     elif j0 == 0 and j1 == H:  # one chunk, weights as given: whole gate blocks are contiguous, one GEMM
         gemm(False, False, n1 - n0, (q1 - q0) * H, H, one, A + n0 * lda, lda,
              Wh + q0 * H, G, one, g_t + n0 * G + q0 * H, G)
@@ -68,7 +71,7 @@ cdef void _recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t 
 cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
                               const floating* panels, const floating* bh,
                               floating* act, floating* hg, floating* hst,
-                              const Py_ssize_t* lengths) noexcept nogil:
+                              const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
@@ -78,7 +81,8 @@ cdef void _forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const flo
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(s, n0, n1, j0, j1, 0, 3, h_prev, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 0, 3, h_prev, H, Wh, panels, bh, g_t, slivers,
+                       t * s.n_blocks + tile // s.n_chunks)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -115,7 +119,7 @@ cdef void _blend(const floating* z, const floating* n_, const floating* h_prev, 
 
 cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
                                   const floating* panels, const floating* bh, floating* act, floating* hg, const floating* hst,
-                                  floating* rh, const Py_ssize_t* lengths) noexcept nogil:
+                                  floating* rh, const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
@@ -126,7 +130,8 @@ cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* rh_t = rh + t * N * H
     cdef floating zero = 0
-    _recurrent_product(s, n0, n1, j0, j1, 0, 2, h_prev, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 0, 2, h_prev, H, Wh, panels, bh, g_t, slivers,
+                       2 * (t * s.n_blocks + tile // s.n_chunks))
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -146,7 +151,7 @@ cdef void _product(const floating* a, const floating* b, floating* out, Py_ssize
 
 cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
                                  const floating* panels, const floating* bh, floating* act, floating* hg, floating* hst,
-                                 const floating* rh, const Py_ssize_t* lengths) noexcept nogil:
+                                 const floating* rh, const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
@@ -155,7 +160,8 @@ cdef void _forward_tile_before_n(Py_ssize_t t, Py_ssize_t tile, Tiling s, const 
     cdef floating* g_t = hg + t * N * G
     cdef const floating* h_prev = hst + t * N * H
     cdef floating* h_next = hst + (t + 1) * N * H
-    _recurrent_product(s, n0, n1, j0, j1, 2, 3, rh + t * N * H, H, Wh, panels, bh, g_t)
+    _recurrent_product(s, n0, n1, j0, j1, 2, 3, rh + t * N * H, H, Wh, panels, bh, g_t, slivers,
+                       2 * (t * s.n_blocks + tile // s.n_chunks) + 1)
     for n in range(n0, n1):
         if t < lengths[n]:
             a = a_t + n * G + j0
@@ -245,7 +251,7 @@ cdef void _reset_backward(const floating* r, const floating* h_prev, const float
 
 cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t q0, Py_ssize_t q1,
                                  const floating* WhT, const floating* panels, const floating* dGh, floating beta,
-                                 floating* out) noexcept nogil:
+                                 floating* out, SliverCache* slivers) noexcept nogil:
     """out[rows, j0:j1] = beta * out + dGh_t[rows, gates q0..q1-1] @ Wh^T[those gate rows, j0:j1].
 
     One GEMM per gate block, untransposed (see lstm.pyx), accumulated in gate order."""
@@ -258,9 +264,9 @@ cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssi
             if beta == 0:  # the micro-kernel accumulates
                 for n in range(n0, n1):
                     fill(out + n * H + j0, j1 - j0, zero)
-            packed_gemm_s(n1 - n0, (q1 - q0) * H, dGh + t * N * G + n0 * G + q0 * H, G,
-                          panels + j0 * G + q0 * H * PANEL, G * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0,
-                          out + n0 * H + j0, H)
+            packed_gemm_tile_s(slivers, 16 * (t * s.n_blocks + tile // s.n_chunks) + 4 * q0 + q1, n1 - n0,
+                               (q1 - q0) * H, dGh + t * N * G + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL,
+                               G * PANEL, (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, out + n0 * H + j0, H)
         return
     if j0 == 0 and j1 == H:
         gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
@@ -278,17 +284,19 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
                          const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile, blk
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, s.H)
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
             if reset_after:
-                _forward_tile_after(t, tile, s, Wh, panels, bh, act, hg, hst, lengths)
+                _forward_tile_after(t, tile, s, Wh, panels, bh, act, hg, hst, lengths, &slivers)
                 emit_output_tile(t, tile, s, T, hst, hs, lengths)
             else:
-                _forward_tile_before_rz(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths)
+                _forward_tile_before_rz(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths, &slivers)
         if not reset_after:  # n needs r * h of all units of the row
             for tile in range(tile0, tile1):
-                _forward_tile_before_n(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths)
+                _forward_tile_before_n(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths, &slivers)
                 emit_output_tile(t, tile, s, T, hst, hs, lengths)
+    free(slivers.data)
 
 
 cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
@@ -299,16 +307,18 @@ cdef void _backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssi
     """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``_forward_steps``)."""
     cdef Py_ssize_t t, tile, blk
     cdef floating zero = 0, one = 1
+    cdef SliverCache slivers = new_sliver_cache(panels != NULL, s.block_n, 3 * s.H)
     for t in range(w1 - 1, w0 - 1, -1):
         for tile in range(tile0, tile1):
             _backward_gates_tile(t, tile, s, reset_after, act, hg, hst, dhs, dh, dGx, dGh, lengths)
         if not reset_after:
             for tile in range(tile0, tile1):
-                _backward_product_tile(t, tile, s, 2, 3, WhT, panels, dGh, zero, drh)
+                _backward_product_tile(t, tile, s, 2, 3, WhT, panels, dGh, zero, drh, &slivers)
             for tile in range(tile0, tile1):
                 _backward_reset_tile(t, tile, s, act, hst, drh, dh, dGx, dGh, lengths)
         for tile in range(tile0, tile1):
-            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT, panels, dGh, one, dh)
+            _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT, panels, dGh, one, dh, &slivers)
+    free(slivers.data)
 
 
 def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
@@ -338,6 +348,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef floating* rh_p = NULL if reset_after else &rh[0, 0, 0]
     cdef floating* hs_p = &hs[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
         if panels_p != NULL:
@@ -358,17 +369,22 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             elif nt > 1:
                 # One parallel region per window: barriers between phases, no fork/join per step.
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, H)  # each thread's own
                     for t in range(w0, w1):
                         if reset_after:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_after(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, len_p)
+                                _forward_tile_after(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, len_p,
+                                                    &slivers)
                                 emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
                         else:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_before_rz(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                                _forward_tile_before_rz(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p,
+                                                        len_p, &slivers)
                             for tile in prange(tile_count(s), schedule="static"):
-                                _forward_tile_before_n(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p, len_p)
+                                _forward_tile_before_n(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p,
+                                                       len_p, &slivers)
                                 emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                    free(slivers.data)
             else:
                 _forward_steps(w0, w1, 0, tile_count(s), s, T, reset_after, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p,
                                rh_p, hs_p, len_p)
@@ -407,6 +423,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* dGx_p = &dGx[0, 0, 0]
     cdef floating* dGh_p = &dGh[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]
+    cdef SliverCache slivers
     with nogil:
         if panels_p != NULL:
             pack_step_panels(False, &Wh[0, 0], panels_p, H, 3, chunk_h, num_threads)
@@ -422,18 +439,21 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                     panels_p, act_p, hg_p, hst_p, dhs_p, dh_p, drh_p, dGx_p, dGh_p, len_p)
             elif nt > 1:
                 with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(panels_p != NULL, s.block_n, G)  # each thread's own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_gates_tile(t, tile, s, reset_after, act_p, hg_p, hst_p, dhs_p, dh_p,
                                                  dGx_p, dGh_p, len_p)
                         if not reset_after:
                             for tile in prange(tile_count(s), schedule="static"):
-                                _backward_product_tile(t, tile, s, 2, 3, WhT_p, panels_p, dGh_p, zero, drh_p)
+                                _backward_product_tile(t, tile, s, 2, 3, WhT_p, panels_p, dGh_p, zero, drh_p,
+                                                       &slivers)
                             for tile in prange(tile_count(s), schedule="static"):
                                 _backward_reset_tile(t, tile, s, act_p, hst_p, drh_p, dh_p, dGx_p, dGh_p, len_p)
                         for tile in prange(tile_count(s), schedule="static"):
                             _backward_product_tile(t, tile, s, 0, 3 if reset_after else 2, WhT_p, panels_p, dGh_p,
-                                                   one, dh_p)
+                                                   one, dh_p, &slivers)
+                    free(slivers.data)
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p, dh_p,
                                 drh_p, dGx_p, dGh_p, len_p)
