@@ -31,7 +31,7 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
                             tile_bounds, tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
                             Tiling,
-                            RNNFAST_PACKED_GEMM, PANEL, packed_gemm_s, pack_step_panels, SliverCache,
+                            RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
 from libc.stdlib cimport free
 

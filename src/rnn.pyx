@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
-                            weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL, packed_gemm_s,
+                            weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL,
                             pack_step_panels, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
                             packed_gemm_tile_s)
 from libc.stdlib cimport free
