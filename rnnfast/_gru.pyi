@@ -7,8 +7,8 @@ def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, bx: np.ndarray, bh
             act: np.ndarray, hg: np.ndarray, rh: np.ndarray, hs: np.ndarray, lengths: np.ndarray, reset_after: bool,
             panels: np.ndarray, chunked: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
             parallel_steps: bool) -> None: ...
-def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray, hg: np.ndarray,
-             rh: np.ndarray, lengths: np.ndarray, reset_after: bool, dhs_tm: np.ndarray, dh: np.ndarray,
+def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray,
+             hg: np.ndarray, rh: np.ndarray, lengths: np.ndarray, reset_after: bool, dhs_tm: np.ndarray, dh: np.ndarray,
              drh: np.ndarray, dGx: np.ndarray, dGh: np.ndarray, dx_tm: np.ndarray, dWx: np.ndarray,
-             dWh: np.ndarray, dbx: np.ndarray, dbh: np.ndarray, panels: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
-             parallel_steps: bool) -> None: ...
+             dWh: np.ndarray, dbx: np.ndarray, dbh: np.ndarray, panels: np.ndarray, block_n: int, chunk_h: int,
+             num_threads: int, parallel_steps: bool) -> None: ...

@@ -118,7 +118,8 @@ cdef void _blend(const floating* z, const floating* n_, const floating* h_prev, 
 
 
 cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
-                                  const floating* panels, const floating* bh, floating* act, floating* hg, const floating* hst,
+                                  const floating* panels, const floating* bh, floating* act, floating* hg,
+                                  const floating* hst,
                                   floating* rh, const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
@@ -455,7 +456,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                                    one, dh_p, &slivers)
                     free(slivers.data)
             else:
-                _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p, dh_p,
+                _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p,
+                                dh_p,
                                 drh_p, dGx_p, dGh_p, len_p)
         tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)

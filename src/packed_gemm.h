@@ -172,12 +172,12 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
  * the bits. */
 static inline ptrdiff_t rnnfast_sliver_floats(ptrdiff_t m, ptrdiff_t K)
 {
-    return (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR * K;
+    return (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR * K;  /* rows rounded up to whole slivers */
 }
 
 static inline void rnnfast_pack_slivers_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda, float *out)
 {
-    ptrdiff_t m6 = (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR;
+    ptrdiff_t m6 = rnnfast_sliver_floats(m, 1);
     for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
         ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
         rnnfast_copy_slivers_s(m, kc, a + k0, lda, out + k0 * m6);
@@ -189,7 +189,7 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
                                                  ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
                                                  ptrdiff_t ldc)
 {
-    ptrdiff_t m6 = (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR;
+    ptrdiff_t m6 = rnnfast_sliver_floats(m, 1);
     for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
         ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
         rnnfast_slivers_times_panels_s(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
