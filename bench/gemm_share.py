@@ -4,8 +4,9 @@ Replays the exact sequence of BLAS calls that ``rnnfast.lstm_forward`` + ``lstm_
 (same shapes, same tiles) on one thread, and compares with the kernels' own one-thread time.
 The replay runs on cache-hot buffers, so its time is a lower bound for the GEMMs and the
 "outside GEMM" share is an upper bound.  Where the kernels run their steps on packed weights
-(float32, tiles too large for OpenBLAS's small-matrix path: H ~1024, ``src/packed_gemm.h``), the
-replay still times those step products as the BLAS calls they replace.
+(float32, tiles too large for OpenBLAS's small-matrix path: H ~1024, ``src/packed_gemm.h``), and
+the all-step products on the same micro-kernel (float32, every side >= 256), the replay still times
+those products as the BLAS calls they replace.
 
     python bench/gemm_share.py [--dtype float32] [--repeats 5]
 """

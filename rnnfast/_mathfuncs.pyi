@@ -1,3 +1,14 @@
 import numpy as np
 
+PACKED_GEMM: int
+
 def apply(name: str, x: np.ndarray) -> None: ...
+def product(
+    a: np.ndarray,
+    b: np.ndarray,
+    trans_a: bool = ...,
+    trans_b: bool = ...,
+    bias: np.ndarray | None = ...,
+    num_threads: int = ...,
+    path: str = ...,
+) -> np.ndarray: ...

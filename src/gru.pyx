@@ -29,7 +29,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
-                            tile_bounds, tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
+                            tile_bounds, tile_count, all_steps_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
                             Tiling,
                             RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
@@ -351,7 +351,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const Py_ssize_t* len_p = &lengths[0]
     cdef SliverCache slivers
     with nogil:
-        tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, 0, act_p, G, &bx[0], num_threads, mark)
+        all_steps_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, act_p, G, &bx[0], num_threads, mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 3, chunk_h, num_threads)
         elif chunked_p != NULL:
@@ -459,13 +459,13 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                 _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p,
                                 dh_p,
                                 drh_p, dGx_p, dGh_p, len_p)
-        tiled_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
-        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
+        all_steps_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        all_steps_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, &dWx[0, 0], G, NULL, num_threads, mark)
         if reset_after:
-            tiled_gemm(True, False, H, G, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
+            all_steps_gemm(True, False, H, G, T * N, hst_p, H, dGh_p, G, &dWh[0, 0], G, NULL, num_threads, mark)
         else:
-            tiled_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
-            tiled_gemm(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, 0, &dWh[0, 2 * H], G,
+            all_steps_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, &dWh[0, 0], G, NULL, num_threads, mark)
+            all_steps_gemm(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, &dWh[0, 2 * H], G,
                        NULL, num_threads, mark)
         column_sums(T * N, G, dGx_p, G, &dbx[0], num_threads)
         column_sums(T * N, G, dGh_p, G, &dbh[0], num_threads)

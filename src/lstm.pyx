@@ -24,7 +24,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
-                            tile_count, tiled_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling,
+                            tile_count, all_steps_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling,
                             RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
 from libc.stdlib cimport free
@@ -222,8 +222,8 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef SliverCache slivers
     with nogil:
         # Input projection for all steps at once: gates = x @ Wx + b.
-        tiled_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G,
-                   0, gates_p, G, &b[0], num_threads, mark)
+        all_steps_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, gates_p, G, &b[0], num_threads,
+                       mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 4, chunk_h, num_threads)
         elif chunked_p != NULL:
@@ -304,10 +304,10 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, WhT_p, panels_p, act_p, cst_p, dhs_p, dh_p, dc_p,
                                 dG_p, len_p)
-        # All-step products after the loop: one tiled GEMM each.
-        tiled_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
-        tiled_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, 0, &dWx[0, 0], G, NULL, num_threads, mark)
-        tiled_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, 0, &dWh[0, 0], G, NULL, num_threads, mark)
+        # All-step products after the loop (``all_steps_gemm``: micro-kernel or BLAS tiles).
+        all_steps_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        all_steps_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, &dWx[0, 0], G, NULL, num_threads, mark)
+        all_steps_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, &dWh[0, 0], G, NULL, num_threads, mark)
         column_sums(T * N, G, dG_p, G, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 

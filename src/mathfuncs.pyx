@@ -1,9 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The gate functions of the kernels (src/fastmath.h) applied to arrays,
-so that tests can measure their error against NumPy."""
+"""Inline helpers of the kernels applied to arrays, so that tests can check them alone:
+the gate functions (src/fastmath.h) against NumPy, and the all-step products
+(``kernel_common.all_steps_gemm`` and its packed micro-kernel path)."""
 from cython cimport floating
 
-from kernel_common cimport sigmoid, tanh_, exp_
+import numpy as np
+
+from kernel_common cimport (sigmoid, tanh_, exp_, all_steps_gemm, packed_tiled_gemm_s, tiled_gemm,
+                            interrupt_mark, RNNFAST_PACKED_GEMM)
+
+# 1 where this build has the packed micro-kernel (float32, AVX2 + FMA)
+PACKED_GEMM = RNNFAST_PACKED_GEMM
 
 
 def apply(str name, floating[::1] x):
@@ -20,3 +27,52 @@ def apply(str name, floating[::1] x):
             x[i] = tanh_(x[i])
     else:
         raise ValueError(f"name must be 'exp', 'sigmoid' or 'tanh'; got {name!r}")
+
+
+def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_threads=1, str path="auto"):
+    """``op(a) @ op(b) (+ bias)`` as the kernels' all-step products compute it, a new C-contiguous
+    array.  ``path``: "auto" (``all_steps_gemm``'s choice), "packed" (the micro-kernel; float32 builds
+    with ``PACKED_GEMM`` only) or "blas" (``tiled_gemm``)."""
+    if path not in ("auto", "packed", "blas"):
+        raise ValueError(f"path must be 'auto', 'packed' or 'blas'; got {path!r}")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b, dtype=a.dtype)
+    if a.dtype not in (np.float32, np.float64) or a.ndim != 2 or b.ndim != 2:
+        raise TypeError("a and b must be 2-D float32 or float64 arrays")
+    m, ka = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if ka != kb:
+        raise ValueError(f"inner sizes differ: {ka} and {kb}")
+    if path == "packed" and (a.dtype != np.float32 or not PACKED_GEMM):
+        raise ValueError("path='packed' needs float32 and a build with the micro-kernel")
+    c = np.empty((m, n), dtype=a.dtype)
+    bias_arr = None if bias is None else np.ascontiguousarray(bias, dtype=a.dtype).reshape(n)
+    if a.dtype == np.float32:
+        _product[float](a.reshape(-1), b.reshape(-1), c.reshape(-1), bias_arr, trans_a, trans_b, m, n, ka,
+                        num_threads, path)
+    else:
+        _product[double](a.reshape(-1), b.reshape(-1), c.reshape(-1), bias_arr, trans_a, trans_b, m, n, ka,
+                         num_threads, path)
+    return c
+
+
+cdef _product(const floating[::1] a, const floating[::1] b, floating[::1] c, const floating[::1] bias,
+              bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int num_threads, str path):
+    cdef const floating* a_p = &a[0] if a.shape[0] > 0 else NULL
+    cdef const floating* b_p = &b[0] if b.shape[0] > 0 else NULL
+    cdef floating* c_p = &c[0] if c.shape[0] > 0 else NULL
+    cdef const floating* bias_p = &bias[0] if bias is not None and bias.shape[0] > 0 else NULL
+    cdef Py_ssize_t lda = max(m if trans_a else k, 1), ldb = max(k if trans_b else n, 1), ldc = max(n, 1)
+    cdef long mark = interrupt_mark()
+    cdef int how = 0 if path == "auto" else (1 if path == "packed" else 2)
+    with nogil:
+        if how == 0:
+            all_steps_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, num_threads, mark)
+        elif how == 2:
+            tiled_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, 0, c_p, ldc, bias_p, num_threads, mark)
+        else:
+            if floating is float:
+                if not packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p,
+                                           num_threads, mark):
+                    with gil:
+                        raise MemoryError("packing buffer")

@@ -49,6 +49,13 @@
         _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c0_##r));   \
         _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c1_##r)); \
     }
+/* C's rows are wanted only after the k loop: ask for them now, so a row that is not in cache
+ * (rows of the all-step products are 4 KiB and more apart) arrives while the FMAs run. */
+#define RNNFAST_UK_PREFETCH_C(r)                                            \
+    {                                                                       \
+        _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);           \
+        _mm_prefetch((const char *)(c + (r) * ldc + 15), _MM_HINT_T0);      \
+    }
 #define RNNFAST_ROWS1(X) X(0)
 #define RNNFAST_ROWS2(X) RNNFAST_ROWS1(X) X(1)
 #define RNNFAST_ROWS3(X) RNNFAST_ROWS2(X) X(2)
@@ -60,6 +67,7 @@
                                              const float *b, float *c, ptrdiff_t ldc) \
     {                                                                       \
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
+        RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m256 b0 = _mm256_loadu_ps(b + 16 * k);                        \
             __m256 b1 = _mm256_loadu_ps(b + 16 * k + 8);                    \
@@ -226,6 +234,89 @@ static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, p
             for (ptrdiff_t k = 0; k < G; k++)
                 dst[k * RNNFAST_NR + u] = src[k];
         }
+    }
+}
+
+
+/* ---- All-step products: C = op(A) @ op(B), any shape, one k-block at a time ----
+ *
+ * The GEMMs over all N*T rows (input projection, dx, dWx, dWh) are large and run once per call.
+ * Through SciPy's OpenBLAS they ran 5-20% below the micro-kernel's speed on the training shapes,
+ * and a tiled BLAS call cannot share its packed operands across tiles.  Here each k-block of
+ * op(A) is copied once into 6-row slivers and op(B) into 16-column panels, shared by all threads;
+ * every C element then gets the same sequence of additions whatever the tiling (register sums
+ * over a k-block, added to C block after block), so the bits depend only on the shapes.
+ *
+ * ``a`` points at op(A)[r0, k0] (A[r0, k0], or A[k0, r0] when transposed) and ``b`` at
+ * op(B)[k0, j0]. */
+static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                         float *dst)
+{
+    ptrdiff_t k = 0;
+#if RNNFAST_PACKED_GEMM
+    /* Whole slivers four k at a time, in SSE registers: the scalar copy of dx's rows of dG took a
+     * fifth of that product's time. */
+    if (mr == RNNFAST_MR && trans) {
+        for (; k < kc; k++) {
+            _mm_storeu_ps(dst + 6 * k, _mm_loadu_ps(a + k * lda));
+            _mm_storel_pi((__m64 *)(dst + 6 * k + 4), _mm_castpd_ps(_mm_load_sd((const double *)(a + k * lda + 4))));
+        }
+    } else if (mr == RNNFAST_MR) {
+        for (; k + 4 <= kc; k += 4) {
+            __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
+            __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
+            __m128 r4 = _mm_loadu_ps(a + 4 * lda + k), r5 = _mm_loadu_ps(a + 5 * lda + k);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* now r_j = rows 0..3 at k + j */
+            __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
+            float *d = dst + 6 * k;
+            _mm_storeu_ps(d, r0);
+            _mm_storel_pi((__m64 *)(d + 4), lo);
+            _mm_storeu_ps(d + 6, r1);
+            _mm_storeh_pi((__m64 *)(d + 10), lo);
+            _mm_storeu_ps(d + 12, r2);
+            _mm_storel_pi((__m64 *)(d + 16), hi);
+            _mm_storeu_ps(d + 18, r3);
+            _mm_storeh_pi((__m64 *)(d + 22), hi);
+        }
+    }
+#endif
+    for (; k < kc; k++)
+        for (ptrdiff_t r = 0; r < mr; r++)
+            dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
+}
+
+/* op(B)'s columns j0 .. j0+w (w <= 16) of one k-block as a panel, zeros past w. */
+static inline void rnnfast_pack_panel_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
+                                        float *dst)
+{
+    if (w < RNNFAST_NR)
+        memset(dst, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
+    if (trans) {  /* op(B)[k, u] = B[u, k]: a row of B per column */
+        for (ptrdiff_t u = 0; u < w; u++)
+            for (ptrdiff_t k = 0; k < kc; k++)
+                dst[k * RNNFAST_NR + u] = b[u * ldb + k];
+    } else if (w == RNNFAST_NR) {  /* a constant size: inlined, not a libc call per row */
+        for (ptrdiff_t k = 0; k < kc; k++)
+            memcpy(dst + k * RNNFAST_NR, b + k * ldb, RNNFAST_NR * sizeof(float));
+    } else {
+        for (ptrdiff_t k = 0; k < kc; k++)
+            memcpy(dst + k * RNNFAST_NR, b + k * ldb, (size_t)w * sizeof(float));
+    }
+}
+
+/* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than 16 columns: the micro-kernel
+ * adds into a zeroed 6 x 16 block, whose first w columns are added to C. */
+static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float *slivers, const float *panel,
+                                        ptrdiff_t w, float *c, ptrdiff_t ldc)
+{
+    float tmp[RNNFAST_MR * RNNFAST_NR];
+    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+        int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+        memset(tmp, 0, sizeof(tmp));
+        rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, panel, tmp, RNNFAST_NR);
+        for (ptrdiff_t r = 0; r < mr; r++)
+            for (ptrdiff_t u = 0; u < w; u++)
+                c[(r0 + r) * ldc + u] += tmp[r * RNNFAST_NR + u];
     }
 }
 

@@ -9,7 +9,7 @@ from cython.parallel cimport parallel, prange
 
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
-                            rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, tiled_gemm,
+                            rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, all_steps_gemm,
                             weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL,
                             pack_step_panels, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
                             packed_gemm_tile_s)
@@ -153,7 +153,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     cdef const Py_ssize_t* len_p = &lengths[0]
     cdef SliverCache slivers
     with nogil:
-        tiled_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, 0, act_p, H, &b[0], num_threads, mark)
+        all_steps_gemm(False, False, T * N, H, D, &x_tm[0, 0, 0], D, &Wx[0, 0], H, act_p, H, &b[0], num_threads, mark)
         if panels_p != NULL:
             pack_step_panels(True, Wh_p, panels_p, H, 1, chunk_h, num_threads)
         elif chunked_p != NULL:
@@ -230,9 +230,9 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, panels_p, act_p, dhs_p, dh_p, dG_p,
                                 len_p)
-        tiled_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, 0, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
-        tiled_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, 0, &dWx[0, 0], H, NULL, num_threads, mark)
-        tiled_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, 0, &dWh[0, 0], H, NULL, num_threads, mark)
+        all_steps_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
+        all_steps_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, &dWx[0, 0], H, NULL, num_threads, mark)
+        all_steps_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, &dWh[0, 0], H, NULL, num_threads, mark)
         column_sums(T * N, H, dG_p, H, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 

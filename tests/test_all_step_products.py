@@ -1,0 +1,116 @@
+"""The products over all steps (input projection, dx, dWx, dWh): ``kernel_common.all_steps_gemm``.
+
+float32 builds with the micro-kernel compute them on it (``packed_tiled_gemm_s``) once every side
+is at least 256; each thread packs its own part of the operands.  These tests call the product
+alone (``_mathfuncs.product``) on every edge the packing has -- a last sliver of fewer than 6
+rows, a last panel of fewer than 16 columns, k-blocks of uneven depth, both transposes, a bias --
+and check it against NumPy in float64, bitwise across thread counts, and through whole cells.
+"""
+import importlib
+
+import numpy as np
+import pytest
+
+from rnnfast import _dispatch
+
+from cells import CELLS, IMPLS, problem, rel_err, run
+
+CELL_IDS = [c.name for c in CELLS]
+MIN_SIDE = 256  # kernel_common.PACKED_MIN_SIDE
+
+
+@pytest.fixture(scope="module")
+def funcs():
+    if not _dispatch.avx2_available():
+        pytest.skip("no AVX2 + FMA build on this machine")
+    module = importlib.import_module("rnnfast._mathfuncs_avx2")
+    if not module.PACKED_GEMM:
+        pytest.skip("this build has no packed micro-kernel")
+    return module
+
+
+def operands(rng, m, n, k, trans_a, trans_b):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    return a, b
+
+
+def exact(a, b, trans_a, trans_b, bias=None):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    c = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+    return c if bias is None else c + bias
+
+
+SHAPES = [  # (m, n, k): whole and partial slivers (6 rows), panels (16 columns), k-blocks (256 deep)
+    (1, 1, 1), (5, 15, 7), (6, 16, 256), (7, 17, 257), (133, 33, 300), (264, 272, 513), (301, 100, 1030),
+]
+
+
+@pytest.mark.parametrize("trans_a", [False, True], ids=["A", "At"])
+@pytest.mark.parametrize("trans_b", [False, True], ids=["B", "Bt"])
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_packed_product_matches_float64(funcs, rng, m, n, k, trans_a, trans_b):
+    a, b = operands(rng, m, n, k, trans_a, trans_b)
+    bias = rng.standard_normal(n).astype(np.float32)
+    for with_bias in (None, bias):
+        c = funcs.product(a, b, trans_a, trans_b, with_bias, num_threads=2, path="packed")
+        want = exact(a, b, trans_a, trans_b, with_bias)
+        assert c.dtype == np.float32 and c.shape == (m, n)
+        # float32 sums of k products: error ~ sqrt(k) * eps * |a||b| per element
+        scale = np.sqrt(k) * np.abs(a).max() * np.abs(b).max()
+        assert np.abs(c - want).max() <= 1e-6 * scale + 1e-6
+
+
+@pytest.mark.parametrize("m,n,k", [(7, 17, 257), (301, 100, 1030), (1000, 40, 70), (20, 700, 600)])
+def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k):
+    for trans_a, trans_b in [(False, False), (False, True), (True, False)]:
+        a, b = operands(rng, m, n, k, trans_a, trans_b)
+        first = funcs.product(a, b, trans_a, trans_b, num_threads=1, path="packed")
+        for nt in (2, 3, 4, 7):
+            np.testing.assert_array_equal(first, funcs.product(a, b, trans_a, trans_b, num_threads=nt,
+                                                               path="packed"))
+
+
+def test_packed_product_with_no_depth_is_the_bias(funcs, rng):
+    a = np.zeros((5, 0), np.float32)
+    b = np.zeros((0, 20), np.float32)
+    bias = rng.standard_normal(20).astype(np.float32)
+    np.testing.assert_array_equal(funcs.product(a, b, path="packed"), np.zeros((5, 20), np.float32))
+    np.testing.assert_array_equal(funcs.product(a, b, bias=bias, path="packed"), np.tile(bias, (5, 1)))
+
+
+def test_products_take_the_micro_kernel_only_when_every_side_is_long(funcs, rng):
+    for m, n, k in [(MIN_SIDE, MIN_SIDE, 300), (MIN_SIDE - 1, 300, 300), (300, MIN_SIDE - 1, 600)]:
+        a, b = operands(rng, m, n, k, False, False)
+        auto = funcs.product(a, b, num_threads=2)
+        packed = funcs.product(a, b, num_threads=2, path="packed")
+        blas = funcs.product(a, b, num_threads=2, path="blas")
+        assert not np.array_equal(packed, blas)  # the paths add in other orders (k = 300: 150 + 150 here)
+        np.testing.assert_array_equal(auto, packed if min(m, n, k) >= MIN_SIDE else blas)
+
+
+def test_float64_products_stay_on_blas(funcs, rng):
+    a = rng.standard_normal((300, 280))
+    b = rng.standard_normal((280, 270))
+    np.testing.assert_array_equal(funcs.product(a, b, num_threads=2), funcs.product(a, b, num_threads=2,
+                                                                                     path="blas"))
+    with pytest.raises(ValueError, match="packed"):
+        funcs.product(a, b, path="packed")
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_cells_on_packed_products_match_the_reference_for_any_thread_count(cell, rng):
+    """N*T, D and every gate width at least 256, with partial slivers and panels: all four products
+    of the training step take the micro-kernel (float32 AVX2 builds)."""
+    N, T, D, H = 7, 40, 262, 90  # N*T = 280, 3H = 270, 4H = 360; H = 90 is not a whole panel
+    if cell.name.startswith("rnn"):
+        H = 262  # the RNN's gate width is H itself
+    args = problem(cell, rng, N, T, D, H, np.float32)
+    outs, grads = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs + grads, outs_r + grads_r):
+        assert rel_err(k, r) <= 1e-4
+    for nt in (2, 3):
+        outs_n, grads_n = run(cell, IMPLS["kernel"], *args, num_threads=nt)
+        for a, b in zip(outs + grads, outs_n + grads_n):
+            np.testing.assert_array_equal(a, b)
