@@ -178,8 +178,8 @@ cdef extern from "packed_gemm.h" nogil:
     int SLIVER "RNNFAST_MR"  # rows per sliver
     void pack_sliver_s "rnnfast_pack_sliver_s"(int trans, Py_ssize_t mr, Py_ssize_t kc, const float* a,
                                                Py_ssize_t lda, float* dst)
-    void pack_panel_s "rnnfast_pack_panel_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b, Py_ssize_t ldb,
-                                             float* dst)
+    void pack_panels_s "rnnfast_pack_panels_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b,
+                                               Py_ssize_t ldb, float* dst)
     void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
                                              Py_ssize_t w, float* c, Py_ssize_t ldc)
 
@@ -364,9 +364,31 @@ cdef inline Py_ssize_t part_floats(GemmPart q) noexcept nogil:
     return (GROUP_ROWS + (q.p1 - q.p0) * PANEL) * KBLOCK
 
 
-cdef inline void _packed_part_s(GemmPart q, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
-                                const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
-                                float* c, Py_ssize_t ldc, const float* bias, float* slivers,
+cdef struct Stacked:
+    # op(A) and C as two blocks of rows stacked: rows below ``split`` are op(a)'s and c's, rows from
+    # ``split`` on are op(a2)'s and c2's (row r is their row r - split).  One product then gives
+    # both weight gradients, x^T @ dG and h^T @ dG, packing dG once.
+    const float* a
+    const float* a2
+    float* c
+    float* c2
+    Py_ssize_t lda, lda2, ldc, ldc2, split
+
+
+cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t k0, bint trans_a,
+                                const float** a, Py_ssize_t* lda, float** c, Py_ssize_t* ldc) noexcept nogil:
+    """Where op(A)'s row r0 (at depth k0) and C's row r0 are, and the end of their block (<= r1)."""
+    if r0 < g.split:
+        a[0] = g.a + (k0 * g.lda + r0 if trans_a else r0 * g.lda + k0)
+        lda[0], c[0], ldc[0] = g.lda, g.c + r0 * g.ldc, g.ldc
+        return min(r1, g.split)
+    a[0] = g.a2 + (k0 * g.lda2 + r0 - g.split if trans_a else (r0 - g.split) * g.lda2 + k0)
+    lda[0], c[0], ldc[0] = g.lda2, g.c2 + (r0 - g.split) * g.ldc2, g.ldc2
+    return r1
+
+
+cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
+                                const float* b, Py_ssize_t ldb, const float* bias, float* slivers,
                                 long mark) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm_s``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
@@ -376,47 +398,40 @@ cdef inline void _packed_part_s(GemmPart q, bint trans_a, bint trans_b, Py_ssize
     cdef float* panels = slivers + GROUP_ROWS * KBLOCK
     # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
     cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
-    cdef Py_ssize_t k0, kc, s, p, r0, mc
+    cdef Py_ssize_t k0, kc, s, r0, mc, lda, ldc
+    cdef const float* a
+    cdef float* c
     if q.i1 <= q.i0 or npan == 0:
         return
-    if k == 0:
-        _init_rows(c + q.i0 * ldc, ldc, q.i1 - q.i0, j0, j1, bias)
+    r0 = q.i0
+    while k == 0 and r0 < q.i1:  # no products: C is the bias (or zero)
+        mc = _rows_of(g, r0, q.i1, 0, trans_a, &a, &lda, &c, &ldc) - r0
+        _init_rows(c, ldc, mc, j0, j1, bias)
+        r0 = r0 + mc
     k0 = 0
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
-        for p in range(npan):
-            pack_panel_s(trans_b, min(<Py_ssize_t>PANEL, n - j0 - p * PANEL), kc,
-                         b + ((j0 + p * PANEL) * ldb + k0 if trans_b else k0 * ldb + j0 + p * PANEL), ldb,
-                         panels + p * kc * PANEL)
+        pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
         r0 = q.i0
-        while r0 < q.i1:
-            mc = min(<Py_ssize_t>GROUP_ROWS, q.i1 - r0)
+        while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
+            mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
             for s in range((mc + SLIVER - 1) // SLIVER):
                 pack_sliver_s(trans_a, min(<Py_ssize_t>SLIVER, mc - s * SLIVER), kc,
-                              a + (k0 * lda + r0 + s * SLIVER if trans_a else (r0 + s * SLIVER) * lda + k0), lda,
-                              slivers + s * SLIVER * kc)
+                              a + (s * SLIVER if trans_a else s * SLIVER * lda), lda, slivers + s * SLIVER * kc)
             if k0 == 0:
-                _init_rows(c + r0 * ldc, ldc, mc, j0, j1, bias)
+                _init_rows(c, ldc, mc, j0, j1, bias)
             if full > 0:
-                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0,
-                                       c + r0 * ldc + j0, ldc)
+                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0, c + j0, ldc)
             if full < npan:  # the last panel, narrower than 16 columns
                 edge_panel_s(mc, kc, slivers, panels + full * kc * PANEL, j1 - j0 - full * PANEL,
-                             c + r0 * ldc + j0 + full * PANEL, ldc)
+                             c + j0 + full * PANEL, ldc)
             r0 = r0 + mc
         k0 = k0 + kc
 
 
-cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                     const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
-                                     float* c, Py_ssize_t ldc, const float* bias, int num_threads,
-                                     long mark) noexcept nogil:
-    """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel, float32.  Each
-    thread takes a part of C (``gemm_part``) and packs what it reads itself: no barriers, and its
-    panels are in its own cache.  Every C element is summed in the same order for any cut (register
-    sums over a k-block of 256, added to C block after block), so the cut may follow the thread count
-    and the bits still do not.  False if the packing buffer cannot be allocated: the caller then uses
-    BLAS for all of C."""
+cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                const float* b, Py_ssize_t ldb, const float* bias, int num_threads,
+                                long mark) noexcept nogil:
     cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + PANEL - 1) // PANEL)
     cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
     cdef Py_ssize_t room = 0
@@ -430,13 +445,29 @@ cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, P
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part_s(gemm_part(0, 1, m, n), trans_a, trans_b, n, k, a, lda, b, ldb, c, ldc, bias, buf, mark)
+        _packed_part_s(gemm_part(0, 1, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf, mark)
     else:
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
-            _packed_part_s(gemm_part(tid, nt, m, n), trans_a, trans_b, n, k, a, lda, b, ldb, c, ldc, bias,
-                           buf + tid * room, mark)
+            _packed_part_s(gemm_part(tid, nt, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
+                           mark)
     free(buf)
     return True
+
+
+cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                     const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                                     float* c, Py_ssize_t ldc, const float* bias, int num_threads,
+                                     long mark) noexcept nogil:
+    """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel, float32.  Each
+    thread takes a part of C (``gemm_part``) and packs what it reads itself: no barriers, and its
+    panels are in its own cache.  Every C element is summed in the same order for any cut (register
+    sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
+    the thread count and the bits still do not.  False if the packing buffer cannot be allocated:
+    the caller then uses BLAS for all of C."""
+    cdef Stacked g
+    g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
+    g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
+    return _packed_gemm_s(&g, trans_a, trans_b, m, n, k, b, ldb, bias, num_threads, mark)
 
 
 cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -452,6 +483,24 @@ cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
                 and packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, num_threads, mark)):
             return
     tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
+
+
+cdef inline void weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,
+                                  const floating* h, const floating* dG, floating* dWx, floating* dWh,
+                                  int num_threads, long mark) noexcept nogil:
+    """``dWx = x^T @ dG`` and ``dWh = h^T @ dG`` over all ``rows`` = N*T steps (x: (rows, D), h: (rows, H),
+    dG: (rows, G), outputs G wide).  On the micro-kernel as one stacked product, ``[x | h]^T @ dG``,
+    which packs dG once (float32, ``all_steps_gemm``'s rule on the stacked shape); else two BLAS
+    products."""
+    cdef Stacked g
+    if floating is float:
+        if RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
+            g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
+            g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
+            if _packed_gemm_s(&g, True, False, D + H, G, rows, dG, G, NULL, num_threads, mark):
+                return
+    tiled_gemm(True, False, D, G, rows, x, D, dG, G, 0, dWx, G, NULL, num_threads, mark)
+    tiled_gemm(True, False, H, G, rows, h, H, dG, G, 0, dWh, G, NULL, num_threads, mark)
 
 
 cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,

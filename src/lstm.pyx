@@ -24,8 +24,8 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
-                            tile_count, all_steps_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling,
-                            RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
+                            tile_count, all_steps_gemm, weight_gradients, weight_block, chunk_step_weights,
+                            STEPS_PER_CHECK, Tiling, RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
 from libc.stdlib cimport free
 
@@ -306,8 +306,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                                 dG_p, len_p)
         # All-step products after the loop (``all_steps_gemm``: micro-kernel or BLAS tiles).
         all_steps_gemm(False, True, T * N, D, G, dG_p, G, &Wx[0, 0], G, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
-        all_steps_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dG_p, G, &dWx[0, 0], G, NULL, num_threads, mark)
-        all_steps_gemm(True, False, H, G, T * N, &hst[0, 0, 0], H, dG_p, G, &dWh[0, 0], G, NULL, num_threads, mark)
+        weight_gradients(D, H, G, T * N, &x_tm[0, 0, 0], &hst[0, 0, 0], dG_p, &dWx[0, 0], &dWh[0, 0],
+                         num_threads, mark)
         column_sums(T * N, G, dG_p, G, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 

@@ -285,22 +285,47 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
             dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
 }
 
-/* op(B)'s columns j0 .. j0+w (w <= 16) of one k-block as a panel, zeros past w. */
-static inline void rnnfast_pack_panel_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
-                                        float *dst)
+/* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
+ * past w.  Untransposed, row by row of B: each row is read once from end to end (reading a panel at a
+ * time took a new 4 KiB page per 64 bytes, and was the larger part of the packing).  Transposed, each
+ * panel's 16 rows of B four k at a time through SSE transposes. */
+static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
+                                         float *dst)
 {
-    if (w < RNNFAST_NR)
-        memset(dst, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
-    if (trans) {  /* op(B)[k, u] = B[u, k]: a row of B per column */
-        for (ptrdiff_t u = 0; u < w; u++)
-            for (ptrdiff_t k = 0; k < kc; k++)
-                dst[k * RNNFAST_NR + u] = b[u * ldb + k];
-    } else if (w == RNNFAST_NR) {  /* a constant size: inlined, not a libc call per row */
-        for (ptrdiff_t k = 0; k < kc; k++)
-            memcpy(dst + k * RNNFAST_NR, b + k * ldb, RNNFAST_NR * sizeof(float));
-    } else {
-        for (ptrdiff_t k = 0; k < kc; k++)
-            memcpy(dst + k * RNNFAST_NR, b + k * ldb, (size_t)w * sizeof(float));
+    ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
+    if (rest > 0)
+        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
+    if (!trans) {
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            const float *src = b + k * ldb;
+            for (ptrdiff_t p = 0; p < full; p++)
+                memcpy(dst + (p * kc + k) * RNNFAST_NR, src + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
+            if (rest > 0)
+                memcpy(dst + (full * kc + k) * RNNFAST_NR, src + full * RNNFAST_NR, (size_t)rest * sizeof(float));
+        }
+        return;
+    }
+    for (ptrdiff_t p = 0; p <= full; p++) {  /* op(B)[k, u] = B[u, k]: panel p holds rows 16p .. of B */
+        ptrdiff_t cols = p < full ? RNNFAST_NR : rest, k = 0;
+        const float *src = b + p * RNNFAST_NR * ldb;
+        float *d = dst + p * kc * RNNFAST_NR;
+#if RNNFAST_PACKED_GEMM
+        if (cols == RNNFAST_NR) {
+            for (; k + 4 <= kc; k += 4)
+                for (ptrdiff_t u = 0; u < RNNFAST_NR; u += 4) {
+                    __m128 r0 = _mm_loadu_ps(src + u * ldb + k), r1 = _mm_loadu_ps(src + (u + 1) * ldb + k);
+                    __m128 r2 = _mm_loadu_ps(src + (u + 2) * ldb + k), r3 = _mm_loadu_ps(src + (u + 3) * ldb + k);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* r_j = columns u .. u+3 at k + j */
+                    _mm_storeu_ps(d + k * RNNFAST_NR + u, r0);
+                    _mm_storeu_ps(d + (k + 1) * RNNFAST_NR + u, r1);
+                    _mm_storeu_ps(d + (k + 2) * RNNFAST_NR + u, r2);
+                    _mm_storeu_ps(d + (k + 3) * RNNFAST_NR + u, r3);
+                }
+        }
+#endif
+        for (ptrdiff_t u = 0; u < cols; u++)
+            for (ptrdiff_t kk = k; kk < kc; kk++)
+                d[kk * RNNFAST_NR + u] = src[u * ldb + kk];
     }
 }
 

@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange
 from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile, fill, gemm,
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, all_steps_gemm,
-                            weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL,
+                            weight_gradients, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL,
                             pack_step_panels, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
                             packed_gemm_tile_s)
 from libc.stdlib cimport free
@@ -231,8 +231,8 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                 _backward_steps(w0, w1, 0, tile_count(s), s, relu, WhT_p, panels_p, act_p, dhs_p, dh_p, dG_p,
                                 len_p)
         all_steps_gemm(False, True, T * N, D, H, dG_p, H, &Wx[0, 0], H, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
-        all_steps_gemm(True, False, D, H, T * N, &x_tm[0, 0, 0], D, dG_p, H, &dWx[0, 0], H, NULL, num_threads, mark)
-        all_steps_gemm(True, False, H, H, T * N, &hst[0, 0, 0], H, dG_p, H, &dWh[0, 0], H, NULL, num_threads, mark)
+        weight_gradients(D, H, H, T * N, &x_tm[0, 0, 0], &hst[0, 0, 0], dG_p, &dWx[0, 0], &dWh[0, 0],
+                         num_threads, mark)
         column_sums(T * N, H, dG_p, H, &db[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
