@@ -249,6 +249,12 @@ static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, p
  *
  * ``a`` points at op(A)[r0, k0] (A[r0, k0], or A[k0, r0] when transposed) and ``b`` at
  * op(B)[k0, j0]. */
+#if RNNFAST_PACKED_GEMM
+/* Two floats to or from any address: the ``__m64 *`` forms of SSE assume 8-byte alignment. */
+static inline __m128 rnnfast_load2(const float *p) { return _mm_castsi128_ps(_mm_loadl_epi64((const __m128i_u *)p)); }
+static inline void rnnfast_store2(float *p, __m128 v) { _mm_storel_epi64((__m128i_u *)p, _mm_castps_si128(v)); }
+#endif
+
 static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                                          float *dst)
 {
@@ -259,7 +265,7 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
     if (mr == RNNFAST_MR && trans) {
         for (; k < kc; k++) {
             _mm_storeu_ps(dst + 6 * k, _mm_loadu_ps(a + k * lda));
-            _mm_storel_pi((__m64 *)(dst + 6 * k + 4), _mm_castpd_ps(_mm_load_sd((const double *)(a + k * lda + 4))));
+            rnnfast_store2(dst + 6 * k + 4, rnnfast_load2(a + k * lda + 4));
         }
     } else if (mr == RNNFAST_MR) {
         for (; k + 4 <= kc; k += 4) {
@@ -270,13 +276,13 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
             __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
             float *d = dst + 6 * k;
             _mm_storeu_ps(d, r0);
-            _mm_storel_pi((__m64 *)(d + 4), lo);
+            rnnfast_store2(d + 4, lo);
             _mm_storeu_ps(d + 6, r1);
-            _mm_storeh_pi((__m64 *)(d + 10), lo);
+            rnnfast_store2(d + 10, _mm_movehl_ps(lo, lo));
             _mm_storeu_ps(d + 12, r2);
-            _mm_storel_pi((__m64 *)(d + 16), hi);
+            rnnfast_store2(d + 16, hi);
             _mm_storeu_ps(d + 18, r3);
-            _mm_storeh_pi((__m64 *)(d + 22), hi);
+            rnnfast_store2(d + 22, _mm_movehl_ps(hi, hi));
         }
     }
 #endif
