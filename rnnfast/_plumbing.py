@@ -10,7 +10,7 @@ import numpy as np
 from . import _layout
 from ._threads import resolve_num_threads
 from ._workspace import pool
-from ._tiling import run_steps_in_parallel, step_tiling
+from ._tiling import _SMALL_GEMM_MACS, run_steps_in_parallel, step_tiling
 
 
 # Below this many elements a copy is faster than starting a thread team.
@@ -85,8 +85,9 @@ def transposed(W: np.ndarray, num_threads: int) -> np.ndarray:
     return out
 
 
-# OpenBLAS takes its unpacked small-matrix path for GEMMs of up to this many multiply-adds.
-_SMALL_GEMM = 1_000_000
+# OpenBLAS takes its unpacked small-matrix path for GEMMs of up to this many multiply-adds (a switch
+# of its own, so that tests can move it).
+_SMALL_GEMM = _SMALL_GEMM_MACS
 
 
 def step_panels(module, dtype, H: int, gates: int, plan: ThreadPlan) -> np.ndarray:

@@ -176,8 +176,8 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
     int KBLOCK "RNNFAST_KC"  # depth of one k-block
     int SLIVER "RNNFAST_MR"  # rows per sliver
-    void pack_sliver_s "rnnfast_pack_sliver_s"(int trans, Py_ssize_t mr, Py_ssize_t kc, const float* a,
-                                               Py_ssize_t lda, float* dst)
+    void copy_slivers_s "rnnfast_copy_slivers_s"(int trans, Py_ssize_t mc, Py_ssize_t kc, const float* a,
+                                                 Py_ssize_t lda, float* dst)
     void pack_panels_s "rnnfast_pack_panels_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b,
                                                Py_ssize_t ldb, float* dst)
     void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
@@ -398,7 +398,7 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     cdef float* panels = slivers + GROUP_ROWS * KBLOCK
     # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
     cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
-    cdef Py_ssize_t k0, kc, s, r0, mc, lda, ldc
+    cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
     cdef const float* a
     cdef float* c
     if q.i1 <= q.i0 or npan == 0:
@@ -415,9 +415,7 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
         r0 = q.i0
         while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
             mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
-            for s in range((mc + SLIVER - 1) // SLIVER):
-                pack_sliver_s(trans_a, min(<Py_ssize_t>SLIVER, mc - s * SLIVER), kc,
-                              a + (s * SLIVER if trans_a else s * SLIVER * lda), lda, slivers + s * SLIVER * kc)
+            copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
             if k0 == 0:
                 _init_rows(c, ldc, mc, j0, j1, bias)
             if full > 0:

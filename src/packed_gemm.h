@@ -106,18 +106,105 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #endif
 
-/* A's rows r0.. of one k-block (kc deep) in 6-row slivers: row r at k goes to dst[6k + r] of its
- * sliver, slivers kc*6 floats apart.  A last sliver of mr < 6 rows keeps the stride of 6: the
- * mr-row kernel reads only its own rows, so the rest is never filled. */
-static inline void rnnfast_copy_slivers_s(ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda, float *dst)
+/* ---- Packing: the micro-kernel reads A as 6-row slivers and B as 16-column panels ----
+ *
+ * ``a`` points at op(A)[r0, k0] (A[r0, k0], or A[k0, r0] when transposed) and ``b`` at
+ * op(B)[k0, j0].  Slivers: row r at k goes to dst[6k + r]; a last sliver of mr < 6 rows keeps the
+ * stride of 6 (the mr-row kernel reads only its own rows, so the rest is never filled).  Panels:
+ * column u at k goes to dst[16k + u], panels kc * 16 floats apart, zeros past the last column. */
+#if RNNFAST_PACKED_GEMM
+/* Two floats to or from any address: the ``__m64 *`` forms of SSE assume 8-byte alignment. */
+static inline __m128 rnnfast_load2(const float *p) { return _mm_castsi128_ps(_mm_loadl_epi64((const __m128i_u *)p)); }
+static inline void rnnfast_store2(float *p, __m128 v) { _mm_storel_epi64((__m128i_u *)p, _mm_castps_si128(v)); }
+#endif
+
+/* One sliver (mr <= 6 rows) of one k-block. */
+static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                         float *dst)
 {
-    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-        float *d = dst + r0 * kc;
-        for (ptrdiff_t r = 0; r < RNNFAST_MR && r0 + r < mc; r++) {
-            const float *src = a + (r0 + r) * lda;
-            for (ptrdiff_t k = 0; k < kc; k++)
-                d[k * RNNFAST_MR + r] = src[k];
+    ptrdiff_t k = 0;
+#if RNNFAST_PACKED_GEMM
+    /* Whole slivers in SSE registers (untransposed, four k at a time): the scalar copy of dx's rows
+     * of dG took a fifth of that product's time. */
+    if (mr == RNNFAST_MR && trans) {
+        for (; k < kc; k++) {
+            _mm_storeu_ps(dst + 6 * k, _mm_loadu_ps(a + k * lda));
+            rnnfast_store2(dst + 6 * k + 4, rnnfast_load2(a + k * lda + 4));
         }
+    } else if (mr == RNNFAST_MR) {
+        for (; k + 4 <= kc; k += 4) {
+            __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
+            __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
+            __m128 r4 = _mm_loadu_ps(a + 4 * lda + k), r5 = _mm_loadu_ps(a + 5 * lda + k);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* now r_j = rows 0..3 at k + j */
+            __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
+            float *d = dst + 6 * k;
+            _mm_storeu_ps(d, r0);
+            rnnfast_store2(d + 4, lo);
+            _mm_storeu_ps(d + 6, r1);
+            rnnfast_store2(d + 10, _mm_movehl_ps(lo, lo));
+            _mm_storeu_ps(d + 12, r2);
+            rnnfast_store2(d + 16, hi);
+            _mm_storeu_ps(d + 18, r3);
+            rnnfast_store2(d + 22, _mm_movehl_ps(hi, hi));
+        }
+    }
+#endif
+    for (; k < kc; k++)
+        for (ptrdiff_t r = 0; r < mr; r++)
+            dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
+}
+
+/* op(A)'s rows 0 .. mc of one k-block as slivers, kc * 6 floats apart. */
+static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                          float *dst)
+{
+    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR)
+        rnnfast_pack_sliver_s(trans, mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR, kc,
+                              a + (trans ? r0 : r0 * lda), lda, dst + r0 * kc);
+}
+
+/* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
+ * past w.  Untransposed, row by row of B: each row is read once from end to end (reading a panel at a
+ * time took a new 4 KiB page per 64 bytes, and was the larger part of the packing).  Transposed, each
+ * panel's 16 rows of B four k at a time through SSE transposes. */
+static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
+                                         float *dst)
+{
+    ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
+    if (rest > 0)
+        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
+    if (!trans) {
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            const float *src = b + k * ldb;
+            for (ptrdiff_t p = 0; p < full; p++)
+                memcpy(dst + (p * kc + k) * RNNFAST_NR, src + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
+            if (rest > 0)
+                memcpy(dst + (full * kc + k) * RNNFAST_NR, src + full * RNNFAST_NR, (size_t)rest * sizeof(float));
+        }
+        return;
+    }
+    for (ptrdiff_t p = 0; p <= full; p++) {  /* op(B)[k, u] = B[u, k]: panel p holds rows 16p .. of B */
+        ptrdiff_t cols = p < full ? RNNFAST_NR : rest, k = 0;
+        const float *src = b + p * RNNFAST_NR * ldb;
+        float *d = dst + p * kc * RNNFAST_NR;
+#if RNNFAST_PACKED_GEMM
+        if (cols == RNNFAST_NR) {
+            for (; k + 4 <= kc; k += 4)
+                for (ptrdiff_t u = 0; u < RNNFAST_NR; u += 4) {
+                    __m128 r0 = _mm_loadu_ps(src + u * ldb + k), r1 = _mm_loadu_ps(src + (u + 1) * ldb + k);
+                    __m128 r2 = _mm_loadu_ps(src + (u + 2) * ldb + k), r3 = _mm_loadu_ps(src + (u + 3) * ldb + k);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* r_j = columns u .. u+3 at k + j */
+                    _mm_storeu_ps(d + k * RNNFAST_NR + u, r0);
+                    _mm_storeu_ps(d + (k + 1) * RNNFAST_NR + u, r1);
+                    _mm_storeu_ps(d + (k + 2) * RNNFAST_NR + u, r2);
+                    _mm_storeu_ps(d + (k + 3) * RNNFAST_NR + u, r3);
+                }
+        }
+#endif
+        for (ptrdiff_t u = 0; u < cols; u++)
+            for (ptrdiff_t kk = k; kk < kc; kk++)
+                d[kk * RNNFAST_NR + u] = src[u * ldb + kk];
     }
 }
 
@@ -165,7 +252,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
         ptrdiff_t mc = m - m0 < RNNFAST_MC ? m - m0 : RNNFAST_MC;
         for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
             ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
-            rnnfast_copy_slivers_s(mc, kc, a + m0 * lda + k0, lda, slivers);
+            rnnfast_copy_slivers_s(0, mc, kc, a + m0 * lda + k0, lda, slivers);
             rnnfast_slivers_times_panels_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
                                            group_stride, c + m0 * ldc, ldc);
         }
@@ -188,7 +275,7 @@ static inline void rnnfast_pack_slivers_s(ptrdiff_t m, ptrdiff_t K, const float 
     ptrdiff_t m6 = rnnfast_sliver_floats(m, 1);
     for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
         ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
-        rnnfast_copy_slivers_s(m, kc, a + k0, lda, out + k0 * m6);
+        rnnfast_copy_slivers_s(0, m, kc, a + k0, lda, out + k0 * m6);
     }
 }
 
@@ -212,13 +299,8 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
 static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t gates,
                                                ptrdiff_t j0, ptrdiff_t w, float *out)
 {
-    ptrdiff_t per = w / RNNFAST_NR;
-    for (ptrdiff_t p = 0; p < gates * per; p++) {
-        const float *src = W + (p / per) * H + j0 + (p % per) * RNNFAST_NR;
-        float *dst = out + p * K * RNNFAST_NR;
-        for (ptrdiff_t k = 0; k < K; k++)
-            memcpy(dst + k * RNNFAST_NR, src + k * gates * H, RNNFAST_NR * sizeof(float));
-    }
+    for (ptrdiff_t q = 0; q < gates; q++)
+        rnnfast_pack_panels_s(0, w, K, W + q * H + j0, gates * H, out + q * w * K);
 }
 
 /* Backward panels: the transposed rows j0 .. j0+w of a (H, G) weight matrix W, i.e. panel p
@@ -227,113 +309,19 @@ static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrd
 static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, ptrdiff_t j0, ptrdiff_t w,
                                                   float *out)
 {
-    for (ptrdiff_t p = 0; p < w / RNNFAST_NR; p++) {
-        float *dst = out + p * G * RNNFAST_NR;
-        for (ptrdiff_t u = 0; u < RNNFAST_NR; u++) {
-            const float *src = W + (j0 + p * RNNFAST_NR + u) * G;
-            for (ptrdiff_t k = 0; k < G; k++)
-                dst[k * RNNFAST_NR + u] = src[k];
-        }
-    }
+    rnnfast_pack_panels_s(1, w, G, W + j0 * G, G, out);
 }
-
 
 /* ---- All-step products: C = op(A) @ op(B), any shape, one k-block at a time ----
  *
  * The GEMMs over all N*T rows (input projection, dx, dWx, dWh) are large and run once per call.
- * Through SciPy's OpenBLAS they ran 5-20% below the micro-kernel's speed on the training shapes,
- * and a tiled BLAS call cannot share its packed operands across tiles.  Here each k-block of
- * op(A) is copied once into 6-row slivers and op(B) into 16-column panels, shared by all threads;
- * every C element then gets the same sequence of additions whatever the tiling (register sums
- * over a k-block, added to C block after block), so the bits depend only on the shapes.
- *
- * ``a`` points at op(A)[r0, k0] (A[r0, k0], or A[k0, r0] when transposed) and ``b`` at
- * op(B)[k0, j0]. */
-#if RNNFAST_PACKED_GEMM
-/* Two floats to or from any address: the ``__m64 *`` forms of SSE assume 8-byte alignment. */
-static inline __m128 rnnfast_load2(const float *p) { return _mm_castsi128_ps(_mm_loadl_epi64((const __m128i_u *)p)); }
-static inline void rnnfast_store2(float *p, __m128 v) { _mm_storel_epi64((__m128i_u *)p, _mm_castps_si128(v)); }
-#endif
-
-static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
-                                         float *dst)
-{
-    ptrdiff_t k = 0;
-#if RNNFAST_PACKED_GEMM
-    /* Whole slivers four k at a time, in SSE registers: the scalar copy of dx's rows of dG took a
-     * fifth of that product's time. */
-    if (mr == RNNFAST_MR && trans) {
-        for (; k < kc; k++) {
-            _mm_storeu_ps(dst + 6 * k, _mm_loadu_ps(a + k * lda));
-            rnnfast_store2(dst + 6 * k + 4, rnnfast_load2(a + k * lda + 4));
-        }
-    } else if (mr == RNNFAST_MR) {
-        for (; k + 4 <= kc; k += 4) {
-            __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
-            __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
-            __m128 r4 = _mm_loadu_ps(a + 4 * lda + k), r5 = _mm_loadu_ps(a + 5 * lda + k);
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* now r_j = rows 0..3 at k + j */
-            __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
-            float *d = dst + 6 * k;
-            _mm_storeu_ps(d, r0);
-            rnnfast_store2(d + 4, lo);
-            _mm_storeu_ps(d + 6, r1);
-            rnnfast_store2(d + 10, _mm_movehl_ps(lo, lo));
-            _mm_storeu_ps(d + 12, r2);
-            rnnfast_store2(d + 16, hi);
-            _mm_storeu_ps(d + 18, r3);
-            rnnfast_store2(d + 22, _mm_movehl_ps(hi, hi));
-        }
-    }
-#endif
-    for (; k < kc; k++)
-        for (ptrdiff_t r = 0; r < mr; r++)
-            dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
-}
-
-/* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
- * past w.  Untransposed, row by row of B: each row is read once from end to end (reading a panel at a
- * time took a new 4 KiB page per 64 bytes, and was the larger part of the packing).  Transposed, each
- * panel's 16 rows of B four k at a time through SSE transposes. */
-static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
-                                         float *dst)
-{
-    ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
-    if (rest > 0)
-        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
-    if (!trans) {
-        for (ptrdiff_t k = 0; k < kc; k++) {
-            const float *src = b + k * ldb;
-            for (ptrdiff_t p = 0; p < full; p++)
-                memcpy(dst + (p * kc + k) * RNNFAST_NR, src + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
-            if (rest > 0)
-                memcpy(dst + (full * kc + k) * RNNFAST_NR, src + full * RNNFAST_NR, (size_t)rest * sizeof(float));
-        }
-        return;
-    }
-    for (ptrdiff_t p = 0; p <= full; p++) {  /* op(B)[k, u] = B[u, k]: panel p holds rows 16p .. of B */
-        ptrdiff_t cols = p < full ? RNNFAST_NR : rest, k = 0;
-        const float *src = b + p * RNNFAST_NR * ldb;
-        float *d = dst + p * kc * RNNFAST_NR;
-#if RNNFAST_PACKED_GEMM
-        if (cols == RNNFAST_NR) {
-            for (; k + 4 <= kc; k += 4)
-                for (ptrdiff_t u = 0; u < RNNFAST_NR; u += 4) {
-                    __m128 r0 = _mm_loadu_ps(src + u * ldb + k), r1 = _mm_loadu_ps(src + (u + 1) * ldb + k);
-                    __m128 r2 = _mm_loadu_ps(src + (u + 2) * ldb + k), r3 = _mm_loadu_ps(src + (u + 3) * ldb + k);
-                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* r_j = columns u .. u+3 at k + j */
-                    _mm_storeu_ps(d + k * RNNFAST_NR + u, r0);
-                    _mm_storeu_ps(d + (k + 1) * RNNFAST_NR + u, r1);
-                    _mm_storeu_ps(d + (k + 2) * RNNFAST_NR + u, r2);
-                    _mm_storeu_ps(d + (k + 3) * RNNFAST_NR + u, r3);
-                }
-        }
-#endif
-        for (ptrdiff_t u = 0; u < cols; u++)
-            for (ptrdiff_t kk = k; kk < kc; kk++)
-                d[kk * RNNFAST_NR + u] = src[u * ldb + kk];
-    }
-}
+ * Through SciPy's OpenBLAS they ran 5-20% below the micro-kernel's speed on the training shapes.
+ * ``kernel_common.packed_tiled_gemm_s`` gives each thread a part of C; per k-block the thread packs
+ * its columns of op(B) into panels and, group by group, its rows of op(A) into slivers
+ * (``rnnfast_copy_slivers_s``, ``rnnfast_pack_panels_s``), then runs
+ * ``rnnfast_slivers_times_panels_s``.  Every C element gets the same sequence of additions whatever
+ * the part (register sums over a k-block, added to C block after block), so the bits depend only
+ * on the shapes. */
 
 /* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than 16 columns: the micro-kernel
  * adds into a zeroed 6 x 16 block, whose first w columns are added to C. */
