@@ -2,6 +2,7 @@
 import numpy as np
 
 PACKED_STEPS: int
+STEP_STRIP_BYTES: int
 
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, bx: np.ndarray, bh: np.ndarray, hst: np.ndarray,
             act: np.ndarray, hg: np.ndarray, rh: np.ndarray, hs: np.ndarray, lengths: np.ndarray, reset_after: bool,

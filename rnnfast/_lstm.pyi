@@ -2,6 +2,7 @@
 import numpy as np
 
 PACKED_STEPS: int
+STEP_STRIP_BYTES: int
 
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst: np.ndarray, cst: np.ndarray,
             gates: np.ndarray, hs: np.ndarray, lengths: np.ndarray, panels: np.ndarray, chunked: np.ndarray,

@@ -2,6 +2,7 @@
 import numpy as np
 
 PACKED_STEPS: int
+STEP_STRIP_BYTES: int
 
 def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst: np.ndarray, act: np.ndarray,
             hs: np.ndarray, lengths: np.ndarray, relu: bool, panels: np.ndarray, chunked: np.ndarray, block_n: int,

@@ -4,7 +4,8 @@
 of their cost at batch 1.  A stepper does that once: it cuts the hidden units
 into chunks (``_tiling.stepper_chunk``) and packs, per chunk, the gate columns
 of ``[Wx; Wh]`` side by side into one panel; each ``step`` is then one
-matrix-vector product per chunk (our own loop at batch 1, no BLAS) plus the gate arithmetic, the chunks shared among OpenMP threads with no
+matrix-vector product per chunk (our own loop over column strips at batch 1, no BLAS) plus the gate
+arithmetic, the chunks shared among OpenMP threads with no
 barrier (two passes for the reset-before GRU).  A thread keeps the same chunks
 at every step, so its panels stay in its cache.
 
@@ -23,9 +24,13 @@ from .reference.gru import _check_reset_after
 from .reference.rnn import check_nonlinearity
 
 
-def _pack(blocks, biases, chunk: int):
+def _pack(blocks, biases, chunk: int, strip_bytes: int):
     """``blocks``: G arrays (K, H) -> panels (n_chunks, K, G*chunk), chunk k holding the G blocks'
-    columns of units ``k*chunk ...`` side by side (zero-padded past H); biases likewise."""
+    columns of units ``k*chunk ...`` side by side (zero-padded past H); biases likewise.
+
+    Each chunk's (K, G*chunk) panel is stored as column strips of ``strip_bytes`` (the kernels'
+    ``STEP_STRIP_BYTES``), one contiguous (K, width) block after another, so that a one-row
+    product reads each strip once, in order (``kernel_common.row_product``)."""
     K, H = blocks[0].shape
     n_chunks, G = -(-H // chunk), len(blocks)
     W = np.zeros((K, G, n_chunks * chunk), dtype=blocks[0].dtype)
@@ -35,7 +40,13 @@ def _pack(blocks, biases, chunk: int):
         bp[q, :H] = b
     panels = W.reshape(K, G, n_chunks, chunk).transpose(2, 0, 1, 3).reshape(n_chunks, K, G * chunk)
     b_packed = bp.reshape(G, n_chunks, chunk).transpose(1, 0, 2).reshape(n_chunks, G * chunk)
-    return np.ascontiguousarray(panels), np.ascontiguousarray(b_packed)
+    strips = np.empty(panels.shape, dtype=panels.dtype)  # C order (empty_like would follow a view's)
+    flat, width, start = strips.reshape(n_chunks, -1), strip_bytes // panels.itemsize, 0
+    for s0 in range(0, G * chunk, width):
+        w = min(width, G * chunk - s0)
+        flat[:, start:start + K * w] = panels[:, :, s0:s0 + w].reshape(n_chunks, K * w)
+        start += K * w
+    return strips, np.ascontiguousarray(b_packed)
 
 
 class _PackedStepper:
@@ -45,12 +56,16 @@ class _PackedStepper:
     _state_names = ("h0",)
     _groups = 1  # column groups per chunk panel
 
-    def _setup(self, Wx, Wh, states, batch_size, num_threads):
+    def _setup(self, cell, Wx, Wh, states, batch_size, num_threads):
+        self._kernel = kernel_module(cell)
         self.dtype = Wh.dtype
         self.num_threads = resolve_num_threads(num_threads)
         self._chunk = stepper_chunk(self.H)
         self._n_chunks = -(-self.H // self._chunk)
         self._reset(states, batch_size)
+
+    def _pack(self, blocks, biases):
+        return _pack(blocks, biases, self._chunk, self._kernel.STEP_STRIP_BYTES)
 
     def _reset(self, states, batch_size):
         states = initial_states(list(zip(self._state_names, states)), batch_size, self.H, self.dtype,
@@ -108,10 +123,9 @@ class LSTMStepper(_PackedStepper):
     def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
         Wx, Wh, (b,), self.D, self.H = check_weights(4, Wx, Wh, [("b", b)])
         W, H = np.vstack([Wx, Wh]), self.H
-        self._setup(Wx, Wh, (h0, c0), batch_size, num_threads)
-        self._panels, self._b_packed = _pack([W[:, q * H:(q + 1) * H] for q in range(4)],
-                                             [b[q * H:(q + 1) * H] for q in range(4)], self._chunk)
-        self._kernel = kernel_module("lstm")
+        self._setup("lstm", Wx, Wh, (h0, c0), batch_size, num_threads)
+        self._panels, self._b_packed = self._pack([W[:, q * H:(q + 1) * H] for q in range(4)],
+                                                   [b[q * H:(q + 1) * H] for q in range(4)])
 
     def reset(self, h0=None, c0=None, *, batch_size=None) -> None:
         """Start again from ``h0, c0`` (zeros where None); the batch size may change."""
@@ -140,7 +154,7 @@ class GRUStepper(_PackedStepper):
         self.reset_after = _check_reset_after(reset_after)
         Wx, Wh, (bx, bh), self.D, self.H = check_weights(3, Wx, Wh, [("bx", bx), ("bh", bh)])
         self._groups = 4 if self.reset_after else 3
-        self._setup(Wx, Wh, (h0,), batch_size, num_threads)
+        self._setup("gru", Wx, Wh, (h0,), batch_size, num_threads)
         H, D = self.H, self.D
 
         def gate(a, q):  # gate block q (r, z, n) of fused weights or biases
@@ -150,12 +164,11 @@ class GRUStepper(_PackedStepper):
         b_rz = [gate(bx, q) + gate(bh, q) for q in (0, 1)]
         if self.reset_after:
             n_h = np.vstack([np.zeros((D, H), self.dtype), gate(Wh, 2)])
-            self._panels, self._b_packed = _pack([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)], self._chunk)
+            self._panels, self._b_packed = self._pack([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)])
             self._panels_n = None
         else:
-            self._panels, self._b_packed = _pack([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)], self._chunk)
-            self._panels_n, _ = _pack([gate(Wh, 2)], [np.zeros(H, self.dtype)], self._chunk)
-        self._kernel = kernel_module("gru")
+            self._panels, self._b_packed = self._pack([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)])
+            self._panels_n, _ = self._pack([gate(Wh, 2)], [np.zeros(H, self.dtype)])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""
@@ -183,9 +196,8 @@ class RNNStepper(_PackedStepper):
     def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         Wx, Wh, (b,), self.D, self.H = check_weights(1, Wx, Wh, [("b", b)])
-        self._setup(Wx, Wh, (h0,), batch_size, num_threads)
-        self._panels, self._b_packed = _pack([np.vstack([Wx, Wh])], [b], self._chunk)
-        self._kernel = kernel_module("rnn")
+        self._setup("rnn", Wx, Wh, (h0,), batch_size, num_threads)
+        self._panels, self._b_packed = self._pack([np.vstack([Wx, Wh])], [b])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""

@@ -27,11 +27,14 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             tile_count, all_steps_gemm, weight_gradients, weight_block, chunk_step_weights,
                             STEPS_PER_CHECK, Tiling, RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
+from kernel_common cimport STRIP_BYTES
 from libc.stdlib cimport free
 
 # 1 where this build has the packed-weight step micro-kernel (float32, AVX2 + FMA):
 # ``rnnfast.lstm`` then hands the kernels a panel workspace (``packed_gemm.h``).
 PACKED_STEPS = RNNFAST_PACKED_GEMM
+# Width in bytes of the column strips of a stepper's panels (kernel_common.row_product).
+STEP_STRIP_BYTES = STRIP_BYTES
 
 
 rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
