@@ -3,11 +3,11 @@
 ``*_step_forward`` check and lay out the weights at every call, which is most
 of their cost at batch 1.  A stepper does that once: it cuts the hidden units
 into chunks (``_tiling.stepper_chunk``) and packs, per chunk, the gate columns
-of ``[Wx; Wh]`` side by side into one panel; each ``step`` is then one
-matrix-vector product per chunk (our own loop over column strips at batch 1, no BLAS) plus the gate
-arithmetic, the chunks shared among OpenMP threads with no
+of ``[Wx; Wh]`` side by side into one panel of column strips; each ``step`` is
+then one matrix-vector product per chunk (our own loop at batch 1, no BLAS)
+plus the gate arithmetic, the chunks shared among OpenMP threads with no
 barrier (two passes for the reset-before GRU).  A thread keeps the same chunks
-at every step, so its panels stay in its cache.
+at every step.
 
 NumPy twins: ``rnnfast.reference.stepper`` (same signatures).
 """
