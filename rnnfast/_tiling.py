@@ -68,8 +68,9 @@ def run_steps_in_parallel(N: int, H: int, gates: int, num_threads: int) -> bool:
 def stepper_chunk(H: int) -> int:
     """Hidden units per chunk of a streaming step (``LSTMStepper``).
 
-    Each chunk is one GEMV over its own packed (D+H, 4*chunk) weight panel; a
-    thread keeps the same chunks at every step, so its panels stay in its cache.
+    Each chunk is one matrix-vector product over its own packed (D+H, 4*chunk)
+    weight panel (column strips, ``kernel_common.row_product``); a thread keeps
+    the same chunks at every step, so small panels stay in its cache.
     Chosen from H only, so that the bits never depend on the thread count.
     """
     if H <= 32:
