@@ -199,3 +199,32 @@ def test_rnn_stepper_arguments(Stepper):
         Stepper(W[0], np.zeros((2, 3)), W[2])
     with pytest.raises(ValueError, match="x contains NaN"):
         Stepper(*W).step(np.full((1, 3), np.nan))
+
+
+# --- The packed panels' layout (rnnfast.stepper._pack; read by kernel_common.row_product) ---
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("G,H,chunk", [(4, 20, 20), (3, 70, 32), (1, 130, 64), (4, 1100, 64)])
+def test_panels_are_column_strips_of_each_chunk(dtype, G, H, chunk):
+    from rnnfast.stepper import _pack
+    rng = np.random.default_rng(G * H)
+    K, strip_bytes = 5, 256
+    blocks = [rng.standard_normal((K, H)).astype(dtype) for _ in range(G)]
+    panels, _ = _pack(blocks, [np.zeros(H, dtype)] * G, chunk, strip_bytes)
+    n_chunks, width = -(-H // chunk), strip_bytes // np.dtype(dtype).itemsize
+    assert panels.shape == (n_chunks, K, G * chunk) and panels.flags.c_contiguous
+    for k in range(n_chunks):
+        dense = np.zeros((K, G * chunk), dtype)  # gate blocks of units k*chunk... side by side, zero past H
+        for q, blk in enumerate(blocks):
+            cols = blk[:, k * chunk:(k + 1) * chunk]
+            dense[:, q * chunk:q * chunk + cols.shape[1]] = cols
+        strips = [dense[:, s:s + width].ravel() for s in range(0, G * chunk, width)]
+        np.testing.assert_array_equal(panels[k].ravel(), np.concatenate(strips))
+
+
+def test_every_kernel_module_reads_strips_of_the_same_width():
+    from rnnfast import _gru, _lstm, _rnn
+    from rnnfast._dispatch import kernel_module
+    widths = {m.STEP_STRIP_BYTES for m in (_lstm, _gru, _rnn)}
+    widths |= {kernel_module(c).STEP_STRIP_BYTES for c in ("lstm", "gru", "rnn")}
+    assert widths == {256}
