@@ -64,7 +64,7 @@ class _PackedStepper:
         self._n_chunks = -(-self.H // self._chunk)
         self._reset(states, batch_size)
 
-    def _pack(self, blocks, biases):
+    def _pack_panels(self, blocks, biases):
         return _pack(blocks, biases, self._chunk, self._kernel.STEP_STRIP_BYTES)
 
     def _reset(self, states, batch_size):
@@ -124,8 +124,8 @@ class LSTMStepper(_PackedStepper):
         Wx, Wh, (b,), self.D, self.H = check_weights(4, Wx, Wh, [("b", b)])
         W, H = np.vstack([Wx, Wh]), self.H
         self._setup("lstm", Wx, Wh, (h0, c0), batch_size, num_threads)
-        self._panels, self._b_packed = self._pack([W[:, q * H:(q + 1) * H] for q in range(4)],
-                                                   [b[q * H:(q + 1) * H] for q in range(4)])
+        self._panels, self._b_packed = self._pack_panels([W[:, q * H:(q + 1) * H] for q in range(4)],
+                                                          [b[q * H:(q + 1) * H] for q in range(4)])
 
     def reset(self, h0=None, c0=None, *, batch_size=None) -> None:
         """Start again from ``h0, c0`` (zeros where None); the batch size may change."""
@@ -164,11 +164,11 @@ class GRUStepper(_PackedStepper):
         b_rz = [gate(bx, q) + gate(bh, q) for q in (0, 1)]
         if self.reset_after:
             n_h = np.vstack([np.zeros((D, H), self.dtype), gate(Wh, 2)])
-            self._panels, self._b_packed = self._pack([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)])
+            self._panels, self._b_packed = self._pack_panels([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)])
             self._panels_n = None
         else:
-            self._panels, self._b_packed = self._pack([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)])
-            self._panels_n, _ = self._pack([gate(Wh, 2)], [np.zeros(H, self.dtype)])
+            self._panels, self._b_packed = self._pack_panels([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)])
+            self._panels_n, _ = self._pack_panels([gate(Wh, 2)], [np.zeros(H, self.dtype)])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""
@@ -197,7 +197,7 @@ class RNNStepper(_PackedStepper):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         Wx, Wh, (b,), self.D, self.H = check_weights(1, Wx, Wh, [("b", b)])
         self._setup("rnn", Wx, Wh, (h0,), batch_size, num_threads)
-        self._panels, self._b_packed = self._pack([np.vstack([Wx, Wh])], [b])
+        self._panels, self._b_packed = self._pack_panels([np.vstack([Wx, Wh])], [b])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""

@@ -122,8 +122,8 @@ cdef void _blend(const floating* z, const floating* n_, const floating* h_prev, 
 
 cdef void _forward_tile_before_rz(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* Wh,
                                   const floating* panels, const floating* bh, floating* act, floating* hg,
-                                  const floating* hst,
-                                  floating* rh, const Py_ssize_t* lengths, SliverCache* slivers) noexcept nogil:
+                                  const floating* hst, floating* rh, const Py_ssize_t* lengths,
+                                  SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef Py_ssize_t G = 3 * H, n, j
@@ -460,8 +460,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
                     free(slivers.data)
             else:
                 _backward_steps(w0, w1, 0, tile_count(s), s, reset_after, WhT_p, panels_p, act_p, hg_p, hst_p, dhs_p,
-                                dh_p,
-                                drh_p, dGx_p, dGh_p, len_p)
+                                dh_p, drh_p, dGx_p, dGh_p, len_p)
         all_steps_gemm(False, True, T * N, D, G, dGx_p, G, &Wx[0, 0], G, &dx_tm[0, 0, 0], D, NULL, num_threads, mark)
         all_steps_gemm(True, False, D, G, T * N, &x_tm[0, 0, 0], D, dGx_p, G, &dWx[0, 0], G, NULL, num_threads, mark)
         if reset_after:
@@ -469,7 +468,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
         else:
             all_steps_gemm(True, False, H, 2 * H, T * N, hst_p, H, dGh_p, G, &dWh[0, 0], G, NULL, num_threads, mark)
             all_steps_gemm(True, False, H, H, T * N, &rh[0, 0, 0], H, dGh_p + 2 * H, G, &dWh[0, 2 * H], G,
-                       NULL, num_threads, mark)
+                           NULL, num_threads, mark)
         column_sums(T * N, G, dGx_p, G, &dbx[0], num_threads)
         column_sums(T * N, G, dGh_p, G, &dbh[0], num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
