@@ -31,11 +31,28 @@ def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.nd
     return out
 
 
-def batch_major(a_tm: np.ndarray) -> np.ndarray:
-    """(T, N, ...) -> a new C-contiguous (N, T, ...) array (``dx``; the forward kernels write ``hs``
-    batch-major themselves).  Always a copy: for N = 1 the swap is already contiguous, and a view
-    would let a user's in-place edit write into the kernel's workspace."""
-    return np.swapaxes(a_tm, 0, 1).copy(order="C")
+def checked_in_place(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray],
+                     num_threads: int) -> np.ndarray:
+    """A batch-major (N, T, F) sequence that the kernels read in place (``dhs``: only at valid steps,
+    a row at a time), C-contiguous (a copy only if it is not), after checking that its valid steps
+    are finite (ValueError naming ``name``).  The time-major copy that this replaces cost about 1%
+    of an LSTM training step at N=32, H=256 (``time_major``)."""
+    a = np.ascontiguousarray(a)
+    threads = num_threads if a.size >= _PARALLEL_COPY_MIN else 1
+    if _layout.count_nonfinite_steps(a, steps, threads):
+        raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
+                         "expected finite values")
+    return a
+
+
+def batch_major(a_tm: np.ndarray, num_threads: int) -> np.ndarray:
+    """(T, N, F) -> a new C-contiguous (N, T, F) array (``dx``; the forward kernels write ``hs``
+    batch-major themselves), copied by the threads: NumPy's one-thread copy took twice as long
+    once the kernel had left ``a_tm`` out of cache.  Always a copy: for N = 1 the swap is already
+    contiguous, and a view would let a user's in-place edit write into the kernel's workspace."""
+    out = np.empty((a_tm.shape[1], a_tm.shape[0]) + a_tm.shape[2:], dtype=a_tm.dtype)
+    _layout.batch_major_into(a_tm, out, num_threads if a_tm.size >= _PARALLEL_COPY_MIN else 1)
+    return out
 
 
 def kernel_outputs(N: int, dtype, *shapes):

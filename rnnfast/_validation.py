@@ -184,7 +184,8 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
                             dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True):
     """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``.
-    ``check_dhs_values=False``: as ``check_x_values`` in ``check_sequence_forward``."""
+    ``check_dhs_values=False``: the caller checks the valid steps itself, in the pass that the kernels
+    need anyway (``_plumbing.checked_in_place``)."""
     dhs = check_float_array("dhs", dhs, 3, "(N, T, H)", dtype)
     check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
     if check_dhs_values:

@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, chunked_weights, initial_states, kernel_lengths, kernel_outputs,
-                        step_panels, time_major, transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, checked_in_place, chunked_weights, initial_states, kernel_lengths,
+                        kernel_outputs, step_panels, time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -106,7 +106,7 @@ def gru_backward(dhs, cache, dhT=None):
     dtype = cache.x_tm.dtype
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, dtype, cache.mask,
                                          check_dhs_values=False)
-    dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
+    dhs = checked_in_place("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh = np.array(dh, dtype=dtype, order="C")  # written in place
     dGx = workspace((T, N, 3 * H), dtype)
     # reset_before: the x-side and h-side pre-activation gradients coincide.
@@ -120,10 +120,10 @@ def gru_backward(dhs, cache, dhT=None):
     if N:
         with single_threaded_blas():
             _gru.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.act, cache.hg, cache.rh,
-                          cache.lengths, cache.reset_after, dhs_tm, dh, drh, dGx, dGh,
+                          cache.lengths, cache.reset_after, dhs, dh, drh, dGx, dGh,
                           dx_tm, dWx, dWh, dbx, dbh, panels, *cache.plan.args())
-    dx = batch_major(dx_tm)
-    pool.give(dGx, dx_tm, dhs_tm, panels, *([dGh] if cache.reset_after else []))
+    dx = batch_major(dx_tm, cache.plan.num_threads)
+    pool.give(dGx, dx_tm, panels, *([dGh] if cache.reset_after else []))
     if WhT is not cache.Wh:
         pool.give(WhT)
     return dx, dWx, dWh, dbx, dbh, dh

@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from ._dispatch import kernel_module
-from ._plumbing import (ThreadPlan, batch_major, chunked_weights, initial_states, kernel_lengths, kernel_outputs,
-                        step_panels, time_major, transposed, workspace)
+from ._plumbing import (ThreadPlan, batch_major, checked_in_place, chunked_weights, initial_states, kernel_lengths,
+                        kernel_outputs, step_panels, time_major, transposed, workspace)
 from ._workspace import pool
 from ._threads import single_threaded_blas
 from ._validation import (check_cache, check_sequence_backward, check_sequence_forward, check_step_grads,
@@ -103,7 +103,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dtype = cache.x_tm.dtype
     dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, dtype, cache.mask,
                                             check_dhs_values=False)
-    dhs_tm = time_major("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
+    dhs = checked_in_place("dhs", dhs, cache.lengths, cache.mask, cache.plan.num_threads)
     dh, dc = np.array(dh, dtype=dtype, order="C"), np.array(dc, dtype=dtype, order="C")  # written in place
     dG, dx_tm = workspace((T, N, 4 * H), dtype), workspace((T, N, D), dtype)
     panels = step_panels(_lstm, dtype, H, 4, cache.plan)
@@ -113,9 +113,9 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     if N:
         with single_threaded_blas():
             _lstm.backward(cache.x_tm, cache.Wx, cache.Wh, WhT, cache.hst, cache.cst, cache.act, cache.lengths,
-                           dhs_tm, dh, dc, dG, dx_tm, dWx, dWh, db, panels, *cache.plan.args())
-    dx = batch_major(dx_tm)
-    pool.give(dG, dx_tm, dhs_tm, panels)
+                           dhs, dh, dc, dG, dx_tm, dWx, dWh, db, panels, *cache.plan.args())
+    dx = batch_major(dx_tm, cache.plan.num_threads)
+    pool.give(dG, dx_tm, panels)
     if WhT is not cache.Wh:
         pool.give(WhT)
     return dx, dWx, dWh, db, dh, dc

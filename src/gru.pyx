@@ -30,7 +30,7 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid, sigmoid_inplace, tanh_, tanh_inplace,
                             tile_bounds, tile_count, all_steps_gemm, weight_block, chunk_step_weights, STEPS_PER_CHECK,
-                            Tiling,
+                            Tiling, batch_row,
                             RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
 from kernel_common cimport STRIP_BYTES
@@ -196,7 +196,7 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint res
         o = t * N * G + n * G + j0
         if t < lengths[n]:
             _gates_backward(reset_after, act + o, act + o + H, act + o + 2 * H, hg + o + 2 * H,
-                            hst + t * N * H + n * H + j0, dhs + t * N * H + n * H + j0, dh + n * H + j0,
+                            hst + t * N * H + n * H + j0, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0,
                             dGx + o, dGx + o + H, dGx + o + 2 * H, dGh + o, dGh + o + H, dGh + o + 2 * H,
                             j1 - j0)
         else:  # padded: no gradient into the gates, dh passes through
@@ -337,7 +337,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
-    cdef Tiling s = make_tiling(N, H, 3, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 3, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -399,18 +399,19 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
              const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const floating[:, :, ::1] hg,
              const floating[:, :, ::1] rh, const Py_ssize_t[::1] lengths, bint reset_after,
-             const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, ::1] drh,
+             const floating[:, :, ::1] dhs, floating[:, ::1] dh, floating[:, ::1] drh,
              floating[:, :, ::1] dGx, floating[:, :, ::1] dGh,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh,
              floating[::1] dbx, floating[::1] dbh, floating[::1] panels,
              Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.
+    ``dhs (N, T, H)`` is batch-major (the user's array, read at valid steps only).
     ``WhT`` is ``Wh.T`` as a C-contiguous (3H, H) array for the BLAS path; with non-empty
     ``panels`` (see ``forward``) the steps use those, packed from ``Wh``, and ``WhT`` is not read.
     ``drh`` (N, H) is workspace for reset_before."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 3 * H
-    cdef Tiling s = make_tiling(N, H, 3, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 3, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -421,7 +422,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* hg_p = &hg[0, 0, 0]
     cdef const floating* hst_p = &hst[0, 0, 0]
-    cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
+    cdef const floating* dhs_p = &dhs[0, 0, 0]
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* drh_p = &drh[0, 0]
     cdef floating* dGx_p = &dGx[0, 0, 0]

@@ -533,18 +533,19 @@ cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_s
 
 
 cdef struct Tiling:
-    # The per-step work split: tiles of block_n batch rows x chunk_h hidden units.
-    Py_ssize_t N, H, block_n, chunk_h, n_blocks, n_chunks
+    # The per-step work split: tiles of block_n batch rows x chunk_h hidden units (T: the steps).
+    Py_ssize_t N, T, H, block_n, chunk_h, n_blocks, n_chunks
     # Where the BLAS path finds a tile's step weights (``weight_block``): gate q's columns of the chunk
     # at unit j0 start at (j0 // chunk_h) * w_chunk + q * w_gate, rows w_ld apart.
     Py_ssize_t w_ld, w_chunk, w_gate
 
 
-cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t block_n,
+cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t block_n,
                                Py_ssize_t chunk_h) noexcept nogil:
     """Tiles of the (N, H) state; the step weights are read as given, (H, gates*H) row-major."""
     cdef Tiling s
     s.N = N
+    s.T = T
     s.H = H
     s.block_n = block_n
     s.chunk_h = chunk_h
@@ -554,6 +555,11 @@ cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t H, Py_ssize_t gates, Py_
     s.w_chunk = chunk_h
     s.w_gate = H
     return s
+
+
+cdef inline Py_ssize_t batch_row(Tiling s, Py_ssize_t n, Py_ssize_t t, Py_ssize_t width) noexcept nogil:
+    """Offset of row (n, t) in a batch-major (N, T, width) array, such as the user's ``dhs``."""
+    return (n * s.T + t) * width
 
 
 cdef inline Py_ssize_t weight_block(Tiling s, Py_ssize_t j0, Py_ssize_t q) noexcept nogil:

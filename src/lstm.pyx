@@ -6,7 +6,8 @@ Gate blocks of the fused weights, in order: i, f, g, o (PyTorch's order).
 
 Layout inside the kernels is time-major ``(T, N, ...)`` so that at step t the
 rows of a batch block are contiguous for BLAS.  ``hst``/``cst`` hold T+1
-states: index t is the state entering step t (index 0 is h0/c0).
+states: index t is the state entering step t (index 0 is h0/c0).  The user's
+``dhs`` is read in place, batch-major (``batch_row``): only a row at a time.
 
 Parallel scheme: at each step the (N, H) state is cut into tiles of
 ``block_n`` batch rows x ``chunk_h`` hidden units (sizes chosen in Python from
@@ -25,6 +26,7 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, sigmoid_inplace, tanh_, tanh_inplace, tile_bounds,
                             tile_count, all_steps_gemm, weight_gradients, weight_block, chunk_step_weights,
+                            batch_row,
                             STEPS_PER_CHECK, Tiling, RNNFAST_PACKED_GEMM, PANEL, pack_step_panels, SliverCache,
                             new_sliver_cache, packed_gemm_tile_s)
 from kernel_common cimport STRIP_BYTES
@@ -107,7 +109,6 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
     cdef floating* d_t = dG + t * N * G
     cdef const floating* c_prev = cst + t * N * H
     cdef const floating* c_next = cst + (t + 1) * N * H
-    cdef const floating* dhs_t = dhs + t * N * H
     cdef const floating* a
     cdef floating* d
     cdef Py_ssize_t n, k
@@ -117,7 +118,7 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s,
         if t < lengths[n]:
             a = a_t + n * G + j0
             _cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
-                           dhs_t + n * H + j0, dh + n * H + j0, dc + n * H + j0,
+                           dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dc + n * H + j0,
                            d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
         else:  # padded step: no gradient into the gates; dh, dc pass through
             for k in range(4):
@@ -209,7 +210,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
-    cdef Tiling s = make_tiling(N, H, 4, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 4, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -258,16 +259,17 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
 
 def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
              const floating[:, ::1] WhT, const floating[:, :, ::1] hst, const floating[:, :, ::1] cst, const floating[:, :, ::1] act,
-             const Py_ssize_t[::1] lengths, const floating[:, :, ::1] dhs_tm,
+             const Py_ssize_t[::1] lengths, const floating[:, :, ::1] dhs,
              floating[:, ::1] dh, floating[:, ::1] dc, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
              floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
     """Internal.  ``dh``/``dc`` enter holding dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0.
+    ``dhs (N, T, H)`` is batch-major (the user's array, read at valid steps only).
     ``WhT`` is ``Wh.T`` as a C-contiguous (4H, H) array for the BLAS path; with non-empty ``panels``
     (see ``forward``) the steps use those instead and ``WhT`` is not read."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
     cdef Py_ssize_t G = 4 * H
-    cdef Tiling s = make_tiling(N, H, 4, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 4, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -276,7 +278,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* act_p = &act[0, 0, 0]
     cdef const floating* cst_p = &cst[0, 0, 0]
-    cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
+    cdef const floating* dhs_p = &dhs[0, 0, 0]
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* dc_p = &dc[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]

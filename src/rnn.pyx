@@ -11,6 +11,7 @@ from kernel_common cimport (check_interrupt, column_sums, copy, emit_output_tile
                             interrupt_mark, interrupted_since, make_tiling, owns_rows, row_product, team,
                             rnnfast_install_sigint, tanh_inplace, tile_bounds, tile_count, all_steps_gemm,
                             weight_gradients, weight_block, chunk_step_weights, STEPS_PER_CHECK, Tiling, PANEL,
+                            batch_row,
                             pack_step_panels, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
                             packed_gemm_tile_s)
 from kernel_common cimport STRIP_BYTES
@@ -70,7 +71,8 @@ cdef void _backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, bint rel
     for n in range(n0, n1):
         k = t * N * H + n * H + j0
         if t < lengths[n]:
-            _activation_backward(relu, act + k, dhs + k, dh + n * H + j0, dG + k, j1 - j0)
+            _activation_backward(relu, act + k, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dG + k,
+                                 j1 - j0)
         else:
             fill(dG + k, j1 - j0, zero)
 
@@ -142,7 +144,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
     the BLAS path; ``chunked``: scratch for the BLAS path's chunk-major copy of Wh, or empty
     (``rnnfast._plumbing.step_panels``, ``chunked_weights``)."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
-    cdef Tiling s = make_tiling(N, H, 1, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 1, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -188,14 +190,15 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
 def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const floating[:, ::1] Wh,
              const floating[:, ::1] WhT,
              const floating[:, :, ::1] hst, const floating[:, :, ::1] act, const Py_ssize_t[::1] lengths,
-             bint relu, const floating[:, :, ::1] dhs_tm, floating[:, ::1] dh, floating[:, :, ::1] dG,
+             bint relu, const floating[:, :, ::1] dhs, floating[:, ::1] dh, floating[:, :, ::1] dG,
              floating[:, :, ::1] dx_tm, floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] db,
              floating[::1] panels, Py_ssize_t block_n, Py_ssize_t chunk_h, int num_threads, bint parallel_steps):
-    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.  ``WhT`` is ``Wh.T``,
+    """Internal.  ``dh`` enters holding dL/dh_T and leaves holding dL/dh_0.  ``dhs (N, T, H)`` is
+    batch-major (the user's array, read at valid steps only).  ``WhT`` is ``Wh.T``,
     C-contiguous, for the BLAS path; with non-empty ``panels`` (as in ``forward``) the steps read ``Wh``'s
     rows packed transposed instead and ``WhT`` is not read."""
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = Wh.shape[0]
-    cdef Tiling s = make_tiling(N, H, 1, block_n, chunk_h)
+    cdef Tiling s = make_tiling(N, T, H, 1, block_n, chunk_h)
     cdef Py_ssize_t t, tile, blk
     cdef int nt = team(tile_count(s), num_threads) if parallel_steps else 1
     cdef Py_ssize_t w, w0, w1
@@ -203,7 +206,7 @@ def backward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const fl
     cdef const floating* WhT_p = &WhT[0, 0]
     cdef floating* panels_p = &panels[0] if panels.shape[0] > 0 else NULL
     cdef const floating* act_p = &act[0, 0, 0]
-    cdef const floating* dhs_p = &dhs_tm[0, 0, 0]
+    cdef const floating* dhs_p = &dhs[0, 0, 0]
     cdef floating* dh_p = &dh[0, 0]
     cdef floating* dG_p = &dG[0, 0, 0]
     cdef const Py_ssize_t* len_p = &lengths[0]

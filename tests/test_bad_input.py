@@ -5,6 +5,8 @@ import pytest
 import rnnfast
 import rnnfast.reference as reference
 
+from cells import CELLS
+
 N, T, D, H = 3, 4, 5, 2
 F = np.float64
 
@@ -142,6 +144,33 @@ def test_backward_rejects_bad_input(impl, case):
     with pytest.raises(exc) as info:
         impl.lstm_backward(*make(_lstm_cache(impl)))
     assert text in str(info.value)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_dhs_is_checked_at_valid_steps_only_on_the_threads_path(cell):
+    """``dhs`` is read in place and checked by the threads once it has 64K values or more
+    (``_plumbing.checked_in_place``): a NaN or Inf at any valid step is refused, NaN at a padded one
+    changes nothing."""
+    rng = np.random.default_rng(2)
+    n, t, d, h = 4, 130, 8, 128  # 66,560 values in dhs
+    lengths = np.array([t, 60, 1, t - 1])
+    x = rng.standard_normal((n, t, d))
+    p, s = cell.params(rng, d, h, np.float64), cell.states(rng, n, h, np.float64)
+    dhs = rng.standard_normal((n, t, h))
+    for length, seq in zip(lengths, dhs):
+        seq[length:] = 0
+    _, _, cache = cell.forward(rnnfast, x, p, s, lengths=lengths, num_threads=2)
+    expected = cell.backward(rnnfast, dhs, cache, None)
+    padded = dhs.copy()
+    for length, seq in zip(lengths, padded):
+        seq[length:] = np.nan
+    for a, b in zip(expected, cell.backward(rnnfast, padded, cache, None)):
+        np.testing.assert_array_equal(a, b)
+    for where in [(1, 59, h - 1), (2, 0, 0), (0, t - 1, h - 1), (3, t - 2, 5)]:  # last, first valid steps
+        bad = dhs.copy()
+        bad[where] = np.inf if where[0] % 2 else np.nan
+        with pytest.raises(ValueError, match="dhs contains NaN or Inf at a valid step"):
+            cell.backward(rnnfast, bad, cache, None)
 
 
 def test_kernel_backward_rejects_reference_cache():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast._workspace import WorkspacePool, _budget_from_env, pool
+from rnnfast._workspace import _MIN_BYTES, WorkspacePool, _budget_from_env, pool
 
 from cells import CELLS
 
@@ -73,3 +73,24 @@ def test_release_workspaces_empties_the_pool():
     gc.collect()
     rnnfast.release_workspaces()
     assert pool.held_bytes == 0
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_the_users_dhs_is_read_in_place_and_never_pooled(cell):
+    """The backward kernels read ``dhs`` where it lies: it must come back unchanged, stay out of
+    the pool, and later calls (which take the pool's arrays as workspaces) must not write into it."""
+    rng = np.random.default_rng(5)
+    N, T, D, H = 6, 48, 4, 32  # dhs: 72 kB, poolable by size
+    x = rng.standard_normal((N, T, D))
+    p, s = cell.params(rng, D, H, np.float64), cell.states(rng, N, H, np.float64)
+    dhs = rng.standard_normal((N, T, H))
+    saved = dhs.copy()
+    _, _, cache = cell.forward(rnnfast, x, p, s)
+    cell.backward(rnnfast, dhs, cache, None)
+    del cache
+    gc.collect()
+    assert dhs.nbytes >= _MIN_BYTES
+    assert not any(np.shares_memory(dhs, a) for arrays in pool._free.values() for a in arrays)
+    for _ in range(3):
+        _train_step(cell, N=N, T=T, D=D, H=H)
+    np.testing.assert_array_equal(dhs, saved)
