@@ -78,7 +78,6 @@ def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const 
     return bad
 
 
-
 cdef inline Py_ssize_t _count_nonfinite(const floating* s, Py_ssize_t n) noexcept nogil:
     # As in _copy_count_nonfinite: branch-free, so it vectorizes.
     cdef Py_ssize_t j, bad = 0
