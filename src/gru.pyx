@@ -282,7 +282,7 @@ cdef void _backward_product_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssi
 
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                         Py_ssize_t T, bint reset_after, const floating* Wh, const floating* panels,
+                         bint reset_after, const floating* Wh, const floating* panels,
                          const floating* bh, floating* act,
                          floating* hg, floating* hst, floating* rh, floating* hs,
                          const Py_ssize_t* lengths) noexcept nogil:
@@ -293,13 +293,13 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
         for tile in range(tile0, tile1):
             if reset_after:
                 _forward_tile_after(t, tile, s, Wh, panels, bh, act, hg, hst, lengths, &slivers)
-                emit_output_tile(t, tile, s, T, hst, hs, lengths)
+                emit_output_tile(t, tile, s, hst, hs, lengths)
             else:
                 _forward_tile_before_rz(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths, &slivers)
         if not reset_after:  # n needs r * h of all units of the row
             for tile in range(tile0, tile1):
                 _forward_tile_before_n(t, tile, s, Wh, panels, bh, act, hg, hst, rh, lengths, &slivers)
-                emit_output_tile(t, tile, s, T, hst, hs, lengths)
+                emit_output_tile(t, tile, s, hst, hs, lengths)
     free(slivers.data)
 
 
@@ -368,7 +368,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             if nt > 1 and owns_rows(s, nt):
                 # Each thread owns whole row blocks: rows never read each other, so no barriers.
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, reset_after, Wh_p,
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, reset_after, Wh_p,
                                    panels_p, bh_p, act_p, hg_p, hst_p, rh_p, hs_p, len_p)
             elif nt > 1:
                 # One parallel region per window: barriers between phases, no fork/join per step.
@@ -379,7 +379,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_after(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, len_p,
                                                     &slivers)
-                                emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                                emit_output_tile(t, tile, s, hst_p, hs_p, len_p)
                         else:
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_before_rz(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p,
@@ -387,10 +387,10 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                             for tile in prange(tile_count(s), schedule="static"):
                                 _forward_tile_before_n(t, tile, s, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p, rh_p,
                                                        len_p, &slivers)
-                                emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                                emit_output_tile(t, tile, s, hst_p, hs_p, len_p)
                     free(slivers.data)
             else:
-                _forward_steps(w0, w1, 0, tile_count(s), s, T, reset_after, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p,
+                _forward_steps(w0, w1, 0, tile_count(s), s, reset_after, Wh_p, panels_p, bh_p, act_p, hg_p, hst_p,
                                rh_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 

@@ -607,7 +607,7 @@ cdef inline bint owns_rows(Tiling s, int num_threads) noexcept nogil:
     return s.n_blocks >= num_threads and s.n_blocks % num_threads == 0
 
 
-cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t T, const floating* hst,
+cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* hst,
                                   floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """The user's batch-major output ``hs[n, t]`` for one tile of step t, written while the tile's
     new state is still in cache (a separate transposing pass over hs cost as much as a step at N=32):
@@ -618,9 +618,9 @@ cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ss
     cdef const floating* h_next = hst + (t + 1) * s.N * s.H
     for n in range(n0, n1):
         if t < lengths[n]:
-            copy(hs + (n * T + t) * s.H + j0, h_next + n * s.H + j0, j1 - j0)
+            copy(hs + batch_row(s, n, t, s.H) + j0, h_next + n * s.H + j0, j1 - j0)
         else:
-            fill(hs + (n * T + t) * s.H + j0, j1 - j0, zero)
+            fill(hs + batch_row(s, n, t, s.H) + j0, j1 - j0, zero)
 
 
 # Gate passes over one row's units: each is a single simple loop, which gcc

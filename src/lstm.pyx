@@ -171,7 +171,7 @@ cdef void _backward_recurrent_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
 
 
 cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
-                         Py_ssize_t T, const floating* Wh, const floating* panels, floating* gates, floating* hst,
+                         const floating* Wh, const floating* panels, floating* gates, floating* hst,
                          floating* cst, floating* hs, const Py_ssize_t* lengths) noexcept nogil:
     """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
     cdef Py_ssize_t t, tile
@@ -179,7 +179,7 @@ cdef void _forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
     for t in range(w0, w1):
         for tile in range(tile0, tile1):
             _forward_tile(t, tile, s, Wh, panels, gates, hst, cst, lengths, &slivers)
-            emit_output_tile(t, tile, s, T, hst, hs, lengths)
+            emit_output_tile(t, tile, s, hst, hs, lengths)
     free(slivers.data)
 
 
@@ -241,7 +241,7 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
             if nt > 1 and owns_rows(s, nt):
                 # Each thread owns whole row blocks: rows never read each other, so no barriers.
                 for blk in prange(s.n_blocks, num_threads=nt, schedule="static"):
-                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, T, Wh_p, panels_p,
+                    _forward_steps(w0, w1, blk * s.n_chunks, (blk + 1) * s.n_chunks, s, Wh_p, panels_p,
                                    gates_p, hst_p, cst_p, hs_p, len_p)
             elif nt > 1:
                 # Tiles shared per step: one parallel region per window, a barrier per step.
@@ -250,10 +250,10 @@ def forward(const floating[:, :, ::1] x_tm, const floating[:, ::1] Wx, const flo
                     for t in range(w0, w1):
                         for tile in prange(tile_count(s), schedule="static"):
                             _forward_tile(t, tile, s, Wh_p, panels_p, gates_p, hst_p, cst_p, len_p, &slivers)
-                            emit_output_tile(t, tile, s, T, hst_p, hs_p, len_p)
+                            emit_output_tile(t, tile, s, hst_p, hs_p, len_p)
                     free(slivers.data)
             else:
-                _forward_steps(w0, w1, 0, tile_count(s), s, T, Wh_p, panels_p, gates_p, hst_p, cst_p, hs_p, len_p)
+                _forward_steps(w0, w1, 0, tile_count(s), s, Wh_p, panels_p, gates_p, hst_p, cst_p, hs_p, len_p)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
 
 
