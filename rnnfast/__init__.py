@@ -14,6 +14,7 @@ from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_for
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 from .stepper import GRUStepper, LSTMStepper, RNNStepper
 
+# The one place the version is written: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
 
 __all__ = [

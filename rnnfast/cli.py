@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from .models.vocab import UNKNOWN_POLICIES
+
 EXIT_ERROR = 2
 
 
@@ -63,6 +65,20 @@ def _positive(kind):
     return parse
 
 
+def _positive_or_none(kind):
+    """A positive ``kind``, or the word ``none`` (read as None: "skip this part")."""
+    positive = _positive(kind)
+
+    def parse(s):
+        if s.strip().lower() == "none":
+            return None
+        try:
+            return positive(s)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__} or 'none'; got {s!r}") from None
+    return parse
+
+
 def _unit_interval(s):
     try:
         v = float(s)
@@ -73,8 +89,39 @@ def _unit_interval(s):
     return v
 
 
+def _add_unknown_options(parser, text_option: str) -> None:
+    parser.add_argument("--unknown", choices=UNKNOWN_POLICIES, default="error",
+                        help=f"tokens of {text_option} outside the model's vocabulary: refuse the text (default), "
+                             "skip them, or replace each with --replacement")
+    parser.add_argument("--replacement", metavar="TOKEN",
+                        help="the vocabulary token that --unknown replace puts in (default: a space for a "
+                             "character model, <unk> for a word model, if the vocabulary has it)")
+
+
+def _encode(vocab, text: str, args, what: str):
+    """``vocab.encode`` with the --unknown policy; says on stderr how many tokens were skipped or replaced."""
+    replacement = args.replacement
+    if args.unknown == "replace" and replacement is None:
+        replacement = " " if vocab.level == "char" else "<unk>"
+        if replacement not in vocab.stoi:
+            raise CLIError(f"--unknown replace: the vocabulary has no {replacement!r}; name a token of it with "
+                           "--replacement")
+    try:
+        ids, missing = vocab.encode_counting(text, args.unknown, replacement)
+    except ValueError as exc:
+        hint = " (--unknown skip or --unknown replace accept such text)" if args.unknown == "error" else ""
+        raise CLIError(f"{what}: {exc}{hint}") from None
+    if missing:
+        done = "skipped" if args.unknown == "skip" else f"replaced with {replacement!r}"
+        print(f"rnnfast: {what}: {missing:,} token(s) not in the vocabulary {done}", file=sys.stderr)
+    return ids
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="rnnfast", description="Fast RNN/LSTM/GRU kernels and language models.")
+    p.add_argument("--version", action="version", version=f"rnnfast {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a language model (default: char-level LSTM on stdlib sources)")
@@ -112,12 +159,14 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--greedy", action="store_true")
     s.add_argument("--prime", default="\n", help="seed text (default: a newline)")
     s.add_argument("--seed", type=int)
+    _add_unknown_options(s, "--prime")
 
     e = sub.add_parser("eval", help="perplexity of a checkpoint on a text file")
     e.add_argument("checkpoint")
     e.add_argument("--data", required=True)
     e.add_argument("--batch-size", type=_positive(int), default=16)
     e.add_argument("--seq-len", type=_positive(int), default=64)
+    _add_unknown_options(e, "--data")
 
     g = sub.add_parser("gradflow", help="how the gradient vanishes back through time: RNN vs LSTM vs GRU")
     g.add_argument("--hidden", type=_positive(int), default=64)
@@ -150,8 +199,8 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", nargs="+", type=_positive(int), help="default: 1 and all cores")
     b.add_argument("--backends", nargs="+", choices=["rnnfast", "reference", "torch", "thinc"],
                    help="default: all (missing libraries are reported as skipped)")
-    b.add_argument("--stream-sizes", nargs="*", type=_positive(int), metavar="H",
-                   help="hidden sizes of the streaming test (default: 256 1024; none to skip)")
+    b.add_argument("--stream-sizes", nargs="*", type=_positive_or_none(int), metavar="H",
+                   help="hidden sizes of the streaming test (default: 256 1024; 'none' to skip)")
     b.add_argument("--blocks", type=_positive(int), help="alternating timing blocks per backend (default: 3)")
     b.add_argument("--block-seconds", type=_positive(float), help="seconds per timing block (default: 0.3)")
     b.add_argument("--json", default="rnnfast-bench.json", help="results file (default: %(default)s)")
@@ -176,9 +225,25 @@ def _load(path):
     return config, arrays, vocab, model
 
 
-def _sample_text(model, vocab, prime, length, **kw):
-    ids = vocab.encode(prime)
+def _sample_text(model, vocab, prime, length, ids=None, **kw):
+    ids = vocab.encode(prime) if ids is None else ids
     return prime + vocab.decode(model.generate(ids, length, **kw))
+
+
+def _validation_tokens(n: int, args) -> int:
+    """How many of the text's ``n`` tokens are held out: the --val-fraction, and at least one window of
+    --seq-len + 1 tokens.  The rest must give every one of the --batch-size rows two tokens; the error
+    names the option that asked for too much."""
+    n_val = max(int(n * args.val_fraction), args.seq_len + 1)
+    need = 2 * args.batch_size
+    if n - n_val >= need:
+        return n_val
+    if n - max(int(n * args.val_fraction), 2) >= need:  # the validation window is what takes too much
+        raise CLIError(f"--seq-len {args.seq_len} is too long for a text of {n:,} tokens: validation holds out "
+                       f"seq_len + 1 = {args.seq_len + 1:,} tokens and training needs {need} (2 per row of "
+                       f"--batch-size {args.batch_size}); use --seq-len at most {n - need - 1:,} or a longer text")
+    raise CLIError(f"the text has {n:,} tokens: too few for --batch-size {args.batch_size}; "
+                   f"use a longer text or a smaller --batch-size")
 
 
 def cmd_train(args) -> int:
@@ -191,17 +256,19 @@ def cmd_train(args) -> int:
         os.environ["RNNFAST_NUM_THREADS"] = str(args.threads)
     text = _corpus(args)
     source = args.data or "built-in corpus (Python standard library sources)"
+    if args.tie and not args.resume and args.embed != args.hidden:
+        raise CLIError(f"--tie needs --embed equal to --hidden; got --embed {args.embed} and --hidden {args.hidden}")
     if args.resume:
         config, arrays, vocab, model = _load(args.checkpoint)
     else:
         vocab = Vocab.from_text(text, args.level)
         model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, args.cell, dropout=args.dropout,
                       tie_weights=args.tie, seed=args.seed, dtype=args.dtype)
-    ids = vocab.encode(text)
-    n_val = max(int(len(ids) * args.val_fraction), args.seq_len + 1)
-    if len(ids) - n_val < 2 * args.batch_size:
-        raise CLIError(f"the text has {len(ids)} tokens: too few for batch size {args.batch_size}; "
-                       f"use a longer text or a smaller --batch-size")
+    try:
+        ids = vocab.encode(text)
+    except ValueError as exc:  # --resume with a text the checkpoint's vocabulary lacks
+        raise CLIError(f"{source}: {exc}") from None
+    n_val = _validation_tokens(len(ids), args)
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
     trainer = LMTrainer(model, optimizer, clip_norm=args.clip, progress=not args.quiet)
@@ -240,8 +307,11 @@ def cmd_train(args) -> int:
 
 def cmd_sample(args) -> int:
     _, _, vocab, model = _load(args.checkpoint)
+    ids = _encode(vocab, args.prime, args, "--prime")
+    if len(ids) == 0:
+        raise CLIError("--prime has no token of the vocabulary left")
     try:
-        text = _sample_text(model, vocab, args.prime, args.length, temperature=args.temperature,
+        text = _sample_text(model, vocab, args.prime, args.length, ids=ids, temperature=args.temperature,
                             top_k=args.top_k, greedy=args.greedy, seed=args.seed)
     except ValueError as exc:
         raise CLIError(f"--prime: {exc}") from None
@@ -252,10 +322,7 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     _, _, vocab, model = _load(args.checkpoint)
     text = _read_text(args.data)
-    try:
-        ids = vocab.encode(text)
-    except ValueError as exc:
-        raise CLIError(f"{args.data}: {exc}") from None
+    ids = _encode(vocab, text, args, args.data)
     if len(ids) < 2:
         raise CLIError(f"{args.data} has fewer than two tokens")
     ppl = model.perplexity(ids, args.batch_size, args.seq_len)
@@ -325,7 +392,14 @@ def cmd_bench(args) -> int:
     cases = [Case(cell, pass_, N, T, D, H, dtype, nt)
              for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
              for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
-    stream = args.stream_sizes if args.stream_sizes is not None else ([256] if args.quick else [256, 1024])
+    if args.stream_sizes is None:
+        stream = [256] if args.quick else [256, 1024]
+    elif None in args.stream_sizes:  # 'none' skips the streaming test
+        if len(args.stream_sizes) > 1:
+            raise CLIError("--stream-sizes: 'none' cannot be given with sizes")
+        stream = []
+    else:
+        stream = args.stream_sizes
     png = None if args.png.lower() == "none" else args.png
     for path in [args.json] + ([png] if png else []):
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):

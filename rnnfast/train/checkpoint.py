@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def save_checkpoint(path, config: dict, arrays: dict) -> None:
             raise TypeError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
         payload[name] = a
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = _new_temporary(folder, path)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
@@ -48,6 +49,24 @@ def save_checkpoint(path, config: dict, arrays: dict) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def _new_temporary(folder: str, path: str):
+    """A new file beside ``path``, with the mode ``path`` would get from ``open``: the user's umask on
+    mode 0o666 (as ``numpy.save`` and ``torch.save`` give), or the mode of the file it will replace.
+    ``tempfile.mkstemp`` makes 0o600, which the rename would carry over."""
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.npz")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        break
+    try:
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+    except OSError:  # no file to replace (or not ours to read): the umask's mode stands
+        pass
+    return fd, tmp
 
 
 def load_checkpoint(path):
