@@ -6,11 +6,15 @@ Environment switches:
   RNNFAST_SANITIZE=1    add -fsanitize=address,undefined (implies RNNFAST_DEBUG)
   RNNFAST_NO_SIMD=1     skip the AVX2+FMA twins of the kernels (baseline x86-64 only)
 
-On x86-64 the compute kernels are built twice: a baseline module that runs on
-any x86-64 CPU (SSE2) and an ``*_avx2`` twin compiled with -march=x86-64-v3
-(AVX2, FMA).  ``rnnfast._dispatch`` picks the twin at import time when the CPU
-has those instructions: the gate arithmetic is 8-wide instead of 4-wide, which
-measured 20-35% faster LSTM steps at H=128 on this machine.
+On x86-64 (gcc or clang) the compute kernels are built twice: a baseline module
+that runs on any x86-64 CPU (SSE2) and an ``*_avx2`` twin compiled with
+-march=x86-64-v3 (AVX2, FMA).  ``rnnfast._dispatch`` picks the twin at import
+time when the CPU has those instructions (the gate arithmetic is 8 lanes wide
+instead of 4).  Other machines (aarch64, MSVC) build the baseline only.
+
+Compilers: gcc and clang (``-fopenmp``; Apple's clang through
+``-Xpreprocessor -fopenmp -lomp`` with Homebrew's libomp, see
+``[tool.cibuildwheel.macos]``) and MSVC (``/openmp``).
 """
 import os
 import platform
@@ -46,10 +50,26 @@ def _compiler_accepts(compiler, flags) -> bool:
     return True
 
 
-def _compiler_has_openmp(compiler) -> bool:
-    """Compile and link a tiny OpenMP program; True if the toolchain supports -fopenmp."""
+# (compile flags, link flags) that turn OpenMP on, tried in order.
+OPENMP_FLAGS = {
+    "msvc": [(["/openmp"], [])],
+    # gcc, clang; then Apple's clang, whose driver knows no -fopenmp (libomp from Homebrew or conda).
+    "unix": [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])],
+}
+
+
+def _openmp_flags(compiler):
+    """The first (compile, link) flag pair of ``OPENMP_FLAGS`` that compiles and links a tiny OpenMP
+    program, or None: the kernels are then built serial."""
     if os.environ.get("RNNFAST_NO_OPENMP") == "1":
-        return False
+        return None
+    for cflags, lflags in OPENMP_FLAGS.get(compiler.compiler_type, OPENMP_FLAGS["unix"]):
+        if _links_openmp_probe(compiler, cflags, lflags):
+            return cflags, lflags
+    return None
+
+
+def _links_openmp_probe(compiler, cflags, lflags) -> bool:
     code = textwrap.dedent(
         """
         #include <omp.h>
@@ -64,48 +84,63 @@ def _compiler_has_openmp(compiler) -> bool:
         with open(src, "w") as f:
             f.write(code)
         try:
-            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            compiler.link_executable(objs, os.path.join(tmp, "omp_probe"), extra_postargs=["-fopenmp"])
-        except Exception:  # any compile/link failure means: no OpenMP
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=list(cflags))
+            compiler.link_executable(objs, os.path.join(tmp, "omp_probe"), extra_postargs=list(lflags))
+        except Exception:  # any compile/link failure means: not with these flags
             return False
     return True
 
 
-class BuildExt(build_ext):
-    """Add OpenMP flags only when the compiler really supports them."""
-
-    def build_extensions(self):
-        openmp = _compiler_has_openmp(self.compiler)
-        mode = "on" if openmp else "off (serial kernels)"
-        print(f"rnnfast: OpenMP {mode}", file=sys.stderr)
-        # The gate loops read/write several arrays through pointers: let gcc
-        # emit enough runtime alias checks to vectorize them (default is 10).
-        alias = ["--param", "vect-max-version-for-alias-checks=64"]
-        extra = alias if _compiler_accepts(self.compiler, alias) else []
-        if any(ext.name.endswith(SIMD_SUFFIX) for ext in self.extensions) and not _compiler_accepts(
-            self.compiler, SIMD_FLAGS
-        ):
-            print("rnnfast: compiler lacks -march=x86-64-v3; baseline kernels only", file=sys.stderr)
-            self.extensions = [ext for ext in self.extensions if not ext.name.endswith(SIMD_SUFFIX)]
-        for ext in self.extensions:
-            ext.extra_compile_args.extend(extra)
-            if openmp:
-                ext.extra_compile_args.append("-fopenmp")
-                ext.extra_link_args.append("-fopenmp")
-        super().build_extensions()
-
-
-def _extensions():
+def _compile_flags(compiler_type: str):
+    """(compile, link) flags for every module, by compiler family."""
+    if compiler_type == "msvc":
+        return (["/Od", "/Zi"] if DEBUG else ["/O2"]), []
     if DEBUG:
         cflags = ["-O0", "-g", "-fno-omit-frame-pointer"]
     else:
         # No -ffast-math: the kernels must keep IEEE inf/NaN semantics.
-        cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + os.environ.get("RNNFAST_CFLAGS", "").split()
+        cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
     lflags = []
     if SANITIZE:
         cflags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
         lflags += ["-fsanitize=address,undefined"]
+    return cflags, lflags
 
+
+class BuildExt(build_ext):
+    """Compiler-specific flags, OpenMP only where the toolchain really has it, the AVX2 twins only
+    where the compiler takes -march=x86-64-v3, and all cores for the build unless -j says otherwise."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+
+    def build_extensions(self):
+        kind = self.compiler.compiler_type
+        cflags, lflags = _compile_flags(kind)
+        cflags = cflags + os.environ.get("RNNFAST_CFLAGS", "").split()
+        openmp = _openmp_flags(self.compiler)
+        mode = f"on ({' '.join(openmp[0])})" if openmp else "off (serial kernels)"
+        print(f"rnnfast: OpenMP {mode}", file=sys.stderr)
+        if kind != "msvc":
+            # The gate loops read/write several arrays through pointers: let gcc
+            # emit enough runtime alias checks to vectorize them (default is 10).
+            alias = ["--param", "vect-max-version-for-alias-checks=64"]
+            cflags += alias if _compiler_accepts(self.compiler, alias) else []
+        if any(ext.name.endswith(SIMD_SUFFIX) for ext in self.extensions) and (
+            kind == "msvc" or not _compiler_accepts(self.compiler, SIMD_FLAGS)
+        ):
+            print("rnnfast: compiler lacks -march=x86-64-v3; baseline kernels only", file=sys.stderr)
+            self.extensions = [ext for ext in self.extensions if not ext.name.endswith(SIMD_SUFFIX)]
+        for ext in self.extensions:
+            # module-specific flags (the twins' -march) come last, after the common ones
+            ext.extra_compile_args[:0] = cflags + (openmp[0] if openmp else [])
+            ext.extra_link_args[:0] = lflags + (openmp[1] if openmp else [])
+        super().build_extensions()
+
+
+def _extensions():
     def extension(name, suffix="", flags=()):
         module = f"rnnfast.{name}" if name.startswith("_") else f"rnnfast._{name}"
         return Extension(
@@ -113,8 +148,8 @@ def _extensions():
             [f"src/{name}.pyx"],
             include_dirs=[np.get_include(), "src"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=list(cflags) + list(flags),
-            extra_link_args=list(lflags),
+            extra_compile_args=list(flags),
+            extra_link_args=[],
         )
 
     directives = {
@@ -134,9 +169,14 @@ def _extensions():
     return exts
 
 
-def _want_simd_twins() -> bool:
-    machine = platform.machine().lower()
-    return os.environ.get("RNNFAST_NO_SIMD") != "1" and machine in ("x86_64", "amd64") and os.name == "posix"
+def _want_simd_twins(machine=None, os_name=None, environ=None) -> bool:
+    """The AVX2 twins are for x86-64 with gcc or clang (POSIX); aarch64, other machines and MSVC
+    build the baseline kernels only.  (Arguments: for the test of this decision.)"""
+    machine = (platform.machine() if machine is None else machine).lower()
+    os_name = os.name if os_name is None else os_name
+    environ = os.environ if environ is None else environ
+    return environ.get("RNNFAST_NO_SIMD") != "1" and machine in ("x86_64", "amd64") and os_name == "posix"
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
+if __name__ == "__main__":  # setuptools runs this file as __main__; tests import it to check the decisions
+    setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

@@ -9,7 +9,10 @@ def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, bx: np.ndarray, bh
             panels: np.ndarray, chunked: np.ndarray, block_n: int, chunk_h: int, num_threads: int,
             parallel_steps: bool) -> None: ...
 def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray,
-             hg: np.ndarray, rh: np.ndarray, lengths: np.ndarray, reset_after: bool, dhs_tm: np.ndarray, dh: np.ndarray,
+             hg: np.ndarray, rh: np.ndarray, lengths: np.ndarray, reset_after: bool, dhs: np.ndarray, dh: np.ndarray,
              drh: np.ndarray, dGx: np.ndarray, dGh: np.ndarray, dx_tm: np.ndarray, dWx: np.ndarray,
              dWh: np.ndarray, dbx: np.ndarray, dbh: np.ndarray, panels: np.ndarray, block_n: int, chunk_h: int,
              num_threads: int, parallel_steps: bool) -> None: ...
+def packed_step(xh: np.ndarray, panels: np.ndarray, b_packed: np.ndarray, xh_next: np.ndarray, gates: np.ndarray,
+                H: int, chunk: int, reset_after: bool, panels_n: np.ndarray, rh: np.ndarray, gn: np.ndarray,
+                num_threads: int) -> None: ...

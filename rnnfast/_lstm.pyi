@@ -8,7 +8,7 @@ def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst
             gates: np.ndarray, hs: np.ndarray, lengths: np.ndarray, panels: np.ndarray, chunked: np.ndarray,
             block_n: int, chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...
 def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, cst: np.ndarray,
-             act: np.ndarray, lengths: np.ndarray, dhs_tm: np.ndarray, dh: np.ndarray, dc: np.ndarray,
+             act: np.ndarray, lengths: np.ndarray, dhs: np.ndarray, dh: np.ndarray, dc: np.ndarray,
              dG: np.ndarray, dx_tm: np.ndarray, dWx: np.ndarray, dWh: np.ndarray, db: np.ndarray,
              panels: np.ndarray, block_n: int,
              chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...

@@ -8,6 +8,8 @@ def forward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, hst
             hs: np.ndarray, lengths: np.ndarray, relu: bool, panels: np.ndarray, chunked: np.ndarray, block_n: int,
             chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...
 def backward(x_tm: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, WhT: np.ndarray, hst: np.ndarray, act: np.ndarray,
-             lengths: np.ndarray, relu: bool, dhs_tm: np.ndarray, dh: np.ndarray, dG: np.ndarray,
+             lengths: np.ndarray, relu: bool, dhs: np.ndarray, dh: np.ndarray, dG: np.ndarray,
              dx_tm: np.ndarray, dWx: np.ndarray, dWh: np.ndarray, db: np.ndarray, panels: np.ndarray,
              block_n: int, chunk_h: int, num_threads: int, parallel_steps: bool) -> None: ...
+def packed_step(xh: np.ndarray, panels: np.ndarray, b_packed: np.ndarray, xh_next: np.ndarray, gates: np.ndarray,
+                H: int, chunk: int, relu: bool, num_threads: int) -> None: ...

@@ -100,6 +100,10 @@ class _PackedStepper:
 class LSTMStepper(_PackedStepper):
     """Stateful one-step LSTM for streaming and generation.
 
+    ``step(x)`` with ``x (N, D)`` returns ``h_t (N, H)`` (a new array) and
+    moves the state on; ``h``, ``c`` are copies of the state; ``reset`` starts
+    again.  Equals ``lstm_step_forward`` applied step after step.
+
     Parameters
     ----------
     Wx : ndarray, shape (D, 4H);  Wh : ndarray, shape (H, 4H);  b : ndarray, shape (4H,)
@@ -111,10 +115,6 @@ class LSTMStepper(_PackedStepper):
         N when no state is given (default 1).
     num_threads : int, optional
         OpenMP threads; default ``$RNNFAST_NUM_THREADS``, else the core count.
-
-    ``step(x)`` with ``x (N, D)`` returns ``h_t (N, H)`` (a new array) and
-    moves the state on; ``h``, ``c`` are copies of the state; ``reset`` starts
-    again.  Equals ``lstm_step_forward`` applied step after step.
     """
 
     _state_names = ("h0", "c0")

@@ -14,6 +14,13 @@
 #ifndef RNNFAST_INTERRUPT_H
 #define RNNFAST_INTERRUPT_H
 
+#if defined(_WIN32)
+/* No sigaction on Windows: there a kernel call runs to its end and Ctrl-C is seen after it. */
+static inline int rnnfast_install_sigint(void) { return 0; }
+static inline long rnnfast_interrupt_mark(void) { return 0; }
+static inline int rnnfast_interrupted_since(long mark) { (void)mark; return 0; }
+#else
+
 #include <signal.h>
 #include <string.h>
 
@@ -52,4 +59,5 @@ static inline int rnnfast_install_sigint(void) {
 static inline long rnnfast_interrupt_mark(void) { return (long)rnnfast_sigint_count; }
 static inline int rnnfast_interrupted_since(long mark) { return (long)rnnfast_sigint_count != mark; }
 
+#endif /* _WIN32 */
 #endif
