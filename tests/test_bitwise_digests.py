@@ -1,0 +1,106 @@
+"""The kernels' exact bits, pinned: SHA-256 digests of the outputs and every gradient of fixed problems
+(all cells, both dtypes, lengths and initial states, 1 and 2 threads, and shapes that take each code path:
+BLAS steps, two row blocks, owned row blocks, the blocked copy of the step weights, the micro-kernel's steps
+and all-step products), and of the streaming steppers.  A refactoring must not change a bit.
+
+The bits depend on the build (baseline or AVX2), the BLAS (version and kernel) and the machine, so digests are
+recorded per such fingerprint in ``tests/data/kernel_digests.json``; on a fingerprint with no record the test
+skips.  Record (before a change that must keep the bits): ``RNNFAST_RECORD_DIGESTS=1 pytest
+tests/test_bitwise_digests.py`` (and again with ``RNNFAST_ISA=baseline``)."""
+import hashlib
+import json
+import os
+import pathlib
+import platform
+
+import numpy as np
+import pytest
+import threadpoolctl
+
+import rnnfast
+from cells import CELLS, problem, run
+
+DIGESTS = pathlib.Path(__file__).parent / "data" / "kernel_digests.json"
+RECORD = os.environ.get("RNNFAST_RECORD_DIGESTS") == "1"
+
+# (N, T, D, H): small odd shapes (BLAS, one tile); two row blocks; 16-row blocks owned by threads (float64: the
+# blocked copy of the step weights); all-step products on the micro-kernel; the micro-kernel's steps (H=1024).
+SHAPES = [(3, 5, 7, 9), (16, 6, 32, 64), (32, 5, 64, 256), (32, 8, 256, 256), (8, 4, 128, 1024)]
+
+
+def fingerprint() -> str:
+    blas = [i for i in threadpoolctl.threadpool_info() if "scipy.libs" in i.get("filepath", "")]
+    blas_id = ",".join(f"{i['internal_api']} {i['version']} {i.get('architecture')}" for i in blas) or "unknown"
+    return f"{rnnfast.config_info()['isa']}|{blas_id}|{platform.machine()}"
+
+
+def digest(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:32]
+
+
+def sequence_digest(cell, shape, dtype, num_threads):
+    rng = np.random.default_rng(sum(shape) * 7 + len(cell.name))
+    x, params, states, lengths, dhs, dfinals = problem(cell, rng, *shape, dtype=dtype)
+    outputs, grads = run(cell, rnnfast, x, params, states, lengths, dhs, dfinals, num_threads=num_threads)
+    plain, plain_grads = run(cell, rnnfast, x, params, None, None, dhs, None, num_threads=num_threads)
+    return digest(outputs + grads + plain + plain_grads)
+
+
+def stepper_digest(name, dtype, num_threads, H=96, D=40, N=1, steps=6):
+    rng = np.random.default_rng(H + N)
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[name[:4].rstrip("_")]
+    Wx = (rng.standard_normal((D, G * H)) * 0.2).astype(dtype)
+    Wh = (rng.standard_normal((H, G * H)) * 0.2).astype(dtype)
+    b = (rng.standard_normal(G * H) * 0.1).astype(dtype)
+    if name == "lstm":
+        s = rnnfast.LSTMStepper(Wx, Wh, b, batch_size=N, num_threads=num_threads)
+    elif name.startswith("gru"):
+        s = rnnfast.GRUStepper(Wx, Wh, b, b * 0.5, reset_after=name == "gru_reset_after", batch_size=N,
+                               num_threads=num_threads)
+    else:
+        s = rnnfast.RNNStepper(Wx, Wh, b, nonlinearity=name[4:], batch_size=N, num_threads=num_threads)
+    hs = [s.step(rng.standard_normal((N, D)).astype(dtype)) for _ in range(steps)]
+    return digest(hs)
+
+
+CASES = [("seq", cell.name, shape, dtype) for cell in CELLS for shape in SHAPES
+         for dtype in ("float32", "float64")]
+CASES += [("stream", name, (n,), dtype) for name in [c.name for c in CELLS] for n in (1, 3)
+          for dtype in ("float32", "float64")]
+
+
+def compute(kind, name, shape, dtype, num_threads):
+    if kind == "seq":
+        cell = next(c for c in CELLS if c.name == name)
+        return sequence_digest(cell, shape, np.dtype(dtype), num_threads)
+    return stepper_digest(name, np.dtype(dtype), num_threads, N=shape[0])
+
+
+def case_key(kind, name, shape, dtype):
+    return f"{kind} {name} {'x'.join(map(str, shape))} {dtype}"
+
+
+def load():
+    return json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
+
+
+@pytest.mark.skipif(not RECORD, reason="records digests only with RNNFAST_RECORD_DIGESTS=1")
+def test_record_digests():
+    data = load()
+    data[fingerprint()] = {case_key(*c): compute(*c, num_threads=1) for c in CASES}
+    DIGESTS.parent.mkdir(exist_ok=True)
+    DIGESTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_bits_unchanged(num_threads):
+    recorded = load().get(fingerprint())
+    if recorded is None:
+        pytest.skip(f"no digests recorded for {fingerprint()}")
+    changed = [case_key(*c) for c in CASES if recorded.get(case_key(*c)) != compute(*c, num_threads=num_threads)]
+    assert not changed, f"{len(changed)} of {len(CASES)} cases changed bits: {changed[:6]}"
