@@ -8,7 +8,7 @@ Environment switches:
 
 On x86-64 (gcc or clang) the compute kernels are built twice: a baseline module
 that runs on any x86-64 CPU (SSE2) and an ``*_avx2`` twin compiled with
--march=x86-64-v3 (AVX2, FMA).  ``rnnfast._dispatch`` picks the twin at import
+-march=x86-64-v3 (AVX2, FMA).  ``rnnfast._core.dispatch`` picks the twin at import
 time when the CPU has those instructions (the gate arithmetic is 8 lanes wide
 instead of 4).  Other machines (aarch64, MSVC) build the baseline only.
 
@@ -27,9 +27,11 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["lstm", "gru", "rnn", "mathfuncs", "blasbench", "layout", "_config"]
+# Compiled modules, rnnfast._core.<name> from src/<name>.pyx: the cell driver (kernels), the layout passes,
+# the kernels' inline maths exposed for tests (mathfuncs), the GEMM timer of the benchmarks, the build facts.
+KERNELS = ["kernels", "mathfuncs", "blasbench", "layout", "config"]
 # Modules whose arithmetic gains from wider SIMD; each gets an ``_avx2`` twin.
-SIMD_KERNELS = ["lstm", "gru", "rnn", "mathfuncs"]
+SIMD_KERNELS = ["kernels", "mathfuncs"]
 SIMD_FLAGS = ["-march=x86-64-v3"]
 SIMD_SUFFIX = "_avx2"
 
@@ -142,7 +144,7 @@ class BuildExt(build_ext):
 
 def _extensions():
     def extension(name, suffix="", flags=()):
-        module = f"rnnfast.{name}" if name.startswith("_") else f"rnnfast._{name}"
+        module = f"rnnfast._core.{name}"
         return Extension(
             module + suffix,
             [f"src/{name}.pyx"],

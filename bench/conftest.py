@@ -9,7 +9,7 @@ every thread pool pinned to the same count, side by side.  The workloads are the
 """
 import os
 
-from rnnfast._threads import available_cores
+from rnnfast._core.threads import available_cores
 from rnnfast.benchmarks.cases import CORE_SIZES, QUICK_SIZES
 
 SIZES = QUICK_SIZES if os.environ.get("RNNFAST_BENCH_QUICK") else CORE_SIZES

@@ -20,8 +20,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import rnnfast
-from rnnfast import _blasbench
-from rnnfast._tiling import step_tiling
+from rnnfast._core import blasbench as _blasbench
+from rnnfast._core.plan import step_tiling
 
 GRID = [(1, 100, 64), (16, 35, 128), (32, 35, 256), (64, 35, 512), (128, 35, 1024)]
 

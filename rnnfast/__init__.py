@@ -7,8 +7,8 @@ the right): ``lstm_forward/backward``, ``gru_forward/backward``,
 ``rnnfast.reference`` holds the same functions in plain NumPy.
 """
 from . import backend
-from ._show_config import config_info, show_config
-from ._workspace import release_workspaces
+from ._core.show_config import config_info, show_config
+from ._core.workspace import release_workspaces
 from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward

@@ -380,7 +380,7 @@ def cmd_addition(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ._threads import available_cores
+    from ._core.threads import available_cores
     from .benchmarks import report, run
     from .benchmarks.cases import CORE_SIZES, QUICK_SIZES, Case, parse_size
 

@@ -1,13 +1,11 @@
 """Streaming: one step per call on weights validated and packed once.
 
-``*_step_forward`` check and lay out the weights at every call, which is most
-of their cost at batch 1.  A stepper does that once: it cuts the hidden units
-into chunks (``_tiling.stepper_chunk``) and packs, per chunk, the gate columns
-of ``[Wx; Wh]`` side by side into one panel of column strips; each ``step`` is
-then one matrix-vector product per chunk (our own loop at batch 1, no BLAS)
-plus the gate arithmetic, the chunks shared among OpenMP threads with no
-barrier (two passes for the reset-before GRU).  A thread keeps the same chunks
-at every step.
+``*_step_forward`` check and lay out the weights at every call, which is most of their cost at batch 1.
+A stepper does that once: it cuts the hidden units into unit blocks (``plan.stream_unit_block``) and packs,
+per block, the gate columns of ``[Wx; Wh]`` side by side as column strips; each ``step`` is then one
+product per block (our own loop at batch 1, no BLAS) plus the gate arithmetic, the blocks shared among
+OpenMP threads with no barrier (two passes for the reset-before GRU).  A thread keeps the same blocks at
+every step.  The compiled step is ``kernels.stream_step``, one per cell in ``src/*_cell.pxd``.
 
 NumPy twins: ``rnnfast.reference.stepper`` (same signatures).
 """
@@ -15,57 +13,62 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dispatch import kernel_module
-from ._stepper_checks import check_step_input, initial_states
-from ._validation import check_weights
-from ._threads import resolve_num_threads, single_threaded_blas
-from ._tiling import stepper_chunk
-from .reference.gru import _check_reset_after
-from .reference.rnn import check_nonlinearity
+from ._core.dispatch import kernel_module
+from ._core.plan import CONSTANTS, stream_unit_block
+from ._core.stepper_checks import check_step_input, initial_states
+from ._core.threads import resolve_num_threads, single_threaded_blas
+from ._core.validation import check_weights
+from .cells import GRU, LSTM, RNN
+
+_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
 
 
-def _pack(blocks, biases, chunk: int, strip_bytes: int):
-    """``blocks``: G arrays (K, H) -> panels (n_chunks, K, G*chunk), chunk k holding the G blocks'
-    columns of units ``k*chunk ...`` side by side (zero-padded past H); biases likewise.
+def pack_strips(blocks, biases, width: int, strip_bytes: int = CONSTANTS["strip_bytes"]):
+    """``blocks``: G arrays (K, H) -> strips (unit blocks, K, G*width), block k holding the G blocks'
+    columns of units ``k*width ...`` side by side (zero-padded past H); biases likewise.
 
-    Each chunk's (K, G*chunk) panel is stored as column strips of ``strip_bytes`` (the kernels'
-    ``STEP_STRIP_BYTES``), one contiguous (K, width) block after another, so that a one-row
-    product reads each strip once, in order (``kernel_common.row_product``)."""
+    Each block's (K, G*width) columns are stored as column strips of ``strip_bytes`` (the kernels'), one
+    contiguous (K, strip width) block after another, so that a one-row product reads each strip once, in
+    order (``strips.row_product``)."""
     K, H = blocks[0].shape
-    n_chunks, G = -(-H // chunk), len(blocks)
-    W = np.zeros((K, G, n_chunks * chunk), dtype=blocks[0].dtype)
-    bp = np.zeros((G, n_chunks * chunk), dtype=blocks[0].dtype)
+    n_blocks, G = -(-H // width), len(blocks)
+    W = np.zeros((K, G, n_blocks * width), dtype=blocks[0].dtype)
+    bp = np.zeros((G, n_blocks * width), dtype=blocks[0].dtype)
     for q, (blk, b) in enumerate(zip(blocks, biases)):
         W[:, q, :H] = blk
         bp[q, :H] = b
-    panels = W.reshape(K, G, n_chunks, chunk).transpose(2, 0, 1, 3).reshape(n_chunks, K, G * chunk)
-    b_packed = bp.reshape(G, n_chunks, chunk).transpose(1, 0, 2).reshape(n_chunks, G * chunk)
-    strips = np.empty(panels.shape, dtype=panels.dtype)  # C order (empty_like would follow a view's)
-    flat, width, start = strips.reshape(n_chunks, -1), strip_bytes // panels.itemsize, 0
-    for s0 in range(0, G * chunk, width):
-        w = min(width, G * chunk - s0)
-        flat[:, start:start + K * w] = panels[:, :, s0:s0 + w].reshape(n_chunks, K * w)
+    columns = W.reshape(K, G, n_blocks, width).transpose(2, 0, 1, 3).reshape(n_blocks, K, G * width)
+    b_strips = bp.reshape(G, n_blocks, width).transpose(1, 0, 2).reshape(n_blocks, G * width)
+    strips = np.empty(columns.shape, dtype=columns.dtype)  # C order (empty_like would follow a view's)
+    flat, strip, start = strips.reshape(n_blocks, -1), strip_bytes // columns.itemsize, 0
+    for s0 in range(0, G * width, strip):
+        w = min(strip, G * width - s0)
+        flat[:, start:start + K * w] = columns[:, :, s0:s0 + w].reshape(n_blocks, K * w)
         start += K * w
-    return strips, np.ascontiguousarray(b_packed)
+    return strips, np.ascontiguousarray(b_strips)
 
 
 class _PackedStepper:
-    """What every stepper shares: the state in two ``[x | h]`` buffers (a step reads one and
-    writes ``h_t`` into the other), the batch size, threads, and the public ``step``/``h``."""
+    """What every stepper shares: the state in two ``[x | h]`` buffers (a step reads one and writes ``h_t``
+    into the other), the batch size, threads, and the public ``step``/``h``.  Its attributes are also the
+    buffers ``kernels.stream_step`` reads: ``cell``, ``reset_after``, ``relu``, ``H``, ``width``,
+    ``groups``, ``strips``, ``b_strips``, ``strips_n``, ``c_state``, ``rh``, ``gn``, ``gates``, ``num_threads``."""
 
     _state_names = ("h0",)
-    _groups = 1  # column groups per chunk panel
+    groups = 1  # column groups per unit block
+    reset_after = relu = False
+    strips_n = c_state = rh = gn = None
 
-    def _setup(self, cell, Wx, Wh, states, batch_size, num_threads):
-        self._kernel = kernel_module(cell)
+    def _setup(self, spec, Wx, Wh, states, batch_size, num_threads):
+        self.cell = _kernels.CELLS[spec.name]
         self.dtype = Wh.dtype
         self.num_threads = resolve_num_threads(num_threads)
-        self._chunk = stepper_chunk(self.H)
-        self._n_chunks = -(-self.H // self._chunk)
+        self.width = stream_unit_block(self.H)
+        self._unit_blocks = -(-self.H // self.width)
         self._reset(states, batch_size)
 
-    def _pack_panels(self, blocks, biases):
-        return _pack(blocks, biases, self._chunk, self._kernel.STEP_STRIP_BYTES)
+    def _pack(self, blocks, biases):
+        return pack_strips(blocks, biases, self.width)
 
     def _reset(self, states, batch_size):
         states = initial_states(list(zip(self._state_names, states)), batch_size, self.H, self.dtype,
@@ -74,7 +77,7 @@ class _PackedStepper:
         self._xh = np.zeros((2, self.N, self.D + self.H), dtype=self.dtype)
         self._xh[0, :, self.D:] = states[0]
         self._cur = 0
-        self._gates = np.empty((self._n_chunks, self.N, self._groups * self._chunk), dtype=self.dtype)
+        self.gates = np.empty((self._unit_blocks, self.N, self.groups * self.width), dtype=self.dtype)
         return states
 
     def step(self, x) -> np.ndarray:
@@ -84,11 +87,11 @@ class _PackedStepper:
             x = check_step_input(x, self.N, self.D, self.dtype)  # raises the precise error
         cur, nxt = self._xh[self._cur], self._xh[1 - self._cur]
         cur[:, :self.D] = x
-        if self.N == 1:  # one row: the kernels call no BLAS (kernel_common.row_product), nothing to pin
-            self._kernel_step(cur, nxt)
+        if self.N == 1:  # one row: the kernels call no BLAS (strips.row_product), nothing to pin
+            _kernels.stream_step(self, cur, nxt)
         else:
             with single_threaded_blas():
-                self._kernel_step(cur, nxt)
+                _kernels.stream_step(self, cur, nxt)
         self._cur = 1 - self._cur
         return nxt[:, self.D:].copy()
 
@@ -118,14 +121,14 @@ class LSTMStepper(_PackedStepper):
     """
 
     _state_names = ("h0", "c0")
-    _groups = 4
+    groups = 4
 
     def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
-        Wx, Wh, (b,), self.D, self.H = check_weights(4, Wx, Wh, [("b", b)])
+        Wx, Wh, (b,), self.D, self.H = check_weights(LSTM, Wx, Wh, [b])
         W, H = np.vstack([Wx, Wh]), self.H
-        self._setup("lstm", Wx, Wh, (h0, c0), batch_size, num_threads)
-        self._panels, self._b_packed = self._pack_panels([W[:, q * H:(q + 1) * H] for q in range(4)],
-                                                          [b[q * H:(q + 1) * H] for q in range(4)])
+        self._setup(LSTM, Wx, Wh, (h0, c0), batch_size, num_threads)
+        self.strips, self.b_strips = self._pack([W[:, q * H:(q + 1) * H] for q in range(4)],
+                                                [b[q * H:(q + 1) * H] for q in range(4)])
 
     def reset(self, h0=None, c0=None, *, batch_size=None) -> None:
         """Start again from ``h0, c0`` (zeros where None); the batch size may change."""
@@ -133,16 +136,12 @@ class LSTMStepper(_PackedStepper):
 
     def _reset(self, states, batch_size):
         states = super()._reset(states, batch_size)
-        self._c = states[1]
+        self.c_state = states[1]  # updated in place by the kernel
         return states
-
-    def _kernel_step(self, cur, nxt):
-        self._kernel.packed_step(cur, self._panels, self._b_packed, self._c, nxt, self._gates, self._chunk,
-                                 self.num_threads)
 
     @property
     def c(self) -> np.ndarray:
-        return self._c.copy()
+        return self.c_state.copy()
 
 
 class GRUStepper(_PackedStepper):
@@ -151,10 +150,10 @@ class GRUStepper(_PackedStepper):
     ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``)."""
 
     def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
-        self.reset_after = _check_reset_after(reset_after)
-        Wx, Wh, (bx, bh), self.D, self.H = check_weights(3, Wx, Wh, [("bx", bx), ("bh", bh)])
-        self._groups = 4 if self.reset_after else 3
-        self._setup("gru", Wx, Wh, (h0,), batch_size, num_threads)
+        self.reset_after = GRU.check_option(reset_after)
+        Wx, Wh, (bx, bh), self.D, self.H = check_weights(GRU, Wx, Wh, [bx, bh])
+        self.groups = 4 if self.reset_after else 3
+        self._setup(GRU, Wx, Wh, (h0,), batch_size, num_threads)
         H, D = self.H, self.D
 
         def gate(a, q):  # gate block q (r, z, n) of fused weights or biases
@@ -164,11 +163,10 @@ class GRUStepper(_PackedStepper):
         b_rz = [gate(bx, q) + gate(bh, q) for q in (0, 1)]
         if self.reset_after:
             n_h = np.vstack([np.zeros((D, H), self.dtype), gate(Wh, 2)])
-            self._panels, self._b_packed = self._pack_panels([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)])
-            self._panels_n = None
+            self.strips, self.b_strips = self._pack([r, z, n_x, n_h], b_rz + [gate(bx, 2), gate(bh, 2)])
         else:
-            self._panels, self._b_packed = self._pack_panels([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)])
-            self._panels_n, _ = self._pack_panels([gate(Wh, 2)], [np.zeros(H, self.dtype)])
+            self.strips, self.b_strips = self._pack([r, z, n_x], b_rz + [gate(bx, 2) + gate(bh, 2)])
+            self.strips_n, _ = self._pack([gate(Wh, 2)], [np.zeros(H, self.dtype)])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""
@@ -176,17 +174,10 @@ class GRUStepper(_PackedStepper):
 
     def _reset(self, states, batch_size):
         states = super()._reset(states, batch_size)
-        self._rh = np.zeros((self.N, self.H), dtype=self.dtype)
-        self._gn = np.empty((self._n_chunks, self.N, self._chunk), dtype=self.dtype)
+        if not self.reset_after:
+            self.rh = np.zeros((self.N, self.H), dtype=self.dtype)
+            self.gn = np.empty((self._unit_blocks, self.N, self.width), dtype=self.dtype)
         return states
-
-    def _kernel_step(self, cur, nxt):
-        if self.reset_after:
-            self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
-                                     True, None, None, None, self.num_threads)
-        else:
-            self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
-                                     False, self._panels_n, self._rh, self._gn, self.num_threads)
 
 
 class RNNStepper(_PackedStepper):
@@ -194,15 +185,12 @@ class RNNStepper(_PackedStepper):
     "tanh" or "relu".  Equals ``rnn_step_forward`` step after step."""
 
     def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
-        self.nonlinearity = check_nonlinearity(nonlinearity)
-        Wx, Wh, (b,), self.D, self.H = check_weights(1, Wx, Wh, [("b", b)])
-        self._setup("rnn", Wx, Wh, (h0,), batch_size, num_threads)
-        self._panels, self._b_packed = self._pack_panels([np.vstack([Wx, Wh])], [b])
+        self.nonlinearity = RNN.check_option(nonlinearity)
+        self.relu = self.nonlinearity == "relu"
+        Wx, Wh, (b,), self.D, self.H = check_weights(RNN, Wx, Wh, [b])
+        self._setup(RNN, Wx, Wh, (h0,), batch_size, num_threads)
+        self.strips, self.b_strips = self._pack([np.vstack([Wx, Wh])], [b])
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""
         self._reset((h0,), batch_size)
-
-    def _kernel_step(self, cur, nxt):
-        self._kernel.packed_step(cur, self._panels, self._b_packed, nxt, self._gates, self.H, self._chunk,
-                                 self.nonlinearity == "relu", self.num_threads)

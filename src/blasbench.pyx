@@ -7,8 +7,8 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
 
-from kernel_common cimport gemm
-from kernel_common cimport TileGrid, output_grid as _output_grid
+from all_steps cimport TileGrid, output_grid as _output_grid
+from blas cimport gemm
 
 
 cdef double _now() noexcept nogil:

@@ -1,13 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Inline helpers of the kernels applied to arrays, so that tests can check them alone:
 the gate functions (src/fastmath.h) against NumPy, and the all-step products
-(``kernel_common.all_steps_gemm`` and its packed micro-kernel path)."""
+(``all_steps.all_steps_gemm`` and its packed micro-kernel path)."""
 from cython cimport floating
 
 import numpy as np
 
-from kernel_common cimport (sigmoid, tanh_, exp_, all_steps_gemm, packed_tiled_gemm_s, tiled_gemm,
-                            interrupt_mark, RNNFAST_PACKED_GEMM)
+from all_steps cimport all_steps_gemm, packed_tiled_gemm_s, tiled_gemm
+from gate_math cimport exp_, sigmoid, tanh_
+from interrupt cimport interrupt_mark
+from microkernel cimport RNNFAST_PACKED_GEMM
 
 # 1 where this build has the packed micro-kernel (float32, AVX2 + FMA)
 PACKED_GEMM = RNNFAST_PACKED_GEMM
@@ -67,7 +69,7 @@ cdef _product(const floating[::1] a, const floating[::1] b, floating[::1] c, con
     cdef int how = 0 if path == "auto" else (1 if path == "packed" else 2)
     with nogil:
         if how == 0:
-            all_steps_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, num_threads, mark)
+            all_steps_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, num_threads, mark, True)
         elif how == 2:
             tiled_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, 0, c_p, ldc, bias_p, num_threads, mark)
         else:

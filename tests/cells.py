@@ -1,14 +1,17 @@
-"""One uniform face for the five cell variants, so tests are written once and
-parametrized over cells, implementations (Cython kernels, NumPy reference) and dtypes."""
+"""One uniform face for the five cell variants (the three cells of ``rnnfast.cells`` and their options), so
+tests are written once and parametrized over cells, implementations (Cython kernels, NumPy reference) and
+dtypes.  With ``plan=``, a kernel call goes through the driver on that plan (a test's choice of path)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 import rnnfast
 import rnnfast.reference as reference
+from rnnfast._core import driver
+from rnnfast._core.plan import StepPlan
+from rnnfast.cells import CELLS as SPECS, CellSpec
 
 IMPLS = {"kernel": rnnfast, "reference": reference}
 
@@ -16,14 +19,45 @@ IMPLS = {"kernel": rnnfast, "reference": reference}
 @dataclass(frozen=True)
 class Cell:
     name: str
-    gates: int
-    n_biases: int
-    n_states: int  # 2 for LSTM (h, c), else 1
-    forward: Callable  # (impl, x, params, states, lengths, num_threads) -> (hs, finals, cache)
-    backward: Callable  # (impl, dhs, cache, dfinals) -> (dx, dWx, dWh, *dbiases, *dstates0)
+    spec: CellSpec
+    option: object = None  # the spec's option (reset_after, nonlinearity)
 
     def __str__(self):
         return self.name
+
+    @property
+    def gates(self) -> int:
+        return self.spec.gates
+
+    @property
+    def n_biases(self) -> int:
+        return len(self.spec.bias_names)
+
+    @property
+    def n_states(self) -> int:
+        return len(self.spec.state_names)
+
+    def _option(self):
+        return {self.spec.option: self.option} if self.spec.option else {}
+
+    def forward(self, impl, x, p, s, lengths=None, num_threads=None, plan=None):
+        """-> (hs, finals, cache)."""
+        if plan is not None:
+            assert impl is rnnfast, "a plan is for the kernels"
+            hs, finals, cache = driver.sequence_forward(self.spec, x, p[0], p[1], p[2:], s or [None] * self.n_states,
+                                                        lengths, self.option, num_threads, plan=plan)
+            return hs, tuple(finals), cache
+        fn = getattr(impl, f"{self.spec.name}_forward")
+        hs, *finals, cache = fn(x, *p, *(s or [None] * self.n_states), lengths=lengths, num_threads=num_threads,
+                                **self._option())
+        return hs, tuple(finals), cache
+
+    def backward(self, impl, dhs, cache, d):
+        """-> (dx, dWx, dWh, *dbiases, *dstates0)."""
+        return getattr(impl, f"{self.spec.name}_backward")(dhs, cache, *(d or [None] * self.n_states))
+
+    def plan(self, N, T, H, dtype, num_threads=None, **force) -> StepPlan:
+        return StepPlan.choose(self.gates, N, T, H, dtype, num_threads, **force)
 
     def params(self, rng, D, H, dtype, scale=0.5):
         G = self.gates * H
@@ -36,44 +70,12 @@ class Cell:
         return [rng.standard_normal((N, H)).astype(dtype) * 0.5 for _ in range(self.n_states)]
 
 
-def _lstm_fwd(impl, x, p, s, lengths=None, num_threads=None):
-    h0, c0 = s if s else (None, None)
-    hs, hT, cT, cache = impl.lstm_forward(x, *p, h0, c0, lengths=lengths, num_threads=num_threads)
-    return hs, (hT, cT), cache
-
-
-def _lstm_bwd(impl, dhs, cache, d):
-    return impl.lstm_backward(dhs, cache, *(d if d else (None, None)))
-
-
-def _gru_fwd(reset_after):
-    def fwd(impl, x, p, s, lengths=None, num_threads=None):
-        hs, hT, cache = impl.gru_forward(x, *p, s[0] if s else None, lengths=lengths,
-                                         reset_after=reset_after, num_threads=num_threads)
-        return hs, (hT,), cache
-    return fwd
-
-
-def _one_state_bwd(name):
-    def bwd(impl, dhs, cache, d):
-        return getattr(impl, f"{name}_backward")(dhs, cache, d[0] if d else None)
-    return bwd
-
-
-def _rnn_fwd(nonlinearity):
-    def fwd(impl, x, p, s, lengths=None, num_threads=None):
-        hs, hT, cache = impl.rnn_forward(x, *p, s[0] if s else None, nonlinearity=nonlinearity,
-                                         lengths=lengths, num_threads=num_threads)
-        return hs, (hT,), cache
-    return fwd
-
-
 CELLS = [
-    Cell("lstm", 4, 1, 2, _lstm_fwd, _lstm_bwd),
-    Cell("gru_reset_after", 3, 2, 1, _gru_fwd(True), _one_state_bwd("gru")),
-    Cell("gru_reset_before", 3, 2, 1, _gru_fwd(False), _one_state_bwd("gru")),
-    Cell("rnn_tanh", 1, 1, 1, _rnn_fwd("tanh"), _one_state_bwd("rnn")),
-    Cell("rnn_relu", 1, 1, 1, _rnn_fwd("relu"), _one_state_bwd("rnn")),
+    Cell("lstm", SPECS["lstm"]),
+    Cell("gru_reset_after", SPECS["gru"], True),
+    Cell("gru_reset_before", SPECS["gru"], False),
+    Cell("rnn_tanh", SPECS["rnn"], "tanh"),
+    Cell("rnn_relu", SPECS["rnn"], "relu"),
 ]
 CELL_BY_NAME = {c.name: c for c in CELLS}
 
@@ -84,9 +86,9 @@ def rel_err(a, b):
     return float(np.max(np.abs(a - b)) / scale) if a.size else 0.0
 
 
-def run(cell, impl, x, params, states, lengths=None, dhs=None, dfinals=None, num_threads=None):
+def run(cell, impl, x, params, states, lengths=None, dhs=None, dfinals=None, num_threads=None, plan=None):
     """Forward then backward; returns (outputs, gradients) as flat lists of arrays."""
-    hs, finals, cache = cell.forward(impl, x, params, states, lengths, num_threads)
+    hs, finals, cache = cell.forward(impl, x, params, states, lengths, num_threads, plan)
     if dhs is None:
         return [hs, *finals], None
     grads = cell.backward(impl, dhs, cache, dfinals)

@@ -11,7 +11,7 @@ import importlib
 import numpy as np
 import pytest
 
-from rnnfast import _dispatch
+from rnnfast._core import dispatch as _dispatch
 
 from cells import CELLS, IMPLS, problem, rel_err, run
 
@@ -23,7 +23,7 @@ MIN_SIDE = 256  # kernel_common.PACKED_MIN_SIDE
 def funcs():
     if not _dispatch.avx2_available():
         pytest.skip("no AVX2 + FMA build on this machine")
-    module = importlib.import_module("rnnfast._mathfuncs_avx2")
+    module = importlib.import_module("rnnfast._core.mathfuncs_avx2")
     if not module.PACKED_GEMM:
         pytest.skip("this build has no packed micro-kernel")
     return module

@@ -179,7 +179,7 @@ def test_kernel_backward_rejects_reference_cache():
 
 
 def test_blas_integer_limit_checked_before_allocation():
-    from rnnfast._validation import check_blas_sizes
+    from rnnfast._core.validation import check_blas_sizes
 
     with pytest.raises(ValueError, match="BLAS limit"):
         check_blas_sizes(2**16, 2**16, 3, 4)

@@ -108,7 +108,7 @@ def test_process_pools_after_the_parent_used_the_kernels(method):
 ])
 def test_processes_do_not_oversubscribe_when_told_the_cores(env, expected):
     code = ("import rnnfast, json; print(json.dumps([rnnfast.config_info()['num_threads'], "
-            "rnnfast._threads.resolve_num_threads()]))")
+            "rnnfast._core.threads.resolve_num_threads()]))")
     full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RNNFAST_NUM_THREADS")}
     full.update(env)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120,

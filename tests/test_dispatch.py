@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import _dispatch
+from rnnfast._core import dispatch as _dispatch
 
 ROOT = os.path.dirname(os.path.dirname(rnnfast.__file__))
 
@@ -29,7 +29,7 @@ def test_unknown_isa_is_a_clear_error(monkeypatch):
 def test_baseline_can_be_forced(monkeypatch):
     monkeypatch.setenv(_dispatch.ENV_VAR, "baseline")
     assert _dispatch.active_isa() == "baseline"
-    assert _dispatch.kernel_module("lstm").__name__ == "rnnfast._lstm"
+    assert _dispatch.kernel_module("kernels").__name__ == "rnnfast._core.kernels"
 
 
 def test_config_reports_the_active_build():

@@ -5,9 +5,9 @@ import importlib
 import numpy as np
 import pytest
 
-from rnnfast import _dispatch
+from rnnfast._core import dispatch as _dispatch
 
-BUILDS = ["rnnfast._mathfuncs"] + (["rnnfast._mathfuncs_avx2"] if _dispatch.avx2_available() else [])
+BUILDS = ["rnnfast._core.mathfuncs"] + (["rnnfast._core.mathfuncs_avx2"] if _dispatch.avx2_available() else [])
 
 
 @pytest.fixture(params=BUILDS)

@@ -116,14 +116,13 @@ class _PoisonedNumpy:
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("shape", [(5, 7, 3, 4), (33, 5, 17, 130)])
 def test_kernels_write_every_element_they_return(cell, with_lengths, shape, rng, monkeypatch):
-    import rnnfast._workspace
-    import rnnfast.gru
-    import rnnfast.lstm
-    import rnnfast.rnn
+    import rnnfast._core.buffers
+    import rnnfast._core.driver
+    import rnnfast._core.workspace
 
-    for module in (rnnfast.lstm, rnnfast.gru, rnnfast.rnn, rnnfast._workspace, rnnfast._plumbing):
+    for module in (rnnfast._core.driver, rnnfast._core.workspace, rnnfast._core.buffers):
         monkeypatch.setattr(module, "np", _PoisonedNumpy())
-    monkeypatch.setattr(rnnfast._workspace.pool, "_free", type(rnnfast._workspace.pool._free)())  # no clean reuse
+    monkeypatch.setattr(rnnfast._core.workspace.pool, "_free", type(rnnfast._core.workspace.pool._free)())  # no clean reuse
     N, T, D, H = shape
     x = rng.standard_normal((N, T, D))
     params = cell.params(rng, D, H, np.float64)

@@ -75,7 +75,7 @@ def test_backend_context_switch(rng):
     layer = TimeLSTM.init(3, 4, rng=rng, dtype=np.float64)
     x = rng.standard_normal((2, 3, 3))
     layer.forward(x)
-    assert type(layer._cache).__module__ == "rnnfast.lstm"
+    assert type(layer._cache).__module__ == "rnnfast._core.driver"
     with rnnfast.backend.use("numpy"):
         layer.forward(x)
         assert type(layer._cache).__module__ == "rnnfast.reference.lstm"

@@ -1,8 +1,8 @@
-"""The layout helpers of the Python glue (``rnnfast._layout``) against their NumPy equivalents."""
+"""The layout helpers of the Python glue (``rnnfast._core.layout``) against their NumPy equivalents."""
 import numpy as np
 import pytest
 
-from rnnfast import _layout
+from rnnfast._core import layout as _layout
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

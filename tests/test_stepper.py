@@ -201,30 +201,32 @@ def test_rnn_stepper_arguments(Stepper):
         Stepper(*W).step(np.full((1, 3), np.nan))
 
 
-# --- The packed panels' layout (rnnfast.stepper._pack; read by kernel_common.row_product) ---
+# --- The packed strips' layout (rnnfast.stepper.pack_strips; read by strips.row_product) ---
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("G,H,chunk", [(4, 20, 20), (3, 70, 32), (1, 130, 64), (4, 1100, 64)])
-def test_panels_are_column_strips_of_each_chunk(dtype, G, H, chunk):
-    from rnnfast.stepper import _pack
+@pytest.mark.parametrize("G,H,width", [(4, 20, 20), (3, 70, 32), (1, 130, 64), (4, 1100, 64)])
+def test_unit_blocks_are_stored_as_column_strips(dtype, G, H, width):
+    from rnnfast.stepper import pack_strips
     rng = np.random.default_rng(G * H)
     K, strip_bytes = 5, 256
     blocks = [rng.standard_normal((K, H)).astype(dtype) for _ in range(G)]
-    panels, _ = _pack(blocks, [np.zeros(H, dtype)] * G, chunk, strip_bytes)
-    n_chunks, width = -(-H // chunk), strip_bytes // np.dtype(dtype).itemsize
-    assert panels.shape == (n_chunks, K, G * chunk) and panels.flags.c_contiguous
-    for k in range(n_chunks):
-        dense = np.zeros((K, G * chunk), dtype)  # gate blocks of units k*chunk... side by side, zero past H
+    packed, _ = pack_strips(blocks, [np.zeros(H, dtype)] * G, width, strip_bytes)
+    n_blocks, strip = -(-H // width), strip_bytes // np.dtype(dtype).itemsize
+    assert packed.shape == (n_blocks, K, G * width) and packed.flags.c_contiguous
+    for k in range(n_blocks):
+        dense = np.zeros((K, G * width), dtype)  # gate blocks of units k*width... side by side, zero past H
         for q, blk in enumerate(blocks):
-            cols = blk[:, k * chunk:(k + 1) * chunk]
-            dense[:, q * chunk:q * chunk + cols.shape[1]] = cols
-        strips = [dense[:, s:s + width].ravel() for s in range(0, G * chunk, width)]
-        np.testing.assert_array_equal(panels[k].ravel(), np.concatenate(strips))
+            cols = blk[:, k * width:(k + 1) * width]
+            dense[:, q * width:q * width + cols.shape[1]] = cols
+        strips = [dense[:, s:s + strip].ravel() for s in range(0, G * width, strip)]
+        np.testing.assert_array_equal(packed[k].ravel(), np.concatenate(strips))
 
 
-def test_every_kernel_module_reads_strips_of_the_same_width():
-    from rnnfast import _gru, _lstm, _rnn
-    from rnnfast._dispatch import kernel_module
-    widths = {m.STEP_STRIP_BYTES for m in (_lstm, _gru, _rnn)}
-    widths |= {kernel_module(c).STEP_STRIP_BYTES for c in ("lstm", "gru", "rnn")}
-    assert widths == {256}
+def test_both_builds_read_strips_of_the_width_the_steppers_pack():
+    import importlib
+
+    from rnnfast._core.dispatch import avx2_available
+    from rnnfast._core.plan import CONSTANTS
+    builds = ["rnnfast._core.kernels"] + (["rnnfast._core.kernels_avx2"] if avx2_available() else [])
+    widths = {importlib.import_module(b).CONSTANTS["strip_bytes"] for b in builds}
+    assert widths == {CONSTANTS["strip_bytes"]} == {256}

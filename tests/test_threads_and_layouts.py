@@ -68,7 +68,7 @@ def test_inputs_never_modified(cell, rng):
 
 
 def test_env_var_sets_thread_count(monkeypatch):
-    from rnnfast._threads import resolve_num_threads
+    from rnnfast._core.threads import resolve_num_threads
 
     monkeypatch.setenv("RNNFAST_NUM_THREADS", "3")
     expected = 3 if rnnfast.config_info()["openmp"] else 1
@@ -95,7 +95,7 @@ def test_blas_thread_count_restored_after_a_call(rng):
 def test_all_step_gemm_tiles_cover_the_result_evenly(m, n):
     # The tiled all-step GEMMs: tiles cover the result exactly, are near-equal, and come in an even
     # number when there are several (3 tiles on 2 threads left one thread idle a third of the time).
-    from rnnfast import _blasbench
+    from rnnfast._core import blasbench as _blasbench
 
     tiles_m, tiles_n, tm, tn = _blasbench.output_grid(m, n)
     assert (tiles_m - 1) * tm < m <= tiles_m * tm

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast._workspace import _MIN_BYTES, WorkspacePool, _budget_from_env, pool
+from rnnfast._core.workspace import _MIN_BYTES, WorkspacePool, _budget_from_env, pool
 
 from cells import CELLS
 

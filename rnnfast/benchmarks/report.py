@@ -27,7 +27,7 @@ def machine_info() -> dict:
     import threadpoolctl
 
     from .. import config_info
-    from .._threads import available_cores
+    from .._core.threads import available_cores
 
     libs = {"numpy": numpy.__version__, "scipy": scipy.__version__, "threadpoolctl": threadpoolctl.__version__}
     for name in ("torch", "thinc"):

@@ -68,7 +68,7 @@ def gemm_peak_gflops(dtype: str, threads: int, size: int = 1024, repeats: int = 
     """The yardstick: square GEMM throughput (GFLOP/s) of the BLAS the kernels call
     (SciPy's, through the kernels' own shim), with ``threads`` BLAS threads; the best of
     ``repeats`` measurements of a few calls each."""
-    from .._blasbench import gemm_flops_per_second
+    from .._core.blasbench import gemm_flops_per_second
 
     with threadpool_limits(threads, user_api="blas"):
         gemm_flops_per_second(size, np.dtype(dtype).type, 1)  # warm-up

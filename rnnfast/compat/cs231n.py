@@ -12,8 +12,8 @@ import numpy as np
 
 from .. import lstm as _lstm
 from .. import rnn as _rnn
-from .._gate_order import reorder
-from .._validation import check_labels
+from .._core.gate_order import reorder
+from .._core.validation import check_labels
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse,  # noqa: F401
                              rel_error)
 

@@ -23,8 +23,8 @@ import numpy as np
 from .. import gru as _gru
 from .. import lstm as _lstm
 from .. import rnn as _rnn
-from .._gate_order import check_fused, reorder
-from .._validation import check_labels
+from .._core.gate_order import check_fused, reorder
+from .._core.validation import check_labels
 
 _BOOK_LSTM = "fgio"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._gate_order import check_fused, reorder
+from .._core.gate_order import check_fused, reorder
 
 
 KERAS_NAMES = ("kernel", "recurrent_kernel", "bias")

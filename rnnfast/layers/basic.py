@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_features, check_labels
+from .._core.validation import check_features, check_labels
 
 
 class Embedding:

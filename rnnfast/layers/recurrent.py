@@ -13,9 +13,8 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._validation import check_weights
-
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+from .._core.validation import check_weights
+from ..cells import cell_spec
 
 
 def uniform_init(rng, shape, hidden_size, dtype):
@@ -31,8 +30,11 @@ class TimeRecurrent:
 
     def __init__(self, Wx, Wh, *biases, stateful: bool = False, backend: Optional[str] = None,
                  num_threads=None):
-        names = ["b"] if len(biases) == 1 else ["bx", "bh"]
-        check_weights(_GATES[self.cell], Wx, Wh, list(zip(names, biases)), finite=False)
+        spec = cell_spec(self.cell)
+        if len(biases) != len(spec.bias_names):
+            raise TypeError(f"{type(self).__name__} takes the biases {', '.join(spec.bias_names)}; "
+                            f"got {len(biases)} bias array(s)")
+        check_weights(spec, Wx, Wh, biases, finite=False)
         self.params = [Wx, Wh, *biases]
         self.grads = [np.zeros_like(p) for p in self.params]
         self.stateful = bool(stateful)
@@ -46,11 +48,11 @@ class TimeRecurrent:
     def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, **kwargs):
         """A layer with PyTorch's default initialization."""
         rng = rng if rng is not None else np.random.default_rng()
-        G = _GATES[cls.cell] * hidden_size
-        n_biases = 2 if cls.cell == "gru" else 1
+        spec = cell_spec(cls.cell)
+        G = spec.gates * hidden_size
         arrays = [uniform_init(rng, (input_size, G), hidden_size, dtype),
                   uniform_init(rng, (hidden_size, G), hidden_size, dtype)]
-        arrays += [uniform_init(rng, (G,), hidden_size, dtype) for _ in range(n_biases)]
+        arrays += [uniform_init(rng, (G,), hidden_size, dtype) for _ in spec.bias_names]
         return cls(*arrays, **kwargs)
 
     @property

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
-                           check_step_grads, check_step_x)
+from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ..cells import GRU
 from ._math import sigmoid
+from ._steps import step_backward
 
 
 @dataclass(eq=False)
@@ -43,8 +44,8 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
 
 def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    reset_after = _check_reset_after(reset_after)
-    v = check_sequence_forward(x, Wx, Wh, [("bx", bx), ("bh", bh)], 3, [(state_names[0], h0)], lengths)
+    reset_after = GRU.check_option(reset_after)
+    v = check_sequence_forward(GRU, x, Wx, Wh, [bx, bh], [(state_names[0], h0)], lengths)
     N, T, H = v.N, v.T, v.H
     (bx, bh), (h,) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -122,15 +123,4 @@ def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True):
 
 def gru_step_backward(dh_next, cache):
     """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
-    cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_step_forward")
-    N, H = cache.x.shape[0], cache.Wh.shape[0]
-    check_step_grads([("dh_next", dh_next)], N, H, cache.x.dtype)
-    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
-    dx, dWx, dWh, dbx, dbh, dh = gru_backward(zeros, cache, dh_next)
-    return dx[:, 0], dh, dWx, dWh, dbx, dbh
-
-
-def _check_reset_after(reset_after) -> bool:
-    if not isinstance(reset_after, (bool, np.bool_)):
-        raise TypeError(f"reset_after must be True or False; got {reset_after!r}")
-    return bool(reset_after)
+    return step_backward(GRU, gru_backward, GRUCache, [dh_next], cache)

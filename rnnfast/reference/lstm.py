@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
-                           check_step_grads, check_step_x)
+from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ..cells import LSTM
 from ._math import sigmoid
+from ._steps import step_backward
 
 
 @dataclass(eq=False)
@@ -43,7 +44,7 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None)
 
 def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 4, [(n, s) for n, s in zip(state_names, (h0, c0))], lengths)
+    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -109,9 +110,4 @@ def lstm_step_forward(x, h, c, Wx, Wh, b):
 
 def lstm_step_backward(dh_next, dc_next, cache):
     """Returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
-    cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_step_forward")
-    N, H = cache.x.shape[0], cache.Wh.shape[0]
-    check_step_grads([("dh_next", dh_next), ("dc_next", dc_next)], N, H, cache.x.dtype)
-    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
-    dx, dWx, dWh, db, dh, dc = lstm_backward(zeros, cache, dh_next, dc_next)
-    return dx[:, 0], dh, dc, dWx, dWh, db
+    return step_backward(LSTM, lstm_backward, LSTMCache, [dh_next, dc_next], cache)

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import (check_cache, check_sequence_backward, check_sequence_forward,
-                           check_step_grads, check_step_x)
-
-NONLINEARITIES = ("tanh", "relu")
-
+from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from ..cells import RNN
+from ._steps import step_backward
 
 @dataclass(eq=False)
 class RNNCache:
@@ -28,12 +26,6 @@ class RNNCache:
     mask: object
 
 
-def check_nonlinearity(nonlinearity) -> str:
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
-    return nonlinearity
-
-
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
     """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
     return _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
@@ -41,8 +33,8 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
 
 def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    nonlinearity = check_nonlinearity(nonlinearity)
-    v = check_sequence_forward(x, Wx, Wh, [("b", b)], 1, [(state_names[0], h0)], lengths)
+    nonlinearity = RNN.check_option(nonlinearity)
+    v = check_sequence_forward(RNN, x, Wx, Wh, [b], [(state_names[0], h0)], lengths)
     N, T, H = v.N, v.T, v.H
     (b,), (h,) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -94,9 +86,4 @@ def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh"):
 
 def rnn_step_backward(dh_next, cache):
     """Returns ``dx (N, D), dh, dWx, dWh, db``."""
-    cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_step_forward")
-    N, H = cache.x.shape[0], cache.Wh.shape[0]
-    check_step_grads([("dh_next", dh_next)], N, H, cache.x.dtype)
-    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
-    dx, dWx, dWh, db, dh = rnn_backward(zeros, cache, dh_next)
-    return dx[:, 0], dh, dWx, dWh, db
+    return step_backward(RNN, rnn_backward, RNNCache, [dh_next], cache)

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._stepper_checks import check_step_input, initial_states
-from .._validation import check_weights
-from .gru import _check_reset_after, gru_step_forward
+from .._core.stepper_checks import check_step_input, initial_states
+from .._core.validation import check_weights
+from ..cells import GRU, LSTM, RNN
+from .gru import gru_step_forward
 from .lstm import lstm_step_forward
-from .rnn import check_nonlinearity, rnn_step_forward
+from .rnn import rnn_step_forward
 
 
 class _Stepper:
     _state_names = ("h0",)
 
-    def _setup(self, gates, Wx, Wh, biases, states, batch_size):
-        Wx, Wh, biases, self.D, self.H = check_weights(gates, Wx, Wh, biases)
+    def _setup(self, spec, Wx, Wh, biases, states, batch_size):
+        Wx, Wh, biases, self.D, self.H = check_weights(spec, Wx, Wh, biases)
         self.dtype = Wh.dtype
         self._W = [np.array(a, order="C") for a in (Wx, Wh, *biases)]
         self._reset(states, batch_size)
@@ -43,7 +44,7 @@ class LSTMStepper(_Stepper):
     _state_names = ("h0", "c0")
 
     def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
-        self._setup(4, Wx, Wh, [("b", b)], (h0, c0), batch_size)
+        self._setup(LSTM, Wx, Wh, [b], (h0, c0), batch_size)
 
     def reset(self, h0=None, c0=None, *, batch_size=None):
         """Start again from ``h0, c0`` (zeros where None); N may change."""
@@ -62,8 +63,8 @@ class GRUStepper(_Stepper):
     """Stateful one-step GRU (gates r, z, n; ``reset_after`` as in ``gru_forward``)."""
 
     def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
-        self.reset_after = _check_reset_after(reset_after)
-        self._setup(3, Wx, Wh, [("bx", bx), ("bh", bh)], (h0,), batch_size)
+        self.reset_after = GRU.check_option(reset_after)
+        self._setup(GRU, Wx, Wh, [bx, bh], (h0,), batch_size)
 
     def reset(self, h0=None, *, batch_size=None):
         self._reset((h0,), batch_size)
@@ -77,8 +78,8 @@ class RNNStepper(_Stepper):
     """Stateful one-step vanilla RNN (``nonlinearity`` "tanh" or "relu")."""
 
     def __init__(self, Wx, Wh, b, h0=None, *, nonlinearity="tanh", batch_size=None, num_threads=None):
-        self.nonlinearity = check_nonlinearity(nonlinearity)
-        self._setup(1, Wx, Wh, [("b", b)], (h0,), batch_size)
+        self.nonlinearity = RNN.check_option(nonlinearity)
+        self._setup(RNN, Wx, Wh, [b], (h0,), batch_size)
 
     def reset(self, h0=None, *, batch_size=None):
         self._reset((h0,), batch_size)

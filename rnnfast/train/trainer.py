@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .._threads import _check_count
+from .._core.threads import _check_count
 from .batching import n_windows, tbptt_windows
 from .clip import clip_grads_norm
 

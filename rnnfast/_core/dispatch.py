@@ -1,7 +1,7 @@
 """Which build of a compiled kernel module this process uses.
 
-On x86-64 each compute module exists twice (see ``setup.py``): ``_lstm``
-(baseline x86-64, runs anywhere) and ``_lstm_avx2`` (AVX2 + FMA).  The twin
+On x86-64 each compute module exists twice (see ``setup.py``): ``kernels``
+(baseline x86-64, runs anywhere) and ``kernels_avx2`` (AVX2 + FMA).  The twin
 is used when it was built and the CPU has those instructions;
 ``RNNFAST_ISA=baseline`` forces the baseline (to compare or to test both).
 Both compute the same function; FMA contraction can change the last bits,
@@ -13,7 +13,7 @@ import importlib
 import os
 from types import ModuleType
 
-from . import _config
+from . import config
 
 ENV_VAR = "RNNFAST_ISA"
 CHOICES = ("auto", "baseline", "avx2")
@@ -29,10 +29,10 @@ def requested_isa() -> str:
 def avx2_available() -> bool:
     """True if the AVX2 twins were built and this CPU can run them."""
     try:
-        importlib.import_module("rnnfast._lstm_avx2")
+        importlib.import_module("rnnfast._core.kernels_avx2")
     except ImportError:
         return False
-    return _config.cpu_has_avx2_fma()
+    return config.cpu_has_avx2_fma()
 
 
 def active_isa() -> str:
@@ -48,6 +48,6 @@ def active_isa() -> str:
 
 
 def kernel_module(name: str) -> ModuleType:
-    """The compiled module ``rnnfast._<name>`` in the active ISA's build."""
+    """The compiled module ``rnnfast._core.<name>`` in the active ISA's build."""
     suffix = "_avx2" if active_isa() == "avx2" else ""
-    return importlib.import_module(f"rnnfast._{name}{suffix}")
+    return importlib.import_module(f"rnnfast._core.{name}{suffix}")

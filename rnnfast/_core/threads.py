@@ -7,7 +7,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from . import _config
+from . import config
 
 ENV_VAR = "RNNFAST_NUM_THREADS"
 
@@ -90,7 +90,7 @@ def configured_num_threads(num_threads=None) -> int:
         n = _check_count(n, ENV_VAR)
     else:
         n = _omp_num_threads() or available_cores()
-    if not _config.openmp_enabled() or _forked_after_openmp:
+    if not config.openmp_enabled() or _forked_after_openmp:
         return 1
     return n
 

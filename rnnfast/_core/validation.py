@@ -127,20 +127,22 @@ class SequenceArgs:
 
 
 def check_sequence_forward(
+    spec,
     x,
     Wx,
     Wh,
-    biases: Sequence[Tuple[str, object]],
-    gates: int,
+    biases: Sequence[object],
     states: Sequence[Tuple[str, object]],
     lengths,
     check_x_values: bool = True,
 ) -> SequenceArgs:
-    """Validate ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``, biases ``(G*H,)`` and states ``(N, H)``.
+    """Validate, for the cell ``spec`` (``rnnfast.cells``), ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
+    its biases ``(G*H,)`` (named by the spec) and the named states ``(N, H)``.
 
     ``check_x_values=False``: the caller checks that x is finite at valid steps itself, in the
-    pass that copies it (the kernels' time-major copy, ``_plumbing.time_major``)."""
-    gname = f"{gates}H" if gates > 1 else "H"
+    pass that copies it (the kernels' time-major copy, ``buffers.time_major``)."""
+    gates, gname = spec.gates, spec.gate_size
+    biases = list(zip(spec.bias_names, biases))
     x = check_float_array("x", x, 3, "(N, T, D)")
     dtype = x.dtype
     N, T, D = x.shape
@@ -158,7 +160,7 @@ def check_sequence_forward(
     checked_biases = check_biases(biases, gates, H, dtype, "x")
     # Sizes before anything is allocated (a missing h0 becomes an (N, H) array of zeros).
     check_blas_sizes(N, T, D, gates * H)
-    check_memory({4: "lstm_forward", 3: "gru_forward", 1: "rnn_forward"}[gates], N, T, D, H, gates, dtype)
+    check_memory(f"{spec.name}_forward", N, T, D, H, gates, dtype)
     checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]")
     lengths = check_lengths(lengths, N, T)
     mask = padding_mask(N, T, lengths)
@@ -185,7 +187,7 @@ def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, 
                             dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True):
     """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``.
     ``check_dhs_values=False``: the caller checks the valid steps itself, in the pass that the kernels
-    need anyway (``_plumbing.checked_in_place``)."""
+    need anyway (``buffers.checked_in_place``)."""
     dhs = check_float_array("dhs", dhs, 3, "(N, T, H)", dtype)
     check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
     if check_dhs_values:
@@ -219,16 +221,20 @@ def check_step_x(x) -> np.ndarray:
     return x[:, None, :]
 
 
-def check_cache(cache, cls, producer: str):
+def check_cache(cache, cls, producer: str, spec=None):
+    """``cache`` is a ``cls`` (and, with ``spec``, one of that cell's), as ``producer`` returns it."""
     if not isinstance(cache, cls):
         raise TypeError(f"cache must be the cache returned by {producer}; got {type(cache).__name__}")
+    if spec is not None and cache.spec is not spec:
+        raise TypeError(f"cache must be the cache returned by {producer}; got one of {cache.spec.name}_forward")
     return cache
 
 
-def check_weights(gates: int, Wx, Wh, biases, finite: bool = True):
-    """Fused weights on their own (layers, steppers): ``Wx (D, G*H)``, ``Wh (H, G*H)`` and the named
-    biases ``(G*H,)``, of one float dtype (and finite).  Returns ``Wx, Wh, [biases], D, H``."""
-    gname = f"{gates}H" if gates > 1 else "H"
+def check_weights(spec, Wx, Wh, biases, finite: bool = True):
+    """Fused weights on their own (layers, steppers) of the cell ``spec``: ``Wx (D, G*H)``, ``Wh (H, G*H)``
+    and its biases ``(G*H,)``, of one float dtype (and finite).  Returns ``Wx, Wh, [biases], D, H``."""
+    gates, gname = spec.gates, spec.gate_size
+    biases = list(zip(spec.bias_names, biases))
     Wh = check_float_array("Wh", Wh, 2, f"(H, {gname})")
     dtype, H = Wh.dtype, Wh.shape[0]
     if H == 0:

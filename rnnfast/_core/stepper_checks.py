@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_finite, check_float_array, check_shape, check_states
+from .validation import check_finite, check_float_array, check_shape, check_states
 
 
 def check_batch_size(batch_size) -> int:

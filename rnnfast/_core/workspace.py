@@ -88,6 +88,11 @@ class WorkspacePool:
         if pooled:
             weakref.finalize(owner, self.give, *pooled)
 
+    def scope(self) -> "WorkspaceScope":
+        """``with pool.scope() as ws:`` -- arrays taken through ``ws`` go back when the block ends, also
+        when an exception flies, except those handed on with ``ws.keep_until_dead``."""
+        return WorkspaceScope(self)
+
     def clear(self) -> None:
         with self._lock:
             self._free.clear()
@@ -96,6 +101,32 @@ class WorkspacePool:
     @property
     def held_bytes(self) -> int:
         return self._held
+
+
+class WorkspaceScope:
+    """The workspaces of one kernel call (``WorkspacePool.scope``)."""
+
+    def __init__(self, owner_pool: WorkspacePool):
+        self._pool = owner_pool
+        self._taken: list = []
+        self._kept: set = set()
+
+    def take(self, shape, dtype) -> np.ndarray:
+        a = self._pool.take(shape, dtype)
+        self._taken.append(a)
+        return a
+
+    def keep_until_dead(self, owner: object, *arrays: np.ndarray) -> None:
+        """``arrays`` outlive the call in ``owner`` (a kernel cache) and go back when it is garbage."""
+        self._kept.update(id(a) for a in arrays)
+        self._pool.give_when_dead(owner, *arrays)
+
+    def __enter__(self) -> "WorkspaceScope":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.give(*(a for a in self._taken if id(a) not in self._kept))
+        self._taken.clear()
 
 
 pool = WorkspacePool(_budget_from_env())

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import sys
 
-from . import _config, _dispatch
-from . import _threads
-from ._threads import ENV_VAR, available_cores, configured_num_threads, serial_after_fork
-from ._workspace import pool
+from . import config, dispatch, threads
+from .threads import ENV_VAR, available_cores, configured_num_threads, serial_after_fork
+from .workspace import pool
 
 
 def config_info() -> dict:
     """The build and runtime configuration as a dict (what ``show_config`` prints)."""
-    from . import __version__
+    from .. import __version__
 
     blas = []
     try:
@@ -29,10 +28,10 @@ def config_info() -> dict:
     return {
         "version": __version__,
         "python": sys.version.split()[0],
-        "openmp": _config.openmp_enabled(),
-        "openmp_version": _config.openmp_version(),
-        "isa": _dispatch.active_isa(),
-        "avx2_available": _dispatch.avx2_available(),
+        "openmp": config.openmp_enabled(),
+        "openmp_version": config.openmp_version(),
+        "isa": dispatch.active_isa(),
+        "avx2_available": dispatch.avx2_available(),
         "num_threads": configured_num_threads(None),
         "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
@@ -52,11 +51,11 @@ def show_config(file=None) -> None:
     print(f"  OpenMP:       {omp}", file=out)
     isa = {"avx2": "AVX2 + FMA (x86-64-v3 build)", "baseline": "baseline x86-64 build"}[info["isa"]]
     if info["isa"] == "baseline" and info["avx2_available"]:
-        isa += f" (forced by {_dispatch.ENV_VAR}; the AVX2 build is available)"
+        isa += f" (forced by {dispatch.ENV_VAR}; the AVX2 build is available)"
     print(f"  kernels:      {isa}", file=out)
     omp = __import__("os").environ.get("OMP_NUM_THREADS")
     src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
-           else f"OMP_NUM_THREADS={omp}" if _threads._omp_num_threads() is not None else "core count")
+           else f"OMP_NUM_THREADS={omp}" if threads._omp_num_threads() is not None else "core count")
     if info["serial_after_fork"]:
         src = "a fork after the parent used OpenMP: GNU OpenMP is not fork-safe, so kernels run serially"
     print(f"  threads:      {info['num_threads']} (from {src}; {info['available_cores']} cores available)", file=out)

@@ -1,0 +1,142 @@
+"""The one Python driver of every cell's kernels: check the arguments, choose the plan, lay out the buffers,
+call the compiled driver (``kernels.forward``/``backward``), keep what backward needs.  A cell is data here
+(``rnnfast.cells``); ``rnnfast.lstm``, ``gru`` and ``rnn`` are the public faces, with their docstrings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..cells import CellSpec
+from .buffers import (SequenceBuffers, batch_major, checked_in_place, kernel_lengths, kernel_outputs, state_history,
+                      time_major, transposed)
+from .dispatch import kernel_module
+from .plan import StepPlan
+from .threads import single_threaded_blas
+from .validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_grads, check_step_x
+from .workspace import pool
+
+_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
+
+
+@dataclass(eq=False)
+class SequenceCache:
+    """What the backward pass needs; opaque to users."""
+
+    spec: CellSpec
+    option: object  # the cell's option (reset_after, nonlinearity), or None
+    x_tm: np.ndarray  # (T, N, D), padded steps zeroed
+    Wx: np.ndarray
+    Wh: np.ndarray
+    hst: np.ndarray  # (T+1, N, H) the state entering each step
+    cst: Optional[np.ndarray]  # LSTM: (T+1, N, H)
+    act: np.ndarray  # (T, N, G) gate activations
+    hg: Optional[np.ndarray]  # GRU: (T, N, G) recurrent pre-activations
+    rh: Optional[np.ndarray]  # reset-before GRU: (T, N, H) r * h_{t-1}
+    lengths: np.ndarray
+    mask: Optional[np.ndarray]
+    plan: StepPlan
+
+
+def _flags(spec: CellSpec, option):
+    """(cell code, reset_after, relu): how the compiled driver knows the cell."""
+    return _kernels.CELLS[spec.name], spec.name == "gru" and bool(option), spec.name == "rnn" and option == "relu"
+
+
+def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
+                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None):
+    """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
+    sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
+    for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it."""
+    option = spec.check_option(option)
+    names = state_names or tuple(n + "0" for n in spec.state_names)
+    v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
+                               check_x_values=False)  # x: checked in its time-major copy
+    N, T, H, dtype = v.N, v.T, v.H, v.dtype
+    G = spec.gates * H
+    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads)
+    cell, reset_after, relu = _flags(spec, option)
+    steps = kernel_lengths(v.lengths, N, T)
+    biases = [np.ascontiguousarray(b) for b in v.biases]
+    with pool.scope() as ws:
+        buf = SequenceBuffers(
+            cell, reset_after, relu,
+            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, ws),
+            Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh), lengths=steps,
+            hst=state_history(v.states[0], T, ws), act=ws.take((T, N, G), dtype),
+            bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
+            cst=state_history(v.states[1], T, ws) if len(v.states) > 1 else None,
+            hg=ws.take((T, N, G), dtype) if spec.name == "gru" else None,
+            rh=ws.take((T, N, H), dtype) if spec.name == "gru" and not reset_after else None,
+            hs=np.empty((N, T, H), dtype=dtype),  # the user's output, written by the kernel's tiles
+            panels=ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None,
+            blocked=(ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
+                     else None),
+        )
+        if N:
+            with single_threaded_blas():
+                _kernels.forward(buf, plan)
+        cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
+                              steps, v.mask, plan)
+        ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
+                                    if a is not None))
+    finals = [buf.hst[T].copy()] + ([buf.cst[T].copy()] if buf.cst is not None else [])
+    return buf.hs, finals, cache
+
+
+def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str):
+    """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``.
+    ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
+    whose cache is expected, in errors."""
+    cache = check_cache(cache, SequenceCache, producer, spec)
+    T, N, D = cache.x_tm.shape
+    H, dtype, plan = cache.Wh.shape[0], cache.x_tm.dtype, cache.plan
+    G = spec.gates * H
+    dnames = [f"d{n}T" for n in spec.state_names]
+    dhs, dstates = check_sequence_backward(dhs, list(zip(dnames, dfinals)), N, T, H, dtype, cache.mask,
+                                           check_dhs_values=False)
+    dhs = checked_in_place("dhs", dhs, cache.lengths, cache.mask, plan.num_threads)
+    dstates = [np.array(d, dtype=dtype, order="C") for d in dstates]  # written in place
+    cell, reset_after, relu = _flags(spec, cache.option)
+    dW = kernel_outputs(N, dtype, (D, G), (H, G), *[(G,)] * len(spec.bias_names))
+    with pool.scope() as ws:
+        dGx = ws.take((T, N, G), dtype)
+        microkernel = plan.step_weights == "microkernel"
+        buf = SequenceBuffers(
+            cell, reset_after, relu, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh, lengths=cache.lengths,
+            hst=cache.hst, act=cache.act, cst=cache.cst, hg=cache.hg, rh=cache.rh,
+            # the step products read the micro-kernel's panels, or Wh.T on BLAS
+            panels=ws.take((G * H,), dtype) if microkernel else None,
+            WhT=None if microkernel else transposed(cache.Wh, plan.num_threads, ws),
+            dhs=dhs, dh=dstates[0], dc=dstates[1] if len(dstates) > 1 else None,
+            drh=np.empty((N, H), dtype=dtype) if cache.rh is not None else None,
+            # the x-side and h-side pre-activation gradients differ only in the reset-after GRU
+            dGx=dGx, dGh=ws.take((T, N, G), dtype) if spec.name == "gru" and reset_after else dGx,
+            dx_tm=ws.take((T, N, D), dtype), dWx=dW[0], dWh=dW[1],
+            dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
+        )
+        if N:
+            with single_threaded_blas():
+                _kernels.backward(buf, plan)
+        dx = batch_major(buf.dx_tm, plan.num_threads)
+    return (dx, dW[0], dW[1], *dW[2:], *dstates)
+
+
+def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None):
+    """One step, ``x (N, D)``: ``(*next_states, cache)``."""
+    _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
+                                        state_names=spec.state_names)
+    return (*finals, cache)
+
+
+def step_backward(spec: CellSpec, dnext: Sequence, cache):
+    """Gradients of one step: ``(dx (N, D), *dstates, dWx, dWh, *dbiases)``."""
+    producer = f"rnnfast.{spec.name}_step_forward"
+    cache = check_cache(cache, SequenceCache, producer, spec)
+    N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype)
+    zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
+    dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer)
+    nb = len(spec.bias_names)
+    return (dx[:, 0], *rest[nb:], dWx, dWh, *rest[:nb])

@@ -1,0 +1,199 @@
+"""The plan of a kernel call: how a step's work is cut into tiles, which threads run them and how, and
+which code path computes the products -- each choice a named field with the reason it was taken.
+
+**Tiles.**  A step's (N, H) work is cut into tiles of ``rows`` batch rows x ``units`` hidden units (a row
+block x a unit block).  The tile shape decides every per-step product's shape, and so the bits of the
+result: it is a function of the problem shape only, never of the thread count.  The thread count only
+decides who runs which tile.  The sizes come from timing OpenBLAS (SkylakeX kernels) on the per-step
+product ``(rows x H) @ (H x cols)`` with one thread (GF/s, hot caches)::
+
+    H      rows x cols -> GF/s
+    128    16x64: 107   32x64: 109   128x128: 86
+    256    16x64: 109   32x64: 110   64x256: 74    128x256: 91
+    512    16x64: 116   32x64: 67    64x256: 82    128x256: 91
+    1024   16x64: 50    64x128: 81   128x128: 90   128x256: 91
+
+Products of at most ~1e6 multiply-adds take OpenBLAS's unpacked small-matrix path and run fastest; above
+that, large tiles amortize the packing.  From N = 32 on, H <= 256 takes 16-row blocks (as fast as 32
+rows), so that threads can own whole row blocks and skip the per-step barriers.  Below N = 32 (below 64
+for H <= 64) the batch is cut into two row blocks, so that two threads each own one, where a block has at
+least H/32 rows (with fewer, each thread's pass over all the weights costs more than the barrier it
+saves) and H <= 256 (the weights fit in L2).  H > 512 takes 128-unit blocks: as fast as 256 on two
+threads, and twice the tiles for a many-core machine.  Measurements: ``bench/RESULTS.md``.
+
+**Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns whole row
+blocks for a window of steps and never waits (batch rows never read each other), when the row blocks
+share out evenly; ``shared_tiles``, the team shares each phase's tiles with a barrier after each;
+``serial``, when one thread runs, or a step has too little work to pay for a team.
+
+**Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
+builds, unit blocks of whole panels, tiles too large for OpenBLAS's small-matrix path); ``blocked``: the
+BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
+reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
+``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
+where it is built and every side of the product is long enough, unless the plan says ``blas``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+from .dispatch import kernel_module
+from .threads import resolve_num_threads
+
+_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
+CONSTANTS = _kernels.CONSTANTS  # sizes the C code is built with: panel width, strip bytes, ...
+
+# Below this many flops per step, a parallel region costs more than it saves.
+MIN_PARALLEL_STEP_FLOPS = 200_000
+# OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; it ran
+# faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
+SMALL_GEMM_MACS = 1_000_000
+# A tile reads each row of a gate block as a run of ``units`` values, the runs gates*H values apart.
+# Runs of at most 8 cache lines at least 8 KiB apart defeat the hardware prefetchers (every row starts a
+# new page) and collide in the L2 sets: there the blocked copy pays.
+SHORT_RUN_BYTES = 512
+FAR_ROWS_BYTES = 8192
+# The copy costs about two steps' reads of the weights: a single step loses by it, four already gain.
+MIN_STEPS_FOR_COPY = 4
+
+SCHEDULES = tuple(_kernels.SCHEDULES)
+STEP_WEIGHTS = ("microkernel", "blocked", "as_given")
+ALL_STEP_PRODUCTS = ("microkernel", "blas")
+
+
+def step_tiling(N: int, H: int) -> Tuple[int, int]:
+    """(rows, units) of a step's tiles, from the problem shape alone."""
+    half = -(-N // 2)
+    if H <= 64:
+        return max(min(half, 32), 1), H
+    if H <= 256:
+        if N < 32 and 32 * half >= H:  # two row blocks, one per thread: no barriers
+            return half, (H if half * 4 * H * H <= SMALL_GEMM_MACS else 64)
+        return (16 if N >= 32 else max(N, 1)), 64
+    if H <= 512:
+        return max(min(N, 16), 1), 64
+    return max(min(N, 128), 1), 128
+
+
+def stream_unit_block(H: int) -> int:
+    """Hidden units per unit block of a streaming step (the steppers): each block is one product over its
+    own packed (D+H, G*width) strips, and a thread keeps the same blocks at every step, so small blocks stay
+    in its cache.  Chosen from H only, so that the bits never depend on the thread count."""
+    if H <= 32:
+        return H
+    return 32 if H <= 512 else 64
+
+
+def _team(tasks: int, num_threads: int) -> int:
+    """As the kernels' ``threads.team``: no more threads than tasks."""
+    return max(1, min(tasks, num_threads))
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How one kernel call runs.  Make one with ``StepPlan.choose``; tests pick a path by naming it there."""
+
+    rows: int
+    units: int
+    num_threads: int  # threads of the all-step products and the layout passes
+    step_threads: int  # threads of the time loop
+    schedule: str  # "serial", "owned_rows" or "shared_tiles"
+    step_weights: str  # "microkernel", "blocked" or "as_given"
+    all_step_products: str  # "microkernel" (where the shapes allow) or "blas"
+    reasons: Tuple[Tuple[str, str], ...] = ()  # (field, why it was chosen)
+
+    @property
+    def schedule_code(self) -> int:
+        return _kernels.SCHEDULES[self.schedule]
+
+    @property
+    def microkernel_products(self) -> bool:
+        return self.all_step_products == "microkernel"
+
+    def why(self, field: str) -> str:
+        return dict(self.reasons).get(field, "")
+
+    @classmethod
+    def choose(cls, gates: int, N: int, T: int, H: int, dtype, num_threads=None, **force) -> "StepPlan":
+        """The plan for a call of a cell with ``gates`` gate blocks on ``(N, T, H)`` in ``dtype``.
+
+        ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
+        ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
+        ``all_step_products``.  The bits depend on ``rows``, ``units`` and the paths, never on the rest."""
+        unknown = set(force) - {"rows", "units", "schedule", "step_weights", "all_step_products"}
+        if unknown:
+            raise TypeError(f"StepPlan.choose got unknown fields {sorted(unknown)}")
+        dtype = np.dtype(dtype)
+        nt = resolve_num_threads(num_threads)
+        reasons = []
+        if "rows" in force or "units" in force:
+            rows, units = int(force.get("rows", N)), int(force.get("units", H))
+            if not (1 <= rows and 1 <= units <= H):
+                raise ValueError(f"rows={rows}, units={units}: expected rows >= 1 and 1 <= units <= H = {H}")
+            reasons.append(("tiles", "forced"))
+        else:
+            rows, units = step_tiling(N, H)
+            reasons.append(("tiles", "from the problem shape alone (module docstring)"))
+        tiles = -(-N // rows) * -(-H // units)
+        row_blocks = -(-N // rows)
+
+        schedule = force.get("schedule")
+        if schedule is not None:
+            if schedule not in SCHEDULES:
+                raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+            step_threads = 1 if schedule == "serial" else _team(tiles, nt)
+            reasons.append(("schedule", "forced"))
+        elif nt == 1 or tiles == 1:
+            schedule, step_threads = "serial", 1
+            reasons.append(("schedule", "one thread" if nt == 1 else "one tile per step"))
+        elif 2 * N * H * gates * H < MIN_PARALLEL_STEP_FLOPS:
+            schedule, step_threads = "serial", 1
+            reasons.append(("schedule", f"under {MIN_PARALLEL_STEP_FLOPS} flops a step: a team costs more"))
+        else:
+            step_threads = _team(tiles, nt)
+            if step_threads > 1 and row_blocks >= step_threads and row_blocks % step_threads == 0:
+                schedule = "owned_rows"
+                reasons.append(("schedule", f"{row_blocks} row blocks share out evenly over {step_threads} threads"))
+            else:
+                schedule = "shared_tiles"
+                reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"))
+
+        micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
+        panel = CONSTANTS["panel_width"]
+        microkernel_fits = micro and H % panel == 0 and units % panel == 0
+        step_weights = force.get("step_weights")
+        itemsize = dtype.itemsize
+        if step_weights is not None:
+            if step_weights not in STEP_WEIGHTS:
+                raise ValueError(f"step_weights must be one of {', '.join(STEP_WEIGHTS)}; got {step_weights!r}")
+            if step_weights == "microkernel" and not microkernel_fits:
+                raise ValueError(f"step_weights='microkernel' needs float32, a build with the micro-kernel and H, "
+                                 f"units multiples of {panel}; got {dtype}, H={H}, units={units}, "
+                                 f"micro-kernel {'built' if CONSTANTS['microkernel'] else 'not built'}")
+            if step_weights == "blocked" and units >= H:
+                raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")
+            reasons.append(("step_weights", "forced"))
+        elif microkernel_fits and rows * units * H > SMALL_GEMM_MACS:
+            step_weights = "microkernel"
+            reasons.append(("step_weights", "tiles too large for OpenBLAS's small-matrix path"))
+        elif (units < H and T >= MIN_STEPS_FOR_COPY and units * itemsize <= SHORT_RUN_BYTES
+              and gates * H * itemsize >= FAR_ROWS_BYTES):
+            step_weights = "blocked"
+            reasons.append(("step_weights", "short runs far apart: the copy pays over its steps"))
+        else:
+            step_weights = "as_given"
+            reasons.append(("step_weights", "BLAS on the weights as given"))
+
+        products = force.get("all_step_products", "microkernel" if micro else "blas")
+        if products not in ALL_STEP_PRODUCTS:
+            raise ValueError(f"all_step_products must be one of {', '.join(ALL_STEP_PRODUCTS)}; got {products!r}")
+        reasons.append(("all_step_products", "forced" if "all_step_products" in force else
+                        ("micro-kernel where every side is long enough" if micro else "BLAS tiles")))
+        return cls(rows, units, nt, step_threads, schedule, step_weights, products, tuple(reasons))
+
+    def replace(self, **changes) -> "StepPlan":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,312 @@
+# cython: language_level=3
+"""Products over all time steps at once (input projection, ``dx``, weight gradients) and column sums:
+BLAS tiles of thread-independent shapes, or the micro-kernel where it is built and the shapes are large."""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
+
+from blas cimport gemm
+from interrupt cimport interrupted_since, K_SLICE
+from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, SLIVER, KBLOCK, GROUP_ROWS, copy_slivers_s, pack_panels_s,
+                          slivers_times_panels_s, edge_panel_s)
+from threads cimport team
+
+# Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
+# never from the thread count, so every BLAS call has the same shape for any
+# number of threads and the results are bitwise identical.  Larger tiles run
+# closer to BLAS peak (less re-packing: 256 -> ~75 GF/s, 512 -> ~90 GF/s per
+# core), but a matrix needs several tiles to be shared among threads: take
+# the largest tile that still gives MIN_TILES tiles.
+cdef enum:
+    TILE_SMALL = 128
+    TILE_LARGE = 512
+    MIN_TILES = 2
+
+
+cdef inline Py_ssize_t output_tile(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t size = TILE_LARGE
+    while size > TILE_SMALL and ((m + size - 1) // size) * ((n + size - 1) // size) < MIN_TILES:
+        size = size // 2
+    return size
+
+
+cdef struct TileGrid:
+    # tiles_m x tiles_n output tiles of tm x tn (the last row/column of tiles may be smaller)
+    Py_ssize_t tiles_m, tiles_n, tm, tn
+
+
+cdef inline TileGrid output_grid(Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """How ``tiled_gemm`` cuts an (m, n) result: ``output_tile``-sized tiles, made equal, and an even
+    number of them when there are several (3 tiles on 2 threads leave one thread idle a third of the
+    time).  A function of (m, n) only, like everything that shapes a BLAS call."""
+    cdef Py_ssize_t size = output_tile(m, n)
+    cdef TileGrid g
+    g.tiles_m = (m + size - 1) // size
+    g.tiles_n = (n + size - 1) // size
+    if g.tiles_m * g.tiles_n > 1 and (g.tiles_m * g.tiles_n) % 2 == 1:
+        # one more tile where there are most already: the tiles shrink least
+        if g.tiles_m >= g.tiles_n:
+            g.tiles_m = g.tiles_m + 1
+        else:
+            g.tiles_n = g.tiles_n + 1
+    # equal parts, so that no thread waits on one oversized tile (560 rows -> 280 + 280, not 512 + 48)
+    g.tm = (m + g.tiles_m - 1) // g.tiles_m
+    g.tn = (n + g.tiles_n - 1) // g.tiles_n
+    g.tiles_m = (m + g.tm - 1) // g.tm
+    g.tiles_n = (n + g.tn - 1) // g.tn
+    return g
+
+
+
+cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            const floating* a, Py_ssize_t lda,
+                            const floating* b, Py_ssize_t ldb,
+                            floating beta, floating* c, Py_ssize_t ldc,
+                            const floating* bias, int num_threads, long mark) noexcept nogil:
+    """``C = op(A) @ op(B) + beta * C`` (or ``+ bias`` per column when bias is
+    not NULL), split into output tiles (``output_grid``) run in parallel.
+
+    Each tile is a fixed sequence of single-threaded BLAS calls on shapes that depend
+    only on (m, n, k): the bits do not depend on the thread count.  A long inner
+    dimension (the weight gradients sum over all N*T rows) is cut into K_SLICE
+    pieces accumulated in order, so that Ctrl-C (``mark``) is seen within ~0.1 s.
+    """
+    cdef TileGrid grid
+    cdef Py_ssize_t tiles_m, tiles_n, tm, tn
+    cdef Py_ssize_t tile, i0, j0, mm, nn, i, j, k0, kc
+    cdef const floating* a_tile
+    cdef const floating* b_tile
+    cdef floating* c_tile
+    cdef floating beta_tile
+    cdef floating one = 1
+    if m == 0 or n == 0:
+        return
+    grid = output_grid(m, n)
+    tiles_m, tiles_n, tm, tn = grid.tiles_m, grid.tiles_n, grid.tm, grid.tn
+    for tile in prange(tiles_m * tiles_n, nogil=True, schedule="static",
+                       num_threads=team(tiles_m * tiles_n, num_threads)):
+        if interrupted_since(mark):
+            continue
+        i0 = (tile // tiles_n) * tm
+        j0 = (tile % tiles_n) * tn
+        mm = min(tm, m - i0)
+        nn = min(tn, n - j0)
+        a_tile = a + (i0 if trans_a else i0 * lda)
+        b_tile = b + (j0 * ldb if trans_b else j0)
+        c_tile = c + i0 * ldc + j0
+        beta_tile = beta
+        if bias != NULL:
+            for i in range(mm):
+                for j in range(nn):
+                    c_tile[i * ldc + j] = bias[j0 + j]
+            beta_tile = one
+        k0 = 0
+        while k0 < k:
+            kc = min(<Py_ssize_t>K_SLICE, k - k0)
+            gemm(trans_a, trans_b, mm, nn, kc, one, a_tile + (k0 * lda if trans_a else k0), lda,
+                 b_tile + (k0 if trans_b else k0 * ldb), ldb, beta_tile if k0 == 0 else one, c_tile, ldc)
+            k0 = k0 + kc
+            if interrupted_since(mark):
+                break
+
+
+# The packed all-step products (``packed_tiled_gemm_s``) copy GROUP_ROWS rows of op(A) into slivers
+# just before the panels stream past them (``packed_gemm.h``: 22 slivers of a k-block, 135 KiB, stay in
+# L2).  Where a side is shorter than PACKED_MIN_SIDE, OpenBLAS was as fast or faster: BLAS tiles there.
+cdef enum:
+    PACKED_MIN_SIDE = 256
+
+
+cdef struct GemmPart:
+    # One thread's share of C: rows i0:i1 (whole slivers but the last) and panels p0:p1.
+    Py_ssize_t i0, i1, p0, p1
+
+
+cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """Cut C into a grid of nt parts, pr row parts x pc panel parts, that copies least: each row part
+    packs its panels of op(B) and each panel part its slivers of op(A), so op(B) is packed pr times
+    and op(A) pc times.  Any cut gives the same bits (``packed_tiled_gemm_s``)."""
+    cdef Py_ssize_t n_sliv = (m + SLIVER - 1) // SLIVER, npan = (n + PANEL - 1) // PANEL
+    cdef Py_ssize_t pr = 1, pc = nt, d, cost, best = -1
+    cdef GemmPart part
+    for d in range(1, nt + 1):
+        if nt % d == 0 and d <= n_sliv and nt // d <= npan:
+            cost = (nt // d) * m + d * n
+            if best < 0 or cost < best:
+                best, pr, pc = cost, d, nt // d
+    if best < 0:  # too few slivers and panels for nt parts: the caller runs fewer threads
+        pr, pc = 1, 1
+    if tid >= pr * pc:
+        part.i0 = part.i1 = part.p0 = part.p1 = 0
+        return part
+    part.i0 = min(m, (tid // pc) * n_sliv // pr * SLIVER)
+    part.i1 = min(m, ((tid // pc) + 1) * n_sliv // pr * SLIVER)
+    part.p0 = (tid % pc) * npan // pc
+    part.p1 = ((tid % pc) + 1) * npan // pc
+    return part
+
+
+cdef inline void _init_rows(float* c, Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t j0, Py_ssize_t j1,
+                            const float* bias) noexcept nogil:
+    cdef Py_ssize_t i, j
+    for i in range(rows):
+        for j in range(j0, j1):
+            c[i * ldc + j] = bias[j] if bias != NULL else 0
+
+
+cdef inline Py_ssize_t part_floats(GemmPart q) noexcept nogil:
+    """Packing room for one part: a group's slivers and the part's panels, one k-block deep."""
+    return (GROUP_ROWS + (q.p1 - q.p0) * PANEL) * KBLOCK
+
+
+cdef struct Stacked:
+    # op(A) and C as two blocks of rows stacked: rows below ``split`` are op(a)'s and c's, rows from
+    # ``split`` on are op(a2)'s and c2's (row r is their row r - split).  One product then gives
+    # both weight gradients, x^T @ dG and h^T @ dG, packing dG once.
+    const float* a
+    const float* a2
+    float* c
+    float* c2
+    Py_ssize_t lda, lda2, ldc, ldc2, split
+
+
+cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t k0, bint trans_a,
+                                const float** a, Py_ssize_t* lda, float** c, Py_ssize_t* ldc) noexcept nogil:
+    """Where op(A)'s row r0 (at depth k0) and C's row r0 are, and the end of their block (<= r1)."""
+    if r0 < g.split:
+        a[0] = g.a + (k0 * g.lda + r0 if trans_a else r0 * g.lda + k0)
+        lda[0], c[0], ldc[0] = g.lda, g.c + r0 * g.ldc, g.ldc
+        return min(r1, g.split)
+    a[0] = g.a2 + (k0 * g.lda2 + r0 - g.split if trans_a else (r0 - g.split) * g.lda2 + k0)
+    lda[0], c[0], ldc[0] = g.lda2, g.c2 + (r0 - g.split) * g.ldc2, g.ldc2
+    return r1
+
+
+cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
+                                const float* b, Py_ssize_t ldb, const float* bias, float* slivers,
+                                long mark) noexcept nogil:
+    """One thread's part of ``packed_tiled_gemm_s``.  For each k-block: its columns of op(B) into
+    panels, then group by group of its rows, the rows into slivers and the slivers times the panels
+    (the first k-block sets C to the bias, or zero, first).  ``slivers``: ``part_floats(q)`` floats."""
+    cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * PANEL, j1 = min(n, q.p1 * PANEL)
+    cdef Py_ssize_t full = npan if j1 - j0 == npan * PANEL else npan - 1
+    cdef float* panels = slivers + GROUP_ROWS * KBLOCK
+    # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
+    cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
+    cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
+    cdef const float* a
+    cdef float* c
+    if q.i1 <= q.i0 or npan == 0:
+        return
+    r0 = q.i0
+    while k == 0 and r0 < q.i1:  # no products: C is the bias (or zero)
+        mc = _rows_of(g, r0, q.i1, 0, trans_a, &a, &lda, &c, &ldc) - r0
+        _init_rows(c, ldc, mc, j0, j1, bias)
+        r0 = r0 + mc
+    k0 = 0
+    while k0 < k and not interrupted_since(mark):
+        kc = min(kb, k - k0)
+        pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
+        r0 = q.i0
+        while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
+            mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
+            copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
+            if k0 == 0:
+                _init_rows(c, ldc, mc, j0, j1, bias)
+            if full > 0:
+                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0, c + j0, ldc)
+            if full < npan:  # the last panel, narrower than 16 columns
+                edge_panel_s(mc, kc, slivers, panels + full * kc * PANEL, j1 - j0 - full * PANEL,
+                             c + j0 + full * PANEL, ldc)
+            r0 = r0 + mc
+        k0 = k0 + kc
+
+
+cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                const float* b, Py_ssize_t ldb, const float* bias, int num_threads,
+                                long mark) noexcept nogil:
+    cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + PANEL - 1) // PANEL)
+    cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
+    cdef Py_ssize_t room = 0
+    cdef int tid
+    cdef float* buf
+    if m == 0 or n == 0:
+        return True
+    for tid in range(nt):  # one allocation, here: worker threads' own heaps give pages back and fault
+        room = max(room, part_floats(gemm_part(tid, nt, m, n)))
+    buf = <float*>malloc(nt * room * sizeof(float))
+    if buf == NULL:
+        return False
+    if nt == 1:
+        _packed_part_s(gemm_part(0, 1, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf, mark)
+    else:
+        for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
+            _packed_part_s(gemm_part(tid, nt, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
+                           mark)
+    free(buf)
+    return True
+
+
+cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                     const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                                     float* c, Py_ssize_t ldc, const float* bias, int num_threads,
+                                     long mark) noexcept nogil:
+    """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel, float32.  Each
+    thread takes a part of C (``gemm_part``) and packs what it reads itself: no barriers, and its
+    panels are in its own cache.  Every C element is summed in the same order for any cut (register
+    sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
+    the thread count and the bits still do not.  False if the packing buffer cannot be allocated:
+    the caller then uses BLAS for all of C."""
+    cdef Stacked g
+    g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
+    g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
+    return _packed_gemm_s(&g, trans_a, trans_b, m, n, k, b, ldb, bias, num_threads, mark)
+
+
+cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                                floating* c, Py_ssize_t ldc, const floating* bias, int num_threads,
+                                long mark, bint microkernel) noexcept nogil:
+    """``C = op(A) @ op(B)`` (``+ bias``) for a product over all steps: on the micro-kernel where this
+    build has it (float32, ``packed_tiled_gemm_s``), ``microkernel`` allows it (the plan) and every side
+    is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
+    if floating is float:
+        if (microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
+                and packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, num_threads, mark)):
+            return
+    tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
+
+
+cdef inline void weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,
+                                  const floating* h, const floating* dG, floating* dWx, floating* dWh,
+                                  int num_threads, long mark, bint microkernel) noexcept nogil:
+    """``dWx = x^T @ dG`` and ``dWh = h^T @ dG`` over all ``rows`` = N*T steps (x: (rows, D), h: (rows, H),
+    dG: (rows, G), outputs G wide).  On the micro-kernel as one stacked product, ``[x | h]^T @ dG``,
+    which packs dG once (float32, ``all_steps_gemm``'s rule on the stacked shape); else two BLAS
+    products."""
+    cdef Stacked g
+    if floating is float:
+        if microkernel and RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
+            g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
+            g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
+            if _packed_gemm_s(&g, True, False, D + H, G, rows, dG, G, NULL, num_threads, mark):
+                return
+    tiled_gemm(True, False, D, G, rows, x, D, dG, G, 0, dWx, G, NULL, num_threads, mark)
+    tiled_gemm(True, False, H, G, rows, h, H, dG, G, 0, dWh, G, NULL, num_threads, mark)
+
+
+cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,
+                             floating* out, int num_threads) noexcept nogil:
+    """``out[j] = sum_i a[i, j]``, rows added in order: the same bits for any
+    thread count (threads own whole column blocks)."""
+    cdef Py_ssize_t blocks = (n + TILE_SMALL - 1) // TILE_SMALL
+    cdef Py_ssize_t blk, i, j, j0, j1
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=team(blocks, num_threads)):
+        j0 = blk * TILE_SMALL
+        j1 = min(n, j0 + TILE_SMALL)
+        for j in range(j0, j1):
+            out[j] = 0
+        for i in range(m):
+            for j in range(j0, j1):
+                out[j] = out[j] + a[i * lda + j]
+

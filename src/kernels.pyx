@@ -1,0 +1,379 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The one driver of every cell: the time loop, its windows, schedules and thread team, Ctrl-C, the
+products over all steps, and the streaming step.  A cell adds only its element-wise maths
+(``lstm_cell.pxd``, ``gru_cell.pxd``, ``rnn_cell.pxd``), dispatched per tile in ``forward_phase``,
+``backward_phase`` and ``stream_phase`` (oneDNN's split: ``ref_rnn.cpp`` drives, ``ref_postgemm_*`` add).
+
+Layout: time-major ``(T, N, ...)``, so that at step t the rows of a row block are contiguous; ``hst``
+holds T+1 states (index t: the state entering step t).  The user's batch-major ``hs`` is written by the
+forward tiles, and their ``dhs`` read in place by the backward ones.
+
+A step's (N, H) work is cut into tiles (a row block x a unit block) whose shapes are the problem's
+alone; a step runs in phases (one for most cells; the reset-before GRU needs r * h of all units before
+its n-product), each phase a pass over the tiles.  Schedules (``rnnfast._core.plan`` chooses, with its
+reason): SERIAL, one thread; OWNED_ROWS, each thread owns whole row blocks for a window of steps and
+never waits (batch rows never read each other); SHARED_TILES, the team shares each phase's tiles, a
+barrier after each.  Who runs a tile never changes its arithmetic: the bits do not depend on the thread
+count.  Ctrl-C is looked at between windows of STEPS_PER_WINDOW steps.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free
+
+import numpy as np
+
+cimport numpy as cnp
+
+from all_steps cimport PACKED_MIN_SIDE, all_steps_gemm, column_sums, weight_gradients
+from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
+                       gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
+from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
+                        rnnfast_install_sigint)
+from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_stream_block
+from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
+                          pack_step_panels)
+from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
+from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
+                         make_tiling, tile_count)
+from strips cimport STRIP_BYTES, StreamBuffers
+from threads cimport team
+
+cdef enum:
+    CELL_LSTM = 0
+    CELL_GRU = 1
+    CELL_RNN = 2
+    SERIAL = 0
+    OWNED_ROWS = 1
+    SHARED_TILES = 2
+
+# Read by Python (``rnnfast._core``): the codes of the cells and schedules, and the sizes the C code is
+# built with, so that no number is written twice.
+CELLS = {"lstm": CELL_LSTM, "gru": CELL_GRU, "rnn": CELL_RNN}
+SCHEDULES = {"serial": SERIAL, "owned_rows": OWNED_ROWS, "shared_tiles": SHARED_TILES}
+CONSTANTS = {
+    "microkernel": RNNFAST_PACKED_GEMM,  # 1 where this build has the micro-kernel (float32, AVX2 + FMA)
+    "panel_width": PANEL,                # columns of a micro-kernel panel
+    "sliver_rows": SLIVER,               # rows of a micro-kernel sliver
+    "kblock": KBLOCK,                    # depth of a micro-kernel k-block
+    "group_rows": GROUP_ROWS,            # rows of op(A) per group of a packed all-step product
+    "microkernel_min_side": PACKED_MIN_SIDE,  # all-step products with a shorter side stay on BLAS
+    "strip_bytes": STRIP_BYTES,          # width of a stepper's column strips
+    "steps_per_window": STEPS_PER_WINDOW,
+}
+
+
+cnp.import_array()
+rnnfast_install_sigint()  # count Ctrl-C for the kernels (src/interrupt.h)
+
+
+# --- Per cell: which tile maths runs in each phase ---
+
+cdef inline int forward_phases(const StepBuffers* b) noexcept nogil:
+    return 2 if b.cell == CELL_GRU and not b.reset_after else 1
+
+
+cdef inline void forward_phase(int phase, Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
+                               floating* act, SliverCache* slivers) noexcept nogil:
+    if b.cell == CELL_LSTM:
+        lstm_forward_tile(t, tile, s, b, act, slivers)
+    elif b.cell == CELL_RNN:
+        rnn_forward_tile(t, tile, s, b, act, slivers)
+    elif b.reset_after:
+        gru_forward_tile_after(t, tile, s, b, act, slivers)
+    elif phase == 0:
+        gru_forward_tile_reset(t, tile, s, b, act, slivers)
+    else:
+        gru_forward_tile_candidate(t, tile, s, b, act, slivers)
+
+
+cdef inline int backward_phases(const StepBuffers* b) noexcept nogil:
+    return 4 if b.cell == CELL_GRU and not b.reset_after else 2
+
+
+cdef inline void backward_phase(int phase, Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
+                                floating* dGx, SliverCache* slivers) noexcept nogil:
+    """Phase 0: the gate gradients of the tile (into dGx, dGh).  Then dL/dh_{t-1} += dGh_t @ Wh^T; the
+    reset-before GRU first takes d(r * h) from the n-gate alone, then the r gradient, then the rest."""
+    cdef floating zero = 0, one = 1
+    cdef const floating* WhT = <const floating*>b.WhT
+    cdef const floating* panels = <const floating*>b.panels
+    cdef const floating* dGh = <const floating*>b.dGh
+    if phase == 0:
+        if b.cell == CELL_LSTM:
+            lstm_backward_gates_tile(t, tile, s, b, dGx)
+        elif b.cell == CELL_RNN:
+            rnn_backward_gates_tile(t, tile, s, b, dGx)
+        else:
+            gru_backward_gates_tile(t, tile, s, b, dGx)
+    elif b.cell == CELL_GRU and not b.reset_after:
+        if phase == 1:
+            backward_recurrent_product(t, tile, s, 2, 3, WhT, panels, dGh, zero, <floating*>b.drh, slivers)
+        elif phase == 2:
+            gru_backward_reset_tile(t, tile, s, b, dGx)
+        else:
+            backward_recurrent_product(t, tile, s, 0, 2, WhT, panels, dGh, one, <floating*>b.dh, slivers)
+    else:
+        backward_recurrent_product(t, tile, s, 0, s.gates, WhT, panels, dGh, one, <floating*>b.dh, slivers)
+
+
+cdef inline int stream_passes(const StreamBuffers* b) noexcept nogil:
+    return 2 if b.cell == CELL_GRU and not b.reset_after else 1
+
+
+cdef inline void stream_phase(int phase, Py_ssize_t k, const StreamBuffers* b, floating* gates) noexcept nogil:
+    if b.cell == CELL_LSTM:
+        lstm_stream_block(k, b, gates)
+    elif b.cell == CELL_RNN:
+        rnn_stream_block(k, b, gates)
+    elif phase == 0:
+        gru_stream_block(k, b, gates)
+    else:
+        gru_stream_candidate(k, b, gates)
+
+
+# --- The time loop, written once ---
+
+cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                        const StepBuffers* b, floating* act) noexcept nogil:
+    """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
+    cdef Py_ssize_t t, tile
+    cdef int phase, phases = forward_phases(b)
+    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H)
+    for t in range(w0, w1):
+        for phase in range(phases):
+            for tile in range(tile0, tile1):
+                forward_phase(phase, t, tile, s, b, act, &slivers)
+                if phase == phases - 1:
+                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs, b.lengths)
+    free(slivers.data)
+
+
+cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+                         const StepBuffers* b, floating* dGx) noexcept nogil:
+    """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``forward_steps``)."""
+    cdef Py_ssize_t t, tile
+    cdef int phase, phases = backward_phases(b)
+    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.gates * s.H)
+    for t in range(w1 - 1, w0 - 1, -1):
+        for phase in range(phases):
+            for tile in range(tile0, tile1):
+                backward_phase(phase, t, tile, s, b, dGx, &slivers)
+    free(slivers.data)
+
+
+cdef void* _data(object a, int typenum) except? NULL:
+    """The data of a C-contiguous array of ``typenum`` (the call's float type, or intp), or NULL for None
+    or an empty array.  The Python driver allocated every buffer; this only guards the raw pointers."""
+    if a is None:
+        return NULL
+    if not cnp.PyArray_Check(a) or cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise TypeError(f"a kernel buffer is {getattr(a, 'dtype', type(a).__name__)} "
+                        f"{'C-contiguous' if getattr(a, 'flags', {}).get('C_CONTIGUOUS') else 'strided'}; "
+                        f"expected a C-contiguous array of NumPy type number {typenum}")
+    if cnp.PyArray_SIZE(a) == 0:
+        return NULL
+    return cnp.PyArray_DATA(a)
+
+
+cdef StepBuffers _step_buffers(object buf, int ft) except *:
+    """The buffers of a call as raw pointers; ``ft``: the call's float type number."""
+    cdef StepBuffers b
+    b.cell = buf.cell
+    b.reset_after = buf.reset_after
+    b.relu = buf.relu
+    b.Wh = _data(buf.Wh, ft)
+    b.WhT = _data(buf.WhT, ft)
+    b.panels = _data(buf.panels, ft)
+    b.bh = _data(buf.bias_h, ft)
+    b.act = _data(buf.act, ft)
+    b.hg = _data(buf.hg, ft)
+    b.hst = _data(buf.hst, ft)
+    b.cst = _data(buf.cst, ft)
+    b.rh = _data(buf.rh, ft)
+    b.hs = _data(buf.hs, ft)
+    b.dhs = _data(buf.dhs, ft)
+    b.dh = _data(buf.dh, ft)
+    b.dc = _data(buf.dc, ft)
+    b.drh = _data(buf.drh, ft)
+    b.dGx = _data(buf.dGx, ft)
+    b.dGh = _data(buf.dGh, ft)
+    b.lengths = <const Py_ssize_t*>_data(buf.lengths, cnp.NPY_INTP)
+    return b
+
+
+def forward(buf, plan):
+    """Internal: the forward pass of ``rnnfast._core.driver`` over validated, allocated buffers
+    (``SequenceBuffers``) on a ``StepPlan``."""
+    if buf.x_tm.dtype == np.float32:
+        _forward[float](buf.x_tm, buf, plan)
+    else:
+        _forward[double](buf.x_tm, buf, plan)
+
+
+cdef int _forward(const floating[:, :, ::1] x_tm, object buf, object plan) except -1:
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], t, tile, blk, w0, w1
+    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units)
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef StepBuffers b = _step_buffers(buf, ft)
+    cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
+    cdef int phase, phases = forward_phases(&b)
+    cdef bint microkernel = plan.microkernel_products
+    cdef const floating* bias_x = <const floating*>_data(buf.bias_x, ft)
+    cdef floating* blocked = <floating*>_data(buf.blocked, ft)
+    cdef floating* act = <floating*>b.act
+    cdef long mark = interrupt_mark()
+    cdef SliverCache slivers
+    if N == 0:
+        return 0
+    with nogil:
+        # The input projection of all steps at once: act = x @ Wx + bias.
+        all_steps_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, act, G, bias_x, num_threads,
+                       mark, microkernel)
+        if b.panels != NULL:
+            pack_step_panels(True, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
+        elif blocked != NULL:
+            block_step_weights(<const floating*>b.Wh, blocked, &s, num_threads)
+            b.Wh = blocked
+        w1 = 0
+        while w1 < T and not interrupted_since(mark):
+            w0 = w1
+            w1 = min(T, w0 + STEPS_PER_WINDOW)
+            if schedule == OWNED_ROWS:
+                for blk in prange(s.row_blocks, num_threads=nt, schedule="static"):
+                    forward_steps(w0, w1, blk * s.unit_blocks, (blk + 1) * s.unit_blocks, s, &b, act)
+            elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
+                with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(b.panels != NULL, s.rows, H)  # each thread's own
+                    for t in range(w0, w1):
+                        for phase in range(phases):
+                            for tile in prange(tile_count(s), schedule="static"):
+                                forward_phase(phase, t, tile, s, &b, act, &slivers)
+                                if phase == phases - 1:
+                                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs, b.lengths)
+                    free(slivers.data)
+            else:
+                forward_steps(w0, w1, 0, tile_count(s), s, &b, act)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
+    return 0
+
+
+def backward(buf, plan):
+    """Internal: the backward pass of ``rnnfast._core.driver``.  ``dh`` (and ``dc``) enter holding the
+    gradient at the final state and leave holding it at the initial one."""
+    if buf.x_tm.dtype == np.float32:
+        _backward[float](buf.x_tm, buf, plan)
+    else:
+        _backward[double](buf.x_tm, buf, plan)
+
+
+cdef int _backward(const floating[:, :, ::1] x_tm, object buf, object plan) except -1:
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = T * N, t, tile, blk, w, w0, w1
+    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units)
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef StepBuffers b = _step_buffers(buf, ft)
+    cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
+    cdef int phase, phases = backward_phases(&b)
+    cdef bint microkernel = plan.microkernel_products
+    cdef floating* dGx = <floating*>b.dGx
+    cdef floating* dGh = <floating*>b.dGh
+    cdef const floating* hst = <const floating*>b.hst
+    cdef const floating* rh = <const floating*>b.rh
+    cdef floating* dx_tm = <floating*>_data(buf.dx_tm, ft)
+    cdef floating* dWx = <floating*>_data(buf.dWx, ft)
+    cdef floating* dWh = <floating*>_data(buf.dWh, ft)
+    cdef floating* dbx = <floating*>_data(buf.dbx, ft)
+    cdef floating* dbh = <floating*>_data(buf.dbh, ft)
+    cdef long mark = interrupt_mark()
+    cdef SliverCache slivers
+    if N == 0:
+        return 0
+    with nogil:
+        if b.panels != NULL:
+            pack_step_panels(False, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
+        # Windows of steps, latest first.
+        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+            if interrupted_since(mark):
+                break
+            w1 = T - w * STEPS_PER_WINDOW
+            w0 = max(0, w1 - STEPS_PER_WINDOW)
+            if schedule == OWNED_ROWS:
+                for blk in prange(s.row_blocks, num_threads=nt, schedule="static"):
+                    backward_steps(w0, w1, blk * s.unit_blocks, (blk + 1) * s.unit_blocks, s, &b, dGx)
+            elif schedule == SHARED_TILES:
+                with parallel(num_threads=nt):
+                    slivers = new_sliver_cache(b.panels != NULL, s.rows, G)  # each thread's own
+                    for t in range(w1 - 1, w0 - 1, -1):
+                        for phase in range(phases):
+                            for tile in prange(tile_count(s), schedule="static"):
+                                backward_phase(phase, t, tile, s, &b, dGx, &slivers)
+                    free(slivers.data)
+            else:
+                backward_steps(w0, w1, 0, tile_count(s), s, &b, dGx)
+        # The products over all steps.
+        all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
+                       microkernel)
+        if dGh == dGx and rh == NULL:  # one set of pre-activations: both weight gradients from one product
+            weight_gradients(D, H, G, rows, &x_tm[0, 0, 0], hst, dGx, dWx, dWh, num_threads, mark, microkernel)
+        else:
+            all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0, 0], D, dGx, G, dWx, G, NULL, num_threads, mark,
+                           microkernel)
+            if rh == NULL:
+                all_steps_gemm(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
+                               microkernel)
+            else:  # the last gate's recurrent input is r * h (reset-before GRU)
+                all_steps_gemm(True, False, H, G - H, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
+                               microkernel)
+                all_steps_gemm(True, False, H, H, rows, rh, H, dGh + G - H, G, dWh + G - H, G, NULL, num_threads,
+                               mark, microkernel)
+        column_sums(rows, G, dGx, G, dbx, num_threads)
+        if dbh != NULL:
+            column_sums(rows, G, dGh, G, dbh, num_threads)
+    check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
+    return 0
+
+
+# --- Streaming: one step of a stepper on weights packed once (rnnfast.stepper) ---
+
+def stream_step(buf, xh, xh_next):
+    """Internal: one step of a stepper (``buf``: its packed weights and state, ``rnnfast.stepper``).
+    ``xh (N, D+H)`` holds ``[x_t | h_{t-1}]``; ``h_t`` goes to ``xh_next[:, D:]``."""
+    if xh.dtype == np.float32:
+        _stream_step[float](buf.gates, buf, xh, xh_next)
+    else:
+        _stream_step[double](buf.gates, buf, xh, xh_next)
+
+
+cdef int _stream_step(floating[:, :, ::1] gates, object buf, object xh, object xh_next) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef StreamBuffers b
+    cdef Py_ssize_t k, unit_blocks = buf.strips.shape[0]
+    cdef int phase, nt = team(unit_blocks, buf.num_threads)
+    b.cell = buf.cell
+    b.reset_after = buf.reset_after
+    b.relu = buf.relu
+    b.N, b.K, b.H, b.width, b.groups = xh.shape[0], xh.shape[1], buf.H, buf.width, buf.groups
+    b.D = b.K - b.H
+    b.xh = _data(xh, ft)
+    b.xh_next = _data(xh_next, ft)
+    b.strips = _data(buf.strips, ft)
+    b.b_strips = _data(buf.b_strips, ft)
+    b.strips_n = _data(buf.strips_n, ft)
+    b.c = _data(buf.c_state, ft)
+    b.rh = _data(buf.rh, ft)
+    b.gn = _data(buf.gn, ft)
+    cdef floating* gates_p = &gates[0, 0, 0] if b.N > 0 else NULL
+    if b.N == 0:
+        return 0
+    with nogil:
+        for phase in range(stream_passes(&b)):
+            if nt > 1:
+                for k in prange(unit_blocks, num_threads=nt, schedule="static"):
+                    stream_phase(phase, k, &b, gates_p)
+            else:
+                for k in range(unit_blocks):
+                    stream_phase(phase, k, &b, gates_p)
+    return 0

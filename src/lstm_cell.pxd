@@ -1,0 +1,126 @@
+# cython: language_level=3
+"""LSTM: the element-wise part of a step; the driver (``kernels.pyx``) does the rest.
+
+NumPy twin: ``rnnfast/reference/lstm.py`` (the specification).  Gate blocks of the fused weights, in order:
+i, f, g, o (PyTorch's).
+
+    a = x_t @ Wx + b + h_{t-1} @ Wh;   i, f, o = sigmoid(a_i, a_f, a_o);   g = tanh(a_g)
+    c_t = f * c_{t-1} + i * g;          h_t = o * tanh(c_t)
+
+Buffers (``StepBuffers``): ``act`` (T, N, 4H) enters holding x @ Wx + b and leaves holding i, f, g, o;
+``hst``, ``cst`` (T+1, N, H); backward writes ``dGx`` (= ``dGh``), carrying ``dh``, ``dc`` back.
+"""
+from cython cimport floating
+
+from gate_math cimport copy, fill, sigmoid_inplace, tanh_, tanh_inplace
+from microkernel cimport SliverCache
+from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, tile_bounds
+from strips cimport StreamBuffers, row_product
+
+
+cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
+                                   SliverCache* slivers) noexcept nogil:
+    cdef Py_ssize_t N = s.N, H = s.H, G = 4 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef floating* g_t = act + t * N * G
+    cdef floating* h_prev = <floating*>b.hst + t * N * H
+    cdef floating* h_next = <floating*>b.hst + (t + 1) * N * H
+    cdef floating* c_prev = <floating*>b.cst + t * N * H
+    cdef floating* c_next = <floating*>b.cst + (t + 1) * N * H
+    cdef floating* a
+    forward_recurrent_product(s, n0, n1, j0, j1, 0, 4, h_prev, H, <const floating*>b.Wh,
+                              <const floating*>b.panels, g_t, slivers, row_block_key(s, t, tile))
+    for n in range(n0, n1):
+        if t < b.lengths[n]:
+            a = g_t + n * G + j0
+            sigmoid_inplace(a, j1 - j0)          # i
+            sigmoid_inplace(a + H, j1 - j0)      # f
+            tanh_inplace(a + 2 * H, j1 - j0)     # g
+            sigmoid_inplace(a + 3 * H, j1 - j0)  # o
+            lstm_cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                             h_next + n * H + j0, j1 - j0)
+        else:  # past this sequence's end: the state is carried unchanged
+            copy(c_next + n * H + j0, c_prev + n * H + j0, j1 - j0)
+            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+
+
+cdef inline void lstm_cell_update(const floating* i, const floating* f, const floating* g, const floating* o,
+                                  const floating* c_prev, floating* c_next, floating* h_next,
+                                  Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating c_
+    for j in range(m):
+        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        c_next[j] = c_
+        h_next[j] = o[j] * tanh_(c_)
+
+
+cdef inline void lstm_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
+                                          floating* dG) noexcept nogil:
+    """Gate pre-activation gradients of step t for one tile; dc flows to c_{t-1}.  ``dh`` enters as
+    dL/dh_t from later steps and leaves zeroed for valid rows, ready for the recurrent product."""
+    cdef Py_ssize_t N = s.N, H = s.H, G = 4 * s.H, n0, n1, j0, j1, n, k
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef const floating* a_t = <const floating*>b.act + t * N * G
+    cdef floating* d_t = dG + t * N * G
+    cdef const floating* c_prev = <const floating*>b.cst + t * N * H
+    cdef const floating* c_next = <const floating*>b.cst + (t + 1) * N * H
+    cdef const floating* dhs = <const floating*>b.dhs
+    cdef floating* dh = <floating*>b.dh
+    cdef floating* dc = <floating*>b.dc
+    cdef const floating* a
+    cdef floating* d
+    cdef floating zero = 0
+    for n in range(n0, n1):
+        d = d_t + n * G + j0
+        if t < b.lengths[n]:
+            a = a_t + n * G + j0
+            lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                               dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dc + n * H + j0,
+                               d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
+        else:  # padded step: no gradient into the gates; dh, dc pass through
+            for k in range(4):
+                fill(d + k * H, j1 - j0, zero)
+
+
+cdef inline void lstm_cell_backward(const floating* i, const floating* f, const floating* g, const floating* o,
+                                    const floating* c_prev, const floating* c_next, const floating* dhs,
+                                    floating* dh, floating* dc,
+                                    floating* di, floating* df, floating* dg, floating* do_,
+                                    Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating one = 1, tc, dh_, dc_
+    for j in range(m):
+        tc = tanh_(c_next[j])
+        dh_ = dh[j] + dhs[j]
+        dc_ = dc[j] + dh_ * o[j] * (one - tc * tc)
+        di[j] = dc_ * g[j] * i[j] * (one - i[j])
+        df[j] = dc_ * c_prev[j] * f[j] * (one - f[j])
+        dg[j] = dc_ * i[j] * (one - g[j] * g[j])
+        do_[j] = dh_ * tc * o[j] * (one - o[j])
+        dc[j] = dc_ * f[j]
+        dh[j] = 0
+
+
+cdef inline void lstm_stream_block(Py_ssize_t k, const StreamBuffers* b, floating* gates) noexcept nogil:
+    """Unit block k of a streaming step: its four gate blocks sit side by side in one (K, 4*width) panel
+    of strips, so one product gives all its pre-activations and no other block's results are needed."""
+    cdef Py_ssize_t N = b.N, K = b.K, D = b.D, H = b.H, width = b.width, C4 = 4 * b.width
+    cdef Py_ssize_t j0 = k * width, w = min(width, H - j0), n
+    cdef floating* g = gates + k * N * C4
+    cdef floating* c = <floating*>b.c
+    cdef floating* xh_next = <floating*>b.xh_next
+    cdef floating* a
+    for n in range(N):
+        copy(g + n * C4, <const floating*>b.b_strips + k * C4, C4)
+    row_product(N, C4, K, <const floating*>b.xh, <const floating*>b.strips + k * K * C4, g)
+    for n in range(N):
+        a = g + n * C4
+        sigmoid_inplace(a, w)              # i
+        sigmoid_inplace(a + width, w)      # f
+        tanh_inplace(a + 2 * width, w)     # g
+        sigmoid_inplace(a + 3 * width, w)  # o
+        # c is updated in place (each unit belongs to one block); h goes to the other [x | h]
+        # buffer, which no block reads during this step.
+        lstm_cell_update(a, a + width, a + 2 * width, a + 3 * width, c + n * H + j0, c + n * H + j0,
+                         xh_next + n * K + D + j0, w)

@@ -1,0 +1,92 @@
+# cython: language_level=3
+"""The packed 6 x 16 FMA micro-kernel (``packed_gemm.h``; float32, AVX2 + FMA builds): its C entry points,
+the per-thread sliver copy of a tile's rows, and the packing of a cell's step weights into its panels."""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc
+
+from threads cimport team
+
+
+cdef extern from "packed_gemm.h" nogil:
+    # Step GEMMs on weights packed once per call (float32, AVX2 + FMA builds only).
+    int RNNFAST_PACKED_GEMM  # 1 where the micro-kernel was compiled in
+    int PANEL "RNNFAST_NR"   # columns per packed panel
+    void packed_gemm_s "rnnfast_packed_gemm_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
+                                               const float* panels, Py_ssize_t panel_stride, Py_ssize_t npanels,
+                                               Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
+                                               Py_ssize_t ldc)
+    void pack_gate_columns_s "rnnfast_pack_gate_columns_s"(const float* W, Py_ssize_t K, Py_ssize_t H,
+                                                           Py_ssize_t gates, Py_ssize_t j0, Py_ssize_t w,
+                                                           float* out)
+    void pack_rows_transposed_s "rnnfast_pack_rows_transposed_s"(const float* W, Py_ssize_t G, Py_ssize_t j0,
+                                                                 Py_ssize_t w, float* out)
+    Py_ssize_t sliver_floats "rnnfast_sliver_floats"(Py_ssize_t m, Py_ssize_t K)
+    void pack_slivers_s "rnnfast_pack_slivers_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
+                                                 float* out)
+    void packed_gemm_slivers_s "rnnfast_packed_gemm_slivers_s"(Py_ssize_t m, Py_ssize_t K, const float* slivers,
+                                                               const float* panels, Py_ssize_t panel_stride,
+                                                               Py_ssize_t npanels, Py_ssize_t per_group,
+                                                               Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+    void slivers_times_panels_s "rnnfast_slivers_times_panels_s"(Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t k0,
+                                                                 Py_ssize_t K, const float* slivers,
+                                                                 const float* panels, Py_ssize_t panel_stride,
+                                                                 Py_ssize_t npanels, Py_ssize_t per_group,
+                                                                 Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+    int KBLOCK "RNNFAST_KC"  # depth of one k-block
+    int SLIVER "RNNFAST_MR"  # rows per sliver
+    int GROUP_ROWS "RNNFAST_MC"  # rows of op(A) per group of an all-step product (``all_steps``)
+    void copy_slivers_s "rnnfast_copy_slivers_s"(int trans, Py_ssize_t mc, Py_ssize_t kc, const float* a,
+                                                 Py_ssize_t lda, float* dst)
+    void pack_panels_s "rnnfast_pack_panels_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b,
+                                               Py_ssize_t ldb, float* dst)
+    void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
+                                             Py_ssize_t w, float* c, Py_ssize_t ldc)
+
+
+cdef struct SliverCache:
+    # One thread's copy of a tile's rows of A in the micro-kernel's slivers, kept for the next
+    # tiles with the same rows (``packed_gemm_tile_s``); data is NULL where there is none.
+    float* data
+    Py_ssize_t key  # which rows it holds (the caller's label, e.g. step * n_blocks + block); -1: none
+
+
+cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """Room for ``rows`` x ``K`` of A when the steps are packed (NULL data otherwise, or if malloc fails:
+    then every tile copies its own A, as ``packed_gemm_s`` does)."""
+    cdef SliverCache c
+    c.key = -1
+    c.data = <float*>malloc(sliver_floats(rows, K) * sizeof(float)) if packed else NULL
+    return c
+
+
+cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K, const float* a,
+                                    Py_ssize_t lda, const float* panels, Py_ssize_t panel_stride,
+                                    Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
+                                    Py_ssize_t ldc) noexcept nogil:
+    """``packed_gemm_s``, copying A into slivers only when the thread's last tile had other rows
+    (``key``): a backward step's tiles are 128 units wide but 4H deep, and copying A per tile took
+    ~12% of the micro-kernel's time.  The same arithmetic, so the same bits."""
+    if cache.data == NULL:
+        packed_gemm_s(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+        return
+    if cache.key != key:
+        pack_slivers_s(m, K, a, lda, cache.data)
+        cache.key = key
+    packed_gemm_slivers_s(m, K, cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+
+
+cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
+                                  Py_ssize_t gates, Py_ssize_t chunk_h, int num_threads) noexcept nogil:
+    """A cell's (H, gates*H) step weights in the micro-kernel's panels, chunk of units by chunk
+    (in parallel): each chunk's gate columns for the forward product (K = H), or its rows
+    transposed for the backward one (K = gates*H).  float32 only; a no-op for float64."""
+    cdef Py_ssize_t n_chunks = (H + chunk_h - 1) // chunk_h
+    cdef Py_ssize_t c, j0
+    if floating is float:
+        for c in prange(n_chunks, nogil=True, num_threads=team(n_chunks, num_threads), schedule="static"):
+            j0 = c * chunk_h
+            if forward:
+                pack_gate_columns_s(Wh, H, H, gates, j0, min(chunk_h, H - j0), panels + gates * j0 * H)
+            else:
+                pack_rows_transposed_s(Wh, gates * H, j0, min(chunk_h, H - j0), panels + j0 * gates * H)

@@ -1,0 +1,177 @@
+# cython: language_level=3
+"""The tiles of one time step, shared by every cell: how a step's (N, H) work is cut (``Tiling``), the
+buffers a tile reads and writes (``StepBuffers``), where it finds its step weights, and its recurrent
+products over a run of gates.  A cell adds only its element-wise maths (``*_cell.pxd``)."""
+from cython cimport floating
+from cython.parallel cimport prange
+
+from blas cimport gemm
+from gate_math cimport copy, fill
+from microkernel cimport PANEL, SliverCache, packed_gemm_tile_s
+from threads cimport team
+
+
+cdef struct Tiling:
+    # A step's work: tiles of ``rows`` batch rows x ``units`` hidden units (a row block x a unit block),
+    # for a cell of ``gates`` gate blocks (T: the steps).  The shapes are the problem's alone
+    # (``rnnfast._core.plan``), so every product has a thread-independent shape.
+    Py_ssize_t N, T, H, gates, rows, units, row_blocks, unit_blocks
+    # Where the BLAS path finds a tile's step weights (``weight_block``): gate q's columns of the unit
+    # block at unit j0 start at (j0 // units) * w_block + q * w_gate, rows w_ld apart.
+    Py_ssize_t w_ld, w_block, w_gate
+
+
+cdef struct StepBuffers:
+    # What the tiles of any cell read and write.  The arrays are float* or double* (the dtype of the
+    # call; a tile casts them), NULL where the cell or the path has none.  G below is gates * H.
+    int cell                   # kernels.pyx's CELL_LSTM, CELL_GRU, CELL_RNN
+    bint reset_after           # GRU: reset gate after the recurrent product (PyTorch) or before (textbook)
+    bint relu                  # RNN: relu, else tanh
+    const void* Wh             # (H, G) step weights as given, or their blocked copy (BLAS path)
+    const void* WhT            # (G, H) Wh transposed (BLAS path, backward)
+    const void* panels         # Wh in the micro-kernel's panels (forward: gate columns; backward: rows, transposed)
+    const void* bh             # (G,) GRU's recurrent bias
+    void* act                  # (T, N, G) input pre-activations, then the gate activations
+    void* hg                   # (T, N, G) GRU's recurrent pre-activations
+    void* hst                  # (T+1, N, H) the state entering each step (index 0: the initial state)
+    void* cst                  # (T+1, N, H) LSTM's cell state, likewise
+    void* rh                   # (T, N, H) reset-before GRU: r * h_{t-1}
+    void* hs                   # (N, T, H) the user's output, batch-major
+    const void* dhs            # (N, T, H) the user's output gradient, batch-major, read in place
+    void* dh                   # (N, H) dL/dh flowing back: enters as dL/dh_T, leaves as dL/dh_0
+    void* dc                   # (N, H) LSTM's dL/dc, likewise
+    void* drh                  # (N, H) reset-before GRU: dL/d(r * h) of one step
+    void* dGx                  # (T, N, G) gradient at the input pre-activations
+    void* dGh                  # (T, N, G) ... at the recurrent ones (the same array where they coincide)
+    const Py_ssize_t* lengths  # (N,) valid steps of each sequence
+
+
+cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t rows,
+                               Py_ssize_t units) noexcept nogil:
+    """Tiles of the (N, H) state; the step weights are read as given, (H, gates*H) row-major."""
+    cdef Tiling s
+    s.N = N
+    s.T = T
+    s.H = H
+    s.gates = gates
+    s.rows = rows
+    s.units = units
+    s.row_blocks = (N + rows - 1) // rows
+    s.unit_blocks = (H + units - 1) // units
+    s.w_ld = gates * H
+    s.w_block = units
+    s.w_gate = H
+    return s
+
+
+cdef inline Py_ssize_t batch_row(Tiling s, Py_ssize_t n, Py_ssize_t t, Py_ssize_t width) noexcept nogil:
+    """Offset of row (n, t) in a batch-major (N, T, width) array, such as the user's ``dhs``."""
+    return (n * s.T + t) * width
+
+
+cdef inline Py_ssize_t weight_block(Tiling s, Py_ssize_t j0, Py_ssize_t q) noexcept nogil:
+    """Offset of gate q's step-weight columns for the unit block starting at unit j0 (BLAS path)."""
+    return (j0 // s.units) * s.w_block + q * s.w_gate
+
+
+cdef inline void block_step_weights(const floating* W, floating* out, Tiling* s, int num_threads) noexcept nogil:
+    """Copy the (H, gates*H) step weights block by block of units for the BLAS path, and point ``s``
+    at the copy: unit block c is an (H, gates*units) block with its gate blocks side by side.  As
+    given, a gate block's rows are gates*H values apart (8 KiB at H=512 in an LSTM: every row a new
+    page, which the hardware prefetchers do not cross); in the copy, gates*units.  The products keep
+    their shapes, so the bits do not change."""
+    cdef Py_ssize_t H = s.H, units = s.units, gates = s.gates, ld = gates * s.units
+    cdef Py_ssize_t c, k, q, j0, w
+    for c in prange(s.unit_blocks, nogil=True, num_threads=team(s.unit_blocks, num_threads), schedule="static"):
+        j0 = c * units
+        w = min(units, H - j0)
+        for k in range(H):
+            for q in range(gates):
+                copy(out + c * H * ld + k * ld + q * units, W + k * gates * H + q * H + j0, w)
+    s.w_ld = ld
+    s.w_block = H * ld
+    s.w_gate = units
+
+
+cdef inline Py_ssize_t tile_count(Tiling s) noexcept nogil:
+    return s.row_blocks * s.unit_blocks
+
+
+cdef inline void tile_bounds(Tiling s, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,
+                             Py_ssize_t* j0, Py_ssize_t* j1) noexcept nogil:
+    n0[0] = (tile // s.unit_blocks) * s.rows
+    n1[0] = min(s.N, n0[0] + s.rows)
+    j0[0] = (tile % s.unit_blocks) * s.units
+    j1[0] = min(s.H, j0[0] + s.units)
+
+
+cdef inline Py_ssize_t row_block_key(Tiling s, Py_ssize_t t, Py_ssize_t tile) noexcept nogil:
+    """Names the rows a tile of step t reads (for a thread's sliver copy): its step and row block."""
+    return t * s.row_blocks + tile // s.unit_blocks
+
+
+cdef inline void forward_recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t j0, Py_ssize_t j1,
+                                           Py_ssize_t q0, Py_ssize_t q1, const floating* A, Py_ssize_t lda,
+                                           const floating* Wh, const floating* panels, floating* g_t,
+                                           SliverCache* slivers, Py_ssize_t key) noexcept nogil:
+    """``g_t[rows n0:n1, gates q0..q1-1 of units j0:j1] += A[rows] @ Wh[:, those columns]``, where
+    ``A`` is the previous state (or, for the reset-before GRU's n gate, r * h).  ``Wh``: as given, or
+    its blocked copy; ``panels``: the micro-kernel's (float32), whose unit block holds its gate
+    columns side by side.  ``key`` names A's rows for the thread's sliver copy."""
+    cdef Py_ssize_t H = s.H, G = s.gates * s.H, q, w = j1 - j0
+    cdef floating one = 1
+    if panels != NULL:
+        if floating is float:
+            packed_gemm_tile_s(slivers, key, n1 - n0, H, A + n0 * lda, lda, panels + s.gates * j0 * H + q0 * w * H,
+                               H * PANEL, (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
+    elif j0 == 0 and j1 == H:  # one unit block, weights as given: whole gate blocks are contiguous, one GEMM
+        gemm(False, False, n1 - n0, (q1 - q0) * H, H, one, A + n0 * lda, lda, Wh + q0 * H, G, one,
+             g_t + n0 * G + q0 * H, G)
+    else:
+        for q in range(q0, q1):
+            gemm(False, False, n1 - n0, w, H, one, A + n0 * lda, lda, Wh + weight_block(s, j0, q), s.w_ld, one,
+                 g_t + n0 * G + q * H + j0, G)
+
+
+cdef inline void backward_recurrent_product(Py_ssize_t t, Py_ssize_t tile, Tiling s, Py_ssize_t q0, Py_ssize_t q1,
+                                            const floating* WhT, const floating* panels, const floating* dGh,
+                                            floating beta, floating* out, SliverCache* slivers) noexcept nogil:
+    """``out[rows, units j0:j1] = beta * out + dGh_t[rows, gates q0..q1-1] @ Wh^T[those gates' rows, j0:j1]``
+    (padded rows have dGh = 0).  On BLAS one product per gate block with untransposed operands (OpenBLAS
+    ran the transposed form at a third of the speed on these sizes), accumulated in gate order; on the
+    micro-kernel, the K-slice of gates q0..q1-1 of Wh's rows j0:j1, transposed and packed."""
+    cdef Py_ssize_t N = s.N, H = s.H, G = s.gates * s.H, n0, n1, j0, j1, n, q
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef floating one = 1, zero = 0
+    if panels != NULL:
+        if floating is float:
+            if beta == 0:  # the micro-kernel accumulates
+                for n in range(n0, n1):
+                    fill(out + n * H + j0, j1 - j0, zero)
+            packed_gemm_tile_s(slivers, 16 * row_block_key(s, t, tile) + 4 * q0 + q1, n1 - n0, (q1 - q0) * H,
+                               dGh + t * N * G + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL, G * PANEL,
+                               (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, out + n0 * H + j0, H)
+        return
+    if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over the gates
+        gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
+             WhT + q0 * H * H, H, beta, out + n0 * H, H)
+        return
+    for q in range(q0, q1):
+        gemm(False, False, n1 - n0, j1 - j0, H, one, dGh + t * N * G + n0 * G + q * H, G,
+             WhT + q * H * H + j0, H, beta if q == q0 else one, out + n0 * H + j0, H)
+
+
+cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* hst,
+                                  floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+    """The user's batch-major output ``hs[n, t]`` for one tile of step t, written while the tile's
+    new state is still in cache (a separate transposing pass over hs cost as much as a step at N=32):
+    ``h_t``, or 0 past a sequence's end."""
+    cdef Py_ssize_t n0, n1, j0, j1, n
+    cdef floating zero = 0
+    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef const floating* h_next = hst + (t + 1) * s.N * s.H
+    for n in range(n0, n1):
+        if t < lengths[n]:
+            copy(hs + batch_row(s, n, t, s.H) + j0, h_next + n * s.H + j0, j1 - j0)
+        else:
+            fill(hs + batch_row(s, n, t, s.H) + j0, j1 - j0, zero)

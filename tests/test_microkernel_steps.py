@@ -1,0 +1,101 @@
+"""The step products on the packed micro-kernel (``src/packed_gemm.h``), float32 on AVX2 builds, in every
+cell (the plan's ``step_weights="microkernel"``).
+
+The plan takes it by itself only for tiles too large for OpenBLAS's small-matrix path (H of ~1024); here the
+tests name it in the plan, so that small shapes exercise it: partial 6-row slivers, a partial last unit
+block, several k-blocks (K > 256), lengths, states and final-state gradients.  The GRU's products take runs
+of gate panels (forward) and K-slices of the transposed rows (backward: reset-before's n-part alone,
+written over its output rather than added).
+"""
+import numpy as np
+import pytest
+
+from rnnfast._core.plan import CONSTANTS, StepPlan
+
+from cells import CELLS, IMPLS, rel_err, run
+
+CELL_IDS = [c.name for c in CELLS]
+pytestmark = pytest.mark.skipif(not CONSTANTS["microkernel"],
+                                reason="this build/CPU has no micro-kernel (baseline ISA)")
+
+
+def problem(cell, rng, N, T, D, H, with_extras):
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    params = cell.params(rng, D, H, np.float32)
+    states = cell.states(rng, N, H, np.float32) if with_extras else None
+    lengths = None
+    if with_extras:
+        lengths = rng.integers(1, T + 1, size=N)
+        lengths[0] = T
+    dhs = rng.standard_normal((N, T, H)).astype(np.float32)
+    dfinals = cell.states(rng, N, H, np.float32) if with_extras else None
+    return x, params, states, lengths, dhs, dfinals
+
+
+def microkernel_plan(cell, N, T, H, num_threads=None):
+    return cell.plan(N, T, H, np.float32, num_threads, step_weights="microkernel")
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("with_extras", [False, True])
+@pytest.mark.parametrize("shape", [(7, 4, 5, 16), (13, 3, 9, 48), (20, 3, 6, 80), (9, 2, 4, 288)])
+def test_microkernel_steps_match_reference(cell, with_extras, shape, rng):
+    N, T, D, H = shape
+    args = problem(cell, rng, N, T, D, H, with_extras)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H))
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert k.dtype == np.float32 and k.shape == r.shape
+        assert rel_err(k, r) <= 1e-4
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("shape", [(13, 3, 9, 48), (20, 3, 6, 80), (9, 2, 4, 288)])
+def test_microkernel_steps_match_blas_steps(cell, shape, rng):
+    N, T, D, H = shape
+    args = problem(cell, rng, *shape, with_extras=True)
+    outs_p, grads_p = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H))
+    blas = cell.plan(N, T, H, np.float32, step_weights="as_given")
+    outs_b, grads_b = run(cell, IMPLS["kernel"], *args, plan=blas)
+    for p, b in zip(outs_p + grads_p, outs_b + grads_b):
+        assert rel_err(p, b) <= 1e-5
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("shape", [(20, 3, 6, 80), (35, 3, 4, 32), (40, 3, 4, 320)])
+@pytest.mark.parametrize("schedule", ["owned_rows", "shared_tiles"])
+def test_microkernel_steps_bits_do_not_depend_on_threads(cell, shape, schedule, rng):
+    N, T, D, H = shape
+    args = problem(cell, rng, *shape, with_extras=True)
+    first = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H, 1))
+    for nt in (2, 3):
+        plan = cell.plan(N, T, H, np.float32, nt, step_weights="microkernel", schedule=schedule)
+        again = run(cell, IMPLS["kernel"], *args, plan=plan)
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_large_hidden_size_takes_the_microkernel_by_default(cell, rng):
+    N, T, D, H = 8, 2, 5, 1024
+    assert cell.plan(N, T, H, np.float32).step_weights == "microkernel"
+    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args)
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert rel_err(k, r) <= 1e-4
+
+
+def test_small_tiles_and_float64_keep_the_blas_path():
+    assert StepPlan.choose(4, 64, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
+    assert StepPlan.choose(4, 1, 35, 1024, np.float32).step_weights != "microkernel"
+    assert StepPlan.choose(4, 8, 35, 1024, np.float64).step_weights != "microkernel"
+    assert StepPlan.choose(4, 8, 35, 1000, np.float32).step_weights != "microkernel"  # not whole panels
+    assert "small-matrix" in StepPlan.choose(4, 8, 35, 1024, np.float32).why("step_weights")
+
+
+def test_a_plan_refuses_a_path_it_cannot_take():
+    with pytest.raises(ValueError, match="needs float32"):
+        StepPlan.choose(4, 8, 3, 64, np.float64, step_weights="microkernel")
+    with pytest.raises(ValueError, match="multiples of 16"):
+        StepPlan.choose(4, 8, 3, 40, np.float32, step_weights="microkernel")
