@@ -27,7 +27,7 @@ GRID = [(1, 100, 64), (16, 35, 128), (32, 35, 256), (64, 35, 512), (128, 35, 102
 
 
 def tiled(ta, tb, m, n, k):
-    _, _, tm, tn = _blasbench.output_grid(m, n)  # as in kernel_common.tiled_gemm
+    _, _, tm, tn = _blasbench.output_grid(m, n)  # as in all_steps.tiled_gemm
     return [(ta, tb, min(tm, m - i), min(tn, n - j), k) for i in range(0, m, tm) for j in range(0, n, tn)]
 
 

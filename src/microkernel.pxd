@@ -77,16 +77,16 @@ cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize
 
 
 cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
-                                  Py_ssize_t gates, Py_ssize_t chunk_h, int num_threads) noexcept nogil:
-    """A cell's (H, gates*H) step weights in the micro-kernel's panels, chunk of units by chunk
-    (in parallel): each chunk's gate columns for the forward product (K = H), or its rows
+                                  Py_ssize_t gates, Py_ssize_t units, int num_threads) noexcept nogil:
+    """A cell's (H, gates*H) step weights in the micro-kernel's panels, unit block by unit block
+    (in parallel): each block's gate columns for the forward product (K = H), or its rows
     transposed for the backward one (K = gates*H).  float32 only; a no-op for float64."""
-    cdef Py_ssize_t n_chunks = (H + chunk_h - 1) // chunk_h
+    cdef Py_ssize_t unit_blocks = (H + units - 1) // units
     cdef Py_ssize_t c, j0
     if floating is float:
-        for c in prange(n_chunks, nogil=True, num_threads=team(n_chunks, num_threads), schedule="static"):
-            j0 = c * chunk_h
+        for c in prange(unit_blocks, nogil=True, num_threads=team(unit_blocks, num_threads), schedule="static"):
+            j0 = c * units
             if forward:
-                pack_gate_columns_s(Wh, H, H, gates, j0, min(chunk_h, H - j0), panels + gates * j0 * H)
+                pack_gate_columns_s(Wh, H, H, gates, j0, min(units, H - j0), panels + gates * j0 * H)
             else:
-                pack_rows_transposed_s(Wh, gates * H, j0, min(chunk_h, H - j0), panels + j0 * gates * H)
+                pack_rows_transposed_s(Wh, gates * H, j0, min(units, H - j0), panels + j0 * gates * H)

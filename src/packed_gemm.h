@@ -259,7 +259,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
     }
 }
 
-/* The same product in two halves, for tiles that share their rows of A (a step's chunks of units
+/* The same product in two halves, for tiles that share their rows of A (a step's unit blocks
  * in backward, where each tile is only 128 columns wide but K = 4H deep, so copying A per tile
  * took ~12% of the micro-kernel's time): ``rnnfast_pack_slivers_s`` copies all of A once, k-block
  * after k-block (block k0 at out + k0 * m6, m6 = m rounded up to 6: ``rnnfast_sliver_floats``), and
@@ -293,8 +293,8 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
 }
 
 /* Forward panels of the units j0 .. j0+w (w a multiple of 16) of a (K, gates*H) weight matrix
- * W: gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The chunk's
- * panels take gates*w*K floats: chunk j0 starts at out + gates*j0*K when all chunks before are
+ * W: gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The unit block's
+ * panels take gates*w*K floats: block j0 starts at out + gates*j0*K when all blocks before are
  * full. */
 static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t gates,
                                                ptrdiff_t j0, ptrdiff_t w, float *out)
@@ -304,7 +304,7 @@ static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrd
 }
 
 /* Backward panels: the transposed rows j0 .. j0+w of a (H, G) weight matrix W, i.e. panel p
- * holds B[k, u] = W[j0 + 16p + u, k] for k < G.  The chunk's panels take w*G floats (chunk j0
+ * holds B[k, u] = W[j0 + 16p + u, k] for k < G.  The unit block's panels take w*G floats (block j0
  * starts at out + j0*G). */
 static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, ptrdiff_t j0, ptrdiff_t w,
                                                   float *out)
@@ -316,7 +316,7 @@ static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, p
  *
  * The GEMMs over all N*T rows (input projection, dx, dWx, dWh) are large and run once per call.
  * Through SciPy's OpenBLAS they ran 5-20% below the micro-kernel's speed on the training shapes.
- * ``kernel_common.packed_tiled_gemm_s`` gives each thread a part of C; per k-block the thread packs
+ * ``all_steps.packed_tiled_gemm_s`` gives each thread a part of C; per k-block the thread packs
  * its columns of op(B) into panels and, group by group, its rows of op(A) into slivers
  * (``rnnfast_copy_slivers_s``, ``rnnfast_pack_panels_s``), then runs
  * ``rnnfast_slivers_times_panels_s``.  Every C element gets the same sequence of additions whatever

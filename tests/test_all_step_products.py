@@ -1,4 +1,4 @@
-"""The products over all steps (input projection, dx, dWx, dWh): ``kernel_common.all_steps_gemm``.
+"""The products over all steps (input projection, dx, dWx, dWh): ``all_steps.all_steps_gemm``.
 
 float32 builds with the micro-kernel compute them on it (``packed_tiled_gemm_s``) once every side
 is at least 256; each thread packs its own part of the operands.  These tests call the product
@@ -16,7 +16,7 @@ from rnnfast._core import dispatch as _dispatch
 from cells import CELLS, IMPLS, problem, rel_err, run
 
 CELL_IDS = [c.name for c in CELLS]
-MIN_SIDE = 256  # kernel_common.PACKED_MIN_SIDE
+MIN_SIDE = 256  # kernels.CONSTANTS["microkernel_min_side"]
 
 
 @pytest.fixture(scope="module")

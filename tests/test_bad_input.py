@@ -149,7 +149,7 @@ def test_backward_rejects_bad_input(impl, case):
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 def test_dhs_is_checked_at_valid_steps_only_on_the_threads_path(cell):
     """``dhs`` is read in place and checked by the threads once it has 64K values or more
-    (``_plumbing.checked_in_place``): a NaN or Inf at any valid step is refused, NaN at a padded one
+    (``buffers.checked_in_place``): a NaN or Inf at any valid step is refused, NaN at a padded one
     changes nothing."""
     rng = np.random.default_rng(2)
     n, t, d, h = 4, 130, 8, 128  # 66,560 values in dhs

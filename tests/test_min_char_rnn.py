@@ -3,7 +3,7 @@ import io
 
 import numpy as np
 
-from rnnfast.examples import min_char_rnn
+from rnnfast.cli import min_char_rnn
 
 
 def karpathy_loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):

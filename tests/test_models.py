@@ -96,7 +96,7 @@ def test_seq2seq_learns_addition():
 
 
 def test_gradient_flow_vanishes_fastest_for_the_vanilla_rnn():
-    from rnnfast.gradflow import gradient_norms
+    from rnnfast.cli.gradflow import gradient_norms
 
     norms = {c: gradient_norms(c, hidden_size=16, steps=60, batch=4) for c in ("rnn", "lstm", "gru")}
     for n in norms.values():

@@ -8,7 +8,7 @@ from cells import CELLS, IMPLS, problem, run
 
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 # (64, .., 100): 4 row blocks, owned whole by 2 threads, shared per step by 3;
-# (48, .., 300): 3 row blocks, the other way round (kernel_common.owns_rows).
+# (48, .., 300): 3 row blocks, the other way round (the plan's "owned_rows" schedule).
 @pytest.mark.parametrize("shape", [(7, 5, 9, 70), (131, 3, 20, 300), (1, 4, 8, 260), (64, 4, 10, 100),
                                    (48, 3, 5, 300)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -36,6 +36,7 @@ where it is built and every side of the product is long enough, unless the plan 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -127,8 +128,13 @@ class StepPlan:
         unknown = set(force) - {"rows", "units", "schedule", "step_weights", "all_step_products"}
         if unknown:
             raise TypeError(f"StepPlan.choose got unknown fields {sorted(unknown)}")
-        dtype = np.dtype(dtype)
-        nt = resolve_num_threads(num_threads)
+        nt = resolve_num_threads(num_threads)  # every call: it reads the environment
+        if not force:  # a training loop repeats its shapes: the plan is made once per shape
+            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt)
+        return cls._choose(gates, N, T, H, np.dtype(dtype), nt, force)
+
+    @classmethod
+    def _choose(cls, gates, N, T, H, dtype, nt, force) -> "StepPlan":
         reasons = []
         if "rows" in force or "units" in force:
             rows, units = int(force.get("rows", N)), int(force.get("units", H))
@@ -197,3 +203,8 @@ class StepPlan:
 
     def replace(self, **changes) -> "StepPlan":
         return dataclasses.replace(self, **changes)
+
+
+@functools.lru_cache(maxsize=256)
+def _chosen(cls, gates, N, T, H, dtype, nt) -> StepPlan:
+    return cls._choose(gates, N, T, H, dtype, nt, {})

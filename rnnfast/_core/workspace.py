@@ -2,9 +2,8 @@
 
 Fresh memory costs page faults: glibc hands large blocks back to the kernel on
 ``free``, so every call to a sequence kernel used to fault in (and zero) its
-whole workspace again.  Measured on this 2-core machine, LSTM training step
-N=32, T=35, H=256: 35 ms with fresh workspaces, 25 ms with reused ones (at
-N=16, H=128: 5.0 ms vs 3.3 ms).  Only rnnfast's own scratch arrays come from
+whole workspace again (a quarter to a third of a small LSTM training step;
+``bench/RESULTS.md``).  Only rnnfast's own scratch arrays come from
 here (time-major copies, gate activations, state histories, gradient
 workspaces); arrays handed to the user are always fresh.
 

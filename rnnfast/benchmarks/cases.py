@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+from ..cells import CELLS
+
 PASSES = ("train", "forward")
 DTYPES = ("float32", "float64")
 
@@ -27,8 +28,8 @@ class Case:
     threads: int
 
     def __post_init__(self):
-        if self.cell not in GATES:
-            raise ValueError(f"cell must be one of {', '.join(GATES)}; got {self.cell!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
         if self.pass_ not in PASSES:
             raise ValueError(f"pass must be one of {', '.join(PASSES)}; got {self.pass_!r}")
         if self.dtype not in DTYPES:
@@ -49,22 +50,20 @@ class Case:
 
 
 def flops(case: Case) -> float:
-    """Multiply-add flops of the GEMMs: forward ``x @ Wx`` and ``h @ Wh`` at every step;
-    a training step adds the backward products ``dG @ W^T`` and ``[x|h]^T @ dG`` (2x forward).
-    Elementwise gate arithmetic is not counted (the usual convention for RNN GFLOP/s)."""
-    forward = 2.0 * case.N * case.T * (case.D + case.H) * GATES[case.cell] * case.H
-    return forward * (3 if case.pass_ == "train" else 1)
+    """Multiply-add flops of the products (``CellSpec.flops``)."""
+    return CELLS[case.cell].flops(case.N, case.T, case.D, case.H, train=case.pass_ == "train")
 
 
 def make_inputs(case: Case, seed: int = 0):
     """The same arrays for every backend: ``x (N, T, D)``, ``Wx``, ``Wh``, the biases, ``dhs``."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(case.dtype)
-    G = GATES[case.cell] * case.H
+    spec = CELLS[case.cell]
+    G = spec.gates * case.H
     x = rng.standard_normal((case.N, case.T, case.D)).astype(dtype)
     Wx = (rng.standard_normal((case.D, G)) / np.sqrt(case.D)).astype(dtype)
     Wh = (rng.standard_normal((case.H, G)) / np.sqrt(case.H)).astype(dtype)
-    biases = [(rng.standard_normal(G) * 0.1).astype(dtype) for _ in range(2 if case.cell == "gru" else 1)]
+    biases = [(rng.standard_normal(G) * 0.1).astype(dtype) for _ in spec.bias_names]
     dhs = rng.standard_normal((case.N, case.T, case.H)).astype(dtype)
     return x, Wx, Wh, biases, dhs
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import gru as _gru
+from .. import layers as _layers
 from .. import lstm as _lstm
 from .. import rnn as _rnn
 from .._core.gate_order import check_fused, reorder
@@ -257,45 +258,25 @@ class TimeBiLSTM:
 
 # ---- embedding, affine, loss, dropout ----------------------------------------
 
-class Embedding:
-    """``Embedding(W (V, D))``: ``forward(idx) -> W[idx]``; ``backward(dout)`` adds rows into ``grads[0]``."""
+class Embedding(_layers.Embedding):
+    """``Embedding(W (V, D))``: ``forward(idx) -> W[idx]``; ``backward(dout)`` adds rows into ``grads[0]``
+    (``rnnfast.layers.Embedding``, under the book's attribute name ``idx``)."""
+
+    @property
+    def idx(self):
+        return self.ids
+
+
+class TimeEmbedding(_layers.Embedding):
+    """``TimeEmbedding(W (V, D))``: ``forward(xs (N, T)) -> (N, T, D)`` float32, as the book's."""
 
     def __init__(self, W):
-        self.params = [W]
-        self.grads = [np.zeros_like(W)]
-        self.idx = None
-
-    def forward(self, idx):
-        W, = self.params
-        self.idx = idx
-        return W[idx]
-
-    def backward(self, dout):
-        dW, = self.grads
-        dW[...] = 0
-        np.add.at(dW, self.idx, dout)
-        return None
-
-
-class TimeEmbedding:
-    """``TimeEmbedding(W (V, D))``: ``forward(xs (N, T)) -> (N, T, D)`` float32."""
-
-    def __init__(self, W):
-        self.params = [W]
-        self.grads = [np.zeros_like(W)]
+        super().__init__(W)
         self.layers = None
         self.W = W
-        self._idx = None
 
     def forward(self, xs):
-        self._idx = np.asarray(xs)
-        return self.W[self._idx].astype("f", copy=False)
-
-    def backward(self, dout):
-        dW, = self.grads
-        dW[...] = 0
-        np.add.at(dW, self._idx.reshape(-1), dout.reshape(-1, dW.shape[1]))
-        return None
+        return super().forward(xs).astype("f", copy=False)
 
 
 class TimeAffine:

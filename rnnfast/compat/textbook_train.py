@@ -2,8 +2,9 @@
 optimizers (``common/optimizer.py``), ``clip_grads`` and ``eval_perplexity`` (``common/util.py``),
 ``remove_duplicate`` and ``RnnlmTrainer`` (``common/trainer.py``).
 
-These differ in small ways from ``rnnfast.train`` (the epsilon sits outside the square root,
-Adam folds the bias corrections into the step size), so a ported script gives the book's numbers.
+Where the book's rule is rnnfast's, these are ``rnnfast.train``'s optimizers (with the book's epsilon
+and argument names); Nesterov and the book's Adam keep its exact arithmetic, so a ported script gives
+the book's numbers.
 """
 from __future__ import annotations
 
@@ -12,26 +13,14 @@ import time
 
 import numpy as np
 
-
-class SGD:
-    def __init__(self, lr=0.01):
-        self.lr = lr
-
-    def update(self, params, grads):
-        for i in range(len(params)):
-            params[i] -= self.lr * grads[i]
+from .. import train as _train
 
 
-class Momentum:
-    def __init__(self, lr=0.01, momentum=0.9):
-        self.lr, self.momentum, self.v = lr, momentum, None
-
-    def update(self, params, grads):
-        if self.v is None:
-            self.v = [np.zeros_like(p) for p in params]
-        for i in range(len(params)):
-            self.v[i] = self.momentum * self.v[i] - self.lr * grads[i]
-            params[i] += self.v[i]
+# SGD and Momentum are rnnfast's own; AdaGrad and RMSprop too, with the book's epsilon (1e-7) and argument
+# names.  Nesterov and Adam are the book's: rnnfast has no Nesterov, and its Adam casts the step to the
+# parameters' dtype before subtracting, where the book subtracts a float64 step (other float32 bits).
+SGD = _train.SGD
+Momentum = _train.Momentum
 
 
 class Nesterov:
@@ -50,29 +39,14 @@ class Nesterov:
             params[i] -= (1 + self.momentum) * self.lr * grads[i]
 
 
-class AdaGrad:
+class AdaGrad(_train.AdaGrad):
     def __init__(self, lr=0.01):
-        self.lr, self.h = lr, None
-
-    def update(self, params, grads):
-        if self.h is None:
-            self.h = [np.zeros_like(p) for p in params]
-        for i in range(len(params)):
-            self.h[i] += grads[i] * grads[i]
-            params[i] -= self.lr * grads[i] / (np.sqrt(self.h[i]) + 1e-7)
+        super().__init__(lr, eps=1e-7)
 
 
-class RMSprop:
+class RMSprop(_train.RMSprop):
     def __init__(self, lr=0.01, decay_rate=0.99):
-        self.lr, self.decay_rate, self.h = lr, decay_rate, None
-
-    def update(self, params, grads):
-        if self.h is None:
-            self.h = [np.zeros_like(p) for p in params]
-        for i in range(len(params)):
-            self.h[i] *= self.decay_rate
-            self.h[i] += (1 - self.decay_rate) * grads[i] * grads[i]
-            params[i] -= self.lr * grads[i] / (np.sqrt(self.h[i]) + 1e-7)
+        super().__init__(lr, decay=decay_rate, eps=1e-7)
 
 
 class Adam:

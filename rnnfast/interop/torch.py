@@ -13,10 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cells import CELLS, cell_spec
 from ..layers.recurrent import LAYER_CLASSES, TimeRecurrent
 from ..layers.stack import RecurrentStack
 
-_CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn", "LSTMCell": "lstm", "GRUCell": "gru", "RNNCell": "rnn"}
+# PyTorch's module names (nn.LSTM, nn.LSTMCell, ...) -> rnnfast's cells
+_CELLS = {spec.title + suffix: spec.name for spec in CELLS.values() for suffix in ("", "Cell")}
+
+
+def _keeps_both_biases(cell: str) -> bool:
+    """The GRU keeps PyTorch's two biases (its reset gate multiplies the recurrent one); LSTM and RNN add
+    them everywhere, so rnnfast keeps their sum."""
+    return len(cell_spec(cell).bias_names) == 2
+
+
+def _option(cell: str, layer) -> dict:
+    """The constructor keyword of PyTorch's module for the cell's option (RNN's nonlinearity)."""
+    return {"nonlinearity": layer.nonlinearity} if cell_spec(cell).option == "nonlinearity" else {}
 
 
 def _torch():
@@ -41,7 +54,7 @@ def params_from_torch(cell: str, w_ih, w_hh, b_ih=None, b_hh=None, dtype=np.floa
     b_ih = np.zeros(G, dtype) if b_ih is None else _array(b_ih, dtype)
     b_hh = np.zeros(G, dtype) if b_hh is None else _array(b_hh, dtype)
     Wx, Wh = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
-    if cell == "gru":
+    if _keeps_both_biases(cell):
         return [Wx, Wh, b_ih, b_hh]
     return [Wx, Wh, (b_ih + b_hh).astype(dtype)]
 
@@ -50,7 +63,7 @@ def params_to_torch(cell: str, params, bias: bool = True) -> dict:
     """rnnfast ``[Wx, Wh, *biases]`` -> ``{"weight_ih", "weight_hh", "bias_ih", "bias_hh"}`` (NumPy)."""
     Wx, Wh, *biases = params
     out = {"weight_ih": np.ascontiguousarray(Wx.T), "weight_hh": np.ascontiguousarray(Wh.T)}
-    if cell == "gru":
+    if _keeps_both_biases(cell):
         b_ih, b_hh = biases
     else:
         b_ih, b_hh = biases[0], np.zeros_like(biases[0])
@@ -71,10 +84,6 @@ def _module_cell(module) -> str:
     return _CELLS[name]
 
 
-def _nonlinearity(module) -> dict:
-    return {"nonlinearity": module.nonlinearity} if _CELLS[type(module).__name__] == "rnn" else {}
-
-
 def from_torch(module, dtype=None):
     """A PyTorch recurrent module -> the rnnfast layer with the same function.
 
@@ -86,9 +95,9 @@ def from_torch(module, dtype=None):
     first = next(module.parameters())
     dtype = np.dtype(dtype or str(first.dtype).replace("torch.", ""))
     sd = module.state_dict()
-    extra = _nonlinearity(module)
-    if cell == "gru":
-        extra["reset_after"] = True
+    extra = _option(cell, module)
+    if cell_spec(cell).option == "reset_after":
+        extra["reset_after"] = True  # PyTorch's GRU
     if type(module).__name__.endswith("Cell"):
         params = params_from_torch(cell, sd["weight_ih"], sd["weight_hh"], sd.get("bias_ih"), sd.get("bias_hh"), dtype)
         return LAYER_CLASSES[cell](*params, **extra)
@@ -108,9 +117,9 @@ def to_torch(layer, bias: bool = True):
     ``TimeLSTM``/``TimeGRU``/``TimeRNN`` -> the matching ``nn.*Cell``.  Same dtype, exact weights."""
     torch = _torch()
     if isinstance(layer, RecurrentStack):
-        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[layer.cell]
+        cls = getattr(torch.nn, cell_spec(layer.cell).title)
         first = layer.layers[0][0]
-        kwargs = {"nonlinearity": first.nonlinearity} if layer.cell == "rnn" else {}
+        kwargs = _option(layer.cell, first)
         dropout = layer.dropouts[0].p if layer.dropouts else 0.0
         sd = {name: torch.from_numpy(v) for name, v in state_dict_from_stack(layer, bias).items()}
         module = cls(first.input_size, layer.hidden_size, layer.num_layers, bias=bias, batch_first=True,
@@ -118,8 +127,8 @@ def to_torch(layer, bias: bool = True):
         dtype = first.params[0].dtype
     elif isinstance(layer, TimeRecurrent):
         _check_convertible(layer)
-        cls = {"lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell, "rnn": torch.nn.RNNCell}[layer.cell]
-        kwargs = {"nonlinearity": layer.nonlinearity} if layer.cell == "rnn" else {}
+        cls = getattr(torch.nn, cell_spec(layer.cell).title + "Cell")
+        kwargs = _option(layer.cell, layer)
         module = cls(layer.input_size, layer.hidden_size, bias=bias, **kwargs)
         sd = {name: torch.from_numpy(v) for name, v in params_to_torch(layer.cell, layer.params, bias).items()}
         dtype = layer.params[0].dtype

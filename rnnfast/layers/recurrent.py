@@ -56,6 +56,15 @@ class TimeRecurrent:
         return cls(*arrays, **kwargs)
 
     @property
+    def spec(self):
+        """The cell's specification (``rnnfast.cells``)."""
+        return cell_spec(self.cell)
+
+    def state_of(self, states):
+        """The layer's ``step`` state from the cell's states: ``(h, c)`` for the LSTM, ``h`` otherwise."""
+        return tuple(states) if len(self.spec.state_names) > 1 else states[0]
+
+    @property
     def hidden_size(self) -> int:
         return self.params[1].shape[0]
 

@@ -71,7 +71,7 @@ class RecurrentStack:
     @property
     def state(self):
         """Per layer, per direction: ``(h, c)`` for LSTM, ``h`` otherwise (final states of the last forward)."""
-        return [[(d.h, d.c) if d.cell == "lstm" else d.h for d in layer] for layer in self.layers]
+        return [[d.state_of((d.h, d.c)) for d in layer] for layer in self.layers]
 
     def forward(self, xs, lengths=None):
         self._lengths = None if lengths is None else np.asarray(lengths)

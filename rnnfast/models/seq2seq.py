@@ -55,7 +55,7 @@ class Seq2Seq:
     def generate(self, src, start_id: int, length: int):
         """Greedy decoding of ``length`` tokens for each source sequence ``src (N, T)``."""
         h, c = self._encode(src)
-        state = (h, c) if self.cell == "lstm" else h
+        state = self.decoder.state_of((h, c))
         W = self.dec_embed.params[0]
         ids = np.full(src.shape[0], start_id)
         out = []

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .models.vocab import UNKNOWN_POLICIES
+from ..models.vocab import UNKNOWN_POLICIES
 
 EXIT_ERROR = 2
 
@@ -47,7 +47,7 @@ def _corpus(args) -> str:
     if args.data:
         text = _read_text(args.data)
     else:
-        from .data import default_corpus
+        from .corpus import default_corpus
 
         text = default_corpus()
     return text[: args.max_chars] if args.max_chars else text
@@ -118,7 +118,7 @@ def _encode(vocab, text: str, args, what: str):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     p = argparse.ArgumentParser(prog="rnnfast", description="Fast RNN/LSTM/GRU kernels and language models.")
     p.add_argument("--version", action="version", version=f"rnnfast {__version__}")
@@ -212,8 +212,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _load(path):
-    from .models import RNNLM, Vocab
-    from .train import load_checkpoint
+    from ..models import RNNLM, Vocab
+    from ..train import load_checkpoint
 
     config, arrays = load_checkpoint(path)
     try:
@@ -247,10 +247,10 @@ def _validation_tokens(n: int, args) -> int:
 
 
 def cmd_train(args) -> int:
-    from . import backend as backend_mod
-    from .models import RNNLM, Vocab
-    from .train import OPTIMIZERS, save_checkpoint
-    from .train.trainer import LMTrainer
+    from .. import backend as backend_mod
+    from ..models import RNNLM, Vocab
+    from ..train import OPTIMIZERS, save_checkpoint
+    from ..train.trainer import LMTrainer
 
     if args.threads:
         os.environ["RNNFAST_NUM_THREADS"] = str(args.threads)
@@ -350,8 +350,8 @@ def cmd_gradflow(args) -> int:
 
 
 def cmd_addition(args) -> int:
-    from .models import Seq2Seq, addition_task
-    from .train import Adam, clip_grads_norm
+    from ..models import Seq2Seq, addition_task
+    from ..train import Adam, clip_grads_norm
 
     vocab, src, tgt = addition_task(args.examples, args.digits, seed=args.seed)
     _, val_src, val_tgt = addition_task(1000, args.digits, seed=args.seed + 1)
@@ -380,9 +380,9 @@ def cmd_addition(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ._core.threads import available_cores
-    from .benchmarks import report, run
-    from .benchmarks.cases import CORE_SIZES, QUICK_SIZES, Case, parse_size
+    from .._core.threads import available_cores
+    from ..benchmarks import report, run
+    from ..benchmarks.cases import CORE_SIZES, QUICK_SIZES, Case, parse_size
 
     try:
         sizes = [parse_size(s) for s in args.sizes] if args.sizes else (QUICK_SIZES if args.quick else CORE_SIZES)
@@ -423,7 +423,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from . import show_config
+    from .. import show_config
 
     show_config()
     return 0
@@ -432,7 +432,7 @@ def cmd_info(args) -> int:
 def main(argv=None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    from .train import CheckpointError
+    from ..train import CheckpointError
 
     try:
         commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "gradflow": cmd_gradflow,

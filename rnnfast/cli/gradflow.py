@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend as _backend
-from .layers.recurrent import LAYER_CLASSES
+from .. import backend as _backend
+from ..cells import cell_spec
+from ..layers.recurrent import LAYER_CLASSES
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -17,32 +18,23 @@ def gradient_norms(cell: str, hidden_size: int = 64, steps: int = 150, batch: in
     """``norms[k]`` = mean over the batch of ``||dL/dh_{T-1-k}||``, k = 0 .. steps-1 (float64)."""
     if cell not in LAYER_CLASSES:
         raise ValueError(f"cell must be one of {CELLS}; got {cell!r}")
+    spec = cell_spec(cell)
     rng = np.random.default_rng(seed)
     layer = LAYER_CLASSES[cell].init(hidden_size, hidden_size, rng=rng, dtype=np.float64)
     ops = _backend.ops()
+    step_forward, step_backward = getattr(ops, f"{cell}_step_forward"), getattr(ops, f"{cell}_step_backward")
     x = rng.standard_normal((batch, steps, hidden_size))
-    h = np.zeros((batch, hidden_size))
-    c = np.zeros_like(h)
+    states = [np.zeros((batch, hidden_size)) for _ in spec.state_names]  # h (and c)
     caches = []
     for t in range(steps):
-        if cell == "lstm":
-            h, c, cache = ops.lstm_step_forward(x[:, t], h, c, *layer.params)
-        elif cell == "gru":
-            h, cache = ops.gru_step_forward(x[:, t], h, *layer.params)
-        else:
-            h, cache = ops.rnn_step_forward(x[:, t], h, *layer.params)
+        *states, cache = step_forward(x[:, t], *states, *layer.params)
         caches.append(cache)
-    dh = rng.standard_normal((batch, hidden_size))  # dL/dh_T for loss = <h_T, r>
-    dc = np.zeros_like(dh)
+    # dL/dh_T for loss = <h_T, r>; no gradient into c_T
+    dstates = [rng.standard_normal((batch, hidden_size))] + [np.zeros((batch, hidden_size)) for _ in states[1:]]
     norms = np.empty(steps)
     for k, cache in enumerate(reversed(caches)):
-        norms[k] = np.linalg.norm(dh, axis=1).mean()
-        if cell == "lstm":
-            _, dh, dc, *_ = ops.lstm_step_backward(dh, dc, cache)
-        elif cell == "gru":
-            _, dh, *_ = ops.gru_step_backward(dh, cache)
-        else:
-            _, dh, *_ = ops.rnn_step_backward(dh, cache)
+        norms[k] = np.linalg.norm(dstates[0], axis=1).mean()
+        dstates = list(step_backward(*dstates, cache)[1:1 + len(states)])
     return norms
 
 

@@ -6,8 +6,8 @@ gradients clipped elementwise to [-5, 5]; a 200-character sample and the smoothe
 iterations -- with the recurrence forward and backward through time done by ``rnnfast.rnn_forward``
 and ``rnnfast.rnn_backward`` instead of a Python loop.
 
-    python -m rnnfast.examples.min_char_rnn                 # on rnnfast's built-in corpus
-    python -m rnnfast.examples.min_char_rnn --file input.txt --iters 20000
+    python -m rnnfast.cli.min_char_rnn                 # on rnnfast's built-in corpus
+    python -m rnnfast.cli.min_char_rnn --file input.txt --iters 20000
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def train(data: str, iters: int, hidden_size=100, seq_length=25, learning_rate=1
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rnnfast.examples.min_char_rnn", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rnnfast.cli.min_char_rnn", description=__doc__.split("\n\n")[0])
     ap.add_argument("--file", help="a plain-text file (default: rnnfast's built-in corpus)")
     ap.add_argument("--iters", type=int, default=5000, help="training iterations (the original runs forever)")
     ap.add_argument("--hidden", type=int, default=100)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         with open(args.file, encoding="utf-8") as f:
             data = f.read()
     else:
-        from rnnfast.data import default_corpus
+        from rnnfast.cli.corpus import default_corpus
         data = default_corpus()
     train(data, args.iters, hidden_size=args.hidden, seed=args.seed)
     return 0

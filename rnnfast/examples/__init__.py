@@ -1,1 +1,0 @@
-"""Runnable examples: ``python -m rnnfast.examples.min_char_rnn``."""
