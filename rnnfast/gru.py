@@ -9,7 +9,7 @@ from ._core import driver
 from .cells import GRU
 
 
-def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None):
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True):
     """GRU over a whole batch of sequences.
 
     Parameters
@@ -23,12 +23,15 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
         True: n = tanh(x Wx_n + bx_n + r * (h Wh_n + bh_n)) (PyTorch, cuDNN).
         False: n = tanh(x Wx_n + bx_n + (r * h) Wh_n + bh_n) (Cho et al., the textbook).
     num_threads : int, optional
+    need_grad : bool
+        False for inference: the same outputs, nothing kept for backward, ``cache`` None.
 
     Returns
     -------
-    hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward``.
+    hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward`` (or None).
     """
-    hs, (hT,), cache = driver.sequence_forward(GRU, x, Wx, Wh, [bx, bh], [h0], lengths, reset_after, num_threads)
+    hs, (hT,), cache = driver.sequence_forward(GRU, x, Wx, Wh, [bx, bh], [h0], lengths, reset_after, num_threads,
+                                               need_grad=need_grad)
     return hs, hT, cache
 
 

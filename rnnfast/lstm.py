@@ -9,7 +9,7 @@ from ._core import driver
 from .cells import LSTM
 
 
-def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None):
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -22,12 +22,16 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None)
         Valid steps per sequence (1..T); later steps keep the state and output zeros.
     num_threads : int, optional
         OpenMP threads; default ``$RNNFAST_NUM_THREADS``, else the core count.
+    need_grad : bool
+        False for inference: the same outputs, bit for bit, but nothing is kept for backward (the
+        state history is two slots, not T+1) and ``cache`` is None.
 
     Returns
     -------
-    hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward``.
+    hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward`` (or None).
     """
-    hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads)
+    hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
+                                                need_grad=need_grad)
     return hs, hT, cT, cache
 
 

@@ -8,7 +8,7 @@ from ._core import driver
 from .cells import RNN
 
 
-def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True):
     """Elman RNN over a whole batch: ``h_t = act(x_t Wx + h_{t-1} Wh + b)``.
 
     Parameters
@@ -18,12 +18,15 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     nonlinearity : "tanh" or "relu"
     lengths : int ndarray, shape (N,), optional
     num_threads : int, optional
+    need_grad : bool
+        False for inference: the same outputs, nothing kept for backward, ``cache`` None.
 
     Returns
     -------
-    hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward``.
+    hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward`` (or None).
     """
-    hs, (hT,), cache = driver.sequence_forward(RNN, x, Wx, Wh, [b], [h0], lengths, nonlinearity, num_threads)
+    hs, (hT,), cache = driver.sequence_forward(RNN, x, Wx, Wh, [b], [h0], lengths, nonlinearity, num_threads,
+                                               need_grad=need_grad)
     return hs, hT, cache
 
 

@@ -19,7 +19,7 @@ from cython cimport floating
 
 from gate_math cimport copy, fill, sigmoid, sigmoid_inplace, tanh_
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, tile_bounds
+from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
 from strips cimport StreamBuffers, row_product
 
 
@@ -43,9 +43,9 @@ cdef inline void gru_forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s,
     cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating* a_t = act + t * N * G
-    cdef floating* g_t = <floating*>b.hg + t * N * G
-    cdef const floating* h_prev = <const floating*>b.hst + t * N * H
-    cdef floating* h_next = <floating*>b.hst + (t + 1) * N * H
+    cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
+    cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     cdef floating* a
     cdef floating* g
     _recurrent_preactivations(s, n0, n1, j0, j1, 0, 3, h_prev, b, g_t, slivers, row_block_key(s, t, tile))
@@ -89,9 +89,9 @@ cdef inline void gru_forward_tile_reset(Py_ssize_t t, Py_ssize_t tile, Tiling s,
     cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating* a_t = act + t * N * G
-    cdef floating* g_t = <floating*>b.hg + t * N * G
-    cdef const floating* h_prev = <const floating*>b.hst + t * N * H
-    cdef floating* rh_t = <floating*>b.rh + t * N * H
+    cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
+    cdef floating* rh_t = <floating*>b.rh + slot(s, t) * H
     cdef floating* a
     cdef floating* g
     cdef floating zero = 0
@@ -119,11 +119,11 @@ cdef inline void gru_forward_tile_candidate(Py_ssize_t t, Py_ssize_t tile, Tilin
     cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating* a_t = act + t * N * G
-    cdef floating* g_t = <floating*>b.hg + t * N * G
-    cdef const floating* h_prev = <const floating*>b.hst + t * N * H
-    cdef floating* h_next = <floating*>b.hst + (t + 1) * N * H
+    cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
+    cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     cdef floating* a
-    _recurrent_preactivations(s, n0, n1, j0, j1, 2, 3, <const floating*>b.rh + t * N * H, b, g_t, slivers,
+    _recurrent_preactivations(s, n0, n1, j0, j1, 2, 3, <const floating*>b.rh + slot(s, t) * H, b, g_t, slivers,
                               2 * row_block_key(s, t, tile) + 1)
     for n in range(n0, n1):
         if t < b.lengths[n]:

@@ -214,7 +214,8 @@ cdef int _forward(const floating[:, :, ::1] x_tm, object buf, object plan) excep
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
     cdef Py_ssize_t G = buf.Wh.shape[1], t, tile, blk, w0, w1
-    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units)
+    # the state history keeps every step (training), or a ring of two slots (inference)
+    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units, buf.hst.shape[0])
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
@@ -272,7 +273,7 @@ cdef int _backward(const floating[:, :, ::1] x_tm, object buf, object plan) exce
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
     cdef Py_ssize_t G = buf.Wh.shape[1], rows = T * N, t, tile, blk, w, w0, w1
-    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units)
+    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units, T + 1)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code

@@ -14,7 +14,7 @@ from cython cimport floating
 
 from gate_math cimport copy, fill, sigmoid_inplace, tanh_, tanh_inplace
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, tile_bounds
+from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
 from strips cimport StreamBuffers, row_product
 
 
@@ -23,10 +23,10 @@ cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef Py_ssize_t N = s.N, H = s.H, G = 4 * s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating* g_t = act + t * N * G
-    cdef floating* h_prev = <floating*>b.hst + t * N * H
-    cdef floating* h_next = <floating*>b.hst + (t + 1) * N * H
-    cdef floating* c_prev = <floating*>b.cst + t * N * H
-    cdef floating* c_next = <floating*>b.cst + (t + 1) * N * H
+    cdef floating* h_prev = <floating*>b.hst + slot(s, t) * H
+    cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
+    cdef floating* c_prev = <floating*>b.cst + slot(s, t) * H
+    cdef floating* c_next = <floating*>b.cst + slot(s, t + 1) * H
     cdef floating* a
     forward_recurrent_product(s, n0, n1, j0, j1, 0, 4, h_prev, H, <const floating*>b.Wh,
                               <const floating*>b.panels, g_t, slivers, row_block_key(s, t, tile))

@@ -12,7 +12,7 @@ from cython cimport floating
 
 from gate_math cimport copy, fill, tanh_inplace
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, tile_bounds
+from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
 from strips cimport StreamBuffers, row_product
 
 
@@ -21,8 +21,8 @@ cdef inline void rnn_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1, n
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
     cdef floating* a_t = act + t * N * H
-    cdef const floating* h_prev = <const floating*>b.hst + t * N * H
-    cdef floating* h_next = <floating*>b.hst + (t + 1) * N * H
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
+    cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     forward_recurrent_product(s, n0, n1, j0, j1, 0, 1, h_prev, H, <const floating*>b.Wh,
                               <const floating*>b.panels, a_t, slivers, row_block_key(s, t, tile))
     for n in range(n0, n1):

@@ -16,6 +16,9 @@ cdef struct Tiling:
     # for a cell of ``gates`` gate blocks (T: the steps).  The shapes are the problem's alone
     # (``rnnfast._core.plan``), so every product has a thread-independent shape.
     Py_ssize_t N, T, H, gates, rows, units, row_blocks, unit_blocks
+    # Slots of the per-step histories (states, and the GRU's recurrent scratch): T+1 when backward will
+    # read them all, 2 in inference, where step t only reads slot t-1 and writes slot t (``slot``).
+    Py_ssize_t ring
     # Where the BLAS path finds a tile's step weights (``weight_block``): gate q's columns of the unit
     # block at unit j0 start at (j0 // units) * w_block + q * w_gate, rows w_ld apart.
     Py_ssize_t w_ld, w_block, w_gate
@@ -47,9 +50,10 @@ cdef struct StepBuffers:
 
 
 cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t rows,
-                               Py_ssize_t units) noexcept nogil:
+                               Py_ssize_t units, Py_ssize_t ring) noexcept nogil:
     """Tiles of the (N, H) state; the step weights are read as given, (H, gates*H) row-major."""
     cdef Tiling s
+    s.ring = ring
     s.N = N
     s.T = T
     s.H = H
@@ -62,6 +66,12 @@ cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssiz
     s.w_block = units
     s.w_gate = H
     return s
+
+
+cdef inline Py_ssize_t slot(Tiling s, Py_ssize_t t) noexcept nogil:
+    """The first row, in a per-step history of N-row slots (``hst``, ``cst``, the GRU's ``hg``, ``rh``), of
+    the slot of step t: slot t itself when the history keeps every step, else t's place in the ring."""
+    return (t % s.ring) * s.N
 
 
 cdef inline Py_ssize_t batch_row(Tiling s, Py_ssize_t n, Py_ssize_t t, Py_ssize_t width) noexcept nogil:
@@ -169,7 +179,7 @@ cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
     cdef Py_ssize_t n0, n1, j0, j1, n
     cdef floating zero = 0
     tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef const floating* h_next = hst + (t + 1) * s.N * s.H
+    cdef const floating* h_next = hst + slot(s, t + 1) * s.H
     for n in range(n0, n1):
         if t < lengths[n]:
             copy(hs + batch_row(s, n, t, s.H) + j0, h_next + n * s.H + j0, j1 - j0)

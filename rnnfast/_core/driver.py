@@ -14,7 +14,8 @@ from .buffers import (SequenceBuffers, batch_major, checked_in_place, kernel_len
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_grads, check_step_x
+from .validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+                         check_step_grads, check_step_x)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -45,11 +46,15 @@ def _flags(spec: CellSpec, option):
 
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
-                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None):
+                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
-    for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it."""
+    for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
+
+    ``need_grad=False`` is inference: the same arithmetic (the same bits), but the state history is a ring
+    of two slots, every workspace goes back at once and ``cache`` is None."""
     option = spec.check_option(option)
+    need_grad = check_need_grad(need_grad)
     names = state_names or tuple(n + "0" for n in spec.state_names)
     v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
                                check_x_values=False)  # x: checked in its time-major copy
@@ -59,16 +64,17 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     cell, reset_after, relu = _flags(spec, option)
     steps = kernel_lengths(v.lengths, N, T)
     biases = [np.ascontiguousarray(b) for b in v.biases]
+    slots = T if need_grad else 1  # per-step histories: every step for backward, else a ring of two
     with pool.scope() as ws:
         buf = SequenceBuffers(
             cell, reset_after, relu,
             x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, ws),
             Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh), lengths=steps,
-            hst=state_history(v.states[0], T, ws), act=ws.take((T, N, G), dtype),
+            hst=state_history(v.states[0], slots, ws), act=ws.take((T, N, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
-            cst=state_history(v.states[1], T, ws) if len(v.states) > 1 else None,
-            hg=ws.take((T, N, G), dtype) if spec.name == "gru" else None,
-            rh=ws.take((T, N, H), dtype) if spec.name == "gru" and not reset_after else None,
+            cst=state_history(v.states[1], slots, ws) if len(v.states) > 1 else None,
+            hg=ws.take((max(slots, 2), N, G), dtype) if spec.name == "gru" else None,
+            rh=ws.take((max(slots, 2), N, H), dtype) if spec.name == "gru" and not reset_after else None,
             hs=np.empty((N, T, H), dtype=dtype),  # the user's output, written by the kernel's tiles
             panels=ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None,
             blocked=(ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
@@ -77,11 +83,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         if N:
             with single_threaded_blas():
                 _kernels.forward(buf, plan)
-        cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
-                              steps, v.mask, plan)
-        ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
-                                    if a is not None))
-    finals = [buf.hst[T].copy()] + ([buf.cst[T].copy()] if buf.cst is not None else [])
+        cache = None
+        if need_grad:
+            cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
+                                  steps, v.mask, plan)
+            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
+                                        if a is not None))
+        last = T % buf.hst.shape[0]
+        finals = [buf.hst[last].copy()] + ([buf.cst[last].copy()] if buf.cst is not None else [])
     return buf.hs, finals, cache
 
 

@@ -221,6 +221,12 @@ def check_step_x(x) -> np.ndarray:
     return x[:, None, :]
 
 
+def check_need_grad(need_grad) -> bool:
+    if not isinstance(need_grad, (bool, np.bool_)):
+        raise TypeError(f"need_grad must be True or False; got {need_grad!r}")
+    return bool(need_grad)
+
+
 def check_cache(cache, cls, producer: str, spec=None):
     """``cache`` is a ``cls`` (and, with ``spec``, one of that cell's), as ``producer`` returns it."""
     if not isinstance(cache, cls):

@@ -90,10 +90,21 @@ class TimeRecurrent:
                              f"call reset_state() before changing the batch size")
         return self.h, self.c
 
-    def forward(self, xs, lengths=None):
-        """``xs (N, T, D)`` -> ``hs (N, T, H)``."""
+    def _option(self) -> dict:
+        """The cell's option as the kernels' keyword (``reset_after=...``, ``nonlinearity=...``)."""
+        return {self.spec.option: getattr(self, self.spec.option)} if self.spec.option else {}
+
+    def _states(self, h, c):
+        return [h, c][:len(self.spec.state_names)]
+
+    def forward(self, xs, lengths=None, need_grad: bool = True):
+        """``xs (N, T, D)`` -> ``hs (N, T, H)``.  ``need_grad=False``: inference, nothing kept for
+        ``backward`` (the kernels' inference mode; the state is still carried when stateful)."""
         h0, c0 = self._initial_state(xs)
-        hs, self.h, self.c, self._cache = self._forward(xs, h0, c0, lengths)
+        forward = getattr(self._ops(), f"{self.cell}_forward")
+        hs, *finals, self._cache = forward(xs, *self.params, *self._states(h0, c0), lengths=lengths,
+                                           num_threads=self.num_threads, need_grad=need_grad, **self._option())
+        self.h, self.c = finals[0], finals[1] if len(finals) > 1 else None
         return hs
 
     def backward(self, dhs, dhT=None, dcT=None):
@@ -102,34 +113,31 @@ class TimeRecurrent:
         ``dhT``/``dcT``: gradient flowing into the final state (e.g. from a decoder); ``None`` is
         truncated BPTT."""
         if self._cache is None:
-            raise RuntimeError("backward() called before forward()")
-        dx, grads, self.dh, self.dc = self._backward(dhs, self._cache, dhT, dcT)
-        for g, new in zip(self.grads, grads):
+            raise RuntimeError("backward() called before forward() (or after forward(need_grad=False))")
+        backward = getattr(self._ops(), f"{self.cell}_backward")
+        dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT))
+        nparams = len(self.params)  # Wx, Wh and the biases; the initial states' gradients follow
+        for g, new in zip(self.grads, grads[:nparams]):
             g[...] = new
+        dstates = grads[nparams:]
+        self.dh, self.dc = dstates[0], dstates[1] if len(dstates) > 1 else None
         return dx
 
     def step(self, x, state):
-        """One step for generation: ``x (N, D)``, state -> ``(h, new_state)``; no gradients kept."""
-        raise NotImplementedError
+        """One step for generation: ``x (N, D)``, state -> ``(h, new_state)`` (``(h, c)`` for the LSTM);
+        no gradients kept."""
+        N, H = x.shape[0], self.hidden_size
+        states = [np.zeros((N, H), x.dtype) for _ in self.spec.state_names] if state is None else (
+            list(state) if len(self.spec.state_names) > 1 else [state])
+        step_forward = getattr(self._ops(), f"{self.cell}_step_forward")
+        *states, _ = step_forward(x, *states, *self.params, **self._option())
+        return states[0], self.state_of(states)
 
 
 class TimeLSTM(TimeRecurrent):
     """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False)``."""
 
     cell = "lstm"
-
-    def _forward(self, xs, h0, c0, lengths):
-        return self._ops().lstm_forward(xs, *self.params, h0, c0, lengths=lengths, num_threads=self.num_threads)
-
-    def _backward(self, dhs, cache, dhT, dcT):
-        dx, dWx, dWh, db, dh0, dc0 = self._ops().lstm_backward(dhs, cache, dhT, dcT)
-        return dx, (dWx, dWh, db), dh0, dc0
-
-    def step(self, x, state):
-        N, H = x.shape[0], self.hidden_size
-        h, c = state if state is not None else (np.zeros((N, H), x.dtype), np.zeros((N, H), x.dtype))
-        h, c, _ = self._ops().lstm_step_forward(x, h, c, *self.params)
-        return h, (h, c)
 
 
 class TimeGRU(TimeRecurrent):
@@ -141,20 +149,6 @@ class TimeGRU(TimeRecurrent):
         super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads)
         self.reset_after = reset_after
 
-    def _forward(self, xs, h0, c0, lengths):
-        hs, hT, cache = self._ops().gru_forward(xs, *self.params, h0, lengths=lengths,
-                                                reset_after=self.reset_after, num_threads=self.num_threads)
-        return hs, hT, None, cache
-
-    def _backward(self, dhs, cache, dhT, dcT):
-        dx, dWx, dWh, dbx, dbh, dh0 = self._ops().gru_backward(dhs, cache, dhT)
-        return dx, (dWx, dWh, dbx, dbh), dh0, None
-
-    def step(self, x, state):
-        h = state if state is not None else np.zeros((x.shape[0], self.hidden_size), x.dtype)
-        h, _ = self._ops().gru_step_forward(x, h, *self.params, reset_after=self.reset_after)
-        return h, h
-
 
 class TimeRNN(TimeRecurrent):
     """Vanilla RNN time layer: ``TimeRNN(Wx (D, H), Wh (H, H), b (H,), stateful=False, nonlinearity="tanh")``."""
@@ -164,20 +158,6 @@ class TimeRNN(TimeRecurrent):
     def __init__(self, Wx, Wh, b, stateful=False, nonlinearity="tanh", backend=None, num_threads=None):
         super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads)
         self.nonlinearity = nonlinearity
-
-    def _forward(self, xs, h0, c0, lengths):
-        hs, hT, cache = self._ops().rnn_forward(xs, *self.params, h0, nonlinearity=self.nonlinearity,
-                                                lengths=lengths, num_threads=self.num_threads)
-        return hs, hT, None, cache
-
-    def _backward(self, dhs, cache, dhT, dcT):
-        dx, dWx, dWh, db, dh0 = self._ops().rnn_backward(dhs, cache, dhT)
-        return dx, (dWx, dWh, db), dh0, None
-
-    def step(self, x, state):
-        h = state if state is not None else np.zeros((x.shape[0], self.hidden_size), x.dtype)
-        h, _ = self._ops().rnn_step_forward(x, h, *self.params, self.nonlinearity)
-        return h, h
 
 
 LAYER_CLASSES = {"lstm": TimeLSTM, "gru": TimeGRU, "rnn": TimeRNN}

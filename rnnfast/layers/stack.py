@@ -73,13 +73,16 @@ class RecurrentStack:
         """Per layer, per direction: ``(h, c)`` for LSTM, ``h`` otherwise (final states of the last forward)."""
         return [[d.state_of((d.h, d.c)) for d in layer] for layer in self.layers]
 
-    def forward(self, xs, lengths=None):
+    def forward(self, xs, lengths=None, need_grad: bool = True):
+        """``xs (N, T, D)`` -> ``(N, T, H)`` (``2H`` bidirectional); ``need_grad=False`` keeps nothing for
+        ``backward`` (inference)."""
         self._lengths = None if lengths is None else np.asarray(lengths)
         x = xs
         for i, layer in enumerate(self.layers):
-            out = layer[0].forward(x, lengths)
+            out = layer[0].forward(x, lengths, need_grad)
             if self.bidirectional:
-                back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths), self._lengths)
+                back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths, need_grad),
+                                      self._lengths)
                 out = np.concatenate([out, back], axis=-1)
             x = self.dropouts[i].forward(out) if i < self.num_layers - 1 else out
         return x

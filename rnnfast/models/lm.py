@@ -49,9 +49,9 @@ class RNNLM:
     def reset_state(self):
         self.rnn.reset_state()
 
-    def scores(self, ids):
+    def scores(self, ids, need_grad: bool = True):
         x = self.embed_drop.forward(self.embed.forward(ids))
-        h = self.out_drop.forward(self.rnn.forward(x))
+        h = self.out_drop.forward(self.rnn.forward(x, need_grad=need_grad))
         return self.affine.forward(h)
 
     def forward(self, ids, targets) -> float:
@@ -73,7 +73,7 @@ class RNNLM:
         total, count = 0.0, 0
         batch_size = max(1, min(batch_size, (len(tokens) - 1)))
         for x, y in tbptt_windows(tokens, batch_size, seq_len):
-            total += self.forward(x, y) * y.size
+            total += self.loss_layer.forward(self.scores(x, need_grad=False), y) * y.size
             count += y.size
         self.reset_state()
         self.train(was_training)

@@ -34,8 +34,8 @@ class Seq2Seq:
         self.params = [p for part in parts for p in part.params]
         self.grads = [g for part in parts for g in part.grads]
 
-    def _encode(self, src):
-        self.encoder.forward(self.enc_embed.forward(src))
+    def _encode(self, src, need_grad: bool = True):
+        self.encoder.forward(self.enc_embed.forward(src), need_grad=need_grad)
         return self.encoder.h, self.encoder.c
 
     def forward(self, src, tgt_in, tgt_out) -> float:
@@ -54,7 +54,7 @@ class Seq2Seq:
 
     def generate(self, src, start_id: int, length: int):
         """Greedy decoding of ``length`` tokens for each source sequence ``src (N, T)``."""
-        h, c = self._encode(src)
+        h, c = self._encode(src, need_grad=False)
         state = self.decoder.state_of((h, c))
         W = self.dec_embed.params[0]
         ids = np.full(src.shape[0], start_id)

@@ -26,10 +26,10 @@ class _Encoder:
     def parts(self):
         return ([self.embed] if self.embed is not None else []) + [self.rnn]
 
-    def encode(self, x, lengths):
+    def encode(self, x, lengths, need_grad: bool = True):
         if self.embed is not None:
             x = self.embed.forward(x)
-        return self.rnn.forward(np.asarray(x, dtype=self.dtype), lengths)
+        return self.rnn.forward(np.asarray(x, dtype=self.dtype), lengths, need_grad)
 
     def backward(self, dout):
         dx = self.rnn.backward(dout)
@@ -101,9 +101,9 @@ class SequenceClassifier(_Model):
             d[rows, lengths - 1] = dpooled
         return d
 
-    def logits(self, x, lengths=None):
+    def logits(self, x, lengths=None, need_grad: bool = True):
         lengths = _lengths_or_full(x, lengths)
-        hs = self.encoder.encode(x, lengths)
+        hs = self.encoder.encode(x, lengths, need_grad)
         self._cache = (hs.shape, lengths)
         return self.head.forward(self._pool(hs, lengths)[:, None, :])[:, 0]
 
@@ -117,7 +117,7 @@ class SequenceClassifier(_Model):
         self.encoder.backward(self._unpool(dpooled, shape, lengths))
 
     def predict(self, x, lengths=None):
-        return np.argmax(self.logits(x, lengths), axis=-1)
+        return np.argmax(self.logits(x, lengths, need_grad=False), axis=-1)
 
 
 class SequenceTagger(_Model):
@@ -132,8 +132,8 @@ class SequenceTagger(_Model):
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
         self._collect(self.encoder.parts() + [self.head])
 
-    def scores(self, x, lengths=None):
-        return self.head.forward(self.encoder.encode(x, _lengths_or_full(x, lengths)))
+    def scores(self, x, lengths=None, need_grad: bool = True):
+        return self.head.forward(self.encoder.encode(x, _lengths_or_full(x, lengths), need_grad))
 
     def forward(self, x, tags, lengths=None) -> float:
         lengths = _lengths_or_full(x, lengths)
@@ -145,7 +145,7 @@ class SequenceTagger(_Model):
         self.encoder.backward(self.head.backward(self.loss_layer.backward()))
 
     def predict(self, x, lengths=None):
-        return np.argmax(self.scores(x, lengths), axis=-1)
+        return np.argmax(self.scores(x, lengths, need_grad=False), axis=-1)
 
 
 class SequenceRegressor(_Model):
@@ -158,13 +158,13 @@ class SequenceRegressor(_Model):
         self.loss_layer = TimeMSELoss()
         self._collect(self.encoder.parts() + [self.head])
 
-    def predict(self, x, lengths=None):
-        return self.head.forward(self.encoder.encode(x, _lengths_or_full(x, lengths)))
+    def predict(self, x, lengths=None, need_grad: bool = False):
+        return self.head.forward(self.encoder.encode(x, _lengths_or_full(x, lengths), need_grad))
 
     def forward(self, x, target, lengths=None) -> float:
         lengths = _lengths_or_full(x, lengths)
         mask = np.arange(np.shape(x)[1])[None, :] < lengths[:, None]
-        return self.loss_layer.forward(self.predict(x, lengths), target, mask)
+        return self.loss_layer.forward(self.predict(x, lengths, need_grad=True), target, mask)
 
     def backward(self):
         self.encoder.backward(self.head.backward(self.loss_layer.backward()))

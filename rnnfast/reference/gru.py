@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+                                check_step_x)
 from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward
@@ -37,9 +38,11 @@ class GRUCache:
     mask: object
 
 
-def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None):
-    """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
-    return _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",))
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True):
+    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
+    keep = check_need_grad(need_grad)
+    hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",))
+    return hs, hT, cache if keep else None
 
 
 def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names):

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+                                check_step_x)
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import step_backward
@@ -37,9 +38,12 @@ class LSTMCache:
     mask: object
 
 
-def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None):
-    """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache``. ``num_threads`` is ignored."""
-    return _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"))
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True):
+    """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``).
+    ``num_threads`` is ignored."""
+    keep = check_need_grad(need_grad)
+    hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"))
+    return hs, hT, cT, cache if keep else None
 
 
 def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import check_cache, check_sequence_backward, check_sequence_forward, check_step_x
+from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+                                check_step_x)
 from ..cells import RNN
 from ._steps import step_backward
 
@@ -26,9 +27,11 @@ class RNNCache:
     mask: object
 
 
-def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None):
-    """Returns ``hs (N, T, H), hT (N, H), cache``. ``num_threads`` is ignored."""
-    return _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True):
+    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
+    keep = check_need_grad(need_grad)
+    hs, hT, cache = _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
+    return hs, hT, cache if keep else None
 
 
 def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):

@@ -1,0 +1,61 @@
+"""Inference (``need_grad=False``): the same outputs and final states, bit for bit, with nothing kept for
+backward -- the state history is a ring of two slots, the workspaces go back at once and ``cache`` is None."""
+import numpy as np
+import pytest
+
+import rnnfast
+import rnnfast.reference as reference
+from rnnfast._core.workspace import pool
+
+from cells import CELLS, problem
+
+CELL_IDS = [c.name for c in CELLS]
+SHAPES = [(3, 5, 7, 9), (16, 6, 32, 64), (32, 17, 64, 256), (8, 4, 40, 1024)]
+
+
+def forward(cell, impl, x, params, states, lengths, num_threads=None, **kw):
+    fn = getattr(impl, f"{cell.spec.name}_forward")
+    option = {cell.spec.option: cell.option} if cell.spec.option else {}
+    return fn(x, *params, *states, lengths=lengths, num_threads=num_threads, **option, **kw)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_inference_gives_the_same_bits_and_no_cache(cell, dtype, shape, num_threads, rng):
+    x, params, states, lengths, _, _ = problem(cell, rng, *shape, dtype=dtype)
+    train = forward(cell, rnnfast, x, params, states, lengths, num_threads)
+    infer = forward(cell, rnnfast, x, params, states, lengths, num_threads, need_grad=False)
+    assert infer[-1] is None and train[-1] is not None
+    for a, b in zip(train[:-1], infer[:-1]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_the_reference_takes_need_grad_too(cell, rng):
+    x, params, states, lengths, _, _ = problem(cell, rng, 3, 4, 5, 6, dtype=np.float64)
+    out = forward(cell, reference, x, params, states, lengths, need_grad=False)
+    assert out[-1] is None
+    np.testing.assert_array_equal(out[0], forward(cell, reference, x, params, states, lengths)[0])
+
+
+def test_inference_keeps_no_history(rng):
+    N, T, D, H = 64, 200, 32, 64
+    for cell in CELLS:
+        x, params, states, _, _, _ = problem(cell, rng, N, T, D, H, dtype=np.float32)
+        pool.clear()
+        forward(cell, rnnfast, x, params, states, None, need_grad=False)
+        shapes = [key[0] for key in pool._free]  # every workspace of the call, given back
+        assert shapes and not any(shape[0] == T + 1 for shape in shapes), shapes  # no state of every step
+        cache = forward(cell, rnnfast, x, params, states, None)[-1]
+        assert cache.hst.shape == (T + 1, N, H)
+
+
+@pytest.mark.parametrize("bad", [None, 0, "no", np.array([True, False])])
+def test_need_grad_must_be_a_bool(bad, rng):
+    cell = CELLS[0]
+    x, params, _, _, _, _ = problem(cell, rng, 2, 3, 4, 5, dtype=np.float64)
+    for impl in (rnnfast, reference):
+        with pytest.raises(TypeError, match="need_grad must be True or False"):
+            impl.lstm_forward(x, *params, need_grad=bad)
