@@ -16,10 +16,16 @@ def test_bitwise_equal_for_1_2_3_threads(cell, shape, dtype, rng):
     if not rnnfast.config_info()["openmp"]:
         pytest.skip("serial build")
     x, params, states, lengths, dhs, dfinals = problem(cell, rng, *shape, dtype=dtype)
+    N, T, D, H = shape
     results = []
     for nt in (1, 2, 3):
         outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, num_threads=nt)
         results.append(outs + grads)
+        # small calls run on one thread by default: every schedule, named, on nt threads
+        for schedule in ("owned_rows", "shared_tiles"):
+            plan = cell.plan(N, T, H, dtype, nt, schedule=schedule)
+            outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, plan=plan)
+            results.append(outs + grads)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

@@ -60,7 +60,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
                                check_x_values=False)  # x: checked in its time-major copy
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
     G = spec.gates * H
-    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads)
+    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad)
     cell, reset_after, relu = _flags(spec, option)
     steps = kernel_lengths(v.lengths, N, T)
     biases = [np.ascontiguousarray(b) for b in v.biases]

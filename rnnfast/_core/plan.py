@@ -50,6 +50,10 @@ CONSTANTS = _kernels.CONSTANTS  # sizes the C code is built with: panel width, s
 
 # Below this many flops per step, a parallel region costs more than it saves.
 MIN_PARALLEL_STEP_FLOPS = 200_000
+# Below this many flops in a training step (forward + backward: a forward pass counts three times its own
+# flops, as it commits the backward to its plan), a thread team costs more than it saves: LSTM, GRU and RNN
+# training steps of 2-20 MFLOP ran 1.0-1.26x the one-thread time on two threads (bench/RESULTS.md).
+MIN_PARALLEL_CALL_FLOPS = 20_000_000
 # OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; it ran
 # faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
 SMALL_GEMM_MACS = 1_000_000
@@ -119,8 +123,10 @@ class StepPlan:
         return dict(self.reasons).get(field, "")
 
     @classmethod
-    def choose(cls, gates: int, N: int, T: int, H: int, dtype, num_threads=None, **force) -> "StepPlan":
-        """The plan for a call of a cell with ``gates`` gate blocks on ``(N, T, H)`` in ``dtype``.
+    def choose(cls, gates: int, N: int, T: int, H: int, dtype, num_threads=None, D=None, need_grad=True,
+               **force) -> "StepPlan":
+        """The plan for a call of a cell with ``gates`` gate blocks on ``(N, T, H)`` (input size ``D``,
+        default H) in ``dtype``; ``need_grad``: a backward pass will follow on the same plan.
 
         ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
         ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
@@ -130,7 +136,8 @@ class StepPlan:
             raise TypeError(f"StepPlan.choose got unknown fields {sorted(unknown)}")
         nt = resolve_num_threads(num_threads)  # every call: it reads the environment
         if not force:  # a training loop repeats its shapes: the plan is made once per shape
-            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt)
+            work = 2.0 * N * T * ((H if D is None else D) + H) * gates * H * (3 if need_grad else 1)
+            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt, work < MIN_PARALLEL_CALL_FLOPS)
         return cls._choose(gates, N, T, H, np.dtype(dtype), nt, force)
 
     @classmethod
@@ -206,5 +213,9 @@ class StepPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _chosen(cls, gates, N, T, H, dtype, nt) -> StepPlan:
+def _chosen(cls, gates, N, T, H, dtype, nt, small) -> StepPlan:
+    if small and nt > 1:
+        plan = cls._choose(gates, N, T, H, dtype, 1, {})
+        return plan.replace(reasons=plan.reasons + (("num_threads", f"under {MIN_PARALLEL_CALL_FLOPS:.0e} flops a "
+                                                                       "training step: one thread"),))
     return cls._choose(gates, N, T, H, dtype, nt, {})
