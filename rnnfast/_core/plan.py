@@ -52,8 +52,8 @@ CONSTANTS = _kernels.CONSTANTS  # sizes the C code is built with: panel width, s
 MIN_PARALLEL_STEP_FLOPS = 200_000
 # Below this many flops in a training step (forward + backward: a forward pass counts three times its own
 # flops, as it commits the backward to its plan), a thread team costs more than it saves: LSTM, GRU and RNN
-# training steps of 2-20 MFLOP ran 1.0-1.26x the one-thread time on two threads (bench/RESULTS.md).
-MIN_PARALLEL_CALL_FLOPS = 20_000_000
+# training steps of 1-10 MFLOP ran 1.0-1.13x the one-thread time on two threads (bench/RESULTS.md).
+MIN_PARALLEL_CALL_FLOPS = 10_000_000
 # OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; it ran
 # faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
 SMALL_GEMM_MACS = 1_000_000
