@@ -19,7 +19,8 @@ from cython cimport floating
 
 from gate_math cimport copy, fill, sigmoid, sigmoid_inplace, tanh_
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
+from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, step_row,
+                         tile_bounds)
 from strips cimport StreamBuffers, row_product
 
 
@@ -40,25 +41,22 @@ cdef inline void _recurrent_preactivations(Tiling s, Py_ssize_t n0, Py_ssize_t n
 
 cdef inline void gru_forward_tile_after(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                         floating* act, SliverCache* slivers) noexcept nogil:
-    cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef floating* a_t = act + t * N * G
+    cdef Py_ssize_t H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef floating* a_t = act + step_row(s, t) * G
     cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
     cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     cdef floating* a
     cdef floating* g
     _recurrent_preactivations(s, n0, n1, j0, j1, 0, 3, h_prev, b, g_t, slivers, row_block_key(s, t, tile))
-    for n in range(n0, n1):
-        if t < b.lengths[n]:
-            a = a_t + n * G + j0
-            g = g_t + n * G + j0
-            _sigmoid_of_sum(a, g, j1 - j0)                       # r
-            _sigmoid_of_sum(a + H, g + H, j1 - j0)               # z
-            _candidate_after(a + 2 * H, a, g + 2 * H, j1 - j0)   # n
-            _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
-        else:
-            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+    for n in range(n0, n1):  # the rows still running
+        a = a_t + n * G + j0
+        g = g_t + n * G + j0
+        _sigmoid_of_sum(a, g, j1 - j0)                       # r
+        _sigmoid_of_sum(a + H, g + H, j1 - j0)               # z
+        _candidate_after(a + 2 * H, a, g + 2 * H, j1 - j0)   # n
+        _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
 
 
 cdef inline void _sigmoid_of_sum(floating* a, const floating* g, Py_ssize_t m) noexcept nogil:
@@ -86,25 +84,21 @@ cdef inline void _blend(const floating* z, const floating* n_, const floating* h
 cdef inline void gru_forward_tile_reset(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                         floating* act, SliverCache* slivers) noexcept nogil:
     """Reset-before, phase 1: r, z and r * h_{t-1} of the tile."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef floating* a_t = act + t * N * G
+    cdef Py_ssize_t H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef floating* a_t = act + step_row(s, t) * G
     cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
     cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef floating* rh_t = <floating*>b.rh + slot(s, t) * H
     cdef floating* a
     cdef floating* g
-    cdef floating zero = 0
     _recurrent_preactivations(s, n0, n1, j0, j1, 0, 2, h_prev, b, g_t, slivers, 2 * row_block_key(s, t, tile))
-    for n in range(n0, n1):
-        if t < b.lengths[n]:
-            a = a_t + n * G + j0
-            g = g_t + n * G + j0
-            _sigmoid_of_sum(a, g, j1 - j0)            # r
-            _sigmoid_of_sum(a + H, g + H, j1 - j0)    # z
-            _product(a, h_prev + n * H + j0, rh_t + n * H + j0, j1 - j0)
-        else:
-            fill(rh_t + n * H + j0, j1 - j0, zero)
+    for n in range(n0, n1):  # the rows still running
+        a = a_t + n * G + j0
+        g = g_t + n * G + j0
+        _sigmoid_of_sum(a, g, j1 - j0)            # r
+        _sigmoid_of_sum(a + H, g + H, j1 - j0)    # z
+        _product(a, h_prev + n * H + j0, rh_t + n * H + j0, j1 - j0)
 
 
 cdef inline void _product(const floating* a, const floating* b, floating* out, Py_ssize_t m) noexcept nogil:
@@ -116,22 +110,19 @@ cdef inline void _product(const floating* a, const floating* b, floating* out, P
 cdef inline void gru_forward_tile_candidate(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                             floating* act, SliverCache* slivers) noexcept nogil:
     """Reset-before, phase 2: n from (r * h) @ Wh_n (r * h of all the row's units is ready), and h_t."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef floating* a_t = act + t * N * G
+    cdef Py_ssize_t H = s.H, G = 3 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef floating* a_t = act + step_row(s, t) * G
     cdef floating* g_t = <floating*>b.hg + slot(s, t) * G
     cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     cdef floating* a
     _recurrent_preactivations(s, n0, n1, j0, j1, 2, 3, <const floating*>b.rh + slot(s, t) * H, b, g_t, slivers,
                               2 * row_block_key(s, t, tile) + 1)
-    for n in range(n0, n1):
-        if t < b.lengths[n]:
-            a = a_t + n * G + j0
-            _tanh_of_sum(a + 2 * H, g_t + n * G + 2 * H + j0, j1 - j0)   # n
-            _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
-        else:
-            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+    for n in range(n0, n1):  # the rows still running
+        a = a_t + n * G + j0
+        _tanh_of_sum(a + 2 * H, g_t + n * G + 2 * H + j0, j1 - j0)   # n
+        _blend(a + H, a + 2 * H, h_prev + n * H + j0, h_next + n * H + j0, j1 - j0)
 
 
 cdef inline void _tanh_of_sum(floating* a, const floating* g, Py_ssize_t m) noexcept nogil:
@@ -145,26 +136,19 @@ cdef inline void gru_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s
     """Step t, one tile: gradients at the gate pre-activations (all three gates for reset-after; z and n
     for reset-before, whose r needs the n-product of all units first).  ``dh`` leaves holding the direct
     path dh_t * z."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n, q, o
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t H = s.H, G = 3 * s.H, n0, n1, j0, j1, n, o
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
     cdef const floating* act = <const floating*>b.act
     cdef const floating* hg = <const floating*>b.hg
-    cdef const floating* hst = <const floating*>b.hst
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef const floating* dhs = <const floating*>b.dhs
     cdef floating* dh = <floating*>b.dh
     cdef floating* dGh = <floating*>b.dGh
-    cdef floating zero = 0
-    for n in range(n0, n1):
-        o = t * N * G + n * G + j0
-        if t < b.lengths[n]:
-            _gates_backward(b.reset_after, act + o, act + o + H, act + o + 2 * H, hg + o + 2 * H,
-                            hst + t * N * H + n * H + j0, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0,
-                            dGx + o, dGx + o + H, dGx + o + 2 * H, dGh + o, dGh + o + H, dGh + o + 2 * H,
-                            j1 - j0)
-        else:  # padded: no gradient into the gates, dh passes through
-            for q in range(3):
-                fill(dGx + o + q * H, j1 - j0, zero)
-                fill(dGh + o + q * H, j1 - j0, zero)
+    for n in range(n0, n1):  # the rows running at step t; the others' dh passes through untouched
+        o = (step_row(s, t) + n) * G + j0
+        _gates_backward(b.reset_after, act + o, act + o + H, act + o + 2 * H, hg + o + 2 * H,
+                        h_prev + n * H + j0, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0,
+                        dGx + o, dGx + o + H, dGx + o + 2 * H, dGh + o, dGh + o + H, dGh + o + 2 * H, j1 - j0)
 
 
 cdef inline void _gates_backward(bint reset_after, const floating* r, const floating* z, const floating* n_,
@@ -193,18 +177,16 @@ cdef inline void _gates_backward(bint reset_after, const floating* r, const floa
 cdef inline void gru_backward_reset_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                          floating* dGx) noexcept nogil:
     """Reset-before only: the r gradient from d(r * h), and r * d(r * h) into dh."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = 3 * s.H, n0, n1, j0, j1, n, o
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t H = s.H, G = 3 * s.H, n0, n1, j0, j1, n, o
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
     cdef const floating* act = <const floating*>b.act
-    cdef const floating* hst = <const floating*>b.hst
+    cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef const floating* drh = <const floating*>b.drh
     cdef floating* dh = <floating*>b.dh
     cdef floating* dGh = <floating*>b.dGh
     for n in range(n0, n1):
-        if t < b.lengths[n]:
-            o = t * N * G + n * G + j0
-            _reset_backward(act + o, hst + t * N * H + n * H + j0, drh + n * H + j0, dh + n * H + j0,
-                            dGx + o, dGh + o, j1 - j0)
+        o = (step_row(s, t) + n) * G + j0
+        _reset_backward(act + o, h_prev + n * H + j0, drh + n * H + j0, dh + n * H + j0, dGx + o, dGh + o, j1 - j0)
 
 
 cdef inline void _reset_backward(const floating* r, const floating* h_prev, const floating* drh, floating* dh,

@@ -33,6 +33,7 @@ from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_stream_
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
+from gate_math cimport fill
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
                          make_tiling, tile_count)
 from strips cimport STRIP_BYTES, StreamBuffers
@@ -141,10 +142,10 @@ cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H)
     for t in range(w0, w1):
         for phase in range(phases):
-            for tile in range(tile0, tile1):
+            for tile in range(tile0, min(tile1, tile_count(s, t))):  # tiles past the running rows: none
                 forward_phase(phase, t, tile, s, b, act, &slivers)
                 if phase == phases - 1:
-                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs, b.lengths)
+                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
     free(slivers.data)
 
 
@@ -156,7 +157,7 @@ cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssiz
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.gates * s.H)
     for t in range(w1 - 1, w0 - 1, -1):
         for phase in range(phases):
-            for tile in range(tile0, tile1):
+            for tile in range(tile0, min(tile1, tile_count(s, t))):
                 backward_phase(phase, t, tile, s, b, dGx, &slivers)
     free(slivers.data)
 
@@ -197,25 +198,41 @@ cdef StepBuffers _step_buffers(object buf, int ft) except *:
     b.drh = _data(buf.drh, ft)
     b.dGx = _data(buf.dGx, ft)
     b.dGh = _data(buf.dGh, ft)
-    b.lengths = <const Py_ssize_t*>_data(buf.lengths, cnp.NPY_INTP)
     return b
+
+
+cdef Tiling _tiling(object buf, object plan, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t G) except *:
+    """The step tiles of a call, over the rows of each step (``buf.offsets``, ``buf.active``, ``buf.order``)."""
+    if buf.offsets.shape[0] != T + 1 or buf.active.shape[0] != T or (buf.order is not None and buf.order.shape[0] != N):
+        raise ValueError("kernel buffers: offsets, active and order do not match the call's T and N")
+    return make_tiling(N, T, H, G // H, plan.rows, plan.units, <const Py_ssize_t*>_data(buf.offsets, cnp.NPY_INTP),
+                       <const Py_ssize_t*>_data(buf.active, cnp.NPY_INTP),
+                       <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP), buf.ring)
+
+
+cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexcept nogil:
+    """In each step's block of a time-major array, the rows of the sequences that have ended: zero (they
+    enter the all-step products, which sum over every row)."""
+    cdef Py_ssize_t t, r
+    for t in range(s.T):
+        for r in range(s.offsets[t] + s.active[t], s.offsets[t + 1]):
+            fill(a + r * width, width, 0)
 
 
 def forward(buf, plan):
     """Internal: the forward pass of ``rnnfast._core.driver`` over validated, allocated buffers
-    (``SequenceBuffers``) on a ``StepPlan``."""
+    (``SequenceBuffers``: time-major arrays in blocks of rows per step) on a ``StepPlan``."""
     if buf.x_tm.dtype == np.float32:
         _forward[float](buf.x_tm, buf, plan)
     else:
         _forward[double](buf.x_tm, buf, plan)
 
 
-cdef int _forward(const floating[:, :, ::1] x_tm, object buf, object plan) except -1:
+cdef int _forward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
     cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], t, tile, blk, w0, w1
-    # the state history keeps every step (training), or a ring of two slots (inference)
-    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units, buf.hst.shape[0])
+    cdef Py_ssize_t T = buf.active.shape[0], N = buf.hs.shape[0], D = x_tm.shape[1], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = x_tm.shape[0], t, tile, blk, w0, w1
+    cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
@@ -230,8 +247,10 @@ cdef int _forward(const floating[:, :, ::1] x_tm, object buf, object plan) excep
         return 0
     with nogil:
         # The input projection of all steps at once: act = x @ Wx + bias.
-        all_steps_gemm(False, False, T * N, G, D, &x_tm[0, 0, 0], D, &Wx[0, 0], G, act, G, bias_x, num_threads,
+        all_steps_gemm(False, False, rows, G, D, &x_tm[0, 0], D, &Wx[0, 0], G, act, G, bias_x, num_threads,
                        mark, microkernel)
+        if b.rh != NULL and not s.ring:  # r * h of ended sequences enters dWh's product
+            _zero_past_running_rows(s, <floating*>b.rh, H)
         if b.panels != NULL:
             pack_step_panels(True, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
         elif blocked != NULL:
@@ -249,13 +268,13 @@ cdef int _forward(const floating[:, :, ::1] x_tm, object buf, object plan) excep
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, H)  # each thread's own
                     for t in range(w0, w1):
                         for phase in range(phases):
-                            for tile in prange(tile_count(s), schedule="static"):
+                            for tile in prange(tile_count(s, t), schedule="static"):
                                 forward_phase(phase, t, tile, s, &b, act, &slivers)
                                 if phase == phases - 1:
-                                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs, b.lengths)
+                                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
                     free(slivers.data)
             else:
-                forward_steps(w0, w1, 0, tile_count(s), s, &b, act)
+                forward_steps(w0, w1, 0, s.row_blocks * s.unit_blocks, s, &b, act)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
     return 0
 
@@ -269,11 +288,11 @@ def backward(buf, plan):
         _backward[double](buf.x_tm, buf, plan)
 
 
-cdef int _backward(const floating[:, :, ::1] x_tm, object buf, object plan) except -1:
+cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
     cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t T = x_tm.shape[0], N = x_tm.shape[1], D = x_tm.shape[2], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], rows = T * N, t, tile, blk, w, w0, w1
-    cdef Tiling s = make_tiling(N, T, H, G // H, plan.rows, plan.units, T + 1)
+    cdef Py_ssize_t T = buf.active.shape[0], N = buf.dh.shape[0], D = x_tm.shape[1], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = x_tm.shape[0], t, tile, blk, w, w0, w1
+    cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
@@ -293,6 +312,10 @@ cdef int _backward(const floating[:, :, ::1] x_tm, object buf, object plan) exce
     if N == 0:
         return 0
     with nogil:
+        # the ended sequences' rows: no gradient (the all-step products sum over every row)
+        _zero_past_running_rows(s, dGx, G)
+        if dGh != dGx:
+            _zero_past_running_rows(s, dGh, G)
         if b.panels != NULL:
             pack_step_panels(False, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
         # Windows of steps, latest first.
@@ -309,18 +332,18 @@ cdef int _backward(const floating[:, :, ::1] x_tm, object buf, object plan) exce
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, G)  # each thread's own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for phase in range(phases):
-                            for tile in prange(tile_count(s), schedule="static"):
+                            for tile in prange(tile_count(s, t), schedule="static"):
                                 backward_phase(phase, t, tile, s, &b, dGx, &slivers)
                     free(slivers.data)
             else:
-                backward_steps(w0, w1, 0, tile_count(s), s, &b, dGx)
+                backward_steps(w0, w1, 0, s.row_blocks * s.unit_blocks, s, &b, dGx)
         # The products over all steps.
         all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
         if dGh == dGx and rh == NULL:  # one set of pre-activations: both weight gradients from one product
-            weight_gradients(D, H, G, rows, &x_tm[0, 0, 0], hst, dGx, dWx, dWh, num_threads, mark, microkernel)
+            weight_gradients(D, H, G, rows, &x_tm[0, 0], hst, dGx, dWx, dWh, num_threads, mark, microkernel)
         else:
-            all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0, 0], D, dGx, G, dWx, G, NULL, num_threads, mark,
+            all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0], D, dGx, G, dWx, G, NULL, num_threads, mark,
                            microkernel)
             if rh == NULL:
                 all_steps_gemm(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,

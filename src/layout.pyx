@@ -113,3 +113,57 @@ def batch_major_into(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int
     for r in prange(N * T, nogil=True, schedule="static", num_threads=num_threads):  # r = n * T + t
         for j in range(F):
             d[r * F + j] = s[((r % T) * N + r // T) * F + j]
+
+
+# --- Ragged batches: the staircase layout (rnnfast._core.buffers.Staircase) ---
+#
+# The sequences sorted longest first (``order[i]``: the user's row of sorted row i), step t's block of a
+# time-major array starts at row ``offsets[t]`` and holds ``offsets[t+1] - offsets[t]`` rows, of which the
+# first ``active[t]`` are the sequences still running; the rest of the block is zero.
+
+def staircase_into(const floating[:, :, :] src, floating[:, ::1] dst, const Py_ssize_t[::1] order,
+                   const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] active, int num_threads) -> int:
+    """``dst[offsets[t] + i] = src[order[i], t]`` for the active rows ``i < active[t]``, 0 for the rest of
+    each block; returns the count of non-finite values copied (0: all finite).  ``src (N, T, D)`` may have
+    any strides."""
+    cdef Py_ssize_t N = src.shape[0], T = src.shape[1], D = src.shape[2], t, i, j, r
+    cdef Py_ssize_t bad = 0
+    if N == 0 or T == 0 or D == 0:
+        return 0
+    cdef const char* base = <const char*>&src[0, 0, 0]
+    cdef Py_ssize_t s0 = src.strides[0], s1 = src.strides[1], s2 = src.strides[2] // <Py_ssize_t>sizeof(floating)
+    cdef floating* d = &dst[0, 0]
+    cdef const Py_ssize_t* o = &order[0]
+    cdef const Py_ssize_t* off = &offsets[0]
+    cdef const Py_ssize_t* a = &active[0]
+    for t in prange(T, nogil=True, schedule="static", num_threads=num_threads):
+        for i in range(off[t + 1] - off[t]):
+            r = off[t] + i
+            if i < a[t]:
+                bad += _copy_count_nonfinite(<const floating*>(base + o[i] * s0 + t * s1), s2, d + r * D, D)
+            else:
+                for j in range(D):
+                    d[r * D + j] = 0
+    return bad
+
+
+def staircase_to_batch(const floating[:, ::1] src, floating[:, :, ::1] dst, const Py_ssize_t[::1] order,
+                       const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] active, int num_threads):
+    """The other way: ``dst[order[i], t] = src[offsets[t] + i]`` for the active rows, 0 at the padded steps
+    (``dst (N, T, F)``, C-contiguous, every element written)."""
+    cdef Py_ssize_t N = dst.shape[0], T = dst.shape[1], F = dst.shape[2], t, i, j
+    if N == 0 or T == 0 or F == 0:
+        return
+    cdef const floating* s = &src[0, 0] if src.shape[0] > 0 else NULL
+    cdef floating* d = &dst[0, 0, 0]
+    cdef const Py_ssize_t* o = &order[0]
+    cdef const Py_ssize_t* off = &offsets[0]
+    cdef const Py_ssize_t* a = &active[0]
+    for i in prange(N, nogil=True, schedule="static", num_threads=num_threads):
+        for t in range(T):
+            if i < a[t]:
+                for j in range(F):
+                    d[(o[i] * T + t) * F + j] = s[(off[t] + i) * F + j]
+            else:
+                for j in range(F):
+                    d[(o[i] * T + t) * F + j] = 0

@@ -12,17 +12,18 @@ Buffers (``StepBuffers``): ``act`` (T, N, 4H) enters holding x @ Wx + b and leav
 """
 from cython cimport floating
 
-from gate_math cimport copy, fill, sigmoid_inplace, tanh_, tanh_inplace
+from gate_math cimport copy, sigmoid_inplace, tanh_, tanh_inplace
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
+from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, step_row,
+                         tile_bounds)
 from strips cimport StreamBuffers, row_product
 
 
 cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
                                    SliverCache* slivers) noexcept nogil:
-    cdef Py_ssize_t N = s.N, H = s.H, G = 4 * s.H, n0, n1, j0, j1, n
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef floating* g_t = act + t * N * G
+    cdef Py_ssize_t H = s.H, G = 4 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef floating* g_t = act + step_row(s, t) * G
     cdef floating* h_prev = <floating*>b.hst + slot(s, t) * H
     cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     cdef floating* c_prev = <floating*>b.cst + slot(s, t) * H
@@ -30,18 +31,14 @@ cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef floating* a
     forward_recurrent_product(s, n0, n1, j0, j1, 0, 4, h_prev, H, <const floating*>b.Wh,
                               <const floating*>b.panels, g_t, slivers, row_block_key(s, t, tile))
-    for n in range(n0, n1):
-        if t < b.lengths[n]:
-            a = g_t + n * G + j0
-            sigmoid_inplace(a, j1 - j0)          # i
-            sigmoid_inplace(a + H, j1 - j0)      # f
-            tanh_inplace(a + 2 * H, j1 - j0)     # g
-            sigmoid_inplace(a + 3 * H, j1 - j0)  # o
-            lstm_cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
-                             h_next + n * H + j0, j1 - j0)
-        else:  # past this sequence's end: the state is carried unchanged
-            copy(c_next + n * H + j0, c_prev + n * H + j0, j1 - j0)
-            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+    for n in range(n0, n1):  # the rows still running (a sequence's state stays where its last step left it)
+        a = g_t + n * G + j0
+        sigmoid_inplace(a, j1 - j0)          # i
+        sigmoid_inplace(a + H, j1 - j0)      # f
+        tanh_inplace(a + 2 * H, j1 - j0)     # g
+        sigmoid_inplace(a + 3 * H, j1 - j0)  # o
+        lstm_cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                         h_next + n * H + j0, j1 - j0)
 
 
 cdef inline void lstm_cell_update(const floating* i, const floating* f, const floating* g, const floating* o,
@@ -58,29 +55,24 @@ cdef inline void lstm_cell_update(const floating* i, const floating* f, const fl
 cdef inline void lstm_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                           floating* dG) noexcept nogil:
     """Gate pre-activation gradients of step t for one tile; dc flows to c_{t-1}.  ``dh`` enters as
-    dL/dh_t from later steps and leaves zeroed for valid rows, ready for the recurrent product."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = 4 * s.H, n0, n1, j0, j1, n, k
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef const floating* a_t = <const floating*>b.act + t * N * G
-    cdef floating* d_t = dG + t * N * G
-    cdef const floating* c_prev = <const floating*>b.cst + t * N * H
-    cdef const floating* c_next = <const floating*>b.cst + (t + 1) * N * H
+    dL/dh_t from later steps and leaves zeroed, ready for the recurrent product."""
+    cdef Py_ssize_t H = s.H, G = 4 * s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef const floating* a_t = <const floating*>b.act + step_row(s, t) * G
+    cdef floating* d_t = dG + step_row(s, t) * G
+    cdef const floating* c_prev = <const floating*>b.cst + slot(s, t) * H
+    cdef const floating* c_next = <const floating*>b.cst + slot(s, t + 1) * H
     cdef const floating* dhs = <const floating*>b.dhs
     cdef floating* dh = <floating*>b.dh
     cdef floating* dc = <floating*>b.dc
     cdef const floating* a
     cdef floating* d
-    cdef floating zero = 0
-    for n in range(n0, n1):
+    for n in range(n0, n1):  # the rows running at step t; the others' dh, dc pass through untouched
         d = d_t + n * G + j0
-        if t < b.lengths[n]:
-            a = a_t + n * G + j0
-            lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
-                               dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dc + n * H + j0,
-                               d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
-        else:  # padded step: no gradient into the gates; dh, dc pass through
-            for k in range(4):
-                fill(d + k * H, j1 - j0, zero)
+        a = a_t + n * G + j0
+        lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                           dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dc + n * H + j0,
+                           d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
 
 
 cdef inline void lstm_cell_backward(const floating* i, const floating* f, const floating* g, const floating* o,

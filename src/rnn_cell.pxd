@@ -10,30 +10,28 @@ padding rule); ``hst`` (T+1, N, H); backward writes ``dGx`` (= ``dGh``), carryin
 """
 from cython cimport floating
 
-from gate_math cimport copy, fill, tanh_inplace
+from gate_math cimport copy, tanh_inplace
 from microkernel cimport SliverCache
-from step_tiles cimport StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, tile_bounds
+from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, step_row,
+                         tile_bounds)
 from strips cimport StreamBuffers, row_product
 
 
 cdef inline void rnn_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
                                   SliverCache* slivers) noexcept nogil:
-    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1, n
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
-    cdef floating* a_t = act + t * N * H
+    cdef Py_ssize_t H = s.H, n0, n1, j0, j1, n
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef floating* a_t = act + step_row(s, t) * H
     cdef const floating* h_prev = <const floating*>b.hst + slot(s, t) * H
     cdef floating* h_next = <floating*>b.hst + slot(s, t + 1) * H
     forward_recurrent_product(s, n0, n1, j0, j1, 0, 1, h_prev, H, <const floating*>b.Wh,
                               <const floating*>b.panels, a_t, slivers, row_block_key(s, t, tile))
-    for n in range(n0, n1):
-        if t < b.lengths[n]:
-            if b.relu:
-                _relu_inplace(a_t + n * H + j0, j1 - j0)
-            else:
-                tanh_inplace(a_t + n * H + j0, j1 - j0)
-            copy(h_next + n * H + j0, a_t + n * H + j0, j1 - j0)
+    for n in range(n0, n1):  # the rows still running
+        if b.relu:
+            _relu_inplace(a_t + n * H + j0, j1 - j0)
         else:
-            copy(h_next + n * H + j0, h_prev + n * H + j0, j1 - j0)
+            tanh_inplace(a_t + n * H + j0, j1 - j0)
+        copy(h_next + n * H + j0, a_t + n * H + j0, j1 - j0)
 
 
 cdef inline void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
@@ -45,19 +43,14 @@ cdef inline void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
 
 cdef inline void rnn_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                          floating* dG) noexcept nogil:
-    cdef Py_ssize_t N = s.N, H = s.H, n0, n1, j0, j1, n, k
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t H = s.H, n0, n1, j0, j1, n, k
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
     cdef const floating* act = <const floating*>b.act
     cdef const floating* dhs = <const floating*>b.dhs
     cdef floating* dh = <floating*>b.dh
-    cdef floating zero = 0
-    for n in range(n0, n1):
-        k = t * N * H + n * H + j0
-        if t < b.lengths[n]:
-            _activation_backward(b.relu, act + k, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dG + k,
-                                 j1 - j0)
-        else:
-            fill(dG + k, j1 - j0, zero)
+    for n in range(n0, n1):  # the rows running at step t
+        k = (step_row(s, t) + n) * H + j0
+        _activation_backward(b.relu, act + k, dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dG + k, j1 - j0)
 
 
 cdef inline void _activation_backward(bint relu, const floating* h, const floating* dhs, floating* dh,

@@ -16,9 +16,16 @@ cdef struct Tiling:
     # for a cell of ``gates`` gate blocks (T: the steps).  The shapes are the problem's alone
     # (``rnnfast._core.plan``), so every product has a thread-independent shape.
     Py_ssize_t N, T, H, gates, rows, units, row_blocks, unit_blocks
-    # Slots of the per-step histories (states, and the GRU's recurrent scratch): T+1 when backward will
-    # read them all, 2 in inference, where step t only reads slot t-1 and writes slot t (``slot``).
-    Py_ssize_t ring
+    # The rows of each step (the staircase layout, ``rnnfast._core.buffers.Staircase``): step t's block of a
+    # time-major array starts at row offsets[t] (T+1 entries), its first active[t] rows are the sequences
+    # still running (sorted longest first: order[i] is the user's row of row i, NULL when unsorted), and no
+    # tile reaches past them.  Without lengths: offsets[t] = t*N, active[t] = N.
+    const Py_ssize_t* offsets
+    const Py_ssize_t* active
+    const Py_ssize_t* order
+    # Inference keeps the per-step histories (states, the GRU's recurrent scratch) in a ring of two N-row
+    # slots, step t reading slot t and writing slot t+1 (``slot``); training keeps every step's block.
+    bint ring
     # Where the BLAS path finds a tile's step weights (``weight_block``): gate q's columns of the unit
     # block at unit j0 start at (j0 // units) * w_block + q * w_gate, rows w_ld apart.
     Py_ssize_t w_ld, w_block, w_gate
@@ -34,25 +41,30 @@ cdef struct StepBuffers:
     const void* WhT            # (G, H) Wh transposed (BLAS path, backward)
     const void* panels         # Wh in the micro-kernel's panels (forward: gate columns; backward: rows, transposed)
     const void* bh             # (G,) GRU's recurrent bias
-    void* act                  # (T, N, G) input pre-activations, then the gate activations
-    void* hg                   # (T, N, G) GRU's recurrent pre-activations
-    void* hst                  # (T+1, N, H) the state entering each step (index 0: the initial state)
-    void* cst                  # (T+1, N, H) LSTM's cell state, likewise
-    void* rh                   # (T, N, H) reset-before GRU: r * h_{t-1}
+    # Time-major arrays: a block of rows per step (``Tiling.offsets``); per-step histories: a block per step,
+    # or a ring of two N-row slots in inference (``slot``).
+    void* act                  # (rows, G) input pre-activations, then the gate activations
+    void* hg                   # history of (., G) GRU's recurrent pre-activations
+    void* hst                  # history of (., H) the state entering each step (block 0: the initial state)
+    void* cst                  # history of (., H) LSTM's cell state, likewise
+    void* rh                   # history of (., H) reset-before GRU: r * h_{t-1}
     void* hs                   # (N, T, H) the user's output, batch-major
     const void* dhs            # (N, T, H) the user's output gradient, batch-major, read in place
-    void* dh                   # (N, H) dL/dh flowing back: enters as dL/dh_T, leaves as dL/dh_0
+    void* dh                   # (N, H) dL/dh flowing back (rows sorted): in dL/dh_T, out dL/dh_0
     void* dc                   # (N, H) LSTM's dL/dc, likewise
     void* drh                  # (N, H) reset-before GRU: dL/d(r * h) of one step
-    void* dGx                  # (T, N, G) gradient at the input pre-activations
-    void* dGh                  # (T, N, G) ... at the recurrent ones (the same array where they coincide)
-    const Py_ssize_t* lengths  # (N,) valid steps of each sequence
+    void* dGx                  # (rows, G) gradient at the input pre-activations
+    void* dGh                  # (rows, G) ... at the recurrent ones (the same array where they coincide)
 
 
 cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t rows,
-                               Py_ssize_t units, Py_ssize_t ring) noexcept nogil:
+                               Py_ssize_t units, const Py_ssize_t* offsets, const Py_ssize_t* active,
+                               const Py_ssize_t* order, bint ring) noexcept nogil:
     """Tiles of the (N, H) state; the step weights are read as given, (H, gates*H) row-major."""
     cdef Tiling s
+    s.offsets = offsets
+    s.active = active
+    s.order = order
     s.ring = ring
     s.N = N
     s.T = T
@@ -68,15 +80,20 @@ cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssiz
     return s
 
 
+cdef inline Py_ssize_t step_row(Tiling s, Py_ssize_t t) noexcept nogil:
+    """The first row of step t's block in a time-major array (``act``, ``dGx``, ...)."""
+    return s.offsets[t]
+
+
 cdef inline Py_ssize_t slot(Tiling s, Py_ssize_t t) noexcept nogil:
-    """The first row, in a per-step history of N-row slots (``hst``, ``cst``, the GRU's ``hg``, ``rh``), of
-    the slot of step t: slot t itself when the history keeps every step, else t's place in the ring."""
-    return (t % s.ring) * s.N
+    """The first row of step t's block in a per-step history (``hst``, ``cst``, the GRU's ``hg``, ``rh``):
+    its own block when the history keeps every step, else its slot in the ring of two."""
+    return (t % 2) * s.N if s.ring else s.offsets[t]
 
 
 cdef inline Py_ssize_t batch_row(Tiling s, Py_ssize_t n, Py_ssize_t t, Py_ssize_t width) noexcept nogil:
-    """Offset of row (n, t) in a batch-major (N, T, width) array, such as the user's ``dhs``."""
-    return (n * s.T + t) * width
+    """Offset of (sorted) row n, step t in the user's batch-major (N, T, width) arrays (``hs``, ``dhs``)."""
+    return ((s.order[n] if s.order != NULL else n) * s.T + t) * width
 
 
 cdef inline Py_ssize_t weight_block(Tiling s, Py_ssize_t j0, Py_ssize_t q) noexcept nogil:
@@ -103,14 +120,15 @@ cdef inline void block_step_weights(const floating* W, floating* out, Tiling* s,
     s.w_gate = units
 
 
-cdef inline Py_ssize_t tile_count(Tiling s) noexcept nogil:
-    return s.row_blocks * s.unit_blocks
+cdef inline Py_ssize_t tile_count(Tiling s, Py_ssize_t t) noexcept nogil:
+    """The tiles of step t: its active rows' row blocks x the unit blocks (row-block-major)."""
+    return ((s.active[t] + s.rows - 1) // s.rows) * s.unit_blocks
 
 
-cdef inline void tile_bounds(Tiling s, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,
+cdef inline void tile_bounds(Tiling s, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,
                              Py_ssize_t* j0, Py_ssize_t* j1) noexcept nogil:
     n0[0] = (tile // s.unit_blocks) * s.rows
-    n1[0] = min(s.N, n0[0] + s.rows)
+    n1[0] = min(s.active[t], n0[0] + s.rows)
     j0[0] = (tile % s.unit_blocks) * s.units
     j1[0] = min(s.H, j0[0] + s.units)
 
@@ -150,8 +168,9 @@ cdef inline void backward_recurrent_product(Py_ssize_t t, Py_ssize_t tile, Tilin
     (padded rows have dGh = 0).  On BLAS one product per gate block with untransposed operands (OpenBLAS
     ran the transposed form at a third of the speed on these sizes), accumulated in gate order; on the
     micro-kernel, the K-slice of gates q0..q1-1 of Wh's rows j0:j1, transposed and packed."""
-    cdef Py_ssize_t N = s.N, H = s.H, G = s.gates * s.H, n0, n1, j0, j1, n, q
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    cdef Py_ssize_t H = s.H, G = s.gates * s.H, n0, n1, j0, j1, n, q
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
+    cdef const floating* dG_t = dGh + step_row(s, t) * G
     cdef floating one = 1, zero = 0
     if panels != NULL:
         if floating is float:
@@ -159,29 +178,25 @@ cdef inline void backward_recurrent_product(Py_ssize_t t, Py_ssize_t tile, Tilin
                 for n in range(n0, n1):
                     fill(out + n * H + j0, j1 - j0, zero)
             packed_gemm_tile_s(slivers, 16 * row_block_key(s, t, tile) + 4 * q0 + q1, n1 - n0, (q1 - q0) * H,
-                               dGh + t * N * G + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL, G * PANEL,
+                               dG_t + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL, G * PANEL,
                                (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, out + n0 * H + j0, H)
         return
     if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over the gates
-        gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dGh + t * N * G + n0 * G + q0 * H, G,
+        gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dG_t + n0 * G + q0 * H, G,
              WhT + q0 * H * H, H, beta, out + n0 * H, H)
         return
     for q in range(q0, q1):
-        gemm(False, False, n1 - n0, j1 - j0, H, one, dGh + t * N * G + n0 * G + q * H, G,
+        gemm(False, False, n1 - n0, j1 - j0, H, one, dG_t + n0 * G + q * H, G,
              WhT + q * H * H + j0, H, beta if q == q0 else one, out + n0 * H + j0, H)
 
 
 cdef inline void emit_output_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const floating* hst,
-                                  floating* hs, const Py_ssize_t* lengths) noexcept nogil:
+                                  floating* hs) noexcept nogil:
     """The user's batch-major output ``hs[n, t]`` for one tile of step t, written while the tile's
-    new state is still in cache (a separate transposing pass over hs cost as much as a step at N=32):
-    ``h_t``, or 0 past a sequence's end."""
+    new state is still in cache (a separate transposing pass over hs cost as much as a step at N=32).
+    Padded steps are not visited: there ``hs`` was allocated zero."""
     cdef Py_ssize_t n0, n1, j0, j1, n
-    cdef floating zero = 0
-    tile_bounds(s, tile, &n0, &n1, &j0, &j1)
+    tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
     cdef const floating* h_next = hst + slot(s, t + 1) * s.H
     for n in range(n0, n1):
-        if t < lengths[n]:
-            copy(hs + batch_row(s, n, t, s.H) + j0, h_next + n * s.H + j0, j1 - j0)
-        else:
-            fill(hs + batch_row(s, n, t, s.H) + j0, j1 - j0, zero)
+        copy(hs + batch_row(s, n, t, s.H) + j0, h_next + n * s.H + j0, j1 - j0)

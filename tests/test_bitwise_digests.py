@@ -1,7 +1,8 @@
 """The kernels' exact bits, pinned: SHA-256 digests of the outputs and every gradient of fixed problems
-(all cells, both dtypes, lengths and initial states, 1 and 2 threads, and shapes that take each code path:
+(all cells, both dtypes, initial and final states, 1 and 2 threads, and shapes that take each code path:
 BLAS steps, two row blocks, owned row blocks, the blocked copy of the step weights, the micro-kernel's steps
-and all-step products), and of the streaming steppers.  A refactoring must not change a bit.
+and all-step products; and ragged batches, with lengths), and of the streaming steppers.  A refactoring must
+not change a bit.
 
 The bits depend on the build (baseline or AVX2), the BLAS (version and kernel) and the machine, so digests are
 recorded per such fingerprint in ``tests/data/kernel_digests.json``; on a fingerprint with no record the test
@@ -43,10 +44,13 @@ def digest(arrays) -> str:
     return h.hexdigest()[:32]
 
 
-def sequence_digest(cell, shape, dtype, num_threads):
+def sequence_digest(cell, shape, dtype, num_threads, ragged):
     rng = np.random.default_rng(sum(shape) * 7 + len(cell.name))
     x, params, states, lengths, dhs, dfinals = problem(cell, rng, *shape, dtype=dtype)
-    outputs, grads = run(cell, rnnfast, x, params, states, lengths, dhs, dfinals, num_threads=num_threads)
+    if ragged:  # lengths (the rows sorted, only the running ones computed), initial and final states
+        outputs, grads = run(cell, rnnfast, x, params, states, lengths, dhs, dfinals, num_threads=num_threads)
+        return digest(outputs + grads)
+    outputs, grads = run(cell, rnnfast, x, params, states, None, dhs, dfinals, num_threads=num_threads)
     plain, plain_grads = run(cell, rnnfast, x, params, None, None, dhs, None, num_threads=num_threads)
     return digest(outputs + grads + plain + plain_grads)
 
@@ -68,16 +72,16 @@ def stepper_digest(name, dtype, num_threads, H=96, D=40, N=1, steps=6):
     return digest(hs)
 
 
-CASES = [("seq", cell.name, shape, dtype) for cell in CELLS for shape in SHAPES
+CASES = [(kind, cell.name, shape, dtype) for kind in ("seq", "ragged") for cell in CELLS for shape in SHAPES
          for dtype in ("float32", "float64")]
 CASES += [("stream", name, (n,), dtype) for name in [c.name for c in CELLS] for n in (1, 3)
           for dtype in ("float32", "float64")]
 
 
 def compute(kind, name, shape, dtype, num_threads):
-    if kind == "seq":
+    if kind in ("seq", "ragged"):
         cell = next(c for c in CELLS if c.name == name)
-        return sequence_digest(cell, shape, np.dtype(dtype), num_threads)
+        return sequence_digest(cell, shape, np.dtype(dtype), num_threads, kind == "ragged")
     return stepper_digest(name, np.dtype(dtype), num_threads, N=shape[0])
 
 
@@ -91,8 +95,14 @@ def load():
 
 @pytest.mark.skipif(not RECORD, reason="records digests only with RNNFAST_RECORD_DIGESTS=1")
 def test_record_digests():
+    """Records the cases that have no digest yet (``RNNFAST_RECORD_DIGESTS_KINDS=seq,ragged`` re-records
+    those kinds)."""
     data = load()
-    data[fingerprint()] = {case_key(*c): compute(*c, num_threads=1) for c in CASES}
+    kinds = [k for k in os.environ.get("RNNFAST_RECORD_DIGESTS_KINDS", "").split(",") if k]
+    recorded = data.setdefault(fingerprint(), {})
+    for c in CASES:
+        if case_key(*c) not in recorded or c[0] in kinds:
+            recorded[case_key(*c)] = compute(*c, num_threads=1)
     DIGESTS.parent.mkdir(exist_ok=True)
     DIGESTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 

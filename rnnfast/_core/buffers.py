@@ -13,26 +13,86 @@ from . import layout as _layout  # one build: its passes copy, they do no arithm
 PARALLEL_COPY_MIN = 1 << 16
 
 
+@dataclass(frozen=True)
+class Staircase:
+    """Which rows a time-major array gives each step.  Without lengths: N rows a step, ``t*N`` on.  With
+    ``lengths`` (ragged batches) the sequences are sorted longest first, stably (``order[i]`` is the user's
+    row of sorted row i), and step t's block holds ``active[t-1]`` rows (N for step 0), of which the first
+    ``active[t]`` are still running: a step computes only those, the all-step products run over the
+    blocks' rows (about ``sum(lengths)``), and the state a sequence ends with stays in its row.  A state
+    history has one more block (the final states)."""
+
+    N: int
+    T: int
+    order: Optional[np.ndarray]  # (N,) intp, None when unsorted
+    lengths: np.ndarray  # (N,) intp, sorted like the rows
+    active: np.ndarray  # (T,) intp, rows running at each step
+    offsets: np.ndarray  # (T+1,) intp, first row of each step's block; offsets[T]: rows of a time-major array
+
+    @classmethod
+    def make(cls, lengths: Optional[np.ndarray], N: int, T: int) -> "Staircase":
+        if lengths is None or (N and lengths.min() == T):
+            full = np.full(N, T, dtype=np.intp)
+            return cls(N, T, None, full, np.full(T, N, dtype=np.intp), np.arange(T + 1, dtype=np.intp) * N)
+        order = np.argsort(-lengths, kind="stable").astype(np.intp)
+        sorted_lengths = np.ascontiguousarray(lengths[order], dtype=np.intp)
+        active = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1).astype(np.intp)
+        sizes = np.concatenate([[N], active[:-1]])
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        return cls(N, T, order, sorted_lengths, active, offsets)
+
+    @property
+    def rows(self) -> int:
+        """Rows of a time-major array (``x_tm``, ``act``, ``dGx``)."""
+        return int(self.offsets[-1])
+
+    @property
+    def history_rows(self) -> int:
+        """Rows of a state history that keeps every step: the blocks, and the final states' block."""
+        return self.rows + int(self.active[-1])
+
+    def sort(self, a: np.ndarray) -> np.ndarray:
+        """A per-sequence array ``(N, ...)`` in the kernels' row order (C-contiguous; a new array)."""
+        return np.array(a if self.order is None else a[self.order], order="C")
+
+    def unsort(self, a: np.ndarray) -> np.ndarray:
+        """A per-sequence array from the kernels' row order back to the user's (a new array)."""
+        if self.order is None:
+            return a.copy()
+        out = np.empty_like(a)
+        out[self.order] = a
+        return out
+
+    def final_rows(self, ring: bool) -> np.ndarray:
+        """The row of a state history where each sorted sequence's last state is (its last step's block,
+        or its slot of the ring of two)."""
+        blocks = (self.lengths % 2) * self.N if ring else self.offsets[self.lengths]
+        return blocks + np.arange(self.N)
+
+
 @dataclass
 class SequenceBuffers:
     """Every array a forward or backward kernel call touches (``kernels.forward``/``backward``), C-contiguous
-    and of the call's dtype (``lengths``: intp); None where the cell or the path has none.  G = gates * H;
-    time-major arrays are (T, N, ...), the user's are (N, T, ...)."""
+    and of the call's dtype (the staircase's: intp); None where the cell or the path has none.  G = gates * H;
+    time-major arrays have ``steps.rows`` rows, in blocks per step; the user's are (N, T, ...)."""
 
     cell: int  # kernels.CELLS[spec.name]
     reset_after: bool
     relu: bool
-    x_tm: np.ndarray  # (T, N, D), zero at padded steps
+    x_tm: np.ndarray  # (rows, D), zero past each step's running rows
     Wx: np.ndarray  # (D, G)
     Wh: np.ndarray  # (H, G)
-    lengths: np.ndarray  # (N,) valid steps
-    hst: np.ndarray  # (T+1, N, H)
-    act: np.ndarray  # (T, N, G)
+    offsets: np.ndarray  # Staircase.offsets
+    active: np.ndarray  # Staircase.active
+    order: Optional[np.ndarray]  # Staircase.order
+    ring: bool  # inference: per-step histories in a ring of two N-row slots
+    hst: np.ndarray  # (history rows, H), or (2N, H) in the ring
+    act: np.ndarray  # (rows, G)
     bias_x: Optional[np.ndarray] = None  # (G,) added to x @ Wx: b, or the GRU's bx
     bias_h: Optional[np.ndarray] = None  # (G,) the GRU's bh
-    cst: Optional[np.ndarray] = None  # (T+1, N, H) LSTM
-    hg: Optional[np.ndarray] = None  # (T, N, G) GRU
-    rh: Optional[np.ndarray] = None  # (T, N, H) reset-before GRU
+    cst: Optional[np.ndarray] = None  # like hst: LSTM
+    hg: Optional[np.ndarray] = None  # (rows, G) GRU (ring: (2N, G))
+    rh: Optional[np.ndarray] = None  # (rows, H) reset-before GRU (ring: (2N, H))
     hs: Optional[np.ndarray] = None  # (N, T, H) forward output
     panels: Optional[np.ndarray] = None  # micro-kernel panels of Wh (plan.step_weights == "microkernel")
     blocked: Optional[np.ndarray] = None  # the blocked copy of Wh (plan.step_weights == "blocked")
@@ -41,9 +101,9 @@ class SequenceBuffers:
     dh: Optional[np.ndarray] = None  # (N, H) in: dL/dh_T, out: dL/dh_0
     dc: Optional[np.ndarray] = None
     drh: Optional[np.ndarray] = None  # (N, H) reset-before GRU
-    dGx: Optional[np.ndarray] = None  # (T, N, G)
-    dGh: Optional[np.ndarray] = None  # (T, N, G), dGx itself where the two coincide
-    dx_tm: Optional[np.ndarray] = None  # (T, N, D)
+    dGx: Optional[np.ndarray] = None  # (rows, G)
+    dGh: Optional[np.ndarray] = None  # (rows, G), dGx itself where the two coincide
+    dx_tm: Optional[np.ndarray] = None  # (rows, D)
     dWx: Optional[np.ndarray] = None
     dWh: Optional[np.ndarray] = None
     dbx: Optional[np.ndarray] = None  # (G,) gradient of bias_x
@@ -54,13 +114,20 @@ def _threads_for(a: np.ndarray, num_threads: int) -> int:
     return num_threads if a.size >= PARALLEL_COPY_MIN else 1
 
 
-def time_major(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray], num_threads: int,
+def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
                ws) -> np.ndarray:
-    """(N, T, F) -> C-contiguous (T, N, F) copy in a workspace of ``ws`` (a step's batch rows become
-    contiguous for BLAS), zero at padded steps.  The same pass checks that the valid steps are finite
-    (ValueError naming ``name``): one read of ``a`` instead of three."""
-    out = ws.take((a.shape[1], a.shape[0]) + a.shape[2:], a.dtype)
-    if _layout.time_major_into(a, out, steps, _threads_for(a, num_threads)):
+    """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in a workspace of ``ws`` (a step's rows
+    become contiguous for BLAS), zero past the running rows.  The same pass checks that the valid steps are
+    finite (ValueError naming ``name``): one read of ``a`` instead of three."""
+    N, T, F = a.shape
+    threads = _threads_for(a, num_threads)
+    if steps.order is None:
+        out = ws.take((T * N, F), a.dtype)  # the pool keeps whole arrays, never views
+        bad = _layout.time_major_into(a, out.reshape(T, N, F), steps.lengths, threads)
+    else:
+        out = ws.take((steps.rows, F), a.dtype)
+        bad = _layout.staircase_into(a, out, steps.order, steps.offsets, steps.active, threads)
+    if bad:
         raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
                          "expected finite values")
     return out
@@ -78,12 +145,17 @@ def checked_in_place(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional
     return a
 
 
-def batch_major(a_tm: np.ndarray, num_threads: int) -> np.ndarray:
-    """(T, N, F) -> a new C-contiguous (N, T, F) array (``dx``), copied by the threads: NumPy's one-thread
-    copy took twice as long once the kernel had left ``a_tm`` out of cache.  Always a copy: for N = 1 the
-    swap is already contiguous, and a view would let a user's in-place edit write into a workspace."""
-    out = np.empty((a_tm.shape[1], a_tm.shape[0]) + a_tm.shape[2:], dtype=a_tm.dtype)
-    _layout.batch_major_into(a_tm, out, _threads_for(a_tm, num_threads))
+def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int) -> np.ndarray:
+    """Time-major ``(steps.rows, F)`` -> a new C-contiguous (N, T, F) array (``dx``; zero at padded steps),
+    copied by the threads: NumPy's one-thread copy took twice as long once the kernel had left ``a_tm`` out
+    of cache.  Always a copy: a view would let a user's in-place edit write into a workspace."""
+    N, T, F = steps.N, steps.T, a_tm.shape[1]
+    out = np.empty((N, T, F), dtype=a_tm.dtype)
+    threads = _threads_for(a_tm, num_threads)
+    if steps.order is None:
+        _layout.batch_major_into(a_tm.reshape(T, N, F), out, threads)
+    else:
+        _layout.staircase_to_batch(a_tm, out, steps.order, steps.offsets, steps.active, threads)
     return out
 
 
@@ -94,10 +166,11 @@ def transposed(W: np.ndarray, num_threads: int, ws) -> np.ndarray:
     return out
 
 
-def state_history(first: np.ndarray, T: int, ws) -> np.ndarray:
-    """(T+1, N, H) state history (a workspace of ``ws``) with the given state at index 0."""
-    st = ws.take((T + 1,) + first.shape, first.dtype)
-    st[0] = first
+def state_history(first: np.ndarray, steps: Staircase, ring: bool, ws) -> np.ndarray:
+    """A state history (a workspace of ``ws``): every step's block (``steps.history_rows`` rows), or the
+    ring of two N-row slots, with the given initial state (the user's rows, sorted) in block 0."""
+    st = ws.take((2 * steps.N if ring else steps.history_rows, first.shape[1]), first.dtype)
+    st[:steps.N] = first if steps.order is None else first[steps.order]
     return st
 
 
@@ -108,5 +181,3 @@ def kernel_outputs(N: int, dtype, *shapes):
     return [new(shape, dtype=dtype) for shape in shapes]
 
 
-def kernel_lengths(lengths: Optional[np.ndarray], N: int, T: int) -> np.ndarray:
-    return lengths if lengths is not None else np.full(N, T, dtype=np.intp)

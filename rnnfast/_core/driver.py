@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..cells import CellSpec
-from .buffers import (SequenceBuffers, batch_major, checked_in_place, kernel_lengths, kernel_outputs, state_history,
+from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place, kernel_outputs, state_history,
                       time_major, transposed)
 from .dispatch import kernel_module
 from .plan import StepPlan
@@ -27,15 +27,15 @@ class SequenceCache:
 
     spec: CellSpec
     option: object  # the cell's option (reset_after, nonlinearity), or None
-    x_tm: np.ndarray  # (T, N, D), padded steps zeroed
+    x_tm: np.ndarray  # (rows, D), time-major in blocks per step (``steps``)
     Wx: np.ndarray
     Wh: np.ndarray
-    hst: np.ndarray  # (T+1, N, H) the state entering each step
-    cst: Optional[np.ndarray]  # LSTM: (T+1, N, H)
-    act: np.ndarray  # (T, N, G) gate activations
-    hg: Optional[np.ndarray]  # GRU: (T, N, G) recurrent pre-activations
-    rh: Optional[np.ndarray]  # reset-before GRU: (T, N, H) r * h_{t-1}
-    lengths: np.ndarray
+    hst: np.ndarray  # (history rows, H) the state entering each step
+    cst: Optional[np.ndarray]  # LSTM, likewise
+    act: np.ndarray  # (rows, G) gate activations
+    hg: Optional[np.ndarray]  # GRU: (rows, G) recurrent pre-activations
+    rh: Optional[np.ndarray]  # reset-before GRU: (rows, H) r * h_{t-1}
+    steps: Staircase
     mask: Optional[np.ndarray]
     plan: StepPlan
 
@@ -60,22 +60,26 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
                                check_x_values=False)  # x: checked in its time-major copy
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
     G = spec.gates * H
-    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad)
+    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
+                                   ragged=v.mask is not None)
     cell, reset_after, relu = _flags(spec, option)
-    steps = kernel_lengths(v.lengths, N, T)
+    steps = Staircase.make(v.lengths, N, T)
     biases = [np.ascontiguousarray(b) for b in v.biases]
-    slots = T if need_grad else 1  # per-step histories: every step for backward, else a ring of two
+    ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
+    scratch_rows = 2 * N if ring else steps.rows
     with pool.scope() as ws:
         buf = SequenceBuffers(
             cell, reset_after, relu,
             x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, ws),
-            Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh), lengths=steps,
-            hst=state_history(v.states[0], slots, ws), act=ws.take((T, N, G), dtype),
+            Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh),
+            offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
+            hst=state_history(v.states[0], steps, ring, ws), act=ws.take((steps.rows, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
-            cst=state_history(v.states[1], slots, ws) if len(v.states) > 1 else None,
-            hg=ws.take((max(slots, 2), N, G), dtype) if spec.name == "gru" else None,
-            rh=ws.take((max(slots, 2), N, H), dtype) if spec.name == "gru" and not reset_after else None,
-            hs=np.empty((N, T, H), dtype=dtype),  # the user's output, written by the kernel's tiles
+            cst=state_history(v.states[1], steps, ring, ws) if len(v.states) > 1 else None,
+            hg=ws.take((scratch_rows, G), dtype) if spec.name == "gru" else None,
+            rh=ws.take((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
+            # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
+            hs=(np.empty if steps.order is None else np.zeros)((N, T, H), dtype=dtype),
             panels=ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None,
             blocked=(ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                      else None),
@@ -89,8 +93,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
                                   steps, v.mask, plan)
             ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
                                         if a is not None))
-        last = T % buf.hst.shape[0]
-        finals = [buf.hst[last].copy()] + ([buf.cst[last].copy()] if buf.cst is not None else [])
+        last = steps.final_rows(ring)  # each sequence's own last state
+        finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
     return buf.hs, finals, cache
 
 
@@ -99,21 +103,23 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
     whose cache is expected, in errors."""
     cache = check_cache(cache, SequenceCache, producer, spec)
-    T, N, D = cache.x_tm.shape
-    H, dtype, plan = cache.Wh.shape[0], cache.x_tm.dtype, cache.plan
+    steps, plan = cache.steps, cache.plan
+    N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
     G = spec.gates * H
     dnames = [f"d{n}T" for n in spec.state_names]
     dhs, dstates = check_sequence_backward(dhs, list(zip(dnames, dfinals)), N, T, H, dtype, cache.mask,
                                            check_dhs_values=False)
-    dhs = checked_in_place("dhs", dhs, cache.lengths, cache.mask, plan.num_threads)
-    dstates = [np.array(d, dtype=dtype, order="C") for d in dstates]  # written in place
+    lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
+    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads)
+    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in dstates]  # written in place, rows sorted
     cell, reset_after, relu = _flags(spec, cache.option)
     dW = kernel_outputs(N, dtype, (D, G), (H, G), *[(G,)] * len(spec.bias_names))
     with pool.scope() as ws:
-        dGx = ws.take((T, N, G), dtype)
+        dGx = ws.take((steps.rows, G), dtype)
         microkernel = plan.step_weights == "microkernel"
         buf = SequenceBuffers(
-            cell, reset_after, relu, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh, lengths=cache.lengths,
+            cell, reset_after, relu, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
+            offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
             hst=cache.hst, act=cache.act, cst=cache.cst, hg=cache.hg, rh=cache.rh,
             # the step products read the micro-kernel's panels, or Wh.T on BLAS
             panels=ws.take((G * H,), dtype) if microkernel else None,
@@ -121,15 +127,15 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dhs=dhs, dh=dstates[0], dc=dstates[1] if len(dstates) > 1 else None,
             drh=np.empty((N, H), dtype=dtype) if cache.rh is not None else None,
             # the x-side and h-side pre-activation gradients differ only in the reset-after GRU
-            dGx=dGx, dGh=ws.take((T, N, G), dtype) if spec.name == "gru" and reset_after else dGx,
-            dx_tm=ws.take((T, N, D), dtype), dWx=dW[0], dWh=dW[1],
+            dGx=dGx, dGh=ws.take((steps.rows, G), dtype) if spec.name == "gru" and reset_after else dGx,
+            dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
         )
         if N:
             with single_threaded_blas():
                 _kernels.backward(buf, plan)
-        dx = batch_major(buf.dx_tm, plan.num_threads)
-    return (dx, dW[0], dW[1], *dW[2:], *dstates)
+        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
+    return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates))
 
 
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None):
@@ -143,7 +149,7 @@ def step_backward(spec: CellSpec, dnext: Sequence, cache):
     """Gradients of one step: ``(dx (N, D), *dstates, dWx, dWh, *dbiases)``."""
     producer = f"rnnfast.{spec.name}_step_forward"
     cache = check_cache(cache, SequenceCache, producer, spec)
-    N, H = cache.x_tm.shape[1], cache.Wh.shape[0]
+    N, H = cache.steps.N, cache.Wh.shape[0]
     check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype)
     zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
     dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer)

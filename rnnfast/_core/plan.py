@@ -124,9 +124,10 @@ class StepPlan:
 
     @classmethod
     def choose(cls, gates: int, N: int, T: int, H: int, dtype, num_threads=None, D=None, need_grad=True,
-               **force) -> "StepPlan":
+               ragged=False, **force) -> "StepPlan":
         """The plan for a call of a cell with ``gates`` gate blocks on ``(N, T, H)`` (input size ``D``,
-        default H) in ``dtype``; ``need_grad``: a backward pass will follow on the same plan.
+        default H) in ``dtype``; ``need_grad``: a backward pass will follow on the same plan; ``ragged``:
+        the sequences have lengths, so the rows still running shrink as they end.
 
         ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
         ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
@@ -137,11 +138,11 @@ class StepPlan:
         nt = resolve_num_threads(num_threads)  # every call: it reads the environment
         if not force:  # a training loop repeats its shapes: the plan is made once per shape
             work = 2.0 * N * T * ((H if D is None else D) + H) * gates * H * (3 if need_grad else 1)
-            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt, work < MIN_PARALLEL_CALL_FLOPS)
+            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt, work < MIN_PARALLEL_CALL_FLOPS, bool(ragged))
         return cls._choose(gates, N, T, H, np.dtype(dtype), nt, force)
 
     @classmethod
-    def _choose(cls, gates, N, T, H, dtype, nt, force) -> "StepPlan":
+    def _choose(cls, gates, N, T, H, dtype, nt, force, ragged=False) -> "StepPlan":
         reasons = []
         if "rows" in force or "units" in force:
             rows, units = int(force.get("rows", N)), int(force.get("units", H))
@@ -168,7 +169,10 @@ class StepPlan:
             reasons.append(("schedule", f"under {MIN_PARALLEL_STEP_FLOPS} flops a step: a team costs more"))
         else:
             step_threads = _team(tiles, nt)
-            if step_threads > 1 and row_blocks >= step_threads and row_blocks % step_threads == 0:
+            if ragged:  # sorted longest first: the first row blocks run longest, owned they would idle the rest
+                schedule = "shared_tiles"
+                reasons.append(("schedule", "ragged: each step's running tiles shared, whichever rows they are"))
+            elif step_threads > 1 and row_blocks >= step_threads and row_blocks % step_threads == 0:
                 schedule = "owned_rows"
                 reasons.append(("schedule", f"{row_blocks} row blocks share out evenly over {step_threads} threads"))
             else:
@@ -213,9 +217,9 @@ class StepPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _chosen(cls, gates, N, T, H, dtype, nt, small) -> StepPlan:
+def _chosen(cls, gates, N, T, H, dtype, nt, small, ragged) -> StepPlan:
     if small and nt > 1:
         plan = cls._choose(gates, N, T, H, dtype, 1, {})
         return plan.replace(reasons=plan.reasons + (("num_threads", f"under {MIN_PARALLEL_CALL_FLOPS:.0e} flops a "
                                                                        "training step: one thread"),))
-    return cls._choose(gates, N, T, H, dtype, nt, {})
+    return cls._choose(gates, N, T, H, dtype, nt, {}, ragged)

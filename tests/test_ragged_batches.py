@@ -1,0 +1,80 @@
+"""Ragged batches: with ``lengths`` the kernels sort the sequences longest first, compute at each step only
+the rows still running and run the all-step products over about ``sum(lengths)`` rows (the staircase layout,
+``rnnfast._core.buffers.Staircase``).  The results are the reference's, in the user's row order, whatever
+the lengths; the bits do not depend on the thread count or the schedule."""
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast._core.buffers import Staircase
+
+from cells import CELLS, IMPLS, rel_err, run
+
+CELL_IDS = [c.name for c in CELLS]
+PATTERNS = {
+    "all-one": [1, 1, 1, 1],
+    "ends-early": [2, 2, 3, 2],  # no row runs at the last steps
+    "mixed": [6, 1, 1, 6, 3],
+    "ties": [4, 6, 4, 6, 4, 2],  # the stable order keeps equal lengths in the user's order
+    "one-short": [6, 6, 6, 5],
+}
+
+
+def problem(cell, rng, lengths, T, D, H, dtype):
+    N = len(lengths)
+    x = rng.standard_normal((N, T, D)).astype(dtype)
+    params = cell.params(rng, D, H, dtype)
+    states = cell.states(rng, N, H, dtype)
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    dfinals = cell.states(rng, N, H, dtype)
+    return x, params, states, np.array(lengths), dhs, dfinals
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("pattern", list(PATTERNS), ids=list(PATTERNS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ragged_batches_match_the_reference(cell, pattern, dtype, rng):
+    args = problem(cell, rng, PATTERNS[pattern], 6, 5, 7, dtype)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args)
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert k.shape == r.shape
+        assert rel_err(k, r) <= (1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("shape", [(37, 9, 20, 70), (33, 5, 16, 1024)])
+def test_ragged_bits_do_not_depend_on_threads_or_schedule(cell, shape, rng):
+    N, T, D, H = shape
+    lengths = list(rng.integers(1, T + 1, size=N))
+    args = problem(cell, rng, lengths, T, D, H, np.float32)
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in (2, 3):
+        for schedule in ("owned_rows", "shared_tiles"):
+            plan = cell.plan(N, T, H, np.float32, nt, schedule=schedule)
+            again = run(cell, IMPLS["kernel"], *args, plan=plan)
+            for a, b in zip(first[0] + first[1], again[0] + again[1]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_the_staircase_gives_each_step_the_rows_still_running():
+    steps = Staircase.make(np.array([2, 5, 1, 5, 3]), 5, 5)
+    assert steps.order.tolist() == [1, 3, 4, 0, 2]  # longest first, ties in the user's order
+    assert steps.active.tolist() == [5, 4, 3, 2, 2]
+    assert steps.offsets.tolist() == [0, 5, 10, 14, 17, 19]  # step t's block holds active[t-1] rows
+    assert steps.rows == 19 and steps.history_rows == 21
+    dense = Staircase.make(None, 3, 4)
+    assert dense.order is None and dense.offsets.tolist() == [0, 3, 6, 9, 12]
+    assert Staircase.make(np.array([4, 4, 4]), 3, 4).order is None  # nothing padded: no sorting
+
+
+def test_a_ragged_call_computes_only_the_running_rows(rng):
+    """The time-major arrays of a ragged call have sum(lengths) rows and at most N more, not N*T: step t's
+    block has a row for each sequence that ran at step t-1."""
+    N, T, D, H = 16, 20, 8, 32
+    lengths = np.full(N, 2)
+    lengths[0] = T
+    x = rng.standard_normal((N, T, D))
+    _, _, _, cache = rnnfast.lstm_forward(x, rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)),
+                                          np.zeros(4 * H), lengths=lengths)
+    assert cache.x_tm.shape[0] == lengths.sum() + N - 1 == 65  # blocks of 16, 16, 16, then one row a step
