@@ -17,6 +17,13 @@ from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_produ
 from strips cimport StreamBuffers, row_product
 
 
+cdef inline void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating zero = 0
+    for j in range(m):
+        a[j] = a[j] if a[j] > zero else zero
+
+
 cdef inline void rnn_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
                                   SliverCache* slivers) noexcept nogil:
     cdef Py_ssize_t H = s.H, n0, n1, j0, j1, n
@@ -32,13 +39,6 @@ cdef inline void rnn_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const
         else:
             tanh_inplace(a_t + n * H + j0, j1 - j0)
         copy(h_next + n * H + j0, a_t + n * H + j0, j1 - j0)
-
-
-cdef inline void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating zero = 0
-    for j in range(m):
-        a[j] = a[j] if a[j] > zero else zero
 
 
 cdef inline void rnn_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
