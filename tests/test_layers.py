@@ -159,3 +159,18 @@ def test_rnnlm_gradients_with_tying(rng):
     for i in (0, 1, len(model.params) - 1):
         p = model.params[i]
         np.testing.assert_allclose(model.grads[i], numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+
+
+def test_scatter_add_rows_adds_repeated_ids_like_np_add_at(rng):
+    from rnnfast.layers.basic import scatter_add_rows
+    for V, D, n in [(100, 64, 2048), (7, 3, 50), (1000, 8, 10)]:
+        ids = rng.integers(0, V, n)
+        rows = rng.standard_normal((n, D))
+        expected = np.zeros((V, D))
+        np.add.at(expected, ids, rows)
+        got = np.zeros((V, D))
+        scatter_add_rows(got, ids, rows)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    empty = np.zeros((3, 2))
+    scatter_add_rows(empty, np.array([], dtype=int), np.zeros((0, 2)))
+    assert not empty.any()

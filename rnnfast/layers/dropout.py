@@ -21,9 +21,11 @@ class _Dropout:
         if not self.training or self.p == 0.0:
             self.mask = None
             return x
-        keep = self.rng.random(self._mask_shape(x.shape)) >= self.p
+        # float32 uniforms (24 random bits, plenty to compare with p) draw three times faster than float64
+        keep = self.rng.random(self._mask_shape(x.shape), dtype=np.float32) >= self.p
         # inverted dropout: scale at training time, identity at evaluation
-        self.mask = (keep / (1.0 - self.p)).astype(x.dtype)
+        self.mask = keep.astype(x.dtype)
+        self.mask *= 1.0 / (1.0 - self.p)
         return x * self.mask
 
     def backward(self, dout):
