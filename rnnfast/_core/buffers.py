@@ -115,17 +115,17 @@ def _threads_for(a: np.ndarray, num_threads: int) -> int:
 
 
 def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
-               ws) -> np.ndarray:
-    """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in a workspace of ``ws`` (a step's rows
-    become contiguous for BLAS), zero past the running rows.  The same pass checks that the valid steps are
+               take) -> np.ndarray:
+    """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in an array from ``take(shape, dtype)``
+    (a workspace scope's ``take``; a step's rows become contiguous for BLAS), zero past the running rows.  The same pass checks that the valid steps are
     finite (ValueError naming ``name``): one read of ``a`` instead of three."""
     N, T, F = a.shape
     threads = _threads_for(a, num_threads)
     if steps.order is None:
-        out = ws.take((T * N, F), a.dtype)  # the pool keeps whole arrays, never views
+        out = take((T * N, F), a.dtype)  # the pool keeps whole arrays, never views
         bad = _layout.time_major_into(a, out.reshape(T, N, F), steps.lengths, threads)
     else:
-        out = ws.take((steps.rows, F), a.dtype)
+        out = take((steps.rows, F), a.dtype)
         bad = _layout.staircase_into(a, out, steps.order, steps.offsets, steps.active, threads)
     if bad:
         raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
@@ -159,17 +159,18 @@ def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int) -> np.ndar
     return out
 
 
-def transposed(W: np.ndarray, num_threads: int, ws) -> np.ndarray:
-    """``W.T`` as a C-contiguous workspace of ``ws`` (a blocked copy; NumPy's strided one is ~10x slower)."""
-    out = ws.take(W.shape[::-1], W.dtype)
+def transposed(W: np.ndarray, num_threads: int, take) -> np.ndarray:
+    """``W.T`` as a C-contiguous array from ``take(shape, dtype)`` (a blocked copy; NumPy's strided one is
+    ~10x slower)."""
+    out = take(W.shape[::-1], W.dtype)
     _layout.transpose_into(np.ascontiguousarray(W), out, num_threads)
     return out
 
 
-def state_history(first: np.ndarray, steps: Staircase, ring: bool, ws) -> np.ndarray:
-    """A state history (a workspace of ``ws``): every step's block (``steps.history_rows`` rows), or the
-    ring of two N-row slots, with the given initial state (the user's rows, sorted) in block 0."""
-    st = ws.take((2 * steps.N if ring else steps.history_rows, first.shape[1]), first.dtype)
+def state_history(first: np.ndarray, steps: Staircase, ring: bool, take) -> np.ndarray:
+    """A state history (from ``take(shape, dtype)``): every step's block (``steps.history_rows`` rows), or
+    the ring of two N-row slots, with the given initial state (the user's rows, sorted) in block 0."""
+    st = take((2 * steps.N if ring else steps.history_rows, first.shape[1]), first.dtype)
     st[:steps.N] = first if steps.order is None else first[steps.order]
     return st
 

@@ -40,19 +40,26 @@ class SequenceCache:
     plan: StepPlan
 
 
+def _fresh(shape, dtype) -> np.ndarray:
+    return np.empty(shape, dtype=dtype)
+
+
 def _flags(spec: CellSpec, option):
     """(cell code, reset_after, relu): how the compiled driver knows the cell."""
     return _kernels.CELLS[spec.name], spec.name == "gru" and bool(option), spec.name == "rnn" and option == "relu"
 
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
-                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True):
+                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
+                     pooled=True):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
 
     ``need_grad=False`` is inference: the same arithmetic (the same bits), but the state history is a ring
-    of two slots, every workspace goes back at once and ``cache`` is None."""
+    of two slots, every workspace goes back at once and ``cache`` is None.  ``pooled=False``: the cache's
+    arrays are fresh, owned by whoever takes them from it (``rnnfast.torch`` turns them into tensors), not
+    workspaces that go back to the pool when the cache dies."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     names = state_names or tuple(n + "0" for n in spec.state_names)
@@ -68,16 +75,17 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
     scratch_rows = 2 * N if ring else steps.rows
     with pool.scope() as ws:
+        keep = ws.take if pooled or ring else _fresh  # where the arrays the cache keeps come from
         buf = SequenceBuffers(
             cell, reset_after, relu,
-            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, ws),
+            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, keep),
             Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh),
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
-            hst=state_history(v.states[0], steps, ring, ws), act=ws.take((steps.rows, G), dtype),
+            hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
-            cst=state_history(v.states[1], steps, ring, ws) if len(v.states) > 1 else None,
-            hg=ws.take((scratch_rows, G), dtype) if spec.name == "gru" else None,
-            rh=ws.take((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
+            cst=state_history(v.states[1], steps, ring, keep) if len(v.states) > 1 else None,
+            hg=keep((scratch_rows, G), dtype) if spec.name == "gru" else None,
+            rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
             # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
             hs=(np.empty if steps.order is None else np.zeros)((N, T, H), dtype=dtype),
             panels=ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None,
@@ -91,8 +99,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         if need_grad:
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
                                   steps, v.mask, plan)
-            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
-                                        if a is not None))
+            if pooled:
+                ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
+                                            if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
         finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
     return buf.hs, finals, cache
@@ -123,7 +132,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             hst=cache.hst, act=cache.act, cst=cache.cst, hg=cache.hg, rh=cache.rh,
             # the step products read the micro-kernel's panels, or Wh.T on BLAS
             panels=ws.take((G * H,), dtype) if microkernel else None,
-            WhT=None if microkernel else transposed(cache.Wh, plan.num_threads, ws),
+            WhT=None if microkernel else transposed(cache.Wh, plan.num_threads, ws.take),
             dhs=dhs, dh=dstates[0], dc=dstates[1] if len(dstates) > 1 else None,
             drh=np.empty((N, H), dtype=dtype) if cache.rh is not None else None,
             # the x-side and h-side pre-activation gradients differ only in the reset-after GRU

@@ -1,0 +1,255 @@
+"""``torch.nn.LSTM``, ``GRU`` and ``RNN`` on rnnfast's kernels: the same constructor, parameter names, shapes
+and gate orders (so ``load_state_dict`` works both ways with no conversion), the same call and return values,
+``PackedSequence`` included; every layer and direction runs ``rnnfast::recurrent_forward`` (``ops``)."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from ..cells import CellSpec, GRU as GRU_SPEC, LSTM as LSTM_SPEC, RNN as RNN_SPEC
+from . import ops
+
+
+def _reverse_padded(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
+    """Each sequence of batch-first ``x (N, T, F)`` reversed within its own length (padding stays put); its
+    own inverse, and differentiable (a gather)."""
+    if lengths is None:
+        return x.flip(1)
+    T = x.shape[1]
+    t = torch.arange(T, device=x.device)[None, :]
+    L = lengths.to(x.device)[:, None]
+    idx = torch.where(t < L, L - 1 - t, t)
+    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+class _RecurrentBase(nn.Module):
+    """What ``LSTM``, ``GRU`` and ``RNN`` share (PyTorch's ``nn.RNNBase``)."""
+
+    spec: CellSpec
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=None, *, proj_size: int = 0, num_threads: Optional[int] = None):
+        super().__init__()
+        for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1]; got {dropout!r}")
+        if proj_size:
+            raise ValueError(f"proj_size={proj_size}: rnnfast.torch has no projection LSTM yet; use proj_size=0")
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or num_threads < 1):
+            raise ValueError(f"num_threads must be a positive int or None; got {num_threads!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size, self.num_threads = bidirectional, 0, num_threads
+        kw = {"device": device, "dtype": dtype}
+        G = self.spec.gates * hidden_size
+        self._flat_weights_names = []
+        for k in range(num_layers):
+            for sfx in self._suffixes():
+                layer_in = input_size if k == 0 else hidden_size * self._directions()
+                names = [f"weight_ih_l{k}{sfx}", f"weight_hh_l{k}{sfx}"]
+                shapes = [(G, layer_in), (G, hidden_size)]
+                if bias:
+                    names += [f"bias_ih_l{k}{sfx}", f"bias_hh_l{k}{sfx}"]
+                    shapes += [(G,), (G,)]
+                for name, shape in zip(names, shapes):
+                    self.register_parameter(name, nn.Parameter(torch.empty(shape, **kw)))
+                self._flat_weights_names += names
+        self.reset_parameters()
+
+    def _directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self):
+        return ["", "_reverse"][:self._directions()]
+
+    def reset_parameters(self) -> None:
+        """PyTorch's initialization: every parameter from U(-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]:
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s + self._option_repr()
+
+    def _option_repr(self) -> str:
+        return ""
+
+    def _option_code(self) -> int:
+        return 0
+
+    def _threads(self) -> int:
+        """The ops' num_threads: 0 means torch.get_num_threads(), read inside the op (a traced graph keeps
+        following torch's setting)."""
+        return self.num_threads or 0
+
+    def forward(self, input, hx=None, *, lengths: Optional[Tensor] = None):
+        """As ``torch.nn.LSTM``/``GRU``/``RNN``: ``input (T, N, D)`` (``(N, T, D)`` with ``batch_first``,
+        ``(T, D)`` unbatched) or a ``PackedSequence``; ``hx`` the initial state(s), ``(L*dirs, N, H)``.
+        Returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for the LSTM).
+
+        ``lengths`` (an rnnfast extra; int tensor ``(N,)``): the valid steps of each sequence of a padded
+        ``input``, as a ``PackedSequence`` would carry them, without packing (which ``torch.compile`` cannot
+        trace): outputs are zero past each length and ``h_n`` is each sequence's own last state."""
+        packed = isinstance(input, PackedSequence)
+        if packed and lengths is not None:
+            raise ValueError("lengths: a PackedSequence carries its own lengths")
+        if packed:
+            x, lengths = pad_packed_sequence(input, batch_first=True)  # the user's row order
+            unbatched = False
+        else:
+            if not isinstance(input, Tensor):
+                raise TypeError(f"input must be a Tensor or PackedSequence; got {type(input).__name__}")
+            unbatched = input.dim() == 2
+            if input.dim() not in (2, 3):
+                raise ValueError(f"input must be 2-D (unbatched) or 3-D; got shape {tuple(input.shape)}")
+            x = input.unsqueeze(1 if not self.batch_first else 0) if unbatched else input
+            if not self.batch_first:
+                x = x.transpose(0, 1)
+            if lengths is not None:
+                if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+                    raise ValueError(f"lengths must be an int tensor of shape (N,) = ({x.shape[0]},)")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input has {x.shape[-1]} features; expected input_size = {self.input_size}")
+        N = x.shape[0]
+        states = self._initial_states(hx, N, x, unbatched)
+        out, finals = self._run_layers(x, states, lengths)
+        if packed:
+            sorted_out = out.index_select(0, input.sorted_indices) if input.sorted_indices is not None else out
+            sorted_len = lengths.index_select(0, input.sorted_indices.cpu()) if input.sorted_indices is not None \
+                else lengths
+            data = pack_padded_sequence(sorted_out, sorted_len, batch_first=True, enforce_sorted=True).data
+            output = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        else:
+            output = out if self.batch_first else out.transpose(0, 1)
+            if unbatched:
+                output = output.squeeze(0 if self.batch_first else 1)
+        finals = [f.squeeze(1) if unbatched else f for f in finals]
+        return output, self._pack_state(finals)
+
+    def _pack_state(self, finals):
+        return finals[0]
+
+    def _state_tensors(self, hx):
+        return [hx]
+
+    def _initial_states(self, hx, N, x, unbatched):
+        """The initial state(s), each ``(L*dirs, N, H)``, zeros where none is given."""
+        shape = (self.num_layers * self._directions(), N, self.hidden_size)
+        n_states = len(self.spec.state_names)
+        if hx is None:
+            return [x.new_zeros(shape) for _ in range(n_states)]
+        given = self._state_tensors(hx)
+        out = []
+        for name, h in zip(self.spec.state_names, given):
+            if not isinstance(h, Tensor):
+                raise TypeError(f"the initial {name} must be a Tensor; got {type(h).__name__}")
+            h = h.unsqueeze(1) if unbatched else h
+            if tuple(h.shape) != shape:
+                raise ValueError(f"the initial {name} has shape {tuple(h.shape)}; expected {shape} = "
+                                 "(num_layers * num_directions, N, hidden_size)")
+            if h.dtype != x.dtype:
+                raise TypeError(f"the initial {name} has dtype {h.dtype}; expected {x.dtype} (the input's)")
+            out.append(h)
+        return out
+
+    def _run_layers(self, x: Tensor, states, lengths: Optional[Tensor]):
+        dirs, nt = self._directions(), self._threads()
+        need_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())
+                                                  or any(s.requires_grad for s in states))
+        lengths_arg = lengths.to(torch.int64) if lengths is not None else x.new_empty((0,), dtype=torch.int64)
+        empty = x.new_empty((0,))
+        finals = [[] for _ in states]
+        for k in range(self.num_layers):
+            outs = []
+            for d, sfx in enumerate(self._suffixes()):
+                w = [getattr(self, f"{n}_l{k}{sfx}") for n in ("weight_ih", "weight_hh")]
+                b = [getattr(self, f"{n}_l{k}{sfx}") for n in ("bias_ih", "bias_hh")] if self.bias else [empty, empty]
+                s = [st[k * dirs + d] for st in states]
+                c0 = s[1] if len(s) > 1 else empty
+                inp = x if d == 0 else _reverse_padded(x, lengths)
+                res = ops.recurrent_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
+                                            s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
+                                            need_grad, nt)
+                hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
+                outs.append(hs)
+                finals[0].append(res[1])
+                if len(s) > 1:
+                    finals[1].append(res[2])
+            x = outs[0] if dirs == 1 else torch.cat(outs, dim=2)
+            if self.dropout and self.training and k < self.num_layers - 1:
+                x = nn.functional.dropout(x, self.dropout, training=True)
+        return x, [torch.stack(f, 0) for f in finals]
+
+
+class LSTM(_RecurrentBase):
+    """``torch.nn.LSTM`` on rnnfast's kernels (gates i, f, g, o).  ``num_threads`` (keyword): the kernels'
+    OpenMP threads, default ``torch.get_num_threads()``.  ``proj_size`` is refused for now."""
+
+    spec = LSTM_SPEC
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, *, num_threads: Optional[int] = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+                         dtype, proj_size=proj_size, num_threads=num_threads)
+
+    def _pack_state(self, finals):
+        return finals[0], finals[1]
+
+    def _state_tensors(self, hx):
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError("hx must be a tuple (h_0, c_0) for an LSTM")
+        return list(hx)
+
+
+class GRU(_RecurrentBase):
+    """``torch.nn.GRU`` on rnnfast's kernels (gates r, z, n).  ``reset_after=False`` (keyword) is the GRU of
+    Cho et al. and of the textbooks, which PyTorch has not; its weights load the same way."""
+
+    spec = GRU_SPEC
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=None, *, reset_after: bool = True, num_threads: Optional[int] = None):
+        self.reset_after = GRU_SPEC.check_option(reset_after)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+                         dtype, num_threads=num_threads)
+
+    def _option_code(self) -> int:
+        return int(self.reset_after)
+
+    def _option_repr(self) -> str:
+        return "" if self.reset_after else ", reset_after=False"
+
+
+class RNN(_RecurrentBase):
+    """``torch.nn.RNN`` on rnnfast's kernels: ``nonlinearity`` ``"tanh"`` or ``"relu"``."""
+
+    spec = RNN_SPEC
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, num_threads: Optional[int] = None):
+        self.nonlinearity = RNN_SPEC.check_option(nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+                         dtype, num_threads=num_threads)
+
+    def _option_code(self) -> int:
+        return int(self.nonlinearity == "relu")
+
+    def _option_repr(self) -> str:
+        return "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"

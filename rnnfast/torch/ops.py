@@ -1,0 +1,168 @@
+"""rnnfast's kernels as PyTorch custom operators (``torch.library.custom_op``): one forward and one backward op
+for every cell and direction of a layer, with fake (meta) implementations, so that autograd,
+``torch.compile(fullgraph=True)`` and ``torch.library.opcheck`` see them as ordinary operators.
+
+Tensors cross to NumPy without a copy (``Tensor.numpy()``, ``torch.from_numpy``) where the layout allows; the
+weights are handed over as ``w_ih.T`` views (the kernels multiply from the right) and the kernels copy what
+is not contiguous.  The kernels release the GIL.  What backward needs leaves the forward op as tensors
+(the time-major input, the state histories, the gate activations): the op holds no state between calls.
+
+Arguments shared by both ops: ``cell`` is ``"lstm"``, ``"gru"`` or ``"rnn"``; ``option`` the cell's option as
+an int (GRU: reset_after 1/0; RNN: relu 1, tanh 0); ``lengths`` the valid steps per sequence, or an empty
+tensor for none; ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._core import driver
+from .._core.buffers import Staircase
+from .._core.plan import StepPlan
+from .._core.validation import padding_mask
+from ..cells import CELLS
+
+_EMPTY = (0,)
+
+
+def _threads(num_threads: int) -> int:
+    return num_threads if num_threads > 0 else torch.get_num_threads()
+
+
+def _option(cell: str, option: int):
+    spec = CELLS[cell]
+    if spec.option == "reset_after":
+        return bool(option)
+    if spec.option == "nonlinearity":
+        return "relu" if option else "tanh"
+    return None
+
+
+def _np(t: Tensor):
+    return None if t.numel() == 0 and t.dim() == 1 else t.detach().numpy()
+
+
+def _lengths(lengths: Tensor):
+    return None if lengths.numel() == 0 else lengths.detach().numpy().astype(np.intp)
+
+
+def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
+    """The kernels' biases from PyTorch's two: the GRU keeps both (its reset gate multiplies the recurrent
+    one); LSTM and RNN add them everywhere, so the kernels take their sum."""
+    b_ih = np.zeros(G, dtype) if b_ih.numel() == 0 else b_ih.detach().numpy()
+    b_hh = np.zeros(G, dtype) if b_hh.numel() == 0 else b_hh.detach().numpy()
+    return [b_ih, b_hh] if len(CELLS[cell].bias_names) == 2 else [b_ih + b_hh]
+
+
+@torch.library.custom_op("rnnfast::recurrent_forward", mutates_args=())
+def recurrent_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
+                      c0: Tensor, lengths: Tensor, option: int, need_grad: bool,
+                      num_threads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                 Tensor]:
+    """One direction of one layer, batch-first ``x (N, T, D)``: ``(hs (N, T, H), hT, cT, *saved)``; ``cT``
+    is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads."""
+    spec = CELLS[cell]
+    G = w_ih.shape[0]
+    states = [h0.detach().numpy()] + ([c0.detach().numpy()] if len(spec.state_names) > 1 else [])
+    hs, finals, cache = driver.sequence_forward(
+        spec, x.detach().numpy(), w_ih.detach().numpy().T, w_hh.detach().numpy().T,
+        _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
+        _lengths(lengths), _option(cell, option), _threads(num_threads), need_grad=need_grad, pooled=False)
+    empty = torch.empty(_EMPTY, dtype=x.dtype)
+    out = [torch.from_numpy(hs), torch.from_numpy(finals[0]),
+           torch.from_numpy(finals[1]) if len(finals) > 1 else empty]
+    saved = [cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh] if cache is not None else [None] * 6
+    return tuple(out + [torch.from_numpy(a) if a is not None else empty.clone() for a in saved])
+
+
+@recurrent_forward.register_fake
+def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads):
+    N, T, D = x.shape
+    H, G = w_hh.shape[1], w_ih.shape[0]
+    spec = CELLS[cell]
+    new = x.new_empty
+    if not need_grad:
+        saved = [new(_EMPTY) for _ in range(6)]
+    else:
+        if lengths.numel():  # the staircase's rows depend on the lengths' values
+            ctx = torch.library.get_ctx()
+            rows, history = ctx.new_dynamic_size(), ctx.new_dynamic_size()
+        else:
+            rows, history = N * T, (T + 1) * N
+        gru, reset_before = cell == "gru", cell == "gru" and not option
+        saved = [new((rows, D)), new((history, H)), new((history, H)) if cell == "lstm" else new(_EMPTY),
+                 new((rows, G)), new((rows, G)) if gru else new(_EMPTY), new((rows, H)) if reset_before else new(_EMPTY)]
+    return (new((N, T, H)), new((N, H)), new((N, H)) if len(spec.state_names) > 1 else new(_EMPTY), *saved)
+
+
+@torch.library.custom_op("rnnfast::recurrent_backward", mutates_args=())
+def recurrent_backward(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tensor, w_ih: Tensor, w_hh: Tensor,
+                       hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
+                       num_threads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of ``recurrent_forward``: ``(dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
+    db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM))``."""
+    spec = CELLS[cell]
+    N, T, H = dhs.shape
+    lengths_np = _lengths(lengths)
+    steps = Staircase.make(lengths_np, N, T)
+    Wx, Wh = w_ih.detach().numpy().T, w_hh.detach().numpy().T
+    plan = StepPlan.choose(spec.gates, N, T, H, np.float32 if dhs.dtype == torch.float32 else np.float64,
+                           _threads(num_threads),
+                           D=Wx.shape[0], ragged=steps.order is not None)
+    cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), np.ascontiguousarray(Wx),
+                                 np.ascontiguousarray(Wh), hst.detach().numpy(), _np(cst), act.detach().numpy(),
+                                 _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan)
+    dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
+    dx, dWx, dWh, *rest = driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
+                                                   "rnnfast.torch.ops.recurrent_forward")
+    nb = len(spec.bias_names)
+    dbiases, dstates = rest[:nb], rest[nb:]
+    empty = torch.empty(_EMPTY, dtype=dhs.dtype)
+    return (torch.from_numpy(dx), torch.from_numpy(np.ascontiguousarray(dWx.T)),
+            torch.from_numpy(np.ascontiguousarray(dWh.T)), torch.from_numpy(dbiases[0]),
+            torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
+            torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone())
+
+
+@recurrent_backward.register_fake
+def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads):
+    N, T, H = dhs.shape
+    G, D = w_ih.shape
+    new = dhs.new_empty
+    two = len(CELLS[cell].bias_names) > 1
+    return (new((N, T, D)), new((G, D)), new((G, H)), new((G,)), new((G,)) if two else new(_EMPTY), new((N, H)),
+            new((N, H)) if cell == "lstm" else new(_EMPTY))
+
+
+def _setup_context(ctx, inputs, output):
+    cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads = inputs
+    x_tm, hst, cst, act, hg, rh = output[3:]
+    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths)
+    ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
+    ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
+    ctx.shapes = (x.shape, h0.shape)
+
+
+def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
+    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths = ctx.saved_tensors
+    (N, T, _), state_shape = ctx.shapes
+    H = w_hh.shape[1]
+    if not ctx.need_grad:
+        raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
+    zeros = w_hh.new_zeros
+    d_hs = zeros((N, T, H)) if d_hs is None else d_hs.contiguous()
+    d_hT = zeros(state_shape) if d_hT is None else d_hT.contiguous()
+    d_cT = (zeros(state_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst,
+                                                             act, hg, rh, lengths, ctx.option, ctx.num_threads)
+    two = len(CELLS[ctx.cell].bias_names) > 1
+    # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
+    db_ih = db if ctx.has_bias[0] else None
+    db_hh = (db2 if two else db.clone()) if ctx.has_bias[1] else None
+    return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 if ctx.cell == "lstm" else None, None, None, None, None)
+
+
+recurrent_forward.register_autograd(_backward, setup_context=_setup_context)

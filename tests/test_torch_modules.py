@@ -1,0 +1,223 @@
+"""``rnnfast.torch.LSTM``/``GRU``/``RNN`` against ``torch.nn``'s: the same state dicts, outputs, final states and
+every gradient (float64, 1e-10 relative) for every combination of layers, directions, layout, bias, initial
+states and ``PackedSequence``; the custom ops under ``opcheck`` and ``torch.compile(fullgraph=True)``."""
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+from torch import nn  # noqa: E402
+from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
+
+import rnnfast.torch as rt  # noqa: E402
+from rnnfast.torch import ops  # noqa: E402
+
+VARIANTS = {
+    "lstm": (rt.LSTM, nn.LSTM, {}),
+    "gru": (rt.GRU, nn.GRU, {}),
+    "rnn_tanh": (rt.RNN, nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (rt.RNN, nn.RNN, {"nonlinearity": "relu"}),
+}
+N, T, D, H = 4, 6, 5, 7
+
+
+def rel(a, b):
+    scale = max(b.abs().max().item(), 1e-30)
+    return (a - b).abs().max().item() / scale
+
+
+def pair(variant, num_layers, bidirectional, batch_first, bias, dtype=torch.float64):
+    ours_cls, ref_cls, kw = VARIANTS[variant]
+    torch.manual_seed(1)
+    ref = ref_cls(D, H, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
+                  dropout=0.0, **kw).to(dtype)
+    ours = ours_cls(D, H, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, **kw).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    return ours, ref
+
+
+def run(module, x, hx, packed_lengths=None, batch_first=False):
+    inp = x
+    if packed_lengths is not None:
+        inp = pack_padded_sequence(x, packed_lengths, batch_first=batch_first, enforce_sorted=False)
+    out, state = module(inp, hx)
+    if packed_lengths is not None:
+        out = out.data
+    states = list(state) if isinstance(state, tuple) else [state]
+    return out, states
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first,bias,packed",
+                         list(itertools.product([1, 2], [False, True], [False, True], [True, False], [False, True])))
+def test_matches_torch_nn_with_autograd(variant, num_layers, bidirectional, batch_first, bias, packed):
+    ours, ref = pair(variant, num_layers, bidirectional, batch_first, bias)
+    gen = torch.Generator().manual_seed(2)
+    shape = (N, T, D) if batch_first else (T, N, D)
+    x = torch.randn(shape, dtype=torch.float64, generator=gen, requires_grad=True)
+    dirs = 2 if bidirectional else 1
+    n_states = 2 if variant == "lstm" else 1
+    states = [torch.randn(num_layers * dirs, N, H, dtype=torch.float64, generator=gen, requires_grad=True)
+              for _ in range(n_states)]
+    hx = tuple(states) if variant == "lstm" else states[0]
+    lengths = torch.tensor([6, 2, 5, 1]) if packed else None
+    results = []
+    for module in (ref, ours):
+        out, finals = run(module, x, hx, lengths, batch_first)
+        weights = [torch.randn(o.shape, dtype=o.dtype, generator=torch.Generator().manual_seed(3))
+                   for o in [out, *finals]]
+        loss = sum((o * w).sum() for o, w in zip([out, *finals], weights))
+        grads = torch.autograd.grad(loss, [x, *states, *module.parameters()])
+        results.append([out, *finals, *grads])
+    for a, b in zip(results[1], results[0]):
+        assert a.shape == b.shape
+        assert rel(a, b) <= 1e-10
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_state_dicts_load_both_ways(variant):
+    ours, ref = pair(variant, 2, True, True, True)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    for (k, a), (_, b) in zip(ours.state_dict().items(), ref.state_dict().items()):
+        assert a.shape == b.shape and torch.equal(a, b), k
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.mul_(0.5)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(N, T, D, dtype=torch.float64)
+    assert rel(ours(x)[0], ref(x)[0]) <= 1e-12
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_float32_unbatched_and_no_grad(variant):
+    ours, ref = pair(variant, 1, False, False, True, torch.float32)
+    x = torch.randn(T, D)  # unbatched
+    out, _ = ours(x)
+    assert out.shape == (T, H) and out.dtype == torch.float32
+    assert rel(out, ref(x)[0]) <= 1e-5
+    with torch.no_grad():  # inference: nothing kept for backward
+        out2, _ = ours(x)
+    assert torch.equal(out, out2)
+
+
+def test_the_reset_before_gru_and_options():
+    g = rt.GRU(D, H, reset_after=False)
+    assert "reset_after=False" in repr(g)
+    assert g(torch.randn(T, N, D))[0].shape == (T, N, H)
+    with pytest.raises(ValueError, match="proj_size"):
+        rt.LSTM(D, H, proj_size=3)
+    with pytest.raises(ValueError, match="nonlinearity must be"):
+        rt.RNN(D, H, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="input_size = 5"):
+        rt.LSTM(D, H)(torch.randn(T, N, D + 1))
+    with pytest.raises(ValueError, match="initial h has shape"):
+        rt.GRU(D, H)(torch.randn(T, N, D), torch.zeros(2, N, H))
+    with pytest.raises(TypeError, match="tuple"):
+        rt.LSTM(D, H)(torch.randn(T, N, D), torch.zeros(1, N, H))
+
+
+def test_dropout_between_layers_follows_train_and_eval():
+    m = rt.LSTM(D, H, 3, dropout=0.5)
+    x = torch.randn(T, N, D)
+    m.eval()
+    a, b = m(x)[0], m(x)[0]
+    assert torch.equal(a, b)
+    m.train()
+    assert not torch.equal(m(x)[0], m(x)[0])
+
+
+@pytest.mark.parametrize("cell,option", [("lstm", 0), ("gru", 1), ("gru", 0), ("rnn", 1)])
+def test_opcheck(cell, option):
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    gen = torch.Generator().manual_seed(0)
+    t = dict(dtype=torch.float64)
+    args = [cell, torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, generator=gen, **t, requires_grad=True), torch.randn(G * 6, generator=gen, **t),
+            torch.randn(3, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(3, 6, generator=gen, **t) if cell == "lstm" else torch.empty(0, **t),
+            torch.empty(0, dtype=torch.int64), option, True, 1]
+    torch.library.opcheck(ops.recurrent_forward, args)
+    ragged = list(args)
+    ragged[8] = torch.tensor([4, 1, 3])
+    torch.library.opcheck(ops.recurrent_forward, ragged,
+                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_torch_compile_fullgraph_trains():
+    torch.manual_seed(0)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rt.LSTM(D, H, 2, batch_first=True)
+            self.head = nn.Linear(H, 1)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    model = Model()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")  # fake tensors and autograd
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(N, T, D), torch.randn(N, 1)
+    losses = []
+    for _ in range(5):
+        loss = nn.functional.mse_loss(compiled(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    np.testing.assert_allclose(compiled(x).detach(), model(x).detach(), rtol=1e-6)
+
+
+def test_torch_threads_and_rnnfast_threads_in_one_process():
+    """A torch matmul on torch's OpenMP threads and an rnnfast call on rnnfast's, alternating and from a
+    second Python thread, end in time (two OpenMP runtimes, one process)."""
+    import threading
+    torch.set_num_threads(2)
+    m = rt.LSTM(64, 128, batch_first=True, num_threads=2)
+    x = torch.randn(16, 20, 64)
+    a = torch.randn(512, 512)
+    done = []
+
+    def work():
+        for _ in range(5):
+            a @ a
+            m(x)[0].sum().backward()
+        done.append(True)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert len(done) == 2
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_lengths_keyword_equals_a_packed_sequence(variant):
+    ours, _ = pair(variant, 2, True, True, True)
+    x = torch.randn(N, T, D, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 5, 1])
+    out_p, state_p = ours(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    out_l, state_l = ours(x, lengths=lengths)
+    padded, _ = nn.utils.rnn.pad_packed_sequence(out_p, batch_first=True, total_length=T)
+    assert torch.equal(padded, out_l)
+    for a, b in zip(state_p if isinstance(state_p, tuple) else [state_p],
+                    state_l if isinstance(state_l, tuple) else [state_l]):
+        assert torch.equal(a, b)
+
+
+def test_torch_compile_with_ragged_lengths():
+    m = rt.GRU(D, H, 2, batch_first=True)
+    compiled = torch.compile(lambda x, lengths: m(x, lengths=lengths)[1][-1].sum(), fullgraph=True,
+                             backend="aot_eager")
+    for lengths in ([6, 2, 5, 1], [3, 3, 6, 2]):
+        x = torch.randn(N, T, D)
+        lengths = torch.tensor(lengths)
+        got = compiled(x, lengths)
+        got.backward()
+        assert torch.allclose(got, m(x, lengths=lengths)[1][-1].sum())
