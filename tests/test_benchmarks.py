@@ -145,7 +145,22 @@ def test_cli_bench_writes_json(tmp_path, capsys):
     assert "lstm train" in capsys.readouterr().out
     data = json.loads(out.read_text())
     assert data["rows"][0]["case"] == {"cell": "lstm", "pass": "train", "N": 2, "T": 3, "D": 4, "H": 4,
-                                       "dtype": "float32", "threads": 1}
+                                       "dtype": "float32", "threads": 1, "ragged": False}
+
+
+def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
+    from rnnfast.benchmarks import backends
+    from rnnfast.benchmarks.cases import Case, flops, make_inputs, make_lengths
+
+    case = Case("gru", "train", 5, 8, 4, 6, "float64", 1, ragged=True)
+    lengths = make_lengths(case)
+    assert lengths.shape == (5,) and lengths.min() >= 2 and lengths.max() <= 8
+    assert flops(case) < flops(Case("gru", "train", 5, 8, 4, 6, "float64", 1))
+    inputs = make_inputs(case)
+    backends.prepare("rnnfast", case, inputs)()
+    pytest.importorskip("torch")
+    for name in ("torch", "rnnfast.torch"):
+        backends.prepare(name, case, inputs)()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -2,6 +2,7 @@
 the layout passes between the user's batch-major arrays and the kernels' time-major ones.  No arithmetic."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -32,8 +33,7 @@ class Staircase:
     @classmethod
     def make(cls, lengths: Optional[np.ndarray], N: int, T: int) -> "Staircase":
         if lengths is None or (N and lengths.min() == T):
-            full = np.full(N, T, dtype=np.intp)
-            return cls(N, T, None, full, np.full(T, N, dtype=np.intp), np.arange(T + 1, dtype=np.intp) * N)
+            return _dense_staircase(N, T)
         order = np.argsort(-lengths, kind="stable").astype(np.intp)
         sorted_lengths = np.ascontiguousarray(lengths[order], dtype=np.intp)
         active = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1).astype(np.intp)
@@ -68,6 +68,16 @@ class Staircase:
         or its slot of the ring of two)."""
         blocks = (self.lengths % 2) * self.N if ring else self.offsets[self.lengths]
         return blocks + np.arange(self.N)
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_staircase(N: int, T: int) -> Staircase:
+    """Every row at every step: a training loop repeats its shapes, so it is made once per shape (its arrays
+    are read-only)."""
+    arrays = [np.full(N, T, dtype=np.intp), np.full(T, N, dtype=np.intp), np.arange(T + 1, dtype=np.intp) * N]
+    for a in arrays:
+        a.flags.writeable = False
+    return Staircase(N, T, None, *arrays)
 
 
 @dataclass
@@ -157,6 +167,18 @@ def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int) -> np.ndar
     else:
         _layout.staircase_to_batch(a_tm, out, steps.order, steps.offsets, steps.active, threads)
     return out
+
+
+def contiguous(a: np.ndarray, num_threads: int) -> np.ndarray:
+    """``a`` as a C-contiguous array: itself, or a copy -- by the blocked transpose when ``a`` is the
+    transposed view of a C-contiguous matrix (PyTorch's ``weight_ih.T``), 5-10x NumPy's strided copy."""
+    if a.flags.c_contiguous:
+        return a
+    if a.ndim == 2 and a.T.flags.c_contiguous and a.size >= PARALLEL_COPY_MIN // 16:
+        out = np.empty(a.shape, dtype=a.dtype)
+        _layout.transpose_into(a.T, out, _threads_for(a, num_threads))
+        return out
+    return np.ascontiguousarray(a)
 
 
 def transposed(W: np.ndarray, num_threads: int, take) -> np.ndarray:

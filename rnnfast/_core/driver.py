@@ -9,8 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..cells import CellSpec
-from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place, kernel_outputs, state_history,
-                      time_major, transposed)
+from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place, contiguous, kernel_outputs,
+                      state_history, time_major, transposed)
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
@@ -40,26 +40,19 @@ class SequenceCache:
     plan: StepPlan
 
 
-def _fresh(shape, dtype) -> np.ndarray:
-    return np.empty(shape, dtype=dtype)
-
-
 def _flags(spec: CellSpec, option):
     """(cell code, reset_after, relu): how the compiled driver knows the cell."""
     return _kernels.CELLS[spec.name], spec.name == "gru" and bool(option), spec.name == "rnn" and option == "relu"
 
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
-                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
-                     pooled=True):
+                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
 
     ``need_grad=False`` is inference: the same arithmetic (the same bits), but the state history is a ring
-    of two slots, every workspace goes back at once and ``cache`` is None.  ``pooled=False``: the cache's
-    arrays are fresh, owned by whoever takes them from it (``rnnfast.torch`` turns them into tensors), not
-    workspaces that go back to the pool when the cache dies."""
+    of two slots, every workspace goes back at once and ``cache`` is None."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     names = state_names or tuple(n + "0" for n in spec.state_names)
@@ -75,11 +68,11 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
     scratch_rows = 2 * N if ring else steps.rows
     with pool.scope() as ws:
-        keep = ws.take if pooled or ring else _fresh  # where the arrays the cache keeps come from
+        keep = ws.take
         buf = SequenceBuffers(
             cell, reset_after, relu,
             x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, keep),
-            Wx=np.ascontiguousarray(v.Wx), Wh=np.ascontiguousarray(v.Wh),
+            Wx=contiguous(v.Wx, plan.num_threads), Wh=contiguous(v.Wh, plan.num_threads),
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
@@ -99,9 +92,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         if need_grad:
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
                                   steps, v.mask, plan)
-            if pooled:
-                ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
-                                            if a is not None))
+            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
+                                        if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
         finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
     return buf.hs, finals, cache

@@ -6,6 +6,7 @@ Errors name the argument and say what was expected and what came.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -88,6 +89,7 @@ def check_blas_sizes(N: int, T: int, D: int, GH: int) -> None:
         raise ValueError(f"Wh has {GH} gate columns; the BLAS limit is {BLAS_INT_MAX}")
 
 
+@functools.lru_cache(maxsize=1)
 def physical_memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -11,9 +11,10 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from .cases import Case
+from .cases import Case, make_lengths
 
-NAMES = ("rnnfast", "reference", "torch", "thinc")
+# "rnnfast.torch": the rnnfast.torch modules, the whole PyTorch path (autograd, module): what a PyTorch user gets
+NAMES = ("rnnfast", "rnnfast.torch", "reference", "torch", "thinc")
 
 
 class Unavailable(Exception):
@@ -22,7 +23,8 @@ class Unavailable(Exception):
 
 def version(name: str):
     """The backend's library version, or None if it is not installed."""
-    module = {"rnnfast": "rnnfast", "reference": "rnnfast", "torch": "torch", "thinc": "thinc"}[name]
+    module = {"rnnfast": "rnnfast", "rnnfast.torch": "rnnfast", "reference": "rnnfast", "torch": "torch",
+              "thinc": "thinc"}[name]
     try:
         return importlib.import_module(module).__version__
     except ImportError:
@@ -34,8 +36,11 @@ def _kernel_step(impl, case: Case, inputs, with_threads: bool) -> Callable[[], N
     fwd = getattr(impl, f"{case.cell}_forward")
     bwd = getattr(impl, f"{case.cell}_backward")
     kw = {"num_threads": case.threads} if with_threads else {}
-    if case.pass_ == "forward":
-        return lambda: fwd(x, Wx, Wh, *biases, **kw)
+    lengths = make_lengths(case)
+    if lengths is not None:
+        kw["lengths"] = lengths
+    if case.pass_ == "forward":  # inference, as PyTorch's under no_grad
+        return lambda: fwd(x, Wx, Wh, *biases, need_grad=False, **kw)
 
     def train():
         out = fwd(x, Wx, Wh, *biases, **kw)
@@ -55,11 +60,14 @@ def _reference(case, inputs):
     return _kernel_step(reference, case, inputs, False)
 
 
-def torch_module(case: Case, Wx, Wh, biases):
-    """PyTorch's ``nn.LSTM/GRU/RNN`` (batch_first) holding the same weights as the rnnfast call."""
+def torch_module(case: Case, Wx, Wh, biases, namespace=None):
+    """PyTorch's ``nn.LSTM/GRU/RNN`` (batch_first) holding the same weights as the rnnfast call (or the same
+    class from ``namespace``, such as ``rnnfast.torch``)."""
     import torch
 
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[case.cell]
+    from ..cells import CELLS
+
+    cls = getattr(namespace or torch.nn, CELLS[case.cell].title)
     module = cls(case.D, case.H, batch_first=True).to(getattr(torch, case.dtype))
     # PyTorch keeps (G*H, D) blocks in the same gate orders (i, f, g, o; r, z, n); its two
     # biases add up, except the GRU's b_hn, which is rnnfast's second bias too.
@@ -71,28 +79,47 @@ def torch_module(case: Case, Wx, Wh, biases):
     return module
 
 
-def _torch(case, inputs):
+def _torch(case, inputs, namespace=None):
     try:
         import torch
     except ImportError:
         raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
     x, Wx, Wh, biases, dhs = inputs
-    module = torch_module(case, Wx, Wh, biases)
+    module = torch_module(case, Wx, Wh, biases, namespace)
+    if namespace is not None:
+        module.num_threads = case.threads
     xt = torch.from_numpy(x)
     g = torch.from_numpy(dhs)
+    lengths = make_lengths(case)
+
+    def call():
+        if lengths is None:
+            return module(xt)[0]
+        # a PyTorch user packs the padded batch at every call (and unpacks the output)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.from_numpy(lengths), batch_first=True,
+                                                         enforce_sorted=False)
+        return torch.nn.utils.rnn.pad_packed_sequence(module(packed)[0], batch_first=True, total_length=case.T)[0]
+
     if case.pass_ == "forward":
         def forward():
             with torch.no_grad():
-                module(xt)
+                call()
         return forward
     xt.requires_grad_(True)
 
     def train():
         module.zero_grad(set_to_none=True)
         xt.grad = None
-        out, _ = module(xt)
-        out.backward(g)
+        call().backward(g)
     return train
+
+
+def _rnnfast_torch(case, inputs):
+    try:
+        import rnnfast.torch as rt
+    except ImportError:
+        raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
+    return _torch(case, inputs, rt)
 
 
 def _thinc(case, inputs):
@@ -102,6 +129,8 @@ def _thinc(case, inputs):
         raise Unavailable("thinc is not installed (pip install thinc)") from None
     if case.cell != "lstm":
         raise Unavailable(f"thinc has no {case.cell.upper()} layer")
+    if case.ragged:
+        raise Unavailable("not measured on thinc: ragged batches")
     if case.dtype != "float32":
         raise Unavailable("thinc's LSTM runs in float32 only")
     x, _, _, _, dhs = inputs
@@ -123,7 +152,8 @@ def _thinc(case, inputs):
     return train
 
 
-_PREPARE: Dict[str, Callable] = {"rnnfast": _rnnfast, "reference": _reference, "torch": _torch, "thinc": _thinc}
+_PREPARE: Dict[str, Callable] = {"rnnfast": _rnnfast, "rnnfast.torch": _rnnfast_torch, "reference": _reference,
+                                  "torch": _torch, "thinc": _thinc}
 
 
 def prepare(name: str, case: Case, inputs) -> Callable[[], None]:

@@ -26,6 +26,7 @@ class Case:
     H: int
     dtype: str  # "float32" or "float64"
     threads: int
+    ragged: bool = False  # lengths uniform in [T/4, T] (a padded batch of variable-length sequences)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -41,7 +42,7 @@ class Case:
     @property
     def label(self) -> str:
         return (f"{self.cell} {self.pass_} N={self.N} T={self.T} D={self.D} H={self.H} "
-                f"{self.dtype} threads={self.threads}")
+                f"{self.dtype} threads={self.threads}" + (" ragged" if self.ragged else ""))
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -50,8 +51,16 @@ class Case:
 
 
 def flops(case: Case) -> float:
-    """Multiply-add flops of the products (``CellSpec.flops``)."""
-    return CELLS[case.cell].flops(case.N, case.T, case.D, case.H, train=case.pass_ == "train")
+    """Multiply-add flops of the products (``CellSpec.flops``), over the valid steps of a ragged case."""
+    steps = case.T if not case.ragged else make_lengths(case).mean()
+    return CELLS[case.cell].flops(case.N, steps, case.D, case.H, train=case.pass_ == "train")
+
+
+def make_lengths(case: Case, seed: int = 0):
+    """The lengths of a ragged case (uniform in [T/4, T], int64), or None."""
+    if not case.ragged:
+        return None
+    return np.random.default_rng(seed + 1).integers(max(1, case.T // 4), case.T + 1, size=case.N).astype(np.int64)
 
 
 def make_inputs(case: Case, seed: int = 0):

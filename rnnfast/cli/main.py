@@ -197,7 +197,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "64,35,512 128,35,1024)")
     b.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], help="default: float32")
     b.add_argument("--threads", nargs="+", type=_positive(int), help="default: 1 and all cores")
-    b.add_argument("--backends", nargs="+", choices=["rnnfast", "reference", "torch", "thinc"],
+    b.add_argument("--ragged", action="store_true",
+                   help="variable-length sequences: lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence)")
+    b.add_argument("--backends", nargs="+", choices=["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"],
                    help="default: all (missing libraries are reported as skipped)")
     b.add_argument("--stream-sizes", nargs="*", type=_positive_or_none(int), metavar="H",
                    help="hidden sizes of the streaming test (default: 256 1024; 'none' to skip)")
@@ -271,7 +273,9 @@ def cmd_train(args) -> int:
     n_val = _validation_tokens(len(ids), args)
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
-    trainer = LMTrainer(model, optimizer, clip_norm=args.clip, progress=not args.quiet)
+    parallel = _data_parallel(args)
+    trainer = LMTrainer(model, optimizer, clip_norm=args.clip, progress=not args.quiet, parallel=parallel)
+    say = print if parallel is None or parallel.is_main else (lambda *a, **k: None)
     if args.resume:
         optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
         st = config["train"]
@@ -286,23 +290,48 @@ def cmd_train(args) -> int:
         arrays.update({"opt." + k: v for k, v in optimizer.state_dict().items()})
         save_checkpoint(args.checkpoint, cfg, arrays)
 
-    trainer.save = save
-    print(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
+    if parallel is None or parallel.is_main:
+        trainer.save = save
+    say(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
     cfg = model.config
-    print(f"model: {cfg['num_layers']}-layer {cfg['cell'].upper()}, hidden {cfg['hidden_size']}, embed "
-          f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
-          f"{args.backend}; batch {args.batch_size} x {args.seq_len} steps; {args.optimizer} lr {optimizer.lr:g}")
+    say(f"model: {cfg['num_layers']}-layer {cfg['cell'].upper()}, hidden {cfg['hidden_size']}, embed "
+        f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
+        f"{args.backend}; batch {args.batch_size} x {args.seq_len} steps; {args.optimizer} lr {optimizer.lr:g}")
+    if parallel is not None:
+        say(f"data parallel: {parallel.world_size} processes (torch.distributed, gloo), "
+            f"{args.batch_size // parallel.world_size} rows of each batch apiece")
     t0 = time.perf_counter()
-    with backend_mod.use(args.backend):
-        prime = "\n"
-        trainer.fit(train_ids, val_ids, args.epochs, args.batch_size, args.seq_len,
-                    max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
-        print(f"trained {trainer.state.epoch} epoch(s) in {time.perf_counter() - t0:.1f} s; best val perplexity "
-              f"{trainer.state.best_val_ppl:.3f}; checkpoint: {args.checkpoint}")
-        if args.sample_length > 0:
-            print("--- sample (temperature 0.8) ---")
-            print(_sample_text(model, vocab, prime, args.sample_length, temperature=0.8, seed=args.seed))
+    try:
+        with backend_mod.use(args.backend):
+            prime = "\n"
+            trainer.fit(train_ids, val_ids, args.epochs, args.batch_size, args.seq_len,
+                        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+            say(f"trained {trainer.state.epoch} epoch(s) in {time.perf_counter() - t0:.1f} s; best val perplexity "
+                f"{trainer.state.best_val_ppl:.6f}; checkpoint: {args.checkpoint}")
+            if args.sample_length > 0 and (parallel is None or parallel.is_main):
+                print("--- sample (temperature 0.8) ---")
+                print(_sample_text(model, vocab, prime, args.sample_length, temperature=0.8, seed=args.seed))
+    finally:
+        if parallel is not None:
+            parallel.close()
     return 0
+
+
+def _data_parallel(args):
+    """Across processes when torchrun started several (``rnnfast.train.distributed``), else None."""
+    from ..train.distributed import DataParallel, launched_by_torchrun
+
+    if not launched_by_torchrun():
+        return None
+    try:
+        parallel = DataParallel()
+    except RuntimeError as exc:
+        raise CLIError(str(exc)) from None
+    if args.batch_size % parallel.world_size:
+        parallel.close()
+        raise CLIError(f"--batch-size {args.batch_size} does not divide among {parallel.world_size} processes; "
+                       f"use a multiple of {parallel.world_size}")
+    return parallel
 
 
 def cmd_sample(args) -> int:
@@ -389,7 +418,7 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     threads = args.threads or sorted({1, available_cores()})
-    cases = [Case(cell, pass_, N, T, D, H, dtype, nt)
+    cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged)
              for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
              for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
     if args.stream_sizes is None:
@@ -409,7 +438,7 @@ def cmd_bench(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CLIError("--png needs matplotlib (pip install rnnfast[plot]), or pass --png none") from None
-    result = run(cases, args.backends or ["rnnfast", "reference", "torch", "thinc"], stream_sizes=stream,
+    result = run(cases, args.backends or ["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"], stream_sizes=stream,
                  blocks=args.blocks or (2 if args.quick else 3),
                  block_seconds=args.block_seconds or (0.15 if args.quick else 0.3),
                  progress=lambda what: print(f"  timing {what}", file=sys.stderr, flush=True))

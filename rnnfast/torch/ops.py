@@ -13,6 +13,7 @@ tensor for none; ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_
 """
 from __future__ import annotations
 
+import weakref
 from typing import Tuple
 
 import numpy as np
@@ -20,12 +21,32 @@ import torch
 from torch import Tensor
 
 from .._core import driver
-from .._core.buffers import Staircase
+from .._core.buffers import Staircase, contiguous
 from .._core.plan import StepPlan
 from .._core.validation import padding_mask
 from ..cells import CELLS
 
 _EMPTY = (0,)
+
+
+_TRANSPOSED: dict = {}  # id(weight tensor) -> (weakref to it, its version key, its kernels' copy)
+
+
+def _kernel_weights(w: Tensor, num_threads: int) -> np.ndarray:
+    """``w.T`` as the kernels take it (C-contiguous), made once per version of the weight: a training step
+    reads each weight in forward and backward, an inference loop at every call.  A fresh copy at every call
+    cost a sixth of a small forward pass (new pages, a cold cache).  Entries go when their tensor does."""
+    key = (w._version, w.data_ptr(), tuple(w.shape), w.dtype)
+    hit = _TRANSPOSED.get(id(w))
+    if hit is not None and hit[0]() is w and hit[1] == key:
+        return hit[2]
+    out = contiguous(w.detach().numpy().T, num_threads)
+    try:
+        ident = id(w)
+        _TRANSPOSED[ident] = (weakref.ref(w, lambda _, ident=ident: _TRANSPOSED.pop(ident, None)), key, out)
+    except TypeError:  # a tensor that cannot be weakly referenced: no reuse
+        pass
+    return out
 
 
 def _threads(num_threads: int) -> int:
@@ -65,17 +86,29 @@ def recurrent_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Te
     """One direction of one layer, batch-first ``x (N, T, D)``: ``(hs (N, T, H), hT, cT, *saved)``; ``cT``
     is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads."""
     spec = CELLS[cell]
-    G = w_ih.shape[0]
+    G, nt = w_ih.shape[0], _threads(num_threads)
     states = [h0.detach().numpy()] + ([c0.detach().numpy()] if len(spec.state_names) > 1 else [])
     hs, finals, cache = driver.sequence_forward(
-        spec, x.detach().numpy(), w_ih.detach().numpy().T, w_hh.detach().numpy().T,
+        spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
         _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
-        _lengths(lengths), _option(cell, option), _threads(num_threads), need_grad=need_grad, pooled=False)
+        _lengths(lengths), _option(cell, option), nt, need_grad=need_grad)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
     out = [torch.from_numpy(hs), torch.from_numpy(finals[0]),
            torch.from_numpy(finals[1]) if len(finals) > 1 else empty]
     saved = [cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh] if cache is not None else [None] * 6
-    return tuple(out + [torch.from_numpy(a) if a is not None else empty.clone() for a in saved])
+    return tuple(out + [_tensor_holding(a, cache) if a is not None else empty.clone() for a in saved])
+
+
+def _tensor_holding(a: np.ndarray, cache) -> Tensor:
+    """A tensor on a workspace of ``cache`` (no copy).  The workspaces go back to the pool when the cache dies:
+    each tensor's array (a view, which the tensor's storage keeps alive) holds the cache until it dies."""
+    view = a.view()
+    weakref.finalize(view, _release, cache)
+    return torch.from_numpy(view)
+
+
+def _release(cache) -> None:
+    """Nothing to do: dropping this reference to the cache is the point."""
 
 
 @recurrent_forward.register_fake
@@ -108,12 +141,12 @@ def recurrent_backward(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: T
     N, T, H = dhs.shape
     lengths_np = _lengths(lengths)
     steps = Staircase.make(lengths_np, N, T)
-    Wx, Wh = w_ih.detach().numpy().T, w_hh.detach().numpy().T
-    plan = StepPlan.choose(spec.gates, N, T, H, np.float32 if dhs.dtype == torch.float32 else np.float64,
-                           _threads(num_threads),
+    nt = _threads(num_threads)
+    Wx, Wh = _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt)
+    plan = StepPlan.choose(spec.gates, N, T, H, np.float32 if dhs.dtype == torch.float32 else np.float64, nt,
                            D=Wx.shape[0], ragged=steps.order is not None)
-    cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), np.ascontiguousarray(Wx),
-                                 np.ascontiguousarray(Wh), hst.detach().numpy(), _np(cst), act.detach().numpy(),
+    cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), Wx, Wh,
+                                 hst.detach().numpy(), _np(cst), act.detach().numpy(),
                                  _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan)
     dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
     dx, dWx, dWh, *rest = driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
@@ -121,8 +154,8 @@ def recurrent_backward(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: T
     nb = len(spec.bias_names)
     dbiases, dstates = rest[:nb], rest[nb:]
     empty = torch.empty(_EMPTY, dtype=dhs.dtype)
-    return (torch.from_numpy(dx), torch.from_numpy(np.ascontiguousarray(dWx.T)),
-            torch.from_numpy(np.ascontiguousarray(dWh.T)), torch.from_numpy(dbiases[0]),
+    return (torch.from_numpy(dx), torch.from_numpy(contiguous(dWx.T, nt)),
+            torch.from_numpy(contiguous(dWh.T, nt)), torch.from_numpy(dbiases[0]),
             torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
             torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone())
 

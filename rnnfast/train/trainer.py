@@ -33,15 +33,23 @@ class LMTrainer:
     each of them, taking the cores from the kernels' OpenMP threads (measured:
     the default ``rnnfast train`` ran 1.5-1.7x faster pinned).  ``None`` leaves
     BLAS alone.
+
+    ``parallel`` (a ``rnnfast.train.distributed.DataParallel``): one of several processes, each training
+    on its share of every batch's rows, the gradients averaged over all before clipping and the update;
+    only the first process shows the bar, logs and saves.
     """
 
     def __init__(self, model, optimizer, clip_norm: Optional[float] = 1.0, lr_decay: float = 4.0,
                  save: Optional[Callable[["LMTrainer"], None]] = None, progress: bool = True,
-                 log: Callable[[str], None] = print, blas_threads: Optional[int] = 1):
+                 log: Callable[[str], None] = print, blas_threads: Optional[int] = 1, parallel=None):
         self.blas_threads = None if blas_threads is None else _check_count(blas_threads, "blas_threads")
         self.model, self.optimizer = model, optimizer
         self.clip_norm, self.lr_decay = clip_norm, lr_decay
-        self.save, self.progress, self.log = save, progress, log
+        self.parallel = parallel
+        main = parallel is None or parallel.is_main
+        self.save = save if main else None
+        self.progress = progress and main
+        self.log = log if main else (lambda message: None)
         self.state = TrainState()
 
     def _bar(self, total, desc):
@@ -59,10 +67,15 @@ class LMTrainer:
         model.reset_state()
         bar = self._bar(n_windows(len(tokens), batch_size, seq_len), f"epoch {self.state.epoch + 1}")
         total_loss, total_tokens, t0 = 0.0, 0, time.perf_counter()
+        par = self.parallel
+        rows = par.rows(batch_size) if par is not None else slice(None)
         try:
             for x, y in tbptt_windows(tokens, batch_size, seq_len):
+                x, y = x[rows], y[rows]
                 loss = model.forward(x, y)
                 model.backward()
+                if par is not None:
+                    par.average_gradients(model.grads)
                 if self.clip_norm is not None:
                     clip_grads_norm(model.grads, self.clip_norm)
                 self.optimizer.update(model.params, model.grads)
@@ -73,13 +86,20 @@ class LMTrainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(total_loss / total_tokens):.2f}",
                                     tok_s=f"{total_tokens / max(elapsed, 1e-9):,.0f}")
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and self._all_past(deadline):
                     break
         finally:
             if bar is not None:
                 bar.close()
         elapsed = time.perf_counter() - t0
-        return math.exp(total_loss / max(total_tokens, 1)), total_tokens, elapsed
+        if par is not None:  # the epoch's loss over every process's rows
+            total_loss, total_tokens = par.sum(total_loss, total_tokens)
+        return math.exp(total_loss / max(total_tokens, 1)), int(total_tokens), elapsed
+
+    def _all_past(self, deadline: float) -> bool:
+        """The deadline has passed -- for every process, so that all stop at the same batch."""
+        past = time.perf_counter() > deadline
+        return past if self.parallel is None else self.parallel.sum(float(past))[0] > 0
 
     def fit(self, train_tokens, val_tokens, epochs: int, batch_size: int = 32, seq_len: int = 64,
             max_seconds: Optional[float] = None, sample: Optional[Callable[[], str]] = None):
@@ -110,7 +130,7 @@ class LMTrainer:
                     self.save(self)
                 if sample is not None:
                     self.log("sample: " + sample())
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and self._all_past(deadline):
                     self.log(f"time limit reached after {self.state.epoch} epoch(s)")
                     break
         except KeyboardInterrupt:
