@@ -35,6 +35,9 @@ def test_the_pages_have_examples():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if examples(p)], ids=lambda p: p.name)
 def test_examples_run(page, tmp_path, monkeypatch):
+    sources = "\n".join(src for _, src in examples(page))
+    if "import torch" in sources:  # a page about the [torch] extra
+        pytest.importorskip("torch", reason="PyTorch is not installed")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RNNFAST_NUM_THREADS", os.environ.get("RNNFAST_NUM_THREADS", "2"))
     namespace = {"__name__": f"example_{page.stem}"}
