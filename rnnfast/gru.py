@@ -9,7 +9,8 @@ from ._core import driver
 from .cells import GRU
 
 
-def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True):
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
+                check_finite=True):
     """GRU over a whole batch of sequences.
 
     Parameters
@@ -25,36 +26,40 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     num_threads : int, optional
     need_grad : bool
         False for inference: the same outputs, nothing kept for backward, ``cache`` None.
+    check_finite : bool
+        True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
+        convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
 
     Returns
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward`` (or None).
     """
     hs, (hT,), cache = driver.sequence_forward(GRU, x, Wx, Wh, [bx, bh], [h0], lengths, reset_after, num_threads,
-                                               need_grad=need_grad)
+                                               need_grad=need_grad, check_finite=check_finite)
     return hs, hT, cache
 
 
-def gru_backward(dhs, cache, dhT=None):
+def gru_backward(dhs, cache, dhT=None, check_finite=True):
     """Backward through time.
 
     Parameters
     ----------
     dhs : ndarray, shape (N, T, H);  cache : from ``gru_forward``
     dhT : ndarray, shape (N, H), optional; ``None`` stops the gradient at the chunk boundary.
+    check_finite : bool, as in ``gru_forward``.
 
     Returns
     -------
     dx (N, T, D), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,), dh0 (N, H)
     """
-    return driver.sequence_backward(GRU, dhs, cache, [dhT], "rnnfast.gru_forward")
+    return driver.sequence_backward(GRU, dhs, cache, [dhT], "rnnfast.gru_forward", check_finite)
 
 
-def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None):
+def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None, check_finite=True):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    return driver.step_forward(GRU, x, [h], Wx, Wh, [bx, bh], reset_after, num_threads)
+    return driver.step_forward(GRU, x, [h], Wx, Wh, [bx, bh], reset_after, num_threads, check_finite)
 
 
-def gru_step_backward(dh_next, cache):
+def gru_step_backward(dh_next, cache, check_finite=True):
     """Gradients of one step: returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
-    return driver.step_backward(GRU, [dh_next], cache)
+    return driver.step_backward(GRU, [dh_next], cache, check_finite)

@@ -9,7 +9,8 @@ from ._core import driver
 from .cells import LSTM
 
 
-def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True):
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
+                 check_finite=True):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -25,17 +26,20 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     need_grad : bool
         False for inference: the same outputs, bit for bit, but nothing is kept for backward (the
         state history is two slots, not T+1) and ``cache`` is None.
+    check_finite : bool
+        True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
+        convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
 
     Returns
     -------
     hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward`` (or None).
     """
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
-                                                need_grad=need_grad)
+                                                need_grad=need_grad, check_finite=check_finite)
     return hs, hT, cT, cache
 
 
-def lstm_backward(dhs, cache, dhT=None, dcT=None):
+def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     """Backward through time.
 
     Parameters
@@ -46,19 +50,20 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     dhT, dcT : ndarray, shape (N, H), optional
         Gradient flowing into the final state; ``None`` (zeros) stops it at the
         chunk boundary, which is truncated BPTT.
+    check_finite : bool, as in ``lstm_forward``.
 
     Returns
     -------
     dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H)
     """
-    return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward")
+    return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite)
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None):
+def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads)
+    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite)
 
 
-def lstm_step_backward(dh_next, dc_next, cache):
+def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
     """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
-    return driver.step_backward(LSTM, [dh_next, dc_next], cache)
+    return driver.step_backward(LSTM, [dh_next, dc_next], cache, check_finite)

@@ -8,7 +8,8 @@ from ._core import driver
 from .cells import RNN
 
 
-def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True):
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
+                check_finite=True):
     """Elman RNN over a whole batch: ``h_t = act(x_t Wx + h_{t-1} Wh + b)``.
 
     Parameters
@@ -20,26 +21,29 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     num_threads : int, optional
     need_grad : bool
         False for inference: the same outputs, nothing kept for backward, ``cache`` None.
+    check_finite : bool
+        True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
+        convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
 
     Returns
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward`` (or None).
     """
     hs, (hT,), cache = driver.sequence_forward(RNN, x, Wx, Wh, [b], [h0], lengths, nonlinearity, num_threads,
-                                               need_grad=need_grad)
+                                               need_grad=need_grad, check_finite=check_finite)
     return hs, hT, cache
 
 
-def rnn_backward(dhs, cache, dhT=None):
+def rnn_backward(dhs, cache, dhT=None, check_finite=True):
     """Backward through time. Returns ``dx (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh0 (N, H)``."""
-    return driver.sequence_backward(RNN, dhs, cache, [dhT], "rnnfast.rnn_forward")
+    return driver.sequence_backward(RNN, dhs, cache, [dhT], "rnnfast.rnn_forward", check_finite)
 
 
-def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None):
+def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None, check_finite=True):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    return driver.step_forward(RNN, x, [h], Wx, Wh, [b], nonlinearity, num_threads)
+    return driver.step_forward(RNN, x, [h], Wx, Wh, [b], nonlinearity, num_threads, check_finite)
 
 
-def rnn_step_backward(dh_next, cache):
+def rnn_step_backward(dh_next, cache, check_finite=True):
     """Gradients of one step: returns ``dx (N, D), dh, dWx, dWh, db``."""
-    return driver.step_backward(RNN, [dh_next], cache)
+    return driver.step_backward(RNN, [dh_next], cache, check_finite)

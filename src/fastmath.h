@@ -11,8 +11,9 @@
  *   float:  exp <= 2 ulp, sigmoid <= 3 ulp, tanh <= 3 ulp  (ulp = 2^-23 relative)
  *   double: exp <= 2 ulp, sigmoid <= 3 ulp, tanh <= 3 ulp  (ulp = 2^-52 relative)
  * Inputs of exp are clamped to the range where the result is a normal number
- * (sigmoid and tanh saturate there anyway); +-inf saturate; NaN gives
- * unspecified values but never a crash.
+ * (sigmoid and tanh saturate there anyway); +-inf saturate; NaN gives NaN
+ * (the polynomial carries it) and no undefined behaviour: the exponent
+ * arithmetic is unsigned.
  */
 #ifndef RNNFAST_FASTMATH_H
 #define RNNFAST_FASTMATH_H
@@ -31,10 +32,10 @@ static inline float rnnfast_expf(float x) {
     float z = r * r;
     float y = (((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3334519073E-3f) * r
                  + 4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f) * z + r + 1.0f;
-    int32_t bits_kk, bits_magic, bits;
+    uint32_t bits_kk, bits_magic, bits; /* unsigned: NaN's bits must not overflow a signed shift (UB) */
     memcpy(&bits_kk, &kk, sizeof bits_kk);
     memcpy(&bits_magic, &magic, sizeof bits_magic);
-    bits = (bits_kk - bits_magic + 127) << 23; /* 2^n as a float */
+    bits = (bits_kk - bits_magic + 127u) << 23; /* 2^n as a float */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return y * scale;
@@ -54,10 +55,10 @@ static inline double rnnfast_exp(double x) {
     double qx = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
                  + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
     double y = 1.0 + 2.0 * (px / (qx - px));
-    int64_t bits_kk, bits_magic, bits;
+    uint64_t bits_kk, bits_magic, bits;
     memcpy(&bits_kk, &kk, sizeof bits_kk);
     memcpy(&bits_magic, &magic, sizeof bits_magic);
-    bits = (bits_kk - bits_magic + 1023) << 52;
+    bits = (bits_kk - bits_magic + 1023u) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return y * scale;

@@ -20,8 +20,8 @@ from strips cimport StreamBuffers, row_product
 cdef inline void _relu_inplace(floating* a, Py_ssize_t m) noexcept nogil:
     cdef Py_ssize_t j
     cdef floating zero = 0
-    for j in range(m):
-        a[j] = a[j] if a[j] > zero else zero
+    for j in range(m):  # max(a, 0) as NumPy's: NaN stays NaN (so not `a > 0 ? a : 0`)
+        a[j] = zero if a[j] <= zero else a[j]
 
 
 cdef inline void rnn_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
@@ -60,8 +60,8 @@ cdef inline void _activation_backward(bint relu, const floating* h, const floati
     cdef floating one = 1, zero = 0, d
     for j in range(m):
         d = dh[j] + dhs[j]
-        if relu:
-            da[j] = d if h[j] > zero else zero
+        if relu:  # d * (h > 0) as NumPy's: NaN and Inf in d give NaN, finite d an exact +0
+            da[j] = d if h[j] > zero else d - d
         else:
             da[j] = d * (one - h[j] * h[j])
         dh[j] = 0

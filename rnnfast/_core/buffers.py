@@ -125,10 +125,10 @@ def _threads_for(a: np.ndarray, num_threads: int) -> int:
 
 
 def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
-               take) -> np.ndarray:
+               take, check_finite: bool = True) -> np.ndarray:
     """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in an array from ``take(shape, dtype)``
     (a workspace scope's ``take``; a step's rows become contiguous for BLAS), zero past the running rows.  The same pass checks that the valid steps are
-    finite (ValueError naming ``name``): one read of ``a`` instead of three."""
+    finite (ValueError naming ``name``; unless ``check_finite=False``): one read of ``a`` instead of three."""
     N, T, F = a.shape
     threads = _threads_for(a, num_threads)
     if steps.order is None:
@@ -137,19 +137,19 @@ def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.nda
     else:
         out = take((steps.rows, F), a.dtype)
         bad = _layout.staircase_into(a, out, steps.order, steps.offsets, steps.active, threads)
-    if bad:
+    if bad and check_finite:
         raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
                          "expected finite values")
     return out
 
 
 def checked_in_place(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray],
-                     num_threads: int) -> np.ndarray:
+                     num_threads: int, check_finite: bool = True) -> np.ndarray:
     """A batch-major (N, T, F) sequence that the kernels read in place (``dhs``: only at valid steps, a row
     at a time), C-contiguous (a copy only if it is not), after checking that its valid steps are finite
-    (ValueError naming ``name``).  A time-major copy would cost a pass over the array."""
+    (ValueError naming ``name``; unless ``check_finite=False``).  A time-major copy would cost a pass over the array."""
     a = np.ascontiguousarray(a)
-    if _layout.count_nonfinite_steps(a, steps, _threads_for(a, num_threads)):
+    if check_finite and _layout.count_nonfinite_steps(a, steps, _threads_for(a, num_threads)):
         raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
                          "expected finite values")
     return a

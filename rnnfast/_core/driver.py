@@ -14,7 +14,7 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+from .validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
                          check_step_grads, check_step_x)
 from .workspace import pool
 
@@ -46,18 +46,23 @@ def _flags(spec: CellSpec, option):
 
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
-                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True):
+                     num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
+                     check_finite=True):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
 
     ``need_grad=False`` is inference: the same arithmetic (the same bits), but the state history is a ring
-    of two slots, every workspace goes back at once and ``cache`` is None."""
+    of two slots, every workspace goes back at once and ``cache`` is None.
+
+    ``check_finite=False`` (SciPy's convention) skips the NaN/Inf checks: non-finite values then propagate
+    as in NumPy.  The kernels never index or branch on a value, so that is memory-safe (``.ci/sanitize``)."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
+    finite = check_flag("check_finite", check_finite)
     names = state_names or tuple(n + "0" for n in spec.state_names)
     v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
-                               check_x_values=False)  # x: checked in its time-major copy
+                               check_x_values=False, finite=finite)  # x: checked in its time-major copy
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
     G = spec.gates * H
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
@@ -71,7 +76,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         keep = ws.take
         buf = SequenceBuffers(
             cell, reset_after, relu,
-            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, keep),
+            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, keep, finite),
             Wx=contiguous(v.Wx, plan.num_threads), Wh=contiguous(v.Wh, plan.num_threads),
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
@@ -99,19 +104,20 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     return buf.hs, finals, cache
 
 
-def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str):
+def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True):
     """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``.
     ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
-    whose cache is expected, in errors."""
+    whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
     cache = check_cache(cache, SequenceCache, producer, spec)
+    finite = check_flag("check_finite", check_finite)
     steps, plan = cache.steps, cache.plan
     N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
     G = spec.gates * H
     dnames = [f"d{n}T" for n in spec.state_names]
     dhs, dstates = check_sequence_backward(dhs, list(zip(dnames, dfinals)), N, T, H, dtype, cache.mask,
-                                           check_dhs_values=False)
+                                           check_dhs_values=False, finite=finite)
     lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
-    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads)
+    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
     dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in dstates]  # written in place, rows sorted
     cell, reset_after, relu = _flags(spec, cache.option)
     dW = kernel_outputs(N, dtype, (D, G), (H, G), *[(G,)] * len(spec.bias_names))
@@ -139,20 +145,22 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates))
 
 
-def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None):
+def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
+                 check_finite=True):
     """One step, ``x (N, D)``: ``(*next_states, cache)``."""
     _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
-                                        state_names=spec.state_names)
+                                        state_names=spec.state_names, check_finite=check_finite)
     return (*finals, cache)
 
 
-def step_backward(spec: CellSpec, dnext: Sequence, cache):
+def step_backward(spec: CellSpec, dnext: Sequence, cache, check_finite=True):
     """Gradients of one step: ``(dx (N, D), *dstates, dWx, dWh, *dbiases)``."""
     producer = f"rnnfast.{spec.name}_step_forward"
     cache = check_cache(cache, SequenceCache, producer, spec)
     N, H = cache.steps.N, cache.Wh.shape[0]
-    check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype)
+    finite = check_flag("check_finite", check_finite)
+    check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype, finite)
     zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
-    dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer)
+    dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer, finite)
     nb = len(spec.bias_names)
     return (dx[:, 0], *rest[nb:], dWx, dWh, *rest[:nb])

@@ -137,12 +137,14 @@ def check_sequence_forward(
     states: Sequence[Tuple[str, object]],
     lengths,
     check_x_values: bool = True,
+    finite: bool = True,
 ) -> SequenceArgs:
     """Validate, for the cell ``spec`` (``rnnfast.cells``), ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
     its biases ``(G*H,)`` (named by the spec) and the named states ``(N, H)``.
 
     ``check_x_values=False``: the caller checks that x is finite at valid steps itself, in the
-    pass that copies it (the kernels' time-major copy, ``buffers.time_major``)."""
+    pass that copies it (the kernels' time-major copy, ``buffers.time_major``).  ``finite=False``
+    (``check_finite=False``) skips every finiteness check: NaN and Inf then flow through the arithmetic."""
     gates, gname = spec.gates, spec.gate_size
     biases = list(zip(spec.bias_names, biases))
     x = check_float_array("x", x, 3, "(N, T, D)")
@@ -163,14 +165,16 @@ def check_sequence_forward(
     # Sizes before anything is allocated (a missing h0 becomes an (N, H) array of zeros).
     check_blas_sizes(N, T, D, gates * H)
     check_memory(f"{spec.name}_forward", N, T, D, H, gates, dtype)
-    checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]")
+    checked_states = check_states(states, N, H, dtype, "with N = x.shape[0], H = Wh.shape[0]", finite)
     lengths = check_lengths(lengths, N, T)
     mask = padding_mask(N, T, lengths)
     if check_x_values:
         x = zero_padded(x, mask)
-        check_finite("x", x, " at a valid step" if mask is not None else "")
-    for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
-        check_finite(name, a)
+        if finite:
+            check_finite("x", x, " at a valid step" if mask is not None else "")
+    if finite:
+        for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
+            check_finite(name, a)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
 
 
@@ -186,7 +190,8 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
 
 
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
-                            dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True):
+                            dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True,
+                            finite: bool = True):
     """Validate ``dhs (N, T, H)`` (padded steps are ignored, so zeroed) and final-state gradients ``(N, H)``.
     ``check_dhs_values=False``: the caller checks the valid steps itself, in the pass that the kernels
     need anyway (``buffers.checked_in_place``)."""
@@ -194,12 +199,15 @@ def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, 
     check_shape("dhs", dhs, (N, T, H), "(N, T, H) of the forward pass")
     if check_dhs_values:
         dhs = zero_padded(dhs, mask)
-        check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
-    return dhs, check_states(dstates, N, H, dtype, "of the forward pass")
+        if finite:
+            check_finite("dhs", dhs, " at a valid step" if mask is not None else "")
+    return dhs, check_states(dstates, N, H, dtype, "of the forward pass", finite)
 
 
-def check_states(states: Sequence[Tuple[str, object]], N: int, H: int, dtype: np.dtype, where: str) -> list:
-    """Each named state (or state gradient) is None -> zeros, or a finite ``(N, H)`` array of ``dtype``."""
+def check_states(states: Sequence[Tuple[str, object]], N: int, H: int, dtype: np.dtype, where: str,
+                 finite: bool = True) -> list:
+    """Each named state (or state gradient) is None -> zeros, or a finite (unless ``finite=False``) ``(N, H)``
+    array of ``dtype``."""
     out = []
     for name, s in states:
         if s is None:
@@ -207,14 +215,15 @@ def check_states(states: Sequence[Tuple[str, object]], N: int, H: int, dtype: np
         else:
             s = check_float_array(name, s, 2, "(N, H)", dtype)
             check_shape(name, s, (N, H), f"(N, H) {where}")
-            check_finite(name, s)
+            if finite:
+                check_finite(name, s)
         out.append(s)
     return out
 
 
-def check_step_grads(grads, N: int, H: int, dtype: np.dtype) -> None:
+def check_step_grads(grads, N: int, H: int, dtype: np.dtype, finite: bool = True) -> None:
     """Single-step backward: each named gradient is None or a finite ``(N, H)`` array of ``dtype``."""
-    check_states(grads, N, H, dtype, "of the forward step")
+    check_states(grads, N, H, dtype, "of the forward step", finite)
 
 
 def check_step_x(x) -> np.ndarray:
@@ -223,10 +232,15 @@ def check_step_x(x) -> np.ndarray:
     return x[:, None, :]
 
 
+def check_flag(name: str, value) -> bool:
+    """A boolean switch (``need_grad``, ``check_finite``): True or False, nothing that merely converts."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_need_grad(need_grad) -> bool:
-    if not isinstance(need_grad, (bool, np.bool_)):
-        raise TypeError(f"need_grad must be True or False; got {need_grad!r}")
-    return bool(need_grad)
+    return check_flag("need_grad", need_grad)
 
 
 def check_cache(cache, cls, producer: str, spec=None):

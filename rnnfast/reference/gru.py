@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
                                 check_step_x)
 from ..cells import GRU
 from ._math import sigmoid
@@ -38,17 +38,19 @@ class GRUCache:
     mask: object
 
 
-def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True):
+def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
+                check_finite=True):
     """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
-    hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",))
+    hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",), check_finite)
     return hs, hT, cache if keep else None
 
 
-def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names):
+def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names, check_finite):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     reset_after = GRU.check_option(reset_after)
-    v = check_sequence_forward(GRU, x, Wx, Wh, [bx, bh], [(state_names[0], h0)], lengths)
+    v = check_sequence_forward(GRU, x, Wx, Wh, [bx, bh], [(state_names[0], h0)], lengths,
+                               finite=check_flag("check_finite", check_finite))
     N, T, H = v.N, v.T, v.H
     (bx, bh), (h,) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -77,12 +79,13 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     return hs, h.copy(), cache
 
 
-def gru_backward(dhs, cache, dhT=None):
+def gru_backward(dhs, cache, dhT=None, check_finite=True):
     """Returns ``dx, dWx, dWh, dbx, dbh, dh0``."""
     cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
-    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask)
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask,
+                                         finite=check_flag("check_finite", check_finite))
     Wh_rz, Wh_n = cache.Wh[:, :2 * H], cache.Wh[:, 2 * H:]
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
@@ -110,7 +113,7 @@ def gru_backward(dhs, cache, dhT=None):
             dWh[:, :2 * H] += h_prev.T @ dah[:, :2 * H]
             dWh[:, 2 * H:] += (r * h_prev).T @ dan
         dax = np.concatenate([dar, daz, dan], axis=1)  # at x @ Wx + bx
-        dx[:, t] = dax @ cache.Wx.T
+        dx[:, t] = np.where(valid, dax @ cache.Wx.T, 0)  # zero at padded steps, even with NaN in Wx
         dWx += cache.x[:, t].T @ dax
         dbx += dax.sum(axis=0)
         dbh += dah.sum(axis=0)
@@ -118,12 +121,12 @@ def gru_backward(dhs, cache, dhT=None):
     return dx, dWx, dWh, dbx, dbh, dh
 
 
-def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True):
+def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, check_finite=True):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = _gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, None, reset_after, None, ("h",))
+    _, h_next, cache = _gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, None, reset_after, None, ("h",), check_finite)
     return h_next, cache
 
 
-def gru_step_backward(dh_next, cache):
+def gru_step_backward(dh_next, cache, check_finite=True):
     """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
-    return step_backward(GRU, gru_backward, GRUCache, [dh_next], cache)
+    return step_backward(GRU, gru_backward, GRUCache, [dh_next], cache, check_finite)

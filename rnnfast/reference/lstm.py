@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
                                 check_step_x)
 from ..cells import LSTM
 from ._math import sigmoid
@@ -38,17 +38,19 @@ class LSTMCache:
     mask: object
 
 
-def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True):
+def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
+                 check_finite=True):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``).
     ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
-    hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"))
+    hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite)
     return hs, hT, cT, cache if keep else None
 
 
-def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
+def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths)
+    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths,
+                               finite=check_flag("check_finite", check_finite))
     N, T, H = v.N, v.T, v.H
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -74,12 +76,13 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names):
     return hs, h.copy(), c.copy(), cache
 
 
-def lstm_backward(dhs, cache, dhT=None, dcT=None):
+def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     """Returns ``dx, dWx, dWh, db, dh0, dc0``."""
     cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
-    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, cache.x.dtype, cache.mask)
+    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, cache.x.dtype, cache.mask,
+                                            finite=check_flag("check_finite", check_finite))
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
     dWh = np.zeros_like(cache.Wh)
@@ -97,7 +100,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
             dh_t * tc * o * (1 - o),
         ], axis=1)
         da = np.where(valid, da, 0)
-        dx[:, t] = da @ cache.Wx.T
+        dx[:, t] = np.where(valid, da @ cache.Wx.T, 0)  # zero at padded steps, even with NaN in Wx
         dWx += cache.x[:, t].T @ da
         dWh += cache.h_prev[t].T @ da
         db += da.sum(axis=0)
@@ -106,12 +109,12 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None):
     return dx, dWx, dWh, db, dh, dc
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b):
+def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"))
+    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite)
     return h_next, c_next, cache
 
 
-def lstm_step_backward(dh_next, dc_next, cache):
+def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
     """Returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
-    return step_backward(LSTM, lstm_backward, LSTMCache, [dh_next, dc_next], cache)
+    return step_backward(LSTM, lstm_backward, LSTMCache, [dh_next, dc_next], cache, check_finite)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_need_grad, check_sequence_backward, check_sequence_forward,
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
                                 check_step_x)
 from ..cells import RNN
 from ._steps import step_backward
@@ -27,17 +27,19 @@ class RNNCache:
     mask: object
 
 
-def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True):
+def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
+                check_finite=True):
     """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
-    hs, hT, cache = _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",))
+    hs, hT, cache = _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",), check_finite)
     return hs, hT, cache if keep else None
 
 
-def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names):
+def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_names, check_finite):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     nonlinearity = RNN.check_option(nonlinearity)
-    v = check_sequence_forward(RNN, x, Wx, Wh, [b], [(state_names[0], h0)], lengths)
+    v = check_sequence_forward(RNN, x, Wx, Wh, [b], [(state_names[0], h0)], lengths,
+                               finite=check_flag("check_finite", check_finite))
     N, T, H = v.N, v.T, v.H
     (b,), (h,) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
@@ -55,12 +57,13 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     return hs, h.copy(), cache
 
 
-def rnn_backward(dhs, cache, dhT=None):
+def rnn_backward(dhs, cache, dhT=None, check_finite=True):
     """Returns ``dx, dWx, dWh, db, dh0``."""
     cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
-    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask)
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask,
+                                         finite=check_flag("check_finite", check_finite))
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
     dWh = np.zeros_like(cache.Wh)
@@ -73,7 +76,7 @@ def rnn_backward(dhs, cache, dhT=None):
         else:
             da = dh_t * (h_new > 0)
         da = np.where(valid, da, 0)
-        dx[:, t] = da @ cache.Wx.T
+        dx[:, t] = np.where(valid, da @ cache.Wx.T, 0)  # zero at padded steps, even with NaN in Wx
         dWx += cache.x[:, t].T @ da
         dWh += cache.h_prev[t].T @ da
         db += da.sum(axis=0)
@@ -81,12 +84,12 @@ def rnn_backward(dhs, cache, dhT=None):
     return dx, dWx, dWh, db, dh
 
 
-def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh"):
+def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", check_finite=True):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = _rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, None, None, ("h",))
+    _, h_next, cache = _rnn_forward(check_step_x(x), Wx, Wh, b, h, nonlinearity, None, None, ("h",), check_finite)
     return h_next, cache
 
 
-def rnn_step_backward(dh_next, cache):
+def rnn_step_backward(dh_next, cache, check_finite=True):
     """Returns ``dx (N, D), dh, dWx, dWh, db``."""
-    return step_backward(RNN, rnn_backward, RNNCache, [dh_next], cache)
+    return step_backward(RNN, rnn_backward, RNNCache, [dh_next], cache, check_finite)
