@@ -13,8 +13,14 @@ on rnnfast's kernels: change ``from common.time_layers import *`` to
 - ``stateful`` time layers carry ``h`` (and ``c``) across calls, and their
   backward pass starts from zero at each chunk (truncated BPTT), leaving the
   gradient at the first state in ``dh``;
-- float32 outputs (``'f'``), as the book allocates them; arithmetic in the dtype of the
-  weights and inputs (float32 in the book).
+- float32 outputs (``'f'``), as the book allocates them; arithmetic in the dtype NumPy's promotion
+  gives the weights, inputs and states (float32 in the book);
+- a state set with ``set_state`` broadcasts over the batch (an ``(1, H)`` state for ``N`` sequences);
+- NaN and Inf propagate as in NumPy (the kernels run with ``check_finite=False``): a diverged run
+  prints ``nan`` losses instead of stopping.
+
+The rest of what the book's ``from common.time_layers import *`` gives a script (``np``, the plain
+layers and functions of ``common/layers.py``) comes from ``rnnfast.compat`` too.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from .. import lstm as _lstm
 from .. import rnn as _rnn
 from .._core.gate_order import check_fused, reorder
 from .._core.validation import check_labels
+from .textbook_layers import Affine, SoftmaxWithLoss, SigmoidWithLoss, softmax
 
 _BOOK_LSTM = "fgio"
 
@@ -37,6 +44,22 @@ def _compute_dtype(*arrays):
 
 def _as(a, dtype):
     return np.asarray(a, dtype=dtype)
+
+
+def _batch_state(name, s, N, H):
+    """A state the book would broadcast over the batch (``(1, H)`` for N rows), as ``(N, H)``."""
+    s = np.asarray(s)
+    if s.shape == (N, H):
+        return s
+    try:
+        return np.broadcast_to(s, (N, H))
+    except ValueError:
+        raise ValueError(f"{name} has shape {s.shape}; expected (N, H) = ({N}, {H}) or a shape that broadcasts "
+                         "to it") from None
+
+
+# NaN and Inf go through as in the book's NumPy (a diverged run prints nan losses).
+_NUMPY_LIKE = dict(check_finite=False)
 
 
 # ---- the book's LSTM in rnnfast's order, and back ---------------------------
@@ -89,11 +112,14 @@ class RNN:
 
     def forward(self, x, h_prev):
         dt = _compute_dtype(x, h_prev, *self.params)
-        h_next, self.cache = _rnn.rnn_step_forward(_as(x, dt), _as(h_prev, dt), *[_as(p, dt) for p in self.params])
+        N, H = x.shape[0], self.params[1].shape[0]
+        h_next, self.cache = _rnn.rnn_step_forward(_as(x, dt), _as(_batch_state("h_prev", h_prev, N, H), dt),
+                                                   *[_as(p, dt) for p in self.params], **_NUMPY_LIKE)
         return h_next
 
     def backward(self, dh_next):
-        dx, dh_prev, dWx, dWh, db = _rnn.rnn_step_backward(_as(dh_next, self.cache.x_tm.dtype), self.cache)
+        dx, dh_prev, dWx, dWh, db = _rnn.rnn_step_backward(_as(dh_next, self.cache.x_tm.dtype), self.cache,
+                                                           **_NUMPY_LIKE)
         _write(self.grads, (dWx, dWh, db))
         return dx, dh_prev
 
@@ -110,13 +136,16 @@ class LSTM:
 
     def forward(self, x, h_prev, c_prev):
         dt = _compute_dtype(x, h_prev, c_prev, *self.params)
-        h, c, self.cache = _lstm.lstm_step_forward(_as(x, dt), _as(h_prev, dt), _as(c_prev, dt),
-                                                   *_lstm_kernel_params(*self.params, dt))
+        N, H = x.shape[0], self.params[1].shape[0]
+        h, c, self.cache = _lstm.lstm_step_forward(_as(x, dt), _as(_batch_state("h_prev", h_prev, N, H), dt),
+                                                   _as(_batch_state("c_prev", c_prev, N, H), dt),
+                                                   *_lstm_kernel_params(*self.params, dt), **_NUMPY_LIKE)
         return h, c
 
     def backward(self, dh_next, dc_next):
         dt = self.cache.x_tm.dtype
-        dx, dh, dc, dWx, dWh, db = _lstm.lstm_step_backward(_as(dh_next, dt), _as(dc_next, dt), self.cache)
+        dx, dh, dc, dWx, dWh, db = _lstm.lstm_step_backward(_as(dh_next, dt), _as(dc_next, dt), self.cache,
+                                                            **_NUMPY_LIKE)
         _write(self.grads, _lstm_book_grads(dWx, dWh, db))
         return dx, dh, dc
 
@@ -133,12 +162,15 @@ class GRU:
 
     def forward(self, x, h_prev):
         dt = _compute_dtype(x, h_prev, *self.params)
-        h, self.cache = _gru.gru_step_forward(_as(x, dt), _as(h_prev, dt), *_gru_kernel_params(*self.params, dt),
-                                              reset_after=False)
+        N, H = x.shape[0], self.params[1].shape[0]
+        h, self.cache = _gru.gru_step_forward(_as(x, dt), _as(_batch_state("h_prev", h_prev, N, H), dt),
+                                              *_gru_kernel_params(*self.params, dt), reset_after=False,
+                                              **_NUMPY_LIKE)
         return h
 
     def backward(self, dh_next):
-        dx, dh, dWx, dWh, dbx, _ = _gru.gru_step_backward(_as(dh_next, self.cache.x_tm.dtype), self.cache)
+        dx, dh, dWx, dWh, dbx, _ = _gru.gru_step_backward(_as(dh_next, self.cache.x_tm.dtype), self.cache,
+                                                          **_NUMPY_LIKE)
         _write(self.grads, _gru_book_grads(self.params[1].shape[0], dWx, dWh, dbx))
         return dx, dh
 
@@ -162,14 +194,15 @@ class _TimeRecurrent:
         self._cache = None
 
     def forward(self, xs):
-        dt = _compute_dtype(xs, *self.params)
         N, H = xs.shape[0], self.params[1].shape[0]
         if not self.stateful or self.h is None:
             self.h = np.zeros((N, H), dtype="f")
         if self._has_c and (not self.stateful or self.c is None):
             self.c = np.zeros((N, H), dtype="f")
-        hs, hT, cT, self._cache = self._run(_as(xs, dt), _as(self.h, dt),
-                                            _as(self.c, dt) if self._has_c else None, dt)
+        h = _batch_state("h", self.h, N, H)
+        c = _batch_state("c", self.c, N, H) if self._has_c else None
+        dt = _compute_dtype(xs, h, *([c] if self._has_c else []), *self.params)
+        hs, hT, cT, self._cache = self._run(_as(xs, dt), _as(h, dt), _as(c, dt) if self._has_c else None, dt)
         self.h = hT  # carried in the compute dtype, as the book's cells return it
         if self._has_c:
             self.c = cT
@@ -192,11 +225,11 @@ class TimeRNN(_TimeRecurrent):
     """``TimeRNN(Wx (D, H), Wh (H, H), b (H,), stateful=False)``, tanh."""
 
     def _run(self, xs, h0, c0, dt):
-        hs, hT, cache = _rnn.rnn_forward(xs, *[_as(p, dt) for p in self.params], h0)
+        hs, hT, cache = _rnn.rnn_forward(xs, *[_as(p, dt) for p in self.params], h0, **_NUMPY_LIKE)
         return hs, hT, None, cache
 
     def _run_backward(self, dhs, cache):
-        dx, dWx, dWh, db, dh0 = _rnn.rnn_backward(dhs, cache)
+        dx, dWx, dWh, db, dh0 = _rnn.rnn_backward(dhs, cache, **_NUMPY_LIKE)
         return dx, (dWx, dWh, db), dh0
 
     def set_state(self, h):
@@ -210,10 +243,10 @@ class TimeLSTM(_TimeRecurrent):
     _gates = 4
 
     def _run(self, xs, h0, c0, dt):
-        return _lstm.lstm_forward(xs, *_lstm_kernel_params(*self.params, dt), h0, c0)
+        return _lstm.lstm_forward(xs, *_lstm_kernel_params(*self.params, dt), h0, c0, **_NUMPY_LIKE)
 
     def _run_backward(self, dhs, cache):
-        dx, dWx, dWh, db, dh0, _ = _lstm.lstm_backward(dhs, cache)
+        dx, dWx, dWh, db, dh0, _ = _lstm.lstm_backward(dhs, cache, **_NUMPY_LIKE)
         return dx, _lstm_book_grads(dWx, dWh, db), dh0
 
 
@@ -223,11 +256,12 @@ class TimeGRU(_TimeRecurrent):
     _gates = 3
 
     def _run(self, xs, h0, c0, dt):
-        hs, hT, cache = _gru.gru_forward(xs, *_gru_kernel_params(*self.params, dt), h0, reset_after=False)
+        hs, hT, cache = _gru.gru_forward(xs, *_gru_kernel_params(*self.params, dt), h0, reset_after=False,
+                                         **_NUMPY_LIKE)
         return hs, hT, None, cache
 
     def _run_backward(self, dhs, cache):
-        dx, dWx, dWh, dbx, _, dh0 = _gru.gru_backward(dhs, cache)
+        dx, dWx, dWh, dbx, _, dh0 = _gru.gru_backward(dhs, cache, **_NUMPY_LIKE)
         return dx, _gru_book_grads(self.params[1].shape[0], dWx, dWh, dbx), dh0
 
     def set_state(self, h):
@@ -303,18 +337,6 @@ class TimeAffine:
         return np.dot(dout, W.T).reshape(*x.shape)
 
 
-def softmax(x):
-    """Row-wise softmax of a 1-D or 2-D array (max subtracted first)."""
-    if x.ndim == 2:
-        x = x - x.max(axis=1, keepdims=True)
-        x = np.exp(x)
-        x /= x.sum(axis=1, keepdims=True)
-    elif x.ndim == 1:
-        x = x - np.max(x)
-        x = np.exp(x) / np.sum(np.exp(x))
-    return x
-
-
 class TimeSoftmaxWithLoss:
     """Mean softmax cross-entropy over all (N, T) positions whose label is not ``ignore_label`` (-1)."""
 
@@ -370,3 +392,75 @@ class TimeDropout:
 
     def backward(self, dout):
         return dout * self.mask
+
+
+class TimeSigmoidWithLoss:
+    """Binary cross-entropy over ``(N, T)`` scores, averaged over time (the book's per-step layers)."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.xs_shape = None
+        self.layers = None
+
+    def forward(self, xs, ts):
+        N, T = xs.shape
+        self.xs_shape = xs.shape
+        self.layers = [SigmoidWithLoss() for _ in range(T)]
+        return sum(layer.forward(xs[:, t], ts[:, t]) for t, layer in enumerate(self.layers)) / T
+
+    def backward(self, dout=1):
+        dxs = np.empty(self.xs_shape, dtype="f")
+        dout *= 1 / self.xs_shape[1]
+        for t, layer in enumerate(self.layers):
+            dxs[:, t] = layer.backward(dout)
+        return dxs
+
+
+class Simple_TimeSoftmaxWithLoss:  # noqa: N801 (the book's name)
+    """The book's step-by-step softmax loss over ``(N, T, V)``: mean over batch and time, no ignore label."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.cache = None
+
+    def forward(self, xs, ts):
+        N, T, V = xs.shape
+        layers = [SoftmaxWithLoss() for _ in range(T)]
+        loss = sum(layer.forward(xs[:, t, :], ts[:, t]) for t, layer in enumerate(layers)) / T
+        self.cache = (layers, xs)
+        return loss
+
+    def backward(self, dout=1):
+        layers, xs = self.cache
+        dxs = np.empty(xs.shape, dtype="f")
+        dout *= 1 / xs.shape[1]
+        for t, layer in enumerate(layers):
+            dxs[:, t, :] = layer.backward(dout)
+        return dxs
+
+
+class Simple_TimeAffine:  # noqa: N801 (the book's name)
+    """The book's step-by-step affine layer over ``(N, T, D)``; its gradients in ``dW`` and ``db``."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+        self.dW, self.db = None, None
+        self.layers = None
+
+    def forward(self, xs):
+        N, T, D = xs.shape
+        self.layers = [Affine(self.W, self.b) for _ in range(T)]
+        out = np.empty((N, T, self.W.shape[1]), dtype="f")
+        for t, layer in enumerate(self.layers):
+            out[:, t, :] = layer.forward(xs[:, t, :])
+        return out
+
+    def backward(self, dout):
+        N, T, _ = dout.shape
+        dxs = np.empty((N, T, self.W.shape[0]), dtype="f")
+        self.dW, self.db = 0, 0
+        for t, layer in enumerate(self.layers):
+            dxs[:, t, :] = layer.backward(dout[:, t, :])
+            self.dW += layer.grads[0]
+            self.db += layer.grads[1]
+        return dxs

@@ -1,6 +1,6 @@
 """The training helpers of "Deep Learning from Scratch 2" with the book's exact update rules:
-optimizers (``common/optimizer.py``), ``clip_grads`` and ``eval_perplexity`` (``common/util.py``),
-``remove_duplicate`` and ``RnnlmTrainer`` (``common/trainer.py``).
+optimizers (``common/optimizer.py``), ``clip_grads``, ``eval_perplexity`` and ``eval_seq2seq``
+(``common/util.py``), ``remove_duplicate``, ``Trainer`` and ``RnnlmTrainer`` (``common/trainer.py``).
 
 Where the book's rule is rnnfast's, these are ``rnnfast.train``'s optimizers (with the book's epsilon
 and argument names); Nesterov and the book's Adam keep its exact arithmetic, so a ported script gives
@@ -8,6 +8,7 @@ the book's numbers.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -131,6 +132,86 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35):
     return np.exp(total_loss / max_iters)
 
 
+def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse=False):
+    """1 if ``model.generate`` answers ``question (1, T)`` with ``correct`` (whose first id is the start
+    mark), else 0; ``verbose`` prints question, answer and guess as the book does."""
+    correct = correct.flatten()
+    start_id, correct = correct[0], correct[1:]
+    guess = model.generate(question, start_id, len(correct))
+    question = "".join(id_to_char[int(c)] for c in question.flatten())
+    correct = "".join(id_to_char[int(c)] for c in correct)
+    guess = "".join(id_to_char[int(c)] for c in guess)
+    if verbose:
+        if is_reverse:
+            question = question[::-1]
+        print("Q", question)
+        print("T", correct)
+        windows = os.name == "nt"
+        if correct == guess:
+            mark = "O" if windows else "\033[92m" + "\u2611" + "\033[0m"
+        else:
+            mark = "X" if windows else "\033[91m" + "\u2612" + "\033[0m"
+        print(mark + " " + guess)
+        print("---")
+    return 1 if guess == correct else 0
+
+
+def _plot(values, eval_interval, ylabel, ylim):
+    import matplotlib.pyplot as plt  # the [plot] extra
+
+    x = np.arange(len(values))
+    if ylim is not None:
+        plt.ylim(*ylim)
+    plt.plot(x, values, label="train")
+    plt.xlabel("iterations (x" + str(eval_interval) + ")")
+    plt.ylabel(ylabel)
+    plt.show()
+
+
+class Trainer:
+    """The book's minibatch trainer: ``fit(x, t, max_epoch, batch_size, max_grad, eval_interval)`` shuffles
+    the examples each epoch (``numpy.random.permutation``, so a seeded run repeats the book's batches)."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.loss_list = []
+        self.eval_interval = None
+        self.current_epoch = 0
+
+    def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20):
+        data_size = len(x)
+        max_iters = data_size // batch_size
+        self.eval_interval = eval_interval
+        model, optimizer = self.model, self.optimizer
+        total_loss, loss_count = 0, 0
+        start_time = time.time()
+        for _ in range(max_epoch):
+            idx = np.random.permutation(np.arange(data_size))
+            x, t = x[idx], t[idx]
+            for iters in range(max_iters):
+                batch_x = x[iters * batch_size:(iters + 1) * batch_size]
+                batch_t = t[iters * batch_size:(iters + 1) * batch_size]
+                loss = model.forward(batch_x, batch_t)
+                model.backward()
+                params, grads = remove_duplicate(model.params, model.grads)
+                if max_grad is not None:
+                    clip_grads(grads, max_grad)
+                optimizer.update(params, grads)
+                total_loss += loss
+                loss_count += 1
+                if eval_interval is not None and iters % eval_interval == 0:
+                    avg_loss = total_loss / loss_count
+                    elapsed = time.time() - start_time
+                    print("| epoch %d |  iter %d / %d | time %d[s] | loss %.2f"
+                          % (self.current_epoch + 1, iters + 1, max_iters, elapsed, avg_loss))
+                    self.loss_list.append(float(avg_loss))
+                    total_loss, loss_count = 0, 0
+            self.current_epoch += 1
+
+    def plot(self, ylim=None):
+        _plot(self.loss_list, self.eval_interval, "loss", ylim)
+
+
 class RnnlmTrainer:
     """The book's truncated-BPTT trainer: ``fit(xs, ts, max_epoch, batch_size, time_size, max_grad,
     eval_interval)`` reads ``batch_size`` parallel streams ``time_size`` steps at a time."""
@@ -184,12 +265,4 @@ class RnnlmTrainer:
             self.current_epoch += 1
 
     def plot(self, ylim=None):
-        import matplotlib.pyplot as plt  # the [plot] extra
-
-        x = np.arange(len(self.ppl_list))
-        if ylim is not None:
-            plt.ylim(*ylim)
-        plt.plot(x, self.ppl_list, label="train")
-        plt.xlabel("iterations (x" + str(self.eval_interval) + ")")
-        plt.ylabel("perplexity")
-        plt.show()
+        _plot(self.ppl_list, self.eval_interval, "perplexity", ylim)
