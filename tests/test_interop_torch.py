@@ -119,3 +119,97 @@ def test_inexact_conversions_are_refused():
         tinterop.from_torch(torch.nn.Linear(3, 3))
     with pytest.raises(TypeError, match="expected an rnnfast RecurrentStack"):
         tinterop.to_torch([np.zeros((5, 16))])
+
+
+STATE_CASES = [dict(), dict(num_layers=2), dict(bidirectional=True), dict(num_layers=3, bidirectional=True)]
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("kw", STATE_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+def test_initial_states_and_their_gradients_match_autograd(kind, kw, ragged):
+    """``forward(x, h0=, c0=)``, ``final_state`` and ``backward(dout, dh_n, dc_n)`` -> ``dh0``/``dc0``: all
+    equal to torch.nn with (h0, c0) and gradients flowing into (h_n, c_n), float64, 1e-10."""
+    dtype = np.float64
+    m = _module(kind, dtype, **kw)
+    stack = tinterop.from_torch(m)
+    rng = np.random.default_rng(2)
+    N, T, L = 3, 6, m.num_layers * (2 if m.bidirectional else 1)
+    x = rng.standard_normal((N, T, 5))
+    h0, c0 = rng.standard_normal((L, N, 4)), rng.standard_normal((L, N, 4))
+    lengths = np.array([6, 2, 4]) if ragged else None
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    h0t = torch.from_numpy(h0.copy()).requires_grad_(True)
+    c0t = torch.from_numpy(c0.copy()).requires_grad_(True)
+    inp = xt if not ragged else torch.nn.utils.rnn.pack_padded_sequence(
+        xt, torch.from_numpy(lengths), batch_first=True, enforce_sorted=False)
+    out_t, state_t = m(inp, (h0t, c0t) if kind == "lstm" else h0t)
+    if ragged:
+        out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, batch_first=True, total_length=T)
+    out = stack.forward(x, lengths, h0=h0, c0=c0 if kind == "lstm" else None)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), **TOL[dtype])
+    finals = stack.final_state if kind == "lstm" else (stack.final_state,)
+    finals_t = state_t if kind == "lstm" else (state_t,)
+    for ours, theirs in zip(finals, finals_t):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), **TOL[dtype])
+    dout = rng.standard_normal(out.shape)
+    if ragged:
+        dout[np.arange(T)[None, :] >= lengths[:, None]] = 0  # PyTorch's padded outputs are constants
+    dfinals = [rng.standard_normal(f.shape) for f in finals]
+    torch.autograd.backward([out_t, *finals_t], [torch.from_numpy(dout), *map(torch.from_numpy, dfinals)])
+    dx = stack.backward(dout, *dfinals)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])
+    np.testing.assert_allclose(stack.dh0, h0t.grad.numpy(), **TOL[dtype])
+    if kind == "lstm":
+        np.testing.assert_allclose(stack.dc0, c0t.grad.numpy(), **TOL[dtype])
+    else:
+        assert stack.dc0 is None
+    g = dict(m.named_parameters())
+    for k, layer in enumerate(stack.layers):
+        for d, direction in enumerate(layer):
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            np.testing.assert_allclose(direction.grads[0], g["weight_ih" + sfx].grad.numpy().T, **TOL[dtype])
+            np.testing.assert_allclose(direction.grads[1], g["weight_hh" + sfx].grad.numpy().T, **TOL[dtype])
+
+
+def test_initial_states_of_the_wrong_layout_are_clear_errors():
+    stack = tinterop.from_torch(_module("lstm", np.float64, num_layers=2))
+    x = np.zeros((3, 4, 5))
+    with pytest.raises(ValueError, match=r"h0 has shape \(3, 4\); expected \(num_layers \* num_directions, N, H\)"
+                                         r" = \(2, 3, 4\)"):
+        stack.forward(x, h0=np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="c0 must be a numpy.ndarray"):
+        stack.forward(x, c0=[[0.0]])
+    gru = tinterop.from_torch(_module("gru", np.float64))
+    with pytest.raises(ValueError, match="c0 is the LSTM's cell state; a gru stack has none"):
+        gru.forward(x, c0=np.zeros((1, 3, 4)))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_conversion_keeps_the_modules_mode(kind):
+    m = _module(kind, np.float64, num_layers=2, dropout=0.5)
+    stack = tinterop.from_torch(m.eval())
+    assert not stack.training and not any(d.training for d in stack.dropouts)
+    x = np.random.default_rng(0).standard_normal((2, 5, 5))
+    np.testing.assert_allclose(stack.forward(x), m(torch.from_numpy(x))[0].detach().numpy(), **TOL[np.float64])
+    assert tinterop.from_torch(m.train()).training
+    assert not tinterop.to_torch(stack).training
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_bias_free_modules_keep_zero_biases_through_training(kind):
+    from rnnfast.train import Adam
+    m = _module(kind, np.float64, bias=False, num_layers=2)
+    stack = tinterop.from_torch(m)
+    assert stack.bias is False
+    opt = Adam(lr=0.1)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        out = stack.forward(rng.standard_normal((2, 4, 5)))
+        stack.backward(rng.standard_normal(out.shape))
+        opt.update(stack.params, stack.grads)
+    for layer in stack.layers:
+        for direction in layer:
+            assert all(not b.any() for b in direction.params[2:])
+    back = tinterop.to_torch(stack)  # bias=False comes along
+    assert back.bias is False and not any("bias" in name for name, _ in back.named_parameters())

@@ -11,6 +11,8 @@ GRU is reset-after: a reset-before rnnfast GRU has no exact PyTorch form and is 
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ..cells import CELLS, cell_spec
@@ -90,6 +92,8 @@ def from_torch(module, dtype=None):
     ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (any ``num_layers``, ``bidirectional``, ``bias``, ``dropout``)
     -> ``rnnfast.layers.RecurrentStack`` (batch-first); ``nn.LSTMCell``/``GRUCell``/``RNNCell`` ->
     ``TimeLSTM``/``TimeGRU``/``TimeRNN`` (use its ``step``).  ``dtype`` defaults to the module's.
+    The module's mode comes along (``module.eval()`` gives a stack without dropout), and so does
+    ``bias=False`` (zero biases that no gradient step moves).
     """
     cell = _module_cell(module)
     first = next(module.parameters())
@@ -100,9 +104,11 @@ def from_torch(module, dtype=None):
         extra["reset_after"] = True  # PyTorch's GRU
     if type(module).__name__.endswith("Cell"):
         params = params_from_torch(cell, sd["weight_ih"], sd["weight_hh"], sd.get("bias_ih"), sd.get("bias_hh"), dtype)
-        return LAYER_CLASSES[cell](*params, **extra)
+        return LAYER_CLASSES[cell](*params, bias=module.bias, **extra)
     stack = RecurrentStack(cell, module.input_size, module.hidden_size, module.num_layers,
-                           bidirectional=module.bidirectional, dropout=module.dropout, dtype=dtype, **extra)
+                           bidirectional=module.bidirectional, dropout=module.dropout, dtype=dtype,
+                           bias=module.bias, **extra)
+    stack.train(module.training)
     return load_state_dict_into_stack(stack, sd)
 
 
@@ -112,10 +118,13 @@ def _check_convertible(layer):
                          "applies the reset gate after the recurrent matmul. Refusing to approximate.")
 
 
-def to_torch(layer, bias: bool = True):
+def to_torch(layer, bias: Optional[bool] = None):
     """An rnnfast ``RecurrentStack`` -> ``nn.LSTM``/``GRU``/``RNN`` (``batch_first=True``); a
-    ``TimeLSTM``/``TimeGRU``/``TimeRNN`` -> the matching ``nn.*Cell``.  Same dtype, exact weights."""
+    ``TimeLSTM``/``TimeGRU``/``TimeRNN`` -> the matching ``nn.*Cell``.  Same dtype, exact weights;
+    ``bias`` defaults to the layer's."""
     torch = _torch()
+    if bias is None:
+        bias = getattr(layer, "bias", True)
     if isinstance(layer, RecurrentStack):
         cls = getattr(torch.nn, cell_spec(layer.cell).title)
         first = layer.layers[0][0]
@@ -136,6 +145,7 @@ def to_torch(layer, bias: bool = True):
         raise TypeError(f"expected an rnnfast RecurrentStack or TimeLSTM/TimeGRU/TimeRNN; got {type(layer).__name__}")
     module = module.to({np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)])
     module.load_state_dict(sd)
+    module.train(getattr(layer, "training", True))
     return module
 
 

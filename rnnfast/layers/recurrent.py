@@ -29,7 +29,7 @@ class TimeRecurrent:
     cell = ""
 
     def __init__(self, Wx, Wh, *biases, stateful: bool = False, backend: Optional[str] = None,
-                 num_threads=None):
+                 num_threads=None, bias: bool = True):
         spec = cell_spec(self.cell)
         if len(biases) != len(spec.bias_names):
             raise TypeError(f"{type(self).__name__} takes the biases {', '.join(spec.bias_names)}; "
@@ -40,19 +40,25 @@ class TimeRecurrent:
         self.stateful = bool(stateful)
         self.backend = None if backend is None else _backend.check_backend(backend)
         self.num_threads = num_threads
+        # bias=False (PyTorch's bias=False): the biases stay as given (zeros) and their gradients are always
+        # zero, so no optimizer step moves them; they remain in params so every layer has one layout.
+        self.bias = bool(bias)
         self.h = self.c = None  # final state of the last forward (carried when stateful)
         self.dh = self.dc = None  # gradient at the initial state of the last backward
         self._cache = None
 
     @classmethod
     def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, **kwargs):
-        """A layer with PyTorch's default initialization."""
+        """A layer with PyTorch's default initialization (zero biases with ``bias=False``)."""
         rng = rng if rng is not None else np.random.default_rng()
         spec = cell_spec(cls.cell)
         G = spec.gates * hidden_size
         arrays = [uniform_init(rng, (input_size, G), hidden_size, dtype),
                   uniform_init(rng, (hidden_size, G), hidden_size, dtype)]
-        arrays += [uniform_init(rng, (G,), hidden_size, dtype) for _ in spec.bias_names]
+        if kwargs.get("bias", True):
+            arrays += [uniform_init(rng, (G,), hidden_size, dtype) for _ in spec.bias_names]
+        else:
+            arrays += [np.zeros(G, dtype) for _ in spec.bias_names]
         return cls(*arrays, **kwargs)
 
     @property
@@ -97,10 +103,13 @@ class TimeRecurrent:
     def _states(self, h, c):
         return [h, c][:len(self.spec.state_names)]
 
-    def forward(self, xs, lengths=None, need_grad: bool = True):
+    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
         """``xs (N, T, D)`` -> ``hs (N, T, H)``.  ``need_grad=False``: inference, nothing kept for
-        ``backward`` (the kernels' inference mode; the state is still carried when stateful)."""
-        h0, c0 = self._initial_state(xs)
+        ``backward`` (the kernels' inference mode; the state is still carried when stateful).
+        ``h0`` (and ``c0``, LSTM), ``(N, H)``: the initial state, instead of zeros or the carried state;
+        ``backward`` leaves its gradient in ``dh`` (``dc``)."""
+        if h0 is None and c0 is None:
+            h0, c0 = self._initial_state(xs)
         forward = getattr(self._ops(), f"{self.cell}_forward")
         hs, *finals, self._cache = forward(xs, *self.params, *self._states(h0, c0), lengths=lengths,
                                            num_threads=self.num_threads, need_grad=need_grad, **self._option())
@@ -119,6 +128,9 @@ class TimeRecurrent:
         nparams = len(self.params)  # Wx, Wh and the biases; the initial states' gradients follow
         for g, new in zip(self.grads, grads[:nparams]):
             g[...] = new
+        if not self.bias:
+            for g in self.grads[2:nparams]:
+                g[...] = 0
         dstates = grads[nparams:]
         self.dh, self.dc = dstates[0], dstates[1] if len(dstates) > 1 else None
         return dx
@@ -145,8 +157,8 @@ class TimeGRU(TimeRecurrent):
 
     cell = "gru"
 
-    def __init__(self, Wx, Wh, bx, bh, stateful=False, reset_after=True, backend=None, num_threads=None):
-        super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads)
+    def __init__(self, Wx, Wh, bx, bh, stateful=False, reset_after=True, backend=None, num_threads=None, bias=True):
+        super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
         self.reset_after = reset_after
 
 
@@ -155,8 +167,8 @@ class TimeRNN(TimeRecurrent):
 
     cell = "rnn"
 
-    def __init__(self, Wx, Wh, b, stateful=False, nonlinearity="tanh", backend=None, num_threads=None):
-        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads)
+    def __init__(self, Wx, Wh, b, stateful=False, nonlinearity="tanh", backend=None, num_threads=None, bias=True):
+        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
         self.nonlinearity = nonlinearity
 
 

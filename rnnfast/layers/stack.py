@@ -22,11 +22,17 @@ def reverse_padded(x, lengths):
 
 class RecurrentStack:
     """``num_layers`` recurrent layers; with ``bidirectional`` each layer runs both ways and
-    concatenates (output ``2H`` features); ``dropout`` on the outputs of all but the last layer."""
+    concatenates (output ``2H`` features); ``dropout`` on the outputs of all but the last layer.
+
+    Initial and final states are laid out as PyTorch's: ``(num_layers * num_directions, N, H)``, entry
+    ``layer * num_directions + direction``.  ``forward(xs, h0=..., c0=...)`` starts from them,
+    ``final_state`` holds ``h_n`` (``(h_n, c_n)`` for the LSTM), ``backward(dout, dh_n, dc_n)`` takes the
+    gradients flowing into the final states and leaves those of the initial ones in ``dh0`` (``dc0``)."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, stateful: bool = False,
-                 rng=None, dtype=np.float32, backend: Optional[str] = None, num_threads=None, **cell_kwargs):
+                 rng=None, dtype=np.float32, backend: Optional[str] = None, num_threads=None, bias: bool = True,
+                 **cell_kwargs):
         if cell not in LAYER_CLASSES:
             raise ValueError(f"cell must be one of {sorted(LAYER_CLASSES)}; got {cell!r}")
         for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
@@ -42,7 +48,8 @@ class RecurrentStack:
         self.bidirectional, self.stateful = bool(bidirectional), bool(stateful)
         dirs = 2 if bidirectional else 1
         cls = LAYER_CLASSES[cell]
-        common = dict(stateful=stateful, backend=backend, num_threads=num_threads, **cell_kwargs)
+        self.bias = bool(bias)
+        common = dict(stateful=stateful, backend=backend, num_threads=num_threads, bias=self.bias, **cell_kwargs)
         self.layers = []
         for i in range(num_layers):
             d_in = input_size if i == 0 else hidden_size * dirs
@@ -51,12 +58,20 @@ class RecurrentStack:
         self.params = [p for layer in self.layers for d in layer for p in d.params]
         self.grads = [g for layer in self.layers for d in layer for g in d.grads]
         self._lengths = None
+        self.dh0 = self.dc0 = None  # gradients at the initial states, after backward
+        self.training = True
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     @property
     def output_size(self) -> int:
         return self.hidden_size * (2 if self.bidirectional else 1)
 
     def train(self, mode: bool = True):
+        """Dropout on (True) or off (False), as ``torch.nn.Module.train``."""
+        self.training = bool(mode)
         for d in self.dropouts:
             d.training = mode
 
@@ -73,32 +88,71 @@ class RecurrentStack:
         """Per layer, per direction: ``(h, c)`` for LSTM, ``h`` otherwise (final states of the last forward)."""
         return [[d.state_of((d.h, d.c)) for d in layer] for layer in self.layers]
 
-    def forward(self, xs, lengths=None, need_grad: bool = True):
+    @property
+    def final_state(self):
+        """The final states of the last forward, as PyTorch returns them: ``h_n`` (``(h_n, c_n)`` for the
+        LSTM), each ``(num_layers * num_directions, N, H)``."""
+        directions = [d for layer in self.layers for d in layer]
+        if directions[0].h is None:
+            return None
+        h_n = np.stack([d.h for d in directions])
+        return (h_n, np.stack([d.c for d in directions])) if self.cell == "lstm" else h_n
+
+    def _per_direction(self, name, s, N):
+        """``s`` (None or ``(num_layers * num_directions, N, H)``) as one ``(N, H)`` array (or None) per
+        direction, in the stack's order."""
+        count = self.num_layers * self.num_directions
+        if s is None:
+            return [None] * count
+        if name.startswith("c") and self.cell != "lstm":
+            raise ValueError(f"{name} is the LSTM's cell state; a {self.cell} stack has none")
+        if not isinstance(s, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray of shape (num_layers * num_directions, N, H) = "
+                            f"({count}, {N}, {self.hidden_size}); got {type(s).__name__}")
+        if s.shape != (count, N, self.hidden_size):
+            raise ValueError(f"{name} has shape {s.shape}; expected (num_layers * num_directions, N, H) = "
+                             f"({count}, {N}, {self.hidden_size})")
+        return list(s)
+
+    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
         """``xs (N, T, D)`` -> ``(N, T, H)`` (``2H`` bidirectional); ``need_grad=False`` keeps nothing for
-        ``backward`` (inference)."""
+        ``backward`` (inference).  ``h0``/``c0``: initial states laid out as PyTorch's, ``(num_layers *
+        num_directions, N, H)``; None: zeros (or, when stateful, the carried state)."""
+        N = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim == 3 else None
+        h0s, c0s = self._per_direction("h0", h0, N), self._per_direction("c0", c0, N)
         self._lengths = None if lengths is None else np.asarray(lengths)
         x = xs
         for i, layer in enumerate(self.layers):
-            out = layer[0].forward(x, lengths, need_grad)
+            k = i * self.num_directions
+            out = layer[0].forward(x, lengths, need_grad, h0=h0s[k], c0=c0s[k])
             if self.bidirectional:
-                back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths, need_grad),
-                                      self._lengths)
+                back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths, need_grad,
+                                                       h0=h0s[k + 1], c0=c0s[k + 1]), self._lengths)
                 out = np.concatenate([out, back], axis=-1)
             x = self.dropouts[i].forward(out) if i < self.num_layers - 1 else out
         return x
 
-    def backward(self, dout):
+    def backward(self, dout, dh_n=None, dc_n=None):
+        """``dout (N, T, output_size)`` -> ``dxs (N, T, D)``; fills ``grads``.  ``dh_n``/``dc_n``: gradients
+        flowing into ``final_state`` (PyTorch's layout; None: zeros).  Sets ``dh0`` (and ``dc0``), the
+        gradients at the initial states, in the same layout."""
         H = self.hidden_size
+        N = dout.shape[0]
+        dhs, dcs = self._per_direction("dh_n", dh_n, N), self._per_direction("dc_n", dc_n, N)
         d = dout
         for i in reversed(range(self.num_layers)):
             if i < self.num_layers - 1:
                 d = self.dropouts[i].backward(d)
-            layer = self.layers[i]
-            dx = layer[0].backward(np.ascontiguousarray(d[..., :H]) if self.bidirectional else d)
+            layer, k = self.layers[i], i * self.num_directions
+            dx = layer[0].backward(np.ascontiguousarray(d[..., :H]) if self.bidirectional else d, dhs[k], dcs[k])
             if self.bidirectional:
-                dback = layer[1].backward(reverse_padded(np.ascontiguousarray(d[..., H:]), self._lengths))
+                dback = layer[1].backward(reverse_padded(np.ascontiguousarray(d[..., H:]), self._lengths),
+                                          dhs[k + 1], dcs[k + 1])
                 dx = dx + reverse_padded(dback, self._lengths)
             d = dx
+        directions = [direction for layer in self.layers for direction in layer]
+        self.dh0 = np.stack([direction.dh for direction in directions])
+        self.dc0 = np.stack([direction.dc for direction in directions]) if self.cell == "lstm" else None
         return d
 
     def step(self, x, states=None):
