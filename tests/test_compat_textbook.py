@@ -182,3 +182,125 @@ def test_eval_perplexity_and_trainer_run_on_the_ported_model(capsys):
     ppl = fast.eval_perplexity(model, corpus, batch_size=4, time_size=10)
     assert 1 < ppl < 40
     assert "perplexity" in capsys.readouterr().out
+
+
+# ---- chapters 7-8: seq2seq, peeky, attention, written the book's way (one star-import) -------------
+
+@pytest.mark.parametrize("model", ["seq2seq", "peeky", "attention"])
+def test_seq2seq_models_train_as_in_numpy_with_only_the_star_import_changed(model):
+    import textbook_seq2seq_script
+    ref_losses, ref_gen = textbook_seq2seq_script.load("textbook_numpy")["train"](model)
+    losses, gen = textbook_seq2seq_script.load("rnnfast.compat")["train"](model)
+    assert len(losses) == 40 and all(np.isfinite(losses))
+    # float32 rounding (BLAS blocking, the fused kernels), amplified slowly by Adam
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4)
+    assert np.mean(ref_losses[-5:]) < 0.8 * np.mean(ref_losses[:5])  # it learns
+    assert gen == ref_gen
+
+
+def test_star_import_gives_what_the_books_scripts_use():
+    ns: dict = {}
+    exec("from rnnfast.compat import *", ns)
+    for name in ["np", "GPU", "TimeEmbedding", "TimeLSTM", "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout",
+                 "Softmax", "SoftmaxWithLoss", "Affine", "MatMul", "Sigmoid", "SigmoidWithLoss", "Dropout",
+                 "Embedding", "sigmoid", "relu", "softmax", "cross_entropy_error", "BaseModel", "SGD", "Adam",
+                 "Trainer", "RnnlmTrainer", "eval_perplexity", "eval_seq2seq", "to_gpu", "to_cpu", "clip_grads",
+                 "TimeSigmoidWithLoss", "Simple_TimeSoftmaxWithLoss", "Simple_TimeAffine"]:
+        assert name in ns, name
+    assert ns["np"] is np and ns["GPU"] is False
+    from rnnfast.compat import config  # the book's `from common import config`
+    assert config.GPU is False and ns["to_gpu"](np.ones(2)).__class__ is np.ndarray
+
+
+@pytest.mark.parametrize("cell", ["TimeRNN", "TimeLSTM", "TimeGRU"])
+def test_set_state_broadcasts_a_single_state_over_the_batch(cell):
+    """The book's ``set_state(h)`` with ``h (1, H)`` for N sequences: NumPy broadcasts, and so do we."""
+    Wx, Wh, b = _weights(cell[4:], 5, 4, np.float32, 0)
+    fast_layer, ref_layer = _pair(cell, Wx, Wh, b, stateful=True)
+    rng = np.random.default_rng(1)
+    h = rng.standard_normal((1, 4)).astype("f")
+    states = (h, rng.standard_normal((1, 4)).astype("f")) if cell == "TimeLSTM" else (h,)
+    xs = rng.standard_normal((3, 6, 5)).astype("f")
+    fast_layer.set_state(*states)
+    ref_layer.set_state(*states)
+    np.testing.assert_allclose(fast_layer.forward(xs), ref_layer.forward(xs), rtol=1e-5, atol=1e-6)
+    # The book broadcasts in forward only (generation); its backward fails on h_prev.T @ dA.  Ours goes on
+    # as with the state tiled over the batch: dh per sequence.
+    dhs = rng.standard_normal((3, 6, 4)).astype("f")
+    dx = fast_layer.backward(dhs)
+    grads = [g.copy() for g in fast_layer.grads]
+    tiled, _ = _pair(cell, Wx, Wh, b, stateful=True)
+    tiled.set_state(*(np.repeat(s, 3, axis=0) for s in states))
+    tiled.forward(xs)
+    np.testing.assert_array_equal(dx, tiled.backward(dhs))
+    for g, w in zip(grads, tiled.grads):
+        np.testing.assert_array_equal(g, w)
+    assert fast_layer.dh.shape == (3, 4)
+    np.testing.assert_array_equal(fast_layer.dh, tiled.dh)
+    fast_layer.set_state(np.zeros((2, 4), "f"), *([np.zeros((2, 4), "f")] if cell == "TimeLSTM" else []))
+    with pytest.raises(ValueError, match=r"h has shape \(2, 4\); expected \(N, H\) = \(3, 4\) or a shape that "
+                                         r"broadcasts to it"):
+        fast_layer.forward(xs)
+
+
+def test_nan_in_a_diverged_run_propagates_as_in_numpy():
+    Wx, Wh, b = _weights("LSTM", 5, 4, np.float32, 0)
+    fast_layer, ref_layer = _pair("TimeLSTM", Wx, Wh, b)
+    xs = np.random.default_rng(2).standard_normal((3, 6, 5)).astype("f")
+    xs[1, 2, 3] = np.nan
+    with np.errstate(invalid="ignore"):
+        got, want = fast_layer.forward(xs), ref_layer.forward(xs)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[1, 2:]).all() and not np.isnan(got[0]).any()
+    loss = fast.TimeSoftmaxWithLoss().forward(got, np.zeros((3, 6), dtype=int))
+    assert np.isnan(loss)
+
+
+def test_base_model_reads_and_writes_the_books_parameter_files(tmp_path):
+    import pickle
+
+    class Model(fast.BaseModel):
+        def __init__(self):
+            self.params = [np.arange(6, dtype="f").reshape(2, 3) / 7, np.ones(3, "f")]
+            self.grads = [np.zeros_like(p) for p in self.params]
+
+    m = Model()
+    path = tmp_path / "Model.pkl"
+    m.save_params(str(path))
+    with open(path, "rb") as f:  # the book's format: a pickled list of float16 arrays
+        stored = pickle.load(f)
+    assert [a.dtype for a in stored] == [np.float16, np.float16]
+    m2 = Model()
+    m2.params[0][...] = 0
+    m2.load_params(str(path))
+    np.testing.assert_array_equal(m2.params[0], m.params[0].astype(np.float16).astype("f"))
+    # a pickle that would run code is refused, not executed
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps([np.ones(2)]).replace(b"numpy", b"posix", 1))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load it"):
+        m2.load_params(str(evil))
+    with pytest.raises(IOError, match="No file"):
+        m2.load_params(str(tmp_path / "missing.pkl"))
+    bad = tmp_path / "bad.pkl"
+    with open(bad, "wb") as f:
+        pickle.dump([np.ones((4, 4), np.float16)] * 2, f)
+    with pytest.raises(ValueError, match=r"array 0 has shape \(4, 4\); the model's parameter 0 has shape \(2, 3\)"):
+        m2.load_params(str(bad))
+
+
+def test_trainer_and_eval_seq2seq_as_the_books(capsys):
+    import textbook_seq2seq_script
+    ns = textbook_seq2seq_script.load("rnnfast.compat")
+    x, t, chars = ns["addition_data"](256, 0)
+    np.random.seed(0)
+    model = ns["Seq2seq"](len(chars), 16, 32)
+    trainer = fast.Trainer(model, fast.Adam())
+    trainer.fit(x, t, max_epoch=2, batch_size=32, max_grad=5.0, eval_interval=4)
+    assert len(trainer.loss_list) == 4 and trainer.loss_list[-1] < trainer.loss_list[0]
+    out = capsys.readouterr().out
+    assert "| epoch 2 |  iter 5 / 8 |" in out and "| loss " in out
+    id_to_char = dict(enumerate(chars))
+    ok = fast.eval_seq2seq(model, x[[0]], t[[0]], id_to_char, verbose=True)
+    assert ok in (0, 1)
+    out = capsys.readouterr().out
+    assert out.startswith("Q ") and "\nT " in out and out.endswith("---\n")
