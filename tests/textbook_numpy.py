@@ -339,36 +339,9 @@ from rnnfast.compat.textbook_train import remove_duplicate  # noqa: E402,F401
 
 # ---- what the seq2seq chapters (7, 8) add: the softmax layer, Adam, the model base ----------------
 
-class Softmax:
-    def __init__(self):
-        self.params, self.grads = [], []
-        self.out = None
-
-    def forward(self, x):
-        self.out = softmax(x)
-        return self.out
-
-    def backward(self, dout):
-        dx = self.out * dout
-        dx -= self.out * np.sum(dx, axis=1, keepdims=True)
-        return dx
-
-
-class Adam:
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
-        self.iter, self.m, self.v = 0, None, None
-
-    def update(self, params, grads):
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for i in range(len(params)):
-            self.m[i] += (1 - self.beta1) * (grads[i] - self.m[i])
-            self.v[i] += (1 - self.beta2) * (grads[i] ** 2 - self.v[i])
-            params[i] -= lr_t * self.m[i] / (np.sqrt(self.v[i]) + 1e-7)
+# The softmax layer and the book's Adam are plain NumPy (no recurrent arithmetic): the ones rnnfast.compat has.
+from rnnfast.compat.textbook_layers import Softmax  # noqa: E402,F401
+from rnnfast.compat.textbook_train import Adam  # noqa: E402,F401
 
 
 class BaseModel:

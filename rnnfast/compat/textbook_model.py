@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 
 import numpy as np
 
+from ..train.checkpoint import write_atomically
 from . import config
 
 
@@ -59,18 +59,8 @@ def load_arrays(file_name: str) -> list:
 
 def save_arrays(file_name: str, arrays) -> None:
     """Pickle ``arrays`` (a list) to ``file_name`` atomically: a reader sees the old file or the new one."""
-    directory = os.path.dirname(os.path.abspath(file_name))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(list(arrays), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file_name)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    arrays = list(arrays)
+    write_atomically(file_name, lambda f: pickle.dump(arrays, f))
 
 
 class BaseModel:

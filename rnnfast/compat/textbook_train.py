@@ -156,6 +156,18 @@ def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse
     return 1 if guess == correct else 0
 
 
+def _train_step(model, optimizer, batch_x, batch_t, max_grad):
+    """One update, as both of the book's trainers make it: forward, backward, shared weights merged,
+    gradients clipped, optimizer step.  Returns the loss."""
+    loss = model.forward(batch_x, batch_t)
+    model.backward()
+    params, grads = remove_duplicate(model.params, model.grads)
+    if max_grad is not None:
+        clip_grads(grads, max_grad)
+    optimizer.update(params, grads)
+    return loss
+
+
 def _plot(values, eval_interval, ylabel, ylim):
     import matplotlib.pyplot as plt  # the [plot] extra
 
@@ -191,13 +203,7 @@ class Trainer:
             for iters in range(max_iters):
                 batch_x = x[iters * batch_size:(iters + 1) * batch_size]
                 batch_t = t[iters * batch_size:(iters + 1) * batch_size]
-                loss = model.forward(batch_x, batch_t)
-                model.backward()
-                params, grads = remove_duplicate(model.params, model.grads)
-                if max_grad is not None:
-                    clip_grads(grads, max_grad)
-                optimizer.update(params, grads)
-                total_loss += loss
+                total_loss += _train_step(model, optimizer, batch_x, batch_t, max_grad)
                 loss_count += 1
                 if eval_interval is not None and iters % eval_interval == 0:
                     avg_loss = total_loss / loss_count
@@ -247,13 +253,7 @@ class RnnlmTrainer:
         for _ in range(max_epoch):
             for iters in range(max_iters):
                 batch_x, batch_t = self.get_batch(xs, ts, batch_size, time_size)
-                loss = model.forward(batch_x, batch_t)
-                model.backward()
-                params, grads = remove_duplicate(model.params, model.grads)
-                if max_grad is not None:
-                    clip_grads(grads, max_grad)
-                optimizer.update(params, grads)
-                total_loss += loss
+                total_loss += _train_step(model, optimizer, batch_x, batch_t, max_grad)
                 loss_count += 1
                 if eval_interval is not None and iters % eval_interval == 0:
                     ppl = np.exp(total_loss / loss_count)

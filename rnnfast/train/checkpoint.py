@@ -29,11 +29,18 @@ def save_checkpoint(path, config: dict, arrays: dict) -> None:
         if a.dtype == object:
             raise TypeError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
         payload[name] = a
+    write_atomically(path, lambda f: np.savez(f, **payload))
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it and rename it over ``path``
+    (then fsync the folder): a reader, or a crash, sees the old file or the new one, never a part."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = _new_temporary(folder, path)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -56,7 +63,7 @@ def _new_temporary(folder: str, path: str):
     mode 0o666 (as ``numpy.save`` and ``torch.save`` give), or the mode of the file it will replace.
     ``tempfile.mkstemp`` makes 0o600, which the rename would carry over."""
     while True:
-        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.npz")
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
