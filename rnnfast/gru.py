@@ -23,12 +23,8 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     reset_after : bool
         True: n = tanh(x Wx_n + bx_n + r * (h Wh_n + bh_n)) (PyTorch, cuDNN).
         False: n = tanh(x Wx_n + bx_n + (r * h) Wh_n + bh_n) (Cho et al., the textbook).
-    num_threads : int, optional
-    need_grad : bool
-        False for inference: the same outputs, nothing kept for backward, ``cache`` None.
-    check_finite : bool
-        True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
-        convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
+    num_threads, need_grad, check_finite : as in ``lstm_forward`` (``need_grad=False``: inference, ``cache``
+        None; ``check_finite=False``: NaN and Inf propagate, no error).
 
     Returns
     -------

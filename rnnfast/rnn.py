@@ -18,12 +18,8 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     h0 : ndarray, shape (N, H), optional (zeros)
     nonlinearity : "tanh" or "relu"
     lengths : int ndarray, shape (N,), optional
-    num_threads : int, optional
-    need_grad : bool
-        False for inference: the same outputs, nothing kept for backward, ``cache`` None.
-    check_finite : bool
-        True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
-        convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
+    num_threads, need_grad, check_finite : as in ``lstm_forward`` (``need_grad=False``: inference, ``cache``
+        None; ``check_finite=False``: NaN and Inf propagate, no error).
 
     Returns
     -------

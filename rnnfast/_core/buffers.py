@@ -127,8 +127,9 @@ def _threads_for(a: np.ndarray, num_threads: int) -> int:
 def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
                take, check_finite: bool = True) -> np.ndarray:
     """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in an array from ``take(shape, dtype)``
-    (a workspace scope's ``take``; a step's rows become contiguous for BLAS), zero past the running rows.  The same pass checks that the valid steps are
-    finite (ValueError naming ``name``; unless ``check_finite=False``): one read of ``a`` instead of three."""
+    (a workspace scope's ``take``; a step's rows become contiguous for BLAS), zero past the running rows.  The
+    same pass checks that the valid steps are finite (ValueError naming ``name``; unless ``check_finite=False``):
+    one read of ``a`` instead of three."""
     N, T, F = a.shape
     threads = _threads_for(a, num_threads)
     if steps.order is None:

@@ -101,14 +101,20 @@ def _write(grads, new):
 
 # ---- single-step cells -----------------------------------------------------
 
-class RNN:
-    """``RNN(Wx (D, H), Wh (H, H), b (H,))``: ``forward(x, h_prev) -> h_next``, tanh."""
+class _StepCell:
+    """The book's single-step cells: ``params``/``grads`` of one fused ``Wx``, ``Wh``, ``b``."""
+
+    _gates = 1
 
     def __init__(self, Wx, Wh, b):
-        check_fused(Wx, Wh, b, 1)
+        check_fused(Wx, Wh, b, self._gates)
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.cache = None
+
+
+class RNN(_StepCell):
+    """``RNN(Wx (D, H), Wh (H, H), b (H,))``: ``forward(x, h_prev) -> h_next``, tanh."""
 
     def forward(self, x, h_prev):
         dt = _compute_dtype(x, h_prev, *self.params)
@@ -124,15 +130,11 @@ class RNN:
         return dx, dh_prev
 
 
-class LSTM:
+class LSTM(_StepCell):
     """``LSTM(Wx (D, 4H), Wh (H, 4H), b (4H,))``, gates f, g, i, o:
     ``forward(x, h_prev, c_prev) -> h_next, c_next``; ``backward(dh_next, dc_next) -> dx, dh_prev, dc_prev``."""
 
-    def __init__(self, Wx, Wh, b):
-        check_fused(Wx, Wh, b, 4)
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.cache = None
+    _gates = 4
 
     def forward(self, x, h_prev, c_prev):
         dt = _compute_dtype(x, h_prev, c_prev, *self.params)
@@ -150,15 +152,11 @@ class LSTM:
         return dx, dh, dc
 
 
-class GRU:
+class GRU(_StepCell):
     """``GRU(Wx (D, 3H), Wh (H, 3H), b (3H,))``, gates z, r, h~, reset before the matmul,
     ``h' = (1 - z) * h + z * h~``: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> dx, dh_prev``."""
 
-    def __init__(self, Wx, Wh, b):
-        check_fused(Wx, Wh, b, 3)
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.cache = None
+    _gates = 3
 
     def forward(self, x, h_prev):
         dt = _compute_dtype(x, h_prev, *self.params)

@@ -17,3 +17,11 @@ def step_backward(spec, sequence_backward, cache_type, dnext, cache, check_finit
     dx, dWx, dWh, *rest = sequence_backward(zeros, cache, *dnext, check_finite=finite)
     nb = len(spec.bias_names)
     return (dx[:, 0], *rest[nb:], dWx, dWh, *rest[:nb])
+
+
+def add_step_grads(t, da, valid, cache, dx, dWx, dWh):
+    """Step t's share of the input and weight gradients, from the gates' pre-activation gradient ``da``
+    (zero at padded rows): ``dx[:, t]`` (zero at padded steps, even with NaN in ``Wx``), ``dWx``, ``dWh``."""
+    dx[:, t] = np.where(valid, da @ cache.Wx.T, 0)
+    dWx += cache.x[:, t].T @ da
+    dWh += cache.h_prev[t].T @ da

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
-                                check_step_x)
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward,
+                                check_sequence_forward, check_step_x)
 from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward

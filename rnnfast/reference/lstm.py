@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
-                                check_step_x)
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward,
+                                check_sequence_forward, check_step_x)
 from ..cells import LSTM
 from ._math import sigmoid
-from ._steps import step_backward
+from ._steps import add_step_grads, step_backward
 
 
 @dataclass(eq=False)
@@ -100,9 +100,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
             dh_t * tc * o * (1 - o),
         ], axis=1)
         da = np.where(valid, da, 0)
-        dx[:, t] = np.where(valid, da @ cache.Wx.T, 0)  # zero at padded steps, even with NaN in Wx
-        dWx += cache.x[:, t].T @ da
-        dWh += cache.h_prev[t].T @ da
+        add_step_grads(t, da, valid, cache, dx, dWx, dWh)
         db += da.sum(axis=0)
         dh = np.where(valid, da @ cache.Wh.T, dh_t)
         dc = np.where(valid, dc_t * f, dc)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
-                                check_step_x)
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward,
+                                check_sequence_forward, check_step_x)
 from ..cells import RNN
-from ._steps import step_backward
+from ._steps import add_step_grads, step_backward
 
 @dataclass(eq=False)
 class RNNCache:
@@ -76,9 +76,7 @@ def rnn_backward(dhs, cache, dhT=None, check_finite=True):
         else:
             da = dh_t * (h_new > 0)
         da = np.where(valid, da, 0)
-        dx[:, t] = np.where(valid, da @ cache.Wx.T, 0)  # zero at padded steps, even with NaN in Wx
-        dWx += cache.x[:, t].T @ da
-        dWh += cache.h_prev[t].T @ da
+        add_step_grads(t, da, valid, cache, dx, dWx, dWh)
         db += da.sum(axis=0)
         dh = np.where(valid, da @ cache.Wh.T, dh_t)
     return dx, dWx, dWh, db, dh
