@@ -38,6 +38,8 @@ def _ddp_worker(rank, world, port, out_dir):
     ddp(share)[0].pow(2).mean().backward()  # DDP averages the gradients over the processes
     if rank == 0:
         np.savez(os.path.join(out_dir, "ddp.npz"), *[p.grad.numpy() for p in model.parameters()])
+    dist.barrier()  # as the example does: all traffic done and DDP's hold dropped before gloo goes
+    del ddp
     dist.destroy_process_group()
 
 

@@ -91,6 +91,10 @@ def main(argv=None):
             print(f"step {step}: loss {loss.item():.3f} (rank 0's rows)  {rate:,.0f} tokens/s over {world} process(es)",
                   flush=True)
     if world > 1:
+        # Every rank's traffic done, and DDP's hold on the group dropped, before the group goes: a rank that tears
+        # gloo down while its peer still talks to it can abort in gloo's threads.
+        dist.barrier()
+        del ddp
         dist.destroy_process_group()
 
 

@@ -82,4 +82,5 @@ class DataParallel:
 
     def close(self) -> None:
         if self._dist.is_initialized():
+            self._dist.barrier()  # no rank tears gloo down while a peer still talks to it
             self._dist.destroy_process_group()
