@@ -221,3 +221,19 @@ def test_torch_compile_with_ragged_lengths():
         got = compiled(x, lengths)
         got.backward()
         assert torch.allclose(got, m(x, lengths=lengths)[1][-1].sum())
+
+
+def test_eager_calls_skip_the_dispatcher_and_tracing_sees_the_custom_op():
+    torch.manual_seed(0)
+    model = rt.GRU(D, H, batch_first=True)
+    x = torch.randn(N, T, D)
+    assert "_Eager" in model(x)[0].grad_fn.name()  # a plain autograd.Function: no per-call dispatch cost
+    seen = []
+
+    def backend(gm, example_inputs):
+        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return gm.forward
+
+    out = torch.compile(model, fullgraph=True, backend=backend)(x)[0]
+    assert any("rnnfast.recurrent_forward" in t for t in seen), seen
+    np.testing.assert_array_equal(out.detach(), model(x)[0].detach())

@@ -181,9 +181,9 @@ class _RecurrentBase(nn.Module):
                 s = [st[k * dirs + d] for st in states]
                 c0 = s[1] if len(s) > 1 else empty
                 inp = x if d == 0 else _reverse_padded(x, lengths)
-                res = ops.recurrent_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
-                                            s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
-                                            need_grad, nt)
+                res = ops.run_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
+                                      s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
+                                      need_grad, nt)
                 hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
                 outs.append(hs)
                 finals[0].append(res[1])
