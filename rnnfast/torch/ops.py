@@ -214,7 +214,13 @@ class _Eager(torch.autograd.Function):
     def forward(*inputs):
         return _forward_impl(*inputs)
 
-    setup_context = staticmethod(_setup_context)
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup_context(ctx, inputs, output)
+        # What backward reads is no result to differentiate, and autograd would otherwise hand backward a
+        # zero-filled gradient for every output it saw none for (megabytes at mainstream sizes).
+        ctx.mark_non_differentiable(*output[3:])
+        ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, *grads):
