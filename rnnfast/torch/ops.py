@@ -181,6 +181,10 @@ def _setup_context(ctx, inputs, output):
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
     ctx.shapes = (x.shape, h0.shape)
+    # What backward reads is no result to differentiate, and autograd would otherwise hand backward a
+    # zero-filled gradient for every output it saw none for (megabytes at mainstream sizes).
+    ctx.mark_non_differentiable(*output[3:])
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, d_hs, d_hT, d_cT, *d_saved, backward=None):
@@ -214,13 +218,7 @@ class _Eager(torch.autograd.Function):
     def forward(*inputs):
         return _forward_impl(*inputs)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _setup_context(ctx, inputs, output)
-        # What backward reads is no result to differentiate, and autograd would otherwise hand backward a
-        # zero-filled gradient for every output it saw none for (megabytes at mainstream sizes).
-        ctx.mark_non_differentiable(*output[3:])
-        ctx.set_materialize_grads(False)
+    setup_context = staticmethod(_setup_context)
 
     @staticmethod
     def backward(ctx, *grads):
