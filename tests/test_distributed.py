@@ -90,8 +90,8 @@ def test_lm_trainer_across_processes_equals_one_process(tmp_path):
             np.testing.assert_allclose(z[f"arr_{i}"], p, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable),
-                                                                                     "torchrun")),
+@pytest.mark.skipif(shutil.which("torchrun") is None
+                    and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
                     reason="torchrun is not on the PATH")
 def test_rnnfast_train_under_torchrun_reaches_the_one_process_loss(tmp_path):
     corpus = tmp_path / "c.txt"

@@ -129,7 +129,8 @@ def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_t
             rows, history = N * T, (T + 1) * N
         gru, reset_before = cell == "gru", cell == "gru" and not option
         saved = [new((rows, D)), new((history, H)), new((history, H)) if cell == "lstm" else new(_EMPTY),
-                 new((rows, G)), new((rows, G)) if gru else new(_EMPTY), new((rows, H)) if reset_before else new(_EMPTY)]
+                 new((rows, G)), new((rows, G)) if gru else new(_EMPTY),
+                 new((rows, H)) if reset_before else new(_EMPTY)]
     return (new((N, T, H)), new((N, H)), new((N, H)) if len(spec.state_names) > 1 else new(_EMPTY), *saved)
 
 
@@ -197,8 +198,9 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved, backward=None):
     d_hs = zeros((N, T, H)) if d_hs is None else d_hs.contiguous()
     d_hT = zeros(state_shape) if d_hT is None else d_hT.contiguous()
     d_cT = (zeros(state_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
-    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = (backward or recurrent_backward)(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst,
-                                                             act, hg, rh, lengths, ctx.option, ctx.num_threads)
+    backward = backward or recurrent_backward  # the op under register_autograd, its implementation when eager
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh,
+                                                   lengths, ctx.option, ctx.num_threads)
     two = len(CELLS[ctx.cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
     db_ih = db if ctx.has_bias[0] else None
