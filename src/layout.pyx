@@ -4,14 +4,20 @@ checked time-major copy of a sequence, the finiteness check of a sequence read
 in place, and the batch-major copy back.
 
 NumPy's ``np.ascontiguousarray(W.T)`` walks one side with a large stride (a
-tenth of a small LSTM backward pass); 8 x 8 blocks keep both sides in cache
-(16 and 32 were slower).
+tenth of a small LSTM backward pass); tiles of BLOCK x BLOCK keep both sides in
+cache, each moved in register blocks (``transpose.h``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
 
+cdef extern from "transpose.h" nogil:
+    void rnnfast_transpose_tile_f32(const float* s, float* d, Py_ssize_t m, Py_ssize_t n, Py_ssize_t i0,
+                                    Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1)
+    void rnnfast_transpose_tile_f64(const double* s, double* d, Py_ssize_t m, Py_ssize_t n, Py_ssize_t i0,
+                                    Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1)
+
 cdef enum:
-    BLOCK = 8
+    BLOCK = 16
 
 
 def transpose_into(const floating[:, ::1] src, floating[:, ::1] dst, int num_threads):
@@ -28,9 +34,10 @@ def transpose_into(const floating[:, ::1] src, floating[:, ::1] dst, int num_thr
         j0 = (blk % bn) * BLOCK
         i1 = min(i0 + BLOCK, m)
         j1 = min(j0 + BLOCK, n)
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                d[j * m + i] = s[i * n + j]
+        if floating is float:
+            rnnfast_transpose_tile_f32(s, d, m, n, i0, i1, j0, j1)
+        else:
+            rnnfast_transpose_tile_f64(s, d, m, n, i0, i1, j0, j1)
 
 
 cdef inline Py_ssize_t _copy_count_nonfinite(const floating* s, Py_ssize_t stride, floating* d,

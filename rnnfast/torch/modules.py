@@ -147,11 +147,11 @@ class _RecurrentBase(nn.Module):
         return [hx]
 
     def _initial_states(self, hx, N, x, unbatched):
-        """The initial state(s), each ``(L*dirs, N, H)``, zeros where none is given."""
+        """The initial state(s), each ``(L*dirs, N, H)``; None where none is given (the kernels start from
+        zeros without a tensor of them)."""
         shape = (self.num_layers * self._directions(), N, self.hidden_size)
-        n_states = len(self.spec.state_names)
         if hx is None:
-            return [x.new_zeros(shape) for _ in range(n_states)]
+            return None
         given = self._state_tensors(hx)
         out = []
         for name, h in zip(self.spec.state_names, given):
@@ -168,17 +168,18 @@ class _RecurrentBase(nn.Module):
 
     def _run_layers(self, x: Tensor, states, lengths: Optional[Tensor]):
         dirs, nt = self._directions(), self._threads()
+        n_states = len(self.spec.state_names)
         need_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())
-                                                  or any(s.requires_grad for s in states))
+                                                  or any(s.requires_grad for s in states or ()))
         lengths_arg = lengths.to(torch.int64) if lengths is not None else x.new_empty((0,), dtype=torch.int64)
         empty = x.new_empty((0,))
-        finals = [[] for _ in states]
+        finals = [[] for _ in range(n_states)]
         for k in range(self.num_layers):
             outs = []
             for d, sfx in enumerate(self._suffixes()):
                 w = [getattr(self, f"{n}_l{k}{sfx}") for n in ("weight_ih", "weight_hh")]
                 b = [getattr(self, f"{n}_l{k}{sfx}") for n in ("bias_ih", "bias_hh")] if self.bias else [empty, empty]
-                s = [st[k * dirs + d] for st in states]
+                s = [st[k * dirs + d] for st in states] if states is not None else [empty] * n_states
                 c0 = s[1] if len(s) > 1 else empty
                 inp = x if d == 0 else _reverse_padded(x, lengths)
                 res = ops.run_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
@@ -192,7 +193,7 @@ class _RecurrentBase(nn.Module):
             x = outs[0] if dirs == 1 else torch.cat(outs, dim=2)
             if self.dropout and self.training and k < self.num_layers - 1:
                 x = nn.functional.dropout(x, self.dropout, training=True)
-        return x, [torch.stack(f, 0) for f in finals]
+        return x, [f[0].unsqueeze(0) if len(f) == 1 else torch.stack(f, 0) for f in finals]
 
 
 class LSTM(_RecurrentBase):

@@ -9,7 +9,8 @@ is not contiguous.  The kernels release the GIL.  What backward needs leaves the
 
 Arguments shared by both ops: ``cell`` is ``"lstm"``, ``"gru"`` or ``"rnn"``; ``option`` the cell's option as
 an int (GRU: reset_after 1/0; RNN: relu 1, tanh 0); ``lengths`` the valid steps per sequence, or an empty
-tensor for none; ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``.
+tensor for none; ``h0``, ``c0`` the initial states, empty tensors for zeros (``c0`` is
+always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``.
 """
 from __future__ import annotations
 
@@ -78,24 +79,32 @@ def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
     return [b_ih, b_hh] if len(CELLS[cell].bias_names) == 2 else [b_ih + b_hh]
 
 
+def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
+                 c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int):
+    """``driver.sequence_forward`` on the tensors' arrays: ``(hs, hT, cT, cache)`` as tensors (``cT`` empty but
+    for the LSTM) and the driver's cache (None without ``need_grad``)."""
+    spec = CELLS[cell]
+    G, nt = w_ih.shape[0], _threads(num_threads)
+    states = [_np(h0)] + ([_np(c0)] if len(spec.state_names) > 1 else [])
+    hs, finals, cache = driver.sequence_forward(
+        spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
+        _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
+        _lengths(lengths), _option(cell, option), nt, need_grad=need_grad)
+    cT = torch.from_numpy(finals[1]) if len(finals) > 1 else torch.empty(_EMPTY, dtype=x.dtype)
+    return torch.from_numpy(hs), torch.from_numpy(finals[0]), cT, cache
+
+
 def _forward_impl(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                       c0: Tensor, lengths: Tensor, option: int, need_grad: bool,
                       num_threads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                                  Tensor]:
     """One direction of one layer, batch-first ``x (N, T, D)``: ``(hs (N, T, H), hT, cT, *saved)``; ``cT``
     is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads."""
-    spec = CELLS[cell]
-    G, nt = w_ih.shape[0], _threads(num_threads)
-    states = [h0.detach().numpy()] + ([c0.detach().numpy()] if len(spec.state_names) > 1 else [])
-    hs, finals, cache = driver.sequence_forward(
-        spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
-        _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
-        _lengths(lengths), _option(cell, option), nt, need_grad=need_grad)
+    hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
+                                     num_threads)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
-    out = [torch.from_numpy(hs), torch.from_numpy(finals[0]),
-           torch.from_numpy(finals[1]) if len(finals) > 1 else empty]
     saved = [cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh] if cache is not None else [None] * 6
-    return tuple(out + [_tensor_holding(a, cache) if a is not None else empty.clone() for a in saved])
+    return (hs, hT, cT, *[_tensor_holding(a, cache) if a is not None else empty.clone() for a in saved])
 
 
 def _tensor_holding(a: np.ndarray, cache) -> Tensor:
@@ -151,12 +160,20 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                                  hst.detach().numpy(), _np(cst), act.detach().numpy(),
                                  _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan)
     dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
-    dx, dWx, dWh, *rest = driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
-                                                   "rnnfast.torch.ops.recurrent_forward")
+    return _gradient_tensors(spec, driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
+                                                            "rnnfast.torch.ops.recurrent_forward"), nt)
+
+
+def _gradient_tensors(spec, grads, nt: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``(dx, dw_ih, dw_hh, db,
+    db2 (the GRU's second bias, else empty), dh0, dc0 (empty but for the LSTM))``, the weights' in PyTorch's
+    ``(G, in)`` layout."""
+    dx, dWx, dWh, *rest = grads
     nb = len(spec.bias_names)
     dbiases, dstates = rest[:nb], rest[nb:]
-    empty = torch.empty(_EMPTY, dtype=dhs.dtype)
-    return (torch.from_numpy(dx), torch.from_numpy(contiguous(dWx.T, nt)),
+    dx = torch.from_numpy(dx)
+    empty = torch.empty(_EMPTY, dtype=dx.dtype)
+    return (dx, torch.from_numpy(contiguous(dWx.T, nt)),
             torch.from_numpy(contiguous(dWh.T, nt)), torch.from_numpy(dbiases[0]),
             torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
             torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone())
@@ -181,14 +198,15 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths)
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
-    ctx.shapes = (x.shape, h0.shape)
+    ctx.shapes = (x.shape, (x.shape[0], w_hh.shape[1]))
+    ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
     # What backward reads is no result to differentiate, and autograd would otherwise hand backward a
     # zero-filled gradient for every output it saw none for (megabytes at mainstream sizes).
     ctx.mark_non_differentiable(*output[3:])
     ctx.set_materialize_grads(False)
 
 
-def _backward(ctx, d_hs, d_hT, d_cT, *d_saved, backward=None):
+def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
     w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths = ctx.saved_tensors
     (N, T, _), state_shape = ctx.shapes
     H = w_hh.shape[1]
@@ -198,38 +216,67 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved, backward=None):
     d_hs = zeros((N, T, H)) if d_hs is None else d_hs.contiguous()
     d_hT = zeros(state_shape) if d_hT is None else d_hT.contiguous()
     d_cT = (zeros(state_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
-    backward = backward or recurrent_backward  # the op under register_autograd, its implementation when eager
-    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh,
-                                                   lengths, ctx.option, ctx.num_threads)
-    two = len(CELLS[ctx.cell].bias_names) > 1
+    grads = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths,
+                               ctx.option, ctx.num_threads)
+    return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states, grads)
+
+
+def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clone):
+    """``recurrent_backward``'s result as the gradients of ``recurrent_forward``'s inputs: None for the
+    biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient (NumPy's copy
+    costs a microsecond where a traced graph needs no torch operator)."""
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = grads
+    two = len(CELLS[cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
-    db_ih = db if ctx.has_bias[0] else None
-    db_hh = (db2 if two else db.clone()) if ctx.has_bias[1] else None
-    return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 if ctx.cell == "lstm" else None, None, None, None, None)
+    db_ih = db if has_bias[0] else None
+    db_hh = (db2 if two else clone(db)) if has_bias[1] else None
+    dh0 = dh0 if given_states[0] else None
+    dc0 = dc0 if cell == "lstm" and given_states[1] else None
+    return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None)
 
 
 recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 class _Eager(torch.autograd.Function):
-    """The ops' implementations and autograd formulas without the dispatcher, for eager calls: a custom op
-    call costs tens of microseconds more (argument normalisation, dispatch keys, its autograd wrapper), a
-    tenth of a small layer's training step.  Tracing (torch.compile, export) sees the custom ops."""
+    """What ``recurrent_forward`` computes, for eager calls, without the dispatcher and without passing the
+    driver's cache through tensors: the cache stays on ``ctx`` as the driver made it.  A custom op call costs
+    tens of microseconds more (argument normalisation, dispatch keys, its autograd wrapper) and rebuilding the
+    cache in backward (the step plan, the lengths' staircase) as much again: together a sixth of a small
+    layer's training step.  Returns ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
 
     @staticmethod
-    def forward(*inputs):
-        return _forward_impl(*inputs)
-
-    setup_context = staticmethod(_setup_context)
+    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads):
+        hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
+                                         num_threads)
+        ctx.cache, ctx.cell, ctx.num_threads = cache, cell, _threads(num_threads)
+        ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
+        ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
+        ctx.set_materialize_grads(False)  # no zero-filled gradients for outputs the loss does not read
+        return hs, hT, cT
 
     @staticmethod
-    def backward(ctx, *grads):
-        return _backward(ctx, *grads, backward=_backward_impl)
+    def backward(ctx, d_hs, d_hT, d_cT):
+        cache = ctx.cache
+        if cache is None:
+            raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
+        spec = CELLS[ctx.cell]
+        steps, H = cache.steps, cache.Wh.shape[0]
+        dhs = np.zeros((steps.N, steps.T, H), cache.x_tm.dtype) if d_hs is None else d_hs.contiguous().numpy()
+        dfinals = [None if d is None else d.contiguous().numpy() for d in (d_hT, d_cT)[:len(spec.state_names)]]
+        grads = driver.sequence_backward(spec, dhs, cache, dfinals, "rnnfast.torch.ops.recurrent_forward")
+        return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states,
+                                _gradient_tensors(spec, grads, ctx.num_threads), _numpy_copy)
 
 
-def run_forward(*inputs):
-    """``recurrent_forward``'s result: the custom op while torch.compile or export traces, else the same
-    implementation through a plain ``autograd.Function``."""
+def _numpy_copy(t: Tensor) -> Tensor:
+    """A copy of ``t`` without a torch operator's dispatch (tens of microseconds)."""
+    return torch.from_numpy(t.numpy().copy())
+
+
+def run_forward(*inputs) -> Tuple[Tensor, Tensor, Tensor]:
+    """``recurrent_forward``'s ``(hs, hT, cT)``: the custom op while torch.compile or export traces, else the
+    same computation through a plain ``autograd.Function``."""
     if torch.compiler.is_compiling():
-        return recurrent_forward(*inputs)
+        return recurrent_forward(*inputs)[:3]
     return _Eager.apply(*inputs)
