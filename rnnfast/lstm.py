@@ -10,7 +10,7 @@ from .cells import LSTM
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True):
+                 check_finite=True, *, peephole=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -29,13 +29,17 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     check_finite : bool
         True (default): a NaN or Inf in the inputs is a ValueError.  False skips the check (SciPy's
         convention): non-finite values propagate as in NumPy, memory-safely; the compat layers pass False.
+    peephole : ndarray, shape (3H,), optional
+        ``[p_i | p_f | p_o]``: the peephole LSTM (Gers & Schmidhuber), whose gates see the cell state
+        through diagonal weights: ``i = sigmoid(a_i + p_i * c_{t-1})``, ``f = sigmoid(a_f + p_f * c_{t-1})``,
+        ``o = sigmoid(a_o + p_o * c_t)``.  ``lstm_backward`` then returns its gradient last.
 
     Returns
     -------
     hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward`` (or None).
     """
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
-                                                need_grad=need_grad, check_finite=check_finite)
+                                                need_grad=need_grad, check_finite=check_finite, peephole=peephole)
     return hs, hT, cT, cache
 
 
@@ -54,16 +58,19 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
 
     Returns
     -------
-    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H)
+    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H), and dpeephole (3H,) when
+    the forward pass had peepholes.
     """
     return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite)
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True):
-    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite)
+def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole`` as in
+    ``lstm_forward``."""
+    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole)
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
-    """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
+    """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db`` (and ``dpeephole`` after a step
+    with peepholes)."""
     return driver.step_backward(LSTM, [dh_next, dc_next], cache, check_finite)

@@ -29,7 +29,7 @@ from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_for
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
                         rnnfast_install_sigint)
-from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_stream_block
+from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
@@ -186,6 +186,7 @@ cdef StepBuffers _step_buffers(object buf, int ft) except *:
     b.WhT = _data(buf.WhT, ft)
     b.panels = _data(buf.panels, ft)
     b.bh = _data(buf.bias_h, ft)
+    b.peep = _data(buf.peep, ft)
     b.act = _data(buf.act, ft)
     b.hg = _data(buf.hg, ft)
     b.hst = _data(buf.hst, ft)
@@ -307,6 +308,7 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
     cdef floating* dWh = <floating*>_data(buf.dWh, ft)
     cdef floating* dbx = <floating*>_data(buf.dbx, ft)
     cdef floating* dbh = <floating*>_data(buf.dbh, ft)
+    cdef floating* dpeep = <floating*>_data(buf.dpeep, ft)
     cdef long mark = interrupt_mark()
     cdef SliverCache slivers
     if N == 0:
@@ -356,6 +358,8 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
         column_sums(rows, G, dGx, G, dbx, num_threads)
         if dbh != NULL:
             column_sums(rows, G, dGh, G, dbh, num_threads)
+        if dpeep != NULL:
+            lstm_peephole_gradients(s, dGx, <const floating*>b.cst, dpeep, num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
     return 0
 

@@ -7,16 +7,24 @@ i, f, g, o (PyTorch's).
     a = x_t @ Wx + b + h_{t-1} @ Wh;   i, f, o = sigmoid(a_i, a_f, a_o);   g = tanh(a_g)
     c_t = f * c_{t-1} + i * g;          h_t = o * tanh(c_t)
 
+With peepholes (``peep`` = [p_i | p_f | p_o]): i, f = sigmoid(a_i + p_i * c_{t-1}, a_f + p_f * c_{t-1}),
+o = sigmoid(a_o + p_o * c_t).  Their gradients are sums over every step, made after the time loop.
+
 Buffers (``StepBuffers``): ``act`` (T, N, 4H) enters holding x @ Wx + b and leaves holding i, f, g, o;
 ``hst``, ``cst`` (T+1, N, H); backward writes ``dGx`` (= ``dGh``), carrying ``dh``, ``dc`` back.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 
 from gate_math cimport copy, sigmoid_inplace, tanh_, tanh_inplace
 from microkernel cimport SliverCache
 from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_product, row_block_key, slot, step_row,
                          tile_bounds)
 from strips cimport StreamBuffers, row_product
+from threads cimport team
+
+cdef enum:
+    PEEPHOLE_UNITS = 64  # units per task of the peephole gradients (threads own whole unit blocks)
 
 
 cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b, floating* act,
@@ -29,8 +37,15 @@ cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
     cdef floating* c_prev = <floating*>b.cst + slot(s, t) * H
     cdef floating* c_next = <floating*>b.cst + slot(s, t + 1) * H
     cdef floating* a
+    cdef const floating* p = <const floating*>b.peep
     forward_recurrent_product(s, n0, n1, j0, j1, 0, 4, h_prev, H, <const floating*>b.Wh,
                               <const floating*>b.panels, g_t, slivers, row_block_key(s, t, tile))
+    if p != NULL:
+        for n in range(n0, n1):
+            a = g_t + n * G + j0
+            lstm_peephole_update(a, a + H, a + 2 * H, a + 3 * H, p + j0, p + H + j0, p + 2 * H + j0,
+                                 c_prev + n * H + j0, c_next + n * H + j0, h_next + n * H + j0, j1 - j0)
+        return
     for n in range(n0, n1):  # the rows still running (a sequence's state stays where its last step left it)
         a = g_t + n * G + j0
         sigmoid_inplace(a, j1 - j0)          # i
@@ -52,6 +67,27 @@ cdef inline void lstm_cell_update(const floating* i, const floating* f, const fl
         h_next[j] = o[j] * tanh_(c_)
 
 
+cdef inline void lstm_peephole_update(floating* i, floating* f, floating* g, floating* o, const floating* p_i,
+                                     const floating* p_f, const floating* p_o, const floating* c_prev,
+                                     floating* c_next, floating* h_next, Py_ssize_t m) noexcept nogil:
+    """``lstm_cell_update`` with peepholes, from the pre-activations: o waits for the new cell state."""
+    cdef Py_ssize_t j
+    cdef floating c_
+    for j in range(m):
+        i[j] = i[j] + p_i[j] * c_prev[j]
+        f[j] = f[j] + p_f[j] * c_prev[j]
+    sigmoid_inplace(i, m)
+    sigmoid_inplace(f, m)
+    tanh_inplace(g, m)
+    for j in range(m):
+        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        c_next[j] = c_
+        o[j] = o[j] + p_o[j] * c_
+    sigmoid_inplace(o, m)
+    for j in range(m):
+        h_next[j] = o[j] * tanh_(c_next[j])
+
+
 cdef inline void lstm_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, const StepBuffers* b,
                                           floating* dG) noexcept nogil:
     """Gate pre-activation gradients of step t for one tile; dc flows to c_{t-1}.  ``dh`` enters as
@@ -67,6 +103,15 @@ cdef inline void lstm_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling 
     cdef floating* dc = <floating*>b.dc
     cdef const floating* a
     cdef floating* d
+    cdef const floating* p = <const floating*>b.peep
+    if p != NULL:
+        for n in range(n0, n1):
+            d = d_t + n * G + j0
+            a = a_t + n * G + j0
+            lstm_peephole_backward(a, a + H, a + 2 * H, a + 3 * H, p + j0, p + H + j0, p + 2 * H + j0,
+                                   c_prev + n * H + j0, c_next + n * H + j0, dhs + batch_row(s, n, t, H) + j0,
+                                   dh + n * H + j0, dc + n * H + j0, d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
+        return
     for n in range(n0, n1):  # the rows running at step t; the others' dh, dc pass through untouched
         d = d_t + n * G + j0
         a = a_t + n * G + j0
@@ -92,6 +137,59 @@ cdef inline void lstm_cell_backward(const floating* i, const floating* f, const 
         do_[j] = dh_ * tc * o[j] * (one - o[j])
         dc[j] = dc_ * f[j]
         dh[j] = 0
+
+
+cdef inline void lstm_peephole_backward(const floating* i, const floating* f, const floating* g,
+                                       const floating* o, const floating* p_i, const floating* p_f,
+                                       const floating* p_o, const floating* c_prev, const floating* c_next,
+                                       const floating* dhs, floating* dh, floating* dc,
+                                       floating* di, floating* df, floating* dg, floating* do_,
+                                       Py_ssize_t m) noexcept nogil:
+    """``lstm_cell_backward`` with peepholes: c_t also reaches the loss through o, c_{t-1} through i and f."""
+    cdef Py_ssize_t j
+    cdef floating one = 1, tc, dh_, dc_, do_j, di_j, df_j
+    for j in range(m):
+        tc = tanh_(c_next[j])
+        dh_ = dh[j] + dhs[j]
+        do_j = dh_ * tc * o[j] * (one - o[j])
+        dc_ = dc[j] + dh_ * o[j] * (one - tc * tc) + do_j * p_o[j]
+        di_j = dc_ * g[j] * i[j] * (one - i[j])
+        df_j = dc_ * c_prev[j] * f[j] * (one - f[j])
+        di[j] = di_j
+        df[j] = df_j
+        dg[j] = dc_ * i[j] * (one - g[j] * g[j])
+        do_[j] = do_j
+        dc[j] = dc_ * f[j] + di_j * p_i[j] + df_j * p_f[j]
+        dh[j] = 0
+
+
+cdef inline void lstm_peephole_gradients(Tiling s, const floating* dG, const floating* cst, floating* dp,
+                                         int num_threads) noexcept nogil:
+    """``dp = [sum di * c_{t-1} | sum df * c_{t-1} | sum do * c_t]`` over every running row of every step
+    (``dG``: the gate pre-activation gradients, ``cst``: the cell-state history).  Threads own whole unit
+    blocks and add the rows in step order: the same bits for any thread count."""
+    cdef Py_ssize_t H = s.H, G = 4 * s.H, blocks = (s.H + PEEPHOLE_UNITS - 1) // PEEPHOLE_UNITS
+    cdef Py_ssize_t blk, j0, j1, j, t, r, row
+    cdef const floating* d
+    cdef const floating* c_prev
+    cdef const floating* c_next
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=team(blocks, num_threads)):
+        j0 = blk * PEEPHOLE_UNITS
+        j1 = min(H, j0 + PEEPHOLE_UNITS)
+        for j in range(j0, j1):
+            dp[j] = 0
+            dp[H + j] = 0
+            dp[2 * H + j] = 0
+        for t in range(s.T):
+            for r in range(s.active[t]):
+                row = s.offsets[t] + r
+                d = dG + row * G
+                c_prev = cst + row * H
+                c_next = cst + (s.offsets[t + 1] + r) * H
+                for j in range(j0, j1):
+                    dp[j] = dp[j] + d[j] * c_prev[j]
+                    dp[H + j] = dp[H + j] + d[H + j] * c_prev[j]
+                    dp[2 * H + j] = dp[2 * H + j] + d[3 * H + j] * c_next[j]
 
 
 cdef inline void lstm_stream_block(Py_ssize_t k, const StreamBuffers* b, floating* gates) noexcept nogil:

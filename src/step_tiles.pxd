@@ -41,6 +41,7 @@ cdef struct StepBuffers:
     const void* WhT            # (G, H) Wh transposed (BLAS path, backward)
     const void* panels         # Wh in the micro-kernel's panels (forward: gate columns; backward: rows, transposed)
     const void* bh             # (G,) GRU's recurrent bias
+    const void* peep           # (3H,) the peephole LSTM's diagonal weights [p_i | p_f | p_o]
     # Time-major arrays: a block of rows per step (``Tiling.offsets``); per-step histories: a block per step,
     # or a ring of two N-row slots in inference (``slot``).
     void* act                  # (rows, G) input pre-activations, then the gate activations

@@ -1,4 +1,5 @@
-"""One uniform face for the five cell variants (the three cells of ``rnnfast.cells`` and their options), so
+"""One uniform face for the six cell variants (the three cells of ``rnnfast.cells``, their options and the
+LSTM's peepholes), so
 tests are written once and parametrized over cells, implementations (Cython kernels, NumPy reference) and
 dtypes.  With ``plan=``, a kernel call goes through the driver on that plan (a test's choice of path)."""
 from __future__ import annotations
@@ -21,6 +22,12 @@ class Cell:
     name: str
     spec: CellSpec
     option: object = None  # the spec's option (reset_after, nonlinearity)
+    peephole: bool = False  # LSTM: its params end with the peepholes (3H,), its gradients with theirs
+
+    @property
+    def n_weights(self) -> int:
+        """Parameters after Wx, Wh and the biases: the peepholes."""
+        return int(self.peephole)
 
     def __str__(self):
         return self.name
@@ -40,21 +47,40 @@ class Cell:
     def _option(self):
         return {self.spec.option: self.option} if self.spec.option else {}
 
+    def _extra(self, p):
+        """The keyword arguments of the parameters after the biases."""
+        return {"peephole": p[2 + self.n_biases]} if self.peephole else {}
+
+    def weights(self, params) -> list:
+        """The positional parameters of the functions: ``Wx, Wh, *biases``."""
+        return list(params[:2 + self.n_biases])
+
+    def keywords(self, params) -> dict:
+        """The keyword arguments of the functions: the option and the peepholes."""
+        return {**self._option(), **self._extra(params)}
+
     def forward(self, impl, x, p, s, lengths=None, num_threads=None, plan=None):
         """-> (hs, finals, cache)."""
+        biases = p[2:2 + self.n_biases]
         if plan is not None:
             assert impl is rnnfast, "a plan is for the kernels"
-            hs, finals, cache = driver.sequence_forward(self.spec, x, p[0], p[1], p[2:], s or [None] * self.n_states,
-                                                        lengths, self.option, num_threads, plan=plan)
+            hs, finals, cache = driver.sequence_forward(self.spec, x, p[0], p[1], biases, s or [None] * self.n_states,
+                                                        lengths, self.option, num_threads, plan=plan,
+                                                        **self._extra(p))
             return hs, tuple(finals), cache
         fn = getattr(impl, f"{self.spec.name}_forward")
-        hs, *finals, cache = fn(x, *p, *(s or [None] * self.n_states), lengths=lengths, num_threads=num_threads,
-                                **self._option())
+        hs, *finals, cache = fn(x, p[0], p[1], *biases, *(s or [None] * self.n_states), lengths=lengths,
+                                num_threads=num_threads, **self._option(), **self._extra(p))
         return hs, tuple(finals), cache
 
     def backward(self, impl, dhs, cache, d):
-        """-> (dx, dWx, dWh, *dbiases, *dstates0)."""
-        return getattr(impl, f"{self.spec.name}_backward")(dhs, cache, *(d or [None] * self.n_states))
+        """-> (dx, dWx, dWh, *dbiases, *dweights, *dstates0): the gradients in the order of ``[x, *params,
+        *states]`` (the functions return the peepholes' last, after the states')."""
+        grads = getattr(impl, f"{self.spec.name}_backward")(dhs, cache, *(d or [None] * self.n_states))
+        if not self.n_weights:
+            return grads
+        k = 3 + self.n_biases
+        return (*grads[:k], *grads[len(grads) - self.n_weights:], *grads[k:len(grads) - self.n_weights])
 
     def plan(self, N, T, H, dtype, num_threads=None, **force) -> StepPlan:
         return StepPlan.choose(self.gates, N, T, H, dtype, num_threads, **force)
@@ -64,7 +90,8 @@ class Cell:
         Wx = rng.standard_normal((D, G)) * scale / np.sqrt(D)
         Wh = rng.standard_normal((H, G)) * scale / np.sqrt(H) * 2
         biases = [rng.standard_normal(G) * 0.2 for _ in range(self.n_biases)]
-        return [a.astype(dtype) for a in (Wx, Wh, *biases)]
+        extra = [rng.standard_normal(3 * H) * 0.5] if self.peephole else []
+        return [a.astype(dtype) for a in (Wx, Wh, *biases, *extra)]
 
     def states(self, rng, N, H, dtype):
         return [rng.standard_normal((N, H)).astype(dtype) * 0.5 for _ in range(self.n_states)]
@@ -72,6 +99,7 @@ class Cell:
 
 CELLS = [
     Cell("lstm", SPECS["lstm"]),
+    Cell("lstm_peephole", SPECS["lstm"], peephole=True),
     Cell("gru_reset_after", SPECS["gru"], True),
     Cell("gru_reset_before", SPECS["gru"], False),
     Cell("rnn_tanh", SPECS["rnn"], "tanh"),

@@ -41,6 +41,19 @@ def test_train_sample_eval_resume(tmp_path, corpus, capsys):
     assert "epoch 3:" in out and "epoch 1:" not in out
 
 
+def test_train_a_peephole_lstm_and_resume_it(tmp_path, corpus, capsys):
+    ckpt = tmp_path / "lm.npz"
+    args = ["train", "--data", str(corpus), "--cell", "lstm-peephole", "--layers", "1", "--hidden", "16", "--embed",
+            "8", "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--checkpoint", str(ckpt), "--quiet",
+            "--sample-length", "0"]
+    assert main(args) == 0
+    assert "1-layer LSTM (peephole)" in capsys.readouterr().out
+    assert main(args[:-3] + ["--resume", "--epochs", "2", "--quiet", "--sample-length", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM (peephole)" in out and "epoch 2:" in out
+    assert main(["sample", str(ckpt), "--length", "10", "--seed", "1"]) == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "/nonexistent.txt"], "data file not found"),
     (["sample", "/nonexistent.npz"], "checkpoint not found"),

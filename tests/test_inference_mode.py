@@ -15,8 +15,8 @@ SHAPES = [(3, 5, 7, 9), (16, 6, 32, 64), (32, 17, 64, 256), (8, 4, 40, 1024)]
 
 def forward(cell, impl, x, params, states, lengths, num_threads=None, **kw):
     fn = getattr(impl, f"{cell.spec.name}_forward")
-    option = {cell.spec.option: cell.option} if cell.spec.option else {}
-    return fn(x, *params, *states, lengths=lengths, num_threads=num_threads, **option, **kw)
+    return fn(x, *cell.weights(params), *states, lengths=lengths, num_threads=num_threads, **cell.keywords(params),
+              **kw)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)

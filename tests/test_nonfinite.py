@@ -25,16 +25,18 @@ def _poison(a, index, value=np.nan):
 
 
 def _kernel(cell, x, params, states, lengths, dhs, dfinals, **kw):
-    hs, finals, cache = driver.sequence_forward(cell.spec, x, params[0], params[1], params[2:], states, lengths,
-                                                cell.option, check_finite=False, **kw)
+    hs, finals, cache = driver.sequence_forward(cell.spec, x, params[0], params[1], cell.weights(params)[2:], states,
+                                                lengths, cell.option, check_finite=False,
+                                                **{k: v for k, v in cell.keywords(params).items()
+                                                   if k != cell.spec.option}, **kw)
     grads = driver.sequence_backward(cell.spec, dhs, cache, dfinals, "rnnfast", check_finite=False)
     return [hs, *finals], list(grads)
 
 
 def _reference(cell, x, params, states, lengths, dhs, dfinals):
     fn = getattr(reference, f"{cell.spec.name}_forward")
-    opt = {cell.spec.option: cell.option} if cell.spec.option else {}
-    hs, *finals, cache = fn(x, *params, *states, lengths=lengths, check_finite=False, **opt)
+    hs, *finals, cache = fn(x, *cell.weights(params), *states, lengths=lengths, check_finite=False,
+                            **cell.keywords(params))
     grads = getattr(reference, f"{cell.spec.name}_backward")(dhs, cache, *dfinals, check_finite=False)
     return [hs, *finals], list(grads)
 
@@ -120,11 +122,12 @@ def test_single_steps_let_nan_through(cell):
     dtype = np.float64
     x, params, states, _, dhs, dfinals = _case(cell, dtype)
     x1 = _poison(x[:, 0], (2, 1))
-    opt = {cell.spec.option: cell.option} if cell.spec.option else {}
+    opt = cell.keywords(params)
     name = cell.spec.name
     outs = {}
     for impl in (rnnfast, reference):
-        *nxt, cache = getattr(impl, f"{name}_step_forward")(x1, *states, *params, check_finite=False, **opt)
+        *nxt, cache = getattr(impl, f"{name}_step_forward")(x1, *states, *cell.weights(params), check_finite=False,
+                                                            **opt)
         grads = getattr(impl, f"{name}_step_backward")(*dfinals, cache, check_finite=False)
         outs[impl] = [*nxt, *grads]
     for g, w in zip(outs[rnnfast], outs[reference]):
@@ -135,7 +138,8 @@ def test_single_steps_let_nan_through(cell):
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 def test_by_default_non_finite_input_is_a_clear_error(cell):
     x, params, states, _, dhs, dfinals = _case(cell, np.float64)
-    opt = {cell.spec.option: cell.option} if cell.spec.option else {}
+    opt = cell.keywords(params)
+    params = cell.weights(params)
     fwd = getattr(rnnfast, f"{cell.spec.name}_forward")
     bwd = getattr(rnnfast, f"{cell.spec.name}_backward")
     with pytest.raises(ValueError, match="x contains NaN or Inf"):

@@ -100,6 +100,7 @@ class SequenceBuffers:
     act: np.ndarray  # (rows, G)
     bias_x: Optional[np.ndarray] = None  # (G,) added to x @ Wx: b, or the GRU's bx
     bias_h: Optional[np.ndarray] = None  # (G,) the GRU's bh
+    peep: Optional[np.ndarray] = None  # (3H,) the peephole LSTM's diagonal weights
     cst: Optional[np.ndarray] = None  # like hst: LSTM
     hg: Optional[np.ndarray] = None  # (rows, G) GRU (ring: (2N, G))
     rh: Optional[np.ndarray] = None  # (rows, H) reset-before GRU (ring: (2N, H))
@@ -118,6 +119,7 @@ class SequenceBuffers:
     dWh: Optional[np.ndarray] = None
     dbx: Optional[np.ndarray] = None  # (G,) gradient of bias_x
     dbh: Optional[np.ndarray] = None  # (G,) gradient of bias_h
+    dpeep: Optional[np.ndarray] = None  # (3H,) gradient of peep
 
 
 def _threads_for(a: np.ndarray, num_threads: int) -> int:

@@ -14,8 +14,8 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import (check_cache, check_flag, check_need_grad, check_sequence_backward, check_sequence_forward,
-                         check_step_grads, check_step_x)
+from .validation import (check_cache, check_flag, check_need_grad, check_peephole, check_sequence_backward,
+                         check_sequence_forward, check_step_grads, check_step_x)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -38,6 +38,7 @@ class SequenceCache:
     steps: Staircase
     mask: Optional[np.ndarray]
     plan: StepPlan
+    peephole: Optional[np.ndarray] = None  # LSTM with peepholes: (3H,)
 
 
 def _flags(spec: CellSpec, option):
@@ -47,7 +48,7 @@ def _flags(spec: CellSpec, option):
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
-                     check_finite=True):
+                     check_finite=True, peephole=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -56,7 +57,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     of two slots, every workspace goes back at once and ``cache`` is None.
 
     ``check_finite=False`` (SciPy's convention) skips the NaN/Inf checks: non-finite values then propagate
-    as in NumPy.  The kernels never index or branch on a value, so that is memory-safe (``.ci/sanitize``)."""
+    as in NumPy.  The kernels never index or branch on a value, so that is memory-safe (``.ci/sanitize``).
+
+    ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
@@ -64,6 +67,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
                                check_x_values=False, finite=finite)  # x: checked in its time-major copy
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
+    if peephole is not None and spec.name != "lstm":
+        raise ValueError(f"peephole: only the LSTM has peepholes; got cell {spec.name!r}")
+    peephole = check_peephole(peephole, H, dtype, finite)
     G = spec.gates * H
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
                                    ragged=v.mask is not None)
@@ -81,6 +87,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
+            peep=None if peephole is None else np.ascontiguousarray(peephole),
             cst=state_history(v.states[1], steps, ring, keep) if len(v.states) > 1 else None,
             hg=keep((scratch_rows, G), dtype) if spec.name == "gru" else None,
             rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
@@ -96,7 +103,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         cache = None
         if need_grad:
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
-                                  steps, v.mask, plan)
+                                  steps, v.mask, plan, None if peephole is None else np.array(peephole))
             ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
                                         if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
@@ -105,7 +112,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
 
 
 def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True):
-    """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``.
+    """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``,
+    and the peepholes' gradient ``(3H,)`` last when the forward pass had them.
     ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
     whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
     cache = check_cache(cache, SequenceCache, producer, spec)
@@ -137,24 +145,28 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dGx=dGx, dGh=ws.take((steps.rows, G), dtype) if spec.name == "gru" and reset_after else dGx,
             dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
+            peep=cache.peephole, dpeep=None if cache.peephole is None else np.zeros(3 * H, dtype),
         )
         if N:
             with single_threaded_blas():
                 _kernels.backward(buf, plan)
         dx = batch_major(buf.dx_tm, steps, plan.num_threads)
-    return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates))
+    extra = () if buf.dpeep is None else (buf.dpeep,)
+    return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates),
+            *extra)
 
 
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
-                 check_finite=True):
+                 check_finite=True, peephole=None):
     """One step, ``x (N, D)``: ``(*next_states, cache)``."""
     _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
-                                        state_names=spec.state_names, check_finite=check_finite)
+                                        state_names=spec.state_names, check_finite=check_finite, peephole=peephole)
     return (*finals, cache)
 
 
 def step_backward(spec: CellSpec, dnext: Sequence, cache, check_finite=True):
-    """Gradients of one step: ``(dx (N, D), *dstates, dWx, dWh, *dbiases)``."""
+    """Gradients of one step: ``(dx (N, D), *dstates, dWx, dWh, *dbiases)``, and the peepholes' gradient
+    last when the step had them."""
     producer = f"rnnfast.{spec.name}_step_forward"
     cache = check_cache(cache, SequenceCache, producer, spec)
     N, H = cache.steps.N, cache.Wh.shape[0]
@@ -162,5 +174,5 @@ def step_backward(spec: CellSpec, dnext: Sequence, cache, check_finite=True):
     check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype, finite)
     zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
     dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer, finite)
-    nb = len(spec.bias_names)
-    return (dx[:, 0], *rest[nb:], dWx, dWh, *rest[:nb])
+    nb, ns = len(spec.bias_names), len(spec.state_names)
+    return (dx[:, 0], *rest[nb:nb + ns], dWx, dWh, *rest[:nb], *rest[nb + ns:])

@@ -189,6 +189,18 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
     return out
 
 
+def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
+    """The peephole LSTM's diagonal weights ``(3H,)`` = ``[p_i | p_f | p_o]`` of ``dtype`` (None: no
+    peepholes)."""
+    if peephole is None:
+        return None
+    p = check_float_array("peephole", peephole, 1, "(3H,)", dtype, "x")
+    check_shape("peephole", p, (3 * H,), f"(3H,) = [p_i | p_f | p_o] with H = {H}")
+    if finite:
+        check_finite("peephole", p)
+    return p
+
+
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,
                             dtype: np.dtype, mask: Optional[np.ndarray], check_dhs_values: bool = True,
                             finite: bool = True):

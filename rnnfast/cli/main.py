@@ -128,7 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
     t.add_argument("--level", choices=["char", "word"], default="char")
     t.add_argument("--max-chars", type=_positive(int), help="use only the first N characters of the text")
-    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    t.add_argument("--cell", choices=["lstm", "lstm-peephole", "gru", "rnn"], default="lstm",
+                   help="lstm-peephole: the LSTM whose gates see the cell state (rnnfast.lstm_forward's peephole)")
     t.add_argument("--layers", type=_positive(int), default=2)
     t.add_argument("--hidden", type=_positive(int), default=256)
     t.add_argument("--embed", type=_positive(int), default=64)
@@ -264,8 +265,10 @@ def cmd_train(args) -> int:
         config, arrays, vocab, model = _load(args.checkpoint)
     else:
         vocab = Vocab.from_text(text, args.level)
-        model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, args.cell, dropout=args.dropout,
-                      tie_weights=args.tie, seed=args.seed, dtype=args.dtype)
+        peephole = args.cell == "lstm-peephole"
+        model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, "lstm" if peephole else args.cell,
+                      dropout=args.dropout, tie_weights=args.tie, seed=args.seed, dtype=args.dtype,
+                      peephole=peephole)
     try:
         ids = vocab.encode(text)
     except ValueError as exc:  # --resume with a text the checkpoint's vocabulary lacks
@@ -294,7 +297,8 @@ def cmd_train(args) -> int:
         trainer.save = save
     say(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
     cfg = model.config
-    say(f"model: {cfg['num_layers']}-layer {cfg['cell'].upper()}, hidden {cfg['hidden_size']}, embed "
+    kind = cfg["cell"].upper() + (" (peephole)" if cfg.get("peephole") else "")
+    say(f"model: {cfg['num_layers']}-layer {kind}, hidden {cfg['hidden_size']}, embed "
         f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
         f"{args.backend}; batch {args.batch_size} x {args.seq_len} steps; {args.optimizer} lr {optimizer.lr:g}")
     if parallel is not None:

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._core.validation import check_weights
+from .._core.validation import check_peephole, check_weights
 from ..cells import cell_spec
 
 
@@ -103,6 +103,15 @@ class TimeRecurrent:
     def _states(self, h, c):
         return [h, c][:len(self.spec.state_names)]
 
+    @property
+    def _n_positional(self) -> int:
+        """The parameters the kernels take by position: Wx, Wh and the biases; any after them (the LSTM's
+        peepholes) go by keyword (``_weights_kw``)."""
+        return 2 + len(self.spec.bias_names)
+
+    def _weights_kw(self) -> dict:
+        return {}
+
     def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
         """``xs (N, T, D)`` -> ``hs (N, T, H)``.  ``need_grad=False``: inference, nothing kept for
         ``backward`` (the kernels' inference mode; the state is still carried when stateful).
@@ -111,8 +120,9 @@ class TimeRecurrent:
         if h0 is None and c0 is None:
             h0, c0 = self._initial_state(xs)
         forward = getattr(self._ops(), f"{self.cell}_forward")
-        hs, *finals, self._cache = forward(xs, *self.params, *self._states(h0, c0), lengths=lengths,
-                                           num_threads=self.num_threads, need_grad=need_grad, **self._option())
+        hs, *finals, self._cache = forward(xs, *self.params[:self._n_positional], *self._states(h0, c0),
+                                           lengths=lengths, num_threads=self.num_threads, need_grad=need_grad,
+                                           **self._option(), **self._weights_kw())
         self.h, self.c = finals[0], finals[1] if len(finals) > 1 else None
         return hs
 
@@ -125,13 +135,14 @@ class TimeRecurrent:
             raise RuntimeError("backward() called before forward() (or after forward(need_grad=False))")
         backward = getattr(self._ops(), f"{self.cell}_backward")
         dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT))
-        nparams = len(self.params)  # Wx, Wh and the biases; the initial states' gradients follow
-        for g, new in zip(self.grads, grads[:nparams]):
+        # Wx, Wh and the biases, the initial states, then the keyword parameters (peepholes)
+        npos, nkw = self._n_positional, len(self.params) - self._n_positional
+        for g, new in zip(self.grads, grads[:npos] + grads[len(grads) - nkw:]):
             g[...] = new
         if not self.bias:
-            for g in self.grads[2:nparams]:
+            for g in self.grads[2:npos]:
                 g[...] = 0
-        dstates = grads[nparams:]
+        dstates = grads[npos:len(grads) - nkw]
         self.dh, self.dc = dstates[0], dstates[1] if len(dstates) > 1 else None
         return dx
 
@@ -142,14 +153,46 @@ class TimeRecurrent:
         states = [np.zeros((N, H), x.dtype) for _ in self.spec.state_names] if state is None else (
             list(state) if len(self.spec.state_names) > 1 else [state])
         step_forward = getattr(self._ops(), f"{self.cell}_step_forward")
-        *states, _ = step_forward(x, *states, *self.params, **self._option())
+        *states, _ = step_forward(x, *states, *self.params[:self._n_positional], **self._option(),
+                                  **self._weights_kw())
         return states[0], self.state_of(states)
 
 
 class TimeLSTM(TimeRecurrent):
-    """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False)``."""
+    """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False, peephole=None)``.
+
+    ``peephole`` ``(3H,)`` = ``[p_i | p_f | p_o]``: the peephole LSTM (``rnnfast.lstm_forward``), its weights
+    the last of ``params``.  ``TimeLSTM.init(..., peephole=True)`` draws them like the others."""
 
     cell = "lstm"
+
+    def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None):
+        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
+        if peephole is not None:
+            p = check_peephole(peephole, self.hidden_size, np.asarray(Wx).dtype, finite=False)
+            self.params.append(p)
+            self.grads.append(np.zeros_like(p))
+
+    @classmethod
+    def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, peephole: bool = False, **kwargs):
+        """As ``TimeRecurrent.init``; ``peephole=True`` adds peepholes, drawn from the same distribution."""
+        if not isinstance(peephole, (bool, np.bool_)):
+            raise TypeError(f"peephole must be True or False here (the layer draws the weights); got {peephole!r}")
+        rng = rng if rng is not None else np.random.default_rng()
+        layer = super().init(input_size, hidden_size, rng=rng, dtype=dtype, **kwargs)
+        if peephole:
+            p = uniform_init(rng, (3 * hidden_size,), hidden_size, dtype)
+            layer.params.append(p)
+            layer.grads.append(np.zeros_like(p))
+        return layer
+
+    @property
+    def peephole(self) -> Optional[np.ndarray]:
+        """The peepholes ``(3H,)``, or None."""
+        return self.params[3] if len(self.params) > 3 else None
+
+    def _weights_kw(self) -> dict:
+        return {} if self.peephole is None else {"peephole": self.peephole}
 
 
 class TimeGRU(TimeRecurrent):

@@ -8,15 +8,16 @@ from .._core.validation import check_cache, check_flag, check_step_grads
 
 
 def step_backward(spec, sequence_backward, cache_type, dnext, cache, check_finite=True):
-    """``(dx (N, D), *dstates, dWx, dWh, *dbiases)`` of one step of ``spec`` (``rnnfast.cells``)."""
+    """``(dx (N, D), *dstates, dWx, dWh, *dbiases, *extra)`` of one step of ``spec`` (``rnnfast.cells``);
+    ``extra``: the gradients of a variant's own weights (the LSTM's peepholes)."""
     cache = check_cache(cache, cache_type, f"rnnfast.reference.{spec.name}_step_forward")
     N, H = cache.x.shape[0], cache.Wh.shape[0]
     finite = check_flag("check_finite", check_finite)
     check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x.dtype, finite)
     zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
     dx, dWx, dWh, *rest = sequence_backward(zeros, cache, *dnext, check_finite=finite)
-    nb = len(spec.bias_names)
-    return (dx[:, 0], *rest[nb:], dWx, dWh, *rest[:nb])
+    nb, ns = len(spec.bias_names), len(spec.state_names)
+    return (dx[:, 0], *rest[nb:nb + ns], dWx, dWh, *rest[:nb], *rest[nb + ns:])
 
 
 def add_step_grads(t, da, valid, cache, dx, dWx, dWh):

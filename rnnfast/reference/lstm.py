@@ -9,6 +9,11 @@ Gate blocks of the fused weights, in order: i, f, g, o (PyTorch's order).
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
 
+With ``peephole`` p = [p_i | p_f | p_o] (3H,), the peephole LSTM of Gers & Schmidhuber (2000), as
+Graves (2013) writes it: the gates see the cell state through diagonal weights,
+
+    i = sigmoid(a_i + p_i * c_{t-1})   f = sigmoid(a_f + p_f * c_{t-1})   o = sigmoid(a_o + p_o * c_t)
+
 With ``lengths``, a step t >= lengths[n] leaves sequence n's state unchanged
 and outputs zeros there.
 """
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward,
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_peephole, check_sequence_backward,
                                 check_sequence_forward, check_step_x)
 from ..cells import LSTM
 from ._math import sigmoid
@@ -36,33 +41,37 @@ class LSTMCache:
     gates: list  # per step, (i, f, g, o) activations
     valid: list  # per step, (N, 1) bool
     mask: object
+    peephole: object = None  # (3H,) or None
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True):
+                 check_finite=True, *, peephole=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``).
     ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
-    hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite)
+    hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
+                                      peephole)
     return hs, hT, cT, cache if keep else None
 
 
-def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite):
+def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite, peephole=None):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
-    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths,
-                               finite=check_flag("check_finite", check_finite))
+    finite = check_flag("check_finite", check_finite)
+    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths, finite=finite)
     N, T, H = v.N, v.T, v.H
+    p = check_peephole(peephole, H, v.dtype, finite)
+    p_i, p_f, p_o = (0, 0, 0) if p is None else (p[:H], p[H:2 * H], p[2 * H:])
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
     hs = np.zeros((N, T, H), dtype=v.dtype)
-    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask)
+    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p)
     for t in range(T):
         a = v.x[:, t] @ v.Wx + h @ v.Wh + b
-        i = sigmoid(a[:, :H])
-        f = sigmoid(a[:, H:2 * H])
+        i = sigmoid(a[:, :H] + p_i * c)
+        f = sigmoid(a[:, H:2 * H] + p_f * c)
         g = np.tanh(a[:, 2 * H:3 * H])
-        o = sigmoid(a[:, 3 * H:])
         c_new = f * c + i * g
+        o = sigmoid(a[:, 3 * H:] + p_o * c_new)
         h_new = o * np.tanh(c_new)
         valid = (t < steps)[:, None]
         cache.h_prev.append(h)
@@ -77,7 +86,8 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
 
 
 def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, db, dh0, dc0``."""
+    """Returns ``dx, dWx, dWh, db, dh0, dc0``, and ``dpeephole`` (3H,) after them when the forward pass had
+    peepholes."""
     cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
@@ -87,32 +97,39 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     dWx = np.zeros_like(cache.Wx)
     dWh = np.zeros_like(cache.Wh)
     db = np.zeros(4 * H, dtype=cache.x.dtype)
+    p = cache.peephole
+    p_i, p_f, p_o = (0, 0, 0) if p is None else (p[:H], p[H:2 * H], p[2 * H:])
+    dp = np.zeros(3 * H, dtype=cache.x.dtype)
     for t in reversed(range(T)):
         i, f, g, o = cache.gates[t]
         valid = cache.valid[t]
         dh_t = dh + dhs[:, t]
         tc = np.tanh(cache.c[t])
-        dc_t = dc + dh_t * o * (1 - tc**2)
+        da_o = dh_t * tc * o * (1 - o)
+        dc_t = dc + dh_t * o * (1 - tc**2) + da_o * p_o
         da = np.concatenate([
             dc_t * g * i * (1 - i),
             dc_t * cache.c_prev[t] * f * (1 - f),
             dc_t * i * (1 - g**2),
-            dh_t * tc * o * (1 - o),
+            da_o,
         ], axis=1)
         da = np.where(valid, da, 0)
         add_step_grads(t, da, valid, cache, dx, dWx, dWh)
         db += da.sum(axis=0)
+        dp += np.concatenate([(da[:, :H] * cache.c_prev[t]).sum(axis=0), (da[:, H:2 * H] * cache.c_prev[t]).sum(axis=0),
+                              (da[:, 3 * H:] * cache.c[t]).sum(axis=0)])
         dh = np.where(valid, da @ cache.Wh.T, dh_t)
-        dc = np.where(valid, dc_t * f, dc)
-    return dx, dWx, dWh, db, dh, dc
+        dc = np.where(valid, dc_t * f + da[:, :H] * p_i + da[:, H:2 * H] * p_f, dc)
+    return (dx, dWx, dWh, db, dh, dc) + ((dp,) if p is not None else ())
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True):
+def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
-    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite)
+    _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite,
+                                             peephole)
     return h_next, c_next, cache
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
-    """Returns ``dx (N, D), dh, dc, dWx, dWh, db``."""
+    """Returns ``dx (N, D), dh, dc, dWx, dWh, db`` (and ``dpeephole`` with peepholes)."""
     return step_backward(LSTM, lstm_backward, LSTMCache, [dh_next, dc_next], cache, check_finite)
