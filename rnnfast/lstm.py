@@ -10,7 +10,7 @@ from .cells import LSTM
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None):
+                 check_finite=True, *, peephole=None, projection=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -32,14 +32,19 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     peephole : ndarray, shape (3H,), optional
         ``[p_i | p_f | p_o]``: the peephole LSTM (Gers & Schmidhuber), whose gates see the cell state
         through diagonal weights: ``i = sigmoid(a_i + p_i * c_{t-1})``, ``f = sigmoid(a_f + p_f * c_{t-1})``,
-        ``o = sigmoid(a_o + p_o * c_t)``.  ``lstm_backward`` then returns its gradient last.
+        ``o = sigmoid(a_o + p_o * c_t)``.  ``lstm_backward`` then returns its gradient after ``dc0``.
+    projection : ndarray, shape (H, P), optional
+        ``Whr``: the projection LSTM (LSTMP, Sak et al. 2014; PyTorch's ``nn.LSTM(proj_size=P)``, whose
+        ``weight_hr_l0`` is ``Whr.T``): ``h_t = (o * tanh(c_t)) @ Whr``.  Then ``Wh`` is (P, 4H), ``h0``, ``hT``
+        and ``hs`` are P wide, ``c0``, ``cT`` H wide; ``lstm_backward`` returns ``dprojection`` last.
 
     Returns
     -------
     hs : (N, T, H);  hT, cT : (N, H) each sequence's last state;  cache : for ``lstm_backward`` (or None).
     """
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
-                                                need_grad=need_grad, check_finite=check_finite, peephole=peephole)
+                                                need_grad=need_grad, check_finite=check_finite, peephole=peephole,
+                                                projection=projection)
     return hs, hT, cT, cache
 
 
@@ -58,19 +63,19 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
 
     Returns
     -------
-    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H), and dpeephole (3H,) when
-    the forward pass had peepholes.
+    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H), then dpeephole (3H,) when
+    the forward pass had peepholes and dprojection (H, P) when it had a projection.
     """
     return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite)
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None):
-    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole`` as in
-    ``lstm_forward``."""
-    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole)
+def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None, projection=None):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole``, ``projection`` as
+    in ``lstm_forward``."""
+    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole, projection)
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
-    """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db`` (and ``dpeephole`` after a step
-    with peepholes)."""
+    """Gradients of one step: returns ``dx (N, D), dh, dc, dWx, dWh, db`` (then ``dpeephole``,
+    ``dprojection`` after a step that had them)."""
     return driver.step_backward(LSTM, [dh_next, dc_next], cache, check_finite)

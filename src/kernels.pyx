@@ -30,6 +30,7 @@ from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_for
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
                         rnnfast_install_sigint)
 from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
+from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
@@ -361,6 +362,131 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
         if dpeep != NULL:
             lstm_peephole_gradients(s, dGx, <const floating*>b.cst, dpeep, num_threads)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
+    return 0
+
+
+# --- The projection LSTM: whole row blocks per step (``projection.pxd``) ---
+
+cdef ProjectedBuffers _projected_buffers(object buf, int ft) except *:
+    cdef ProjectedBuffers b
+    b.N, b.T = buf.dh.shape[0] if buf.dh is not None else buf.hs.shape[0], buf.active.shape[0]
+    b.H, b.P = buf.Whr.shape[0], buf.Whr.shape[1]
+    if buf.offsets.shape[0] != b.T + 1 or (buf.order is not None and buf.order.shape[0] != b.N):
+        raise ValueError("kernel buffers: offsets, active and order do not match the call's T and N")
+    b.offsets = <const Py_ssize_t*>_data(buf.offsets, cnp.NPY_INTP)
+    b.active = <const Py_ssize_t*>_data(buf.active, cnp.NPY_INTP)
+    b.order = <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP)
+    b.ring = buf.ring
+    b.Wh = _data(buf.Wh, ft)
+    b.Whr = _data(buf.Whr, ft)
+    b.peep = _data(buf.peep, ft)
+    b.act = _data(buf.act, ft)
+    b.hst = _data(buf.hst, ft)
+    b.cst = _data(buf.cst, ft)
+    b.mst = _data(buf.mst, ft)
+    b.hs = _data(buf.hs, ft)
+    b.dhs = _data(buf.dhs, ft)
+    b.dh = _data(buf.dh, ft)
+    b.dc = _data(buf.dc, ft)
+    b.dhst = _data(buf.dhst, ft)
+    b.dm = _data(buf.dm, ft)
+    b.zeros = _data(buf.zeros, ft)
+    b.dG = _data(buf.dGx, ft)
+    return b
+
+
+def projected_forward(buf, plan):
+    """Internal: the projection LSTM's forward pass (``rnnfast._core.driver``); ``plan.rows`` rows a block."""
+    if buf.x_tm.dtype == np.float32:
+        _projected_forward[float](buf.x_tm, buf, plan)
+    else:
+        _projected_forward[double](buf.x_tm, buf, plan)
+
+
+cdef int _projected_forward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef ProjectedBuffers b = _projected_buffers(buf, ft)
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
+    cdef bint microkernel = plan.microkernel_products
+    cdef const floating* bias_x = <const floating*>_data(buf.bias_x, ft)
+    cdef floating* act = <floating*>b.act
+    cdef Tiling s = make_tiling(N, T, b.H, 4, N, b.H, b.offsets, b.active, b.order, b.ring)
+    cdef long mark = interrupt_mark()
+    if N == 0:
+        return 0
+    with nogil:
+        all_steps_gemm(False, False, rows, G, D, &x_tm[0, 0], D, &Wx[0, 0], G, act, G, bias_x, num_threads,
+                       mark, microkernel)
+        if not b.ring:  # m of ended sequences enters dWhr's product
+            _zero_past_running_rows(s, <floating*>b.mst, b.H)
+        w1 = 0
+        while w1 < T and not interrupted_since(mark):
+            w0 = w1
+            w1 = min(T, w0 + STEPS_PER_WINDOW)
+            for blk in prange(blocks, num_threads=nt, schedule="static"):
+                n0 = blk * R
+                for t in range(w0, w1):
+                    if min(n0 + R, b.active[t]) > n0:
+                        projected_forward_step(t, n0, min(n0 + R, b.active[t]), &b, act)
+    check_interrupt(mark)
+    return 0
+
+
+def projected_backward(buf, plan):
+    """Internal: the projection LSTM's backward pass; ``dh``, ``dc`` enter holding the gradient at the final
+    state and leave holding it at the initial one."""
+    if buf.x_tm.dtype == np.float32:
+        _projected_backward[float](buf.x_tm, buf, plan)
+    else:
+        _projected_backward[double](buf.x_tm, buf, plan)
+
+
+cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef ProjectedBuffers b = _projected_buffers(buf, ft)
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, P = b.P, G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
+    cdef bint microkernel = plan.microkernel_products
+    cdef floating* dG = <floating*>b.dG
+    cdef floating* dx_tm = <floating*>_data(buf.dx_tm, ft)
+    cdef floating* dWx = <floating*>_data(buf.dWx, ft)
+    cdef floating* dWh = <floating*>_data(buf.dWh, ft)
+    cdef floating* dWhr = <floating*>_data(buf.dWhr, ft)
+    cdef floating* dbx = <floating*>_data(buf.dbx, ft)
+    cdef floating* dpeep = <floating*>_data(buf.dpeep, ft)
+    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False)
+    cdef long mark = interrupt_mark()
+    if N == 0:
+        return 0
+    with nogil:
+        # the ended sequences' rows: no gradient (the all-step products sum over every row)
+        _zero_past_running_rows(s, dG, G)
+        _zero_past_running_rows(s, <floating*>b.dhst, P)
+        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+            if interrupted_since(mark):
+                break
+            w1 = T - w * STEPS_PER_WINDOW
+            w0 = max(0, w1 - STEPS_PER_WINDOW)
+            for blk in prange(blocks, num_threads=nt, schedule="static"):
+                n0 = blk * R
+                for t in range(w1 - 1, w0 - 1, -1):
+                    if min(n0 + R, b.active[t]) > n0:
+                        projected_backward_step(t, n0, min(n0 + R, b.active[t]), &b, dG)
+        all_steps_gemm(False, True, rows, D, G, dG, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
+                       microkernel)
+        weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, num_threads, mark,
+                         microkernel)
+        all_steps_gemm(True, False, H, P, rows, <const floating*>b.mst, H, <const floating*>b.dhst, P, dWhr, P,
+                       NULL, num_threads, mark, microkernel)
+        column_sums(rows, G, dG, G, dbx, num_threads)
+        if dpeep != NULL:
+            lstm_peephole_gradients(s, dG, <const floating*>b.cst, dpeep, num_threads)
+    check_interrupt(mark)
     return 0
 
 

@@ -120,6 +120,13 @@ class SequenceBuffers:
     dbx: Optional[np.ndarray] = None  # (G,) gradient of bias_x
     dbh: Optional[np.ndarray] = None  # (G,) gradient of bias_h
     dpeep: Optional[np.ndarray] = None  # (3H,) gradient of peep
+    # the projection LSTM (``kernels.projected_forward``/``backward``); its hst, hs, dhs, dh are P wide
+    Whr: Optional[np.ndarray] = None  # (H, P)
+    mst: Optional[np.ndarray] = None  # (rows, H) o * tanh(c) of every step (ring: (N, H))
+    dhst: Optional[np.ndarray] = None  # (rows, P) dL/dh_t of every step
+    dm: Optional[np.ndarray] = None  # (N, H) scratch
+    zeros: Optional[np.ndarray] = None  # (H,)
+    dWhr: Optional[np.ndarray] = None  # (H, P)
 
 
 def _threads_for(a: np.ndarray, num_threads: int) -> int:

@@ -14,8 +14,9 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import (check_cache, check_flag, check_need_grad, check_peephole, check_sequence_backward,
-                         check_sequence_forward, check_step_grads, check_step_x)
+from .validation import (check_cache, check_flag, check_need_grad, check_peephole, check_projected_forward,
+                         check_sequence_backward, check_sequence_forward, check_states, check_step_grads,
+                         check_step_x)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -39,6 +40,8 @@ class SequenceCache:
     mask: Optional[np.ndarray]
     plan: StepPlan
     peephole: Optional[np.ndarray] = None  # LSTM with peepholes: (3H,)
+    projection: Optional[np.ndarray] = None  # projection LSTM: Whr (H, P); hst is then P wide
+    mst: Optional[np.ndarray] = None  # projection LSTM: (rows, H) o * tanh(c) of every step
 
 
 def _flags(spec: CellSpec, option):
@@ -48,7 +51,7 @@ def _flags(spec: CellSpec, option):
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
-                     check_finite=True, peephole=None):
+                     check_finite=True, peephole=None, projection=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -59,16 +62,23 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ``check_finite=False`` (SciPy's convention) skips the NaN/Inf checks: non-finite values then propagate
     as in NumPy.  The kernels never index or branch on a value, so that is memory-safe (``.ci/sanitize``).
 
-    ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None."""
+    ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None.  ``projection`` (LSTM):
+    ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
     names = state_names or tuple(n + "0" for n in spec.state_names)
-    v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
-                               check_x_values=False, finite=finite)  # x: checked in its time-major copy
+    for name, given in [("peephole", peephole), ("projection", projection)]:
+        if given is not None and spec.name != "lstm":
+            raise ValueError(f"{name}: only the LSTM has one; got cell {spec.name!r}")
+    if projection is None:
+        v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
+                                   check_x_values=False, finite=finite)  # x: checked in its time-major copy
+    else:
+        v = check_projected_forward(x, Wx, Wh, biases[0], projection, list(zip(names, states)), lengths,
+                                    check_x_values=False, finite=finite)
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
-    if peephole is not None and spec.name != "lstm":
-        raise ValueError(f"peephole: only the LSTM has peepholes; got cell {spec.name!r}")
+    P = H if v.Whr is None else v.Whr.shape[1]  # the width of h
     peephole = check_peephole(peephole, H, dtype, finite)
     G = spec.gates * H
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
@@ -92,19 +102,24 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             hg=keep((scratch_rows, G), dtype) if spec.name == "gru" else None,
             rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
             # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
-            hs=(np.empty if steps.order is None else np.zeros)((N, T, H), dtype=dtype),
-            panels=ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None,
-            blocked=(ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
-                     else None),
+            hs=(np.empty if steps.order is None else np.zeros)((N, T, P), dtype=dtype),
         )
+        if v.Whr is None:
+            buf.panels = ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None
+            buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
+                           else None)
+        else:  # whole row blocks a step, on the weights as given (kernels.projected_forward)
+            buf.Whr = contiguous(v.Whr, plan.num_threads)
+            buf.mst = keep((N if ring else steps.rows, H), dtype)
         if N:
             with single_threaded_blas():
-                _kernels.forward(buf, plan)
+                (_kernels.forward if v.Whr is None else _kernels.projected_forward)(buf, plan)
         cache = None
         if need_grad:
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
-                                  steps, v.mask, plan, None if peephole is None else np.array(peephole))
-            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh)
+                                  steps, v.mask, plan, None if peephole is None else np.array(peephole),
+                                  buf.Whr, buf.mst)
+            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh, buf.mst)
                                         if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
         finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
@@ -118,6 +133,8 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
     cache = check_cache(cache, SequenceCache, producer, spec)
     finite = check_flag("check_finite", check_finite)
+    if cache.projection is not None:
+        return _projected_backward(cache, dhs, dfinals, finite)
     steps, plan = cache.steps, cache.plan
     N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
     G = spec.gates * H
@@ -156,11 +173,44 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             *extra)
 
 
+def _projected_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
+    """``sequence_backward`` of a projection LSTM: ``(dx, dWx, dWh, db, dh0, dc0, [dpeephole,] dprojection)``."""
+    steps, plan = cache.steps, cache.plan
+    N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
+    H, P = cache.projection.shape
+    G = 4 * H
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dfinals[0])], N, T, P, dtype, cache.mask,
+                                         check_dhs_values=False, finite=finite)
+    (dc,) = check_states([("dcT", dfinals[1])], N, H, dtype, "of the forward pass", finite)
+    lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
+    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
+    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in (dh, dc)]  # written in place, rows sorted
+    dW = kernel_outputs(N, dtype, (D, G), (P, G), (G,), (H, P))
+    dpeep = None if cache.peephole is None else np.zeros(3 * H, dtype)
+    with pool.scope() as ws:
+        buf = SequenceBuffers(
+            _kernels.CELLS["lstm"], False, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
+            offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
+            hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0], dc=dstates[1],
+            dGx=ws.take((steps.rows, G), dtype), dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
+            dbx=dW[2], peep=cache.peephole, dpeep=dpeep, Whr=cache.projection, mst=cache.mst,
+            dhst=ws.take((steps.rows, P), dtype), dm=ws.take((N, H), dtype), zeros=np.zeros(H, dtype), dWhr=dW[3],
+        )
+        if N:
+            with single_threaded_blas():
+                _kernels.projected_backward(buf, plan)
+        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
+    extra = () if dpeep is None else (dpeep,)
+    return (dx, dW[0], dW[1], dW[2], *(steps.unsort(d) if steps.order is not None else d for d in dstates), *extra,
+            dW[3])
+
+
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
-                 check_finite=True, peephole=None):
+                 check_finite=True, peephole=None, projection=None):
     """One step, ``x (N, D)``: ``(*next_states, cache)``."""
     _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
-                                        state_names=spec.state_names, check_finite=check_finite, peephole=peephole)
+                                        state_names=spec.state_names, check_finite=check_finite, peephole=peephole,
+                                        projection=projection)
     return (*finals, cache)
 
 
@@ -169,10 +219,12 @@ def step_backward(spec: CellSpec, dnext: Sequence, cache, check_finite=True):
     last when the step had them."""
     producer = f"rnnfast.{spec.name}_step_forward"
     cache = check_cache(cache, SequenceCache, producer, spec)
-    N, H = cache.steps.N, cache.Wh.shape[0]
+    N, P = cache.steps.N, cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
+    H = cache.Wx.shape[1] // spec.gates
     finite = check_flag("check_finite", check_finite)
-    check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x_tm.dtype, finite)
-    zeros = np.zeros((N, 1, H), dtype=cache.x_tm.dtype)
+    for name, d, width in zip(spec.state_names, dnext, (P, H)):
+        check_step_grads([(f"d{name}_next", d)], N, width, cache.x_tm.dtype, finite)
+    zeros = np.zeros((N, 1, P), dtype=cache.x_tm.dtype)
     dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer, finite)
     nb, ns = len(spec.bias_names), len(spec.state_names)
     return (dx[:, 0], *rest[nb:nb + ns], dWx, dWh, *rest[:nb], *rest[nb + ns:])

@@ -122,6 +122,7 @@ class SequenceArgs:
     T: int
     D: int
     H: int
+    Whr: Optional[np.ndarray] = None  # the projection LSTM's (H, P)
 
     @property
     def dtype(self) -> np.dtype:
@@ -187,6 +188,44 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
         check_shape(name, b, (gates * H,), f"({gname},) with H = {H}")
         out.append(b)
     return out
+
+
+def check_projected_forward(x, Wx, Wh, b, projection, states: Sequence[Tuple[str, object]], lengths,
+                            check_x_values: bool = True, finite: bool = True) -> SequenceArgs:
+    """Validate a projection LSTM's arguments: ``x (N, T, D)``, ``Wx (D, 4H)``, ``Wh (P, 4H)``, ``b (4H,)``,
+    ``projection`` = ``Whr (H, P)`` and the states ``h (N, P)``, ``c (N, H)``.  ``SequenceArgs.H`` is H; the
+    projection comes back checked as ``SequenceArgs.Whr``.  Flags as ``check_sequence_forward``'s."""
+    x = check_float_array("x", x, 3, "(N, T, D)")
+    dtype = x.dtype
+    N, T, D = x.shape
+    Whr = check_float_array("projection", projection, 2, "(H, P)", dtype)
+    H, P = Whr.shape
+    if T == 0:
+        raise ValueError(f"x has shape {x.shape}: T = 0; expected at least one time step")
+    if D == 0:
+        raise ValueError(f"x has shape {x.shape}: D = 0; expected at least one input feature")
+    if H == 0 or P == 0:
+        raise ValueError(f"projection has shape {Whr.shape}; expected (H, P) with H, P >= 1")
+    Wx = check_float_array("Wx", Wx, 2, "(D, 4H)", dtype)
+    check_shape("Wx", Wx, (D, 4 * H), f"(D, 4H) with D = x.shape[2], H = projection.shape[0] = {H}")
+    Wh = check_float_array("Wh", Wh, 2, "(P, 4H)", dtype)
+    check_shape("Wh", Wh, (P, 4 * H), f"(P, 4H) with P = projection.shape[1] = {P}, H = {H}")
+    (b,) = check_biases([("b", b)], 4, H, dtype, "x")
+    check_blas_sizes(N, T, D, 4 * H)
+    check_memory("lstm_forward", N, T, D, H, 5, dtype)
+    (h_name, h0), (c_name, c0) = states
+    h0 = check_states([(h_name, h0)], N, P, dtype, "with N = x.shape[0], P = projection.shape[1]", finite)[0]
+    c0 = check_states([(c_name, c0)], N, H, dtype, "with N = x.shape[0], H = projection.shape[0]", finite)[0]
+    lengths = check_lengths(lengths, N, T)
+    mask = padding_mask(N, T, lengths)
+    if check_x_values:
+        x = zero_padded(x, mask)
+        if finite:
+            check_finite("x", x, " at a valid step" if mask is not None else "")
+    if finite:
+        for name, a in [("Wx", Wx), ("Wh", Wh), ("b", b), ("projection", Whr)]:
+            check_finite(name, a)
+    return SequenceArgs(x, Wx, Wh, [b], [h0, c0], lengths, mask, N, T, D, H, Whr)
 
 
 def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:

@@ -11,10 +11,12 @@ def step_backward(spec, sequence_backward, cache_type, dnext, cache, check_finit
     """``(dx (N, D), *dstates, dWx, dWh, *dbiases, *extra)`` of one step of ``spec`` (``rnnfast.cells``);
     ``extra``: the gradients of a variant's own weights (the LSTM's peepholes)."""
     cache = check_cache(cache, cache_type, f"rnnfast.reference.{spec.name}_step_forward")
-    N, H = cache.x.shape[0], cache.Wh.shape[0]
+    N, P = cache.x.shape[0], cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
+    H = cache.Wx.shape[1] // spec.gates
     finite = check_flag("check_finite", check_finite)
-    check_step_grads([(f"d{n}_next", d) for n, d in zip(spec.state_names, dnext)], N, H, cache.x.dtype, finite)
-    zeros = np.zeros((N, 1, H), dtype=cache.x.dtype)
+    for name, d, width in zip(spec.state_names, dnext, (P, H)):
+        check_step_grads([(f"d{name}_next", d)], N, width, cache.x.dtype, finite)
+    zeros = np.zeros((N, 1, P), dtype=cache.x.dtype)
     dx, dWx, dWh, *rest = sequence_backward(zeros, cache, *dnext, check_finite=finite)
     nb, ns = len(spec.bias_names), len(spec.state_names)
     return (dx[:, 0], *rest[nb:nb + ns], dWx, dWh, *rest[:nb], *rest[nb + ns:])

@@ -14,6 +14,13 @@ Graves (2013) writes it: the gates see the cell state through diagonal weights,
 
     i = sigmoid(a_i + p_i * c_{t-1})   f = sigmoid(a_f + p_f * c_{t-1})   o = sigmoid(a_o + p_o * c_t)
 
+With ``projection`` Whr (H, P), the projection LSTM (LSTMP) of Sak et al. (2014), as PyTorch's
+``nn.LSTM(proj_size=P)``: the state carried and output is the projection of the LSTM's
+
+    m_t = o * tanh(c_t)      h_t = m_t @ Whr
+
+so ``Wh`` is (P, 4H), ``h0``/``hT`` and ``hs`` are P wide and ``c`` stays H wide.
+
 With ``lengths``, a step t >= lengths[n] leaves sequence n's state unchanged
 and outputs zeros there.
 """
@@ -23,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_peephole, check_sequence_backward,
-                                check_sequence_forward, check_step_x)
+from .._core.validation import (check_cache, check_flag, check_need_grad, check_peephole, check_projected_forward,
+                                check_sequence_backward, check_sequence_forward, check_states, check_step_x)
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
@@ -42,29 +49,36 @@ class LSTMCache:
     valid: list  # per step, (N, 1) bool
     mask: object
     peephole: object = None  # (3H,) or None
+    projection: object = None  # (H, P) or None
+    m: list = None  # per step, (N, H) o * tanh(c) (projection LSTM)
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None):
-    """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``).
-    ``num_threads`` is ignored."""
+                 check_finite=True, *, peephole=None, projection=None):
+    """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``); with
+    ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
     hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
-                                      peephole)
+                                      peephole, projection)
     return hs, hT, cT, cache if keep else None
 
 
-def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite, peephole=None):
+def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite, peephole=None,
+                  projection=None):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     finite = check_flag("check_finite", check_finite)
-    v = check_sequence_forward(LSTM, x, Wx, Wh, [b], list(zip(state_names, (h0, c0))), lengths, finite=finite)
+    states = list(zip(state_names, (h0, c0)))
+    if projection is None:
+        v = check_sequence_forward(LSTM, x, Wx, Wh, [b], states, lengths, finite=finite)
+    else:
+        v = check_projected_forward(x, Wx, Wh, b, projection, states, lengths, finite=finite)
     N, T, H = v.N, v.T, v.H
     p = check_peephole(peephole, H, v.dtype, finite)
     p_i, p_f, p_o = (0, 0, 0) if p is None else (p[:H], p[H:2 * H], p[2 * H:])
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
-    hs = np.zeros((N, T, H), dtype=v.dtype)
-    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p)
+    hs = np.zeros((N, T, h.shape[1]), dtype=v.dtype)
+    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p, v.Whr, [])
     for t in range(T):
         a = v.x[:, t] @ v.Wx + h @ v.Wh + b
         i = sigmoid(a[:, :H] + p_i * c)
@@ -73,6 +87,9 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
         c_new = f * c + i * g
         o = sigmoid(a[:, 3 * H:] + p_o * c_new)
         h_new = o * np.tanh(c_new)
+        if v.Whr is not None:
+            cache.m.append(h_new)
+            h_new = h_new @ v.Whr
         valid = (t < steps)[:, None]
         cache.h_prev.append(h)
         cache.c_prev.append(c)
@@ -86,13 +103,17 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
 
 
 def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, db, dh0, dc0``, and ``dpeephole`` (3H,) after them when the forward pass had
-    peepholes."""
+    """Returns ``dx, dWx, dWh, db, dh0, dc0``, then ``dpeephole`` (3H,) when the forward pass had peepholes and
+    ``dprojection`` (H, P) when it had a projection."""
     cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_forward")
     N, T, D = cache.x.shape
-    H = cache.Wh.shape[0]
-    dhs, (dh, dc) = check_sequence_backward(dhs, [("dhT", dhT), ("dcT", dcT)], N, T, H, cache.x.dtype, cache.mask,
-                                            finite=check_flag("check_finite", check_finite))
+    H = cache.Wx.shape[1] // 4
+    Whr = cache.projection
+    P = H if Whr is None else Whr.shape[1]
+    finite = check_flag("check_finite", check_finite)
+    dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, P, cache.x.dtype, cache.mask, finite=finite)
+    (dc,) = check_states([("dcT", dcT)], N, H, cache.x.dtype, "of the forward pass", finite)
+    dWhr = None if Whr is None else np.zeros_like(Whr)
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
     dWh = np.zeros_like(cache.Wh)
@@ -104,9 +125,13 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
         i, f, g, o = cache.gates[t]
         valid = cache.valid[t]
         dh_t = dh + dhs[:, t]
+        dm = dh_t
+        if Whr is not None:
+            dWhr += cache.m[t].T @ np.where(valid, dh_t, 0)
+            dm = dh_t @ Whr.T
         tc = np.tanh(cache.c[t])
-        da_o = dh_t * tc * o * (1 - o)
-        dc_t = dc + dh_t * o * (1 - tc**2) + da_o * p_o
+        da_o = dm * tc * o * (1 - o)
+        dc_t = dc + dm * o * (1 - tc**2) + da_o * p_o
         da = np.concatenate([
             dc_t * g * i * (1 - i),
             dc_t * cache.c_prev[t] * f * (1 - f),
@@ -120,16 +145,17 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
                               (da[:, 3 * H:] * cache.c[t]).sum(axis=0)])
         dh = np.where(valid, da @ cache.Wh.T, dh_t)
         dc = np.where(valid, dc_t * f + da[:, :H] * p_i + da[:, H:2 * H] * p_f, dc)
-    return (dx, dWx, dWh, db, dh, dc) + ((dp,) if p is not None else ())
+    return (dx, dWx, dWh, db, dh, dc) + ((dp,) if p is not None else ()) + ((dWhr,) if Whr is not None else ())
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None):
+def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None, projection=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
     _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite,
-                                             peephole)
+                                             peephole, projection)
     return h_next, c_next, cache
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):
-    """Returns ``dx (N, D), dh, dc, dWx, dWh, db`` (and ``dpeephole`` with peepholes)."""
+    """Returns ``dx (N, D), dh, dc, dWx, dWh, db`` (then ``dpeephole``, ``dprojection`` where the step had
+    them)."""
     return step_backward(LSTM, lstm_backward, LSTMCache, [dh_next, dc_next], cache, check_finite)
