@@ -15,11 +15,18 @@ from rnnfast.torch import ops  # noqa: E402
 
 VARIANTS = {
     "lstm": (rt.LSTM, nn.LSTM, {}),
+    "lstm_proj": (rt.LSTM, nn.LSTM, {"proj_size": 3}),
     "gru": (rt.GRU, nn.GRU, {}),
     "rnn_tanh": (rt.RNN, nn.RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (rt.RNN, nn.RNN, {"nonlinearity": "relu"}),
 }
 N, T, D, H = 4, 6, 5, 7
+
+
+def widths(variant):
+    """The widths of the variant's states: h (proj_size with a projection), c."""
+    P = VARIANTS[variant][2].get("proj_size") or H
+    return [P, H] if variant.startswith("lstm") else [H]
 
 
 def rel(a, b):
@@ -57,10 +64,9 @@ def test_matches_torch_nn_with_autograd(variant, num_layers, bidirectional, batc
     shape = (N, T, D) if batch_first else (T, N, D)
     x = torch.randn(shape, dtype=torch.float64, generator=gen, requires_grad=True)
     dirs = 2 if bidirectional else 1
-    n_states = 2 if variant == "lstm" else 1
-    states = [torch.randn(num_layers * dirs, N, H, dtype=torch.float64, generator=gen, requires_grad=True)
-              for _ in range(n_states)]
-    hx = tuple(states) if variant == "lstm" else states[0]
+    states = [torch.randn(num_layers * dirs, N, w, dtype=torch.float64, generator=gen, requires_grad=True)
+              for w in widths(variant)]
+    hx = tuple(states) if len(states) > 1 else states[0]
     lengths = torch.tensor([6, 2, 5, 1]) if packed else None
     results = []
     for module in (ref, ours):
@@ -94,7 +100,7 @@ def test_float32_unbatched_and_no_grad(variant):
     ours, ref = pair(variant, 1, False, False, True, torch.float32)
     x = torch.randn(T, D)  # unbatched
     out, _ = ours(x)
-    assert out.shape == (T, H) and out.dtype == torch.float32
+    assert out.shape == (T, widths(variant)[0]) and out.dtype == torch.float32
     assert rel(out, ref(x)[0]) <= 1e-5
     with torch.no_grad():  # inference: nothing kept for backward
         out2, _ = ours(x)
@@ -105,8 +111,13 @@ def test_the_reset_before_gru_and_options():
     g = rt.GRU(D, H, reset_after=False)
     assert "reset_after=False" in repr(g)
     assert g(torch.randn(T, N, D))[0].shape == (T, N, H)
-    with pytest.raises(ValueError, match="proj_size"):
-        rt.LSTM(D, H, proj_size=3)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        rt.LSTM(D, H, proj_size=H)
+    with pytest.raises(TypeError, match="proj_size"):
+        rt.GRU(D, H, proj_size=3)
+    assert "proj_size=3" in repr(rt.LSTM(D, H, proj_size=3))
+    with pytest.raises(ValueError, match=r"initial h has shape \(1, 4, 7\); expected \(1, 4, 3\)"):
+        rt.LSTM(D, H, proj_size=3)(torch.randn(T, N, D), (torch.zeros(1, N, H), torch.zeros(1, N, H)))
     with pytest.raises(ValueError, match="nonlinearity must be"):
         rt.RNN(D, H, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="input_size = 5"):
@@ -144,6 +155,28 @@ def test_opcheck(cell, option):
     ragged[8] = torch.tensor([4, 1, 3])
     torch.library.opcheck(ops.recurrent_forward, ragged,
                           test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_opcheck_with_a_projection():
+    gen = torch.Generator().manual_seed(0)
+    t = dict(dtype=torch.float64)
+    H_, P = 6, 2
+    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(4 * H_, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(4 * H_, P, generator=gen, **t, requires_grad=True),
+            torch.randn(4 * H_, generator=gen, **t, requires_grad=True), torch.randn(4 * H_, generator=gen, **t),
+            torch.randn(3, P, generator=gen, **t, requires_grad=True), torch.randn(3, H_, generator=gen, **t),
+            torch.empty(0, dtype=torch.int64), 0, True, 1, torch.randn(P, H_, generator=gen, **t, requires_grad=True)]
+    torch.library.opcheck(ops.recurrent_forward, args)
+
+
+def test_torch_compile_fullgraph_with_a_projection():
+    m = rt.LSTM(D, H, 2, batch_first=True, proj_size=3)
+    x = torch.randn(N, T, D)
+    compiled = torch.compile(lambda x: m(x)[0].sum(), fullgraph=True, backend="aot_eager")
+    got = compiled(x)
+    got.backward()
+    assert torch.allclose(got, m(x)[0].sum()) and m.weight_hr_l1.grad.shape == (3, H)
 
 
 def test_torch_compile_fullgraph_trains():

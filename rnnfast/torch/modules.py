@@ -40,25 +40,33 @@ class _RecurrentBase(nn.Module):
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1]; got {dropout!r}")
-        if proj_size:
-            raise ValueError(f"proj_size={proj_size}: rnnfast.torch has no projection LSTM yet; use proj_size=0")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size must be a non-negative int; got {proj_size!r}")
+        if proj_size and self.spec.name != "lstm":
+            raise ValueError(f"proj_size={proj_size}: only the LSTM has a projection")
+        if proj_size and proj_size >= hidden_size:  # PyTorch's rule
+            raise ValueError(f"proj_size has to be smaller than hidden_size; got {proj_size} and {hidden_size}")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ValueError(f"num_threads must be a positive int or None; got {num_threads!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size, self.num_threads = bidirectional, 0, num_threads
+        self.bidirectional, self.proj_size, self.num_threads = bidirectional, proj_size, num_threads
         kw = {"device": device, "dtype": dtype}
         G = self.spec.gates * hidden_size
+        P = proj_size or hidden_size  # the width of h
         self._flat_weights_names = []
         for k in range(num_layers):
             for sfx in self._suffixes():
-                layer_in = input_size if k == 0 else hidden_size * self._directions()
+                layer_in = input_size if k == 0 else P * self._directions()
                 names = [f"weight_ih_l{k}{sfx}", f"weight_hh_l{k}{sfx}"]
-                shapes = [(G, layer_in), (G, hidden_size)]
+                shapes = [(G, layer_in), (G, P)]
                 if bias:
                     names += [f"bias_ih_l{k}{sfx}", f"bias_hh_l{k}{sfx}"]
                     shapes += [(G,), (G,)]
+                if proj_size:
+                    names.append(f"weight_hr_l{k}{sfx}")
+                    shapes.append((proj_size, hidden_size))
                 for name, shape in zip(names, shapes):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **kw)))
                 self._flat_weights_names += names
@@ -80,7 +88,8 @@ class _RecurrentBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
-        for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]:
+        for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                              ("proj_size", 0)]:
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self._option_repr()
@@ -147,20 +156,21 @@ class _RecurrentBase(nn.Module):
         return [hx]
 
     def _initial_states(self, hx, N, x, unbatched):
-        """The initial state(s), each ``(L*dirs, N, H)``; None where none is given (the kernels start from
-        zeros without a tensor of them)."""
-        shape = (self.num_layers * self._directions(), N, self.hidden_size)
+        """The initial state(s), each ``(L*dirs, N, H)`` (``h``: ``(L*dirs, N, proj_size)`` with a projection);
+        None where none is given (the kernels start from zeros without a tensor of them)."""
         if hx is None:
             return None
         given = self._state_tensors(hx)
         out = []
         for name, h in zip(self.spec.state_names, given):
+            projected = name == "h" and self.proj_size > 0
+            shape = (self.num_layers * self._directions(), N, self.proj_size if projected else self.hidden_size)
             if not isinstance(h, Tensor):
                 raise TypeError(f"the initial {name} must be a Tensor; got {type(h).__name__}")
             h = h.unsqueeze(1) if unbatched else h
             if tuple(h.shape) != shape:
                 raise ValueError(f"the initial {name} has shape {tuple(h.shape)}; expected {shape} = "
-                                 "(num_layers * num_directions, N, hidden_size)")
+                                 f"(num_layers * num_directions, N, {'proj_size' if projected else 'hidden_size'})")
             if h.dtype != x.dtype:
                 raise TypeError(f"the initial {name} has dtype {h.dtype}; expected {x.dtype} (the input's)")
             out.append(h)
@@ -184,7 +194,7 @@ class _RecurrentBase(nn.Module):
                 inp = x if d == 0 else _reverse_padded(x, lengths)
                 res = ops.run_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
                                       s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
-                                      need_grad, nt)
+                                      need_grad, nt, w_hr=getattr(self, f"weight_hr_l{k}{sfx}", None))
                 hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
                 outs.append(hs)
                 finals[0].append(res[1])
@@ -198,7 +208,9 @@ class _RecurrentBase(nn.Module):
 
 class LSTM(_RecurrentBase):
     """``torch.nn.LSTM`` on rnnfast's kernels (gates i, f, g, o).  ``num_threads`` (keyword): the kernels'
-    OpenMP threads, default ``torch.get_num_threads()``.  ``proj_size`` is refused for now."""
+    OpenMP threads, default ``torch.get_num_threads()``.  ``proj_size > 0``: the projection LSTM, with
+    PyTorch's ``weight_hr_l{k}`` of shape ``(proj_size, hidden_size)``; ``h_n`` and the output are then
+    ``proj_size`` wide, ``c_n`` stays ``hidden_size`` wide."""
 
     spec = LSTM_SPEC
 

@@ -15,7 +15,7 @@ always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 f
 from __future__ import annotations
 
 import weakref
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -80,7 +80,8 @@ def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
 
 
 def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
-                 c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int):
+                 c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
+                 w_hr: Optional[Tensor] = None):
     """``driver.sequence_forward`` on the tensors' arrays: ``(hs, hT, cT, cache)`` as tensors (``cT`` empty but
     for the LSTM) and the driver's cache (None without ``need_grad``)."""
     spec = CELLS[cell]
@@ -89,21 +90,24 @@ def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
     hs, finals, cache = driver.sequence_forward(
         spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
         _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
-        _lengths(lengths), _option(cell, option), nt, need_grad=need_grad)
+        _lengths(lengths), _option(cell, option), nt, need_grad=need_grad,
+        projection=None if w_hr is None else _kernel_weights(w_hr, nt))
     cT = torch.from_numpy(finals[1]) if len(finals) > 1 else torch.empty(_EMPTY, dtype=x.dtype)
     return torch.from_numpy(hs), torch.from_numpy(finals[0]), cT, cache
 
 
 def _forward_impl(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
-                      c0: Tensor, lengths: Tensor, option: int, need_grad: bool,
-                      num_threads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                 Tensor]:
+                      c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
+                      w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                              Tensor, Tensor, Tensor]:
     """One direction of one layer, batch-first ``x (N, T, D)``: ``(hs (N, T, H), hT, cT, *saved)``; ``cT``
-    is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads."""
+    is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads.
+    ``w_hr`` (LSTM): PyTorch's ``weight_hr (P, H)`` of a projection LSTM; ``hs``, ``hT`` are then P wide."""
     hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                     num_threads)
+                                     num_threads, w_hr)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
-    saved = [cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh] if cache is not None else [None] * 6
+    saved = ([cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh, cache.mst] if cache is not None
+             else [None] * 7)
     return (hs, hT, cT, *[_tensor_holding(a, cache) if a is not None else empty.clone() for a in saved])
 
 
@@ -123,13 +127,15 @@ recurrent_forward = torch.library.custom_op("rnnfast::recurrent_forward", _forwa
 
 
 @recurrent_forward.register_fake
-def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads):
+def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None):
     N, T, D = x.shape
-    H, G = w_hh.shape[1], w_ih.shape[0]
+    G = w_ih.shape[0]
     spec = CELLS[cell]
+    H = G // spec.gates
+    P = H if w_hr is None else w_hr.shape[0]  # the width of h
     new = x.new_empty
     if not need_grad:
-        saved = [new(_EMPTY) for _ in range(6)]
+        saved = [new(_EMPTY) for _ in range(7)]
     else:
         if lengths.numel():  # the staircase's rows depend on the lengths' values
             ctx = torch.library.get_ctx()
@@ -137,19 +143,22 @@ def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_t
         else:
             rows, history = N * T, (T + 1) * N
         gru, reset_before = cell == "gru", cell == "gru" and not option
-        saved = [new((rows, D)), new((history, H)), new((history, H)) if cell == "lstm" else new(_EMPTY),
+        saved = [new((rows, D)), new((history, P)), new((history, H)) if cell == "lstm" else new(_EMPTY),
                  new((rows, G)), new((rows, G)) if gru else new(_EMPTY),
-                 new((rows, H)) if reset_before else new(_EMPTY)]
-    return (new((N, T, H)), new((N, H)), new((N, H)) if len(spec.state_names) > 1 else new(_EMPTY), *saved)
+                 new((rows, H)) if reset_before else new(_EMPTY), new((rows, H)) if w_hr is not None else new(_EMPTY)]
+    return (new((N, T, P)), new((N, P)), new((N, H)) if len(spec.state_names) > 1 else new(_EMPTY), *saved)
 
 
 def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tensor, w_ih: Tensor, w_hh: Tensor,
                        hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
-                       num_threads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                       num_threads: int, w_hr: Optional[Tensor] = None,
+                       mst: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                              Tensor]:
     """The gradients of ``recurrent_forward``: ``(dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
-    db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM))``."""
+    db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without w_hr))``."""
     spec = CELLS[cell]
-    N, T, H = dhs.shape
+    N, T, _ = dhs.shape
+    H = w_ih.shape[0] // spec.gates
     lengths_np = _lengths(lengths)
     steps = Staircase.make(lengths_np, N, T)
     nt = _threads(num_threads)
@@ -158,47 +167,56 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                            D=Wx.shape[0], ragged=steps.order is not None)
     cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), Wx, Wh,
                                  hst.detach().numpy(), _np(cst), act.detach().numpy(),
-                                 _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan)
+                                 _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan, None,
+                                 None if w_hr is None else _kernel_weights(w_hr, nt),
+                                 None if w_hr is None else mst.detach().numpy())
     dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
     return _gradient_tensors(spec, driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
-                                                            "rnnfast.torch.ops.recurrent_forward"), nt)
+                                                            "rnnfast.torch.ops.recurrent_forward"), nt,
+                             w_hr is not None)
 
 
-def _gradient_tensors(spec, grads, nt: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _gradient_tensors(spec, grads, nt: int, projection: bool = False) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                                               Tensor, Tensor, Tensor]:
     """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``(dx, dw_ih, dw_hh, db,
-    db2 (the GRU's second bias, else empty), dh0, dc0 (empty but for the LSTM))``, the weights' in PyTorch's
-    ``(G, in)`` layout."""
+    db2 (the GRU's second bias, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without a
+    projection))``, the weights' in PyTorch's ``(out, in)`` layout."""
     dx, dWx, dWh, *rest = grads
-    nb = len(spec.bias_names)
-    dbiases, dstates = rest[:nb], rest[nb:]
+    nb, ns = len(spec.bias_names), len(spec.state_names)
+    dbiases, dstates = rest[:nb], rest[nb:nb + ns]
     dx = torch.from_numpy(dx)
     empty = torch.empty(_EMPTY, dtype=dx.dtype)
     return (dx, torch.from_numpy(contiguous(dWx.T, nt)),
             torch.from_numpy(contiguous(dWh.T, nt)), torch.from_numpy(dbiases[0]),
             torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
-            torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone())
+            torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone(),
+            torch.from_numpy(contiguous(rest[-1].T, nt)) if projection else empty.clone())
 
 
 recurrent_backward = torch.library.custom_op("rnnfast::recurrent_backward", _backward_impl, mutates_args=())
 
 
 @recurrent_backward.register_fake
-def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads):
-    N, T, H = dhs.shape
+def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads, w_hr=None,
+      mst=None):
+    N, T, P = dhs.shape
     G, D = w_ih.shape
+    H = G // CELLS[cell].gates
     new = dhs.new_empty
     two = len(CELLS[cell].bias_names) > 1
-    return (new((N, T, D)), new((G, D)), new((G, H)), new((G,)), new((G,)) if two else new(_EMPTY), new((N, H)),
-            new((N, H)) if cell == "lstm" else new(_EMPTY))
+    return (new((N, T, D)), new((G, D)), new((G, P)), new((G,)), new((G,)) if two else new(_EMPTY), new((N, P)),
+            new((N, H)) if cell == "lstm" else new(_EMPTY), new(tuple(w_hr.shape)) if w_hr is not None else new(_EMPTY))
 
 
 def _setup_context(ctx, inputs, output):
-    cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads = inputs
-    x_tm, hst, cst, act, hg, rh = output[3:]
-    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths)
+    cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, *w_hr = inputs
+    w_hr = w_hr[0] if w_hr else None
+    x_tm, hst, cst, act, hg, rh, mst = output[3:]
+    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst)
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
-    ctx.shapes = (x.shape, (x.shape[0], w_hh.shape[1]))
+    P = w_hh.shape[1]  # the width of h
+    ctx.shapes = ((x.shape[0], x.shape[1], P), (x.shape[0], P), (x.shape[0], w_ih.shape[0] // CELLS[cell].gates))
     ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
     # What backward reads is no result to differentiate, and autograd would otherwise hand backward a
     # zero-filled gradient for every output it saw none for (megabytes at mainstream sizes).
@@ -207,17 +225,16 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
-    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths = ctx.saved_tensors
-    (N, T, _), state_shape = ctx.shapes
-    H = w_hh.shape[1]
+    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst = ctx.saved_tensors
+    hs_shape, h_shape, c_shape = ctx.shapes
     if not ctx.need_grad:
         raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
     zeros = w_hh.new_zeros
-    d_hs = zeros((N, T, H)) if d_hs is None else d_hs.contiguous()
-    d_hT = zeros(state_shape) if d_hT is None else d_hT.contiguous()
-    d_cT = (zeros(state_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
+    d_hs = zeros(hs_shape) if d_hs is None else d_hs.contiguous()
+    d_hT = zeros(h_shape) if d_hT is None else d_hT.contiguous()
+    d_cT = (zeros(c_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
     grads = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths,
-                               ctx.option, ctx.num_threads)
+                               ctx.option, ctx.num_threads, w_hr, mst if w_hr is not None else None)
     return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states, grads)
 
 
@@ -225,14 +242,15 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     """``recurrent_backward``'s result as the gradients of ``recurrent_forward``'s inputs: None for the
     biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient (NumPy's copy
     costs a microsecond where a traced graph needs no torch operator)."""
-    dx, dw_ih, dw_hh, db, db2, dh0, dc0 = grads
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr = grads
     two = len(CELLS[cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
     db_ih = db if has_bias[0] else None
     db_hh = (db2 if two else clone(db)) if has_bias[1] else None
     dh0 = dh0 if given_states[0] else None
     dc0 = dc0 if cell == "lstm" and given_states[1] else None
-    return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None)
+    return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None,
+            dw_hr if dw_hr.numel() else None)
 
 
 recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -246,9 +264,9 @@ class _Eager(torch.autograd.Function):
     layer's training step.  Returns ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
 
     @staticmethod
-    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads):
+    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr):
         hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                         num_threads)
+                                         num_threads, w_hr)
         ctx.cache, ctx.cell, ctx.num_threads = cache, cell, _threads(num_threads)
         ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
         ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
@@ -261,12 +279,13 @@ class _Eager(torch.autograd.Function):
         if cache is None:
             raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
         spec = CELLS[ctx.cell]
-        steps, H = cache.steps, cache.Wh.shape[0]
-        dhs = np.zeros((steps.N, steps.T, H), cache.x_tm.dtype) if d_hs is None else d_hs.contiguous().numpy()
+        steps, P = cache.steps, cache.Wh.shape[0]  # the width of h
+        dhs = np.zeros((steps.N, steps.T, P), cache.x_tm.dtype) if d_hs is None else d_hs.contiguous().numpy()
         dfinals = [None if d is None else d.contiguous().numpy() for d in (d_hT, d_cT)[:len(spec.state_names)]]
         grads = driver.sequence_backward(spec, dhs, cache, dfinals, "rnnfast.torch.ops.recurrent_forward")
         return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states,
-                                _gradient_tensors(spec, grads, ctx.num_threads), _numpy_copy)
+                                _gradient_tensors(spec, grads, ctx.num_threads, cache.projection is not None),
+                                _numpy_copy)
 
 
 def _numpy_copy(t: Tensor) -> Tensor:
@@ -274,9 +293,9 @@ def _numpy_copy(t: Tensor) -> Tensor:
     return torch.from_numpy(t.numpy().copy())
 
 
-def run_forward(*inputs) -> Tuple[Tensor, Tensor, Tensor]:
+def run_forward(*inputs, w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """``recurrent_forward``'s ``(hs, hT, cT)``: the custom op while torch.compile or export traces, else the
     same computation through a plain ``autograd.Function``."""
     if torch.compiler.is_compiling():
-        return recurrent_forward(*inputs)[:3]
-    return _Eager.apply(*inputs)
+        return recurrent_forward(*inputs, w_hr)[:3]
+    return _Eager.apply(*inputs, w_hr)
