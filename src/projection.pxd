@@ -17,6 +17,13 @@ from gate_math cimport copy, sigmoid_inplace, tanh_inplace
 from lstm_cell cimport lstm_cell_backward, lstm_cell_update, lstm_peephole_backward, lstm_peephole_update
 
 
+cdef enum:
+    # Columns of the gate pre-activations per product: a (rows x 4H) @ (P x 4H) step product in one BLAS call
+    # is past OpenBLAS's small-matrix path, which then packs all of Wh at every step; in column blocks it
+    # stays on the unpacked path.  A constant, so the bits do not depend on anything but the shapes.
+    GATE_COLUMNS = 256
+
+
 cdef struct ProjectedBuffers:
     # Arrays are float* or double* (the call's dtype), NULL where the path has none.  G = 4H.
     Py_ssize_t N, T, H, P
@@ -64,7 +71,11 @@ cdef inline void projected_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t 
     cdef floating* m_t = <floating*>b.mst + (0 if b.ring else b.offsets[t]) * H
     cdef const floating* p = <const floating*>b.peep
     cdef floating* a
-    gemm(False, False, n1 - n0, G, P, 1, h_prev + n0 * P, P, <const floating*>b.Wh, G, 1, g_t + n0 * G, G)
+    cdef Py_ssize_t j0, jb
+    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):
+        j0 = jb * GATE_COLUMNS
+        gemm(False, False, n1 - n0, min(GATE_COLUMNS, G - j0), P, 1, h_prev + n0 * P, P,
+             <const floating*>b.Wh + j0, G, 1, g_t + n0 * G + j0, G)
     for n in range(n0, n1):
         a = g_t + n * G
         if p != NULL:
@@ -85,7 +96,7 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
                                          floating* dG) noexcept nogil:
     """Step t's gradients for the running rows n0..n1-1 of one row block: ``dh``, ``dc`` go from step t+1's
     to step t's; the step's dL/dh_t stays in ``dhst`` (for dWhr), its gate gradients in ``dG``."""
-    cdef Py_ssize_t H = b.H, P = b.P, G = 4 * b.H, n, j
+    cdef Py_ssize_t H = b.H, P = b.P, G = 4 * b.H, n, j, j0, jb
     cdef const floating* a_t = <const floating*>b.act + b.offsets[t] * G
     cdef floating* d_t = dG + b.offsets[t] * G
     cdef const floating* c_prev = <const floating*>b.cst + b.offsets[t] * H
@@ -113,5 +124,8 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
         else:
             lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H, c_next + n * H, zeros, dm + n * H,
                                dc + n * H, d, d + H, d + 2 * H, d + 3 * H, H)
-    # dL/dh_{t-1} = dG_t @ Wh^T
-    gemm(False, True, n1 - n0, P, G, 1, d_t + n0 * G, G, <const floating*>b.Wh, G, 0, dh + n0 * P, P)
+    # dL/dh_{t-1} = dG_t @ Wh^T, summed over the column blocks in order
+    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):
+        j0 = jb * GATE_COLUMNS
+        gemm(False, True, n1 - n0, P, min(GATE_COLUMNS, G - j0), 1, d_t + n0 * G + j0, G,
+             <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * P, P)
