@@ -145,7 +145,8 @@ def test_cli_bench_writes_json(tmp_path, capsys):
     assert "lstm train" in capsys.readouterr().out
     data = json.loads(out.read_text())
     assert data["rows"][0]["case"] == {"cell": "lstm", "pass": "train", "N": 2, "T": 3, "D": 4, "H": 4,
-                                       "dtype": "float32", "threads": 1, "ragged": False}
+                                       "dtype": "float32", "threads": 1, "ragged": False, "peephole": False,
+                                       "proj": 0}
 
 
 def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
@@ -170,3 +171,39 @@ def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
 def test_cli_bench_errors(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", [{"peephole": True}, {"proj": 3}, {"peephole": True, "proj": 3}])
+@pytest.mark.parametrize("pass_", ["train", "forward"])
+def test_lstm_variants_run_on_every_backend_that_has_them(variant, pass_):
+    case = Case("lstm", pass_, 3, 4, 5, 6, "float64", 1, **variant)
+    assert case.variant in ("peephole", "P3", "peephole P3")
+    for name in ("rnnfast", "reference", "torch", "rnnfast.torch"):
+        try:
+            fn = backends.prepare(name, case, make_inputs(case))
+        except backends.Unavailable as exc:
+            assert name != "rnnfast" and name != "reference"
+            assert "torch" in name and ("peephole" in str(exc) or "not installed" in str(exc))
+            continue
+        fn()
+    with pytest.raises(ValueError, match="LSTM variants"):
+        Case("gru", pass_, 3, 4, 5, 6, "float64", 1, **variant)
+
+
+def test_projection_flops_count_the_projection():
+    c = Case("lstm", "forward", 2, 3, 5, 7, "float32", 1, proj=4)
+    assert flops(c) == 2 * 2 * 3 * ((5 + 4) * 28 + 7 * 4)
+    with pytest.raises(ValueError, match=r"proj must be in \[0, H\)"):
+        Case("lstm", "forward", 2, 3, 5, 7, "float32", 1, proj=7)
+
+
+@pytest.mark.parametrize("proj", [0, 3])
+def test_the_torch_peephole_baseline_computes_the_same_maths(proj):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    import rnnfast
+    case = Case("lstm", "forward", 3, 4, 5, 6, "float64", 1, peephole=True, proj=proj)
+    x, Wx, Wh, biases, _ = make_inputs(case)
+    module = backends.torch_module(case, Wx, Wh, biases)
+    want = rnnfast.lstm_forward(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)

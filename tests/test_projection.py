@@ -133,3 +133,89 @@ def test_only_the_lstm_has_a_projection(rng):
     with pytest.raises(ValueError, match="projection: only the LSTM has one"):
         driver.sequence_forward(GRU, x, np.zeros((4, 15)), np.zeros((5, 15)), [np.zeros(15)] * 2, [None],
                                 option=True, projection=np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_layer_gradients_include_the_projection(backend, rng):
+    from rnnfast.layers import TimeLSTM
+    layer = TimeLSTM.init(3, 5, rng=rng, dtype=np.float64, backend=backend, peephole=True, proj_size=2)
+    assert [p.shape for p in layer.params] == [(3, 20), (2, 20), (20,), (15,), (5, 2)]
+    assert layer.hidden_size == 5 and layer.output_size == 2 and layer.projection is layer.params[4]
+    x = rng.standard_normal((2, 4, 3))
+    R = rng.standard_normal((2, 4, 2))
+
+    def loss():
+        return float(np.sum(layer.forward(x) * R))
+
+    loss()
+    dx = layer.backward(R)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-8)
+    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
+        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    hs = layer.forward(x, need_grad=False)
+    state = None
+    for t in range(4):  # generation steps follow the forward pass
+        h, state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(h, hs[:, t], rtol=1e-12)
+    assert state[0].shape == (2, 2) and state[1].shape == (2, 5)
+
+
+def test_stack_equals_torch_nn_lstm_with_proj_size(rng):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from rnnfast.layers import RecurrentStack
+    D, H, P, N, T = 3, 6, 2, 4, 5
+    stack = RecurrentStack("lstm", D, H, num_layers=2, bidirectional=True, rng=rng, dtype=np.float64, proj_size=P)
+    assert stack.output_size == 2 * P
+    ref = torch.nn.LSTM(D, H, 2, batch_first=True, bidirectional=True, proj_size=P).double()
+    with torch.no_grad():
+        for k, layer in enumerate(stack.layers):
+            for sfx, direction in zip(["", "_reverse"], layer):
+                Wx, Wh, b, Whr = direction.params
+                getattr(ref, f"weight_ih_l{k}{sfx}").copy_(torch.from_numpy(Wx.T))
+                getattr(ref, f"weight_hh_l{k}{sfx}").copy_(torch.from_numpy(Wh.T))
+                getattr(ref, f"bias_ih_l{k}{sfx}").copy_(torch.from_numpy(b))
+                getattr(ref, f"bias_hh_l{k}{sfx}").zero_()
+                getattr(ref, f"weight_hr_l{k}{sfx}").copy_(torch.from_numpy(Whr.T))
+    x = rng.standard_normal((N, T, D))
+    h0, c0 = rng.standard_normal((4, N, P)), rng.standard_normal((4, N, H))
+    out = stack.forward(x, h0=h0, c0=c0)
+    xt = torch.from_numpy(x).requires_grad_()
+    out_t, (hn_t, cn_t) = ref(xt, (torch.from_numpy(h0), torch.from_numpy(c0)))
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    hn, cn = stack.final_state
+    np.testing.assert_allclose(hn, hn_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cn, cn_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    R = rng.standard_normal(out.shape)
+    dx = stack.backward(R)
+    (out_t * torch.from_numpy(R)).sum().backward()
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(stack.layers[1][1].grads[3], ref.weight_hr_l1_reverse.grad.numpy().T, rtol=1e-10,
+                               atol=1e-12)
+
+
+def test_model_checkpoint_and_cli(tmp_path, rng, capsys):
+    from rnnfast.cli import main
+    from rnnfast.models import RNNLM
+    model = RNNLM(20, 8, 16, 2, "lstm", proj_size=4)
+    assert model.config["proj_size"] == 4 and model.affine.params[0].shape == (4, 20)
+    with pytest.raises(ValueError, match="proj_size needs cell='lstm'"):
+        RNNLM(20, 8, 16, 2, "gru", proj_size=4)
+    with pytest.raises(ValueError, match="tie_weights needs embed_size == proj_size"):
+        RNNLM(20, 8, 16, 2, "lstm", proj_size=4, tie_weights=True)
+    restored = RNNLM(**{**model.config, "seed": 1})
+    restored.load_state_arrays(dict(model.state_arrays()))
+    tokens = rng.integers(0, 20, size=200)
+    assert restored.perplexity(tokens) == model.perplexity(tokens)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 80)
+    ckpt = tmp_path / "lm.npz"
+    args = ["train", "--data", str(corpus), "--proj-size", "4", "--layers", "1", "--hidden", "16", "--embed", "8",
+            "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--checkpoint", str(ckpt), "--quiet",
+            "--sample-length", "0"]
+    assert main(args) == 0
+    assert "LSTM (projection to 4)" in capsys.readouterr().out
+    assert main(args[:-3] + ["--resume", "--epochs", "2", "--quiet", "--sample-length", "0"]) == 0
+    assert "epoch 2:" in capsys.readouterr().out
+    assert main(["sample", str(ckpt), "--length", "10", "--seed", "1"]) == 0
+    assert main(["train", "--cell", "gru", "--proj-size", "4"]) == 2
+    assert "--proj-size needs an LSTM cell" in capsys.readouterr().err

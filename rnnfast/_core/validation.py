@@ -190,41 +190,51 @@ def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> 
     return out
 
 
+def check_projected_weights(Wx, Wh, b, projection, dtype: Optional[np.dtype] = None, finite: bool = True):
+    """A projection LSTM's weights: ``Wx (D, 4H)``, ``Wh (P, 4H)``, ``b (4H,)`` and ``projection`` = ``Whr
+    (H, P)``, of ``dtype`` (x's; default Wx's) and finite.  Returns ``Wx, Wh, b, Whr``."""
+    Wx = check_float_array("Wx", Wx, 2, "(D, 4H)", dtype)
+    dtype_of = "x" if dtype is not None else "Wx"
+    Whr = check_float_array("projection", projection, 2, "(H, P)", Wx.dtype, dtype_of)
+    H, P = Whr.shape
+    if H == 0 or P == 0:
+        raise ValueError(f"projection has shape {Whr.shape}; expected (H, P) with H, P >= 1")
+    check_shape("Wx", Wx, (Wx.shape[0], 4 * H), f"(D, 4H) with H = projection.shape[0] = {H}")
+    Wh = check_float_array("Wh", Wh, 2, "(P, 4H)", Wx.dtype, dtype_of)
+    check_shape("Wh", Wh, (P, 4 * H), f"(P, 4H) with P = projection.shape[1] = {P}, H = {H}")
+    (b,) = check_biases([("b", b)], 4, H, Wx.dtype, dtype_of)
+    if finite:
+        for name, a in [("Wx", Wx), ("Wh", Wh), ("b", b), ("projection", Whr)]:
+            check_finite(name, a)
+    return Wx, Wh, b, Whr
+
+
 def check_projected_forward(x, Wx, Wh, b, projection, states: Sequence[Tuple[str, object]], lengths,
                             check_x_values: bool = True, finite: bool = True) -> SequenceArgs:
-    """Validate a projection LSTM's arguments: ``x (N, T, D)``, ``Wx (D, 4H)``, ``Wh (P, 4H)``, ``b (4H,)``,
-    ``projection`` = ``Whr (H, P)`` and the states ``h (N, P)``, ``c (N, H)``.  ``SequenceArgs.H`` is H; the
-    projection comes back checked as ``SequenceArgs.Whr``.  Flags as ``check_sequence_forward``'s."""
+    """Validate a projection LSTM's arguments: ``x (N, T, D)``, the weights (``check_projected_weights``)
+    and the states ``h (N, P)``, ``c (N, H)``.  ``SequenceArgs.H`` is H, ``SequenceArgs.Whr`` the projection.
+    Flags as ``check_sequence_forward``'s."""
     x = check_float_array("x", x, 3, "(N, T, D)")
-    dtype = x.dtype
     N, T, D = x.shape
-    Whr = check_float_array("projection", projection, 2, "(H, P)", dtype)
-    H, P = Whr.shape
     if T == 0:
         raise ValueError(f"x has shape {x.shape}: T = 0; expected at least one time step")
     if D == 0:
         raise ValueError(f"x has shape {x.shape}: D = 0; expected at least one input feature")
-    if H == 0 or P == 0:
-        raise ValueError(f"projection has shape {Whr.shape}; expected (H, P) with H, P >= 1")
-    Wx = check_float_array("Wx", Wx, 2, "(D, 4H)", dtype)
-    check_shape("Wx", Wx, (D, 4 * H), f"(D, 4H) with D = x.shape[2], H = projection.shape[0] = {H}")
-    Wh = check_float_array("Wh", Wh, 2, "(P, 4H)", dtype)
-    check_shape("Wh", Wh, (P, 4 * H), f"(P, 4H) with P = projection.shape[1] = {P}, H = {H}")
-    (b,) = check_biases([("b", b)], 4, H, dtype, "x")
+    Wx, Wh, b, Whr = check_projected_weights(Wx, Wh, b, projection, x.dtype, finite)
+    if Wx.shape[0] != D:
+        check_shape("Wx", Wx, (D, Wx.shape[1]), "(D, 4H) with D = x.shape[2]")
+    H, P = Whr.shape
     check_blas_sizes(N, T, D, 4 * H)
-    check_memory("lstm_forward", N, T, D, H, 5, dtype)
+    check_memory("lstm_forward", N, T, D, H, 5, x.dtype)
     (h_name, h0), (c_name, c0) = states
-    h0 = check_states([(h_name, h0)], N, P, dtype, "with N = x.shape[0], P = projection.shape[1]", finite)[0]
-    c0 = check_states([(c_name, c0)], N, H, dtype, "with N = x.shape[0], H = projection.shape[0]", finite)[0]
+    h0 = check_states([(h_name, h0)], N, P, x.dtype, "with N = x.shape[0], P = projection.shape[1]", finite)[0]
+    c0 = check_states([(c_name, c0)], N, H, x.dtype, "with N = x.shape[0], H = projection.shape[0]", finite)[0]
     lengths = check_lengths(lengths, N, T)
     mask = padding_mask(N, T, lengths)
     if check_x_values:
         x = zero_padded(x, mask)
         if finite:
             check_finite("x", x, " at a valid step" if mask is not None else "")
-    if finite:
-        for name, a in [("Wx", Wx), ("Wh", Wh), ("b", b), ("projection", Whr)]:
-            check_finite(name, a)
     return SequenceArgs(x, Wx, Wh, [b], [h0, c0], lengths, mask, N, T, D, H, Whr)
 
 

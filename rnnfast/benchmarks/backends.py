@@ -11,7 +11,7 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from .cases import Case, make_lengths
+from .cases import Case, make_lengths, variant_weights
 
 # "rnnfast.torch": the rnnfast.torch modules, the whole PyTorch path (autograd, module): what a PyTorch user gets
 NAMES = ("rnnfast", "rnnfast.torch", "reference", "torch", "thinc")
@@ -36,6 +36,7 @@ def _kernel_step(impl, case: Case, inputs, with_threads: bool) -> Callable[[], N
     fwd = getattr(impl, f"{case.cell}_forward")
     bwd = getattr(impl, f"{case.cell}_backward")
     kw = {"num_threads": case.threads} if with_threads else {}
+    kw.update(variant_weights(case))
     lengths = make_lengths(case)
     if lengths is not None:
         kw["lengths"] = lengths
@@ -67,8 +68,15 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
 
     from ..cells import CELLS
 
-    cls = getattr(namespace or torch.nn, CELLS[case.cell].title)
-    module = cls(case.D, case.H, batch_first=True).to(getattr(torch, case.dtype))
+    variant = variant_weights(case)
+    if case.peephole:
+        if namespace is not None:
+            raise Unavailable(f"{namespace.__name__} has no peephole LSTM")
+        module = torch_peephole_lstm(case.D, case.H, case.proj).to(getattr(torch, case.dtype))
+    else:
+        cls = getattr(namespace or torch.nn, CELLS[case.cell].title)
+        module = cls(case.D, case.H, batch_first=True, **({"proj_size": case.proj} if case.proj else {}))
+        module = module.to(getattr(torch, case.dtype))
     # PyTorch keeps (G*H, D) blocks in the same gate orders (i, f, g, o; r, z, n); its two
     # biases add up, except the GRU's b_hn, which is rnnfast's second bias too.
     with torch.no_grad():
@@ -76,7 +84,55 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
         module.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wh.T)))
         module.bias_ih_l0.copy_(torch.from_numpy(biases[0]))
         module.bias_hh_l0.copy_(torch.from_numpy(biases[1] if len(biases) > 1 else np.zeros_like(biases[0])))
+        if "projection" in variant:
+            module.weight_hr_l0.copy_(torch.from_numpy(np.ascontiguousarray(variant["projection"].T)))
+        if "peephole" in variant:
+            module.peephole.copy_(torch.from_numpy(variant["peephole"]))
     return module
+
+
+def torch_peephole_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
+    """A peephole LSTM written from ``torch.nn`` operations, as PyTorch users write one (PyTorch has none):
+    the input projection of all steps in one product, then a loop over steps; parameters named as
+    ``nn.LSTM``'s (``weight_hr_l0`` with ``proj_size``), plus ``peephole`` ``(3H,)``."""
+    import torch
+    from torch import nn
+
+    class _PeepholeLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            H = hidden_size
+            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
+            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, proj_size or H))
+            if proj_size:
+                self.weight_hr_l0 = nn.Parameter(torch.empty(proj_size, H))
+            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
+            self.peephole = nn.Parameter(torch.empty(3 * H))
+            for p in self.parameters():
+                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+
+        def forward(self, x):  # x (N, T, D), batch-first
+            N, T, _ = x.shape
+            H = hidden_size
+            p_i, p_f, p_o = self.peephole.chunk(3)
+            xw = torch.addmm(self.bias_ih_l0 + self.bias_hh_l0, x.reshape(N * T, -1), self.weight_ih_l0.t())
+            xw = xw.view(N, T, 4 * H)
+            h, c = x.new_zeros(N, proj_size or H), x.new_zeros(N, H)
+            out = []
+            for t in range(T):
+                a = xw[:, t] + h @ self.weight_hh_l0.t()
+                a_i, a_f, a_g, a_o = a.chunk(4, 1)
+                i = torch.sigmoid(a_i + p_i * c)
+                f = torch.sigmoid(a_f + p_f * c)
+                c = f * c + i * torch.tanh(a_g)
+                h = torch.sigmoid(a_o + p_o * c) * torch.tanh(c)
+                if proj_size:
+                    h = h @ self.weight_hr_l0.t()
+                out.append(h)
+            return torch.stack(out, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    return _PeepholeLSTM()
 
 
 def _torch(case, inputs, namespace=None):
@@ -85,6 +141,8 @@ def _torch(case, inputs, namespace=None):
     except ImportError:
         raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
     x, Wx, Wh, biases, dhs = inputs
+    if case.peephole and case.ragged:
+        raise Unavailable("the nn-ops peephole LSTM takes no PackedSequence")
     module = torch_module(case, Wx, Wh, biases, namespace)
     if namespace is not None:
         module.num_threads = case.threads
@@ -129,6 +187,8 @@ def _thinc(case, inputs):
         raise Unavailable("thinc is not installed (pip install thinc)") from None
     if case.cell != "lstm":
         raise Unavailable(f"thinc has no {case.cell.upper()} layer")
+    if case.variant:
+        raise Unavailable(f"thinc has no {case.variant} LSTM")
     if case.ragged:
         raise Unavailable("not measured on thinc: ragged batches")
     if case.dtype != "float32":

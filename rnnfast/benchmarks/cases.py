@@ -27,6 +27,8 @@ class Case:
     dtype: str  # "float32" or "float64"
     threads: int
     ragged: bool = False  # lengths uniform in [T/4, T] (a padded batch of variable-length sequences)
+    peephole: bool = False  # LSTM variants: peepholes (3H,)
+    proj: int = 0  # ... a projection to this many units (PyTorch's proj_size; 0: none)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -38,11 +40,25 @@ class Case:
         for name in ("N", "T", "D", "H", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if (self.peephole or self.proj) and self.cell != "lstm":
+            raise ValueError(f"peephole and proj are LSTM variants; got cell {self.cell!r}")
+        if not 0 <= self.proj < self.H:
+            raise ValueError(f"proj must be in [0, H) = [0, {self.H}); got {self.proj}")
+
+    @property
+    def variant(self) -> str:
+        """The LSTM variant's name in reports: ``""``, ``"peephole"``, ``"P128"``, ``"peephole P128"``."""
+        return " ".join(v for v in ("peephole" if self.peephole else "", f"P{self.proj}" if self.proj else "") if v)
+
+    @property
+    def state_size(self) -> int:
+        """The width of h and the outputs: P for a projection LSTM, else H."""
+        return self.proj or self.H
 
     @property
     def label(self) -> str:
-        return (f"{self.cell} {self.pass_} N={self.N} T={self.T} D={self.D} H={self.H} "
-                f"{self.dtype} threads={self.threads}" + (" ragged" if self.ragged else ""))
+        return (f"{self.cell}{' ' + self.variant if self.variant else ''} {self.pass_} N={self.N} T={self.T} "
+                f"D={self.D} H={self.H} {self.dtype} threads={self.threads}" + (" ragged" if self.ragged else ""))
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -53,6 +69,9 @@ class Case:
 def flops(case: Case) -> float:
     """Multiply-add flops of the products (``CellSpec.flops``), over the valid steps of a ragged case."""
     steps = case.T if not case.ragged else make_lengths(case).mean()
+    if case.proj:  # the recurrent product reads P units, and the projection adds (N, H) @ (H, P)
+        forward = 2.0 * case.N * steps * ((case.D + case.proj) * 4 * case.H + case.H * case.proj)
+        return forward * (3 if case.pass_ == "train" else 1)
     return CELLS[case.cell].flops(case.N, steps, case.D, case.H, train=case.pass_ == "train")
 
 
@@ -71,10 +90,23 @@ def make_inputs(case: Case, seed: int = 0):
     G = spec.gates * case.H
     x = rng.standard_normal((case.N, case.T, case.D)).astype(dtype)
     Wx = (rng.standard_normal((case.D, G)) / np.sqrt(case.D)).astype(dtype)
-    Wh = (rng.standard_normal((case.H, G)) / np.sqrt(case.H)).astype(dtype)
+    Wh = (rng.standard_normal((case.state_size, G)) / np.sqrt(case.state_size)).astype(dtype)
     biases = [(rng.standard_normal(G) * 0.1).astype(dtype) for _ in spec.bias_names]
-    dhs = rng.standard_normal((case.N, case.T, case.H)).astype(dtype)
+    dhs = rng.standard_normal((case.N, case.T, case.state_size)).astype(dtype)
     return x, Wx, Wh, biases, dhs
+
+
+def variant_weights(case: Case, seed: int = 0) -> dict:
+    """The LSTM variant's own weights, the same for every backend: ``peephole (3H,)``, ``projection (H, P)``
+    (the keywords of ``rnnfast.lstm_forward``)."""
+    rng = np.random.default_rng(seed + 2)
+    dtype = np.dtype(case.dtype)
+    out = {}
+    if case.peephole:
+        out["peephole"] = (rng.standard_normal(3 * case.H) * 0.1).astype(dtype)
+    if case.proj:
+        out["projection"] = (rng.standard_normal((case.H, case.proj)) / np.sqrt(case.H)).astype(dtype)
+    return out
 
 
 def parse_size(text: str):

@@ -42,6 +42,12 @@ def machine_info() -> dict:
     }
 
 
+def case_name(c: dict) -> str:
+    """A row's cell and LSTM variant, from its case's dict (results files before the variants have none)."""
+    return " ".join([c["cell"]] + (["peephole"] if c.get("peephole") else []) +
+                    ([f"P{c['proj']}"] if c.get("proj") else []))
+
+
 def format_table(result: dict) -> str:
     m = result["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items() if v)
@@ -52,7 +58,8 @@ def format_table(result: dict) -> str:
                  for dt, by_t in result["gemm_peak_gflops"].items()), ""]
     others = sorted({n for row in result["rows"] for n in row["results"] if n != "rnnfast"},
                     key=backends.NAMES.index)
-    head = f"{'cell':4} {'pass':7} {'N':>4} {'T':>4} {'D':>5} {'H':>5} {'dtype':7} {'thr':>3} | " \
+    width = max([4] + [len(case_name(row["case"])) for row in result["rows"]])
+    head = f"{'cell':{width}} {'pass':7} {'N':>4} {'T':>4} {'D':>5} {'H':>5} {'dtype':7} {'thr':>3} | " \
            f"{'rnnfast ms':>10} {'GF/s':>6} {'%peak':>5} {'eff':>4}"
     for n in others:
         head += f" | {n + ' ms':>12} {'x':>6}"
@@ -62,7 +69,7 @@ def format_table(result: dict) -> str:
         c, r = row["case"], row["results"]
         ours = r["rnnfast"]
         eff = row["scaling_efficiency"].get("rnnfast")
-        line = (f"{c['cell']:4} {c['pass']:7} {c['N']:4d} {c['T']:4d} {c['D']:5d} {c['H']:5d} {c['dtype']:7} "
+        line = (f"{case_name(c):{width}} {c['pass']:7} {c['N']:4d} {c['T']:4d} {c['D']:5d} {c['H']:5d} {c['dtype']:7} "
                 f"{c['threads']:3d} | {ours['median_ms']:10.2f} {ours['gflops']:6.1f} {ours['percent_of_peak']:5.0f} "
                 f"{'' if eff is None else f'{eff:.2f}':>4}")
         for n in others:
@@ -118,7 +125,7 @@ def plot_png(result: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     rows = result["rows"]
-    labels = [f"{r['case']['cell']} {r['case']['pass']} N={r['case']['N']} H={r['case']['H']} "
+    labels = [f"{case_name(r['case'])} {r['case']['pass']} N={r['case']['N']} H={r['case']['H']} "
               f"{r['case']['dtype'].replace('float', 'f')} t={r['case']['threads']}" for r in rows]
     others = sorted({n for r in rows for n in r["speedup"]}, key=backends.NAMES.index)
     measured = sorted({n for r in rows for n, v in r["results"].items() if "gflops" in v},

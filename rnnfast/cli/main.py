@@ -132,6 +132,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="lstm-peephole: the LSTM whose gates see the cell state (rnnfast.lstm_forward's peephole)")
     t.add_argument("--layers", type=_positive(int), default=2)
     t.add_argument("--hidden", type=_positive(int), default=256)
+    t.add_argument("--proj-size", type=_positive(int), default=None,
+                   help="LSTM cells: project h to this many units (PyTorch's proj_size; smaller than --hidden)")
     t.add_argument("--embed", type=_positive(int), default=64)
     t.add_argument("--dropout", type=_unit_interval, default=0.1)
     t.add_argument("--tie", action="store_true", help="tie embedding and output weights (needs --embed == --hidden)")
@@ -198,6 +200,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "64,35,512 128,35,1024)")
     b.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], help="default: float32")
     b.add_argument("--threads", nargs="+", type=_positive(int), help="default: 1 and all cores")
+    b.add_argument("--peephole", action="store_true",
+                   help="LSTM with peepholes (PyTorch: the same maths written from nn operations)")
+    b.add_argument("--proj-size", type=_positive(int), metavar="P",
+                   help="LSTM with a projection to P units (PyTorch: nn.LSTM(proj_size=P))")
     b.add_argument("--ragged", action="store_true",
                    help="variable-length sequences: lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence)")
     b.add_argument("--backends", nargs="+", choices=["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"],
@@ -259,8 +265,15 @@ def cmd_train(args) -> int:
         os.environ["RNNFAST_NUM_THREADS"] = str(args.threads)
     text = _corpus(args)
     source = args.data or "built-in corpus (Python standard library sources)"
-    if args.tie and not args.resume and args.embed != args.hidden:
-        raise CLIError(f"--tie needs --embed equal to --hidden; got --embed {args.embed} and --hidden {args.hidden}")
+    if args.proj_size and not args.resume:
+        if not args.cell.startswith("lstm"):
+            raise CLIError(f"--proj-size needs an LSTM cell; got --cell {args.cell}")
+        if args.proj_size >= args.hidden:
+            raise CLIError(f"--proj-size must be smaller than --hidden; got {args.proj_size} and {args.hidden}")
+    out_size = args.proj_size or args.hidden
+    if args.tie and not args.resume and args.embed != out_size:
+        raise CLIError(f"--tie needs --embed equal to {'--proj-size' if args.proj_size else '--hidden'}; got --embed "
+                       f"{args.embed} and {out_size}")
     if args.resume:
         config, arrays, vocab, model = _load(args.checkpoint)
     else:
@@ -268,7 +281,7 @@ def cmd_train(args) -> int:
         peephole = args.cell == "lstm-peephole"
         model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, "lstm" if peephole else args.cell,
                       dropout=args.dropout, tie_weights=args.tie, seed=args.seed, dtype=args.dtype,
-                      peephole=peephole)
+                      peephole=peephole, proj_size=args.proj_size or 0)
     try:
         ids = vocab.encode(text)
     except ValueError as exc:  # --resume with a text the checkpoint's vocabulary lacks
@@ -297,7 +310,8 @@ def cmd_train(args) -> int:
         trainer.save = save
     say(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
     cfg = model.config
-    kind = cfg["cell"].upper() + (" (peephole)" if cfg.get("peephole") else "")
+    kind = cfg["cell"].upper() + (" (peephole)" if cfg.get("peephole") else "") + (
+        f" (projection to {cfg['proj_size']})" if cfg.get("proj_size") else "")
     say(f"model: {cfg['num_layers']}-layer {kind}, hidden {cfg['hidden_size']}, embed "
         f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
         f"{args.backend}; batch {args.batch_size} x {args.seq_len} steps; {args.optimizer} lr {optimizer.lr:g}")
@@ -422,9 +436,14 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     threads = args.threads or sorted({1, available_cores()})
-    cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged)
-             for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
-             for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
+    if (args.peephole or args.proj_size) and set(args.cells or ["lstm"]) != {"lstm"}:
+        raise CLIError("--peephole and --proj-size are LSTM variants: use them with --cells lstm")
+    try:
+        cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged, args.peephole, args.proj_size or 0)
+                 for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
+                 for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if args.stream_sizes is None:
         stream = [256] if args.quick else [256, 1024]
     elif None in args.stream_sizes:  # 'none' skips the streaming test

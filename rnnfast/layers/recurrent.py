@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._core.validation import check_peephole, check_weights
+from .._core.validation import check_peephole, check_projected_weights, check_weights
 from ..cells import cell_spec
 
 
@@ -34,7 +34,7 @@ class TimeRecurrent:
         if len(biases) != len(spec.bias_names):
             raise TypeError(f"{type(self).__name__} takes the biases {', '.join(spec.bias_names)}; "
                             f"got {len(biases)} bias array(s)")
-        check_weights(spec, Wx, Wh, biases, finite=False)
+        self._check_weights(Wx, Wh, biases)
         self.params = [Wx, Wh, *biases]
         self.grads = [np.zeros_like(p) for p in self.params]
         self.stateful = bool(stateful)
@@ -46,6 +46,9 @@ class TimeRecurrent:
         self.h = self.c = None  # final state of the last forward (carried when stateful)
         self.dh = self.dc = None  # gradient at the initial state of the last backward
         self._cache = None
+
+    def _check_weights(self, Wx, Wh, biases) -> None:
+        check_weights(cell_spec(self.cell), Wx, Wh, biases, finite=False)
 
     @classmethod
     def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, **kwargs):
@@ -72,7 +75,15 @@ class TimeRecurrent:
 
     @property
     def hidden_size(self) -> int:
+        return self.params[0].shape[1] // self.spec.gates
+
+    @property
+    def output_size(self) -> int:
+        """The width of ``h`` and of the outputs: H (P for a projection LSTM)."""
         return self.params[1].shape[0]
+
+    def _state_widths(self):
+        return [self.output_size, self.hidden_size][:len(self.spec.state_names)]
 
     @property
     def input_size(self) -> int:
@@ -149,8 +160,8 @@ class TimeRecurrent:
     def step(self, x, state):
         """One step for generation: ``x (N, D)``, state -> ``(h, new_state)`` (``(h, c)`` for the LSTM);
         no gradients kept."""
-        N, H = x.shape[0], self.hidden_size
-        states = [np.zeros((N, H), x.dtype) for _ in self.spec.state_names] if state is None else (
+        N = x.shape[0]
+        states = [np.zeros((N, w), x.dtype) for w in self._state_widths()] if state is None else (
             list(state) if len(self.spec.state_names) > 1 else [state])
         step_forward = getattr(self._ops(), f"{self.cell}_step_forward")
         *states, _ = step_forward(x, *states, *self.params[:self._n_positional], **self._option(),
@@ -159,40 +170,71 @@ class TimeRecurrent:
 
 
 class TimeLSTM(TimeRecurrent):
-    """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False, peephole=None)``.
+    """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False, peephole=None,
+    projection=None)``.
 
-    ``peephole`` ``(3H,)`` = ``[p_i | p_f | p_o]``: the peephole LSTM (``rnnfast.lstm_forward``), its weights
-    the last of ``params``.  ``TimeLSTM.init(..., peephole=True)`` draws them like the others."""
+    ``peephole`` ``(3H,)`` = ``[p_i | p_f | p_o]``: the peephole LSTM; ``projection`` ``Whr (H, P)``: the
+    projection LSTM, whose ``Wh`` is then ``(P, 4H)`` and whose outputs and ``h`` are P wide
+    (``rnnfast.lstm_forward``).  Their weights follow the bias in ``params``, in that order.
+    ``TimeLSTM.init(..., peephole=True, proj_size=P)`` draws them like the others."""
 
     cell = "lstm"
 
-    def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None):
+    def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None,
+                 projection=None):
+        self._projection_given = projection
         super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
+        self._extra_names = []  # the keyword weights after the bias, in the order the gradients come back
+        dtype = np.asarray(Wx).dtype
         if peephole is not None:
-            p = check_peephole(peephole, self.hidden_size, np.asarray(Wx).dtype, finite=False)
-            self.params.append(p)
-            self.grads.append(np.zeros_like(p))
+            self._add("peephole", check_peephole(peephole, self.hidden_size, dtype, finite=False))
+        if projection is not None:
+            self._add("projection", projection)
+        del self._projection_given
+
+    def _check_weights(self, Wx, Wh, biases) -> None:
+        if self._projection_given is None:
+            super()._check_weights(Wx, Wh, biases)
+        else:
+            check_projected_weights(Wx, Wh, biases[0], self._projection_given, finite=False)
+
+    def _add(self, name: str, p: np.ndarray) -> None:
+        self._extra_names.append(name)
+        self.params.append(p)
+        self.grads.append(np.zeros_like(p))
 
     @classmethod
-    def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, peephole: bool = False, **kwargs):
-        """As ``TimeRecurrent.init``; ``peephole=True`` adds peepholes, drawn from the same distribution."""
+    def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, peephole: bool = False,
+             proj_size: int = 0, **kwargs):
+        """As ``TimeRecurrent.init``; ``peephole=True`` adds peepholes, ``proj_size=P`` a projection, drawn from
+        the same distribution."""
         if not isinstance(peephole, (bool, np.bool_)):
             raise TypeError(f"peephole must be True or False here (the layer draws the weights); got {peephole!r}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+            raise ValueError(f"proj_size must be a non-negative int; got {proj_size!r}")
         rng = rng if rng is not None else np.random.default_rng()
-        layer = super().init(input_size, hidden_size, rng=rng, dtype=dtype, **kwargs)
+        G, P = 4 * hidden_size, proj_size or hidden_size
+        arrays = [uniform_init(rng, (input_size, G), hidden_size, dtype), uniform_init(rng, (P, G), hidden_size, dtype),
+                  uniform_init(rng, (G,), hidden_size, dtype) if kwargs.get("bias", True) else np.zeros(G, dtype)]
+        extra = {}
         if peephole:
-            p = uniform_init(rng, (3 * hidden_size,), hidden_size, dtype)
-            layer.params.append(p)
-            layer.grads.append(np.zeros_like(p))
-        return layer
+            extra["peephole"] = uniform_init(rng, (3 * hidden_size,), hidden_size, dtype)
+        if proj_size:
+            extra["projection"] = uniform_init(rng, (hidden_size, P), hidden_size, dtype)
+        return cls(*arrays, **kwargs, **extra)
 
     @property
     def peephole(self) -> Optional[np.ndarray]:
         """The peepholes ``(3H,)``, or None."""
-        return self.params[3] if len(self.params) > 3 else None
+        return self._weights_kw().get("peephole")
+
+    @property
+    def projection(self) -> Optional[np.ndarray]:
+        """The projection ``Whr (H, P)``, or None."""
+        return self._weights_kw().get("projection")
 
     def _weights_kw(self) -> dict:
-        return {} if self.peephole is None else {"peephole": self.peephole}
+        return dict(zip(self._extra_names, self.params[self._n_positional:]))
 
 
 class TimeGRU(TimeRecurrent):

@@ -51,8 +51,10 @@ class RecurrentStack:
         self.bias = bool(bias)
         common = dict(stateful=stateful, backend=backend, num_threads=num_threads, bias=self.bias, **cell_kwargs)
         self.layers = []
+        # the width of each direction's output and h: proj_size for a projection LSTM, else hidden_size
+        self.state_size = cell_kwargs.get("proj_size") or hidden_size
         for i in range(num_layers):
-            d_in = input_size if i == 0 else hidden_size * dirs
+            d_in = input_size if i == 0 else self.state_size * dirs
             self.layers.append([cls.init(d_in, hidden_size, rng=rng, dtype=dtype, **common) for _ in range(dirs)])
         self.dropouts = [TimeDropout(dropout, rng=rng) for _ in range(num_layers - 1)]
         self.params = [p for layer in self.layers for d in layer for p in d.params]
@@ -67,7 +69,7 @@ class RecurrentStack:
 
     @property
     def output_size(self) -> int:
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        return self.state_size * (2 if self.bidirectional else 1)
 
     def train(self, mode: bool = True):
         """Dropout on (True) or off (False), as ``torch.nn.Module.train``."""
@@ -106,12 +108,14 @@ class RecurrentStack:
             return [None] * count
         if name.startswith("c") and self.cell != "lstm":
             raise ValueError(f"{name} is the LSTM's cell state; a {self.cell} stack has none")
+        width, W = (self.hidden_size, "H") if name.startswith("c") or self.state_size == self.hidden_size else (
+            self.state_size, "P")
         if not isinstance(s, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray of shape (num_layers * num_directions, N, H) = "
-                            f"({count}, {N}, {self.hidden_size}); got {type(s).__name__}")
-        if s.shape != (count, N, self.hidden_size):
-            raise ValueError(f"{name} has shape {s.shape}; expected (num_layers * num_directions, N, H) = "
-                             f"({count}, {N}, {self.hidden_size})")
+            raise TypeError(f"{name} must be a numpy.ndarray of shape (num_layers * num_directions, N, {W}) = "
+                            f"({count}, {N}, {width}); got {type(s).__name__}")
+        if s.shape != (count, N, width):
+            raise ValueError(f"{name} has shape {s.shape}; expected (num_layers * num_directions, N, {W}) = "
+                             f"({count}, {N}, {width})")
         return list(s)
 
     def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
@@ -136,7 +140,7 @@ class RecurrentStack:
         """``dout (N, T, output_size)`` -> ``dxs (N, T, D)``; fills ``grads``.  ``dh_n``/``dc_n``: gradients
         flowing into ``final_state`` (PyTorch's layout; None: zeros).  Sets ``dh0`` (and ``dc0``), the
         gradients at the initial states, in the same layout."""
-        H = self.hidden_size
+        H = self.state_size  # each direction's share of dout
         N = dout.shape[0]
         dhs, dcs = self._per_direction("dh_n", dh_n, N), self._per_direction("dc_n", dc_n, N)
         d = dout

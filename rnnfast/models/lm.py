@@ -15,28 +15,35 @@ class RNNLM:
     def __init__(self, vocab_size: int, embed_size: int = 64, hidden_size: int = 256, num_layers: int = 2,
                  cell: str = "lstm", dropout: float = 0.2, embed_dropout: float = 0.0, tie_weights: bool = False,
                  seed: Optional[int] = 0, dtype="float32", backend: Optional[str] = None, num_threads=None,
-                 peephole: bool = False):
-        if tie_weights and embed_size != hidden_size:
-            raise ValueError(f"tie_weights needs embed_size == hidden_size; got {embed_size} and {hidden_size}")
+                 peephole: bool = False, proj_size: int = 0):
+        out_size = proj_size or hidden_size  # what the output layer reads
+        if tie_weights and embed_size != out_size:
+            raise ValueError(f"tie_weights needs embed_size == {'proj_size' if proj_size else 'hidden_size'}; got "
+                             f"{embed_size} and {out_size}")
         self.config = dict(vocab_size=vocab_size, embed_size=embed_size, hidden_size=hidden_size,
                            num_layers=num_layers, cell=cell, dropout=dropout, embed_dropout=embed_dropout,
                            tie_weights=tie_weights, dtype=str(np.dtype(dtype)))
+        variants = {}  # in the config only when set: older checkpoints' configs stay valid
         if peephole:
+            variants["peephole"] = True
+        if proj_size:
+            variants["proj_size"] = proj_size
+        for name in variants:
             if cell != "lstm":
-                raise ValueError(f"peephole=True needs cell='lstm'; got cell={cell!r}")
-            self.config["peephole"] = True  # only when set: older checkpoints' configs stay valid
+                raise ValueError(f"{name} needs cell='lstm'; got cell={cell!r}")
+        self.config.update(variants)
         dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
         self.embed = Embedding((rng.standard_normal((vocab_size, embed_size)) * 0.1).astype(dtype))
         self.embed_drop = LockedDropout(embed_dropout, rng=rng)
         self.rnn = RecurrentStack(cell, embed_size, hidden_size, num_layers, dropout=dropout, stateful=True,
                                   rng=rng, dtype=dtype, backend=backend, num_threads=num_threads,
-                                  **({"peephole": True} if peephole else {}))
+                                  **variants)
         self.out_drop = TimeDropout(dropout, rng=rng)
         if tie_weights:
             self.affine = TiedAffine(self.embed, np.zeros(vocab_size, dtype))
         else:
-            self.affine = TimeAffine.init(hidden_size, vocab_size, rng, dtype)
+            self.affine = TimeAffine.init(out_size, vocab_size, rng, dtype)
         self.loss_layer = TimeSoftmaxWithLoss()
         self.rng = rng
         parts = [self.embed, self.rnn, self.affine]
