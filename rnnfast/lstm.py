@@ -10,7 +10,7 @@ from .cells import LSTM
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None, projection=None):
+                 check_finite=True, *, peephole=None, projection=None, layer_norm=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -37,6 +37,12 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
         ``Whr``: the projection LSTM (LSTMP, Sak et al. 2014; PyTorch's ``nn.LSTM(proj_size=P)``, whose
         ``weight_hr_l0`` is ``Whr.T``): ``h_t = (o * tanh(c_t)) @ Whr``.  Then ``Wh`` is (P, 4H), ``h0``, ``hT``
         and ``hs`` are P wide, ``c0``, ``cT`` H wide; ``lstm_backward`` returns ``dprojection`` last.
+    layer_norm : ndarray, shape (10H,), optional
+        ``[g_x (4H) | g_h (4H) | g_c (H) | b_c (H)]``: the layer-normalized LSTM (Ba et al. 2016, as haste's
+        ``LayerNormLSTM``): ``a = LN(x_t @ Wx; g_x) + LN(h_{t-1} @ Wh; g_h) + b`` and
+        ``h_t = o * tanh(LN(c_t; g_c, b_c))``, each LN over one row's units, biased variance, EPS 1e-5
+        (``rnnfast/reference/layer_norm.py``).  ``lstm_backward`` returns ``dlayer_norm`` last.  Not with
+        ``peephole`` or ``projection``.
 
     Returns
     -------
@@ -44,7 +50,7 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     """
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
                                                 need_grad=need_grad, check_finite=check_finite, peephole=peephole,
-                                                projection=projection)
+                                                projection=projection, layer_norm=layer_norm)
     return hs, hT, cT, cache
 
 
@@ -64,15 +70,18 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     Returns
     -------
     dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H), then dpeephole (3H,) when
-    the forward pass had peepholes and dprojection (H, P) when it had a projection.
+    the forward pass had peepholes, dprojection (H, P) when it had a projection, dlayer_norm (10H,) when it
+    was layer-normalized.
     """
     return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite)
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None, projection=None):
-    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole``, ``projection`` as
-    in ``lstm_forward``."""
-    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole, projection)
+def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None, projection=None,
+                      layer_norm=None):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole``, ``projection``,
+    ``layer_norm`` as in ``lstm_forward``."""
+    return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole, projection,
+                               layer_norm)
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):

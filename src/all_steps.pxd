@@ -310,3 +310,18 @@ cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_s
             for j in range(j0, j1):
                 out[j] = out[j] + a[i * lda + j]
 
+
+
+cdef inline void column_dot_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda, const floating* b,
+                                 Py_ssize_t ldb, floating* out, int num_threads) noexcept nogil:
+    """``out[j] = sum_i a[i, j] * b[i, j]``, rows added in order: the same bits for any thread count."""
+    cdef Py_ssize_t blocks = (n + TILE_SMALL - 1) // TILE_SMALL
+    cdef Py_ssize_t blk, i, j, j0, j1
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=team(blocks, num_threads)):
+        j0 = blk * TILE_SMALL
+        j1 = min(n, j0 + TILE_SMALL)
+        for j in range(j0, j1):
+            out[j] = 0
+        for i in range(m):
+            for j in range(j0, j1):
+                out[j] = out[j] + a[i * lda + j] * b[i * ldb + j]

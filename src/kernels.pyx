@@ -24,13 +24,15 @@ import numpy as np
 
 cimport numpy as cnp
 
-from all_steps cimport PACKED_MIN_SIDE, all_steps_gemm, column_sums, weight_gradients
+from all_steps cimport PACKED_MIN_SIDE, all_steps_gemm, column_dot_sums, column_sums, weight_gradients
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
                         rnnfast_install_sigint)
 from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
 from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step
+from layer_norm cimport (LayerNormBuffers, layer_norm_backward_step, layer_norm_forward_step,
+                         layer_norm_input_gradients, layer_norm_inputs)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
@@ -486,6 +488,148 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
         column_sums(rows, G, dG, G, dbx, num_threads)
         if dpeep != NULL:
             lstm_peephole_gradients(s, dG, <const floating*>b.cst, dpeep, num_threads)
+    check_interrupt(mark)
+    return 0
+
+
+# --- The layer-normalized LSTM: whole row blocks per step (``layer_norm.pxd``) ---
+
+cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
+    cdef LayerNormBuffers b
+    b.N, b.T, b.H = buf.hs.shape[0] if buf.hs is not None else buf.dh.shape[0], buf.active.shape[0], buf.Wh.shape[0]
+    if buf.offsets.shape[0] != b.T + 1 or (buf.order is not None and buf.order.shape[0] != b.N):
+        raise ValueError("kernel buffers: offsets, active and order do not match the call's T and N")
+    b.offsets = <const Py_ssize_t*>_data(buf.offsets, cnp.NPY_INTP)
+    b.active = <const Py_ssize_t*>_data(buf.active, cnp.NPY_INTP)
+    b.order = <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP)
+    b.ring = buf.ring
+    b.Wh = _data(buf.Wh, ft)
+    b.ln = _data(buf.ln, ft)
+    b.act = _data(buf.act, ft)
+    b.h_hat = _data(buf.h_hat, ft)
+    b.h_rstd = _data(buf.h_rstd, ft)
+    b.c_hat = _data(buf.c_hat, ft)
+    b.c_rstd = _data(buf.c_rstd, ft)
+    b.hst = _data(buf.hst, ft)
+    b.cst = _data(buf.cst, ft)
+    b.hs = _data(buf.hs, ft)
+    b.dhs = _data(buf.dhs, ft)
+    b.dh = _data(buf.dh, ft)
+    b.dc = _data(buf.dc, ft)
+    b.dG = _data(buf.dGx, ft)
+    b.dR = _data(buf.dR, ft)
+    b.dCN = _data(buf.dCN, ft)
+    return b
+
+
+def layer_norm_forward(buf, plan):
+    """Internal: the layer-normalized LSTM's forward pass (``rnnfast._core.driver``)."""
+    if buf.x_tm.dtype == np.float32:
+        _layer_norm_forward[float](buf.x_tm, buf, plan)
+    else:
+        _layer_norm_forward[double](buf.x_tm, buf, plan)
+
+
+cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    cdef Py_ssize_t row_tasks = (rows + R - 1) // R
+    cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
+    cdef bint microkernel = plan.microkernel_products
+    cdef floating* act = <floating*>b.act
+    cdef floating* x_hat = <floating*>_data(buf.x_hat, ft)
+    cdef floating* x_rstd = <floating*>_data(buf.x_rstd, ft)
+    cdef const floating* bias = <const floating*>_data(buf.bias_x, ft)
+    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, b.ring)
+    cdef long mark = interrupt_mark()
+    if N == 0:
+        return 0
+    with nogil:
+        if not b.ring:  # the ended sequences' rows enter the all-step sums of the gains' gradients
+            _zero_past_running_rows(s, <floating*>b.h_hat, G)
+            _zero_past_running_rows(s, <floating*>b.c_hat, H)
+        all_steps_gemm(False, False, rows, G, D, &x_tm[0, 0], D, &Wx[0, 0], G, act, G, NULL, num_threads, mark,
+                       microkernel)
+        for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
+            layer_norm_inputs(blk * R, min(rows, (blk + 1) * R), H, act, x_hat, x_rstd,
+                              <const floating*>b.ln, bias)
+        w1 = 0
+        while w1 < T and not interrupted_since(mark):
+            w0 = w1
+            w1 = min(T, w0 + STEPS_PER_WINDOW)
+            for blk in prange(blocks, num_threads=nt, schedule="static"):
+                n0 = blk * R
+                for t in range(w0, w1):
+                    if min(n0 + R, b.active[t]) > n0:
+                        layer_norm_forward_step(t, n0, min(n0 + R, b.active[t]), &b, act)
+    check_interrupt(mark)
+    return 0
+
+
+def layer_norm_backward(buf, plan):
+    """Internal: the layer-normalized LSTM's backward pass; ``dh``, ``dc`` enter holding the gradient at the
+    final state and leave holding it at the initial one."""
+    if buf.x_tm.dtype == np.float32:
+        _layer_norm_backward[float](buf.x_tm, buf, plan)
+    else:
+        _layer_norm_backward[double](buf.x_tm, buf, plan)
+
+
+cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
+    cdef const floating[:, ::1] Wx = buf.Wx
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    cdef Py_ssize_t row_tasks = (rows + R - 1) // R
+    cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
+    cdef bint microkernel = plan.microkernel_products
+    cdef floating* dG = <floating*>b.dG
+    cdef floating* dR = <floating*>b.dR
+    cdef floating* dCN = <floating*>b.dCN
+    cdef floating* dQ = <floating*>_data(buf.dQ, ft)
+    cdef const floating* x_hat = <const floating*>_data(buf.x_hat, ft)
+    cdef const floating* x_rstd = <const floating*>_data(buf.x_rstd, ft)
+    cdef const floating* ln = <const floating*>b.ln
+    cdef floating* dx_tm = <floating*>_data(buf.dx_tm, ft)
+    cdef floating* dWx = <floating*>_data(buf.dWx, ft)
+    cdef floating* dWh = <floating*>_data(buf.dWh, ft)
+    cdef floating* dbx = <floating*>_data(buf.dbx, ft)
+    cdef floating* dln = <floating*>_data(buf.dln, ft)
+    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False)
+    cdef long mark = interrupt_mark()
+    if N == 0:
+        return 0
+    with nogil:
+        # the ended sequences' rows: no gradient (the all-step sums run over every row)
+        _zero_past_running_rows(s, dG, G)
+        _zero_past_running_rows(s, dR, G)
+        _zero_past_running_rows(s, dCN, H)
+        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+            if interrupted_since(mark):
+                break
+            w1 = T - w * STEPS_PER_WINDOW
+            w0 = max(0, w1 - STEPS_PER_WINDOW)
+            for blk in prange(blocks, num_threads=nt, schedule="static"):
+                n0 = blk * R
+                for t in range(w1 - 1, w0 - 1, -1):
+                    if min(n0 + R, b.active[t]) > n0:
+                        layer_norm_backward_step(t, n0, min(n0 + R, b.active[t]), &b, dG)
+        for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
+            layer_norm_input_gradients(blk * R, min(rows, (blk + 1) * R), H, dG, x_hat, x_rstd, ln, dQ)
+        all_steps_gemm(False, True, rows, D, G, dQ, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
+                       microkernel)
+        all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0], D, dQ, G, dWx, G, NULL, num_threads, mark, microkernel)
+        all_steps_gemm(True, False, H, G, rows, <const floating*>b.hst, H, dR, G, dWh, G, NULL, num_threads, mark,
+                       microkernel)
+        column_sums(rows, G, dG, G, dbx, num_threads)
+        column_dot_sums(rows, G, dG, G, x_hat, G, dln, num_threads)                       # g_x
+        column_dot_sums(rows, G, dG, G, <const floating*>b.h_hat, G, dln + G, num_threads)  # g_h
+        column_dot_sums(rows, H, dCN, H, <const floating*>b.c_hat, H, dln + 2 * G, num_threads)  # g_c
+        column_sums(rows, H, dCN, H, dln + 2 * G + H, num_threads)                        # b_c
     check_interrupt(mark)
     return 0
 

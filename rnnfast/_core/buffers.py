@@ -127,6 +127,18 @@ class SequenceBuffers:
     dm: Optional[np.ndarray] = None  # (N, H) scratch
     zeros: Optional[np.ndarray] = None  # (H,)
     dWhr: Optional[np.ndarray] = None  # (H, P)
+    # the layer-normalized LSTM (``kernels.layer_norm_forward``/``backward``; reference/layer_norm.py)
+    ln: Optional[np.ndarray] = None  # (10H,) [g_x | g_h | g_c | b_c]
+    x_hat: Optional[np.ndarray] = None  # (rows, G) the normalized x @ Wx (training) ...
+    x_rstd: Optional[np.ndarray] = None  # (rows,) ... and its 1 / std
+    h_hat: Optional[np.ndarray] = None  # (rows, G) the normalized h @ Wh (ring: (N, G)) ...
+    h_rstd: Optional[np.ndarray] = None  # (rows,) ...
+    c_hat: Optional[np.ndarray] = None  # (rows, H) the normalized c (ring: (N, H)) ...
+    c_rstd: Optional[np.ndarray] = None  # (rows,) ...
+    dR: Optional[np.ndarray] = None  # (rows, G) at h @ Wh
+    dCN: Optional[np.ndarray] = None  # (rows, H) at LN(c)
+    dQ: Optional[np.ndarray] = None  # (rows, G) at x @ Wx
+    dln: Optional[np.ndarray] = None  # (10H,)
 
 
 def _threads_for(a: np.ndarray, num_threads: int) -> int:

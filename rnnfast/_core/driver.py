@@ -14,7 +14,8 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import (check_cache, check_flag, check_need_grad, check_peephole, check_projected_forward,
+from .validation import (check_cache, check_flag, check_layer_norm, check_need_grad, check_peephole,
+                         check_projected_forward,
                          check_sequence_backward, check_sequence_forward, check_states, check_step_grads,
                          check_step_x)
 from .workspace import pool
@@ -42,6 +43,7 @@ class SequenceCache:
     peephole: Optional[np.ndarray] = None  # LSTM with peepholes: (3H,)
     projection: Optional[np.ndarray] = None  # projection LSTM: Whr (H, P); hst is then P wide
     mst: Optional[np.ndarray] = None  # projection LSTM: (rows, H) o * tanh(c) of every step
+    layer_norm: Optional[dict] = None  # layer-normalized LSTM: ln and the normalized rows (SequenceBuffers' names)
 
 
 def _flags(spec: CellSpec, option):
@@ -51,7 +53,7 @@ def _flags(spec: CellSpec, option):
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
-                     check_finite=True, peephole=None, projection=None):
+                     check_finite=True, peephole=None, projection=None, layer_norm=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -63,12 +65,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     as in NumPy.  The kernels never index or branch on a value, so that is memory-safe (``.ci/sanitize``).
 
     ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None.  ``projection`` (LSTM):
-    ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None."""
+    ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None.  ``layer_norm``
+    (LSTM): ``(10H,)`` of the layer-normalized LSTM (``rnnfast/reference/layer_norm.py``), or None; not with
+    the other two."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
     names = state_names or tuple(n + "0" for n in spec.state_names)
-    for name, given in [("peephole", peephole), ("projection", projection)]:
+    for name, given in [("peephole", peephole), ("projection", projection), ("layer_norm", layer_norm)]:
         if given is not None and spec.name != "lstm":
             raise ValueError(f"{name}: only the LSTM has one; got cell {spec.name!r}")
     if projection is None:
@@ -80,6 +84,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
     P = H if v.Whr is None else v.Whr.shape[1]  # the width of h
     peephole = check_peephole(peephole, H, dtype, finite)
+    layer_norm = check_layer_norm(layer_norm, H, dtype, finite)
+    if layer_norm is not None and (peephole is not None or v.Whr is not None):
+        raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
     G = spec.gates * H
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
                                    ragged=v.mask is not None)
@@ -104,23 +111,37 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
             hs=(np.empty if steps.order is None else np.zeros)((N, T, P), dtype=dtype),
         )
-        if v.Whr is None:
+        step_rows = N if ring else steps.rows  # the per-step arrays of a whole-row-block path
+        if v.Whr is not None:  # whole row blocks a step, on the weights as given (kernels.projected_forward)
+            buf.Whr = contiguous(v.Whr, plan.num_threads)
+            buf.mst = keep((step_rows, H), dtype)
+            run = _kernels.projected_forward
+        elif layer_norm is not None:  # likewise (kernels.layer_norm_forward)
+            buf.ln = np.ascontiguousarray(layer_norm)
+            buf.x_hat, buf.x_rstd = (None, None) if ring else (keep((steps.rows, G), dtype), keep((steps.rows,), dtype))
+            buf.h_hat, buf.h_rstd = keep((step_rows, G), dtype), keep((step_rows,), dtype)
+            buf.c_hat, buf.c_rstd = keep((step_rows, H), dtype), keep((step_rows,), dtype)
+            run = _kernels.layer_norm_forward
+        else:
             buf.panels = ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None
             buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                            else None)
-        else:  # whole row blocks a step, on the weights as given (kernels.projected_forward)
-            buf.Whr = contiguous(v.Whr, plan.num_threads)
-            buf.mst = keep((N if ring else steps.rows, H), dtype)
+            run = _kernels.forward
         if N:
             with single_threaded_blas():
-                (_kernels.forward if v.Whr is None else _kernels.projected_forward)(buf, plan)
+                run(buf, plan)
         cache = None
         if need_grad:
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
                                   steps, v.mask, plan, None if peephole is None else np.array(peephole),
                                   buf.Whr, buf.mst)
-            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh, buf.mst)
-                                        if a is not None))
+            normalized = ()
+            if layer_norm is not None:
+                cache.layer_norm = {name: getattr(buf, name)
+                                    for name in ("ln", "x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd")}
+                normalized = (buf.x_hat, buf.x_rstd, buf.h_hat, buf.h_rstd, buf.c_hat, buf.c_rstd)
+            ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh, buf.mst,
+                                                    *normalized) if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
         finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
     return buf.hs, finals, cache
@@ -135,6 +156,8 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     finite = check_flag("check_finite", check_finite)
     if cache.projection is not None:
         return _projected_backward(cache, dhs, dfinals, finite)
+    if cache.layer_norm is not None:
+        return _layer_norm_backward(cache, dhs, dfinals, finite)
     steps, plan = cache.steps, cache.plan
     N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
     G = spec.gates * H
@@ -205,12 +228,40 @@ def _projected_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
             dW[3])
 
 
+def _layer_norm_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
+    """``sequence_backward`` of a layer-normalized LSTM: ``(dx, dWx, dWh, db, dh0, dc0, dlayer_norm)``."""
+    steps, plan = cache.steps, cache.plan
+    N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
+    H = cache.Wh.shape[0]
+    G = 4 * H
+    dhs, dstates = check_sequence_backward(dhs, [("dhT", dfinals[0]), ("dcT", dfinals[1])], N, T, H, dtype,
+                                           cache.mask, check_dhs_values=False, finite=finite)
+    lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
+    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
+    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in dstates]  # written in place, rows sorted
+    dW = kernel_outputs(N, dtype, (D, G), (H, G), (G,), (10 * H,))
+    with pool.scope() as ws:
+        buf = SequenceBuffers(
+            _kernels.CELLS["lstm"], False, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
+            offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
+            hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0], dc=dstates[1],
+            dGx=ws.take((steps.rows, G), dtype), dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
+            dbx=dW[2], dR=ws.take((steps.rows, G), dtype), dCN=ws.take((steps.rows, H), dtype),
+            dQ=ws.take((steps.rows, G), dtype), dln=dW[3], **cache.layer_norm,
+        )
+        if N:
+            with single_threaded_blas():
+                _kernels.layer_norm_backward(buf, plan)
+        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
+    return (dx, dW[0], dW[1], dW[2], *(steps.unsort(d) if steps.order is not None else d for d in dstates), dW[3])
+
+
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
-                 check_finite=True, peephole=None, projection=None):
+                 check_finite=True, peephole=None, projection=None, layer_norm=None):
     """One step, ``x (N, D)``: ``(*next_states, cache)``."""
     _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
                                         state_names=spec.state_names, check_finite=check_finite, peephole=peephole,
-                                        projection=projection)
+                                        projection=projection, layer_norm=layer_norm)
     return (*finals, cache)
 
 

@@ -238,6 +238,18 @@ def check_projected_forward(x, Wx, Wh, b, projection, states: Sequence[Tuple[str
     return SequenceArgs(x, Wx, Wh, [b], [h0, c0], lengths, mask, N, T, D, H, Whr)
 
 
+def check_layer_norm(layer_norm, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
+    """The layer-normalized LSTM's parameters ``(10H,)`` = ``[g_x (4H) | g_h (4H) | g_c (H) | b_c (H)]`` of
+    ``dtype`` (None: no layer normalization)."""
+    if layer_norm is None:
+        return None
+    ln = check_float_array("layer_norm", layer_norm, 1, "(10H,)", dtype, "x")
+    check_shape("layer_norm", ln, (10 * H,), f"(10H,) = [g_x (4H) | g_h (4H) | g_c (H) | b_c (H)] with H = {H}")
+    if finite:
+        check_finite("layer_norm", ln)
+    return ln
+
+
 def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
     """The peephole LSTM's diagonal weights ``(3H,)`` = ``[p_i | p_f | p_o]`` of ``dtype`` (None: no
     peepholes)."""

@@ -21,6 +21,8 @@ With ``projection`` Whr (H, P), the projection LSTM (LSTMP) of Sak et al. (2014)
 
 so ``Wh`` is (P, 4H), ``h0``/``hT`` and ``hs`` are P wide and ``c`` stays H wide.
 
+With ``layer_norm`` (10H,), the layer-normalized LSTM: ``rnnfast/reference/layer_norm.py``.
+
 With ``lengths``, a step t >= lengths[n] leaves sequence n's state unchanged
 and outputs zeros there.
 """
@@ -30,8 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_peephole, check_projected_forward,
-                                check_sequence_backward, check_sequence_forward, check_states, check_step_x)
+from .._core.validation import (check_cache, check_flag, check_layer_norm, check_need_grad, check_peephole,
+                                check_projected_forward, check_sequence_backward, check_sequence_forward, check_states,
+                                check_step_x)
+from . import layer_norm as layer_norm_steps
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
@@ -51,20 +55,21 @@ class LSTMCache:
     peephole: object = None  # (3H,) or None
     projection: object = None  # (H, P) or None
     m: list = None  # per step, (N, H) o * tanh(c) (projection LSTM)
+    layer_norm: object = None  # layer_norm.LayerNormSteps (layer-normalized LSTM)
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None, projection=None):
+                 check_finite=True, *, peephole=None, projection=None, layer_norm=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``); with
     ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
     hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
-                                      peephole, projection)
+                                      peephole, projection, layer_norm)
     return hs, hT, cT, cache if keep else None
 
 
 def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite, peephole=None,
-                  projection=None):
+                  projection=None, layer_norm=None):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     finite = check_flag("check_finite", check_finite)
     states = list(zip(state_names, (h0, c0)))
@@ -75,11 +80,21 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
     N, T, H = v.N, v.T, v.H
     p = check_peephole(peephole, H, v.dtype, finite)
     p_i, p_f, p_o = (0, 0, 0) if p is None else (p[:H], p[H:2 * H], p[2 * H:])
+    ln = check_layer_norm(layer_norm, H, v.dtype, finite)
+    if ln is not None and (p is not None or v.Whr is not None):
+        raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
     hs = np.zeros((N, T, h.shape[1]), dtype=v.dtype)
-    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p, v.Whr, [])
+    cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p, v.Whr, [],
+                      None if ln is None else layer_norm_steps.LayerNormSteps(ln, [], [], [], [], [], []))
     for t in range(T):
+        if ln is not None:
+            i, f, g, o, c_new, h_new = layer_norm_steps.step_forward(t, v.x[:, t], h, c, v.Wx, v.Wh, b, ln,
+                                                                     cache.layer_norm)
+            _keep_step(cache, h, c, c_new, (i, f, g, o), (t < steps)[:, None])
+            h, c = _advance(cache, hs, t, h, c, h_new, c_new)
+            continue
         a = v.x[:, t] @ v.Wx + h @ v.Wh + b
         i = sigmoid(a[:, :H] + p_i * c)
         f = sigmoid(a[:, H:2 * H] + p_f * c)
@@ -91,15 +106,24 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
             cache.m.append(h_new)
             h_new = h_new @ v.Whr
         valid = (t < steps)[:, None]
-        cache.h_prev.append(h)
-        cache.c_prev.append(c)
-        cache.c.append(c_new)
-        cache.gates.append((i, f, g, o))
-        cache.valid.append(valid)
-        h = np.where(valid, h_new, h)
-        c = np.where(valid, c_new, c)
-        hs[:, t] = np.where(valid, h_new, 0)
+        _keep_step(cache, h, c, c_new, (i, f, g, o), valid)
+        h, c = _advance(cache, hs, t, h, c, h_new, c_new)
     return hs, h.copy(), c.copy(), cache
+
+
+def _keep_step(cache, h, c, c_new, gates, valid):
+    cache.h_prev.append(h)
+    cache.c_prev.append(c)
+    cache.c.append(c_new)
+    cache.gates.append(gates)
+    cache.valid.append(valid)
+
+
+def _advance(cache, hs, t, h, c, h_new, c_new):
+    """The state after step t (sequences that ended keep theirs), and the step's output."""
+    valid = cache.valid[t]
+    hs[:, t] = np.where(valid, h_new, 0)
+    return np.where(valid, h_new, h), np.where(valid, c_new, c)
 
 
 def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
@@ -113,6 +137,8 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     finite = check_flag("check_finite", check_finite)
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, P, cache.x.dtype, cache.mask, finite=finite)
     (dc,) = check_states([("dcT", dcT)], N, H, cache.x.dtype, "of the forward pass", finite)
+    if cache.layer_norm is not None:
+        return layer_norm_steps.backward(dhs, cache, dh, dc)
     dWhr = None if Whr is None else np.zeros_like(Whr)
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
@@ -148,10 +174,10 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     return (dx, dWx, dWh, db, dh, dc) + ((dp,) if p is not None else ()) + ((dWhr,) if Whr is not None else ())
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None, projection=None):
+def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None, projection=None, layer_norm=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
     _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite,
-                                             peephole, projection)
+                                             peephole, projection, layer_norm)
     return h_next, c_next, cache
 
 
