@@ -146,7 +146,7 @@ def test_cli_bench_writes_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["rows"][0]["case"] == {"cell": "lstm", "pass": "train", "N": 2, "T": 3, "D": 4, "H": 4,
                                        "dtype": "float32", "threads": 1, "ragged": False, "peephole": False,
-                                       "proj": 0}
+                                       "proj": 0, "layer_norm": False}
 
 
 def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
@@ -173,17 +173,18 @@ def test_cli_bench_errors(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("variant", [{"peephole": True}, {"proj": 3}, {"peephole": True, "proj": 3}])
+@pytest.mark.parametrize("variant", [{"peephole": True}, {"proj": 3}, {"peephole": True, "proj": 3},
+                                     {"layer_norm": True}])
 @pytest.mark.parametrize("pass_", ["train", "forward"])
 def test_lstm_variants_run_on_every_backend_that_has_them(variant, pass_):
     case = Case("lstm", pass_, 3, 4, 5, 6, "float64", 1, **variant)
-    assert case.variant in ("peephole", "P3", "peephole P3")
+    assert case.variant in ("peephole", "P3", "peephole P3", "LN")
     for name in ("rnnfast", "reference", "torch", "rnnfast.torch"):
         try:
             fn = backends.prepare(name, case, make_inputs(case))
         except backends.Unavailable as exc:
             assert name != "rnnfast" and name != "reference"
-            assert "torch" in name and ("peephole" in str(exc) or "not installed" in str(exc))
+            assert "torch" in name and (case.variant in str(exc) or "not installed" in str(exc))
             continue
         fn()
     with pytest.raises(ValueError, match="LSTM variants"):
@@ -202,6 +203,17 @@ def test_the_torch_peephole_baseline_computes_the_same_maths(proj):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     import rnnfast
     case = Case("lstm", "forward", 3, 4, 5, 6, "float64", 1, peephole=True, proj=proj)
+    x, Wx, Wh, biases, _ = make_inputs(case)
+    module = backends.torch_module(case, Wx, Wh, biases)
+    want = rnnfast.lstm_forward(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_torch_layer_norm_baseline_computes_the_same_maths():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    import rnnfast
+    case = Case("lstm", "forward", 3, 4, 5, 6, "float64", 1, layer_norm=True)
     x, Wx, Wh, biases, _ = make_inputs(case)
     module = backends.torch_module(case, Wx, Wh, biases)
     want = rnnfast.lstm_forward(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]

@@ -124,3 +124,54 @@ def test_bad_layer_norm_arguments_are_clear_errors(impl, rng):
         impl.lstm_forward(x, Wx, Wh, b, layer_norm=bad)
     with pytest.raises(ValueError, match="one LSTM variant at a time"):
         impl.lstm_forward(x, Wx, Wh, b, layer_norm=ln, peephole=np.zeros(18))
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_layer_gradients_include_the_normalizations(backend, rng):
+    from rnnfast.layers import TimeLSTM
+    layer = TimeLSTM.init(3, 5, rng=rng, dtype=np.float64, backend=backend, layer_norm=True)
+    assert layer.params[3].shape == (50,) and layer.layer_norm is layer.params[3]
+    np.testing.assert_array_equal(layer.layer_norm, np.r_[np.ones(45), np.zeros(5)])
+    layer.layer_norm[...] += rng.standard_normal(50) * 0.1  # away from the initial values
+    x = rng.standard_normal((2, 4, 3))
+    R = rng.standard_normal((2, 4, 5))
+
+    def loss():
+        return float(np.sum(layer.forward(x) * R))
+
+    loss()
+    layer.backward(R)
+    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
+        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    hs = layer.forward(x, need_grad=False)
+    state = None
+    for t in range(4):
+        h, state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(h, hs[:, t], rtol=1e-12)
+    with pytest.raises(ValueError, match="one LSTM variant at a time"):
+        TimeLSTM.init(3, 5, peephole=True, layer_norm=True)
+
+
+def test_model_checkpoint_and_cli(tmp_path, rng, capsys):
+    from rnnfast.cli import main
+    from rnnfast.models import RNNLM
+    model = RNNLM(20, 8, 16, 2, "lstm", layer_norm=True)
+    assert model.config["layer_norm"] and sum(p.shape == (160,) for p in model.params) == 2
+    restored = RNNLM(**{**model.config, "seed": 1})
+    restored.load_state_arrays(dict(model.state_arrays()))
+    tokens = rng.integers(0, 20, size=200)
+    assert restored.perplexity(tokens) == model.perplexity(tokens)
+    with pytest.raises(ValueError, match="one LSTM variant at a time"):
+        RNNLM(20, 8, 16, 2, "lstm", layer_norm=True, proj_size=4)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 80)
+    ckpt = tmp_path / "lm.npz"
+    args = ["train", "--data", str(corpus), "--cell", "lstm-layernorm", "--layers", "1", "--hidden", "16", "--embed",
+            "8", "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--checkpoint", str(ckpt), "--quiet",
+            "--sample-length", "0"]
+    assert main(args) == 0
+    assert "LSTM (layer norm)" in capsys.readouterr().out
+    assert main(args[:-3] + ["--resume", "--epochs", "2", "--quiet", "--sample-length", "0"]) == 0
+    assert "epoch 2:" in capsys.readouterr().out
+    assert main(["train", "--cell", "lstm-layernorm", "--proj-size", "4"]) == 2
+    assert "one LSTM variant at a time" in capsys.readouterr().err

@@ -69,10 +69,11 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     from ..cells import CELLS
 
     variant = variant_weights(case)
-    if case.peephole:
+    if case.peephole or case.layer_norm:
         if namespace is not None:
-            raise Unavailable(f"{namespace.__name__} has no peephole LSTM")
-        module = torch_peephole_lstm(case.D, case.H, case.proj).to(getattr(torch, case.dtype))
+            raise Unavailable(f"{namespace.__name__} has no {case.variant} LSTM")
+        make = torch_layer_norm_lstm if case.layer_norm else torch_peephole_lstm
+        module = make(case.D, case.H, case.proj).to(getattr(torch, case.dtype))
     else:
         cls = getattr(namespace or torch.nn, CELLS[case.cell].title)
         module = cls(case.D, case.H, batch_first=True, **({"proj_size": case.proj} if case.proj else {}))
@@ -88,7 +89,51 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
             module.weight_hr_l0.copy_(torch.from_numpy(np.ascontiguousarray(variant["projection"].T)))
         if "peephole" in variant:
             module.peephole.copy_(torch.from_numpy(variant["peephole"]))
+        if "layer_norm" in variant:
+            module.layer_norm.copy_(torch.from_numpy(variant["layer_norm"]))
     return module
+
+
+def torch_layer_norm_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
+    """A layer-normalized LSTM written from ``torch.nn`` operations, as PyTorch users write one (PyTorch has
+    none): ``F.layer_norm`` on the input product of all steps at once, then a loop over steps normalizing
+    the recurrent product and the cell state (``rnnfast/reference/layer_norm.py``'s maths); parameters
+    named as ``nn.LSTM``'s, plus ``layer_norm`` ``(10H,)``."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    if proj_size:
+        raise Unavailable("the nn-ops layer-normalized LSTM has no projection")
+    H = hidden_size
+
+    class _LayerNormLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
+            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, H))
+            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
+            self.layer_norm = nn.Parameter(torch.cat([torch.ones(9 * H), torch.zeros(H)]))
+            for p in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
+                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+
+        def forward(self, x):  # x (N, T, D), batch-first
+            N, T, _ = x.shape
+            g_x, g_h, g_c, b_c = self.layer_norm.split([4 * H, 4 * H, H, H])
+            b = self.bias_ih_l0 + self.bias_hh_l0
+            xw = F.layer_norm(x @ self.weight_ih_l0.t(), (4 * H,), g_x, None, 1e-5) + b
+            h, c = x.new_zeros(N, H), x.new_zeros(N, H)
+            out = []
+            for t in range(T):
+                a = xw[:, t] + F.layer_norm(h @ self.weight_hh_l0.t(), (4 * H,), g_h, None, 1e-5)
+                a_i, a_f, a_g, a_o = a.chunk(4, 1)
+                c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+                h = torch.sigmoid(a_o) * torch.tanh(F.layer_norm(c, (H,), g_c, b_c, 1e-5))
+                out.append(h)
+            return torch.stack(out, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    return _LayerNormLSTM()
 
 
 def torch_peephole_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
@@ -141,8 +186,8 @@ def _torch(case, inputs, namespace=None):
     except ImportError:
         raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
     x, Wx, Wh, biases, dhs = inputs
-    if case.peephole and case.ragged:
-        raise Unavailable("the nn-ops peephole LSTM takes no PackedSequence")
+    if (case.peephole or case.layer_norm) and case.ragged:
+        raise Unavailable(f"the nn-ops {case.variant} LSTM takes no PackedSequence")
     module = torch_module(case, Wx, Wh, biases, namespace)
     if namespace is not None:
         module.num_threads = case.threads

@@ -128,8 +128,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
     t.add_argument("--level", choices=["char", "word"], default="char")
     t.add_argument("--max-chars", type=_positive(int), help="use only the first N characters of the text")
-    t.add_argument("--cell", choices=["lstm", "lstm-peephole", "gru", "rnn"], default="lstm",
-                   help="lstm-peephole: the LSTM whose gates see the cell state (rnnfast.lstm_forward's peephole)")
+    t.add_argument("--cell", choices=["lstm", "lstm-peephole", "lstm-layernorm", "gru", "rnn"], default="lstm",
+                   help="lstm-peephole: the LSTM whose gates see the cell state; lstm-layernorm: the layer-normalized "
+                        "LSTM (rnnfast.lstm_forward's peephole, layer_norm)")
     t.add_argument("--layers", type=_positive(int), default=2)
     t.add_argument("--hidden", type=_positive(int), default=256)
     t.add_argument("--proj-size", type=_positive(int), default=None,
@@ -204,6 +205,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="LSTM with peepholes (PyTorch: the same maths written from nn operations)")
     b.add_argument("--proj-size", type=_positive(int), metavar="P",
                    help="LSTM with a projection to P units (PyTorch: nn.LSTM(proj_size=P))")
+    b.add_argument("--layer-norm", action="store_true",
+                   help="layer-normalized LSTM (PyTorch: the same maths written from nn operations)")
     b.add_argument("--ragged", action="store_true",
                    help="variable-length sequences: lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence)")
     b.add_argument("--backends", nargs="+", choices=["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"],
@@ -268,6 +271,8 @@ def cmd_train(args) -> int:
     if args.proj_size and not args.resume:
         if not args.cell.startswith("lstm"):
             raise CLIError(f"--proj-size needs an LSTM cell; got --cell {args.cell}")
+        if args.cell == "lstm-layernorm":
+            raise CLIError("--proj-size: not with --cell lstm-layernorm (one LSTM variant at a time)")
         if args.proj_size >= args.hidden:
             raise CLIError(f"--proj-size must be smaller than --hidden; got {args.proj_size} and {args.hidden}")
     out_size = args.proj_size or args.hidden
@@ -278,10 +283,10 @@ def cmd_train(args) -> int:
         config, arrays, vocab, model = _load(args.checkpoint)
     else:
         vocab = Vocab.from_text(text, args.level)
-        peephole = args.cell == "lstm-peephole"
-        model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, "lstm" if peephole else args.cell,
-                      dropout=args.dropout, tie_weights=args.tie, seed=args.seed, dtype=args.dtype,
-                      peephole=peephole, proj_size=args.proj_size or 0)
+        cell, _, variant = args.cell.partition("-")
+        model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, cell, dropout=args.dropout,
+                      tie_weights=args.tie, seed=args.seed, dtype=args.dtype, peephole=variant == "peephole",
+                      layer_norm=variant == "layernorm", proj_size=args.proj_size or 0)
     try:
         ids = vocab.encode(text)
     except ValueError as exc:  # --resume with a text the checkpoint's vocabulary lacks
@@ -311,6 +316,7 @@ def cmd_train(args) -> int:
     say(f"data: {source}: {len(ids):,} tokens ({len(vocab)} symbols), train {len(train_ids):,} / val {len(val_ids):,}")
     cfg = model.config
     kind = cfg["cell"].upper() + (" (peephole)" if cfg.get("peephole") else "") + (
+        " (layer norm)" if cfg.get("layer_norm") else "") + (
         f" (projection to {cfg['proj_size']})" if cfg.get("proj_size") else "")
     say(f"model: {cfg['num_layers']}-layer {kind}, hidden {cfg['hidden_size']}, embed "
         f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "
@@ -436,10 +442,11 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     threads = args.threads or sorted({1, available_cores()})
-    if (args.peephole or args.proj_size) and set(args.cells or ["lstm"]) != {"lstm"}:
-        raise CLIError("--peephole and --proj-size are LSTM variants: use them with --cells lstm")
+    if (args.peephole or args.proj_size or args.layer_norm) and set(args.cells or ["lstm"]) != {"lstm"}:
+        raise CLIError("--peephole, --proj-size and --layer-norm are LSTM variants: use them with --cells lstm")
     try:
-        cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged, args.peephole, args.proj_size or 0)
+        cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged, args.peephole, args.proj_size or 0,
+                      args.layer_norm)
                  for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
                  for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
     except ValueError as exc:

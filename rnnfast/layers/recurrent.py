@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._core.validation import check_peephole, check_projected_weights, check_weights
+from .._core.validation import check_layer_norm, check_peephole, check_projected_weights, check_weights
 from ..cells import cell_spec
 
 
@@ -171,17 +171,18 @@ class TimeRecurrent:
 
 class TimeLSTM(TimeRecurrent):
     """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False, peephole=None,
-    projection=None)``.
+    projection=None, layer_norm=None)``.
 
     ``peephole`` ``(3H,)`` = ``[p_i | p_f | p_o]``: the peephole LSTM; ``projection`` ``Whr (H, P)``: the
-    projection LSTM, whose ``Wh`` is then ``(P, 4H)`` and whose outputs and ``h`` are P wide
-    (``rnnfast.lstm_forward``).  Their weights follow the bias in ``params``, in that order.
-    ``TimeLSTM.init(..., peephole=True, proj_size=P)`` draws them like the others."""
+    projection LSTM, whose ``Wh`` is then ``(P, 4H)`` and whose outputs and ``h`` are P wide; ``layer_norm``
+    ``(10H,)``: the layer-normalized LSTM (``rnnfast.lstm_forward``).  Their weights follow the bias in
+    ``params``, in that order.  ``TimeLSTM.init(..., peephole=True, proj_size=P, layer_norm=True)`` makes them
+    (peepholes and projection drawn like the others, the normalizations' gains one and bias zero)."""
 
     cell = "lstm"
 
     def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None,
-                 projection=None):
+                 projection=None, layer_norm=None):
         self._projection_given = projection
         super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
         self._extra_names = []  # the keyword weights after the bias, in the order the gradients come back
@@ -190,6 +191,10 @@ class TimeLSTM(TimeRecurrent):
             self._add("peephole", check_peephole(peephole, self.hidden_size, dtype, finite=False))
         if projection is not None:
             self._add("projection", projection)
+        if layer_norm is not None:
+            if self._extra_names:
+                raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
+            self._add("layer_norm", check_layer_norm(layer_norm, self.hidden_size, dtype, finite=False))
         del self._projection_given
 
     def _check_weights(self, Wx, Wh, biases) -> None:
@@ -205,11 +210,12 @@ class TimeLSTM(TimeRecurrent):
 
     @classmethod
     def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, peephole: bool = False,
-             proj_size: int = 0, **kwargs):
+             proj_size: int = 0, layer_norm: bool = False, **kwargs):
         """As ``TimeRecurrent.init``; ``peephole=True`` adds peepholes, ``proj_size=P`` a projection, drawn from
-        the same distribution."""
-        if not isinstance(peephole, (bool, np.bool_)):
-            raise TypeError(f"peephole must be True or False here (the layer draws the weights); got {peephole!r}")
+        the same distribution; ``layer_norm=True`` the layer normalizations, gains one and bias zero."""
+        for name, flag in [("peephole", peephole), ("layer_norm", layer_norm)]:
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False here (the layer makes the weights); got {flag!r}")
         if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
             raise ValueError(f"proj_size must be a non-negative int; got {proj_size!r}")
         rng = rng if rng is not None else np.random.default_rng()
@@ -221,12 +227,19 @@ class TimeLSTM(TimeRecurrent):
             extra["peephole"] = uniform_init(rng, (3 * hidden_size,), hidden_size, dtype)
         if proj_size:
             extra["projection"] = uniform_init(rng, (hidden_size, P), hidden_size, dtype)
+        if layer_norm:
+            extra["layer_norm"] = np.concatenate([np.ones(9 * hidden_size), np.zeros(hidden_size)]).astype(dtype)
         return cls(*arrays, **kwargs, **extra)
 
     @property
     def peephole(self) -> Optional[np.ndarray]:
         """The peepholes ``(3H,)``, or None."""
         return self._weights_kw().get("peephole")
+
+    @property
+    def layer_norm(self) -> Optional[np.ndarray]:
+        """The layer normalizations' parameters ``(10H,)``, or None."""
+        return self._weights_kw().get("layer_norm")
 
     @property
     def projection(self) -> Optional[np.ndarray]:
