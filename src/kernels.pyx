@@ -30,7 +30,7 @@ from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_for
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
                         rnnfast_install_sigint)
 from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
-from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step
+from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step, step_columns
 from layer_norm cimport (LayerNormBuffers, layer_norm_backward_step, layer_norm_forward_step,
                          layer_norm_input_gradients, layer_norm_inputs)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
@@ -411,6 +411,7 @@ cdef int _projected_forward(const floating[:, ::1] x_tm, object buf, object plan
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], G = 4 * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    b.cols = step_columns(R, b.P, G)
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
     cdef const floating* bias_x = <const floating*>_data(buf.bias_x, ft)
@@ -452,6 +453,7 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, P = b.P, G = 4 * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    b.cols = step_columns(R, P, G)
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
     cdef floating* dG = <floating*>b.dG
@@ -536,6 +538,7 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
@@ -584,6 +587,7 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products

@@ -13,7 +13,7 @@ from libc.math cimport sqrt
 
 from blas cimport gemm
 from gate_math cimport sigmoid_inplace, tanh_, tanh_inplace
-from projection cimport GATE_COLUMNS
+
 
 cdef struct LayerNormBuffers:
     # Arrays are float* or double* (the call's dtype).  G = 4H.  Time-major arrays have a block of rows per
@@ -23,6 +23,7 @@ cdef struct LayerNormBuffers:
     const Py_ssize_t* active
     const Py_ssize_t* order
     bint ring
+    Py_ssize_t cols           # gate columns per step product (``projection.step_columns``)
     const void* Wh            # (H, G)
     const void* ln            # (10H,) [g_x | g_h | g_c | b_c]
     void* act                 # (rows, G) LN(x @ Wx) * g_x + b, then the gate activations
@@ -121,9 +122,9 @@ cdef inline void layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
     cdef floating* hh
     cdef floating* ch
     cdef floating c_
-    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):  # h_{t-1} @ Wh
-        j0 = jb * GATE_COLUMNS
-        gemm(False, False, n1 - n0, min(GATE_COLUMNS, G - j0), H, 1, h_prev + n0 * H, H,
+    for jb in range((G + b.cols - 1) // b.cols):  # h_{t-1} @ Wh
+        j0 = jb * b.cols
+        gemm(False, False, n1 - n0, min(b.cols, G - j0), H, 1, h_prev + n0 * H, H,
              <const floating*>b.Wh + j0, G, 0, h_hat + n0 * G + j0, G)
     for n in range(n0, n1):
         a = a_t + n * G
@@ -194,9 +195,9 @@ cdef inline void layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_
             dc[n * H + j] = dc_ * a[H + j]
         normalize_backward(d, h_hat + n * G, h_rstd[n], g_h, dr_t + n * G, G)
     # dL/dh_{t-1} = dr @ Wh^T, summed over the column blocks in order
-    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):
-        j0 = jb * GATE_COLUMNS
-        gemm(False, True, n1 - n0, H, min(GATE_COLUMNS, G - j0), 1, dr_t + n0 * G + j0, G,
+    for jb in range((G + b.cols - 1) // b.cols):
+        j0 = jb * b.cols
+        gemm(False, True, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
              <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * H, H)
 
 

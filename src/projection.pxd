@@ -18,10 +18,17 @@ from lstm_cell cimport lstm_cell_backward, lstm_cell_update, lstm_peephole_backw
 
 
 cdef enum:
-    # Columns of the gate pre-activations per product: a (rows x 4H) @ (P x 4H) step product in one BLAS call
-    # is past OpenBLAS's small-matrix path, which then packs all of Wh at every step; in column blocks it
-    # stays on the unpacked path.  A constant, so the bits do not depend on anything but the shapes.
-    GATE_COLUMNS = 256
+    # OpenBLAS's unpacked small-matrix path takes products of up to about this many multiply-adds (as
+    # rnnfast._core.plan.SMALL_GEMM_MACS); past it, it packs all of Wh at every step.
+    SMALL_GEMM_MACS = 1000000
+
+
+cdef inline Py_ssize_t step_columns(Py_ssize_t rows, Py_ssize_t width, Py_ssize_t G) noexcept nogil:
+    """Gate columns per step product of a row block of ``rows`` rows with a ``width``-wide state: the widest
+    multiple of 64 (at least 64) that keeps ``rows x columns x width`` on the small-matrix path.  A function
+    of the shapes alone, so the bits do not depend on the thread count."""
+    cdef Py_ssize_t c = (SMALL_GEMM_MACS // max(1, rows * width)) // 64 * 64
+    return max(64, min(c, G))
 
 
 cdef struct ProjectedBuffers:
@@ -33,6 +40,7 @@ cdef struct ProjectedBuffers:
     const Py_ssize_t* active
     const Py_ssize_t* order
     bint ring                 # inference: histories in a ring of two N-row slots
+    Py_ssize_t cols           # gate columns per step product (``step_columns``)
     const void* Wh            # (P, G)
     const void* Whr           # (H, P)
     const void* peep          # (3H,) peepholes, or NULL
@@ -72,9 +80,9 @@ cdef inline void projected_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t 
     cdef const floating* p = <const floating*>b.peep
     cdef floating* a
     cdef Py_ssize_t j0, jb
-    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):
-        j0 = jb * GATE_COLUMNS
-        gemm(False, False, n1 - n0, min(GATE_COLUMNS, G - j0), P, 1, h_prev + n0 * P, P,
+    for jb in range((G + b.cols - 1) // b.cols):
+        j0 = jb * b.cols
+        gemm(False, False, n1 - n0, min(b.cols, G - j0), P, 1, h_prev + n0 * P, P,
              <const floating*>b.Wh + j0, G, 1, g_t + n0 * G + j0, G)
     for n in range(n0, n1):
         a = g_t + n * G
@@ -125,7 +133,7 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
             lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H, c_next + n * H, zeros, dm + n * H,
                                dc + n * H, d, d + H, d + 2 * H, d + 3 * H, H)
     # dL/dh_{t-1} = dG_t @ Wh^T, summed over the column blocks in order
-    for jb in range((G + GATE_COLUMNS - 1) // GATE_COLUMNS):
-        j0 = jb * GATE_COLUMNS
-        gemm(False, True, n1 - n0, P, min(GATE_COLUMNS, G - j0), 1, d_t + n0 * G + j0, G,
+    for jb in range((G + b.cols - 1) // b.cols):
+        j0 = jb * b.cols
+        gemm(False, True, n1 - n0, P, min(b.cols, G - j0), 1, d_t + n0 * G + j0, G,
              <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * P, P)
