@@ -10,7 +10,8 @@ from .cells import LSTM
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None, projection=None, layer_norm=None):
+                 check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
+                 zoneout_seed=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -43,6 +44,11 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
         ``h_t = o * tanh(LN(c_t; g_c, b_c))``, each LN over one row's units, biased variance, EPS 1e-5
         (``rnnfast/reference/layer_norm.py``).  ``lstm_backward`` returns ``dlayer_norm`` last.  Not with
         ``peephole`` or ``projection``.
+    zoneout : (z_c, z_h), optional; zoneout_seed : int, optional
+        Zoneout (Krueger et al. 2016): each unit of c and h keeps its previous value with probability z_c, z_h
+        (``c_t = k_c c_{t-1} + (1 - k_c) c~``, ``h_t = k_h h_{t-1} + (1 - k_h) o tanh(c~)``).  With a seed, the
+        masks k of training, drawn per step, sequence and unit from a counter-based generator (the same for
+        any thread count); without, evaluation: k = z.  Not with the other variants.
 
     Returns
     -------
@@ -50,7 +56,8 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     """
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
                                                 need_grad=need_grad, check_finite=check_finite, peephole=peephole,
-                                                projection=projection, layer_norm=layer_norm)
+                                                projection=projection, layer_norm=layer_norm, zoneout=zoneout,
+                                                zoneout_seed=zoneout_seed)
     return hs, hT, cT, cache
 
 
@@ -77,11 +84,11 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
 
 
 def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None, projection=None,
-                      layer_norm=None):
+                      layer_norm=None, zoneout=None, zoneout_seed=None):
     """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``; ``peephole``, ``projection``,
-    ``layer_norm`` as in ``lstm_forward``."""
+    ``layer_norm``, ``zoneout`` as in ``lstm_forward`` (zoneout's masks: those of step 0)."""
     return driver.step_forward(LSTM, x, [h, c], Wx, Wh, [b], None, num_threads, check_finite, peephole, projection,
-                               layer_norm)
+                               layer_norm, zoneout, zoneout_seed)
 
 
 def lstm_step_backward(dh_next, dc_next, cache, check_finite=True):

@@ -190,6 +190,10 @@ cdef StepBuffers _step_buffers(object buf, int ft) except *:
     b.panels = _data(buf.panels, ft)
     b.bh = _data(buf.bias_h, ft)
     b.peep = _data(buf.peep, ft)
+    b.zoneout = buf.zoneout is not None
+    b.zone_train = buf.zoneout is not None and buf.zoneout_key is not None
+    b.z_c, b.z_h = buf.zoneout if buf.zoneout is not None else (0.0, 0.0)
+    b.zone_key = buf.zoneout_key if b.zone_train else 0
     b.act = _data(buf.act, ft)
     b.hg = _data(buf.hg, ft)
     b.hst = _data(buf.hst, ft)

@@ -22,6 +22,7 @@ from step_tiles cimport (StepBuffers, Tiling, batch_row, forward_recurrent_produ
                          tile_bounds)
 from strips cimport StreamBuffers, row_product
 from threads cimport team
+from zoneout cimport zones_out
 
 cdef enum:
     PEEPHOLE_UNITS = 64  # units per task of the peephole gradients (threads own whole unit blocks)
@@ -52,8 +53,35 @@ cdef inline void lstm_forward_tile(Py_ssize_t t, Py_ssize_t tile, Tiling s, cons
         sigmoid_inplace(a + H, j1 - j0)      # f
         tanh_inplace(a + 2 * H, j1 - j0)     # g
         sigmoid_inplace(a + 3 * H, j1 - j0)  # o
-        lstm_cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
-                         h_next + n * H + j0, j1 - j0)
+        if b.zoneout:
+            lstm_zoneout_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                                h_prev + n * H + j0, h_next + n * H + j0, j1 - j0, b, _zone_counter(s, n, t, j0))
+        else:
+            lstm_cell_update(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0, c_next + n * H + j0,
+                             h_next + n * H + j0, j1 - j0)
+
+
+cdef inline unsigned long long _zone_counter(Tiling s, Py_ssize_t n, Py_ssize_t t, Py_ssize_t j) noexcept nogil:
+    """Zoneout's counter of (sorted) row n's sequence, step t, unit j, state c; + 1 for h
+    (``rnnfast/reference/zoneout.py``'s layout: the user's row, so the masks do not depend on the sorting)."""
+    return ((<unsigned long long>(s.order[n] if s.order != NULL else n) * s.T + t) * s.H + j) * 2
+
+
+cdef inline void lstm_zoneout_update(const floating* i, const floating* f, const floating* g, const floating* o,
+                                     const floating* c_prev, floating* c_next, const floating* h_prev,
+                                     floating* h_next, Py_ssize_t m, const StepBuffers* b,
+                                     unsigned long long counter) noexcept nogil:
+    """``lstm_cell_update``, then each unit of c and h keeps its previous value with weight k (zoneout's mask
+    in training, its rate in evaluation); ``counter``: unit 0's."""
+    cdef Py_ssize_t j
+    cdef floating c_, k_c = <floating>b.z_c, k_h = <floating>b.z_h, one = 1
+    for j in range(m):
+        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        if b.zone_train:
+            k_c = zones_out(b.zone_key, counter + 2 * j, b.z_c)
+            k_h = zones_out(b.zone_key, counter + 2 * j + 1, b.z_h)
+        h_next[j] = k_h * h_prev[j] + (one - k_h) * (o[j] * tanh_(c_))
+        c_next[j] = k_c * c_prev[j] + (one - k_c) * c_
 
 
 cdef inline void lstm_cell_update(const floating* i, const floating* f, const floating* g, const floating* o,
@@ -112,6 +140,14 @@ cdef inline void lstm_backward_gates_tile(Py_ssize_t t, Py_ssize_t tile, Tiling 
                                    c_prev + n * H + j0, c_next + n * H + j0, dhs + batch_row(s, n, t, H) + j0,
                                    dh + n * H + j0, dc + n * H + j0, d, d + H, d + 2 * H, d + 3 * H, j1 - j0)
         return
+    if b.zoneout:
+        for n in range(n0, n1):
+            d = d_t + n * G + j0
+            a = a_t + n * G + j0
+            lstm_zoneout_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H + j0,
+                                  dhs + batch_row(s, n, t, H) + j0, dh + n * H + j0, dc + n * H + j0, d, d + H,
+                                  d + 2 * H, d + 3 * H, j1 - j0, b, _zone_counter(s, n, t, j0))
+        return
     for n in range(n0, n1):  # the rows running at step t; the others' dh, dc pass through untouched
         d = d_t + n * G + j0
         a = a_t + n * G + j0
@@ -137,6 +173,32 @@ cdef inline void lstm_cell_backward(const floating* i, const floating* f, const 
         do_[j] = dh_ * tc * o[j] * (one - o[j])
         dc[j] = dc_ * f[j]
         dh[j] = 0
+
+
+cdef inline void lstm_zoneout_backward(const floating* i, const floating* f, const floating* g, const floating* o,
+                                       const floating* c_prev, const floating* dhs, floating* dh, floating* dc,
+                                       floating* di, floating* df, floating* dg, floating* do_, Py_ssize_t m,
+                                       const StepBuffers* b, unsigned long long counter) noexcept nogil:
+    """``lstm_cell_backward`` with zoneout: the new cell state before zoneout (c~) is recomputed; dh keeps
+    k_h of dL/dh_t for the recurrent product to add to, dc k_c of dL/dc_t."""
+    cdef Py_ssize_t j
+    cdef floating one = 1, k_c = <floating>b.z_c, k_h = <floating>b.z_h, c_, tc, dh_, dht, dc_in, dct
+    for j in range(m):
+        if b.zone_train:
+            k_c = zones_out(b.zone_key, counter + 2 * j, b.z_c)
+            k_h = zones_out(b.zone_key, counter + 2 * j + 1, b.z_h)
+        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        tc = tanh_(c_)
+        dh_ = dh[j] + dhs[j]
+        dht = (one - k_h) * dh_
+        dc_in = dc[j]
+        dct = (one - k_c) * dc_in + dht * o[j] * (one - tc * tc)
+        di[j] = dct * g[j] * i[j] * (one - i[j])
+        df[j] = dct * c_prev[j] * f[j] * (one - f[j])
+        dg[j] = dct * i[j] * (one - g[j] * g[j])
+        do_[j] = dht * tc * o[j] * (one - o[j])
+        dc[j] = dct * f[j] + k_c * dc_in
+        dh[j] = k_h * dh_
 
 
 cdef inline void lstm_peephole_backward(const floating* i, const floating* f, const floating* g,

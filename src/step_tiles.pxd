@@ -42,6 +42,10 @@ cdef struct StepBuffers:
     const void* panels         # Wh in the micro-kernel's panels (forward: gate columns; backward: rows, transposed)
     const void* bh             # (G,) GRU's recurrent bias
     const void* peep           # (3H,) the peephole LSTM's diagonal weights [p_i | p_f | p_o]
+    bint zoneout               # the LSTM with zoneout: rates z_c, z_h; masks from zone_key (training) or
+    bint zone_train            # ... the rates themselves (evaluation)
+    double z_c, z_h
+    unsigned long long zone_key
     # Time-major arrays: a block of rows per step (``Tiling.offsets``); per-step histories: a block per step,
     # or a ring of two N-row slots in inference (``slot``).
     void* act                  # (rows, G) input pre-activations, then the gate activations

@@ -1,5 +1,5 @@
-"""One uniform face for the six cell variants (the three cells of ``rnnfast.cells``, their options and the
-LSTM's peepholes), so
+"""One uniform face for the seven cell variants (the three cells of ``rnnfast.cells``, their options and the
+LSTM's peepholes and zoneout), so
 tests are written once and parametrized over cells, implementations (Cython kernels, NumPy reference) and
 dtypes.  With ``plan=``, a kernel call goes through the driver on that plan (a test's choice of path)."""
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Cell:
     spec: CellSpec
     option: object = None  # the spec's option (reset_after, nonlinearity)
     peephole: bool = False  # LSTM: its params end with the peepholes (3H,), its gradients with theirs
+    zoneout: bool = False  # LSTM: zoneout in training (rates and seed fixed here)
 
     @property
     def n_weights(self) -> int:
@@ -48,7 +49,9 @@ class Cell:
         return {self.spec.option: self.option} if self.spec.option else {}
 
     def _extra(self, p):
-        """The keyword arguments of the parameters after the biases."""
+        """The keyword arguments of the parameters after the biases, and zoneout's."""
+        if self.zoneout:
+            return {"zoneout": (0.25, 0.4), "zoneout_seed": 3}
         return {"peephole": p[2 + self.n_biases]} if self.peephole else {}
 
     def weights(self, params) -> list:
@@ -100,6 +103,7 @@ class Cell:
 CELLS = [
     Cell("lstm", SPECS["lstm"]),
     Cell("lstm_peephole", SPECS["lstm"], peephole=True),
+    Cell("lstm_zoneout", SPECS["lstm"], zoneout=True),
     Cell("gru_reset_after", SPECS["gru"], True),
     Cell("gru_reset_before", SPECS["gru"], False),
     Cell("rnn_tanh", SPECS["rnn"], "tanh"),

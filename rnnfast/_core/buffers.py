@@ -101,6 +101,8 @@ class SequenceBuffers:
     bias_x: Optional[np.ndarray] = None  # (G,) added to x @ Wx: b, or the GRU's bx
     bias_h: Optional[np.ndarray] = None  # (G,) the GRU's bh
     peep: Optional[np.ndarray] = None  # (3H,) the peephole LSTM's diagonal weights
+    zoneout: Optional[tuple] = None  # the LSTM with zoneout: (z_c, z_h) ...
+    zoneout_key: Optional[int] = None  # ... and splitmix64(seed) in training (None: evaluation)
     cst: Optional[np.ndarray] = None  # like hst: LSTM
     hg: Optional[np.ndarray] = None  # (rows, G) GRU (ring: (2N, G))
     rh: Optional[np.ndarray] = None  # (rows, H) reset-before GRU (ring: (2N, H))

@@ -11,13 +11,13 @@ import numpy as np
 from ..cells import CellSpec
 from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place, contiguous, kernel_outputs,
                       state_history, time_major, transposed)
+from .counter_rng import splitmix64
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
 from .validation import (check_cache, check_flag, check_layer_norm, check_need_grad, check_peephole,
-                         check_projected_forward,
-                         check_sequence_backward, check_sequence_forward, check_states, check_step_grads,
-                         check_step_x)
+                         check_projected_forward, check_sequence_backward, check_sequence_forward, check_states,
+                         check_step_grads, check_step_x, check_zoneout)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -44,6 +44,8 @@ class SequenceCache:
     projection: Optional[np.ndarray] = None  # projection LSTM: Whr (H, P); hst is then P wide
     mst: Optional[np.ndarray] = None  # projection LSTM: (rows, H) o * tanh(c) of every step
     layer_norm: Optional[dict] = None  # layer-normalized LSTM: ln and the normalized rows (SequenceBuffers' names)
+    zoneout: Optional[tuple] = None  # LSTM with zoneout: (z_c, z_h) ...
+    zoneout_key: Optional[int] = None  # ... and the masks' key (training), as SequenceBuffers
 
 
 def _flags(spec: CellSpec, option):
@@ -53,7 +55,8 @@ def _flags(spec: CellSpec, option):
 
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
-                     check_finite=True, peephole=None, projection=None, layer_norm=None):
+                     check_finite=True, peephole=None, projection=None, layer_norm=None, zoneout=None,
+                     zoneout_seed=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -67,12 +70,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None.  ``projection`` (LSTM):
     ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None.  ``layer_norm``
     (LSTM): ``(10H,)`` of the layer-normalized LSTM (``rnnfast/reference/layer_norm.py``), or None; not with
-    the other two."""
+    the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)`` and ``zoneout_seed`` (None: evaluation): zoneout
+    (``rnnfast/reference/zoneout.py``); not with the others."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
     names = state_names or tuple(n + "0" for n in spec.state_names)
-    for name, given in [("peephole", peephole), ("projection", projection), ("layer_norm", layer_norm)]:
+    for name, given in [("peephole", peephole), ("projection", projection), ("layer_norm", layer_norm),
+                        ("zoneout", zoneout)]:
         if given is not None and spec.name != "lstm":
             raise ValueError(f"{name}: only the LSTM has one; got cell {spec.name!r}")
     if projection is None:
@@ -87,6 +92,10 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     layer_norm = check_layer_norm(layer_norm, H, dtype, finite)
     if layer_norm is not None and (peephole is not None or v.Whr is not None):
         raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
+    zoneout, zoneout_seed = check_zoneout(zoneout, zoneout_seed)
+    if zoneout is not None and (peephole is not None or v.Whr is not None or layer_norm is not None):
+        raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
+    zoneout_key = None if zoneout_seed is None else int(splitmix64(np.array([zoneout_seed], np.uint64))[0])
     G = spec.gates * H
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
                                    ragged=v.mask is not None)
@@ -105,6 +114,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
             bias_x=biases[0], bias_h=biases[1] if len(biases) > 1 else None,
             peep=None if peephole is None else np.ascontiguousarray(peephole),
+            zoneout=zoneout, zoneout_key=zoneout_key,
             cst=state_history(v.states[1], steps, ring, keep) if len(v.states) > 1 else None,
             hg=keep((scratch_rows, G), dtype) if spec.name == "gru" else None,
             rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
@@ -135,6 +145,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
                                   steps, v.mask, plan, None if peephole is None else np.array(peephole),
                                   buf.Whr, buf.mst)
+            cache.zoneout, cache.zoneout_key = zoneout, zoneout_key
             normalized = ()
             if layer_norm is not None:
                 cache.layer_norm = {name: getattr(buf, name)
@@ -186,6 +197,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
             peep=cache.peephole, dpeep=None if cache.peephole is None else np.zeros(3 * H, dtype),
+            zoneout=cache.zoneout, zoneout_key=cache.zoneout_key,
         )
         if N:
             with single_threaded_blas():
@@ -257,11 +269,13 @@ def _layer_norm_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: b
 
 
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
-                 check_finite=True, peephole=None, projection=None, layer_norm=None):
+                 check_finite=True, peephole=None, projection=None, layer_norm=None, zoneout=None,
+                 zoneout_seed=None):
     """One step, ``x (N, D)``: ``(*next_states, cache)``."""
     _, finals, cache = sequence_forward(spec, check_step_x(x), Wx, Wh, biases, states, None, option, num_threads,
                                         state_names=spec.state_names, check_finite=check_finite, peephole=peephole,
-                                        projection=projection, layer_norm=layer_norm)
+                                        projection=projection, layer_norm=layer_norm, zoneout=zoneout,
+                                        zoneout_seed=zoneout_seed)
     return (*finals, cache)
 
 

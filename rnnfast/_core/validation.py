@@ -250,6 +250,26 @@ def check_layer_norm(layer_norm, H: int, dtype: np.dtype, finite: bool = True) -
     return ln
 
 
+def check_zoneout(zoneout, seed):
+    """``zoneout`` ``(z_c, z_h)``, rates in [0, 1), or None; ``seed`` a non-negative int (training masks) or None
+    (evaluation).  Returns ``(z_c, z_h)`` as floats (or None) and the seed."""
+    if zoneout is None:
+        if seed is not None:
+            raise ValueError("zoneout_seed: given without zoneout=(z_c, z_h)")
+        return None, None
+    try:
+        z_c, z_h = (float(z) for z in zoneout)
+    except (TypeError, ValueError):
+        raise TypeError(f"zoneout must be a pair of rates (z_c, z_h); got {zoneout!r}") from None
+    for name, z in [("z_c", z_c), ("z_h", z_h)]:
+        if not 0.0 <= z < 1.0:
+            raise ValueError(f"zoneout's {name} must be in [0, 1); got {z}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+                             or seed >= 2 ** 64):
+        raise ValueError(f"zoneout_seed must be an int in [0, 2**64) or None; got {seed!r}")
+    return (z_c, z_h), (None if seed is None else int(seed))
+
+
 def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
     """The peephole LSTM's diagonal weights ``(3H,)`` = ``[p_i | p_f | p_o]`` of ``dtype`` (None: no
     peepholes)."""

@@ -21,7 +21,8 @@ With ``projection`` Whr (H, P), the projection LSTM (LSTMP) of Sak et al. (2014)
 
 so ``Wh`` is (P, 4H), ``h0``/``hT`` and ``hs`` are P wide and ``c`` stays H wide.
 
-With ``layer_norm`` (10H,), the layer-normalized LSTM: ``rnnfast/reference/layer_norm.py``.
+With ``layer_norm`` (10H,), the layer-normalized LSTM: ``rnnfast/reference/layer_norm.py``.  With ``zoneout``
+(and ``zoneout_seed``), zoneout: ``rnnfast/reference/zoneout.py``.
 
 With ``lengths``, a step t >= lengths[n] leaves sequence n's state unchanged
 and outputs zeros there.
@@ -34,8 +35,9 @@ import numpy as np
 
 from .._core.validation import (check_cache, check_flag, check_layer_norm, check_need_grad, check_peephole,
                                 check_projected_forward, check_sequence_backward, check_sequence_forward, check_states,
-                                check_step_x)
+                                check_step_x, check_zoneout)
 from . import layer_norm as layer_norm_steps
+from . import zoneout as zoneout_steps
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
@@ -56,20 +58,22 @@ class LSTMCache:
     projection: object = None  # (H, P) or None
     m: list = None  # per step, (N, H) o * tanh(c) (projection LSTM)
     layer_norm: object = None  # layer_norm.LayerNormSteps (layer-normalized LSTM)
+    zone: list = None  # per step, (k_c, k_h) (zoneout); None without
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
-                 check_finite=True, *, peephole=None, projection=None, layer_norm=None):
+                 check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
+                 zoneout_seed=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``); with
     ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
     hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
-                                      peephole, projection, layer_norm)
+                                      peephole, projection, layer_norm, zoneout, zoneout_seed)
     return hs, hT, cT, cache if keep else None
 
 
 def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check_finite, peephole=None,
-                  projection=None, layer_norm=None):
+                  projection=None, layer_norm=None, zoneout=None, zoneout_seed=None):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     finite = check_flag("check_finite", check_finite)
     states = list(zip(state_names, (h0, c0)))
@@ -83,11 +87,15 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
     ln = check_layer_norm(layer_norm, H, v.dtype, finite)
     if ln is not None and (p is not None or v.Whr is not None):
         raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
+    zone, seed = check_zoneout(zoneout, zoneout_seed)
+    if zone is not None and (p is not None or v.Whr is not None or ln is not None):
+        raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
     (b,), (h, c) = v.biases, v.states
     steps = v.lengths if v.lengths is not None else np.full(N, T)
     hs = np.zeros((N, T, h.shape[1]), dtype=v.dtype)
     cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p, v.Whr, [],
-                      None if ln is None else layer_norm_steps.LayerNormSteps(ln, [], [], [], [], [], []))
+                      None if ln is None else layer_norm_steps.LayerNormSteps(ln, [], [], [], [], [], []),
+                      None if zone is None else [])
     for t in range(T):
         if ln is not None:
             i, f, g, o, c_new, h_new = layer_norm_steps.step_forward(t, v.x[:, t], h, c, v.Wx, v.Wh, b, ln,
@@ -102,6 +110,13 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
         c_new = f * c + i * g
         o = sigmoid(a[:, 3 * H:] + p_o * c_new)
         h_new = o * np.tanh(c_new)
+        if zone is not None:  # c_new stays c~ in the cache, for its tanh
+            k_c, k_h = zoneout_steps.masks(seed, t, N, T, H, *zone, v.dtype) if seed is not None else zone
+            cache.zone.append((k_c, k_h))
+            valid = (t < steps)[:, None]
+            _keep_step(cache, h, c, c_new, (i, f, g, o), valid)
+            h, c = _advance(cache, hs, t, h, c, k_h * h + (1 - k_h) * h_new, k_c * c + (1 - k_c) * c_new)
+            continue
         if v.Whr is not None:
             cache.m.append(h_new)
             h_new = h_new @ v.Whr
@@ -152,6 +167,10 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
         valid = cache.valid[t]
         dh_t = dh + dhs[:, t]
         dm = dh_t
+        dc_in = dc  # at c_t (zoned)
+        if cache.zone is not None:  # the gradients at h~, c~, and the kept shares
+            k_c, k_h = cache.zone[t]
+            dm, dc = (1 - k_h) * dh_t, (1 - k_c) * dc_in
         if Whr is not None:
             dWhr += cache.m[t].T @ np.where(valid, dh_t, 0)
             dm = dh_t @ Whr.T
@@ -169,15 +188,20 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
         db += da.sum(axis=0)
         dp += np.concatenate([(da[:, :H] * cache.c_prev[t]).sum(axis=0), (da[:, H:2 * H] * cache.c_prev[t]).sum(axis=0),
                               (da[:, 3 * H:] * cache.c[t]).sum(axis=0)])
+        if cache.zone is not None:
+            dh = np.where(valid, da @ cache.Wh.T + k_h * dh_t, dh_t)
+            dc = np.where(valid, dc_t * f + k_c * dc_in, dc_in)
+            continue
         dh = np.where(valid, da @ cache.Wh.T, dh_t)
         dc = np.where(valid, dc_t * f + da[:, :H] * p_i + da[:, H:2 * H] * p_f, dc)
     return (dx, dWx, dWh, db, dh, dc) + ((dp,) if p is not None else ()) + ((dWhr,) if Whr is not None else ())
 
 
-def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None, projection=None, layer_norm=None):
-    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache``."""
+def lstm_step_forward(x, h, c, Wx, Wh, b, check_finite=True, *, peephole=None, projection=None, layer_norm=None,
+                      zoneout=None, zoneout_seed=None):
+    """One step: ``x (N, D)``, ``h, c (N, H)`` -> ``h_next, c_next, cache`` (zoneout's masks: those of t = 0)."""
     _, h_next, c_next, cache = _lstm_forward(check_step_x(x), Wx, Wh, b, h, c, None, None, ("h", "c"), check_finite,
-                                             peephole, projection, layer_norm)
+                                             peephole, projection, layer_norm, zoneout, zoneout_seed)
     return h_next, c_next, cache
 
 
