@@ -89,3 +89,66 @@ def test_bad_zoneout_arguments_are_clear_errors(impl, rng):
         impl.lstm_forward(x, Wx, Wh, b, zoneout_seed=3)
     with pytest.raises(ValueError, match="one LSTM variant at a time"):
         impl.lstm_forward(x, Wx, Wh, b, zoneout=(0.1, 0.1), peephole=np.zeros(15))
+
+
+def test_the_layer_draws_fresh_masks_while_training_and_uses_the_expectation_otherwise(rng):
+    from rnnfast.layers import RecurrentStack, TimeLSTM
+    layer = TimeLSTM.init(3, 5, rng=np.random.default_rng(0), dtype=np.float64, zoneout=(0.3, 0.3))
+    x = rng.standard_normal((4, 6, 3))
+    first, second = layer.forward(x), layer.forward(x)
+    assert not np.array_equal(first, second)  # a new seed per training pass
+    layer.training = False
+    evaluation = layer.forward(x)
+    Wx, Wh, b = layer.params
+    np.testing.assert_array_equal(evaluation, rnnfast.lstm_forward(x, Wx, Wh, b, zoneout=(0.3, 0.3))[0])
+    state = None
+    for t in range(6):  # generation steps use the expectation, like evaluation
+        h, state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(h, evaluation[:, t], rtol=1e-12)
+    stack = RecurrentStack("lstm", 3, 5, num_layers=2, rng=rng, dtype=np.float64, zoneout=(0.2, 0.1))
+    stack.eval()
+    assert not any(d.training for layer in stack.layers for d in layer)
+    a, b = stack.forward(x), stack.forward(x)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_the_layer_gradients_match_finite_differences_under_fixed_masks(rng):
+    from rnnfast.layers import TimeLSTM
+    layer = TimeLSTM.init(3, 4, rng=rng, dtype=np.float64, zoneout=(0.3, 0.4))
+    x, R = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+    seed_rng = layer.rng
+
+    def loss():  # the same masks at every call: the same seed
+        layer.rng = np.random.default_rng(42)
+        return float(np.sum(layer.forward(x) * R))
+
+    loss()
+    layer.backward(R)
+    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
+        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    layer.rng = seed_rng
+
+
+def test_model_checkpoint_and_cli(tmp_path, rng, capsys):
+    from rnnfast.cli import main
+    from rnnfast.models import RNNLM
+    model = RNNLM(20, 8, 16, 2, "lstm", zoneout=(0.1, 0.05))
+    assert model.config["zoneout"] == [0.1, 0.05]
+    restored = RNNLM(**{**model.config, "seed": 1})
+    restored.load_state_arrays(dict(model.state_arrays()))
+    tokens = rng.integers(0, 20, size=200)
+    assert restored.perplexity(tokens) == model.perplexity(tokens)  # evaluation: no masks drawn
+    with pytest.raises(ValueError, match="one LSTM variant at a time"):
+        RNNLM(20, 8, 16, 2, "lstm", zoneout=(0.1, 0.1), layer_norm=True)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 80)
+    ckpt = tmp_path / "lm.npz"
+    args = ["train", "--data", str(corpus), "--zoneout", "0.1", "0.05", "--layers", "1", "--hidden", "16", "--embed",
+            "8", "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--checkpoint", str(ckpt), "--quiet",
+            "--sample-length", "0"]
+    assert main(args) == 0
+    assert "LSTM (zoneout 0.1, 0.05)" in capsys.readouterr().out
+    assert main(args[:-3] + ["--resume", "--epochs", "2", "--quiet", "--sample-length", "0"]) == 0
+    assert "epoch 2:" in capsys.readouterr().out
+    assert main(["train", "--cell", "gru", "--zoneout", "0.1", "0.1"]) == 2
+    assert "--zoneout needs --cell lstm" in capsys.readouterr().err

@@ -135,6 +135,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=_positive(int), default=256)
     t.add_argument("--proj-size", type=_positive(int), default=None,
                    help="LSTM cells: project h to this many units (PyTorch's proj_size; smaller than --hidden)")
+    t.add_argument("--zoneout", type=_unit_interval, nargs=2, metavar=("Z_C", "Z_H"),
+                   help="--cell lstm: zoneout rates of the cell state and h (training masks; expectation when "
+                        "evaluating)")
     t.add_argument("--embed", type=_positive(int), default=64)
     t.add_argument("--dropout", type=_unit_interval, default=0.1)
     t.add_argument("--tie", action="store_true", help="tie embedding and output weights (needs --embed == --hidden)")
@@ -275,6 +278,10 @@ def cmd_train(args) -> int:
             raise CLIError("--proj-size: not with --cell lstm-layernorm (one LSTM variant at a time)")
         if args.proj_size >= args.hidden:
             raise CLIError(f"--proj-size must be smaller than --hidden; got {args.proj_size} and {args.hidden}")
+    if args.zoneout and not args.resume and args.cell != "lstm":
+        raise CLIError(f"--zoneout needs --cell lstm (one LSTM variant at a time); got --cell {args.cell}")
+    if args.zoneout and not args.resume and args.proj_size:
+        raise CLIError("--zoneout: not with --proj-size (one LSTM variant at a time)")
     out_size = args.proj_size or args.hidden
     if args.tie and not args.resume and args.embed != out_size:
         raise CLIError(f"--tie needs --embed equal to {'--proj-size' if args.proj_size else '--hidden'}; got --embed "
@@ -286,7 +293,7 @@ def cmd_train(args) -> int:
         cell, _, variant = args.cell.partition("-")
         model = RNNLM(len(vocab), args.embed, args.hidden, args.layers, cell, dropout=args.dropout,
                       tie_weights=args.tie, seed=args.seed, dtype=args.dtype, peephole=variant == "peephole",
-                      layer_norm=variant == "layernorm", proj_size=args.proj_size or 0)
+                      layer_norm=variant == "layernorm", proj_size=args.proj_size or 0, zoneout=args.zoneout)
     try:
         ids = vocab.encode(text)
     except ValueError as exc:  # --resume with a text the checkpoint's vocabulary lacks
@@ -317,6 +324,7 @@ def cmd_train(args) -> int:
     cfg = model.config
     kind = cfg["cell"].upper() + (" (peephole)" if cfg.get("peephole") else "") + (
         " (layer norm)" if cfg.get("layer_norm") else "") + (
+        " (zoneout {:g}, {:g})".format(*cfg["zoneout"]) if cfg.get("zoneout") else "") + (
         f" (projection to {cfg['proj_size']})" if cfg.get("proj_size") else "")
     say(f"model: {cfg['num_layers']}-layer {kind}, hidden {cfg['hidden_size']}, embed "
         f"{cfg['embed_size']}, {sum(p.size for p in model.params):,} parameters, {cfg['dtype']}; backend "

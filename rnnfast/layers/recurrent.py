@@ -13,7 +13,8 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._core.validation import check_layer_norm, check_peephole, check_projected_weights, check_weights
+from .._core.validation import (check_layer_norm, check_peephole, check_projected_weights, check_weights,
+                                check_zoneout)
 from ..cells import cell_spec
 
 
@@ -123,6 +124,10 @@ class TimeRecurrent:
     def _weights_kw(self) -> dict:
         return {}
 
+    def _call_kw(self, generating: bool = False) -> dict:
+        """Keywords of the kernel calls beyond the weights (TimeLSTM: zoneout's)."""
+        return {}
+
     def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
         """``xs (N, T, D)`` -> ``hs (N, T, H)``.  ``need_grad=False``: inference, nothing kept for
         ``backward`` (the kernels' inference mode; the state is still carried when stateful).
@@ -133,7 +138,7 @@ class TimeRecurrent:
         forward = getattr(self._ops(), f"{self.cell}_forward")
         hs, *finals, self._cache = forward(xs, *self.params[:self._n_positional], *self._states(h0, c0),
                                            lengths=lengths, num_threads=self.num_threads, need_grad=need_grad,
-                                           **self._option(), **self._weights_kw())
+                                           **self._option(), **self._weights_kw(), **self._call_kw())
         self.h, self.c = finals[0], finals[1] if len(finals) > 1 else None
         return hs
 
@@ -165,7 +170,7 @@ class TimeRecurrent:
             list(state) if len(self.spec.state_names) > 1 else [state])
         step_forward = getattr(self._ops(), f"{self.cell}_step_forward")
         *states, _ = step_forward(x, *states, *self.params[:self._n_positional], **self._option(),
-                                  **self._weights_kw())
+                                  **self._weights_kw(), **self._call_kw(generating=True))
         return states[0], self.state_of(states)
 
 
@@ -182,7 +187,7 @@ class TimeLSTM(TimeRecurrent):
     cell = "lstm"
 
     def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None,
-                 projection=None, layer_norm=None):
+                 projection=None, layer_norm=None, zoneout=None, rng=None):
         self._projection_given = projection
         super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
         self._extra_names = []  # the keyword weights after the bias, in the order the gradients come back
@@ -195,6 +200,12 @@ class TimeLSTM(TimeRecurrent):
             if self._extra_names:
                 raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
             self._add("layer_norm", check_layer_norm(layer_norm, self.hidden_size, dtype, finite=False))
+        self.zoneout = check_zoneout(zoneout, None)[0]
+        if self.zoneout is not None and self._extra_names:
+            raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
+        # zoneout's training masks: a fresh seed from rng at every forward pass while training
+        self.training = True
+        self.rng = rng if rng is not None else np.random.default_rng()
         del self._projection_given
 
     def _check_weights(self, Wx, Wh, biases) -> None:
@@ -229,6 +240,8 @@ class TimeLSTM(TimeRecurrent):
             extra["projection"] = uniform_init(rng, (hidden_size, P), hidden_size, dtype)
         if layer_norm:
             extra["layer_norm"] = np.concatenate([np.ones(9 * hidden_size), np.zeros(hidden_size)]).astype(dtype)
+        if kwargs.get("zoneout") is not None:
+            kwargs.setdefault("rng", rng)
         return cls(*arrays, **kwargs, **extra)
 
     @property
@@ -248,6 +261,12 @@ class TimeLSTM(TimeRecurrent):
 
     def _weights_kw(self) -> dict:
         return dict(zip(self._extra_names, self.params[self._n_positional:]))
+
+    def _call_kw(self, generating: bool = False) -> dict:
+        if self.zoneout is None:
+            return {}
+        seed = int(self.rng.integers(2 ** 63)) if self.training and not generating else None
+        return {"zoneout": self.zoneout, "zoneout_seed": seed}
 
 
 class TimeGRU(TimeRecurrent):

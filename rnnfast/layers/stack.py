@@ -76,6 +76,9 @@ class RecurrentStack:
         self.training = bool(mode)
         for d in self.dropouts:
             d.training = mode
+        for layer in self.layers:  # zoneout's masks (TimeLSTM) follow too
+            for direction in layer:
+                direction.training = bool(mode)
 
     def eval(self):
         self.train(False)

@@ -15,7 +15,7 @@ class RNNLM:
     def __init__(self, vocab_size: int, embed_size: int = 64, hidden_size: int = 256, num_layers: int = 2,
                  cell: str = "lstm", dropout: float = 0.2, embed_dropout: float = 0.0, tie_weights: bool = False,
                  seed: Optional[int] = 0, dtype="float32", backend: Optional[str] = None, num_threads=None,
-                 peephole: bool = False, proj_size: int = 0, layer_norm: bool = False):
+                 peephole: bool = False, proj_size: int = 0, layer_norm: bool = False, zoneout=None):
         out_size = proj_size or hidden_size  # what the output layer reads
         if tie_weights and embed_size != out_size:
             raise ValueError(f"tie_weights needs embed_size == {'proj_size' if proj_size else 'hidden_size'}; got "
@@ -30,11 +30,15 @@ class RNNLM:
             variants["proj_size"] = proj_size
         if layer_norm:
             variants["layer_norm"] = True
+        if zoneout is not None:
+            variants["zoneout"] = [float(z) for z in zoneout]
         for name in variants:
             if cell != "lstm":
                 raise ValueError(f"{name} needs cell='lstm'; got cell={cell!r}")
         if layer_norm and (peephole or proj_size):
             raise ValueError("layer_norm: not with peephole or proj_size (one LSTM variant at a time)")
+        if zoneout is not None and (peephole or proj_size or layer_norm):
+            raise ValueError("zoneout: not with peephole, proj_size or layer_norm (one LSTM variant at a time)")
         self.config.update(variants)
         dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
