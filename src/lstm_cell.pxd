@@ -72,16 +72,20 @@ cdef inline void lstm_zoneout_update(const floating* i, const floating* f, const
                                      floating* h_next, Py_ssize_t m, const StepBuffers* b,
                                      unsigned long long counter) noexcept nogil:
     """``lstm_cell_update``, then each unit of c and h keeps its previous value with weight k (zoneout's mask
-    in training, its rate in evaluation); ``counter``: unit 0's."""
+    in training, its rate in evaluation); ``counter``: unit 0's.  c~ goes through ``c_next`` and ``h_next``
+    first, so that its tanh runs over the whole run of units."""
     cdef Py_ssize_t j
-    cdef floating c_, k_c = <floating>b.z_c, k_h = <floating>b.z_h, one = 1
+    cdef floating k_c = <floating>b.z_c, k_h = <floating>b.z_h, one = 1
     for j in range(m):
-        c_ = f[j] * c_prev[j] + i[j] * g[j]
+        c_next[j] = f[j] * c_prev[j] + i[j] * g[j]
+        h_next[j] = c_next[j]
+    tanh_inplace(h_next, m)
+    for j in range(m):
         if b.zone_train:
             k_c = zones_out(b.zone_key, counter + 2 * j, b.z_c)
             k_h = zones_out(b.zone_key, counter + 2 * j + 1, b.z_h)
-        h_next[j] = k_h * h_prev[j] + (one - k_h) * (o[j] * tanh_(c_))
-        c_next[j] = k_c * c_prev[j] + (one - k_c) * c_
+        h_next[j] = k_h * h_prev[j] + (one - k_h) * (o[j] * h_next[j])
+        c_next[j] = k_c * c_prev[j] + (one - k_c) * c_next[j]
 
 
 cdef inline void lstm_cell_update(const floating* i, const floating* f, const floating* g, const floating* o,
