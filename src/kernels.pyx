@@ -371,7 +371,43 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
     return 0
 
 
-# --- The projection LSTM: whole row blocks per step (``projection.pxd``) ---
+# --- Whole row blocks a step: the projection LSTM (``projection.pxd``), the layer-normalized one
+# (``layer_norm.pxd``) ---
+
+cdef void _whole_row_steps(bint forward, Py_ssize_t N, Py_ssize_t T, Py_ssize_t R, int nt,
+                           const Py_ssize_t* active, const ProjectedBuffers* pb, const LayerNormBuffers* lb,
+                           floating* a, long mark) noexcept nogil:
+    """The time loop of a whole-row-block path (``pb`` or ``lb``, the other NULL): each thread owns row blocks of
+    R rows for a window of steps (rows never read each other), forward or backward; ``a`` is the activations
+    (forward) or the gate gradients (backward).  Ctrl-C is looked at between windows."""
+    cdef Py_ssize_t blocks = (N + R - 1) // R, blk, n0, k, t, w, w0, w1
+    for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+        if interrupted_since(mark):
+            break
+        w0 = w * STEPS_PER_WINDOW if forward else max(0, T - (w + 1) * STEPS_PER_WINDOW)
+        w1 = min(T, w0 + STEPS_PER_WINDOW) if forward else T - w * STEPS_PER_WINDOW
+        for blk in prange(blocks, num_threads=nt, schedule="static"):
+            n0 = blk * R
+            for k in range(w1 - w0):
+                t = w0 + k if forward else w1 - 1 - k  # backward: latest first
+                if min(n0 + R, active[t]) > n0:
+                    _whole_row_step(forward, t, n0, min(n0 + R, active[t]), pb, lb, a)
+
+
+cdef inline void _whole_row_step(bint forward, Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const ProjectedBuffers* pb,
+                                 const LayerNormBuffers* lb, floating* a) noexcept nogil:
+    if pb != NULL:
+        if forward:
+            projected_forward_step(t, n0, n1, pb, a)
+        else:
+            projected_backward_step(t, n0, n1, pb, a)
+    elif forward:
+        layer_norm_forward_step(t, n0, n1, lb, a)
+    else:
+        layer_norm_backward_step(t, n0, n1, lb, a)
+
+
+# --- The projection LSTM ---
 
 cdef ProjectedBuffers _projected_buffers(object buf, int ft) except *:
     cdef ProjectedBuffers b
@@ -414,7 +450,7 @@ cdef int _projected_forward(const floating[:, ::1] x_tm, object buf, object plan
     cdef ProjectedBuffers b = _projected_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], G = 4 * b.H, rows = x_tm.shape[0]
-    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R
     b.cols = step_columns(R, b.P, G)
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
@@ -429,15 +465,7 @@ cdef int _projected_forward(const floating[:, ::1] x_tm, object buf, object plan
                        mark, microkernel)
         if not b.ring:  # m of ended sequences enters dWhr's product
             _zero_past_running_rows(s, <floating*>b.mst, b.H)
-        w1 = 0
-        while w1 < T and not interrupted_since(mark):
-            w0 = w1
-            w1 = min(T, w0 + STEPS_PER_WINDOW)
-            for blk in prange(blocks, num_threads=nt, schedule="static"):
-                n0 = blk * R
-                for t in range(w0, w1):
-                    if min(n0 + R, b.active[t]) > n0:
-                        projected_forward_step(t, n0, min(n0 + R, b.active[t]), &b, act)
+        _whole_row_steps(True, N, T, R, nt, b.active, &b, NULL, act, mark)
     check_interrupt(mark)
     return 0
 
@@ -456,7 +484,7 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     cdef ProjectedBuffers b = _projected_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, P = b.P, G = 4 * b.H, rows = x_tm.shape[0]
-    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R
     b.cols = step_columns(R, P, G)
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
@@ -475,16 +503,7 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
         # the ended sequences' rows: no gradient (the all-step products sum over every row)
         _zero_past_running_rows(s, dG, G)
         _zero_past_running_rows(s, <floating*>b.dhst, P)
-        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
-            if interrupted_since(mark):
-                break
-            w1 = T - w * STEPS_PER_WINDOW
-            w0 = max(0, w1 - STEPS_PER_WINDOW)
-            for blk in prange(blocks, num_threads=nt, schedule="static"):
-                n0 = blk * R
-                for t in range(w1 - 1, w0 - 1, -1):
-                    if min(n0 + R, b.active[t]) > n0:
-                        projected_backward_step(t, n0, min(n0 + R, b.active[t]), &b, dG)
+        _whole_row_steps(False, N, T, R, nt, b.active, &b, NULL, dG, mark)
         all_steps_gemm(False, True, rows, D, G, dG, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
         weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, num_threads, mark,
@@ -498,7 +517,7 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     return 0
 
 
-# --- The layer-normalized LSTM: whole row blocks per step (``layer_norm.pxd``) ---
+# --- The layer-normalized LSTM ---
 
 cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
     cdef LayerNormBuffers b
@@ -541,7 +560,7 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
     cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
-    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w0, w1
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk
     b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
@@ -563,15 +582,7 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
         for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
             layer_norm_inputs(blk * R, min(rows, (blk + 1) * R), H, act, x_hat, x_rstd,
                               <const floating*>b.ln, bias)
-        w1 = 0
-        while w1 < T and not interrupted_since(mark):
-            w0 = w1
-            w1 = min(T, w0 + STEPS_PER_WINDOW)
-            for blk in prange(blocks, num_threads=nt, schedule="static"):
-                n0 = blk * R
-                for t in range(w0, w1):
-                    if min(n0 + R, b.active[t]) > n0:
-                        layer_norm_forward_step(t, n0, min(n0 + R, b.active[t]), &b, act)
+        _whole_row_steps(True, N, T, R, nt, b.active, NULL, &b, act, mark)
     check_interrupt(mark)
     return 0
 
@@ -590,7 +601,7 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
     cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
-    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk, t, n0, w, w0, w1
+    cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk
     b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
@@ -616,16 +627,7 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
         _zero_past_running_rows(s, dG, G)
         _zero_past_running_rows(s, dR, G)
         _zero_past_running_rows(s, dCN, H)
-        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
-            if interrupted_since(mark):
-                break
-            w1 = T - w * STEPS_PER_WINDOW
-            w0 = max(0, w1 - STEPS_PER_WINDOW)
-            for blk in prange(blocks, num_threads=nt, schedule="static"):
-                n0 = blk * R
-                for t in range(w1 - 1, w0 - 1, -1):
-                    if min(n0 + R, b.active[t]) > n0:
-                        layer_norm_backward_step(t, n0, min(n0 + R, b.active[t]), &b, dG)
+        _whole_row_steps(False, N, T, R, nt, b.active, NULL, &b, dG, mark)
         for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
             layer_norm_input_gradients(blk * R, min(rows, (blk + 1) * R), H, dG, x_hat, x_rstd, ln, dQ)
         all_steps_gemm(False, True, rows, D, G, dQ, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,

@@ -3,9 +3,9 @@
  *
  * On x86-64 the tile moves in 4 x 4 (float) or 2 x 2 (double) register
  * blocks: row loads, an in-register shuffle, row stores (SSE2, which every
- * x86-64 CPU has).  One element at a time, the stores of a transpose go one
- * per cycle at best and a weight matrix of a small layer took longer than a
- * tenth of its training step's kernel time; elsewhere the plain loop remains.
+ * x86-64 CPU has), because one element at a time the strided stores go one
+ * per cycle at best (measurements: bench/RESULTS.md); elsewhere the plain
+ * loop remains.
  */
 #ifndef RNNFAST_TRANSPOSE_H
 #define RNNFAST_TRANSPOSE_H

@@ -165,10 +165,8 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
     cache = check_cache(cache, SequenceCache, producer, spec)
     finite = check_flag("check_finite", check_finite)
-    if cache.projection is not None:
-        return _projected_backward(cache, dhs, dfinals, finite)
-    if cache.layer_norm is not None:
-        return _layer_norm_backward(cache, dhs, dfinals, finite)
+    if cache.projection is not None or cache.layer_norm is not None:
+        return _whole_row_backward(cache, dhs, dfinals, finite)
     steps, plan = cache.steps, cache.plan
     N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
     G = spec.gates * H
@@ -208,64 +206,46 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             *extra)
 
 
-def _projected_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
-    """``sequence_backward`` of a projection LSTM: ``(dx, dWx, dWh, db, dh0, dc0, [dpeephole,] dprojection)``."""
+def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
+    """``sequence_backward`` of the paths that run whole row blocks a step (``kernels.projected_backward``,
+    ``layer_norm_backward``): ``(dx, dWx, dWh, db, dh0, dc0, *the variant's weight gradients)`` -- a projection
+    LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's ``dlayer_norm``."""
     steps, plan = cache.steps, cache.plan
     N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
-    H, P = cache.projection.shape
-    G = 4 * H
+    G, P = cache.Wx.shape[1], cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
+    H = G // 4
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dfinals[0])], N, T, P, dtype, cache.mask,
                                          check_dhs_values=False, finite=finite)
     (dc,) = check_states([("dcT", dfinals[1])], N, H, dtype, "of the forward pass", finite)
     lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
     dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
     dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in (dh, dc)]  # written in place, rows sorted
-    dW = kernel_outputs(N, dtype, (D, G), (P, G), (G,), (H, P))
-    dpeep = None if cache.peephole is None else np.zeros(3 * H, dtype)
+    dW = kernel_outputs(N, dtype, (D, G), (P, G), (G,))
     with pool.scope() as ws:
+        rows = steps.rows
         buf = SequenceBuffers(
             _kernels.CELLS["lstm"], False, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
             hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0], dc=dstates[1],
-            dGx=ws.take((steps.rows, G), dtype), dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
-            dbx=dW[2], peep=cache.peephole, dpeep=dpeep, Whr=cache.projection, mst=cache.mst,
-            dhst=ws.take((steps.rows, P), dtype), dm=ws.take((N, H), dtype), zeros=np.zeros(H, dtype), dWhr=dW[3],
+            dGx=ws.take((rows, G), dtype), dx_tm=ws.take((rows, D), dtype), dWx=dW[0], dWh=dW[1], dbx=dW[2],
         )
+        if cache.projection is not None:
+            buf.peep, buf.Whr, buf.mst = cache.peephole, cache.projection, cache.mst
+            buf.dpeep = None if cache.peephole is None else np.zeros(3 * H, dtype)
+            buf.dhst, buf.dm, buf.zeros = ws.take((rows, P), dtype), ws.take((N, H), dtype), np.zeros(H, dtype)
+            buf.dWhr = kernel_outputs(N, dtype, (H, P))[0]
+            run, variant = _kernels.projected_backward, [g for g in (buf.dpeep, buf.dWhr) if g is not None]
+        else:
+            for name, a in cache.layer_norm.items():
+                setattr(buf, name, a)
+            buf.dR, buf.dCN, buf.dQ = ws.take((rows, G), dtype), ws.take((rows, H), dtype), ws.take((rows, G), dtype)
+            buf.dln = kernel_outputs(N, dtype, (10 * H,))[0]
+            run, variant = _kernels.layer_norm_backward, [buf.dln]
         if N:
             with single_threaded_blas():
-                _kernels.projected_backward(buf, plan)
+                run(buf, plan)
         dx = batch_major(buf.dx_tm, steps, plan.num_threads)
-    extra = () if dpeep is None else (dpeep,)
-    return (dx, dW[0], dW[1], dW[2], *(steps.unsort(d) if steps.order is not None else d for d in dstates), *extra,
-            dW[3])
-
-
-def _layer_norm_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
-    """``sequence_backward`` of a layer-normalized LSTM: ``(dx, dWx, dWh, db, dh0, dc0, dlayer_norm)``."""
-    steps, plan = cache.steps, cache.plan
-    N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
-    H = cache.Wh.shape[0]
-    G = 4 * H
-    dhs, dstates = check_sequence_backward(dhs, [("dhT", dfinals[0]), ("dcT", dfinals[1])], N, T, H, dtype,
-                                           cache.mask, check_dhs_values=False, finite=finite)
-    lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
-    dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
-    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in dstates]  # written in place, rows sorted
-    dW = kernel_outputs(N, dtype, (D, G), (H, G), (G,), (10 * H,))
-    with pool.scope() as ws:
-        buf = SequenceBuffers(
-            _kernels.CELLS["lstm"], False, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
-            offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
-            hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0], dc=dstates[1],
-            dGx=ws.take((steps.rows, G), dtype), dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
-            dbx=dW[2], dR=ws.take((steps.rows, G), dtype), dCN=ws.take((steps.rows, H), dtype),
-            dQ=ws.take((steps.rows, G), dtype), dln=dW[3], **cache.layer_norm,
-        )
-        if N:
-            with single_threaded_blas():
-                _kernels.layer_norm_backward(buf, plan)
-        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
-    return (dx, dW[0], dW[1], dW[2], *(steps.unsort(d) if steps.order is not None else d for d in dstates), dW[3])
+    return (dx, *dW, *(steps.unsort(d) if steps.order is not None else d for d in dstates), *variant)
 
 
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,

@@ -241,13 +241,19 @@ def check_projected_forward(x, Wx, Wh, b, projection, states: Sequence[Tuple[str
 def check_layer_norm(layer_norm, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
     """The layer-normalized LSTM's parameters ``(10H,)`` = ``[g_x (4H) | g_h (4H) | g_c (H) | b_c (H)]`` of
     ``dtype`` (None: no layer normalization)."""
-    if layer_norm is None:
+    return _check_variant_vector("layer_norm", layer_norm, 10, "[g_x (4H) | g_h (4H) | g_c (H) | b_c (H)]", H,
+                                 dtype, finite)
+
+
+def _check_variant_vector(name: str, a, k: int, parts: str, H: int, dtype: np.dtype, finite: bool):
+    """An LSTM variant's own weights: None, or a ``(kH,)`` vector of ``dtype`` (x's), laid out as ``parts``."""
+    if a is None:
         return None
-    ln = check_float_array("layer_norm", layer_norm, 1, "(10H,)", dtype, "x")
-    check_shape("layer_norm", ln, (10 * H,), f"(10H,) = [g_x (4H) | g_h (4H) | g_c (H) | b_c (H)] with H = {H}")
+    a = check_float_array(name, a, 1, f"({k}H,)", dtype, "x")
+    check_shape(name, a, (k * H,), f"({k}H,) = {parts} with H = {H}")
     if finite:
-        check_finite("layer_norm", ln)
-    return ln
+        check_finite(name, a)
+    return a
 
 
 def check_zoneout(zoneout, seed):
@@ -273,13 +279,7 @@ def check_zoneout(zoneout, seed):
 def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
     """The peephole LSTM's diagonal weights ``(3H,)`` = ``[p_i | p_f | p_o]`` of ``dtype`` (None: no
     peepholes)."""
-    if peephole is None:
-        return None
-    p = check_float_array("peephole", peephole, 1, "(3H,)", dtype, "x")
-    check_shape("peephole", p, (3 * H,), f"(3H,) = [p_i | p_f | p_o] with H = {H}")
-    if finite:
-        check_finite("peephole", p)
-    return p
+    return _check_variant_vector("peephole", peephole, 3, "[p_i | p_f | p_o]", H, dtype, finite)
 
 
 def check_sequence_backward(dhs, dstates: Sequence[Tuple[str, object]], N: int, T: int, H: int,

@@ -30,13 +30,15 @@ class TimeRecurrent:
     cell = ""
 
     def __init__(self, Wx, Wh, *biases, stateful: bool = False, backend: Optional[str] = None,
-                 num_threads=None, bias: bool = True):
+                 num_threads=None, bias: bool = True, weights: Optional[dict] = None):
         spec = cell_spec(self.cell)
         if len(biases) != len(spec.bias_names):
             raise TypeError(f"{type(self).__name__} takes the biases {', '.join(spec.bias_names)}; "
                             f"got {len(biases)} bias array(s)")
-        self._check_weights(Wx, Wh, biases)
-        self.params = [Wx, Wh, *biases]
+        weights = dict(weights or {})  # a variant's own weights (TimeLSTM's), by their kernel keywords
+        self._check_weights(Wx, Wh, biases, weights)
+        self.params = [Wx, Wh, *biases, *weights.values()]
+        self._extra_names = list(weights)
         self.grads = [np.zeros_like(p) for p in self.params]
         self.stateful = bool(stateful)
         self.backend = None if backend is None else _backend.check_backend(backend)
@@ -48,7 +50,7 @@ class TimeRecurrent:
         self.dh = self.dc = None  # gradient at the initial state of the last backward
         self._cache = None
 
-    def _check_weights(self, Wx, Wh, biases) -> None:
+    def _check_weights(self, Wx, Wh, biases, weights: dict) -> None:
         check_weights(cell_spec(self.cell), Wx, Wh, biases, finite=False)
 
     @classmethod
@@ -117,12 +119,12 @@ class TimeRecurrent:
 
     @property
     def _n_positional(self) -> int:
-        """The parameters the kernels take by position: Wx, Wh and the biases; any after them (the LSTM's
-        peepholes) go by keyword (``_weights_kw``)."""
+        """The parameters the kernels take by position: Wx, Wh and the biases; any after them (the LSTM
+        variants' weights) go by keyword (``_weights_kw``)."""
         return 2 + len(self.spec.bias_names)
 
     def _weights_kw(self) -> dict:
-        return {}
+        return dict(zip(self._extra_names, self.params[self._n_positional:]))
 
     def _call_kw(self, generating: bool = False) -> dict:
         """Keywords of the kernel calls beyond the weights (TimeLSTM: zoneout's)."""
@@ -188,36 +190,28 @@ class TimeLSTM(TimeRecurrent):
 
     def __init__(self, Wx, Wh, b, stateful=False, backend=None, num_threads=None, bias=True, peephole=None,
                  projection=None, layer_norm=None, zoneout=None, rng=None):
-        self._projection_given = projection
-        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
-        self._extra_names = []  # the keyword weights after the bias, in the order the gradients come back
-        dtype = np.asarray(Wx).dtype
-        if peephole is not None:
-            self._add("peephole", check_peephole(peephole, self.hidden_size, dtype, finite=False))
-        if projection is not None:
-            self._add("projection", projection)
-        if layer_norm is not None:
-            if self._extra_names:
-                raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
-            self._add("layer_norm", check_layer_norm(layer_norm, self.hidden_size, dtype, finite=False))
+        # in the order lstm_backward returns their gradients
+        weights = {name: w for name, w in [("peephole", peephole), ("projection", projection),
+                                           ("layer_norm", layer_norm)] if w is not None}
+        super().__init__(Wx, Wh, b, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias,
+                         weights=weights)
         self.zoneout = check_zoneout(zoneout, None)[0]
         if self.zoneout is not None and self._extra_names:
             raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
         # zoneout's training masks: a fresh seed from rng at every forward pass while training
         self.training = True
         self.rng = rng if rng is not None else np.random.default_rng()
-        del self._projection_given
 
-    def _check_weights(self, Wx, Wh, biases) -> None:
-        if self._projection_given is None:
-            super()._check_weights(Wx, Wh, biases)
+    def _check_weights(self, Wx, Wh, biases, weights: dict) -> None:
+        if "layer_norm" in weights and len(weights) > 1:
+            raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
+        if "projection" in weights:
+            check_projected_weights(Wx, Wh, biases[0], weights["projection"], finite=False)
         else:
-            check_projected_weights(Wx, Wh, biases[0], self._projection_given, finite=False)
-
-    def _add(self, name: str, p: np.ndarray) -> None:
-        self._extra_names.append(name)
-        self.params.append(p)
-        self.grads.append(np.zeros_like(p))
+            super()._check_weights(Wx, Wh, biases, weights)
+        H, dtype = np.shape(Wx)[1] // 4, np.asarray(Wx).dtype
+        check_peephole(weights.get("peephole"), H, dtype, finite=False)
+        check_layer_norm(weights.get("layer_norm"), H, dtype, finite=False)
 
     @classmethod
     def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, peephole: bool = False,
@@ -258,9 +252,6 @@ class TimeLSTM(TimeRecurrent):
     def projection(self) -> Optional[np.ndarray]:
         """The projection ``Whr (H, P)``, or None."""
         return self._weights_kw().get("projection")
-
-    def _weights_kw(self) -> dict:
-        return dict(zip(self._extra_names, self.params[self._n_positional:]))
 
     def _call_kw(self, generating: bool = False) -> dict:
         if self.zoneout is None:

@@ -35,10 +35,6 @@ class RNNLM:
         for name in variants:
             if cell != "lstm":
                 raise ValueError(f"{name} needs cell='lstm'; got cell={cell!r}")
-        if layer_norm and (peephole or proj_size):
-            raise ValueError("layer_norm: not with peephole or proj_size (one LSTM variant at a time)")
-        if zoneout is not None and (peephole or proj_size or layer_norm):
-            raise ValueError("zoneout: not with peephole, proj_size or layer_norm (one LSTM variant at a time)")
         self.config.update(variants)
         dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)

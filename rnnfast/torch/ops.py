@@ -240,8 +240,8 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
 
 def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clone):
     """``recurrent_backward``'s result as the gradients of ``recurrent_forward``'s inputs: None for the
-    biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient (NumPy's copy
-    costs a microsecond where a traced graph needs no torch operator)."""
+    biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient: a torch
+    operator where a graph is traced, NumPy's copy in eager calls (``_numpy_copy``)."""
     dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr = grads
     two = len(CELLS[cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
@@ -258,10 +258,10 @@ recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
 
 class _Eager(torch.autograd.Function):
     """What ``recurrent_forward`` computes, for eager calls, without the dispatcher and without passing the
-    driver's cache through tensors: the cache stays on ``ctx`` as the driver made it.  A custom op call costs
-    tens of microseconds more (argument normalisation, dispatch keys, its autograd wrapper) and rebuilding the
-    cache in backward (the step plan, the lengths' staircase) as much again: together a sixth of a small
-    layer's training step.  Returns ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
+    driver's cache through tensors: the cache stays on ``ctx`` as the driver made it.  A custom op call adds
+    argument normalisation, dispatch keys and its autograd wrapper, and its backward rebuilds the cache (the
+    step plan, the lengths' staircase): a noticeable share of a small layer's step (bench/RESULTS.md).  Returns
+    ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
 
     @staticmethod
     def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr):
@@ -289,7 +289,7 @@ class _Eager(torch.autograd.Function):
 
 
 def _numpy_copy(t: Tensor) -> Tensor:
-    """A copy of ``t`` without a torch operator's dispatch (tens of microseconds)."""
+    """A copy of ``t`` without a torch operator's dispatch, which costs more than the copy of a bias."""
     return torch.from_numpy(t.numpy().copy())
 
 
