@@ -24,8 +24,14 @@ def omp_max_threads() -> int:
 
 cdef extern from "cpu_features.h":
     int rnnfast_cpu_has_avx2_fma() nogil
+    int rnnfast_cpu_has_avx512f() nogil
 
 
 def cpu_has_avx2_fma() -> bool:
     """True if this CPU can run the ``*_avx2`` kernel twins (AVX2 and FMA)."""
     return bool(rnnfast_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512f() -> bool:
+    """True if this CPU can run the AVX-512 micro-kernel of the ``*_avx2`` twins."""
+    return bool(rnnfast_cpu_has_avx512f())

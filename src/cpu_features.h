@@ -1,4 +1,4 @@
-/* Does this CPU run the x86-64-v3 (AVX2 + FMA) twins of the kernels? */
+/* Does this CPU run the x86-64-v3 (AVX2 + FMA) twins of the kernels, and their AVX-512 micro-kernel? */
 #ifndef RNNFAST_CPU_FEATURES_H
 #define RNNFAST_CPU_FEATURES_H
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
@@ -6,7 +6,12 @@ static int rnnfast_cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+static int rnnfast_cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
 #else
 static int rnnfast_cpu_has_avx2_fma(void) { return 0; }
+static int rnnfast_cpu_has_avx512f(void) { return 0; }
 #endif
 #endif

@@ -34,7 +34,7 @@ from projection cimport ProjectedBuffers, projected_backward_step, projected_for
 from layer_norm cimport (LayerNormBuffers, layer_norm_backward_step, layer_norm_forward_step,
                          layer_norm_input_gradients, layer_norm_inputs)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
-                          pack_step_panels)
+                          pack_step_panels, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
@@ -64,6 +64,16 @@ CONSTANTS = {
     "strip_bytes": STRIP_BYTES,          # width of a stepper's column strips
     "steps_per_window": STEPS_PER_WINDOW,
 }
+
+
+
+
+def use_wide_microkernel(bint on):
+    """Run the micro-kernel's panels two at a time in AVX-512 registers (``on``, where this build has the
+    micro-kernel and the CPU AVX-512) or one at a time in AVX2 ones.  Every sum is the same sequence of FMAs
+    either way: the bits do not change.  Returns whether the AVX-512 kernel is on.  ``rnnfast._core.dispatch``
+    calls it at import, from ``RNNFAST_ISA``."""
+    return bool(select_wide_kernel(on))
 
 
 cnp.import_array()

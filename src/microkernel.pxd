@@ -33,6 +33,7 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  const float* panels, Py_ssize_t panel_stride,
                                                                  Py_ssize_t npanels, Py_ssize_t per_group,
                                                                  Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+    int select_wide_kernel "rnnfast_select_wide_kernel"(int on)  # AVX-512 pairs of panels; returns if on
     int KBLOCK "RNNFAST_KC"  # depth of one k-block
     int SLIVER "RNNFAST_MR"  # rows per sliver
     int GROUP_ROWS "RNNFAST_MC"  # rows of op(A) per group of an all-step product (``all_steps``)

@@ -84,6 +84,71 @@ RNNFAST_UKERNEL(6)
 
 static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
 
+/* The same sums two panels at a time in AVX-512 registers: C[0:mr, panel p0] and C[0:mr, panel p1] +=
+ * A[0:mr, 0:kc] @ each panel, 12 accumulators of 16 lanes.  Each C element still gets one FMA per k in
+ * order, then one add to C: the bits of the 6 x 16 kernel.  Where a core has two 512-bit FMA units (Intel
+ * servers) it does twice the 6 x 16 kernel's flops per cycle; the build targets AVX2, so these functions
+ * carry their own target and run only where the CPU has AVX-512 (``rnnfast_use_avx512``). */
+#if defined(__GNUC__)
+#define RNNFAST_HAVE_AVX512_KERNEL 1
+#define RNNFAST_TARGET_AVX512 __attribute__((target("avx512f")))
+#define RNNFAST_UK2_DECL(r)                                                 \
+    __m512 c0_##r = _mm512_setzero_ps(), c1_##r = _mm512_setzero_ps();
+#define RNNFAST_UK2_FMA(r)                                                  \
+    {                                                                       \
+        __m512 av = _mm512_set1_ps(a[RNNFAST_MR * k + (r)]);                \
+        c0_##r = _mm512_fmadd_ps(av, b0, c0_##r);                           \
+        c1_##r = _mm512_fmadd_ps(av, b1, c1_##r);                           \
+    }
+#define RNNFAST_UK2_STORE(r)                                                \
+    {                                                                       \
+        float *cr = c0 + (r) * ldc, *dr = c1 + (r) * ldc;                   \
+        _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), c0_##r));   \
+        _mm512_storeu_ps(dr, _mm512_add_ps(_mm512_loadu_ps(dr), c1_##r));   \
+    }
+#define RNNFAST_UK2_PREFETCH_C(r)                                           \
+    {                                                                       \
+        _mm_prefetch((const char *)(c0 + (r) * ldc), _MM_HINT_T0);          \
+        _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
+    }
+#define RNNFAST_UKERNEL2(MR)                                                \
+    RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR(       \
+        ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
+        float *c0, float *c1, ptrdiff_t ldc)                                \
+    {                                                                       \
+        RNNFAST_ROWS##MR(RNNFAST_UK2_DECL)                                  \
+        RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                \
+            __m512 b0 = _mm512_loadu_ps(p0 + 16 * k);                       \
+            __m512 b1 = _mm512_loadu_ps(p1 + 16 * k);                       \
+            RNNFAST_ROWS##MR(RNNFAST_UK2_FMA)                               \
+        }                                                                   \
+        RNNFAST_ROWS##MR(RNNFAST_UK2_STORE)                                 \
+    }
+RNNFAST_UKERNEL2(1)
+RNNFAST_UKERNEL2(2)
+RNNFAST_UKERNEL2(3)
+RNNFAST_UKERNEL2(4)
+RNNFAST_UKERNEL2(5)
+RNNFAST_UKERNEL2(6)
+
+RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a,
+                                                                const float *p0, const float *p1,
+                                                                float *c0, float *c1, ptrdiff_t ldc)
+{
+    switch (mr) {
+    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc); break;
+    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc); break;
+    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc); break;
+    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc); break;
+    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc); break;
+    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc); break;
+    }
+}
+#else
+#define RNNFAST_HAVE_AVX512_KERNEL 0
+#endif
+
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
                                          const float *b, float *c, ptrdiff_t ldc)
 {
@@ -98,6 +163,7 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #else
 #define RNNFAST_PACKED_GEMM 0
+#define RNNFAST_HAVE_AVX512_KERNEL 0
 static inline void rnnfast_prefetch_l2(const float *p) { (void)p; }
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
                                          const float *b, float *c, ptrdiff_t ldc)
@@ -208,12 +274,76 @@ static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, c
     }
 }
 
+/* 1 where the panels go two at a time through the AVX-512 kernel: chosen once, at import
+ * (``rnnfast_select_wide_kernel``, from ``RNNFAST_ISA``); the bits are the same either way. */
+static int rnnfast_use_avx512 = 0;
+
+static inline int rnnfast_select_wide_kernel(int on)
+{
+#if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
+    __builtin_cpu_init();
+    rnnfast_use_avx512 = on && __builtin_cpu_supports("avx512f");
+#else
+    (void)on;
+    rnnfast_use_avx512 = 0;
+#endif
+    return rnnfast_use_avx512;
+}
+
+#if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
+/* ``rnnfast_slivers_times_panels_s`` on the AVX-512 kernel: panels p and p+1 together, a last odd
+ * panel on the 6 x 16 kernel.  The next two panels are prefetched into L2 as the single-panel loop
+ * does for one. */
+RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
+    ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,
+    ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
+    ptrdiff_t ldc)
+{
+    ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+    ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
+    for (ptrdiff_t p = 0; p < npanels; p += 2) {
+        const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = b0 + panel_stride;
+        float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
+        float *c1 = c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR;
+        int pair = p + 1 < npanels;
+        const float *next0 = NULL, *next1 = NULL;
+        if (p + 2 < npanels) {
+            next0 = b0 + 2 * panel_stride;
+            next1 = p + 3 < npanels ? next0 + panel_stride : NULL;
+        } else if (k0 + RNNFAST_KC < K) {
+            next0 = panels + (k0 + RNNFAST_KC) * RNNFAST_NR;
+            next1 = npanels > 1 ? next0 + panel_stride : NULL;
+        }
+        ptrdiff_t line = 0;
+        for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
+            int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+            for (ptrdiff_t q = 0; next0 != NULL && q < lines_per_sliver && line < kc; q++, line++) {
+                rnnfast_prefetch_l2(next0 + line * RNNFAST_NR);
+                if (next1 != NULL)
+                    rnnfast_prefetch_l2(next1 + line * RNNFAST_NR);
+            }
+            if (pair)
+                rnnfast_ukernel2_s_any(mr, kc, slivers + r0 * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc, ldc);
+            else
+                rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b0, c0 + r0 * ldc, ldc);
+        }
+    }
+}
+#endif
+
 /* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels). */
 static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
                                                   const float *slivers, const float *panels,
                                                   ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
                                                   ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
 {
+#if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
+    if (rnnfast_use_avx512 && npanels > 1) {
+        rnnfast_slivers_times_panel_pairs_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
+                                            group_stride, c, ldc);
+        return;
+    }
+#endif
     ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
     ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p++) {

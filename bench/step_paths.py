@@ -1,0 +1,89 @@
+"""The LSTM's step-product paths against each other, float32, on the same inputs, alternating rounds.
+
+    python bench/step_paths.py [--sizes N,T,H ...] [--threads 1 16] [--passes train forward] [--rounds 5]
+
+Paths: ``default`` (the plan's choice), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
+in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``microkernel`` (the step products on the
+packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W, halved until there are as many tiles as threads).
+Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
+"""
+import argparse
+import time
+
+import numpy as np
+
+from rnnfast._core import driver
+from rnnfast._core.dispatch import kernel_module
+from rnnfast._core.plan import CONSTANTS, StepPlan
+from rnnfast.cells import LSTM
+
+_kernels = kernel_module("kernels")
+
+
+def _paths(N, T, H, nt, need_grad):
+    base = StepPlan.choose(4, N, T, H, np.float32, nt, need_grad=need_grad)
+    paths = {"default": (base, True), "default-avx2": (base, False)}
+    if CONSTANTS["microkernel"] and H % 16 == 0:
+        paths["microkernel"] = (StepPlan.choose(4, N, T, H, np.float32, nt, step_weights="microkernel"), True)
+        units, row_blocks = base.units - base.units % 16, -(-N // base.rows)
+        while units > 16 and row_blocks * -(-H // units) < nt:
+            units = max(16, units // 2 - units // 2 % 16)
+        if units >= 16 and units != base.units:
+            tiles = StepPlan.choose(4, N, T, H, np.float32, nt, rows=base.rows, units=units,
+                                    step_weights="microkernel")
+            paths[f"microkernel-u{units}"] = (tiles, True)
+    return paths
+
+
+def _call(x, Wx, Wh, b, dhs, plan, need_grad):
+    hs, _, cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [None, None], None, None, plan.num_threads,
+                                           plan=plan, need_grad=need_grad)
+    if need_grad:
+        driver.sequence_backward(LSTM, dhs, cache, [None, None], "lstm_forward")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", default=["32,35,256", "64,35,512", "128,35,512"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--passes", nargs="+", default=["train", "forward"], choices=["train", "forward"])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=0.2, help="per path per round")
+    args = ap.parse_args(argv)
+    wide = _kernels.use_wide_microkernel(True)
+    print(f"AVX-512 micro-kernel: {'on' if wide else 'not on this CPU/build'}")
+    rng = np.random.default_rng(0)
+    for size in args.sizes:
+        N, T, H = map(int, size.split(","))
+        x = rng.standard_normal((N, T, H)).astype(np.float32)
+        Wx, Wh = [(rng.standard_normal((H, 4 * H)) * 0.05).astype(np.float32) for _ in range(2)]
+        b = np.zeros(4 * H, np.float32)
+        dhs = rng.standard_normal((N, T, H)).astype(np.float32)
+        for pas in args.passes:
+            need_grad = pas == "train"
+            for nt in args.threads:
+                paths = _paths(N, T, H, nt, need_grad)
+                if not wide:
+                    paths.pop("default-avx2")
+                times = {name: [] for name in paths}
+                reps = {}
+                for name, (plan, w) in paths.items():  # warm up; calls per block
+                    _kernels.use_wide_microkernel(w)
+                    t0 = time.perf_counter()
+                    _call(x, Wx, Wh, b, dhs, plan, need_grad)
+                    reps[name] = max(1, int(args.seconds / (time.perf_counter() - t0)))
+                for _ in range(args.rounds):
+                    for name, (plan, w) in paths.items():
+                        _kernels.use_wide_microkernel(w)
+                        t0 = time.perf_counter()
+                        for _ in range(reps[name]):
+                            _call(x, Wx, Wh, b, dhs, plan, need_grad)
+                        times[name].append((time.perf_counter() - t0) / reps[name])
+                _kernels.use_wide_microkernel(wide)
+                med = {name: float(np.median(v)) for name, v in times.items()}
+                row = "  ".join(f"{name} {1e3 * t:.2f} ms ({med['default'] / t:.2f}x)" for name, t in med.items())
+                print(f"{pas:7s} N={N} T={T} H={H} thr={nt}: {row}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
