@@ -22,7 +22,7 @@ def _run(code, **env):
 
 def test_unknown_isa_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(_dispatch.ENV_VAR, "avx9000")
-    with pytest.raises(ValueError, match="RNNFAST_ISA='avx9000'; expected one of auto, baseline, avx2"):
+    with pytest.raises(ValueError, match="RNNFAST_ISA='avx9000'; expected one of auto, baseline, avx2, avx512"):
         _dispatch.active_isa()
 
 
@@ -34,8 +34,9 @@ def test_baseline_can_be_forced(monkeypatch):
 
 def test_config_reports_the_active_build():
     info = rnnfast.config_info()
-    assert info["isa"] in ("avx2", "baseline")
-    assert info["isa"] == ("avx2" if _dispatch.avx2_available() else "baseline")
+    assert info["isa"] in ("avx512", "avx2", "baseline")
+    expected = "avx512" if _dispatch.avx512_available() else "avx2" if _dispatch.avx2_available() else "baseline"
+    assert info["isa"] == expected
 
 
 @pytest.mark.skipif(not _dispatch.avx2_available(), reason="no AVX2 build or CPU here")
@@ -71,3 +72,15 @@ def test_forcing_avx2_where_it_is_missing_fails_at_import():
     else:
         proc = _run("import rnnfast", RNNFAST_ISA="avx2")
         assert proc.returncode != 0 and "AVX2 kernels were not built" in proc.stderr
+
+
+def test_the_avx512_microkernel_is_chosen_where_the_cpu_has_it_and_can_be_refused():
+    code = ("import rnnfast; from rnnfast._core.dispatch import kernel_module; "
+            "print(rnnfast.config_info()['isa'], kernel_module('kernels').use_wide_microkernel(True))")
+    if _dispatch.avx512_available():
+        assert _run(code).stdout.split() == ["avx512", "True"]
+        proc = _run("import rnnfast; rnnfast.show_config()", RNNFAST_ISA="avx2")
+        assert proc.returncode == 0 and "AVX-512 micro-kernel is available" in proc.stdout
+    else:
+        proc = _run("import rnnfast", RNNFAST_ISA="avx512")
+        assert proc.returncode != 0 and "lacks AVX-512" in proc.stderr

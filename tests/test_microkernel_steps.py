@@ -99,3 +99,40 @@ def test_a_plan_refuses_a_path_it_cannot_take():
         StepPlan.choose(4, 8, 3, 64, np.float64, step_weights="microkernel")
     with pytest.raises(ValueError, match="multiples of 16"):
         StepPlan.choose(4, 8, 3, 40, np.float32, step_weights="microkernel")
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_microkernel_tiles_follow_the_thread_count_without_changing_bits(cell, rng):
+    # On the micro-kernel the cut of a step does not change a sum, so many threads get more, narrower tiles.
+    N, T, D, H = 8, 3, 5, 1024
+    plans = {nt: cell.plan(N, T, H, np.float32, nt) for nt in (1, 2, 16, 24)}
+    assert [plans[nt].units for nt in (1, 2, 16, 24)] == [128, 128, 64, 32]
+    assert all(p.step_weights == "microkernel" for p in plans.values())
+    assert "as many tiles as threads" in plans[16].why("tiles")
+    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in (16, 24):
+        again = run(cell, IMPLS["kernel"], *args, num_threads=nt)
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not __import__("rnnfast._core.dispatch", fromlist=["x"]).avx512_available(),
+                    reason="no AVX-512 here")
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_avx512_microkernel_makes_the_same_bits_as_the_avx2_one(cell, rng):
+    from rnnfast._core.dispatch import kernel_module
+    kernels = kernel_module("kernels")
+    shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80)), ((32, 8, 300, 288), None)]
+    try:
+        for (N, T, D, H), plan in shapes:
+            args = problem(cell, rng, N, T, D, H, with_extras=True)
+            results = []
+            for wide in (True, False):
+                assert kernels.use_wide_microkernel(wide) == wide
+                outs, grads = run(cell, IMPLS["kernel"], *args, plan=plan)
+                results.append(outs + grads)
+            for a, b in zip(*results):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        kernels.use_wide_microkernel(True)

@@ -32,6 +32,7 @@ def config_info() -> dict:
         "openmp_version": config.openmp_version(),
         "isa": dispatch.active_isa(),
         "avx2_available": dispatch.avx2_available(),
+        "avx512_available": dispatch.avx512_available(),
         "num_threads": configured_num_threads(None),
         "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
@@ -49,9 +50,12 @@ def show_config(file=None) -> None:
     omp = f"on (_OPENMP={info['openmp_version']})" if info["openmp"] else "off (serial kernels)"
     print(f"rnnfast {info['version']} (Python {info['python']})", file=out)
     print(f"  OpenMP:       {omp}", file=out)
-    isa = {"avx2": "AVX2 + FMA (x86-64-v3 build)", "baseline": "baseline x86-64 build"}[info["isa"]]
+    isa = {"avx512": "AVX2 + FMA (x86-64-v3 build), micro-kernel in AVX-512", "avx2": "AVX2 + FMA (x86-64-v3 build)",
+           "baseline": "baseline x86-64 build"}[info["isa"]]
     if info["isa"] == "baseline" and info["avx2_available"]:
         isa += f" (forced by {dispatch.ENV_VAR}; the AVX2 build is available)"
+    elif info["isa"] == "avx2" and info["avx512_available"]:
+        isa += f" (forced by {dispatch.ENV_VAR}; the AVX-512 micro-kernel is available)"
     print(f"  kernels:      {isa}", file=out)
     omp = __import__("os").environ.get("OMP_NUM_THREADS")
     src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
