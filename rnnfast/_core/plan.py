@@ -21,6 +21,14 @@ least H/32 rows (with fewer, each thread's pass over all the weights costs more 
 saves) and H <= 256 (the weights fit in L2).  H > 512 takes 128-unit blocks: as fast as 256 on two
 threads, and twice the tiles for a many-core machine.  Measurements: ``bench/RESULTS.md``.
 
+**Many cores.**  On the micro-kernel the tiles may follow the thread count, as its sums do not depend on the
+cut: unit blocks are halved (down to 32 units, one pair of 16-column panels) until there are as many tiles as
+threads, so each thread keeps its own slice of the step weights hot (H=1024 on 16 cores: 64-unit blocks, each
+thread's slice 1 MiB of a 2 MiB L2; on 64 cores: 32-unit blocks of 0.5 MiB at N <= 128).  The BLAS path's tiles
+stay the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of
+H <= 512 has at most N/16 x H/64 tiles: 8 at N=32, H=256, which leaves half of 16 cores idle.  Measured on 16
+cores: ``bench/RESULTS.md`` (2026-12-04, night).
+
 **Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns whole row
 blocks for a window of steps and never waits (batch rows never read each other), when the row blocks
 share out evenly; ``shared_tiles``, the team shares each phase's tiles with a barrier after each;
