@@ -245,6 +245,12 @@ def check_layer_norm(layer_norm, H: int, dtype: np.dtype, finite: bool = True) -
                                  dtype, finite)
 
 
+def check_gru_layer_norm(layer_norm, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
+    """The layer-normalized GRU's gains ``(6H,)`` = ``[g_x (3H) | g_h (3H)]`` of ``dtype`` (None: no layer
+    normalization)."""
+    return _check_variant_vector("layer_norm", layer_norm, 6, "[g_x (3H) | g_h (3H)]", H, dtype, finite)
+
+
 def _check_variant_vector(name: str, a, k: int, parts: str, H: int, dtype: np.dtype, finite: bool):
     """An LSTM variant's own weights: None, or a ``(kH,)`` vector of ``dtype`` (x's), laid out as ``parts``."""
     if a is None:

@@ -11,6 +11,8 @@ reset_after=False (Cho et al. 2014, the textbook form):
     n = tanh(x_t @ Wx_n + bx_n + (r * h) @ Wh_n + bh_n)
 both:
     h_t = (1 - z) * n + z * h
+
+With ``layer_norm`` (6H,), the layer-normalized GRU (reset-after): ``rnnfast/reference/layer_norm.py``.
 """
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._core.validation import (check_cache, check_flag, check_need_grad, check_sequence_backward,
-                                check_sequence_forward, check_step_x)
+from .._core.validation import (check_cache, check_flag, check_gru_layer_norm, check_need_grad,
+                                check_sequence_backward, check_sequence_forward, check_step_x)
 from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward
+from . import layer_norm as layer_norm_steps
 
 
 @dataclass(eq=False)
@@ -36,39 +39,50 @@ class GRUCache:
     hn: list  # per step: h @ Wh_n + bh_n (reset_after) or (r*h) @ Wh_n + bh_n
     valid: list
     mask: object
+    layer_norm: object = None  # layer_norm.GRULayerNormSteps (layer-normalized GRU)
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
-                check_finite=True):
+                check_finite=True, *, layer_norm=None):
     """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
     keep = check_need_grad(need_grad)
-    hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",), check_finite)
+    hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",), check_finite,
+                                 layer_norm)
     return hs, hT, cache if keep else None
 
 
-def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names, check_finite):
+def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state_names, check_finite,
+                 layer_norm=None):
     # The states are named by the caller: h0/c0 here, h/c for the single-step functions.
     reset_after = GRU.check_option(reset_after)
-    v = check_sequence_forward(GRU, x, Wx, Wh, [bx, bh], [(state_names[0], h0)], lengths,
-                               finite=check_flag("check_finite", check_finite))
+    finite = check_flag("check_finite", check_finite)
+    v = check_sequence_forward(GRU, x, Wx, Wh, [bx, bh], [(state_names[0], h0)], lengths, finite=finite)
     N, T, H = v.N, v.T, v.H
     (bx, bh), (h,) = v.biases, v.states
+    ln = check_gru_layer_norm(layer_norm, H, v.dtype, finite)
+    if ln is not None and not reset_after:
+        raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
     steps = v.lengths if v.lengths is not None else np.full(N, T)
     Wh_rz, Wh_n = v.Wh[:, :2 * H], v.Wh[:, 2 * H:]
     hs = np.zeros((N, T, H), dtype=v.dtype)
-    cache = GRUCache(v.x, v.Wx, v.Wh, reset_after, [], [], [], [], v.mask)
+    cache = GRUCache(v.x, v.Wx, v.Wh, reset_after, [], [], [], [], v.mask,
+                     None if ln is None else layer_norm_steps.GRULayerNormSteps(ln, [], [], [], []))
     for t in range(T):
-        ax = v.x[:, t] @ v.Wx + bx
-        ah_rz = h @ Wh_rz + bh[:2 * H]
-        r = sigmoid(ax[:, :H] + ah_rz[:, :H])
-        z = sigmoid(ax[:, H:2 * H] + ah_rz[:, H:])
-        if reset_after:
-            hn = h @ Wh_n + bh[2 * H:]
-            n = np.tanh(ax[:, 2 * H:] + r * hn)
+        if ln is not None:
+            r, z, n, hn, h_new = layer_norm_steps.gru_step_forward(v.x[:, t], h, v.Wx, v.Wh, bx, bh, ln,
+                                                                   cache.layer_norm)
         else:
-            hn = (r * h) @ Wh_n + bh[2 * H:]
-            n = np.tanh(ax[:, 2 * H:] + hn)
-        h_new = (1 - z) * n + z * h
+            ax = v.x[:, t] @ v.Wx + bx
+            ah_rz = h @ Wh_rz + bh[:2 * H]
+            r = sigmoid(ax[:, :H] + ah_rz[:, :H])
+            z = sigmoid(ax[:, H:2 * H] + ah_rz[:, H:])
+            if reset_after:
+                hn = h @ Wh_n + bh[2 * H:]
+                n = np.tanh(ax[:, 2 * H:] + r * hn)
+            else:
+                hn = (r * h) @ Wh_n + bh[2 * H:]
+                n = np.tanh(ax[:, 2 * H:] + hn)
+            h_new = (1 - z) * n + z * h
         valid = (t < steps)[:, None]
         cache.h_prev.append(h)
         cache.gates.append((r, z, n))
@@ -80,12 +94,14 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
 
 
 def gru_backward(dhs, cache, dhT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, dbx, dbh, dh0``."""
+    """Returns ``dx, dWx, dWh, dbx, dbh, dh0`` (and ``dlayer_norm`` after a layer-normalized forward pass)."""
     cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dhT)], N, T, H, cache.x.dtype, cache.mask,
                                          finite=check_flag("check_finite", check_finite))
+    if cache.layer_norm is not None:
+        return layer_norm_steps.gru_backward(dhs, cache, dh)
     Wh_rz, Wh_n = cache.Wh[:, :2 * H], cache.Wh[:, 2 * H:]
     dx = np.zeros_like(cache.x)
     dWx = np.zeros_like(cache.Wx)
@@ -121,12 +137,13 @@ def gru_backward(dhs, cache, dhT=None, check_finite=True):
     return dx, dWx, dWh, dbx, dbh, dh
 
 
-def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, check_finite=True):
+def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, check_finite=True, *, layer_norm=None):
     """One step: ``x (N, D)``, ``h (N, H)`` -> ``h_next, cache``."""
-    _, h_next, cache = _gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, None, reset_after, None, ("h",), check_finite)
+    _, h_next, cache = _gru_forward(check_step_x(x), Wx, Wh, bx, bh, h, None, reset_after, None, ("h",), check_finite,
+                                    layer_norm)
     return h_next, cache
 
 
 def gru_step_backward(dh_next, cache, check_finite=True):
-    """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh``."""
+    """Returns ``dx (N, D), dh, dWx, dWh, dbx, dbh`` (and ``dlayer_norm`` after a layer-normalized step)."""
     return step_backward(GRU, gru_backward, GRUCache, [dh_next], cache, check_finite)

@@ -1,5 +1,6 @@
-"""The layer-normalized LSTM in plain NumPy (Ba et al. 2016, as haste's ``LayerNormLSTM`` computes it): the
-specification of ``rnnfast.lstm_forward(..., layer_norm=ln)``.
+"""The layer-normalized LSTM and GRU in plain NumPy (Ba et al. 2016; the LSTM as haste's ``LayerNormLSTM``
+computes it): the specification of ``rnnfast.lstm_forward(..., layer_norm=ln)`` and ``rnnfast.gru_forward(...,
+layer_norm=ln)``.
 
 Three layer normalizations, each over one row's units with the biased variance and EPS = 1e-5:
 
@@ -10,6 +11,15 @@ Three layer normalizations, each over one row's units with the biased variance a
 where ``LN(v; g, b) = (v - mean(v)) / sqrt(var(v) + EPS) * g + b``.  ``ln (10H,) = [g_x (4H) | g_h (4H) |
 g_c (H) | b_c (H)]``.  The carried cell state is the one before its normalization.  With ``lengths``, as the
 LSTM's.
+
+The GRU (reset-after, PyTorch's form) takes the same two normalizations of its pre-activations, gains only
+(its biases stay where the plain GRU has them), and has no cell state to normalize:
+
+    a_x = LN(x_t @ Wx; g_x) + b_x;   a_h = LN(h_{t-1} @ Wh; g_h) + b_h      (each over the 3H pre-activations)
+    r = sigmoid(a_x,r + a_h,r);   z = sigmoid(a_x,z + a_h,z);   n = tanh(a_x,n + r * a_h,n)
+    h_t = (1 - z) * n + z * h_{t-1}
+
+``ln (6H,) = [g_x (3H) | g_h (3H)]``.
 """
 from __future__ import annotations
 
@@ -104,3 +114,63 @@ def backward(dhs, cache, dh, dc):
         dh = np.where(valid, dr @ cache.Wh.T, dh_t)
         dc = np.where(valid, dc_t * f, dc)
     return dx, dWx, dWh, db, dh, dc, np.concatenate([dg_x, dg_h, dg_c, db_c])
+
+
+@dataclass(eq=False)
+class GRULayerNormSteps:
+    """What the layer-normalized GRU's backward pass reads, per step."""
+
+    ln: np.ndarray
+    x_hat: list  # (N, 3H) normalized x_t @ Wx, and its rstd (N, 1)
+    x_rstd: list
+    h_hat: list  # (N, 3H) normalized h_{t-1} @ Wh, and its rstd
+    h_rstd: list
+
+
+def gru_step_forward(x_t, h, Wx, Wh, bx, bh, ln, steps: GRULayerNormSteps):
+    """One step of the layer-normalized GRU: ``(r, z, n, a_hn, h_new)``, ``a_hn`` the recurrent part of n's
+    pre-activation (what r multiplies); what backward needs goes to ``steps``."""
+    H = Wh.shape[0]
+    g_x, g_h = ln[:3 * H], ln[3 * H:]
+    x_hat, x_rstd = normalize(x_t @ Wx)
+    h_hat, h_rstd = normalize(h @ Wh)
+    ax = x_hat * g_x + bx
+    ah = h_hat * g_h + bh
+    r = sigmoid(ax[:, :H] + ah[:, :H])
+    z = sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+    n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+    h_new = (1 - z) * n + z * h
+    for name, value in [("x_hat", x_hat), ("x_rstd", x_rstd), ("h_hat", h_hat), ("h_rstd", h_rstd)]:
+        getattr(steps, name).append(value)
+    return r, z, n, ah[:, 2 * H:], h_new
+
+
+def gru_backward(dhs, cache, dh):
+    """``gru_backward`` of a layer-normalized forward pass: ``(dx, dWx, dWh, dbx, dbh, dh0, dln)``."""
+    s: GRULayerNormSteps = cache.layer_norm
+    N, T, _ = cache.x.shape
+    H = cache.Wh.shape[0]
+    g_x, g_h = s.ln[:3 * H], s.ln[3 * H:]
+    dx, dWx, dWh = np.zeros_like(cache.x), np.zeros_like(cache.Wx), np.zeros_like(cache.Wh)
+    dbx, dbh = np.zeros(3 * H, dtype=cache.x.dtype), np.zeros(3 * H, dtype=cache.x.dtype)
+    dg_x, dg_h = np.zeros_like(g_x), np.zeros_like(g_h)
+    for t in reversed(range(T)):
+        r, z, n = cache.gates[t]
+        h_prev, ah_n, valid = cache.h_prev[t], cache.hn[t], cache.valid[t]
+        dh_t = dh + dhs[:, t]
+        dh_v = np.where(valid, dh_t, 0)  # padded steps send no gradient into the gates
+        dan = dh_v * (1 - z) * (1 - n ** 2)
+        daz = dh_v * (h_prev - n) * z * (1 - z)
+        dar = dan * ah_n * r * (1 - r)
+        dax = np.concatenate([dar, daz, dan], axis=1)  # at a_x
+        dah = np.concatenate([dar, daz, dan * r], axis=1)  # at a_h
+        dbx += dax.sum(axis=0)
+        dbh += dah.sum(axis=0)
+        dg_x += (dax * s.x_hat[t]).sum(axis=0)
+        dg_h += (dah * s.h_hat[t]).sum(axis=0)
+        dq = normalize_backward(dax, s.x_hat[t], s.x_rstd[t], g_x)  # at x_t @ Wx
+        dr = normalize_backward(dah, s.h_hat[t], s.h_rstd[t], g_h)  # at h_{t-1} @ Wh
+        add_step_grads(t, dq, valid, cache, dx, dWx, np.zeros_like(dWh))
+        dWh += h_prev.T @ dr
+        dh = np.where(valid, dh_t * z + dr @ cache.Wh.T, dh_t)
+    return dx, dWx, dWh, dbx, dbh, dh, np.concatenate([dg_x, dg_h])
