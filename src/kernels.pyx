@@ -31,8 +31,9 @@ from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, inter
                         rnnfast_install_sigint)
 from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
 from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step, step_columns
-from layer_norm cimport (LayerNormBuffers, layer_norm_backward_step, layer_norm_forward_step,
-                         layer_norm_input_gradients, layer_norm_inputs)
+from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_layer_norm_forward_step,
+                         layer_norm_backward_step, layer_norm_forward_step, layer_norm_input_gradients,
+                         layer_norm_inputs)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
@@ -411,6 +412,11 @@ cdef inline void _whole_row_step(bint forward, Py_ssize_t t, Py_ssize_t n0, Py_s
             projected_forward_step(t, n0, n1, pb, a)
         else:
             projected_backward_step(t, n0, n1, pb, a)
+    elif lb.gru:
+        if forward:
+            gru_layer_norm_forward_step(t, n0, n1, lb, a)
+        else:
+            gru_layer_norm_backward_step(t, n0, n1, lb, a)
     elif forward:
         layer_norm_forward_step(t, n0, n1, lb, a)
     else:
@@ -527,10 +533,11 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     return 0
 
 
-# --- The layer-normalized LSTM ---
+# --- The layer-normalized LSTM and GRU ---
 
 cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
     cdef LayerNormBuffers b
+    b.gru = buf.cell == CELL_GRU
     b.N, b.T, b.H = buf.hs.shape[0] if buf.hs is not None else buf.dh.shape[0], buf.active.shape[0], buf.Wh.shape[0]
     if buf.offsets.shape[0] != b.T + 1 or (buf.order is not None and buf.order.shape[0] != b.N):
         raise ValueError("kernel buffers: offsets, active and order do not match the call's T and N")
@@ -540,6 +547,7 @@ cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
     b.ring = buf.ring
     b.Wh = _data(buf.Wh, ft)
     b.ln = _data(buf.ln, ft)
+    b.bias_h = _data(buf.bias_h, ft) if b.gru else NULL
     b.act = _data(buf.act, ft)
     b.h_hat = _data(buf.h_hat, ft)
     b.h_rstd = _data(buf.h_rstd, ft)
@@ -554,11 +562,12 @@ cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
     b.dG = _data(buf.dGx, ft)
     b.dR = _data(buf.dR, ft)
     b.dCN = _data(buf.dCN, ft)
+    b.dAH = _data(buf.dAH, ft) if b.gru else NULL
     return b
 
 
 def layer_norm_forward(buf, plan):
-    """Internal: the layer-normalized LSTM's forward pass (``rnnfast._core.driver``)."""
+    """Internal: the layer-normalized LSTM's or GRU's forward pass (``rnnfast._core.driver``)."""
     if buf.x_tm.dtype == np.float32:
         _layer_norm_forward[float](buf.x_tm, buf, plan)
     else:
@@ -569,7 +578,8 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t gates = 3 if b.gru else 4
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = gates * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk
     b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
@@ -579,18 +589,19 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
     cdef floating* x_hat = <floating*>_data(buf.x_hat, ft)
     cdef floating* x_rstd = <floating*>_data(buf.x_rstd, ft)
     cdef const floating* bias = <const floating*>_data(buf.bias_x, ft)
-    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, b.ring)
+    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, b.ring)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0
     with nogil:
         if not b.ring:  # the ended sequences' rows enter the all-step sums of the gains' gradients
             _zero_past_running_rows(s, <floating*>b.h_hat, G)
-            _zero_past_running_rows(s, <floating*>b.c_hat, H)
+            if not b.gru:
+                _zero_past_running_rows(s, <floating*>b.c_hat, H)
         all_steps_gemm(False, False, rows, G, D, &x_tm[0, 0], D, &Wx[0, 0], G, act, G, NULL, num_threads, mark,
                        microkernel)
         for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
-            layer_norm_inputs(blk * R, min(rows, (blk + 1) * R), H, act, x_hat, x_rstd,
+            layer_norm_inputs(blk * R, min(rows, (blk + 1) * R), G, act, x_hat, x_rstd,
                               <const floating*>b.ln, bias)
         _whole_row_steps(True, N, T, R, nt, b.active, NULL, &b, act, mark)
     check_interrupt(mark)
@@ -598,8 +609,8 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
 
 
 def layer_norm_backward(buf, plan):
-    """Internal: the layer-normalized LSTM's backward pass; ``dh``, ``dc`` enter holding the gradient at the
-    final state and leave holding it at the initial one."""
+    """Internal: the layer-normalized LSTM's or GRU's backward pass; ``dh`` (and the LSTM's ``dc``) enter
+    holding the gradient at the final state and leave holding it at the initial one."""
     if buf.x_tm.dtype == np.float32:
         _layer_norm_backward[float](buf.x_tm, buf, plan)
     else:
@@ -610,13 +621,16 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef LayerNormBuffers b = _layer_norm_buffers(buf, ft)
     cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = 4 * b.H, rows = x_tm.shape[0]
+    cdef Py_ssize_t gates = 3 if b.gru else 4
+    cdef Py_ssize_t N = b.N, T = b.T, D = x_tm.shape[1], H = b.H, G = gates * b.H, rows = x_tm.shape[0]
     cdef Py_ssize_t R = plan.rows, blocks = (N + R - 1) // R, blk
     b.cols = step_columns(R, H, G)
     cdef Py_ssize_t row_tasks = (rows + R - 1) // R
     cdef int num_threads = plan.num_threads, nt = team(blocks, plan.step_threads)
     cdef bint microkernel = plan.microkernel_products
     cdef floating* dG = <floating*>b.dG
+    cdef floating* dAH = <floating*>b.dAH
+    cdef floating* dbh = <floating*>_data(buf.dbh, ft) if b.gru else NULL
     cdef floating* dR = <floating*>b.dR
     cdef floating* dCN = <floating*>b.dCN
     cdef floating* dQ = <floating*>_data(buf.dQ, ft)
@@ -628,7 +642,7 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef floating* dWh = <floating*>_data(buf.dWh, ft)
     cdef floating* dbx = <floating*>_data(buf.dbx, ft)
     cdef floating* dln = <floating*>_data(buf.dln, ft)
-    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False)
+    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, False)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0
@@ -636,10 +650,13 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
         # the ended sequences' rows: no gradient (the all-step sums run over every row)
         _zero_past_running_rows(s, dG, G)
         _zero_past_running_rows(s, dR, G)
-        _zero_past_running_rows(s, dCN, H)
+        if b.gru:
+            _zero_past_running_rows(s, dAH, G)
+        else:
+            _zero_past_running_rows(s, dCN, H)
         _whole_row_steps(False, N, T, R, nt, b.active, NULL, &b, dG, mark)
         for blk in prange(row_tasks, num_threads=team(row_tasks, num_threads), schedule="static"):
-            layer_norm_input_gradients(blk * R, min(rows, (blk + 1) * R), H, dG, x_hat, x_rstd, ln, dQ)
+            layer_norm_input_gradients(blk * R, min(rows, (blk + 1) * R), G, dG, x_hat, x_rstd, ln, dQ)
         all_steps_gemm(False, True, rows, D, G, dQ, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
         all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0], D, dQ, G, dWx, G, NULL, num_threads, mark, microkernel)
@@ -647,9 +664,13 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
                        microkernel)
         column_sums(rows, G, dG, G, dbx, num_threads)
         column_dot_sums(rows, G, dG, G, x_hat, G, dln, num_threads)                       # g_x
-        column_dot_sums(rows, G, dG, G, <const floating*>b.h_hat, G, dln + G, num_threads)  # g_h
-        column_dot_sums(rows, H, dCN, H, <const floating*>b.c_hat, H, dln + 2 * G, num_threads)  # g_c
-        column_sums(rows, H, dCN, H, dln + 2 * G + H, num_threads)                        # b_c
+        if b.gru:  # a_h has its own gradient: the reset gate scales its n part
+            column_sums(rows, G, dAH, G, dbh, num_threads)
+            column_dot_sums(rows, G, dAH, G, <const floating*>b.h_hat, G, dln + G, num_threads)  # g_h
+        else:
+            column_dot_sums(rows, G, dG, G, <const floating*>b.h_hat, G, dln + G, num_threads)  # g_h
+            column_dot_sums(rows, H, dCN, H, <const floating*>b.c_hat, H, dln + 2 * G, num_threads)  # g_c
+            column_sums(rows, H, dCN, H, dln + 2 * G + H, num_threads)                        # b_c
     check_interrupt(mark)
     return 0
 

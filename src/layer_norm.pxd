@@ -1,8 +1,10 @@
 # cython: language_level=3
-"""The layer-normalized LSTM (Ba et al. 2016, haste's ``LayerNormLSTM``): one row block's step.  NumPy twin:
-``rnnfast/reference/layer_norm.py`` (the equations, the parameters' layout and EPS).
+"""The layer-normalized LSTM (Ba et al. 2016, haste's ``LayerNormLSTM``) and GRU (reset-after): one row block's
+step.  NumPy twin: ``rnnfast/reference/layer_norm.py`` (the equations, the parameters' layout and EPS).
 
-    a = LN(x_t @ Wx; g_x) + LN(h_{t-1} @ Wh; g_h) + b;   c_t = f * c_{t-1} + i * g;   h_t = o * tanh(LN(c_t; g_c, b_c))
+    LSTM:  a = LN(x_t @ Wx; g_x) + LN(h_{t-1} @ Wh; g_h) + b;   c_t = f * c_{t-1} + i * g;   h_t = o * tanh(LN(c_t; g_c, b_c))
+    GRU:   a_x = LN(x_t @ Wx; g_x) + b_x;   a_h = LN(h_{t-1} @ Wh; g_h) + b_h;   r, z = sigmoid(a_x + a_h);
+           n = tanh(a_x,n + r * a_h,n);   h_t = (1 - z) * n + z * h_{t-1}
 
 The normalizations need a whole row of the step's products, so, as the projection LSTM's, a step's tiles are
 whole row blocks and a thread owns its row blocks for all steps.  ``LN(x_t @ Wx)`` does not depend on the
@@ -16,8 +18,10 @@ from gate_math cimport sigmoid_inplace, tanh_, tanh_inplace
 
 
 cdef struct LayerNormBuffers:
-    # Arrays are float* or double* (the call's dtype).  G = 4H.  Time-major arrays have a block of rows per
-    # step (the staircase: offsets, active, order); in inference the per-step ones are N rows, reused.
+    # Arrays are float* or double* (the call's dtype).  G = 4H (LSTM) or 3H (GRU).  Time-major arrays have a
+    # block of rows per step (the staircase: offsets, active, order); in inference the per-step ones are N rows,
+    # reused.  The GRU has no cell state: cst, c_hat, c_rstd, dc and dCN are NULL.
+    bint gru
     Py_ssize_t N, T, H
     const Py_ssize_t* offsets
     const Py_ssize_t* active
@@ -25,7 +29,8 @@ cdef struct LayerNormBuffers:
     bint ring
     Py_ssize_t cols           # gate columns per step product (``projection.step_columns``)
     const void* Wh            # (H, G)
-    const void* ln            # (10H,) [g_x | g_h | g_c | b_c]
+    const void* ln            # (10H,) [g_x | g_h | g_c | b_c], the GRU's (6H,) [g_x | g_h]
+    const void* bias_h        # (G,) the GRU's recurrent bias b_h
     void* act                 # (rows, G) LN(x @ Wx) * g_x + b, then the gate activations
     void* h_hat               # (rows, G) the normalized h_{t-1} @ Wh ...
     void* h_rstd              # (rows,) ... and its 1 / std
@@ -40,6 +45,7 @@ cdef struct LayerNormBuffers:
     void* dG                  # (rows, G) at the gate pre-activations a
     void* dR                  # (rows, G) at h_{t-1} @ Wh
     void* dCN                 # (rows, H) at LN(c_t)
+    void* dAH                 # (rows, G) the GRU's gradient at a_h
 
 
 cdef inline Py_ssize_t _slot(const LayerNormBuffers* b, Py_ssize_t t) noexcept nogil:
@@ -82,11 +88,11 @@ cdef inline void normalize_backward(const floating* dy, const floating* v_hat, f
         dv[j] = rstd * (dy[j] * gain[j] - a - v_hat[j] * c)
 
 
-cdef inline void layer_norm_inputs(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t H, floating* act, floating* x_hat,
+cdef inline void layer_norm_inputs(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, floating* act, floating* x_hat,
                                    floating* x_rstd, const floating* ln, const floating* bias) noexcept nogil:
-    """Rows r0..r1-1 of the input part: ``act`` enters holding x @ Wx and leaves holding LN(x @ Wx) * g_x + b;
-    the normalized rows go to ``x_hat`` (training), their 1/std to ``x_rstd``."""
-    cdef Py_ssize_t G = 4 * H, r, j
+    """Rows r0..r1-1 of the input part (G pre-activations a row): ``act`` enters holding x @ Wx and leaves
+    holding LN(x @ Wx) * g_x + b; the normalized rows go to ``x_hat`` (training), their 1/std to ``x_rstd``."""
+    cdef Py_ssize_t r, j
     cdef floating* a
     cdef floating* xh
     cdef floating rstd
@@ -201,10 +207,95 @@ cdef inline void layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_
              <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * H, H)
 
 
-cdef inline void layer_norm_input_gradients(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t H, const floating* dG,
+cdef inline void layer_norm_input_gradients(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, const floating* dG,
                                             const floating* x_hat, const floating* x_rstd, const floating* ln,
                                             floating* dQ) noexcept nogil:
-    """Rows r0..r1-1: the gradient at x @ Wx from the one at the gate pre-activations."""
-    cdef Py_ssize_t G = 4 * H, r
+    """Rows r0..r1-1 (G pre-activations a row): the gradient at x @ Wx from the one at LN(x @ Wx) * g_x."""
+    cdef Py_ssize_t r
     for r in range(r0, r1):
         normalize_backward(dG + r * G, x_hat + r * G, x_rstd[r], ln, dQ + r * G, G)
+
+
+cdef inline void gru_layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const LayerNormBuffers* b,
+                                             floating* act) noexcept nogil:
+    """The GRU's step t of the running rows n0..n1-1 of one row block; ``act`` enters holding a_x and leaves
+    holding r, z, n."""
+    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j, j0, jb
+    cdef const floating* g_h = <const floating*>b.ln + G
+    cdef const floating* b_h = <const floating*>b.bias_h
+    cdef floating* a_t = act + b.offsets[t] * G
+    cdef floating* h_hat = <floating*>b.h_hat + _row(b, t) * G
+    cdef floating* h_rstd = <floating*>b.h_rstd + _row(b, t)
+    cdef const floating* h_prev = <const floating*>b.hst + _slot(b, t) * H
+    cdef floating* h_next = <floating*>b.hst + _slot(b, t + 1) * H
+    cdef floating* hs = <floating*>b.hs
+    cdef floating* a
+    cdef floating* hh
+    cdef floating one = 1, z, h_
+    for jb in range((G + b.cols - 1) // b.cols):  # h_{t-1} @ Wh
+        j0 = jb * b.cols
+        gemm(False, False, n1 - n0, min(b.cols, G - j0), H, 1, h_prev + n0 * H, H,
+             <const floating*>b.Wh + j0, G, 0, h_hat + n0 * G + j0, G)
+    for n in range(n0, n1):
+        a = a_t + n * G
+        hh = h_hat + n * G
+        h_rstd[n] = normalize(hh, hh, G)
+        for j in range(2 * H):
+            a[j] = a[j] + (hh[j] * g_h[j] + b_h[j])
+        sigmoid_inplace(a, 2 * H)      # r, z
+        for j in range(2 * H, G):
+            a[j] = a[j] + a[j - 2 * H] * (hh[j] * g_h[j] + b_h[j])
+        tanh_inplace(a + 2 * H, H)     # n
+        for j in range(H):
+            z = a[H + j]
+            h_ = (one - z) * a[2 * H + j] + z * h_prev[n * H + j]
+            h_next[n * H + j] = h_
+            hs[((b.order[n] if b.order != NULL else n) * b.T + t) * H + j] = h_
+
+
+cdef inline void gru_layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const LayerNormBuffers* b,
+                                              floating* dG) noexcept nogil:
+    """The GRU's step t gradients for the running rows n0..n1-1 of one row block: ``dh`` goes from step t+1's to
+    step t's; the gradients at a_x (``dG``), at a_h (``dAH``) and at h_{t-1} @ Wh (``dR``) stay for the all-step
+    sums."""
+    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j, j0, jb, row
+    cdef const floating* g_h = <const floating*>b.ln + G
+    cdef const floating* b_h = <const floating*>b.bias_h
+    cdef const floating* a_t = <const floating*>b.act + b.offsets[t] * G
+    cdef const floating* h_hat = <const floating*>b.h_hat + b.offsets[t] * G
+    cdef const floating* h_rstd = <const floating*>b.h_rstd + b.offsets[t]
+    cdef const floating* h_prev = <const floating*>b.hst + b.offsets[t] * H
+    cdef const floating* dhs = <const floating*>b.dhs
+    cdef floating* dh = <floating*>b.dh
+    cdef floating* d_t = dG + b.offsets[t] * G
+    cdef floating* dah_t = <floating*>b.dAH + b.offsets[t] * G
+    cdef floating* dr_t = <floating*>b.dR + b.offsets[t] * G
+    cdef const floating* a
+    cdef const floating* hh
+    cdef floating* d
+    cdef floating* dah
+    cdef floating one = 1, dh_, r, z, nn, dan, dar
+    for n in range(n0, n1):
+        a = a_t + n * G
+        hh = h_hat + n * G
+        d = d_t + n * G
+        dah = dah_t + n * G
+        row = ((b.order[n] if b.order != NULL else n) * b.T + t) * H
+        for j in range(H):
+            dh_ = dh[n * H + j] + dhs[row + j]
+            r, z, nn = a[j], a[H + j], a[2 * H + j]
+            dan = dh_ * (one - z) * (one - nn * nn)
+            dar = dan * (hh[2 * H + j] * g_h[2 * H + j] + b_h[2 * H + j]) * r * (one - r)
+            d[j] = dar                                                    # r
+            d[H + j] = dh_ * (h_prev[n * H + j] - nn) * z * (one - z)     # z
+            d[2 * H + j] = dan                                            # n
+            dah[j] = dar
+            dah[H + j] = d[H + j]
+            dah[2 * H + j] = dan * r
+            dh[n * H + j] = dh_ * z
+        normalize_backward(dah, hh, h_rstd[n], g_h, dr_t + n * G, G)
+    # dL/dh_{t-1} = dh * z + dr @ Wh^T, summed over the column blocks in order
+    for jb in range((G + b.cols - 1) // b.cols):
+        j0 = jb * b.cols
+        gemm(False, True, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
+             <const floating*>b.Wh + j0, G, 1, dh + n0 * H, H)

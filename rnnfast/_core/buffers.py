@@ -129,8 +129,8 @@ class SequenceBuffers:
     dm: Optional[np.ndarray] = None  # (N, H) scratch
     zeros: Optional[np.ndarray] = None  # (H,)
     dWhr: Optional[np.ndarray] = None  # (H, P)
-    # the layer-normalized LSTM (``kernels.layer_norm_forward``/``backward``; reference/layer_norm.py)
-    ln: Optional[np.ndarray] = None  # (10H,) [g_x | g_h | g_c | b_c]
+    # the layer-normalized LSTM and GRU (``kernels.layer_norm_forward``/``backward``; reference/layer_norm.py)
+    ln: Optional[np.ndarray] = None  # (10H,) [g_x | g_h | g_c | b_c]; the GRU's (6H,) [g_x | g_h]
     x_hat: Optional[np.ndarray] = None  # (rows, G) the normalized x @ Wx (training) ...
     x_rstd: Optional[np.ndarray] = None  # (rows,) ... and its 1 / std
     h_hat: Optional[np.ndarray] = None  # (rows, G) the normalized h @ Wh (ring: (N, G)) ...
@@ -140,7 +140,8 @@ class SequenceBuffers:
     dR: Optional[np.ndarray] = None  # (rows, G) at h @ Wh
     dCN: Optional[np.ndarray] = None  # (rows, H) at LN(c)
     dQ: Optional[np.ndarray] = None  # (rows, G) at x @ Wx
-    dln: Optional[np.ndarray] = None  # (10H,)
+    dAH: Optional[np.ndarray] = None  # (rows, G) the GRU's gradient at LN(h @ Wh) * g_h + b_h
+    dln: Optional[np.ndarray] = None  # (10H,), the GRU's (6H,)
 
 
 def _threads_for(a: np.ndarray, num_threads: int) -> int:

@@ -15,9 +15,9 @@ from .counter_rng import splitmix64
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .threads import single_threaded_blas
-from .validation import (check_cache, check_flag, check_layer_norm, check_need_grad, check_peephole,
-                         check_projected_forward, check_sequence_backward, check_sequence_forward, check_states,
-                         check_step_grads, check_step_x, check_zoneout)
+from .validation import (check_cache, check_flag, check_gru_layer_norm, check_layer_norm, check_need_grad,
+                         check_peephole, check_projected_forward, check_sequence_backward, check_sequence_forward,
+                         check_states, check_step_grads, check_step_x, check_zoneout)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -43,7 +43,7 @@ class SequenceCache:
     peephole: Optional[np.ndarray] = None  # LSTM with peepholes: (3H,)
     projection: Optional[np.ndarray] = None  # projection LSTM: Whr (H, P); hst is then P wide
     mst: Optional[np.ndarray] = None  # projection LSTM: (rows, H) o * tanh(c) of every step
-    layer_norm: Optional[dict] = None  # layer-normalized LSTM: ln and the normalized rows (SequenceBuffers' names)
+    layer_norm: Optional[dict] = None  # layer-normalized LSTM or GRU: ln, bias_h and the normalized rows (as buffers)
     zoneout: Optional[tuple] = None  # LSTM with zoneout: (z_c, z_h) ...
     zoneout_key: Optional[int] = None  # ... and the masks' key (training), as SequenceBuffers
 
@@ -69,8 +69,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
 
     ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None.  ``projection`` (LSTM):
     ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None.  ``layer_norm``
-    (LSTM): ``(10H,)`` of the layer-normalized LSTM (``rnnfast/reference/layer_norm.py``), or None; not with
-    the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)`` and ``zoneout_seed`` (None: evaluation): zoneout
+    (LSTM, reset-after GRU): ``(10H,)`` of the layer-normalized LSTM, ``(6H,)`` of the GRU
+    (``rnnfast/reference/layer_norm.py``), or None; not with the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)`` and ``zoneout_seed`` (None: evaluation): zoneout
     (``rnnfast/reference/zoneout.py``); not with the others."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
@@ -78,8 +78,12 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     names = state_names or tuple(n + "0" for n in spec.state_names)
     for name, given in [("peephole", peephole), ("projection", projection), ("layer_norm", layer_norm),
                         ("zoneout", zoneout)]:
-        if given is not None and spec.name != "lstm":
-            raise ValueError(f"{name}: only the LSTM has one; got cell {spec.name!r}")
+        cells = ("lstm", "gru") if name == "layer_norm" else ("lstm",)
+        if given is not None and spec.name not in cells:
+            owners = "the LSTM and the GRU have" if len(cells) == 2 else "the LSTM has"
+            raise ValueError(f"{name}: only {owners} one; got cell {spec.name!r}")
+    if layer_norm is not None and spec.name == "gru" and not option:
+        raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
     if projection is None:
         v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
                                    check_x_values=False, finite=finite)  # x: checked in its time-major copy
@@ -89,7 +93,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     N, T, H, dtype = v.N, v.T, v.H, v.dtype
     P = H if v.Whr is None else v.Whr.shape[1]  # the width of h
     peephole = check_peephole(peephole, H, dtype, finite)
-    layer_norm = check_layer_norm(layer_norm, H, dtype, finite)
+    layer_norm = (check_gru_layer_norm if spec.name == "gru" else check_layer_norm)(layer_norm, H, dtype, finite)
     if layer_norm is not None and (peephole is not None or v.Whr is not None):
         raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
     zoneout, zoneout_seed = check_zoneout(zoneout, zoneout_seed)
@@ -116,7 +120,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             peep=None if peephole is None else np.ascontiguousarray(peephole),
             zoneout=zoneout, zoneout_key=zoneout_key,
             cst=state_history(v.states[1], steps, ring, keep) if len(v.states) > 1 else None,
-            hg=keep((scratch_rows, G), dtype) if spec.name == "gru" else None,
+            hg=keep((scratch_rows, G), dtype) if spec.name == "gru" and layer_norm is None else None,
             rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
             # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
             hs=(np.empty if steps.order is None else np.zeros)((N, T, P), dtype=dtype),
@@ -130,7 +134,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             buf.ln = np.ascontiguousarray(layer_norm)
             buf.x_hat, buf.x_rstd = (None, None) if ring else (keep((steps.rows, G), dtype), keep((steps.rows,), dtype))
             buf.h_hat, buf.h_rstd = keep((step_rows, G), dtype), keep((step_rows,), dtype)
-            buf.c_hat, buf.c_rstd = keep((step_rows, H), dtype), keep((step_rows,), dtype)
+            if spec.name == "lstm":
+                buf.c_hat, buf.c_rstd = keep((step_rows, H), dtype), keep((step_rows,), dtype)
             run = _kernels.layer_norm_forward
         else:
             buf.panels = ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None
@@ -150,7 +155,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             if layer_norm is not None:
                 cache.layer_norm = {name: getattr(buf, name)
                                     for name in ("ln", "x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd")}
-                normalized = (buf.x_hat, buf.x_rstd, buf.h_hat, buf.h_rstd, buf.c_hat, buf.c_rstd)
+                cache.layer_norm["bias_h"] = buf.bias_h
+                normalized = tuple(a for a in (buf.x_hat, buf.x_rstd, buf.h_hat, buf.h_rstd, buf.c_hat, buf.c_rstd)
+                                   if a is not None)
             ws.keep_until_dead(cache, *(a for a in (buf.x_tm, buf.hst, buf.cst, buf.act, buf.hg, buf.rh, buf.mst,
                                                     *normalized) if a is not None))
         last = steps.final_rows(ring)  # each sequence's own last state
@@ -208,26 +215,28 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
 
 def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
     """``sequence_backward`` of the paths that run whole row blocks a step (``kernels.projected_backward``,
-    ``layer_norm_backward``): ``(dx, dWx, dWh, db, dh0, dc0, *the variant's weight gradients)`` -- a projection
-    LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's ``dlayer_norm``."""
-    steps, plan = cache.steps, cache.plan
+    ``layer_norm_backward``): ``(dx, dWx, dWh, *dbiases, *dstates0, *the variant's weight gradients)`` -- a
+    projection LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's or GRU's ``dlayer_norm``."""
+    steps, plan, spec = cache.steps, cache.plan, cache.spec
     N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
     G, P = cache.Wx.shape[1], cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
-    H = G // 4
+    H = G // spec.gates
+    gru = spec.name == "gru"
     dhs, (dh,) = check_sequence_backward(dhs, [("dhT", dfinals[0])], N, T, P, dtype, cache.mask,
                                          check_dhs_values=False, finite=finite)
-    (dc,) = check_states([("dcT", dfinals[1])], N, H, dtype, "of the forward pass", finite)
+    dc = None if gru else check_states([("dcT", dfinals[1])], N, H, dtype, "of the forward pass", finite)[0]
     lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
     dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
-    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in (dh, dc)]  # written in place, rows sorted
-    dW = kernel_outputs(N, dtype, (D, G), (P, G), (G,))
+    dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in ((dh,) if gru else (dh, dc))]  # in place, sorted
+    dW = kernel_outputs(N, dtype, (D, G), (P, G), *[(G,)] * len(spec.bias_names))
     with pool.scope() as ws:
         rows = steps.rows
         buf = SequenceBuffers(
-            _kernels.CELLS["lstm"], False, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
+            _kernels.CELLS[spec.name], True, False, x_tm=cache.x_tm, Wx=cache.Wx, Wh=cache.Wh,
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=False,
-            hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0], dc=dstates[1],
-            dGx=ws.take((rows, G), dtype), dx_tm=ws.take((rows, D), dtype), dWx=dW[0], dWh=dW[1], dbx=dW[2],
+            hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0],
+            dc=None if gru else dstates[1], dGx=ws.take((rows, G), dtype), dx_tm=ws.take((rows, D), dtype),
+            dWx=dW[0], dWh=dW[1], dbx=dW[2], dbh=dW[3] if gru else None,
         )
         if cache.projection is not None:
             buf.peep, buf.Whr, buf.mst = cache.peephole, cache.projection, cache.mst
@@ -238,8 +247,12 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
         else:
             for name, a in cache.layer_norm.items():
                 setattr(buf, name, a)
-            buf.dR, buf.dCN, buf.dQ = ws.take((rows, G), dtype), ws.take((rows, H), dtype), ws.take((rows, G), dtype)
-            buf.dln = kernel_outputs(N, dtype, (10 * H,))[0]
+            buf.dR, buf.dQ = ws.take((rows, G), dtype), ws.take((rows, G), dtype)
+            if gru:
+                buf.dAH = ws.take((rows, G), dtype)
+            else:
+                buf.dCN = ws.take((rows, H), dtype)
+            buf.dln = kernel_outputs(N, dtype, cache.layer_norm["ln"].shape)[0]
             run, variant = _kernels.layer_norm_backward, [buf.dln]
         if N:
             with single_threaded_blas():
