@@ -122,3 +122,58 @@ def test_bad_layer_norm_arguments_are_clear_errors(impl, rng):
     with pytest.raises(ValueError, match="the reset-after one; got reset_after=False"):
         impl.gru_forward(x, Wx, Wh, bx, bh, reset_after=False, layer_norm=ln)
 
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_layer_gradients_include_the_normalizations(backend, rng):
+    from rnnfast.layers import TimeGRU
+    layer = TimeGRU.init(3, 5, rng=rng, dtype=np.float64, backend=backend, layer_norm=True)
+    assert layer.params[4].shape == (30,) and layer.layer_norm is layer.params[4]
+    np.testing.assert_array_equal(layer.layer_norm, np.ones(30))
+    layer.layer_norm[...] += rng.standard_normal(30) * 0.1  # away from the initial values
+    x = rng.standard_normal((2, 4, 3))
+    R = rng.standard_normal((2, 4, 5))
+
+    def loss():
+        return float(np.sum(layer.forward(x) * R))
+
+    loss()
+    layer.backward(R)
+    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
+        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    hs = layer.forward(x, need_grad=False)
+    state = None
+    for t in range(4):
+        h, state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(h, hs[:, t], rtol=1e-12)
+    with pytest.raises(ValueError, match="the reset-after one"):
+        TimeGRU.init(3, 5, reset_after=False, layer_norm=True)
+
+
+def test_stack_model_checkpoint_and_cli(tmp_path, rng, capsys):
+    from rnnfast.cli import main
+    from rnnfast.layers import RecurrentStack
+    from rnnfast.models import RNNLM
+    stack = RecurrentStack("gru", 4, 6, num_layers=2, bidirectional=True, layer_norm=True, rng=rng)
+    assert sum(p.shape == (36,) for p in stack.params) == 4
+    assert stack.forward(rng.standard_normal((3, 5, 4)).astype(np.float32)).shape == (3, 5, 12)
+    model = RNNLM(20, 8, 16, 2, "gru", layer_norm=True)
+    assert model.config["layer_norm"] and sum(p.shape == (96,) for p in model.params) == 2
+    restored = RNNLM(**{**model.config, "seed": 1})
+    restored.load_state_arrays(dict(model.state_arrays()))
+    tokens = rng.integers(0, 20, size=200)
+    assert restored.perplexity(tokens) == model.perplexity(tokens)
+    with pytest.raises(ValueError, match="layer_norm needs cell='lstm' or gru; got cell='rnn'"):
+        RNNLM(20, 8, 16, 2, "rnn", layer_norm=True)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 80)
+    ckpt = tmp_path / "lm.npz"
+    args = ["train", "--data", str(corpus), "--cell", "gru-layernorm", "--layers", "1", "--hidden", "16", "--embed",
+            "8", "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--checkpoint", str(ckpt), "--quiet",
+            "--sample-length", "0"]
+    assert main(args) == 0
+    assert "GRU (layer norm)" in capsys.readouterr().out
+    assert main(args[:-3] + ["--resume", "--epochs", "2", "--quiet", "--sample-length", "0"]) == 0
+    assert "epoch 2:" in capsys.readouterr().out
+    assert main(["train", "--cell", "gru-layernorm", "--proj-size", "4"]) == 2
+    assert "--proj-size needs an LSTM cell" in capsys.readouterr().err

@@ -128,9 +128,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
     t.add_argument("--level", choices=["char", "word"], default="char")
     t.add_argument("--max-chars", type=_positive(int), help="use only the first N characters of the text")
-    t.add_argument("--cell", choices=["lstm", "lstm-peephole", "lstm-layernorm", "gru", "rnn"], default="lstm",
-                   help="lstm-peephole: the LSTM whose gates see the cell state; lstm-layernorm: the layer-normalized "
-                        "LSTM (rnnfast.lstm_forward's peephole, layer_norm)")
+    t.add_argument("--cell", choices=["lstm", "lstm-peephole", "lstm-layernorm", "gru", "gru-layernorm", "rnn"],
+                   default="lstm",
+                   help="lstm-peephole: the LSTM whose gates see the cell state; lstm-layernorm, gru-layernorm: the "
+                        "layer-normalized LSTM, GRU (rnnfast.lstm_forward's peephole, layer_norm; gru_forward's "
+                        "layer_norm)")
     t.add_argument("--layers", type=_positive(int), default=2)
     t.add_argument("--hidden", type=_positive(int), default=256)
     t.add_argument("--proj-size", type=_positive(int), default=None,

@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 
 from .. import backend as _backend
-from .._core.validation import (check_layer_norm, check_peephole, check_projected_weights, check_weights,
-                                check_zoneout)
+from .._core.validation import (check_gru_layer_norm, check_layer_norm, check_peephole, check_projected_weights,
+                                check_weights, check_zoneout)
 from ..cells import cell_spec
 
 
@@ -261,13 +261,40 @@ class TimeLSTM(TimeRecurrent):
 
 
 class TimeGRU(TimeRecurrent):
-    """GRU time layer: ``TimeGRU(Wx (D, 3H), Wh (H, 3H), bx, bh (3H,), stateful=False, reset_after=True)``."""
+    """GRU time layer: ``TimeGRU(Wx (D, 3H), Wh (H, 3H), bx, bh (3H,), stateful=False, reset_after=True,
+    layer_norm=None)``.
+
+    ``layer_norm`` ``(6H,)`` = ``[g_x | g_h]``: the layer-normalized GRU (reset-after; ``rnnfast.gru_forward``),
+    its gains last in ``params``.  ``TimeGRU.init(..., layer_norm=True)`` makes them, all one."""
 
     cell = "gru"
 
-    def __init__(self, Wx, Wh, bx, bh, stateful=False, reset_after=True, backend=None, num_threads=None, bias=True):
-        super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias)
+    def __init__(self, Wx, Wh, bx, bh, stateful=False, reset_after=True, backend=None, num_threads=None, bias=True,
+                 layer_norm=None):
+        if layer_norm is not None and not reset_after:
+            raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
+        super().__init__(Wx, Wh, bx, bh, stateful=stateful, backend=backend, num_threads=num_threads, bias=bias,
+                         weights=None if layer_norm is None else {"layer_norm": layer_norm})
         self.reset_after = reset_after
+
+    def _check_weights(self, Wx, Wh, biases, weights: dict) -> None:
+        super()._check_weights(Wx, Wh, biases, weights)
+        check_gru_layer_norm(weights.get("layer_norm"), np.shape(Wx)[1] // 3, np.asarray(Wx).dtype, finite=False)
+
+    @classmethod
+    def init(cls, input_size: int, hidden_size: int, rng=None, dtype=np.float32, layer_norm: bool = False,
+             **kwargs):
+        """As ``TimeRecurrent.init``; ``layer_norm=True`` adds the layer normalizations' gains, all one."""
+        if not isinstance(layer_norm, (bool, np.bool_)):
+            raise TypeError(f"layer_norm must be True or False here (the layer makes the gains); got {layer_norm!r}")
+        if layer_norm:
+            kwargs["layer_norm"] = np.ones(6 * hidden_size, dtype)
+        return super().init(input_size, hidden_size, rng=rng, dtype=dtype, **kwargs)
+
+    @property
+    def layer_norm(self) -> Optional[np.ndarray]:
+        """The layer normalizations' gains ``(6H,)``, or None."""
+        return self._weights_kw().get("layer_norm")
 
 
 class TimeRNN(TimeRecurrent):

@@ -33,8 +33,9 @@ class RNNLM:
         if zoneout is not None:
             variants["zoneout"] = [float(z) for z in zoneout]
         for name in variants:
-            if cell != "lstm":
-                raise ValueError(f"{name} needs cell='lstm'; got cell={cell!r}")
+            if cell != "lstm" and not (name == "layer_norm" and cell == "gru"):
+                raise ValueError(f"{name} needs cell='lstm'{' or gru' if name == 'layer_norm' else ''}; got "
+                                 f"cell={cell!r}")
         self.config.update(variants)
         dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
