@@ -167,6 +167,8 @@ def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--sizes", "2,3"], "size '2,3': expected N,T,D,H or N,T,H"),
     (["bench", "--json", "/nonexistent-dir/x.json"], "directory does not exist"),
+    (["bench", "--cells", "gru", "--peephole"], "--peephole and --proj-size are LSTM variants"),
+    (["bench", "--cells", "rnn", "--layer-norm"], "--layer-norm is an LSTM and GRU variant"),
 ])
 def test_cli_bench_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -187,8 +189,21 @@ def test_lstm_variants_run_on_every_backend_that_has_them(variant, pass_):
             assert "torch" in name and (case.variant in str(exc) or "not installed" in str(exc))
             continue
         fn()
-    with pytest.raises(ValueError, match="LSTM variants"):
-        Case("gru", pass_, 3, 4, 5, 6, "float64", 1, **variant)
+    with pytest.raises(ValueError, match="LSTM and GRU variant" if "layer_norm" in variant else "LSTM variants"):
+        Case("rnn" if "layer_norm" in variant else "gru", pass_, 3, 4, 5, 6, "float64", 1, **variant)
+
+
+@pytest.mark.parametrize("pass_", ["train", "forward"])
+def test_the_layer_normalized_gru_runs_on_every_backend_that_has_it(pass_):
+    case = Case("gru", pass_, 3, 4, 5, 6, "float64", 1, layer_norm=True)
+    assert case.variant == "LN" and backends.variant_weights(case)["layer_norm"].shape == (36,)
+    for name in ("rnnfast", "reference", "torch"):
+        try:
+            fn = backends.prepare(name, case, make_inputs(case))
+        except backends.Unavailable as exc:
+            assert name == "torch" and "not installed" in str(exc)
+            continue
+        fn()
 
 
 def test_projection_flops_count_the_projection():
@@ -210,12 +225,13 @@ def test_the_torch_peephole_baseline_computes_the_same_maths(proj):
         np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)
 
 
-def test_the_torch_layer_norm_baseline_computes_the_same_maths():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_torch_layer_norm_baseline_computes_the_same_maths(cell):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     import rnnfast
-    case = Case("lstm", "forward", 3, 4, 5, 6, "float64", 1, layer_norm=True)
+    case = Case(cell, "forward", 3, 4, 5, 6, "float64", 1, layer_norm=True)
     x, Wx, Wh, biases, _ = make_inputs(case)
     module = backends.torch_module(case, Wx, Wh, biases)
-    want = rnnfast.lstm_forward(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]
+    want = getattr(rnnfast, f"{cell}_forward")(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)

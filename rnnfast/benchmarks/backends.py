@@ -71,8 +71,9 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     variant = variant_weights(case)
     if case.peephole or case.layer_norm:
         if namespace is not None:
-            raise Unavailable(f"{namespace.__name__} has no {case.variant} LSTM")
-        make = torch_layer_norm_lstm if case.layer_norm else torch_peephole_lstm
+            raise Unavailable(f"{namespace.__name__} has no {case.variant} {case.cell.upper()}")
+        make = (torch_peephole_lstm if not case.layer_norm else
+                torch_layer_norm_gru if case.cell == "gru" else torch_layer_norm_lstm)
         module = make(case.D, case.H, case.proj).to(getattr(torch, case.dtype))
     else:
         cls = getattr(namespace or torch.nn, CELLS[case.cell].title)
@@ -136,6 +137,45 @@ def torch_layer_norm_lstm(input_size: int, hidden_size: int, proj_size: int = 0)
     return _LayerNormLSTM()
 
 
+def torch_layer_norm_gru(input_size: int, hidden_size: int, proj_size: int = 0):
+    """A layer-normalized GRU (reset-after) written from ``torch.nn`` operations, as the LSTM's above:
+    ``F.layer_norm`` on the input product of all steps at once, then a loop over steps normalizing the
+    recurrent product; parameters named as ``nn.GRU``'s, plus ``layer_norm`` ``(6H,)``."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    H = hidden_size
+
+    class _LayerNormGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight_ih_l0 = nn.Parameter(torch.empty(3 * H, input_size))
+            self.weight_hh_l0 = nn.Parameter(torch.empty(3 * H, H))
+            self.bias_ih_l0 = nn.Parameter(torch.empty(3 * H))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(3 * H))
+            self.layer_norm = nn.Parameter(torch.ones(6 * H))
+            for p in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
+                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+
+        def forward(self, x):  # x (N, T, D), batch-first
+            N, T, _ = x.shape
+            g_x, g_h = self.layer_norm.split([3 * H, 3 * H])
+            xw = F.layer_norm(x @ self.weight_ih_l0.t(), (3 * H,), g_x, None, 1e-5) + self.bias_ih_l0
+            h = x.new_zeros(N, H)
+            out = []
+            for t in range(T):
+                hw = F.layer_norm(h @ self.weight_hh_l0.t(), (3 * H,), g_h, None, 1e-5) + self.bias_hh_l0
+                x_r, x_z, x_n = xw[:, t].chunk(3, 1)
+                h_r, h_z, h_n = hw.chunk(3, 1)
+                r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+                h = (1 - z) * torch.tanh(x_n + r * h_n) + z * h
+                out.append(h)
+            return torch.stack(out, 1), h.unsqueeze(0)
+
+    return _LayerNormGRU()
+
+
 def torch_peephole_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
     """A peephole LSTM written from ``torch.nn`` operations, as PyTorch users write one (PyTorch has none):
     the input projection of all steps in one product, then a loop over steps; parameters named as
@@ -187,7 +227,7 @@ def _torch(case, inputs, namespace=None):
         raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
     x, Wx, Wh, biases, dhs = inputs
     if (case.peephole or case.layer_norm) and case.ragged:
-        raise Unavailable(f"the nn-ops {case.variant} LSTM takes no PackedSequence")
+        raise Unavailable(f"the nn-ops {case.variant} {case.cell.upper()} takes no PackedSequence")
     module = torch_module(case, Wx, Wh, biases, namespace)
     if namespace is not None:
         module.num_threads = case.threads

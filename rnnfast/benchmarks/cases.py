@@ -29,7 +29,7 @@ class Case:
     ragged: bool = False  # lengths uniform in [T/4, T] (a padded batch of variable-length sequences)
     peephole: bool = False  # LSTM variants: peepholes (3H,)
     proj: int = 0  # ... a projection to this many units (PyTorch's proj_size; 0: none)
-    layer_norm: bool = False  # ... layer normalization (rnnfast/reference/layer_norm.py)
+    layer_norm: bool = False  # ... layer normalization, LSTM or GRU (rnnfast/reference/layer_norm.py)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -41,8 +41,10 @@ class Case:
         for name in ("N", "T", "D", "H", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if (self.peephole or self.proj or self.layer_norm) and self.cell != "lstm":
-            raise ValueError(f"peephole, proj and layer_norm are LSTM variants; got cell {self.cell!r}")
+        if (self.peephole or self.proj) and self.cell != "lstm":
+            raise ValueError(f"peephole and proj are LSTM variants; got cell {self.cell!r}")
+        if self.layer_norm and self.cell not in ("lstm", "gru"):
+            raise ValueError(f"layer_norm is an LSTM and GRU variant; got cell {self.cell!r}")
         if self.layer_norm and (self.peephole or self.proj):
             raise ValueError("layer_norm: not with peephole or proj (one LSTM variant at a time)")
         if not 0 <= self.proj < self.H:
@@ -101,8 +103,8 @@ def make_inputs(case: Case, seed: int = 0):
 
 
 def variant_weights(case: Case, seed: int = 0) -> dict:
-    """The LSTM variant's own weights, the same for every backend: ``peephole (3H,)``, ``projection (H, P)``,
-    ``layer_norm (10H,)`` (the keywords of ``rnnfast.lstm_forward``)."""
+    """The variant's own weights, the same for every backend: ``peephole (3H,)``, ``projection (H, P)``,
+    ``layer_norm (10H,)`` (the keywords of ``rnnfast.lstm_forward``), the GRU's ``layer_norm (6H,)``."""
     rng = np.random.default_rng(seed + 2)
     dtype = np.dtype(case.dtype)
     out = {}
@@ -110,7 +112,9 @@ def variant_weights(case: Case, seed: int = 0) -> dict:
         out["peephole"] = (rng.standard_normal(3 * case.H) * 0.1).astype(dtype)
     if case.proj:
         out["projection"] = (rng.standard_normal((case.H, case.proj)) / np.sqrt(case.H)).astype(dtype)
-    if case.layer_norm:
+    if case.layer_norm and case.cell == "gru":
+        out["layer_norm"] = (1 + rng.standard_normal(6 * case.H) * 0.1).astype(dtype)
+    elif case.layer_norm:
         out["layer_norm"] = np.concatenate([1 + rng.standard_normal(9 * case.H) * 0.1,
                                             rng.standard_normal(case.H) * 0.1]).astype(dtype)
     return out

@@ -211,7 +211,7 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--proj-size", type=_positive(int), metavar="P",
                    help="LSTM with a projection to P units (PyTorch: nn.LSTM(proj_size=P))")
     b.add_argument("--layer-norm", action="store_true",
-                   help="layer-normalized LSTM (PyTorch: the same maths written from nn operations)")
+                   help="layer-normalized LSTM or GRU (PyTorch: the same maths written from nn operations)")
     b.add_argument("--ragged", action="store_true",
                    help="variable-length sequences: lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence)")
     b.add_argument("--backends", nargs="+", choices=["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"],
@@ -452,8 +452,10 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     threads = args.threads or sorted({1, available_cores()})
-    if (args.peephole or args.proj_size or args.layer_norm) and set(args.cells or ["lstm"]) != {"lstm"}:
-        raise CLIError("--peephole, --proj-size and --layer-norm are LSTM variants: use them with --cells lstm")
+    if (args.peephole or args.proj_size) and set(args.cells or ["lstm"]) != {"lstm"}:
+        raise CLIError("--peephole and --proj-size are LSTM variants: use them with --cells lstm")
+    if args.layer_norm and not set(args.cells or ["lstm"]) <= {"lstm", "gru"}:
+        raise CLIError("--layer-norm is an LSTM and GRU variant: use it with --cells lstm gru")
     try:
         cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged, args.peephole, args.proj_size or 0,
                       args.layer_norm)
