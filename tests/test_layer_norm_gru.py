@@ -177,3 +177,21 @@ def test_stack_model_checkpoint_and_cli(tmp_path, rng, capsys):
     assert "epoch 2:" in capsys.readouterr().out
     assert main(["train", "--cell", "gru-layernorm", "--proj-size", "4"]) == 2
     assert "--proj-size needs an LSTM cell" in capsys.readouterr().err
+
+
+def test_truncated_bptt_chunks_make_the_whole_sequence(rng):
+    # two chunks, the state carried forward and its gradient carried back, give the whole sequence's results
+    x, params, h0, _, dhs, dhT = problem(rng, 4, 8, 3, 6)
+    Wx, Wh, bx, bh, ln = params
+    hs, hT, cache = rnnfast.gru_forward(x, Wx, Wh, bx, bh, h0, layer_norm=ln)
+    whole = rnnfast.gru_backward(dhs, cache, dhT)
+    hs1, h1, c1 = rnnfast.gru_forward(x[:, :5], Wx, Wh, bx, bh, h0, layer_norm=ln)
+    hs2, h2, c2 = rnnfast.gru_forward(x[:, 5:], Wx, Wh, bx, bh, h1, layer_norm=ln)
+    np.testing.assert_allclose(np.concatenate([hs1, hs2], axis=1), hs, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h2, hT, rtol=1e-12, atol=1e-14)
+    g2 = rnnfast.gru_backward(dhs[:, 5:], c2, dhT)
+    g1 = rnnfast.gru_backward(dhs[:, :5], c1, g2[5])
+    np.testing.assert_allclose(np.concatenate([g1[0], g2[0]], axis=1), whole[0], rtol=1e-12, atol=1e-14)
+    for k in (1, 2, 3, 4, 6):  # weights, biases and gains: the chunks' sums
+        np.testing.assert_allclose(g1[k] + g2[k], whole[k], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(g1[5], whole[5], rtol=1e-12, atol=1e-14)
