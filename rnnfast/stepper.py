@@ -17,7 +17,7 @@ from ._core.dispatch import kernel_module
 from ._core.plan import CONSTANTS, stream_unit_block
 from ._core.stepper_checks import check_step_input, initial_states
 from ._core.threads import resolve_num_threads, single_threaded_blas
-from ._core.validation import check_weights
+from ._core.validation import check_peephole, check_weights, check_zoneout
 from .cells import GRU, LSTM, RNN
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -58,6 +58,7 @@ class _PackedStepper:
     groups = 1  # column groups per unit block
     reset_after = relu = False
     strips_n = c_state = rh = gn = None
+    peep = zoneout = None  # the LSTM's variants: peepholes (3H,), zoneout's rates (z_c, z_h)
 
     def _setup(self, spec, Wx, Wh, states, batch_size, num_threads):
         self.cell = _kernels.CELLS[spec.name]
@@ -118,13 +119,29 @@ class LSTMStepper(_PackedStepper):
         N when no state is given (default 1).
     num_threads : int, optional
         OpenMP threads; default ``$RNNFAST_NUM_THREADS``, else the core count.
+    peephole : ndarray, shape (3H,), optional
+        The peephole LSTM's diagonal weights, as in ``lstm_forward``.
+    zoneout : (z_c, z_h), optional
+        Zoneout's rates: the evaluation form of ``lstm_forward(..., zoneout=...)`` (each unit of c and h keeps
+        that share of its previous value), as a trained zoneout LSTM generates.
+
+    The projection and layer-normalized LSTMs need every unit of a row between the product and the next step,
+    which a stepper's independent unit blocks do not have: step them with ``lstm_step_forward`` (or a layer's
+    ``step``).
     """
 
     _state_names = ("h0", "c0")
     groups = 4
 
-    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
+    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None, peephole=None,
+                 zoneout=None):
         Wx, Wh, (b,), self.D, self.H = check_weights(LSTM, Wx, Wh, [b])
+        peephole = check_peephole(peephole, self.H, Wh.dtype)
+        zoneout = check_zoneout(zoneout, None)[0]
+        if peephole is not None and zoneout is not None:
+            raise ValueError("zoneout: not with peephole (one LSTM variant at a time)")
+        self.peep = None if peephole is None else np.array(peephole, order="C")
+        self.zoneout = zoneout
         W, H = np.vstack([Wx, Wh]), self.H
         self._setup(LSTM, Wx, Wh, (h0, c0), batch_size, num_threads)
         self.strips, self.b_strips = self._pack([W[:, q * H:(q + 1) * H] for q in range(4)],

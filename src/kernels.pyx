@@ -704,6 +704,9 @@ cdef int _stream_step(floating[:, :, ::1] gates, object buf, object xh, object x
     b.c = _data(buf.c_state, ft)
     b.rh = _data(buf.rh, ft)
     b.gn = _data(buf.gn, ft)
+    b.peep = _data(buf.peep, ft)
+    b.zoneout = buf.zoneout is not None
+    b.z_c, b.z_h = buf.zoneout if b.zoneout else (0.0, 0.0)
     cdef floating* gates_p = &gates[0, 0, 0] if b.N > 0 else NULL
     if b.N == 0:
         return 0

@@ -267,16 +267,42 @@ cdef inline void lstm_stream_block(Py_ssize_t k, const StreamBuffers* b, floatin
     cdef floating* c = <floating*>b.c
     cdef floating* xh_next = <floating*>b.xh_next
     cdef floating* a
+    cdef const floating* p = <const floating*>b.peep
     for n in range(N):
         copy(g + n * C4, <const floating*>b.b_strips + k * C4, C4)
     row_product(N, C4, K, <const floating*>b.xh, <const floating*>b.strips + k * K * C4, g)
     for n in range(N):
         a = g + n * C4
+        if p != NULL:  # c is updated in place: each unit reads its c_{t-1} before writing c_t
+            lstm_peephole_update(a, a + width, a + 2 * width, a + 3 * width, p + j0, p + H + j0, p + 2 * H + j0,
+                                 c + n * H + j0, c + n * H + j0, xh_next + n * K + D + j0, w)
+            continue
         sigmoid_inplace(a, w)              # i
         sigmoid_inplace(a + width, w)      # f
         tanh_inplace(a + 2 * width, w)     # g
         sigmoid_inplace(a + 3 * width, w)  # o
         # c is updated in place (each unit belongs to one block); h goes to the other [x | h]
         # buffer, which no block reads during this step.
-        lstm_cell_update(a, a + width, a + 2 * width, a + 3 * width, c + n * H + j0, c + n * H + j0,
-                         xh_next + n * K + D + j0, w)
+        if b.zoneout:
+            _stream_zoneout_update(a, a + width, a + 2 * width, a + 3 * width, c + n * H + j0,
+                                   <const floating*>b.xh + n * K + D + j0, xh_next + n * K + D + j0, w,
+                                   <floating>b.z_c, <floating>b.z_h)
+        else:
+            lstm_cell_update(a, a + width, a + 2 * width, a + 3 * width, c + n * H + j0, c + n * H + j0,
+                             xh_next + n * K + D + j0, w)
+
+
+cdef inline void _stream_zoneout_update(const floating* i, const floating* f, floating* g, const floating* o,
+                                        floating* c, const floating* h_prev, floating* h_next, Py_ssize_t m,
+                                        floating k_c, floating k_h) noexcept nogil:
+    """``lstm_zoneout_update`` in evaluation (k = the rates) with c updated in place: c~ goes to ``g``, which
+    is not read again, so that c_{t-1} survives until its share of c_t is taken."""
+    cdef Py_ssize_t j
+    cdef floating one = 1
+    for j in range(m):
+        g[j] = f[j] * c[j] + i[j] * g[j]
+        h_next[j] = g[j]
+    tanh_inplace(h_next, m)
+    for j in range(m):
+        h_next[j] = k_h * h_prev[j] + (one - k_h) * (o[j] * h_next[j])
+        c[j] = k_c * c[j] + (one - k_c) * g[j]

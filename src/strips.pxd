@@ -75,3 +75,6 @@ cdef struct StreamBuffers:
     void* c                  # (N, H) LSTM's cell state, updated in place
     void* rh                 # (N, H) reset-before GRU: r * h_{t-1}
     void* gn                 # reset-before GRU: (unit blocks, N, width) (r * h) @ Wh_n
+    const void* peep         # LSTM with peepholes: (3H,) [p_i | p_f | p_o]
+    bint zoneout             # LSTM with zoneout, evaluation: c, h keep z_c, z_h of their previous value
+    double z_c, z_h

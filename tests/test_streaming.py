@@ -103,6 +103,56 @@ def test_any_memory_layout_of_x_and_weights(layout):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+VARIANTS = {"peephole": lambda rng, H, dtype: {"peephole": (rng.standard_normal(3 * H) * 0.4).astype(dtype)},
+            "zoneout": lambda rng, H, dtype: {"zoneout": (0.3, 0.15)}}
+
+
+@pytest.mark.parametrize("Stepper", STEPPERS)
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N,D,H", [(1, 7, 5), (3, 11, 33), (1, 64, 130), (5, 9, 600)])
+def test_variant_steps_equal_the_sequence_kernel(Stepper, variant, dtype, N, D, H):
+    # peepholes; zoneout in its evaluation form (the rates, as a trained zoneout LSTM generates)
+    rng = np.random.default_rng(N * 1000 + H)
+    Wx, Wh, b = _weights(rng, D, H, dtype, min(0.4, 1.5 / np.sqrt(D + H)))
+    kw = VARIANTS[variant](rng, H, dtype)
+    h0, c0 = (rng.standard_normal((N, H)).astype(dtype) for _ in range(2))
+    xs = rng.standard_normal((N, 9, D)).astype(dtype)
+    hs, hT, cT, _ = reference.lstm_forward(xs, Wx, Wh, b, h0, c0, **kw)
+    s = Stepper(Wx, Wh, b, h0, c0, **kw)
+    got = np.stack([s.step(xs[:, t]) for t in range(xs.shape[1])], axis=1)
+    np.testing.assert_allclose(got, hs, **TOL[dtype])
+    np.testing.assert_allclose(s.h, hT, **TOL[dtype])
+    np.testing.assert_allclose(s.c, cT, **TOL[dtype])
+    plain = Stepper(Wx, Wh, b, h0, c0)
+    assert not np.allclose(plain.step(xs[:, 0]), got[:, 0])  # the variant changed something
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_bits_do_not_depend_on_the_thread_count(variant):
+    rng = np.random.default_rng(7)
+    Wx, Wh, b = _weights(rng, 16, 256, np.float32, 1 / 16)
+    kw = VARIANTS[variant](rng, 256, np.float32)
+    xs = rng.standard_normal((6, 2, 16)).astype(np.float32)
+    runs = []
+    for nt in (1, 2, 3):
+        s = rnnfast.LSTMStepper(Wx, Wh, b, batch_size=2, num_threads=nt, **kw)
+        runs.append(np.stack([s.step(x) for x in xs]))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
+
+@pytest.mark.parametrize("Stepper", STEPPERS)
+def test_variant_arguments_are_checked(Stepper):
+    W = (np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(8))
+    with pytest.raises(ValueError, match=r"peephole has shape \(5,\); expected \(6,\)"):
+        Stepper(*W, peephole=np.zeros(5))
+    with pytest.raises(ValueError, match="zoneout"):
+        Stepper(*W, zoneout=(1.5, 0.1))
+    with pytest.raises(ValueError, match="one LSTM variant at a time"):
+        Stepper(*W, peephole=np.zeros(6), zoneout=(0.1, 0.1))
+
+
 @pytest.mark.parametrize("Stepper", STEPPERS)
 @pytest.mark.parametrize("args,kwargs,step_x,exc,match", [
     ((np.zeros((3, 8)), np.zeros((2, 8)), [0.0] * 8), {}, None, TypeError, "b must be a numpy.ndarray"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.stepper_checks import check_step_input, initial_states
-from .._core.validation import check_weights
+from .._core.validation import check_peephole, check_weights, check_zoneout
 from ..cells import GRU, LSTM, RNN
 from .gru import gru_step_forward
 from .lstm import lstm_step_forward
@@ -43,15 +43,21 @@ class LSTMStepper(_Stepper):
 
     _state_names = ("h0", "c0")
 
-    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None):
+    def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None, peephole=None,
+                 zoneout=None):
         self._setup(LSTM, Wx, Wh, [b], (h0, c0), batch_size)
+        peephole = check_peephole(peephole, self.H, self.dtype)
+        self._variant = {"peephole": None if peephole is None else np.array(peephole),
+                         "zoneout": check_zoneout(zoneout, None)[0]}  # evaluation: no seed
+        if peephole is not None and zoneout is not None:
+            raise ValueError("zoneout: not with peephole (one LSTM variant at a time)")
 
     def reset(self, h0=None, c0=None, *, batch_size=None):
         """Start again from ``h0, c0`` (zeros where None); N may change."""
         self._reset((h0, c0), batch_size)
 
     def _advance(self, x):
-        h, c, _ = lstm_step_forward(x, *self._s, *self._W)
+        h, c, _ = lstm_step_forward(x, *self._s, *self._W, **self._variant)
         return [h, c]
 
     @property
