@@ -125,6 +125,8 @@ class LSTMStepper(_PackedStepper):
         Zoneout's rates: the evaluation form of ``lstm_forward(..., zoneout=...)`` (each unit of c and h keeps
         that share of its previous value), as a trained zoneout LSTM generates.
 
+    Notes
+    -----
     The projection and layer-normalized LSTMs need every unit of a row between the product and the next step,
     which a stepper's independent unit blocks do not have: step them with ``lstm_step_forward`` (or a layer's
     ``step``).
