@@ -437,6 +437,8 @@ cdef ProjectedBuffers _projected_buffers(object buf, int ft) except *:
     b.ring = buf.ring
     b.Wh = _data(buf.Wh, ft)
     b.Whr = _data(buf.Whr, ft)
+    b.WhT = _data(buf.WhT, ft)
+    b.WhrT = _data(buf.WhrT, ft)
     b.peep = _data(buf.peep, ft)
     b.act = _data(buf.act, ft)
     b.hst = _data(buf.hst, ft)
@@ -546,6 +548,7 @@ cdef LayerNormBuffers _layer_norm_buffers(object buf, int ft) except *:
     b.order = <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP)
     b.ring = buf.ring
     b.Wh = _data(buf.Wh, ft)
+    b.WhT = _data(buf.WhT, ft)
     b.ln = _data(buf.ln, ft)
     b.bias_h = _data(buf.bias_h, ft) if b.gru else NULL
     b.act = _data(buf.act, ft)

@@ -29,6 +29,8 @@ cdef struct LayerNormBuffers:
     bint ring
     Py_ssize_t cols           # gate columns per step product (``projection.step_columns``)
     const void* Wh            # (H, G)
+    const void* WhT           # backward: (G, H) Wh transposed (OpenBLAS's small NN kernel; its NT products took
+                              # the packing path: a third of the backward pass in the copy)
     const void* ln            # (10H,) [g_x | g_h | g_c | b_c], the GRU's (6H,) [g_x | g_h]
     const void* bias_h        # (G,) the GRU's recurrent bias b_h
     void* act                 # (rows, G) LN(x @ Wx) * g_x + b, then the gate activations
@@ -203,8 +205,8 @@ cdef inline void layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_
     # dL/dh_{t-1} = dr @ Wh^T, summed over the column blocks in order
     for jb in range((G + b.cols - 1) // b.cols):
         j0 = jb * b.cols
-        gemm(False, True, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
-             <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * H, H)
+        gemm(False, False, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
+             <const floating*>b.WhT + j0 * H, H, 0 if j0 == 0 else 1, dh + n0 * H, H)
 
 
 cdef inline void layer_norm_input_gradients(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, const floating* dG,
@@ -297,5 +299,5 @@ cdef inline void gru_layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ss
     # dL/dh_{t-1} = dh * z + dr @ Wh^T, summed over the column blocks in order
     for jb in range((G + b.cols - 1) // b.cols):
         j0 = jb * b.cols
-        gemm(False, True, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
-             <const floating*>b.Wh + j0, G, 1, dh + n0 * H, H)
+        gemm(False, False, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
+             <const floating*>b.WhT + j0 * H, H, 1, dh + n0 * H, H)

@@ -43,6 +43,9 @@ cdef struct ProjectedBuffers:
     Py_ssize_t cols           # gate columns per step product (``step_columns``)
     const void* Wh            # (P, G)
     const void* Whr           # (H, P)
+    const void* WhT           # backward: (G, P) Wh transposed ...
+    const void* WhrT          # ... and (P, H) Whr: each step's products on OpenBLAS's small NN kernel (its NT
+                              # products took the packing path: half the backward pass in the copy)
     const void* peep          # (3H,) peepholes, or NULL
     void* act                 # (rows, G) input pre-activations, then the gate activations
     void* hst                 # history of (., P): the projected state entering each step
@@ -122,7 +125,7 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
         for j in range(P):
             dh_t[n * P + j] = dh[n * P + j] + dhs[_user_offset(b, n, t) + j]
     # dL/dm_t = dL/dh_t @ Whr^T
-    gemm(False, True, n1 - n0, H, P, 1, dh_t + n0 * P, P, <const floating*>b.Whr, P, 0, dm + n0 * H, H)
+    gemm(False, False, n1 - n0, H, P, 1, dh_t + n0 * P, P, <const floating*>b.WhrT, H, 0, dm + n0 * H, H)
     for n in range(n0, n1):  # the LSTM's gate gradients, with dL/dm_t where the LSTM has dL/dh_t
         a = a_t + n * G
         d = d_t + n * G
@@ -135,5 +138,5 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
     # dL/dh_{t-1} = dG_t @ Wh^T, summed over the column blocks in order
     for jb in range((G + b.cols - 1) // b.cols):
         j0 = jb * b.cols
-        gemm(False, True, n1 - n0, P, min(b.cols, G - j0), 1, d_t + n0 * G + j0, G,
-             <const floating*>b.Wh + j0, G, 0 if j0 == 0 else 1, dh + n0 * P, P)
+        gemm(False, False, n1 - n0, P, min(b.cols, G - j0), 1, d_t + n0 * G + j0, G,
+             <const floating*>b.WhT + j0 * P, P, 0 if j0 == 0 else 1, dh + n0 * P, P)

@@ -109,7 +109,7 @@ class SequenceBuffers:
     hs: Optional[np.ndarray] = None  # (N, T, H) forward output
     panels: Optional[np.ndarray] = None  # micro-kernel panels of Wh (plan.step_weights == "microkernel")
     blocked: Optional[np.ndarray] = None  # the blocked copy of Wh (plan.step_weights == "blocked")
-    WhT: Optional[np.ndarray] = None  # (G, H) backward, BLAS path
+    WhT: Optional[np.ndarray] = None  # (G, H) backward, BLAS path and the whole-row-block paths (projection: (G, P))
     dhs: Optional[np.ndarray] = None  # (N, T, H)
     dh: Optional[np.ndarray] = None  # (N, H) in: dL/dh_T, out: dL/dh_0
     dc: Optional[np.ndarray] = None
@@ -124,6 +124,7 @@ class SequenceBuffers:
     dpeep: Optional[np.ndarray] = None  # (3H,) gradient of peep
     # the projection LSTM (``kernels.projected_forward``/``backward``); its hst, hs, dhs, dh are P wide
     Whr: Optional[np.ndarray] = None  # (H, P)
+    WhrT: Optional[np.ndarray] = None  # (P, H) backward
     mst: Optional[np.ndarray] = None  # (rows, H) o * tanh(c) of every step (ring: (N, H))
     dhst: Optional[np.ndarray] = None  # (rows, P) dL/dh_t of every step
     dm: Optional[np.ndarray] = None  # (N, H) scratch

@@ -237,9 +237,11 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
             hst=cache.hst, act=cache.act, cst=cache.cst, dhs=dhs, dh=dstates[0],
             dc=None if gru else dstates[1], dGx=ws.take((rows, G), dtype), dx_tm=ws.take((rows, D), dtype),
             dWx=dW[0], dWh=dW[1], dbx=dW[2], dbh=dW[3] if gru else None,
+            WhT=transposed(cache.Wh, plan.num_threads, ws.take),  # the step products' NN form
         )
         if cache.projection is not None:
             buf.peep, buf.Whr, buf.mst = cache.peephole, cache.projection, cache.mst
+            buf.WhrT = transposed(cache.projection, plan.num_threads, ws.take)
             buf.dpeep = None if cache.peephole is None else np.zeros(3 * H, dtype)
             buf.dhst, buf.dm, buf.zeros = ws.take((rows, P), dtype), ws.take((N, H), dtype), np.zeros(H, dtype)
             buf.dWhr = kernel_outputs(N, dtype, (H, P))[0]
