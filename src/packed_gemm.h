@@ -302,10 +302,10 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
     ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
     ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p += 2) {
-        const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = b0 + panel_stride;
-        float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
-        float *c1 = c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR;
         int pair = p + 1 < npanels;
+        const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = pair ? b0 + panel_stride : NULL;
+        float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
+        float *c1 = pair ? c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR : NULL;
         const float *next0 = NULL, *next1 = NULL;
         if (p + 2 < npanels) {
             next0 = b0 + 2 * panel_stride;
