@@ -4,7 +4,8 @@
 
 Paths: ``default`` (the plan's choice), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
 in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``microkernel`` (the step products on the
-packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W, halved until there are as many tiles as threads).
+packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W units, halved until
+there are as many tiles as threads).
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
 """
 import argparse

@@ -2,7 +2,8 @@
 """The layer-normalized LSTM (Ba et al. 2016, haste's ``LayerNormLSTM``) and GRU (reset-after): one row block's
 step.  NumPy twin: ``rnnfast/reference/layer_norm.py`` (the equations, the parameters' layout and EPS).
 
-    LSTM:  a = LN(x_t @ Wx; g_x) + LN(h_{t-1} @ Wh; g_h) + b;   c_t = f * c_{t-1} + i * g;   h_t = o * tanh(LN(c_t; g_c, b_c))
+    LSTM:  a = LN(x_t @ Wx; g_x) + LN(h_{t-1} @ Wh; g_h) + b;   c_t = f * c_{t-1} + i * g;
+           h_t = o * tanh(LN(c_t; g_c, b_c))
     GRU:   a_x = LN(x_t @ Wx; g_x) + b_x;   a_h = LN(h_{t-1} @ Wh; g_h) + b_h;   r, z = sigmoid(a_x + a_h);
            n = tanh(a_x,n + r * a_h,n);   h_t = (1 - z) * n + z * h_{t-1}
 

@@ -70,8 +70,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ``peephole`` (LSTM): the diagonal weights ``(3H,)`` of a peephole LSTM, or None.  ``projection`` (LSTM):
     ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None.  ``layer_norm``
     (LSTM, reset-after GRU): ``(10H,)`` of the layer-normalized LSTM, ``(6H,)`` of the GRU
-    (``rnnfast/reference/layer_norm.py``), or None; not with the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)`` and ``zoneout_seed`` (None: evaluation): zoneout
-    (``rnnfast/reference/zoneout.py``); not with the others."""
+    (``rnnfast/reference/layer_norm.py``), or None; not with the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)``
+    and ``zoneout_seed`` (None: evaluation): zoneout (``rnnfast/reference/zoneout.py``); not with the others."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
