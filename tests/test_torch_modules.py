@@ -270,3 +270,79 @@ def test_eager_calls_skip_the_dispatcher_and_tracing_sees_the_custom_op():
     out = torch.compile(model, fullgraph=True, backend=backend)(x)[0]
     assert any("rnnfast.recurrent_forward" in t for t in seen), seen
     np.testing.assert_array_equal(out.detach(), model(x)[0].detach())
+
+
+# --- Layer normalization (an rnnfast variant; PyTorch has none) ---
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_layer_norm_modules_equal_the_same_maths_written_from_nn_ops(cell):
+    # the benchmarks' nn-ops baselines (tested against rnnfast.lstm_forward / gru_forward there): outputs, states
+    # and every gradient, float64
+    from rnnfast.benchmarks.backends import torch_layer_norm_gru, torch_layer_norm_lstm
+    torch.manual_seed(1)
+    m = getattr(rt, cell.upper())(D, H, batch_first=True, layer_norm=True).double()
+    twin = (torch_layer_norm_lstm if cell == "lstm" else torch_layer_norm_gru)(D, H).double()
+    with torch.no_grad():
+        m.layer_norm_l0.add_(torch.randn_like(m.layer_norm_l0) * 0.2)  # away from the initial values
+        for name, p in twin.named_parameters():
+            p.copy_(getattr(m, "layer_norm_l0" if name == "layer_norm" else name))
+    x = torch.randn(N, T, D, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    out, state = m(x)
+    want, want_state = twin(x2)
+    h_n = state[0] if cell == "lstm" else state
+    want_h = want_state[0] if cell == "lstm" else want_state
+    torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h_n, want_h, rtol=1e-10, atol=1e-12)
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    (want * g).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-10, atol=1e-12)
+    for name, p in twin.named_parameters():
+        got = getattr(m, "layer_norm_l0" if name == "layer_norm" else name).grad
+        torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_layer_norm_modules_compile_and_start_from_unit_gains(cell):
+    m = getattr(rt, cell.upper())(D, H, 2, batch_first=True, bidirectional=True, layer_norm=True)
+    ln = m.layer_norm_l1_reverse
+    assert ln.shape == ((10 if cell == "lstm" else 6) * H,) and "layer_norm=True" in repr(m)
+    if cell == "lstm":
+        assert torch.equal(ln, torch.cat([torch.ones(9 * H), torch.zeros(H)]))
+    else:
+        assert torch.equal(ln, torch.ones(6 * H))
+    x = torch.randn(N, T, D)
+    compiled = torch.compile(lambda x: m(x)[0].sum(), fullgraph=True, backend="aot_eager")
+    got = compiled(x)
+    got.backward()
+    assert torch.allclose(got, m(x)[0].sum()) and m.layer_norm_l1_reverse.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cell,option", [("lstm", 0), ("gru", 1)])
+def test_opcheck_with_layer_norm(cell, option):
+    G = {"lstm": 4, "gru": 3}[cell]
+    gen = torch.Generator().manual_seed(0)
+    t = dict(dtype=torch.float64)
+    args = [cell, torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(G * 6, generator=gen, **t, requires_grad=True), torch.randn(G * 6, generator=gen, **t),
+            torch.randn(3, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(3, 6, generator=gen, **t) if cell == "lstm" else torch.empty(0, **t),
+            torch.empty(0, dtype=torch.int64), option, True, 1, None,
+            (1 + 0.1 * torch.randn((10 if cell == "lstm" else 6) * 6, generator=gen, **t)).requires_grad_()]
+    torch.library.opcheck(ops.recurrent_forward, args)
+    ragged = list(args)
+    ragged[8] = torch.tensor([4, 1, 3])
+    torch.library.opcheck(ops.recurrent_forward, ragged,
+                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_layer_norm_arguments():
+    with pytest.raises(ValueError, match="reset-after"):
+        rt.GRU(D, H, reset_after=False, layer_norm=True)
+    with pytest.raises(ValueError, match="without proj_size"):
+        rt.LSTM(D, H, proj_size=2, layer_norm=True)
+    with pytest.raises(TypeError, match="layer_norm must be True or False"):
+        rt.LSTM(D, H, layer_norm=1)

@@ -33,7 +33,7 @@ class _RecurrentBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
-                 dtype=None, *, proj_size: int = 0, num_threads: Optional[int] = None):
+                 dtype=None, *, proj_size: int = 0, layer_norm: bool = False, num_threads: Optional[int] = None):
         super().__init__()
         for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -46,12 +46,17 @@ class _RecurrentBase(nn.Module):
             raise ValueError(f"proj_size={proj_size}: only the LSTM has a projection")
         if proj_size and proj_size >= hidden_size:  # PyTorch's rule
             raise ValueError(f"proj_size has to be smaller than hidden_size; got {proj_size} and {hidden_size}")
+        if not isinstance(layer_norm, bool):
+            raise TypeError(f"layer_norm must be True or False; got {layer_norm!r}")
+        if layer_norm and (self.spec.name == "rnn" or proj_size):
+            raise ValueError("layer_norm: the LSTM (without proj_size) and the reset-after GRU have one")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ValueError(f"num_threads must be a positive int or None; got {num_threads!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.num_threads = bidirectional, proj_size, num_threads
+        self.layer_norm = layer_norm
         kw = {"device": device, "dtype": dtype}
         G = self.spec.gates * hidden_size
         P = proj_size or hidden_size  # the width of h
@@ -67,6 +72,9 @@ class _RecurrentBase(nn.Module):
                 if proj_size:
                     names.append(f"weight_hr_l{k}{sfx}")
                     shapes.append((proj_size, hidden_size))
+                if layer_norm:  # rnnfast.lstm_forward's (10H,), gru_forward's (6H,)
+                    names.append(f"layer_norm_l{k}{sfx}")
+                    shapes.append(((10 if self.spec.name == "lstm" else 6) * hidden_size,))
                 for name, shape in zip(names, shapes):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **kw)))
                 self._flat_weights_names += names
@@ -79,17 +87,24 @@ class _RecurrentBase(nn.Module):
         return ["", "_reverse"][:self._directions()]
 
     def reset_parameters(self) -> None:
-        """PyTorch's initialization: every parameter from U(-1/sqrt(H), 1/sqrt(H))."""
+        """PyTorch's initialization: every parameter from U(-1/sqrt(H), 1/sqrt(H)); the layer normalizations'
+        gains one and (the LSTM's cell-state) bias zero."""
         bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        for name, p in self.named_parameters():
+            if name.startswith("layer_norm_"):
+                with torch.no_grad():
+                    p.fill_(1.0)
+                    if self.spec.name == "lstm":
+                        p[9 * self.hidden_size:].zero_()
+            else:
+                nn.init.uniform_(p, -bound, bound)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
-                              ("proj_size", 0)]:
+                              ("proj_size", 0), ("layer_norm", False)]:
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self._option_repr()
@@ -194,7 +209,8 @@ class _RecurrentBase(nn.Module):
                 inp = x if d == 0 else _reverse_padded(x, lengths)
                 res = ops.run_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
                                       s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
-                                      need_grad, nt, w_hr=getattr(self, f"weight_hr_l{k}{sfx}", None))
+                                      need_grad, nt, w_hr=getattr(self, f"weight_hr_l{k}{sfx}", None),
+                                      ln=getattr(self, f"layer_norm_l{k}{sfx}", None))
                 hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
                 outs.append(hs)
                 finals[0].append(res[1])
@@ -210,15 +226,17 @@ class LSTM(_RecurrentBase):
     """``torch.nn.LSTM`` on rnnfast's kernels (gates i, f, g, o).  ``num_threads`` (keyword): the kernels'
     OpenMP threads, default ``torch.get_num_threads()``.  ``proj_size > 0``: the projection LSTM, with
     PyTorch's ``weight_hr_l{k}`` of shape ``(proj_size, hidden_size)``; ``h_n`` and the output are then
-    ``proj_size`` wide, ``c_n`` stays ``hidden_size`` wide."""
+    ``proj_size`` wide, ``c_n`` stays ``hidden_size`` wide.  ``layer_norm=True`` (keyword; PyTorch has none):
+    the layer-normalized LSTM of ``rnnfast.lstm_forward(..., layer_norm=...)``, its parameters
+    ``layer_norm_l{k}`` of shape ``(10 * hidden_size,)`` = ``[g_x | g_h | g_c | b_c]``."""
 
     spec = LSTM_SPEC
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, num_threads: Optional[int] = None):
+                 device=None, dtype=None, *, layer_norm: bool = False, num_threads: Optional[int] = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-                         dtype, proj_size=proj_size, num_threads=num_threads)
+                         dtype, proj_size=proj_size, layer_norm=layer_norm, num_threads=num_threads)
 
     def _pack_state(self, finals):
         return finals[0], finals[1]
@@ -231,16 +249,21 @@ class LSTM(_RecurrentBase):
 
 class GRU(_RecurrentBase):
     """``torch.nn.GRU`` on rnnfast's kernels (gates r, z, n).  ``reset_after=False`` (keyword) is the GRU of
-    Cho et al. and of the textbooks, which PyTorch has not; its weights load the same way."""
+    Cho et al. and of the textbooks, which PyTorch has not; its weights load the same way.  ``layer_norm=True``
+    (keyword, reset-after only): the layer-normalized GRU of ``rnnfast.gru_forward(..., layer_norm=...)``, its
+    gains ``layer_norm_l{k}`` of shape ``(6 * hidden_size,)`` = ``[g_x | g_h]``."""
 
     spec = GRU_SPEC
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
-                 dtype=None, *, reset_after: bool = True, num_threads: Optional[int] = None):
+                 dtype=None, *, reset_after: bool = True, layer_norm: bool = False,
+                 num_threads: Optional[int] = None):
         self.reset_after = GRU_SPEC.check_option(reset_after)
+        if layer_norm is True and not self.reset_after:
+            raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-                         dtype, num_threads=num_threads)
+                         dtype, layer_norm=layer_norm, num_threads=num_threads)
 
     def _option_code(self) -> int:
         return int(self.reset_after)

@@ -10,12 +10,14 @@ is not contiguous.  The kernels release the GIL.  What backward needs leaves the
 Arguments shared by both ops: ``cell`` is ``"lstm"``, ``"gru"`` or ``"rnn"``; ``option`` the cell's option as
 an int (GRU: reset_after 1/0; RNN: relu 1, tanh 0); ``lengths`` the valid steps per sequence, or an empty
 tensor for none; ``h0``, ``c0`` the initial states, empty tensors for zeros (``c0`` is
-always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``.
+always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``;
+``w_hr`` (LSTM) a projection's ``weight_hr (P, H)``, ``ln`` (LSTM, reset-after GRU) the layer normalizations'
+parameters ``(10H,)`` / ``(6H,)`` (``rnnfast.lstm_forward``, ``gru_forward``), or None.
 """
 from __future__ import annotations
 
 import weakref
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -28,6 +30,11 @@ from .._core.validation import padding_mask
 from ..cells import CELLS
 
 _EMPTY = (0,)
+# What a layer-normalized pass keeps for backward besides the plain cell's (the driver's cache.layer_norm)
+_LN_SAVED = ("x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd")
+# The ops' results, as their schemas need them spelt: hs, hT, cT, 7 + 6 saved; 9 gradients
+_FORWARD_OUT = Tuple[(Tensor,) * (3 + 7 + len(_LN_SAVED))]
+_BACKWARD_OUT = Tuple[(Tensor,) * 9]
 
 
 _TRANSPOSED: dict = {}  # id(weight tensor) -> (weakref to it, its version key, its kernels' copy)
@@ -81,7 +88,7 @@ def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
 
 def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                  c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
-                 w_hr: Optional[Tensor] = None):
+                 w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None):
     """``driver.sequence_forward`` on the tensors' arrays: ``(hs, hT, cT, cache)`` as tensors (``cT`` empty but
     for the LSTM) and the driver's cache (None without ``need_grad``)."""
     spec = CELLS[cell]
@@ -91,23 +98,26 @@ def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
         spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
         _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
         _lengths(lengths), _option(cell, option), nt, need_grad=need_grad,
-        projection=None if w_hr is None else _kernel_weights(w_hr, nt))
+        projection=None if w_hr is None else _kernel_weights(w_hr, nt),
+        layer_norm=None if ln is None else ln.detach().numpy())
     cT = torch.from_numpy(finals[1]) if len(finals) > 1 else torch.empty(_EMPTY, dtype=x.dtype)
     return torch.from_numpy(hs), torch.from_numpy(finals[0]), cT, cache
 
 
 def _forward_impl(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
-                      c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
-                      w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                              Tensor, Tensor, Tensor]:
-    """One direction of one layer, batch-first ``x (N, T, D)``: ``(hs (N, T, H), hT, cT, *saved)``; ``cT``
-    is empty but for the LSTM; ``saved`` (empty without ``need_grad``) is what ``recurrent_backward`` reads.
-    ``w_hr`` (LSTM): PyTorch's ``weight_hr (P, H)`` of a projection LSTM; ``hs``, ``hT`` are then P wide."""
+                  c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
+                  w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None) -> _FORWARD_OUT:
+    """One direction of one layer, batch-first ``x (N, T, D)``: ``[hs (N, T, H), hT, cT, *saved, *ln_saved]``;
+    ``cT`` is empty but for the LSTM; ``saved`` (7) and ``ln_saved`` (6, ``_LN_SAVED``; empty without ``ln``),
+    all empty without ``need_grad``, are what ``recurrent_backward`` reads.  ``w_hr`` (LSTM): PyTorch's
+    ``weight_hr (P, H)`` of a projection LSTM; ``hs``, ``hT`` are then P wide."""
     hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                     num_threads, w_hr)
+                                     num_threads, w_hr, ln)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
     saved = ([cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh, cache.mst] if cache is not None
              else [None] * 7)
+    normalized = cache.layer_norm if cache is not None and cache.layer_norm is not None else {}
+    saved += [normalized.get(name) for name in _LN_SAVED]
     return (hs, hT, cT, *[_tensor_holding(a, cache) if a is not None else empty.clone() for a in saved])
 
 
@@ -127,7 +137,7 @@ recurrent_forward = torch.library.custom_op("rnnfast::recurrent_forward", _forwa
 
 
 @recurrent_forward.register_fake
-def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None):
+def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None, ln=None):
     N, T, D = x.shape
     G = w_ih.shape[0]
     spec = CELLS[cell]
@@ -135,27 +145,34 @@ def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_t
     P = H if w_hr is None else w_hr.shape[0]  # the width of h
     new = x.new_empty
     if not need_grad:
-        saved = [new(_EMPTY) for _ in range(7)]
+        saved = [new(_EMPTY) for _ in range(7 + len(_LN_SAVED))]
     else:
         if lengths.numel():  # the staircase's rows depend on the lengths' values
             ctx = torch.library.get_ctx()
             rows, history = ctx.new_dynamic_size(), ctx.new_dynamic_size()
         else:
             rows, history = N * T, (T + 1) * N
-        gru, reset_before = cell == "gru", cell == "gru" and not option
-        saved = [new((rows, D)), new((history, P)), new((history, H)) if cell == "lstm" else new(_EMPTY),
-                 new((rows, G)), new((rows, G)) if gru else new(_EMPTY),
+        gru, reset_before, lstm = cell == "gru", cell == "gru" and not option, cell == "lstm"
+        saved = [new((rows, D)), new((history, P)), new((history, H)) if lstm else new(_EMPTY),
+                 new((rows, G)), new((rows, G)) if gru and ln is None else new(_EMPTY),
                  new((rows, H)) if reset_before else new(_EMPTY), new((rows, H)) if w_hr is not None else new(_EMPTY)]
+        if ln is None:
+            saved += [new(_EMPTY) for _ in _LN_SAVED]
+        else:  # x_hat, x_rstd, h_hat, h_rstd, and the LSTM's c_hat, c_rstd
+            saved += [new((rows, G)), new((rows,)), new((rows, G)), new((rows,)),
+                      new((rows, H)) if lstm else new(_EMPTY), new((rows,)) if lstm else new(_EMPTY)]
     return (new((N, T, P)), new((N, P)), new((N, H)) if len(spec.state_names) > 1 else new(_EMPTY), *saved)
 
 
 def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tensor, w_ih: Tensor, w_hh: Tensor,
-                       hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
-                       num_threads: int, w_hr: Optional[Tensor] = None,
-                       mst: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                              Tensor]:
-    """The gradients of ``recurrent_forward``: ``(dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
-    db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without w_hr))``."""
+                   hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
+                   num_threads: int, ln_saved: List[Tensor], w_hr: Optional[Tensor] = None,
+                   mst: Optional[Tensor] = None, ln: Optional[Tensor] = None,
+                   b_hh: Optional[Tensor] = None) -> _BACKWARD_OUT:
+    """The gradients of ``recurrent_forward``: ``[dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
+    db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without w_hr), dln
+    (empty without ln)]``.  A layer-normalized pass also takes ``b_hh`` (the GRU's recurrent bias, which its
+    step reads; empty for none) and reads ``ln_saved``, the forward's six ``_LN_SAVED`` (empty tensors else)."""
     spec = CELLS[cell]
     N, T, _ = dhs.shape
     H = w_ih.shape[0] // spec.gates
@@ -170,17 +187,23 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                                  _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan, None,
                                  None if w_hr is None else _kernel_weights(w_hr, nt),
                                  None if w_hr is None else mst.detach().numpy())
+    if ln is not None:
+        G = w_ih.shape[0]
+        bias_h = None
+        if cell == "gru":
+            bias_h = np.zeros(G, Wx.dtype) if b_hh is None or b_hh.numel() == 0 else b_hh.detach().numpy()
+        cache.layer_norm = {"ln": ln.detach().numpy(), "bias_h": bias_h,
+                            **{name: _np(t) for name, t in zip(_LN_SAVED, ln_saved)}}
     dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
     return _gradient_tensors(spec, driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
                                                             "rnnfast.torch.ops.recurrent_forward"), nt,
-                             w_hr is not None)
+                             w_hr is not None, ln is not None)
 
 
-def _gradient_tensors(spec, grads, nt: int, projection: bool = False) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                                               Tensor, Tensor, Tensor]:
-    """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``(dx, dw_ih, dw_hh, db,
+def _gradient_tensors(spec, grads, nt: int, projection: bool = False, layer_norm: bool = False) -> _BACKWARD_OUT:
+    """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``[dx, dw_ih, dw_hh, db,
     db2 (the GRU's second bias, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without a
-    projection))``, the weights' in PyTorch's ``(out, in)`` layout."""
+    projection), dln (empty without layer norm)]``, the weights' in PyTorch's ``(out, in)`` layout."""
     dx, dWx, dWh, *rest = grads
     nb, ns = len(spec.bias_names), len(spec.state_names)
     dbiases, dstates = rest[:nb], rest[nb:nb + ns]
@@ -190,29 +213,31 @@ def _gradient_tensors(spec, grads, nt: int, projection: bool = False) -> Tuple[T
             torch.from_numpy(contiguous(dWh.T, nt)), torch.from_numpy(dbiases[0]),
             torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
             torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone(),
-            torch.from_numpy(contiguous(rest[-1].T, nt)) if projection else empty.clone())
+            torch.from_numpy(contiguous(rest[-1].T, nt)) if projection else empty.clone(),
+            torch.from_numpy(rest[-1]) if layer_norm else empty.clone())
 
 
 recurrent_backward = torch.library.custom_op("rnnfast::recurrent_backward", _backward_impl, mutates_args=())
 
 
 @recurrent_backward.register_fake
-def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads, w_hr=None,
-      mst=None):
+def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads, ln_saved,
+      w_hr=None, mst=None, ln=None, b_hh=None):
     N, T, P = dhs.shape
     G, D = w_ih.shape
     H = G // CELLS[cell].gates
     new = dhs.new_empty
     two = len(CELLS[cell].bias_names) > 1
     return (new((N, T, D)), new((G, D)), new((G, P)), new((G,)), new((G,)) if two else new(_EMPTY), new((N, P)),
-            new((N, H)) if cell == "lstm" else new(_EMPTY), new(tuple(w_hr.shape)) if w_hr is not None else new(_EMPTY))
+            new((N, H)) if cell == "lstm" else new(_EMPTY), new(tuple(w_hr.shape)) if w_hr is not None else new(_EMPTY),
+            new(tuple(ln.shape)) if ln is not None else new(_EMPTY))
 
 
 def _setup_context(ctx, inputs, output):
-    cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, *w_hr = inputs
-    w_hr = w_hr[0] if w_hr else None
-    x_tm, hst, cst, act, hg, rh, mst = output[3:]
-    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst)
+    cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, *variants = inputs
+    w_hr, ln = (list(variants) + [None, None])[:2]
+    x_tm, hst, cst, act, hg, rh, mst = output[3:10]
+    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, *output[10:])
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
     P = w_hh.shape[1]  # the width of h
@@ -225,7 +250,7 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
-    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst = ctx.saved_tensors
+    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, *ln_saved = ctx.saved_tensors
     hs_shape, h_shape, c_shape = ctx.shapes
     if not ctx.need_grad:
         raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
@@ -234,7 +259,8 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
     d_hT = zeros(h_shape) if d_hT is None else d_hT.contiguous()
     d_cT = (zeros(c_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
     grads = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths,
-                               ctx.option, ctx.num_threads, w_hr, mst if w_hr is not None else None)
+                               ctx.option, ctx.num_threads, ln_saved, w_hr, mst if w_hr is not None else None, ln,
+                               b_hh if ln is not None else None)
     return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states, grads)
 
 
@@ -242,7 +268,7 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     """``recurrent_backward``'s result as the gradients of ``recurrent_forward``'s inputs: None for the
     biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient: a torch
     operator where a graph is traced, NumPy's copy in eager calls (``_numpy_copy``)."""
-    dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr = grads
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr, dln = grads
     two = len(CELLS[cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
     db_ih = db if has_bias[0] else None
@@ -250,7 +276,7 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     dh0 = dh0 if given_states[0] else None
     dc0 = dc0 if cell == "lstm" and given_states[1] else None
     return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None,
-            dw_hr if dw_hr.numel() else None)
+            dw_hr if dw_hr.numel() else None, dln if dln.numel() else None)
 
 
 recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -264,9 +290,9 @@ class _Eager(torch.autograd.Function):
     ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
 
     @staticmethod
-    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr):
+    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr, ln):
         hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                         num_threads, w_hr)
+                                         num_threads, w_hr, ln)
         ctx.cache, ctx.cell, ctx.num_threads = cache, cell, _threads(num_threads)
         ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
         ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
@@ -284,7 +310,8 @@ class _Eager(torch.autograd.Function):
         dfinals = [None if d is None else d.contiguous().numpy() for d in (d_hT, d_cT)[:len(spec.state_names)]]
         grads = driver.sequence_backward(spec, dhs, cache, dfinals, "rnnfast.torch.ops.recurrent_forward")
         return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states,
-                                _gradient_tensors(spec, grads, ctx.num_threads, cache.projection is not None),
+                                _gradient_tensors(spec, grads, ctx.num_threads, cache.projection is not None,
+                                                  cache.layer_norm is not None),
                                 _numpy_copy)
 
 
@@ -293,9 +320,9 @@ def _numpy_copy(t: Tensor) -> Tensor:
     return torch.from_numpy(t.numpy().copy())
 
 
-def run_forward(*inputs, w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+def run_forward(*inputs, w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """``recurrent_forward``'s ``(hs, hT, cT)``: the custom op while torch.compile or export traces, else the
     same computation through a plain ``autograd.Function``."""
     if torch.compiler.is_compiling():
-        return recurrent_forward(*inputs, w_hr)[:3]
-    return _Eager.apply(*inputs, w_hr)
+        return recurrent_forward(*inputs, w_hr, ln)[:3]
+    return _Eager.apply(*inputs, w_hr, ln)
