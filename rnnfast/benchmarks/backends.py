@@ -69,7 +69,10 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     from ..cells import CELLS
 
     variant = variant_weights(case)
-    if case.peephole or case.layer_norm:
+    if case.layer_norm and namespace is not None:  # rnnfast.torch's own layer-normalized modules
+        module = getattr(namespace, CELLS[case.cell].title)(case.D, case.H, batch_first=True, layer_norm=True)
+        module = module.to(getattr(torch, case.dtype))
+    elif case.peephole or case.layer_norm:
         if namespace is not None:
             raise Unavailable(f"{namespace.__name__} has no {case.variant} {case.cell.upper()}")
         make = (torch_peephole_lstm if not case.layer_norm else
@@ -91,7 +94,8 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
         if "peephole" in variant:
             module.peephole.copy_(torch.from_numpy(variant["peephole"]))
         if "layer_norm" in variant:
-            module.layer_norm.copy_(torch.from_numpy(variant["layer_norm"]))
+            getattr(module, "layer_norm_l0" if namespace is not None else "layer_norm").copy_(
+                torch.from_numpy(variant["layer_norm"]))
     return module
 
 
