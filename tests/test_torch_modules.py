@@ -346,3 +346,53 @@ def test_layer_norm_arguments():
         rt.LSTM(D, H, proj_size=2, layer_norm=True)
     with pytest.raises(TypeError, match="layer_norm must be True or False"):
         rt.LSTM(D, H, layer_norm=1)
+
+
+# --- Peepholes (an rnnfast variant; PyTorch has none) ---
+
+@pytest.mark.parametrize("proj", [0, 3])
+def test_peephole_module_equals_the_same_maths_written_from_nn_ops(proj):
+    from rnnfast.benchmarks.backends import torch_peephole_lstm
+    torch.manual_seed(2)
+    m = rt.LSTM(D, H, batch_first=True, proj_size=proj, peephole=True).double()
+    twin = torch_peephole_lstm(D, H, proj).double()
+    with torch.no_grad():
+        for name, p in twin.named_parameters():
+            p.copy_(getattr(m, "weight_peephole_l0" if name == "peephole" else name))
+    x = torch.randn(N, T, D, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    out, (h_n, c_n) = m(x)
+    want, (want_h, want_c) = twin(x2)
+    for got, w in [(out, want), (h_n, want_h), (c_n, want_c)]:
+        torch.testing.assert_close(got, w, rtol=1e-10, atol=1e-12)
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    (want * g).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-10, atol=1e-12)
+    for name, p in twin.named_parameters():
+        got = getattr(m, "weight_peephole_l0" if name == "peephole" else name).grad
+        torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_peephole_module_compiles_and_is_checked():
+    m = rt.LSTM(D, H, 2, batch_first=True, bidirectional=True, peephole=True)
+    assert m.weight_peephole_l1_reverse.shape == (3 * H,) and "peephole=True" in repr(m)
+    x = torch.randn(N, T, D)
+    compiled = torch.compile(lambda x: m(x)[0].sum(), fullgraph=True, backend="aot_eager")
+    got = compiled(x)
+    got.backward()
+    assert torch.allclose(got, m(x)[0].sum()) and m.weight_peephole_l1_reverse.grad.abs().sum() > 0
+    gen = torch.Generator().manual_seed(0)
+    t = dict(dtype=torch.float64)
+    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(24, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(24, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(24, generator=gen, **t, requires_grad=True), torch.randn(24, generator=gen, **t),
+            torch.randn(3, 6, generator=gen, **t, requires_grad=True), torch.randn(3, 6, generator=gen, **t),
+            torch.empty(0, dtype=torch.int64), 0, True, 1, None, None,
+            torch.randn(18, generator=gen, **t, requires_grad=True)]
+    torch.library.opcheck(ops.recurrent_forward, args)
+    with pytest.raises(TypeError, match="peephole"):  # the GRU's constructor has no such keyword
+        rt.GRU(D, H, peephole=True)
+    with pytest.raises(ValueError, match="without proj_size or peephole"):
+        rt.LSTM(D, H, peephole=True, layer_norm=True)

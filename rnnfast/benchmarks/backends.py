@@ -69,8 +69,9 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     from ..cells import CELLS
 
     variant = variant_weights(case)
-    if case.layer_norm and namespace is not None:  # rnnfast.torch's own layer-normalized modules
-        module = getattr(namespace, CELLS[case.cell].title)(case.D, case.H, batch_first=True, layer_norm=True)
+    if (case.layer_norm or case.peephole) and namespace is not None:  # rnnfast.torch's own variant modules
+        variant_kw = {"layer_norm": True} if case.layer_norm else {"peephole": True, "proj_size": case.proj}
+        module = getattr(namespace, CELLS[case.cell].title)(case.D, case.H, batch_first=True, **variant_kw)
         module = module.to(getattr(torch, case.dtype))
     elif case.peephole or case.layer_norm:
         if namespace is not None:
@@ -92,7 +93,8 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
         if "projection" in variant:
             module.weight_hr_l0.copy_(torch.from_numpy(np.ascontiguousarray(variant["projection"].T)))
         if "peephole" in variant:
-            module.peephole.copy_(torch.from_numpy(variant["peephole"]))
+            getattr(module, "weight_peephole_l0" if namespace is not None else "peephole").copy_(
+                torch.from_numpy(variant["peephole"]))
         if "layer_norm" in variant:
             getattr(module, "layer_norm_l0" if namespace is not None else "layer_norm").copy_(
                 torch.from_numpy(variant["layer_norm"]))

@@ -33,7 +33,8 @@ class _RecurrentBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
-                 dtype=None, *, proj_size: int = 0, layer_norm: bool = False, num_threads: Optional[int] = None):
+                 dtype=None, *, proj_size: int = 0, layer_norm: bool = False, peephole: bool = False,
+                 num_threads: Optional[int] = None):
         super().__init__()
         for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -46,17 +47,20 @@ class _RecurrentBase(nn.Module):
             raise ValueError(f"proj_size={proj_size}: only the LSTM has a projection")
         if proj_size and proj_size >= hidden_size:  # PyTorch's rule
             raise ValueError(f"proj_size has to be smaller than hidden_size; got {proj_size} and {hidden_size}")
-        if not isinstance(layer_norm, bool):
-            raise TypeError(f"layer_norm must be True or False; got {layer_norm!r}")
-        if layer_norm and (self.spec.name == "rnn" or proj_size):
-            raise ValueError("layer_norm: the LSTM (without proj_size) and the reset-after GRU have one")
+        for name, flag in [("layer_norm", layer_norm), ("peephole", peephole)]:
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False; got {flag!r}")
+        if layer_norm and (self.spec.name == "rnn" or proj_size or peephole):
+            raise ValueError("layer_norm: the LSTM (without proj_size or peephole) and the reset-after GRU have one")
+        if peephole and self.spec.name != "lstm":
+            raise ValueError("peephole: only the LSTM has one")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ValueError(f"num_threads must be a positive int or None; got {num_threads!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.num_threads = bidirectional, proj_size, num_threads
-        self.layer_norm = layer_norm
+        self.layer_norm, self.peephole = layer_norm, peephole
         kw = {"device": device, "dtype": dtype}
         G = self.spec.gates * hidden_size
         P = proj_size or hidden_size  # the width of h
@@ -75,6 +79,9 @@ class _RecurrentBase(nn.Module):
                 if layer_norm:  # rnnfast.lstm_forward's (10H,), gru_forward's (6H,)
                     names.append(f"layer_norm_l{k}{sfx}")
                     shapes.append(((10 if self.spec.name == "lstm" else 6) * hidden_size,))
+                if peephole:  # rnnfast.lstm_forward's [p_i | p_f | p_o]
+                    names.append(f"weight_peephole_l{k}{sfx}")
+                    shapes.append((3 * hidden_size,))
                 for name, shape in zip(names, shapes):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **kw)))
                 self._flat_weights_names += names
@@ -104,7 +111,7 @@ class _RecurrentBase(nn.Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
-                              ("proj_size", 0), ("layer_norm", False)]:
+                              ("proj_size", 0), ("layer_norm", False), ("peephole", False)]:
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self._option_repr()
@@ -210,7 +217,8 @@ class _RecurrentBase(nn.Module):
                 res = ops.run_forward(self.spec.name, inp.contiguous(), w[0], w[1], b[0], b[1],
                                       s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
                                       need_grad, nt, w_hr=getattr(self, f"weight_hr_l{k}{sfx}", None),
-                                      ln=getattr(self, f"layer_norm_l{k}{sfx}", None))
+                                      ln=getattr(self, f"layer_norm_l{k}{sfx}", None),
+                                      peep=getattr(self, f"weight_peephole_l{k}{sfx}", None))
                 hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
                 outs.append(hs)
                 finals[0].append(res[1])
@@ -228,15 +236,19 @@ class LSTM(_RecurrentBase):
     PyTorch's ``weight_hr_l{k}`` of shape ``(proj_size, hidden_size)``; ``h_n`` and the output are then
     ``proj_size`` wide, ``c_n`` stays ``hidden_size`` wide.  ``layer_norm=True`` (keyword; PyTorch has none):
     the layer-normalized LSTM of ``rnnfast.lstm_forward(..., layer_norm=...)``, its parameters
-    ``layer_norm_l{k}`` of shape ``(10 * hidden_size,)`` = ``[g_x | g_h | g_c | b_c]``."""
+    ``layer_norm_l{k}`` of shape ``(10 * hidden_size,)`` = ``[g_x | g_h | g_c | b_c]``.  ``peephole=True``
+    (keyword; PyTorch has none, pytorch#630): the peephole LSTM, its diagonal weights ``weight_peephole_l{k}`` of
+    shape ``(3 * hidden_size,)`` = ``[p_i | p_f | p_o]``; it combines with ``proj_size``."""
 
     spec = LSTM_SPEC
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, layer_norm: bool = False, num_threads: Optional[int] = None):
+                 device=None, dtype=None, *, layer_norm: bool = False, peephole: bool = False,
+                 num_threads: Optional[int] = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-                         dtype, proj_size=proj_size, layer_norm=layer_norm, num_threads=num_threads)
+                         dtype, proj_size=proj_size, layer_norm=layer_norm, peephole=peephole,
+                         num_threads=num_threads)
 
     def _pack_state(self, finals):
         return finals[0], finals[1]

@@ -12,7 +12,8 @@ an int (GRU: reset_after 1/0; RNN: relu 1, tanh 0); ``lengths`` the valid steps 
 tensor for none; ``h0``, ``c0`` the initial states, empty tensors for zeros (``c0`` is
 always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``;
 ``w_hr`` (LSTM) a projection's ``weight_hr (P, H)``, ``ln`` (LSTM, reset-after GRU) the layer normalizations'
-parameters ``(10H,)`` / ``(6H,)`` (``rnnfast.lstm_forward``, ``gru_forward``), or None.
+parameters ``(10H,)`` / ``(6H,)`` (``rnnfast.lstm_forward``, ``gru_forward``), ``peep`` (LSTM) the peepholes
+``(3H,)``, or None.
 """
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ from ..cells import CELLS
 _EMPTY = (0,)
 # What a layer-normalized pass keeps for backward besides the plain cell's (the driver's cache.layer_norm)
 _LN_SAVED = ("x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd")
-# The ops' results, as their schemas need them spelt: hs, hT, cT, 7 + 6 saved; 9 gradients
-_FORWARD_OUT = Tuple[(Tensor,) * (3 + 7 + len(_LN_SAVED))]
-_BACKWARD_OUT = Tuple[(Tensor,) * 9]
+# The ops' results, as their schemas need them spelt: hs, hT, cT, 7 + 6 saved; 10 gradients
+_FORWARD_OUT = Tuple[(Tensor,) * (3 + 7 + len(_LN_SAVED))]  # the peepholes need no more
+_BACKWARD_OUT = Tuple[(Tensor,) * 10]
 
 
 _TRANSPOSED: dict = {}  # id(weight tensor) -> (weakref to it, its version key, its kernels' copy)
@@ -88,7 +89,7 @@ def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
 
 def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                  c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
-                 w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None):
+                 w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None, peep: Optional[Tensor] = None):
     """``driver.sequence_forward`` on the tensors' arrays: ``(hs, hT, cT, cache)`` as tensors (``cT`` empty but
     for the LSTM) and the driver's cache (None without ``need_grad``)."""
     spec = CELLS[cell]
@@ -99,20 +100,22 @@ def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
         _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
         _lengths(lengths), _option(cell, option), nt, need_grad=need_grad,
         projection=None if w_hr is None else _kernel_weights(w_hr, nt),
-        layer_norm=None if ln is None else ln.detach().numpy())
+        layer_norm=None if ln is None else ln.detach().numpy(),
+        peephole=None if peep is None else peep.detach().numpy())
     cT = torch.from_numpy(finals[1]) if len(finals) > 1 else torch.empty(_EMPTY, dtype=x.dtype)
     return torch.from_numpy(hs), torch.from_numpy(finals[0]), cT, cache
 
 
 def _forward_impl(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                   c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
-                  w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None) -> _FORWARD_OUT:
+                  w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None,
+                  peep: Optional[Tensor] = None) -> _FORWARD_OUT:
     """One direction of one layer, batch-first ``x (N, T, D)``: ``[hs (N, T, H), hT, cT, *saved, *ln_saved]``;
     ``cT`` is empty but for the LSTM; ``saved`` (7) and ``ln_saved`` (6, ``_LN_SAVED``; empty without ``ln``),
     all empty without ``need_grad``, are what ``recurrent_backward`` reads.  ``w_hr`` (LSTM): PyTorch's
     ``weight_hr (P, H)`` of a projection LSTM; ``hs``, ``hT`` are then P wide."""
     hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                     num_threads, w_hr, ln)
+                                     num_threads, w_hr, ln, peep)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
     saved = ([cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh, cache.mst] if cache is not None
              else [None] * 7)
@@ -137,7 +140,8 @@ recurrent_forward = torch.library.custom_op("rnnfast::recurrent_forward", _forwa
 
 
 @recurrent_forward.register_fake
-def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None, ln=None):
+def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None, ln=None,
+      peep=None):
     N, T, D = x.shape
     G = w_ih.shape[0]
     spec = CELLS[cell]
@@ -168,10 +172,10 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                    hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
                    num_threads: int, ln_saved: List[Tensor], w_hr: Optional[Tensor] = None,
                    mst: Optional[Tensor] = None, ln: Optional[Tensor] = None,
-                   b_hh: Optional[Tensor] = None) -> _BACKWARD_OUT:
+                   b_hh: Optional[Tensor] = None, peep: Optional[Tensor] = None) -> _BACKWARD_OUT:
     """The gradients of ``recurrent_forward``: ``[dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
     db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without w_hr), dln
-    (empty without ln)]``.  A layer-normalized pass also takes ``b_hh`` (the GRU's recurrent bias, which its
+    (empty without ln), dpeep (empty without peep)]``.  A layer-normalized pass also takes ``b_hh`` (the GRU's recurrent bias, which its
     step reads; empty for none) and reads ``ln_saved``, the forward's six ``_LN_SAVED`` (empty tensors else)."""
     spec = CELLS[cell]
     N, T, _ = dhs.shape
@@ -184,7 +188,8 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                            D=Wx.shape[0], ragged=steps.order is not None)
     cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), Wx, Wh,
                                  hst.detach().numpy(), _np(cst), act.detach().numpy(),
-                                 _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan, None,
+                                 _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan,
+                                 None if peep is None else peep.detach().numpy(),
                                  None if w_hr is None else _kernel_weights(w_hr, nt),
                                  None if w_hr is None else mst.detach().numpy())
     if ln is not None:
@@ -197,13 +202,16 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
     dfinals = [dhT.detach().numpy()] + ([dcT.detach().numpy()] if len(spec.state_names) > 1 else [])
     return _gradient_tensors(spec, driver.sequence_backward(spec, dhs.detach().numpy(), cache, dfinals,
                                                             "rnnfast.torch.ops.recurrent_forward"), nt,
-                             w_hr is not None, ln is not None)
+                             w_hr is not None, ln is not None, peep is not None)
 
 
-def _gradient_tensors(spec, grads, nt: int, projection: bool = False, layer_norm: bool = False) -> _BACKWARD_OUT:
-    """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``[dx, dw_ih, dw_hh, db,
+def _gradient_tensors(spec, grads, nt: int, projection: bool = False, layer_norm: bool = False,
+                      peephole: bool = False) -> _BACKWARD_OUT:
+    """``driver.sequence_backward``'s result as ``recurrent_backward`` returns it: ``(dx, dw_ih, dw_hh, db,
     db2 (the GRU's second bias, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without a
-    projection), dln (empty without layer norm)]``, the weights' in PyTorch's ``(out, in)`` layout."""
+    projection), dln (empty without layer norm), dpeep (empty without peepholes))``, the weights' in PyTorch's
+    ``(out, in)`` layout.  The driver returns the variants' gradients last: ``[dpeephole,] [dprojection]``, or
+    ``dlayer_norm``."""
     dx, dWx, dWh, *rest = grads
     nb, ns = len(spec.bias_names), len(spec.state_names)
     dbiases, dstates = rest[:nb], rest[nb:nb + ns]
@@ -214,7 +222,8 @@ def _gradient_tensors(spec, grads, nt: int, projection: bool = False, layer_norm
             torch.from_numpy(dbiases[1]) if nb > 1 else empty, torch.from_numpy(dstates[0]),
             torch.from_numpy(dstates[1]) if len(dstates) > 1 else empty.clone(),
             torch.from_numpy(contiguous(rest[-1].T, nt)) if projection else empty.clone(),
-            torch.from_numpy(rest[-1]) if layer_norm else empty.clone())
+            torch.from_numpy(rest[-1]) if layer_norm else empty.clone(),
+            torch.from_numpy(rest[-2 if projection else -1]) if peephole else empty.clone())
 
 
 recurrent_backward = torch.library.custom_op("rnnfast::recurrent_backward", _backward_impl, mutates_args=())
@@ -222,7 +231,7 @@ recurrent_backward = torch.library.custom_op("rnnfast::recurrent_backward", _bac
 
 @recurrent_backward.register_fake
 def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads, ln_saved,
-      w_hr=None, mst=None, ln=None, b_hh=None):
+      w_hr=None, mst=None, ln=None, b_hh=None, peep=None):
     N, T, P = dhs.shape
     G, D = w_ih.shape
     H = G // CELLS[cell].gates
@@ -230,14 +239,16 @@ def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, opt
     two = len(CELLS[cell].bias_names) > 1
     return (new((N, T, D)), new((G, D)), new((G, P)), new((G,)), new((G,)) if two else new(_EMPTY), new((N, P)),
             new((N, H)) if cell == "lstm" else new(_EMPTY), new(tuple(w_hr.shape)) if w_hr is not None else new(_EMPTY),
-            new(tuple(ln.shape)) if ln is not None else new(_EMPTY))
+            new(tuple(ln.shape)) if ln is not None else new(_EMPTY),
+            new(tuple(peep.shape)) if peep is not None else new(_EMPTY))
 
 
 def _setup_context(ctx, inputs, output):
     cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, *variants = inputs
-    w_hr, ln = (list(variants) + [None, None])[:2]
+    w_hr, ln, peep = (list(variants) + [None, None, None])[:3]
     x_tm, hst, cst, act, hg, rh, mst = output[3:10]
-    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, *output[10:])
+    ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, peep,
+                          *output[10:])
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
     P = w_hh.shape[1]  # the width of h
@@ -250,7 +261,7 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
-    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, *ln_saved = ctx.saved_tensors
+    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, peep, *ln_saved = ctx.saved_tensors
     hs_shape, h_shape, c_shape = ctx.shapes
     if not ctx.need_grad:
         raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
@@ -260,7 +271,7 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
     d_cT = (zeros(c_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
     grads = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths,
                                ctx.option, ctx.num_threads, ln_saved, w_hr, mst if w_hr is not None else None, ln,
-                               b_hh if ln is not None else None)
+                               b_hh if ln is not None else None, peep)
     return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states, grads)
 
 
@@ -268,7 +279,7 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     """``recurrent_backward``'s result as the gradients of ``recurrent_forward``'s inputs: None for the
     biases and states that were empty tensors (no bias; zeros).  ``clone`` copies a gradient: a torch
     operator where a graph is traced, NumPy's copy in eager calls (``_numpy_copy``)."""
-    dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr, dln = grads
+    dx, dw_ih, dw_hh, db, db2, dh0, dc0, dw_hr, dln, dpeep = grads
     two = len(CELLS[cell].bias_names) > 1
     # LSTM and RNN: the kernels' one bias is b_ih + b_hh, so each gets its gradient
     db_ih = db if has_bias[0] else None
@@ -276,7 +287,7 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     dh0 = dh0 if given_states[0] else None
     dc0 = dc0 if cell == "lstm" and given_states[1] else None
     return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None,
-            dw_hr if dw_hr.numel() else None, dln if dln.numel() else None)
+            dw_hr if dw_hr.numel() else None, dln if dln.numel() else None, dpeep if dpeep.numel() else None)
 
 
 recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -290,9 +301,10 @@ class _Eager(torch.autograd.Function):
     ``(hs, hT, cT)``.  Tracing (torch.compile, export) sees the custom ops."""
 
     @staticmethod
-    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr, ln):
+    def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr, ln,
+                peep):
         hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                         num_threads, w_hr, ln)
+                                         num_threads, w_hr, ln, peep)
         ctx.cache, ctx.cell, ctx.num_threads = cache, cell, _threads(num_threads)
         ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
         ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
@@ -311,7 +323,7 @@ class _Eager(torch.autograd.Function):
         grads = driver.sequence_backward(spec, dhs, cache, dfinals, "rnnfast.torch.ops.recurrent_forward")
         return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states,
                                 _gradient_tensors(spec, grads, ctx.num_threads, cache.projection is not None,
-                                                  cache.layer_norm is not None),
+                                                  cache.layer_norm is not None, cache.peephole is not None),
                                 _numpy_copy)
 
 
@@ -320,9 +332,10 @@ def _numpy_copy(t: Tensor) -> Tensor:
     return torch.from_numpy(t.numpy().copy())
 
 
-def run_forward(*inputs, w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+def run_forward(*inputs, w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None,
+                peep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """``recurrent_forward``'s ``(hs, hT, cT)``: the custom op while torch.compile or export traces, else the
     same computation through a plain ``autograd.Function``."""
     if torch.compiler.is_compiling():
-        return recurrent_forward(*inputs, w_hr, ln)[:3]
-    return _Eager.apply(*inputs, w_hr, ln)
+        return recurrent_forward(*inputs, w_hr, ln, peep)[:3]
+    return _Eager.apply(*inputs, w_hr, ln, peep)
