@@ -14,8 +14,8 @@ state: it is made for all steps before the loop.  The means and variances are su
 from cython cimport floating
 from libc.math cimport sqrt
 
-from blas cimport gemm
 from gate_math cimport sigmoid_inplace, tanh_, tanh_inplace
+from projection cimport column_block_product, column_block_transposed_product
 
 
 cdef struct LayerNormBuffers:
@@ -30,8 +30,8 @@ cdef struct LayerNormBuffers:
     bint ring
     Py_ssize_t cols           # gate columns per step product (``projection.step_columns``)
     const void* Wh            # (H, G)
-    const void* WhT           # backward: (G, H) Wh transposed (OpenBLAS's small NN kernel; its NT products took
-                              # the packing path: a third of the backward pass in the copy)
+    const void* WhT           # backward: (G, H) Wh transposed: the step products in the NN form, which OpenBLAS
+                              # keeps on its small-matrix kernel (the NT form repacks Wh at every step)
     const void* ln            # (10H,) [g_x | g_h | g_c | b_c], the GRU's (6H,) [g_x | g_h]
     const void* bias_h        # (G,) the GRU's recurrent bias b_h
     void* act                 # (rows, G) LN(x @ Wx) * g_x + b, then the gate activations
@@ -112,7 +112,7 @@ cdef inline void layer_norm_inputs(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, f
 cdef inline void layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const LayerNormBuffers* b,
                                          floating* act) noexcept nogil:
     """Step t of the running rows n0..n1-1 of one row block."""
-    cdef Py_ssize_t H = b.H, G = 4 * b.H, n, j, j0, jb
+    cdef Py_ssize_t H = b.H, G = 4 * b.H, n, j
     cdef const floating* ln = <const floating*>b.ln
     cdef const floating* g_h = ln + G
     cdef const floating* g_c = ln + 2 * G
@@ -131,10 +131,7 @@ cdef inline void layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
     cdef floating* hh
     cdef floating* ch
     cdef floating c_
-    for jb in range((G + b.cols - 1) // b.cols):  # h_{t-1} @ Wh
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, min(b.cols, G - j0), H, 1, h_prev + n0 * H, H,
-             <const floating*>b.Wh + j0, G, 0, h_hat + n0 * G + j0, G)
+    column_block_product(n1 - n0, G, H, b.cols, h_prev + n0 * H, <const floating*>b.Wh, False, h_hat + n0 * G)
     for n in range(n0, n1):
         a = a_t + n * G
         hh = h_hat + n * G
@@ -160,7 +157,7 @@ cdef inline void layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_
                                           floating* dG) noexcept nogil:
     """Step t's gradients for the running rows n0..n1-1 of one row block: ``dh``, ``dc`` go from step t+1's to
     step t's; the step's gradients at the gates, at h_{t-1} @ Wh and at LN(c_t) stay for the all-step sums."""
-    cdef Py_ssize_t H = b.H, G = 4 * b.H, n, j, j0, jb, row
+    cdef Py_ssize_t H = b.H, G = 4 * b.H, n, j, row
     cdef const floating* ln = <const floating*>b.ln
     cdef const floating* g_h = ln + G
     cdef const floating* g_c = ln + 2 * G
@@ -203,11 +200,9 @@ cdef inline void layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_
             d[2 * H + j] = dc_ * a[j] * (one - a[2 * H + j] * a[2 * H + j])      # g
             dc[n * H + j] = dc_ * a[H + j]
         normalize_backward(d, h_hat + n * G, h_rstd[n], g_h, dr_t + n * G, G)
-    # dL/dh_{t-1} = dr @ Wh^T, summed over the column blocks in order
-    for jb in range((G + b.cols - 1) // b.cols):
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
-             <const floating*>b.WhT + j0 * H, H, 0 if j0 == 0 else 1, dh + n0 * H, H)
+    # dL/dh_{t-1} = dr @ Wh^T
+    column_block_transposed_product(n1 - n0, G, H, b.cols, dr_t + n0 * G, <const floating*>b.WhT, False,
+                                    dh + n0 * H)
 
 
 cdef inline void layer_norm_input_gradients(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, const floating* dG,
@@ -223,7 +218,7 @@ cdef inline void gru_layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssi
                                              floating* act) noexcept nogil:
     """The GRU's step t of the running rows n0..n1-1 of one row block; ``act`` enters holding a_x and leaves
     holding r, z, n."""
-    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j, j0, jb
+    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j
     cdef const floating* g_h = <const floating*>b.ln + G
     cdef const floating* b_h = <const floating*>b.bias_h
     cdef floating* a_t = act + b.offsets[t] * G
@@ -235,10 +230,7 @@ cdef inline void gru_layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssi
     cdef floating* a
     cdef floating* hh
     cdef floating one = 1, z, h_
-    for jb in range((G + b.cols - 1) // b.cols):  # h_{t-1} @ Wh
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, min(b.cols, G - j0), H, 1, h_prev + n0 * H, H,
-             <const floating*>b.Wh + j0, G, 0, h_hat + n0 * G + j0, G)
+    column_block_product(n1 - n0, G, H, b.cols, h_prev + n0 * H, <const floating*>b.Wh, False, h_hat + n0 * G)
     for n in range(n0, n1):
         a = a_t + n * G
         hh = h_hat + n * G
@@ -261,7 +253,7 @@ cdef inline void gru_layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ss
     """The GRU's step t gradients for the running rows n0..n1-1 of one row block: ``dh`` goes from step t+1's to
     step t's; the gradients at a_x (``dG``), at a_h (``dAH``) and at h_{t-1} @ Wh (``dR``) stay for the all-step
     sums."""
-    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j, j0, jb, row
+    cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j, row
     cdef const floating* g_h = <const floating*>b.ln + G
     cdef const floating* b_h = <const floating*>b.bias_h
     cdef const floating* a_t = <const floating*>b.act + b.offsets[t] * G
@@ -297,8 +289,6 @@ cdef inline void gru_layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ss
             dah[2 * H + j] = dan * r
             dh[n * H + j] = dh_ * z
         normalize_backward(dah, hh, h_rstd[n], g_h, dr_t + n * G, G)
-    # dL/dh_{t-1} = dh * z + dr @ Wh^T, summed over the column blocks in order
-    for jb in range((G + b.cols - 1) // b.cols):
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, H, min(b.cols, G - j0), 1, dr_t + n0 * G + j0, G,
-             <const floating*>b.WhT + j0 * H, H, 1, dh + n0 * H, H)
+    # dL/dh_{t-1} = dh * z + dr @ Wh^T
+    column_block_transposed_product(n1 - n0, G, H, b.cols, dr_t + n0 * G, <const floating*>b.WhT, True,
+                                    dh + n0 * H)

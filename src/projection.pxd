@@ -31,6 +31,28 @@ cdef inline Py_ssize_t step_columns(Py_ssize_t rows, Py_ssize_t width, Py_ssize_
     return max(64, min(c, G))
 
 
+cdef inline void column_block_product(Py_ssize_t rows, Py_ssize_t G, Py_ssize_t K, Py_ssize_t cols,
+                                      const floating* a, const floating* W, bint add, floating* out) noexcept nogil:
+    """``out (rows, G) = a (rows, K) @ W (K, G)`` (``add``: ``+=``) in column blocks of ``cols`` (``step_columns``),
+    each on OpenBLAS's small-matrix path."""
+    cdef Py_ssize_t j0 = 0
+    while j0 < G:
+        gemm(False, False, rows, min(cols, G - j0), K, 1, a, K, W + j0, G, 1 if add else 0, out + j0, G)
+        j0 += cols
+
+
+cdef inline void column_block_transposed_product(Py_ssize_t rows, Py_ssize_t G, Py_ssize_t K, Py_ssize_t cols,
+                                                 const floating* d, const floating* WT, bint add,
+                                                 floating* out) noexcept nogil:
+    """``out (rows, K) = d (rows, G) @ W^T`` (``add``: ``+=``) from ``WT (G, K)``, the column blocks' products
+    summed in order.  The NN form on a transposed copy: OpenBLAS took its packing path for the NT one."""
+    cdef Py_ssize_t j0 = 0
+    while j0 < G:
+        gemm(False, False, rows, K, min(cols, G - j0), 1, d + j0, G, WT + j0 * K, K, 1 if add or j0 > 0 else 0,
+             out, K)
+        j0 += cols
+
+
 cdef struct ProjectedBuffers:
     # Arrays are float* or double* (the call's dtype), NULL where the path has none.  G = 4H.
     Py_ssize_t N, T, H, P
@@ -44,8 +66,8 @@ cdef struct ProjectedBuffers:
     const void* Wh            # (P, G)
     const void* Whr           # (H, P)
     const void* WhT           # backward: (G, P) Wh transposed ...
-    const void* WhrT          # ... and (P, H) Whr: each step's products on OpenBLAS's small NN kernel (its NT
-                              # products took the packing path: half the backward pass in the copy)
+    const void* WhrT          # ... and (P, H) Whr: the step products in the NN form, which OpenBLAS keeps on
+                              # its small-matrix kernel (the NT form repacks the weights at every step)
     const void* peep          # (3H,) peepholes, or NULL
     void* act                 # (rows, G) input pre-activations, then the gate activations
     void* hst                 # history of (., P): the projected state entering each step
@@ -82,11 +104,7 @@ cdef inline void projected_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t 
     cdef floating* m_t = <floating*>b.mst + (0 if b.ring else b.offsets[t]) * H
     cdef const floating* p = <const floating*>b.peep
     cdef floating* a
-    cdef Py_ssize_t j0, jb
-    for jb in range((G + b.cols - 1) // b.cols):
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, min(b.cols, G - j0), P, 1, h_prev + n0 * P, P,
-             <const floating*>b.Wh + j0, G, 1, g_t + n0 * G + j0, G)
+    column_block_product(n1 - n0, G, P, b.cols, h_prev + n0 * P, <const floating*>b.Wh, True, g_t + n0 * G)
     for n in range(n0, n1):
         a = g_t + n * G
         if p != NULL:
@@ -107,7 +125,7 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
                                          floating* dG) noexcept nogil:
     """Step t's gradients for the running rows n0..n1-1 of one row block: ``dh``, ``dc`` go from step t+1's
     to step t's; the step's dL/dh_t stays in ``dhst`` (for dWhr), its gate gradients in ``dG``."""
-    cdef Py_ssize_t H = b.H, P = b.P, G = 4 * b.H, n, j, j0, jb
+    cdef Py_ssize_t H = b.H, P = b.P, G = 4 * b.H, n, j
     cdef const floating* a_t = <const floating*>b.act + b.offsets[t] * G
     cdef floating* d_t = dG + b.offsets[t] * G
     cdef const floating* c_prev = <const floating*>b.cst + b.offsets[t] * H
@@ -135,8 +153,6 @@ cdef inline void projected_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
         else:
             lstm_cell_backward(a, a + H, a + 2 * H, a + 3 * H, c_prev + n * H, c_next + n * H, zeros, dm + n * H,
                                dc + n * H, d, d + H, d + 2 * H, d + 3 * H, H)
-    # dL/dh_{t-1} = dG_t @ Wh^T, summed over the column blocks in order
-    for jb in range((G + b.cols - 1) // b.cols):
-        j0 = jb * b.cols
-        gemm(False, False, n1 - n0, P, min(b.cols, G - j0), 1, d_t + n0 * G + j0, G,
-             <const floating*>b.WhT + j0 * P, P, 0 if j0 == 0 else 1, dh + n0 * P, P)
+    # dL/dh_{t-1} = dG_t @ Wh^T
+    column_block_transposed_product(n1 - n0, G, P, b.cols, d_t + n0 * G, <const floating*>b.WhT, False,
+                                    dh + n0 * P)

@@ -20,6 +20,23 @@ def numerical_gradient(f, a, eps=1e-6):
     return g
 
 
+def assert_layer_gradients_and_steps(layer, x, R):
+    """A time layer's gradients (every parameter) against central differences of ``sum(forward(x) * R)``, then
+    its ``step`` token by token against its inference forward pass."""
+    def loss():
+        return float(np.sum(layer.forward(x) * R))
+
+    loss()
+    layer.backward(R)
+    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
+        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    hs = layer.forward(x, need_grad=False)
+    state = None
+    for t in range(x.shape[1]):
+        h, state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(h, hs[:, t], rtol=1e-12)
+
+
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 @pytest.mark.parametrize("impl", ["kernel", "reference"])
 @pytest.mark.parametrize("with_lengths", [False, True])

@@ -8,7 +8,7 @@ import rnnfast
 import rnnfast.reference as reference
 
 from cells import rel_err
-from test_gradcheck import numerical_gradient
+from test_gradcheck import assert_layer_gradients_and_steps, numerical_gradient
 
 SHAPES = [(3, 5, 4, 6), (16, 7, 8, 128), (33, 4, 5, 70), (1, 2, 3, 5)]
 
@@ -131,21 +131,7 @@ def test_layer_gradients_include_the_normalizations(backend, rng):
     assert layer.params[4].shape == (30,) and layer.layer_norm is layer.params[4]
     np.testing.assert_array_equal(layer.layer_norm, np.ones(30))
     layer.layer_norm[...] += rng.standard_normal(30) * 0.1  # away from the initial values
-    x = rng.standard_normal((2, 4, 3))
-    R = rng.standard_normal((2, 4, 5))
-
-    def loss():
-        return float(np.sum(layer.forward(x) * R))
-
-    loss()
-    layer.backward(R)
-    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
-        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
-    hs = layer.forward(x, need_grad=False)
-    state = None
-    for t in range(4):
-        h, state = layer.step(x[:, t], state)
-        np.testing.assert_allclose(h, hs[:, t], rtol=1e-12)
+    assert_layer_gradients_and_steps(layer, rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 5)))
     with pytest.raises(ValueError, match="the reset-after one"):
         TimeGRU.init(3, 5, reset_after=False, layer_norm=True)
 

@@ -10,7 +10,7 @@ from rnnfast.cells import GRU
 from rnnfast.layers import RecurrentStack, TimeLSTM
 from rnnfast.models import RNNLM
 
-from test_gradcheck import numerical_gradient
+from test_gradcheck import assert_layer_gradients_and_steps, numerical_gradient
 
 IMPLS = [rnnfast, reference]
 
@@ -90,16 +90,7 @@ def test_single_steps_equal_the_reference_and_finite_differences(rng):
 def test_layer_gradients_include_the_peepholes(backend, rng):
     layer = TimeLSTM.init(3, 4, rng=rng, dtype=np.float64, backend=backend, peephole=True)
     assert len(layer.params) == 4 and layer.params[3].shape == (12,) and layer.peephole is layer.params[3]
-    x = rng.standard_normal((2, 5, 3))
-    R = rng.standard_normal((2, 5, 4))
-
-    def loss():
-        return float(np.sum(layer.forward(x) * R))
-
-    loss()
-    layer.backward(R)
-    for p, g in zip(layer.params, [g.copy() for g in layer.grads]):
-        np.testing.assert_allclose(g, numerical_gradient(loss, p), rtol=1e-5, atol=1e-8)
+    assert_layer_gradients_and_steps(layer, rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4)))
 
 
 def test_layer_bias_false_keeps_the_peepholes_gradient(rng):

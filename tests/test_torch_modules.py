@@ -284,23 +284,31 @@ def test_layer_norm_modules_equal_the_same_maths_written_from_nn_ops(cell):
     twin = (torch_layer_norm_lstm if cell == "lstm" else torch_layer_norm_gru)(D, H).double()
     with torch.no_grad():
         m.layer_norm_l0.add_(torch.randn_like(m.layer_norm_l0) * 0.2)  # away from the initial values
+    _assert_equals_twin(m, twin, {"layer_norm": "layer_norm_l0"})
+
+
+def _assert_equals_twin(m, twin, renamed):
+    """One-layer module ``m`` against ``twin`` (the same maths from nn ops, batch-first, its parameters named as
+    ``m``'s but for ``renamed``) on ``m``'s weights, float64: outputs, final states and every gradient."""
+    with torch.no_grad():
         for name, p in twin.named_parameters():
-            p.copy_(getattr(m, "layer_norm_l0" if name == "layer_norm" else name))
+            p.copy_(getattr(m, renamed.get(name, name)))
     x = torch.randn(N, T, D, dtype=torch.float64, requires_grad=True)
     x2 = x.detach().clone().requires_grad_()
     out, state = m(x)
     want, want_state = twin(x2)
-    h_n = state[0] if cell == "lstm" else state
-    want_h = want_state[0] if cell == "lstm" else want_state
-    torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(h_n, want_h, rtol=1e-10, atol=1e-12)
+    states = state if isinstance(state, tuple) else (state,)
+    want_states = want_state if isinstance(want_state, tuple) else (want_state,)
+    assert len(states) == len(want_states)
+    for got, w in [(out, want), *zip(states, want_states)]:
+        torch.testing.assert_close(got, w, rtol=1e-10, atol=1e-12)
     g = torch.randn_like(out)
     (out * g).sum().backward()
     (want * g).sum().backward()
     torch.testing.assert_close(x.grad, x2.grad, rtol=1e-10, atol=1e-12)
     for name, p in twin.named_parameters():
-        got = getattr(m, "layer_norm_l0" if name == "layer_norm" else name).grad
-        torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+        torch.testing.assert_close(getattr(m, renamed.get(name, name)).grad, p.grad, rtol=1e-10, atol=1e-12,
+                                   msg=name)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -356,22 +364,7 @@ def test_peephole_module_equals_the_same_maths_written_from_nn_ops(proj):
     torch.manual_seed(2)
     m = rt.LSTM(D, H, batch_first=True, proj_size=proj, peephole=True).double()
     twin = torch_peephole_lstm(D, H, proj).double()
-    with torch.no_grad():
-        for name, p in twin.named_parameters():
-            p.copy_(getattr(m, "weight_peephole_l0" if name == "peephole" else name))
-    x = torch.randn(N, T, D, dtype=torch.float64, requires_grad=True)
-    x2 = x.detach().clone().requires_grad_()
-    out, (h_n, c_n) = m(x)
-    want, (want_h, want_c) = twin(x2)
-    for got, w in [(out, want), (h_n, want_h), (c_n, want_c)]:
-        torch.testing.assert_close(got, w, rtol=1e-10, atol=1e-12)
-    g = torch.randn_like(out)
-    (out * g).sum().backward()
-    (want * g).sum().backward()
-    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-10, atol=1e-12)
-    for name, p in twin.named_parameters():
-        got = getattr(m, "weight_peephole_l0" if name == "peephole" else name).grad
-        torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+    _assert_equals_twin(m, twin, {"peephole": "weight_peephole_l0"})
 
 
 def test_peephole_module_compiles_and_is_checked():

@@ -96,9 +96,8 @@ def _units_for_threads(rows: int, units: int, N: int, H: int, num_threads: int) 
     """Unit blocks of the micro-kernel's steps, halved (down to 32 units, a pair of panels) until the tiles are
     at least as many as the threads.  On the micro-kernel every product sums each element in the same fixed
     k-blocks whatever the tile, and the element-wise maths is per element: the bits do not depend on the cut,
-    so it may follow the thread count.  Each thread then keeps a smaller slice of the step weights hot across
-    steps; at N=128, H=1024 on 16 cores, 64-unit blocks ran training 1.14x and inference 1.45x as fast as the
-    8 tiles of 128 units (bench/RESULTS.md)."""
+    so it may follow the thread count.  Each thread then has work, and keeps a smaller slice of the step weights
+    hot across steps (measured on 16 cores: bench/RESULTS.md)."""
     row_blocks = -(-N // rows)
     while units > 32 and units % 32 == 0 and row_blocks * -(-H // units) < num_threads:
         units //= 2
