@@ -146,7 +146,7 @@ def test_cli_bench_writes_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["rows"][0]["case"] == {"cell": "lstm", "pass": "train", "N": 2, "T": 3, "D": 4, "H": 4,
                                        "dtype": "float32", "threads": 1, "ragged": False, "peephole": False,
-                                       "proj": 0, "layer_norm": False}
+                                       "proj": 0, "layer_norm": False, "zoneout": False}
 
 
 def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
@@ -167,7 +167,8 @@ def test_ragged_cases_and_the_torch_modules_backend(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--sizes", "2,3"], "size '2,3': expected N,T,D,H or N,T,H"),
     (["bench", "--json", "/nonexistent-dir/x.json"], "directory does not exist"),
-    (["bench", "--cells", "gru", "--peephole"], "--peephole and --proj-size are LSTM variants"),
+    (["bench", "--cells", "gru", "--peephole"], "--peephole, --proj-size and --zoneout are LSTM variants"),
+    (["bench", "--cells", "lstm", "--zoneout", "--layer-norm"], "not with peephole, proj or layer_norm"),
     (["bench", "--cells", "rnn", "--layer-norm"], "--layer-norm is an LSTM and GRU variant"),
 ])
 def test_cli_bench_errors(argv, message, capsys):
@@ -176,11 +177,11 @@ def test_cli_bench_errors(argv, message, capsys):
 
 
 @pytest.mark.parametrize("variant", [{"peephole": True}, {"proj": 3}, {"peephole": True, "proj": 3},
-                                     {"layer_norm": True}])
+                                     {"layer_norm": True}, {"zoneout": True}])
 @pytest.mark.parametrize("pass_", ["train", "forward"])
 def test_lstm_variants_run_on_every_backend_that_has_them(variant, pass_):
     case = Case("lstm", pass_, 3, 4, 5, 6, "float64", 1, **variant)
-    assert case.variant in ("peephole", "P3", "peephole P3", "LN")
+    assert case.variant in ("peephole", "P3", "peephole P3", "LN", "zoneout")
     for name in ("rnnfast", "reference", "torch", "rnnfast.torch"):
         try:
             fn = backends.prepare(name, case, make_inputs(case))
@@ -233,5 +234,18 @@ def test_the_torch_layer_norm_baseline_computes_the_same_maths(cell):
     x, Wx, Wh, biases, _ = make_inputs(case)
     module = backends.torch_module(case, Wx, Wh, biases)
     want = getattr(rnnfast, f"{cell}_forward")(x, Wx, Wh, *biases, **backends.variant_weights(case))[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_torch_zoneout_baseline_computes_the_same_maths_in_evaluation():
+    # training draws its own masks (torch.rand); tests/test_torch_modules.py checks it on rnnfast's masks
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    import rnnfast
+    from rnnfast.benchmarks.cases import ZONEOUT
+    case = Case("lstm", "forward", 3, 4, 5, 6, "float64", 1, zoneout=True)
+    x, Wx, Wh, biases, _ = make_inputs(case)
+    module = backends.torch_module(case, Wx, Wh, biases).eval()
+    want = rnnfast.lstm_forward(x, Wx, Wh, *biases, zoneout=ZONEOUT)[0]
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)

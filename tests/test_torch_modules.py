@@ -389,3 +389,85 @@ def test_peephole_module_compiles_and_is_checked():
         rt.GRU(D, H, peephole=True)
     with pytest.raises(ValueError, match="without proj_size or peephole"):
         rt.LSTM(D, H, peephole=True, layer_norm=True)
+
+
+# --- Zoneout (an rnnfast variant; PyTorch has none) ---
+
+ZONEOUT = (0.4, 0.3)
+
+
+def _zoneout_pair(seed):
+    """rt.LSTM with zoneout, its layer's masks fixed by ``seed``, and the nn-ops twin on the same masks."""
+    from rnnfast.benchmarks.backends import torch_zoneout_lstm
+    from rnnfast.reference.zoneout import masks
+    torch.manual_seed(3)
+    m = rt.LSTM(D, H, batch_first=True, zoneout=ZONEOUT).double()
+    m._zoneout_seed = lambda: torch.tensor([seed]) if m.training else None
+    twin = torch_zoneout_lstm(D, H, zoneout=ZONEOUT).double()
+    twin.masks = lambda t, n: [torch.from_numpy(k) for k in masks(seed, t, n, T, H, *ZONEOUT)]
+    return m, twin
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_zoneout_module_equals_the_same_maths_written_from_nn_ops(training):
+    m, twin = _zoneout_pair(12345)
+    m.train(training)
+    twin.train(training)
+    _assert_equals_twin(m, twin, {})
+
+
+def test_zoneout_masks_follow_torch_manual_seed_and_not_the_thread_count():
+    torch.manual_seed(0)
+    m = rt.LSTM(D, H, 2, batch_first=True, bidirectional=True, zoneout=ZONEOUT)
+    x = torch.randn(N, T, D)
+    outs = {}
+    for nt in (1, 2, 3):
+        m.num_threads = nt
+        torch.manual_seed(7)
+        outs[nt] = m(x)[0]
+    assert torch.equal(outs[1], outs[2]) and torch.equal(outs[1], outs[3])
+    assert not torch.equal(m(x)[0], outs[1])  # fresh masks at every call in training
+    m.eval()
+    assert torch.equal(m(x)[0], m(x)[0])  # the expectation: no masks
+    m.zoneout = (0.0, 0.0)  # rates zero: the plain LSTM
+    plain = rt.LSTM(D, H, 2, batch_first=True, bidirectional=True)
+    plain.load_state_dict(m.state_dict())
+    assert torch.equal(m(x)[0], plain(x)[0])
+
+
+def test_zoneout_module_compiles_and_is_checked():
+    torch.manual_seed(0)
+    m = rt.LSTM(D, H, 2, batch_first=True, zoneout=ZONEOUT)
+    assert "zoneout=(0.4, 0.3)" in repr(m)
+    x = torch.randn(N, T, D)
+    compiled = torch.compile(lambda x: m(x)[0].sum(), fullgraph=True, backend="aot_eager")
+    torch.manual_seed(5)
+    got = compiled(x)
+    got.backward()
+    torch.manual_seed(5)
+    assert torch.allclose(got, m(x)[0].sum())  # the compiled graph draws the same seeds
+    assert not torch.allclose(compiled(x), got)  # and new ones at every call
+    gen = torch.Generator().manual_seed(0)
+    t = dict(dtype=torch.float64)
+    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(24, 5, generator=gen, **t, requires_grad=True),
+            torch.randn(24, 6, generator=gen, **t, requires_grad=True),
+            torch.randn(24, generator=gen, **t, requires_grad=True), torch.randn(24, generator=gen, **t),
+            torch.randn(3, 6, generator=gen, **t, requires_grad=True), torch.randn(3, 6, generator=gen, **t),
+            torch.empty(0, dtype=torch.int64), 0, True, 1, None, None, None, list(ZONEOUT), torch.tensor([9])]
+    torch.library.opcheck(ops.recurrent_forward, args)
+    ragged = list(args)
+    ragged[8] = torch.tensor([4, 1, 3])
+    torch.library.opcheck(ops.recurrent_forward, ragged,
+                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_zoneout_arguments():
+    with pytest.raises(TypeError, match="zoneout"):  # the GRU's constructor has no such keyword
+        rt.GRU(D, H, zoneout=ZONEOUT)
+    with pytest.raises(ValueError, match="one LSTM variant"):
+        rt.LSTM(D, H, zoneout=ZONEOUT, peephole=True)
+    with pytest.raises(ValueError, match=r"z_h must be in \[0, 1\)"):
+        rt.LSTM(D, H, zoneout=(0.1, 1.0))
+    with pytest.raises(TypeError, match="pair of rates"):
+        rt.LSTM(D, H, zoneout=0.1)

@@ -7,11 +7,12 @@ not supported); callers report the reason instead of a number.
 from __future__ import annotations
 
 import importlib
+import itertools
 from typing import Callable, Dict
 
 import numpy as np
 
-from .cases import Case, make_lengths, variant_weights
+from .cases import ZONEOUT, Case, make_lengths, variant_weights
 
 # "rnnfast.torch": the rnnfast.torch modules, the whole PyTorch path (autograd, module): what a PyTorch user gets
 NAMES = ("rnnfast", "rnnfast.torch", "reference", "torch", "thinc")
@@ -40,11 +41,14 @@ def _kernel_step(impl, case: Case, inputs, with_threads: bool) -> Callable[[], N
     lengths = make_lengths(case)
     if lengths is not None:
         kw["lengths"] = lengths
+    if case.zoneout:  # the evaluation form in inference, fresh training masks at every step of training
+        kw["zoneout"] = ZONEOUT
     if case.pass_ == "forward":  # inference, as PyTorch's under no_grad
         return lambda: fwd(x, Wx, Wh, *biases, need_grad=False, **kw)
+    seeds = itertools.count()
 
     def train():
-        out = fwd(x, Wx, Wh, *biases, **kw)
+        out = fwd(x, Wx, Wh, *biases, **kw, **({"zoneout_seed": next(seeds)} if case.zoneout else {}))
         bwd(dhs, out[-1])
     return train
 
@@ -69,14 +73,15 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     from ..cells import CELLS
 
     variant = variant_weights(case)
-    if (case.layer_norm or case.peephole) and namespace is not None:  # rnnfast.torch's own variant modules
-        variant_kw = {"layer_norm": True} if case.layer_norm else {"peephole": True, "proj_size": case.proj}
+    if (case.layer_norm or case.peephole or case.zoneout) and namespace is not None:  # rnnfast.torch's own
+        variant_kw = ({"layer_norm": True} if case.layer_norm else {"zoneout": ZONEOUT} if case.zoneout
+                      else {"peephole": True, "proj_size": case.proj})
         module = getattr(namespace, CELLS[case.cell].title)(case.D, case.H, batch_first=True, **variant_kw)
         module = module.to(getattr(torch, case.dtype))
-    elif case.peephole or case.layer_norm:
+    elif case.peephole or case.layer_norm or case.zoneout:
         if namespace is not None:
             raise Unavailable(f"{namespace.__name__} has no {case.variant} {case.cell.upper()}")
-        make = (torch_peephole_lstm if not case.layer_norm else
+        make = (torch_zoneout_lstm if case.zoneout else torch_peephole_lstm if not case.layer_norm else
                 torch_layer_norm_gru if case.cell == "gru" else torch_layer_norm_lstm)
         module = make(case.D, case.H, case.proj).to(getattr(torch, case.dtype))
     else:
@@ -226,15 +231,68 @@ def torch_peephole_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
     return _PeepholeLSTM()
 
 
+def torch_zoneout_lstm(input_size: int, hidden_size: int, proj_size: int = 0, zoneout=ZONEOUT):
+    """A zoneout LSTM written from ``torch.nn`` operations, as PyTorch users write one (PyTorch has none,
+    pytorch#561): the input product of all steps at once, then a loop over steps
+    (``rnnfast/reference/zoneout.py``'s maths); parameters named as ``nn.LSTM``'s.  In training each unit of c
+    and h keeps its previous value where a Bernoulli mask of rate ``z`` says so, drawn per step with
+    ``torch.rand``, or given by ``module.masks(t, N)`` -> ``(k_c, k_h)`` where set (the tests' own masks); in
+    evaluation it keeps the share ``z``."""
+    import torch
+    from torch import nn
+
+    if proj_size:
+        raise Unavailable("the nn-ops zoneout LSTM has no projection")
+    H = hidden_size
+    z_c, z_h = zoneout
+
+    class _ZoneoutLSTM(nn.Module):
+        masks = None
+
+        def __init__(self):
+            super().__init__()
+            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
+            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, H))
+            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
+            for p in self.parameters():
+                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+
+        def forward(self, x):  # x (N, T, D), batch-first
+            N, T, _ = x.shape
+            xw = torch.addmm(self.bias_ih_l0 + self.bias_hh_l0, x.reshape(N * T, -1), self.weight_ih_l0.t())
+            xw = xw.view(N, T, 4 * H)
+            h, c = x.new_zeros(N, H), x.new_zeros(N, H)
+            out = []
+            for t in range(T):
+                a_i, a_f, a_g, a_o = (xw[:, t] + h @ self.weight_hh_l0.t()).chunk(4, 1)
+                c_new = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+                h_new = torch.sigmoid(a_o) * torch.tanh(c_new)
+                if not self.training:
+                    k_c, k_h = z_c, z_h
+                elif self.masks is not None:
+                    k_c, k_h = self.masks(t, N)
+                else:
+                    k_c, k_h = (torch.rand(N, H, dtype=x.dtype) < z_c).to(x.dtype), \
+                        (torch.rand(N, H, dtype=x.dtype) < z_h).to(x.dtype)
+                c = k_c * c + (1 - k_c) * c_new
+                h = k_h * h + (1 - k_h) * h_new
+                out.append(h)
+            return torch.stack(out, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    return _ZoneoutLSTM()
+
+
 def _torch(case, inputs, namespace=None):
     try:
         import torch
     except ImportError:
         raise Unavailable("PyTorch is not installed (pip install rnnfast[torch])") from None
     x, Wx, Wh, biases, dhs = inputs
-    if (case.peephole or case.layer_norm) and case.ragged:
+    if (case.peephole or case.layer_norm or case.zoneout) and case.ragged:
         raise Unavailable(f"the nn-ops {case.variant} {case.cell.upper()} takes no PackedSequence")
     module = torch_module(case, Wx, Wh, biases, namespace)
+    module.train(case.pass_ == "train")  # inference is a model in eval mode (zoneout's expectation)
     if namespace is not None:
         module.num_threads = case.threads
     xt = torch.from_numpy(x)

@@ -14,6 +14,8 @@ DTYPES = ("float32", "float64")
 CORE_SIZES = [(1, 100, 64, 64), (16, 35, 128, 128), (32, 35, 256, 256), (64, 35, 512, 512),
               (128, 35, 1024, 1024)]
 QUICK_SIZES = CORE_SIZES[:3]
+# Zoneout's rates (z_c, z_h) in the benchmarks: Krueger et al.'s for character-level language models
+ZONEOUT = (0.5, 0.05)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Case:
     peephole: bool = False  # LSTM variants: peepholes (3H,)
     proj: int = 0  # ... a projection to this many units (PyTorch's proj_size; 0: none)
     layer_norm: bool = False  # ... layer normalization, LSTM or GRU (rnnfast/reference/layer_norm.py)
+    zoneout: bool = False  # ... zoneout at ZONEOUT's rates (training masks; their expectation in "forward")
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -47,14 +50,18 @@ class Case:
             raise ValueError(f"layer_norm is an LSTM and GRU variant; got cell {self.cell!r}")
         if self.layer_norm and (self.peephole or self.proj):
             raise ValueError("layer_norm: not with peephole or proj (one LSTM variant at a time)")
+        if self.zoneout and (self.cell != "lstm" or self.peephole or self.proj or self.layer_norm):
+            raise ValueError(f"zoneout is one of the LSTM variants (not with peephole, proj or layer_norm); got cell "
+                             f"{self.cell!r}{' with ' + self.variant if self.variant != 'zoneout' else ''}")
         if not 0 <= self.proj < self.H:
             raise ValueError(f"proj must be in [0, H) = [0, {self.H}); got {self.proj}")
 
     @property
     def variant(self) -> str:
-        """The LSTM variant's name in reports: ``""``, ``"peephole"``, ``"P128"``, ``"peephole P128"``, ``"LN"``."""
+        """The LSTM variant's name in reports: ``""``, ``"peephole"``, ``"P128"``, ``"peephole P128"``, ``"LN"``,
+        ``"zoneout"``."""
         return " ".join(v for v in ("peephole" if self.peephole else "", f"P{self.proj}" if self.proj else "",
-                                    "LN" if self.layer_norm else "") if v)
+                                    "LN" if self.layer_norm else "", "zoneout" if self.zoneout else "") if v)
 
     @property
     def state_size(self) -> int:

@@ -45,7 +45,8 @@ def machine_info() -> dict:
 def case_name(c: dict) -> str:
     """A row's cell and LSTM variant, from its case's dict (results files before the variants have none)."""
     return " ".join([c["cell"]] + (["peephole"] if c.get("peephole") else []) +
-                    ([f"P{c['proj']}"] if c.get("proj") else []) + (["LN"] if c.get("layer_norm") else []))
+                    ([f"P{c['proj']}"] if c.get("proj") else []) + (["LN"] if c.get("layer_norm") else []) +
+                    (["zoneout"] if c.get("zoneout") else []))
 
 
 def format_table(result: dict) -> str:

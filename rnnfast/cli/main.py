@@ -212,6 +212,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="LSTM with a projection to P units (PyTorch: nn.LSTM(proj_size=P))")
     b.add_argument("--layer-norm", action="store_true",
                    help="layer-normalized LSTM or GRU (PyTorch: the same maths written from nn operations)")
+    b.add_argument("--zoneout", action="store_true",
+                   help="LSTM with zoneout, rates (z_c, z_h) = (0.5, 0.05) (PyTorch: the same maths written from nn "
+                        "operations)")
     b.add_argument("--ragged", action="store_true",
                    help="variable-length sequences: lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence)")
     b.add_argument("--backends", nargs="+", choices=["rnnfast", "rnnfast.torch", "reference", "torch", "thinc"],
@@ -452,13 +455,13 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     threads = args.threads or sorted({1, available_cores()})
-    if (args.peephole or args.proj_size) and set(args.cells or ["lstm"]) != {"lstm"}:
-        raise CLIError("--peephole and --proj-size are LSTM variants: use them with --cells lstm")
+    if (args.peephole or args.proj_size or args.zoneout) and set(args.cells or ["lstm"]) != {"lstm"}:
+        raise CLIError("--peephole, --proj-size and --zoneout are LSTM variants: use them with --cells lstm")
     if args.layer_norm and not set(args.cells or ["lstm"]) <= {"lstm", "gru"}:
         raise CLIError("--layer-norm is an LSTM and GRU variant: use it with --cells lstm gru")
     try:
         cases = [Case(cell, pass_, N, T, D, H, dtype, nt, args.ragged, args.peephole, args.proj_size or 0,
-                      args.layer_norm)
+                      args.layer_norm, args.zoneout)
                  for cell in args.cells or ["lstm"] for pass_ in args.passes or ["train"]
                  for (N, T, D, H) in sizes for dtype in args.dtypes or ["float32"] for nt in threads]
     except ValueError as exc:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from .._core.validation import check_zoneout
 from ..cells import CellSpec, GRU as GRU_SPEC, LSTM as LSTM_SPEC, RNN as RNN_SPEC
 from . import ops
 
@@ -34,7 +35,7 @@ class _RecurrentBase(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
                  dtype=None, *, proj_size: int = 0, layer_norm: bool = False, peephole: bool = False,
-                 num_threads: Optional[int] = None):
+                 zoneout=None, num_threads: Optional[int] = None):
         super().__init__()
         for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -54,13 +55,18 @@ class _RecurrentBase(nn.Module):
             raise ValueError("layer_norm: the LSTM (without proj_size or peephole) and the reset-after GRU have one")
         if peephole and self.spec.name != "lstm":
             raise ValueError("peephole: only the LSTM has one")
+        zoneout = check_zoneout(zoneout, None)[0]
+        if zoneout is not None and self.spec.name != "lstm":
+            raise ValueError("zoneout: only the LSTM has it")
+        if zoneout is not None and (proj_size or layer_norm or peephole):
+            raise ValueError("zoneout: not with proj_size, layer_norm or peephole (one LSTM variant at a time)")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ValueError(f"num_threads must be a positive int or None; got {num_threads!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.num_threads = bidirectional, proj_size, num_threads
-        self.layer_norm, self.peephole = layer_norm, peephole
+        self.layer_norm, self.peephole, self.zoneout = layer_norm, peephole, zoneout
         kw = {"device": device, "dtype": dtype}
         G = self.spec.gates * hidden_size
         P = proj_size or hidden_size  # the width of h
@@ -111,7 +117,7 @@ class _RecurrentBase(nn.Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
-                              ("proj_size", 0), ("layer_norm", False), ("peephole", False)]:
+                              ("proj_size", 0), ("layer_norm", False), ("peephole", False), ("zoneout", None)]:
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + self._option_repr()
@@ -198,6 +204,14 @@ class _RecurrentBase(nn.Module):
             out.append(h)
         return out
 
+    def _zoneout_seed(self) -> Optional[Tensor]:
+        """Zoneout's masks for one layer and direction: in training, a seed drawn from PyTorch's default
+        generator (so ``torch.manual_seed`` repeats them), as an int64 tensor ``(1,)``; in evaluation none
+        (each unit keeps the share ``z`` of its previous value, the masks' expectation)."""
+        if self.zoneout is None or not self.training:
+            return None
+        return torch.randint(0, 2 ** 62, (1,), dtype=torch.int64)
+
     def _run_layers(self, x: Tensor, states, lengths: Optional[Tensor]):
         dirs, nt = self._directions(), self._threads()
         n_states = len(self.spec.state_names)
@@ -218,7 +232,9 @@ class _RecurrentBase(nn.Module):
                                       s[0].contiguous(), c0.contiguous(), lengths_arg, self._option_code(),
                                       need_grad, nt, w_hr=getattr(self, f"weight_hr_l{k}{sfx}", None),
                                       ln=getattr(self, f"layer_norm_l{k}{sfx}", None),
-                                      peep=getattr(self, f"weight_peephole_l{k}{sfx}", None))
+                                      peep=getattr(self, f"weight_peephole_l{k}{sfx}", None),
+                                      zoneout=None if self.zoneout is None else list(self.zoneout),
+                                      zoneout_seed=self._zoneout_seed())
                 hs = res[0] if d == 0 else _reverse_padded(res[0], lengths)
                 outs.append(hs)
                 finals[0].append(res[1])
@@ -238,16 +254,20 @@ class LSTM(_RecurrentBase):
     the layer-normalized LSTM of ``rnnfast.lstm_forward(..., layer_norm=...)``, its parameters
     ``layer_norm_l{k}`` of shape ``(10 * hidden_size,)`` = ``[g_x | g_h | g_c | b_c]``.  ``peephole=True``
     (keyword; PyTorch has none, pytorch#630): the peephole LSTM, its diagonal weights ``weight_peephole_l{k}`` of
-    shape ``(3 * hidden_size,)`` = ``[p_i | p_f | p_o]``; it combines with ``proj_size``."""
+    shape ``(3 * hidden_size,)`` = ``[p_i | p_f | p_o]``; it combines with ``proj_size``.  ``zoneout=(z_c, z_h)``
+    (keyword; PyTorch has none, pytorch#561): zoneout on the cell state and h (``rnnfast.lstm_forward(...,
+    zoneout=...)``): in training each unit keeps its previous value with probability ``z``, from masks drawn
+    afresh at every call (a seed per layer and direction from PyTorch's default generator, so
+    ``torch.manual_seed`` repeats them); in evaluation (``module.eval()``) it keeps the share ``z``."""
 
     spec = LSTM_SPEC
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, layer_norm: bool = False, peephole: bool = False,
+                 device=None, dtype=None, *, layer_norm: bool = False, peephole: bool = False, zoneout=None,
                  num_threads: Optional[int] = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-                         dtype, proj_size=proj_size, layer_norm=layer_norm, peephole=peephole,
+                         dtype, proj_size=proj_size, layer_norm=layer_norm, peephole=peephole, zoneout=zoneout,
                          num_threads=num_threads)
 
     def _pack_state(self, finals):

@@ -13,7 +13,10 @@ tensor for none; ``h0``, ``c0`` the initial states, empty tensors for zeros (``c
 always empty but for the LSTM); ``num_threads`` the kernels' OpenMP threads, 0 for ``torch.get_num_threads()``;
 ``w_hr`` (LSTM) a projection's ``weight_hr (P, H)``, ``ln`` (LSTM, reset-after GRU) the layer normalizations'
 parameters ``(10H,)`` / ``(6H,)`` (``rnnfast.lstm_forward``, ``gru_forward``), ``peep`` (LSTM) the peepholes
-``(3H,)``, or None.
+``(3H,)``, or None; ``zoneout`` (LSTM) zoneout's rates ``[z_c, z_h]`` or None, ``zoneout_seed`` an int64
+tensor ``(1,)`` holding the training masks' seed (``rnnfast.lstm_forward``'s ``zoneout_seed``), or an empty
+tensor or None for the evaluation form.  A tensor, not an int, so that a traced graph draws a new seed at
+every call.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from .._core.buffers import Staircase, contiguous
 from .._core.plan import StepPlan
 from .._core.validation import padding_mask
 from ..cells import CELLS
+from .._core.counter_rng import splitmix64
 
 _EMPTY = (0,)
 # What a layer-normalized pass keeps for backward besides the plain cell's (the driver's cache.layer_norm)
@@ -75,6 +79,19 @@ def _np(t: Tensor):
     return None if t.numel() == 0 and t.dim() == 1 else t.detach().numpy()
 
 
+def _zoneout(zoneout: Optional[List[float]], zoneout_seed: Optional[Tensor]):
+    """``(rates, seed)`` for the driver: None for no zoneout, the seed None for the evaluation form."""
+    if zoneout is None:
+        return None, None
+    seed = None if zoneout_seed is None or zoneout_seed.numel() == 0 else int(zoneout_seed.reshape(-1)[0])
+    return tuple(zoneout), seed
+
+
+def _zoneout_key(seed: Optional[int]) -> Optional[int]:
+    """The masks' key the driver derives from a seed (``driver.sequence_forward``)."""
+    return None if seed is None else int(splitmix64(np.array([seed], np.uint64))[0])
+
+
 def _lengths(lengths: Tensor):
     return None if lengths.numel() == 0 else lengths.detach().numpy().astype(np.intp)
 
@@ -89,19 +106,21 @@ def _biases(cell: str, b_ih: Tensor, b_hh: Tensor, G: int, dtype):
 
 def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                  c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
-                 w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None, peep: Optional[Tensor] = None):
+                 w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None, peep: Optional[Tensor] = None,
+                 zoneout: Optional[List[float]] = None, zoneout_seed: Optional[Tensor] = None):
     """``driver.sequence_forward`` on the tensors' arrays: ``(hs, hT, cT, cache)`` as tensors (``cT`` empty but
     for the LSTM) and the driver's cache (None without ``need_grad``)."""
     spec = CELLS[cell]
     G, nt = w_ih.shape[0], _threads(num_threads)
     states = [_np(h0)] + ([_np(c0)] if len(spec.state_names) > 1 else [])
+    rates, seed = _zoneout(zoneout, zoneout_seed)
     hs, finals, cache = driver.sequence_forward(
         spec, x.detach().numpy(), _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt),
         _biases(cell, b_ih, b_hh, G, np.float32 if x.dtype == torch.float32 else np.float64), states,
         _lengths(lengths), _option(cell, option), nt, need_grad=need_grad,
         projection=None if w_hr is None else _kernel_weights(w_hr, nt),
         layer_norm=None if ln is None else ln.detach().numpy(),
-        peephole=None if peep is None else peep.detach().numpy())
+        peephole=None if peep is None else peep.detach().numpy(), zoneout=rates, zoneout_seed=seed)
     cT = torch.from_numpy(finals[1]) if len(finals) > 1 else torch.empty(_EMPTY, dtype=x.dtype)
     return torch.from_numpy(hs), torch.from_numpy(finals[0]), cT, cache
 
@@ -109,13 +128,14 @@ def _run_forward(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
 def _forward_impl(cell: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
                   c0: Tensor, lengths: Tensor, option: int, need_grad: bool, num_threads: int,
                   w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None,
-                  peep: Optional[Tensor] = None) -> _FORWARD_OUT:
+                  peep: Optional[Tensor] = None, zoneout: Optional[List[float]] = None,
+                  zoneout_seed: Optional[Tensor] = None) -> _FORWARD_OUT:
     """One direction of one layer, batch-first ``x (N, T, D)``: ``[hs (N, T, H), hT, cT, *saved, *ln_saved]``;
     ``cT`` is empty but for the LSTM; ``saved`` (7) and ``ln_saved`` (6, ``_LN_SAVED``; empty without ``ln``),
     all empty without ``need_grad``, are what ``recurrent_backward`` reads.  ``w_hr`` (LSTM): PyTorch's
     ``weight_hr (P, H)`` of a projection LSTM; ``hs``, ``hT`` are then P wide."""
     hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                     num_threads, w_hr, ln, peep)
+                                     num_threads, w_hr, ln, peep, zoneout, zoneout_seed)
     empty = torch.empty(_EMPTY, dtype=x.dtype)
     saved = ([cache.x_tm, cache.hst, cache.cst, cache.act, cache.hg, cache.rh, cache.mst] if cache is not None
              else [None] * 7)
@@ -141,7 +161,7 @@ recurrent_forward = torch.library.custom_op("rnnfast::recurrent_forward", _forwa
 
 @recurrent_forward.register_fake
 def _(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr=None, ln=None,
-      peep=None):
+      peep=None, zoneout=None, zoneout_seed=None):
     N, T, D = x.shape
     G = w_ih.shape[0]
     spec = CELLS[cell]
@@ -172,11 +192,13 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                    hst: Tensor, cst: Tensor, act: Tensor, hg: Tensor, rh: Tensor, lengths: Tensor, option: int,
                    num_threads: int, ln_saved: List[Tensor], w_hr: Optional[Tensor] = None,
                    mst: Optional[Tensor] = None, ln: Optional[Tensor] = None,
-                   b_hh: Optional[Tensor] = None, peep: Optional[Tensor] = None) -> _BACKWARD_OUT:
+                   b_hh: Optional[Tensor] = None, peep: Optional[Tensor] = None,
+                   zoneout: Optional[List[float]] = None, zoneout_seed: Optional[Tensor] = None) -> _BACKWARD_OUT:
     """The gradients of ``recurrent_forward``: ``[dx (N, T, D), dw_ih, dw_hh, db (the kernels' first bias),
     db2 (the GRU's second, else empty), dh0, dc0 (empty but for the LSTM), dw_hr (empty without w_hr), dln
     (empty without ln), dpeep (empty without peep)]``.  A layer-normalized pass also takes ``b_hh`` (the GRU's recurrent bias, which its
-    step reads; empty for none) and reads ``ln_saved``, the forward's six ``_LN_SAVED`` (empty tensors else)."""
+    step reads; empty for none) and reads ``ln_saved``, the forward's six ``_LN_SAVED`` (empty tensors else).
+    Zoneout's masks are drawn again from ``zoneout_seed``, as the driver's backward pass does."""
     spec = CELLS[cell]
     N, T, _ = dhs.shape
     H = w_ih.shape[0] // spec.gates
@@ -192,6 +214,8 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
                                  None if peep is None else peep.detach().numpy(),
                                  None if w_hr is None else _kernel_weights(w_hr, nt),
                                  None if w_hr is None else mst.detach().numpy())
+    rates, seed = _zoneout(zoneout, zoneout_seed)
+    cache.zoneout, cache.zoneout_key = rates, _zoneout_key(seed)
     if ln is not None:
         G = w_ih.shape[0]
         bias_h = None
@@ -231,7 +255,7 @@ recurrent_backward = torch.library.custom_op("rnnfast::recurrent_backward", _bac
 
 @recurrent_backward.register_fake
 def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, option, num_threads, ln_saved,
-      w_hr=None, mst=None, ln=None, b_hh=None, peep=None):
+      w_hr=None, mst=None, ln=None, b_hh=None, peep=None, zoneout=None, zoneout_seed=None):
     N, T, P = dhs.shape
     G, D = w_ih.shape
     H = G // CELLS[cell].gates
@@ -245,11 +269,12 @@ def _(cell, dhs, dhT, dcT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths, opt
 
 def _setup_context(ctx, inputs, output):
     cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, *variants = inputs
-    w_hr, ln, peep = (list(variants) + [None, None, None])[:3]
+    w_hr, ln, peep, zoneout, zoneout_seed = (list(variants) + [None] * 5)[:5]
     x_tm, hst, cst, act, hg, rh, mst = output[3:10]
     ctx.save_for_backward(w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, peep,
-                          *output[10:])
+                          zoneout_seed, *output[10:])
     ctx.cell, ctx.option, ctx.num_threads, ctx.need_grad = cell, option, num_threads, need_grad
+    ctx.zoneout = zoneout
     ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
     P = w_hh.shape[1]  # the width of h
     ctx.shapes = ((x.shape[0], x.shape[1], P), (x.shape[0], P), (x.shape[0], w_ih.shape[0] // CELLS[cell].gates))
@@ -261,7 +286,8 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
-    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, peep, *ln_saved = ctx.saved_tensors
+    w_ih, w_hh, x_tm, hst, cst, act, hg, rh, lengths, w_hr, mst, ln, b_hh, peep, zoneout_seed, *ln_saved = \
+        ctx.saved_tensors
     hs_shape, h_shape, c_shape = ctx.shapes
     if not ctx.need_grad:
         raise RuntimeError("rnnfast: backward through a forward that ran with need_grad=False")
@@ -271,7 +297,7 @@ def _backward(ctx, d_hs, d_hT, d_cT, *d_saved):
     d_cT = (zeros(c_shape) if d_cT is None else d_cT.contiguous()) if ctx.cell == "lstm" else w_hh.new_empty(_EMPTY)
     grads = recurrent_backward(ctx.cell, d_hs, d_hT, d_cT, x_tm, w_ih, w_hh, hst, cst, act, hg, rh, lengths,
                                ctx.option, ctx.num_threads, ln_saved, w_hr, mst if w_hr is not None else None, ln,
-                               b_hh if ln is not None else None, peep)
+                               b_hh if ln is not None else None, peep, ctx.zoneout, zoneout_seed)
     return _input_gradients(ctx.cell, ctx.has_bias, ctx.given_states, grads)
 
 
@@ -287,7 +313,8 @@ def _input_gradients(cell: str, has_bias, given_states, grads, clone=Tensor.clon
     dh0 = dh0 if given_states[0] else None
     dc0 = dc0 if cell == "lstm" and given_states[1] else None
     return (None, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None, None, None, None,
-            dw_hr if dw_hr.numel() else None, dln if dln.numel() else None, dpeep if dpeep.numel() else None)
+            dw_hr if dw_hr.numel() else None, dln if dln.numel() else None, dpeep if dpeep.numel() else None,
+            None, None)  # zoneout's rates and seed
 
 
 recurrent_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -302,9 +329,9 @@ class _Eager(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad, num_threads, w_hr, ln,
-                peep):
+                peep, zoneout, zoneout_seed):
         hs, hT, cT, cache = _run_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, option, need_grad,
-                                         num_threads, w_hr, ln, peep)
+                                         num_threads, w_hr, ln, peep, zoneout, zoneout_seed)
         ctx.cache, ctx.cell, ctx.num_threads = cache, cell, _threads(num_threads)
         ctx.has_bias = (b_ih.numel() > 0, b_hh.numel() > 0)
         ctx.given_states = (h0.numel() > 0, c0.numel() > 0)
@@ -333,9 +360,10 @@ def _numpy_copy(t: Tensor) -> Tensor:
 
 
 def run_forward(*inputs, w_hr: Optional[Tensor] = None, ln: Optional[Tensor] = None,
-                peep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+                peep: Optional[Tensor] = None, zoneout: Optional[List[float]] = None,
+                zoneout_seed: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """``recurrent_forward``'s ``(hs, hT, cT)``: the custom op while torch.compile or export traces, else the
     same computation through a plain ``autograd.Function``."""
     if torch.compiler.is_compiling():
-        return recurrent_forward(*inputs, w_hr, ln, peep)[:3]
-    return _Eager.apply(*inputs, w_hr, ln, peep)
+        return recurrent_forward(*inputs, w_hr, ln, peep, zoneout, zoneout_seed)[:3]
+    return _Eager.apply(*inputs, w_hr, ln, peep, zoneout, zoneout_seed)
