@@ -49,7 +49,8 @@ def ops(backend=None):
 @functools.lru_cache(maxsize=None)
 def _cython_kernels():
     # Built once: layers ask for it on every forward/backward and generation on every token.
-    from . import gru, lstm, rnn
+    from . import gru, lstm, rnn, stepper
 
     return SimpleNamespace(**{k: getattr(m, k) for m in (lstm, gru, rnn) for k in m.__dict__
-                              if k.endswith(("_forward", "_backward"))})
+                              if k.endswith(("_forward", "_backward"))},
+                           **{k: getattr(stepper, k) for k in ("LSTMStepper", "GRUStepper", "RNNStepper")})

@@ -7,6 +7,10 @@ product per block (our own loop at batch 1, no BLAS) plus the gate arithmetic, t
 OpenMP threads with no barrier (two passes for the reset-before GRU).  A thread keeps the same blocks at
 every step.  The compiled step is ``kernels.stream_step``, one per cell in ``src/*_cell.pxd``.
 
+The projection and layer-normalized cells need every unit of a row between a step's product and the next
+step, which independent unit blocks do not give: their steppers run the sequence kernels' whole row blocks
+one step at a time, on weights checked and copied once (``WholeRowSteps``).
+
 NumPy twins: ``rnnfast.reference.stepper`` (same signatures).
 """
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 from ._core.dispatch import kernel_module
 from ._core.plan import CONSTANTS, stream_unit_block
-from ._core.stepper_checks import check_step_input, initial_states
+from ._core.stepper_checks import WholeRowSteps, check_step_input, initial_states
 from ._core.threads import resolve_num_threads, single_threaded_blas
 from ._core.validation import check_peephole, check_weights, check_zoneout
 from .cells import GRU, LSTM, RNN
@@ -59,6 +63,13 @@ class _PackedStepper:
     reset_after = relu = False
     strips_n = c_state = rh = gn = None
     peep = zoneout = None  # the LSTM's variants: peepholes (3H,), zoneout's rates (z_c, z_h)
+    _rows = None  # the whole-row cells' steps (WholeRowSteps), which then hold the state
+
+    def _whole_rows(self, forward, Wx, Wh, biases, states, batch_size, num_threads, options, variant) -> None:
+        self._rows = WholeRowSteps(forward, Wx, Wh, biases, states, batch_size,
+                                   {"num_threads": resolve_num_threads(num_threads), **options}, variant)
+        self.N, self.D, self.H, self.dtype = self._rows.N, self._rows.D, self._rows.H, self._rows.dtype
+        self.num_threads = self._rows._options["num_threads"]
 
     def _setup(self, spec, Wx, Wh, states, batch_size, num_threads):
         self.cell = _kernels.CELLS[spec.name]
@@ -83,6 +94,8 @@ class _PackedStepper:
 
     def step(self, x) -> np.ndarray:
         """``x (N, D)`` -> ``h_t (N, H)`` (a new array); the state moves on."""
+        if self._rows is not None:
+            return self._rows.step(x)
         if not (type(x) is np.ndarray and x.dtype == self.dtype and x.shape == (self.N, self.D)
                 and np.isfinite(x).all()):
             x = check_step_input(x, self.N, self.D, self.dtype)  # raises the precise error
@@ -98,7 +111,17 @@ class _PackedStepper:
 
     @property
     def h(self) -> np.ndarray:
+        if self._rows is not None:
+            return self._rows.states[0].copy()
         return self._xh[self._cur, :, self.D:].copy()
+
+    def _reset_rows(self, states, batch_size) -> bool:
+        """The whole-row cells' reset (True), or False for the others."""
+        if self._rows is None:
+            return False
+        self._rows.reset(list(zip(self._state_names, states)), batch_size)
+        self.N = self._rows.N
+        return True
 
 
 class LSTMStepper(_PackedStepper):
@@ -124,19 +147,30 @@ class LSTMStepper(_PackedStepper):
     zoneout : (z_c, z_h), optional
         Zoneout's rates: the evaluation form of ``lstm_forward(..., zoneout=...)`` (each unit of c and h keeps
         that share of its previous value), as a trained zoneout LSTM generates.
+    projection : ndarray, shape (H, P), optional
+        The projection LSTM's ``Whr``, as in ``lstm_forward``: ``Wh`` is then ``(P, 4H)``, ``h0`` and ``h``
+        P wide (with ``peephole`` too).
+    layer_norm : ndarray, shape (10H,), optional
+        The layer-normalized LSTM's parameters, as in ``lstm_forward``.
 
     Notes
     -----
-    The projection and layer-normalized LSTMs need every unit of a row between the product and the next step,
-    which a stepper's independent unit blocks do not have: step them with ``lstm_step_forward`` (or a layer's
-    ``step``).
+    The projection and layer-normalized LSTMs need every unit of a row between the product and the next step:
+    they step through the sequence kernel's whole row blocks (the same bits as ``lstm_step_forward``, without
+    its per-call checks of the weights).
     """
 
     _state_names = ("h0", "c0")
     groups = 4
 
     def __init__(self, Wx, Wh, b, h0=None, c0=None, *, batch_size=None, num_threads=None, peephole=None,
-                 zoneout=None):
+                 zoneout=None, projection=None, layer_norm=None):
+        if projection is not None or layer_norm is not None:
+            from .lstm import lstm_forward
+            self._whole_rows(lstm_forward, Wx, Wh, [b], [("h0", h0), ("c0", c0)], batch_size, num_threads, {},
+                             {"peephole": peephole, "projection": projection, "layer_norm": layer_norm,
+                              "zoneout": zoneout})
+            return
         Wx, Wh, (b,), self.D, self.H = check_weights(LSTM, Wx, Wh, [b])
         peephole = check_peephole(peephole, self.H, Wh.dtype)
         zoneout = check_zoneout(zoneout, None)[0]
@@ -151,7 +185,8 @@ class LSTMStepper(_PackedStepper):
 
     def reset(self, h0=None, c0=None, *, batch_size=None) -> None:
         """Start again from ``h0, c0`` (zeros where None); the batch size may change."""
-        self._reset((h0, c0), batch_size)
+        if not self._reset_rows((h0, c0), batch_size):
+            self._reset((h0, c0), batch_size)
 
     def _reset(self, states, batch_size):
         states = super()._reset(states, batch_size)
@@ -160,16 +195,25 @@ class LSTMStepper(_PackedStepper):
 
     @property
     def c(self) -> np.ndarray:
+        if self._rows is not None:
+            return self._rows.states[1].copy()
         return self.c_state.copy()
 
 
 class GRUStepper(_PackedStepper):
     """Stateful one-step GRU: ``Wx (D, 3H)``, ``Wh (H, 3H)``, ``bx, bh (3H,)``, gates r, z, n,
     ``h' = (1 - z) * n + z * h``; ``reset_after`` as in ``gru_forward``.  Equals
-    ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``)."""
+    ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``).  ``layer_norm (6H,)``: the
+    layer-normalized GRU (reset-after), as in ``gru_forward``, through whole row blocks as ``LSTMStepper``'s."""
 
-    def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None):
+    def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None,
+                 layer_norm=None):
         self.reset_after = GRU.check_option(reset_after)
+        if layer_norm is not None:
+            from .gru import gru_forward
+            self._whole_rows(gru_forward, Wx, Wh, [bx, bh], [("h0", h0)], batch_size, num_threads,
+                             {"reset_after": self.reset_after}, {"layer_norm": layer_norm})
+            return
         Wx, Wh, (bx, bh), self.D, self.H = check_weights(GRU, Wx, Wh, [bx, bh])
         self.groups = 4 if self.reset_after else 3
         self._setup(GRU, Wx, Wh, (h0,), batch_size, num_threads)
@@ -189,7 +233,8 @@ class GRUStepper(_PackedStepper):
 
     def reset(self, h0=None, *, batch_size=None) -> None:
         """Start again from ``h0`` (zeros if None); the batch size may change."""
-        self._reset((h0,), batch_size)
+        if not self._reset_rows((h0,), batch_size):
+            self._reset((h0,), batch_size)
 
     def _reset(self, states, batch_size):
         states = super()._reset(states, batch_size)

@@ -174,3 +174,48 @@ def test_scatter_add_rows_adds_repeated_ids_like_np_add_at(rng):
     empty = np.zeros((3, 2))
     scatter_add_rows(empty, np.array([], dtype=int), np.zeros((0, 2)))
     assert not empty.any()
+
+
+STEPPED = {
+    "lstm": (TimeLSTM, {}), "lstm-peephole": (TimeLSTM, {"peephole": True}),
+    "lstm-projection": (TimeLSTM, {"proj_size": 3}), "lstm-layernorm": (TimeLSTM, {"layer_norm": True}),
+    "lstm-zoneout": (TimeLSTM, {"zoneout": (0.3, 0.2)}), "gru": (TimeGRU, {}),
+    "gru-reset-before": (TimeGRU, {"reset_after": False}), "gru-layernorm": (TimeGRU, {"layer_norm": True}),
+    "rnn-relu": (TimeRNN, {"nonlinearity": "relu"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(STEPPED))
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_a_layers_stepper_follows_its_steps_and_its_forward_pass(kind, backend, rng):
+    cls, kw = STEPPED[kind]
+    layer = cls.init(3, 5, rng=rng, dtype=np.float64, backend=backend, **kw)
+    if kind == "lstm-layernorm":  # away from the initial gains and bias
+        layer.params[3][...] += rng.standard_normal(layer.params[3].shape) * 0.2
+    layer.training = False  # zoneout's expectation, as in generation
+    x = rng.standard_normal((2, 6, 3))
+    hs = layer.forward(x, need_grad=False)
+    stepper, state = layer.stepper(batch_size=2), None
+    for t in range(6):
+        h, state = layer.step(x[:, t], state)
+        got = stepper.step(x[:, t])
+        np.testing.assert_allclose(got, h, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got, hs[:, t], rtol=1e-12, atol=1e-14)
+    # from a given state; later updates of the weights do not reach a stepper made before them
+    again = layer.stepper(state)
+    want = layer.step(x[:, 0], state)[0]
+    for p in layer.params:
+        p[...] = 0
+    np.testing.assert_allclose(again.step(x[:, 0]), want, rtol=1e-12, atol=1e-14)
+
+
+def test_generation_reads_the_same_tokens_as_the_scores():
+    # greedy generation through the steppers against the sequence forward's scores of what it generated
+    for cell, kw in [("lstm", {}), ("gru", {"layer_norm": True}), ("lstm", {"proj_size": 4})]:
+        model = RNNLM(9, 4, 6, 2, cell, dropout=0.0, seed=1, dtype="float64", **kw)
+        start = [1, 4, 2]
+        out = model.generate(start, 6, greedy=True)
+        model.eval()
+        model.reset_state()
+        scores = model.scores(np.array([start + out[:-1]]))
+        assert out == [int(np.argmax(s)) for s in scores[0, len(start) - 1:]]

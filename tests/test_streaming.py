@@ -280,3 +280,98 @@ def test_both_builds_read_strips_of_the_width_the_steppers_pack():
     builds = ["rnnfast._core.kernels"] + (["rnnfast._core.kernels_avx2"] if avx2_available() else [])
     widths = {importlib.import_module(b).CONSTANTS["strip_bytes"] for b in builds}
     assert widths == {CONSTANTS["strip_bytes"]} == {256}
+
+
+# --- The whole-row cells: projection, layer-normalized LSTM and GRU (one-step calls of the sequence kernels) ---
+
+def _whole_row_case(name, rng, D, H, dtype):
+    """(Stepper pair, positional weights, keywords, state widths, the sequence forward of each impl)."""
+    s = min(0.4, 1.5 / np.sqrt(D + H))
+    P = max(1, H // 3)
+    if name == "gru-layernorm":
+        W = [(rng.standard_normal(sh) * s).astype(dtype) for sh in ((D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,))]
+        kw = {"layer_norm": (1 + rng.standard_normal(6 * H) * 0.2).astype(dtype)}
+        return (rnnfast.GRUStepper, reference.GRUStepper), W, kw, [H], "gru"
+    Wx, Wh, b = _weights(rng, D, H, dtype, s)
+    if name == "lstm-layernorm":
+        ln = np.concatenate([1 + rng.standard_normal(9 * H) * 0.2, rng.standard_normal(H) * 0.2]).astype(dtype)
+        return (rnnfast.LSTMStepper, reference.LSTMStepper), [Wx, Wh, b], {"layer_norm": ln}, [H, H], "lstm"
+    kw = {"projection": (rng.standard_normal((H, P)) / np.sqrt(H)).astype(dtype)}
+    if name == "lstm-projection-peephole":
+        kw["peephole"] = (rng.standard_normal(3 * H) * 0.4).astype(dtype)
+    Wh = (rng.standard_normal((P, 4 * H)) * s).astype(dtype)
+    return (rnnfast.LSTMStepper, reference.LSTMStepper), [Wx, Wh, b], kw, [P, H], "lstm"
+
+
+WHOLE_ROWS = ["lstm-projection", "lstm-projection-peephole", "lstm-layernorm", "gru-layernorm"]
+
+
+@pytest.mark.parametrize("name", WHOLE_ROWS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N,D,H", [(1, 7, 5), (3, 11, 33), (1, 64, 130), (4, 9, 300)])
+def test_whole_row_steps_equal_the_sequence_and_step_kernels(name, dtype, N, D, H):
+    rng = np.random.default_rng(N * 100 + H)
+    steppers, W, kw, widths, cell = _whole_row_case(name, rng, D, H, dtype)
+    states = [rng.standard_normal((N, w)).astype(dtype) for w in widths]
+    xs = rng.standard_normal((N, 7, D)).astype(dtype)
+    hs, *finals, _ = getattr(reference, f"{cell}_forward")(xs, *W, *states, **kw)
+    step_forward = getattr(rnnfast, f"{cell}_step_forward")
+    for Stepper in steppers:
+        s = Stepper(*W, *states, **kw)
+        got, now = [], list(states)
+        for t in range(xs.shape[1]):
+            got.append(s.step(xs[:, t]))
+            if Stepper is steppers[0]:  # the compiled stepper runs the step kernel's arithmetic: the same bits
+                *now, _ = step_forward(xs[:, t], *now, *W, **kw)
+                np.testing.assert_array_equal(got[-1], now[0])
+        np.testing.assert_allclose(np.stack(got, axis=1), hs, **TOL[dtype])
+        for got_state, want in zip([s.h] + ([s.c] if cell == "lstm" else []), finals):
+            np.testing.assert_allclose(got_state, want, **TOL[dtype])
+        assert s.h.shape == (N, widths[0])
+
+
+@pytest.mark.parametrize("name", WHOLE_ROWS)
+def test_whole_row_steppers_copy_the_weights_reset_and_keep_their_bits_across_threads(name):
+    rng = np.random.default_rng(5)
+    (Stepper, _), W, kw, widths, cell = _whole_row_case(name, rng, 16, 96, np.float32)
+    xs = rng.standard_normal((5, 3, 16)).astype(np.float32)
+    runs = []
+    for nt in (1, 2, 3):
+        s = Stepper(*W, batch_size=3, num_threads=nt, **kw)
+        runs.append(np.stack([s.step(x) for x in xs]))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+    s = Stepper(*W, batch_size=3, **kw)
+    first = s.step(xs[0])
+    W[0][...] = 0  # the caller's arrays may change: the stepper holds copies
+    for v in kw.values():
+        v[...] = 0
+    s.reset()
+    np.testing.assert_array_equal(s.step(xs[0]), first)
+    s.reset(batch_size=2)
+    assert s.step(xs[0, :2]).shape == (2, widths[0]) and s.N == 2
+    with pytest.raises(ValueError, match=r"x has shape \(3, 16\)"):
+        s.step(xs[0])
+
+
+def test_whole_row_stepper_arguments_are_checked():
+    rng = np.random.default_rng(0)
+    (Stepper, Ref), W, kw, _, _ = _whole_row_case("lstm-projection", rng, 4, 6, np.float64)
+    for S in (Stepper, Ref):
+        with pytest.raises(ValueError, match=r"h0 has shape \(2, 6\)"):  # P = 2 wide with a projection
+            S(*W, np.zeros((2, 6)), **kw)
+        with pytest.raises(ValueError, match="one LSTM variant at a time"):
+            S(*W, zoneout=(0.1, 0.1), **kw)
+        with pytest.raises(ValueError, match="batch_size = 3 but h0/c0 have 2 rows"):
+            S(*W, np.zeros((2, 2)), batch_size=3, **kw)
+        with pytest.raises(TypeError, match="c0 has dtype float32"):
+            S(*W, None, np.zeros((1, 6), np.float32), **kw)
+        s = S(*W, **kw)
+        with pytest.raises(ValueError, match=r"c0 has shape \(1, 2\)"):
+            s.reset(c0=np.zeros((1, 2)))
+    (Stepper, Ref), W, kw, _, _ = _whole_row_case("gru-layernorm", rng, 4, 6, np.float64)
+    for S in (Stepper, Ref):
+        with pytest.raises(ValueError, match="reset-after"):
+            S(*W, reset_after=False, **kw)
+        with pytest.raises(ValueError, match=r"layer_norm has shape \(5,\)"):
+            S(*W, layer_norm=np.ones(5))

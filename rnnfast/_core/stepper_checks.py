@@ -31,3 +31,56 @@ def check_step_input(x, N: int, D: int, dtype) -> np.ndarray:
     check_shape("x", x, (N, D), "(N, D) with N = the stepper's batch size, D = Wx.shape[0]")
     check_finite("x", x)
     return x
+
+
+class WholeRowSteps:
+    """The streaming steps of the cells that need every unit of a row between a step's product and the next
+    step: the projection LSTM (``h = m @ Whr``) and the layer-normalized LSTM and GRU (statistics over all
+    ``G`` pre-activations of a row).  A stepper's independent unit blocks cannot give that, so each step is a
+    one-step call of ``forward`` (``rnnfast.lstm_forward``/``gru_forward``, whose kernels run whole row
+    blocks, or their NumPy twins) in inference mode, on copies of the weights checked once: the per-call
+    finiteness scans of ``*_step_forward`` are what a step of a large layer spent its time on, and each step's
+    result is the same, bit for bit.
+
+    ``states`` are ``(name, array or None)`` pairs of the cell's states (``h0`` P wide with a projection,
+    ``c0`` H wide); ``biases`` the cell's; ``options`` the forward's other keywords (``reset_after``,
+    ``num_threads``) and ``variant`` its variant weights (``projection``, ``layer_norm``, ``peephole``)."""
+
+    def __init__(self, forward, Wx, Wh, biases, states, batch_size, options: dict, variant: dict):
+        self._forward, self._options = forward, options
+        self.N = self._rows(states, batch_size, 1)
+        self.D = np.shape(Wx)[0] if np.ndim(Wx) == 2 else 0
+        dtype = getattr(Wx, "dtype", np.dtype(np.float64))
+        # one step from the given states on x = 0: the forward's own checks, and its messages (h0, c0, Wx, ...)
+        _, *finals, _ = forward(np.zeros((self.N, 1, self.D), dtype if dtype.kind == "f" else np.float64), Wx, Wh,
+                                *biases, *(s for _, s in states), need_grad=False, **options, **variant)
+        self.dtype = finals[0].dtype
+        self._W = [np.array(a, dtype=self.dtype, order="C") for a in (Wx, Wh, *biases)]  # later edits don't reach
+        self._variant = {k: np.array(v, dtype=self.dtype, order="C") for k, v in variant.items() if v is not None}
+        self._names = [n for n, _ in states]
+        self.widths = [f.shape[1] for f in finals]  # h: P wide with a projection; c: H wide
+        self.H = self.widths[-1]
+        self.reset(states, batch_size)
+
+    def _rows(self, states, batch_size, default_n: int) -> int:
+        given = [s for _, s in states if isinstance(s, np.ndarray) and s.ndim == 2]
+        N = given[0].shape[0] if given else check_batch_size(default_n if batch_size is None else batch_size)
+        if batch_size is not None and check_batch_size(batch_size) != N:
+            names = "/".join(n for n, _ in states)
+            raise ValueError(f"batch_size = {batch_size} but {names} have {N} rows; expected the same N")
+        return N
+
+    def reset(self, states, batch_size) -> None:
+        """Start again from ``states`` (zeros where None); the batch size may change."""
+        N = self._rows(states, batch_size, getattr(self, "N", 1))
+        checked = [check_states([(name, s)], N, w, self.dtype, f"with N = the batch size, {w} = the state's width")[0]
+                   for (name, s), w in zip(states, self.widths)]
+        self.states = [np.array(s, order="C") for s in checked]
+        self.N = N
+
+    def step(self, x) -> np.ndarray:
+        """``x (N, D)`` -> ``h_t`` (a new array); the state moves on."""
+        x = check_step_input(x, self.N, self.D, self.dtype)
+        _, *self.states, _ = self._forward(x[:, None, :], *self._W, *self.states, need_grad=False,
+                                           check_finite=False, **self._options, **self._variant)
+        return self.states[0].copy()

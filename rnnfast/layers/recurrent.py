@@ -175,6 +175,19 @@ class TimeRecurrent:
                                   **self._weights_kw(), **self._call_kw(generating=True))
         return states[0], self.state_of(states)
 
+    def stepper(self, state=None, batch_size: int = 1):
+        """A streaming stepper (``rnnfast.LSTMStepper``/``GRUStepper``/``RNNStepper``, or the NumPy twin on the
+        numpy backend) on a copy of the layer's weights as they are now, starting from ``state`` (as ``step``
+        takes it; zeros where None): what generation runs, token after token, without ``step``'s per-call
+        checks and layouts of the weights.  Later updates of the weights do not reach it."""
+        stepper = getattr(self._ops(), f"{self.spec.title}Stepper")
+        states = [None] * len(self.spec.state_names) if state is None else (
+            list(state) if len(self.spec.state_names) > 1 else [state])
+        kw = {k: v for k, v in self._call_kw(generating=True).items() if k != "zoneout_seed"}
+        return stepper(*self.params[:self._n_positional], *states,
+                       batch_size=None if state is not None else batch_size, num_threads=self.num_threads,
+                       **self._option(), **self._weights_kw(), **kw)
+
 
 class TimeLSTM(TimeRecurrent):
     """LSTM time layer: ``TimeLSTM(Wx (D, 4H), Wh (H, 4H), b (4H,), stateful=False, peephole=None,

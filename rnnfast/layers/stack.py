@@ -162,6 +162,13 @@ class RecurrentStack:
         self.dc0 = np.stack([direction.dc for direction in directions]) if self.cell == "lstm" else None
         return d
 
+    def steppers(self, batch_size: int = 1) -> list:
+        """One streaming stepper per layer (``TimeRecurrent.stepper``), from zeros: generation feeds each
+        layer's ``step`` output to the next (dropout is off in generation)."""
+        if self.bidirectional:
+            raise ValueError("steppers() needs bidirectional=False")
+        return [layer[0].stepper(batch_size=batch_size) for layer in self.layers]
+
     def step(self, x, states=None):
         """One time step through all layers (generation): ``x (N, D)`` -> ``(h_top, states)``."""
         if self.bidirectional:

@@ -103,8 +103,9 @@ class RNNLM:
 
     def generate(self, start_ids, length: int, temperature: float = 1.0, top_k: Optional[int] = None,
                  greedy: bool = False, seed: Optional[int] = None):
-        """Continue ``start_ids`` by ``length`` tokens; the state is carried token to token through the
-        single-step kernels (nothing is re-run).  Returns the generated ids (without the seed)."""
+        """Continue ``start_ids`` by ``length`` tokens; the state is carried token to token by a streaming
+        stepper per layer (``RecurrentStack.steppers``: the weights laid out once, nothing re-run).  Returns
+        the generated ids (without the seed)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
         start_ids = np.asarray(start_ids, dtype=np.int64).reshape(-1)
@@ -114,9 +115,15 @@ class RNNLM:
         was_training = self.embed_drop.training
         self.eval()
         W = self.embed.params[0]
-        states = None
+        steppers = self.rnn.steppers(batch_size=1)
+
+        def advance(token):
+            x = W[[token]]
+            for s in steppers:
+                x = s.step(x)
+            return x
         for i in start_ids:
-            h, states = self.rnn.step(W[[i]], states)
+            h = advance(i)
         out = []
         for _ in range(length):
             logits = self._logits(h)[0].astype(np.float64)
@@ -130,7 +137,7 @@ class RNNLM:
                 p = np.exp(logits - logits.max())
                 nxt = int(rng.choice(p.size, p=p / p.sum()))
             out.append(nxt)
-            h, states = self.rnn.step(W[[nxt]], states)
+            h = advance(nxt)
         self.train(was_training)
         return out
 

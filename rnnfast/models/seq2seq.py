@@ -55,12 +55,12 @@ class Seq2Seq:
     def generate(self, src, start_id: int, length: int):
         """Greedy decoding of ``length`` tokens for each source sequence ``src (N, T)``."""
         h, c = self._encode(src, need_grad=False)
-        state = self.decoder.state_of((h, c))
+        decoder = self.decoder.stepper(self.decoder.state_of((h, c)))  # the weights laid out once
         W = self.dec_embed.params[0]
         ids = np.full(src.shape[0], start_id)
         out = []
         for _ in range(length):
-            hid, state = self.decoder.step(W[ids], state)
+            hid = decoder.step(W[ids])
             ids = np.argmax(self.head.forward(hid[:, None, :])[:, 0], axis=-1)
             out.append(ids)
         return np.stack(out, axis=1)
