@@ -19,7 +19,7 @@ import numpy as np
 
 from ._core.dispatch import kernel_module
 from ._core.plan import CONSTANTS, stream_unit_block
-from ._core.stepper_checks import WholeRowSteps, check_step_input, initial_states
+from ._core.stepper_checks import WholeRowStepper, WholeRowSteps, check_step_input, initial_states
 from ._core.threads import resolve_num_threads, single_threaded_blas
 from ._core.validation import check_peephole, check_weights, check_zoneout
 from .cells import GRU, LSTM, RNN
@@ -52,7 +52,7 @@ def pack_strips(blocks, biases, width: int, strip_bytes: int = CONSTANTS["strip_
     return strips, np.ascontiguousarray(b_strips)
 
 
-class _PackedStepper:
+class _PackedStepper(WholeRowStepper):
     """What every stepper shares: the state in two ``[x | h]`` buffers (a step reads one and writes ``h_t``
     into the other), the batch size, threads, and the public ``step``/``h``.  Its attributes are also the
     buffers ``kernels.stream_step`` reads: ``cell``, ``reset_after``, ``relu``, ``H``, ``width``,
@@ -63,13 +63,11 @@ class _PackedStepper:
     reset_after = relu = False
     strips_n = c_state = rh = gn = None
     peep = zoneout = None  # the LSTM's variants: peepholes (3H,), zoneout's rates (z_c, z_h)
-    _rows = None  # the whole-row cells' steps (WholeRowSteps), which then hold the state
 
     def _whole_rows(self, forward, Wx, Wh, biases, states, batch_size, num_threads, options, variant) -> None:
-        self._rows = WholeRowSteps(forward, Wx, Wh, biases, states, batch_size,
-                                   {"num_threads": resolve_num_threads(num_threads), **options}, variant)
-        self.N, self.D, self.H, self.dtype = self._rows.N, self._rows.D, self._rows.H, self._rows.dtype
-        self.num_threads = self._rows._options["num_threads"]
+        self.num_threads = resolve_num_threads(num_threads)
+        self._adopt_rows(WholeRowSteps(forward, Wx, Wh, biases, states, batch_size,
+                                       {"num_threads": self.num_threads, **options}, variant))
 
     def _setup(self, spec, Wx, Wh, states, batch_size, num_threads):
         self.cell = _kernels.CELLS[spec.name]
@@ -114,14 +112,6 @@ class _PackedStepper:
         if self._rows is not None:
             return self._rows.states[0].copy()
         return self._xh[self._cur, :, self.D:].copy()
-
-    def _reset_rows(self, states, batch_size) -> bool:
-        """The whole-row cells' reset (True), or False for the others."""
-        if self._rows is None:
-            return False
-        self._rows.reset(list(zip(self._state_names, states)), batch_size)
-        self.N = self._rows.N
-        return True
 
 
 class LSTMStepper(_PackedStepper):

@@ -138,18 +138,24 @@ def test_dropout_between_layers_follows_train_and_eval():
     assert not torch.equal(m(x)[0], m(x)[0])
 
 
-@pytest.mark.parametrize("cell,option", [("lstm", 0), ("gru", 1), ("gru", 0), ("rnn", 1)])
-def test_opcheck(cell, option):
-    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+def _op_args(cell, option=0, P=6, **variants):
+    """``recurrent_forward``'s arguments for a small float64 layer (N=3, T=4, D=5, H=6; h P wide), then the
+    variants' (``w_hr``, ``ln``, ``peep``, ``zoneout``, ``zoneout_seed``) where given."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell] * 6
     gen = torch.Generator().manual_seed(0)
-    t = dict(dtype=torch.float64)
-    args = [cell, torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, generator=gen, **t, requires_grad=True), torch.randn(G * 6, generator=gen, **t),
-            torch.randn(3, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(3, 6, generator=gen, **t) if cell == "lstm" else torch.empty(0, **t),
+    t = dict(dtype=torch.float64, generator=gen)
+    args = [cell, torch.randn(3, 4, 5, **t).requires_grad_(), torch.randn(G, 5, **t).requires_grad_(),
+            torch.randn(G, P, **t).requires_grad_(), torch.randn(G, **t).requires_grad_(), torch.randn(G, **t),
+            torch.randn(3, P, **t).requires_grad_(),
+            torch.randn(3, 6, **t) if cell == "lstm" else torch.empty(0, dtype=torch.float64),
             torch.empty(0, dtype=torch.int64), option, True, 1]
+    names = ["w_hr", "ln", "peep", "zoneout", "zoneout_seed"]
+    given = [i for i, n in enumerate(names) if n in variants]
+    return args + [variants.get(n) for n in names[:given[-1] + 1]] if given else args
+
+
+def _opcheck(args):
+    """``opcheck`` on ``args``, and on a ragged batch (lengths 4, 1, 3) the schema, autograd and fake tests."""
     torch.library.opcheck(ops.recurrent_forward, args)
     ragged = list(args)
     ragged[8] = torch.tensor([4, 1, 3])
@@ -157,17 +163,14 @@ def test_opcheck(cell, option):
                           test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 
+@pytest.mark.parametrize("cell,option", [("lstm", 0), ("gru", 1), ("gru", 0), ("rnn", 1)])
+def test_opcheck(cell, option):
+    _opcheck(_op_args(cell, option))
+
+
 def test_opcheck_with_a_projection():
-    gen = torch.Generator().manual_seed(0)
-    t = dict(dtype=torch.float64)
-    H_, P = 6, 2
-    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(4 * H_, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(4 * H_, P, generator=gen, **t, requires_grad=True),
-            torch.randn(4 * H_, generator=gen, **t, requires_grad=True), torch.randn(4 * H_, generator=gen, **t),
-            torch.randn(3, P, generator=gen, **t, requires_grad=True), torch.randn(3, H_, generator=gen, **t),
-            torch.empty(0, dtype=torch.int64), 0, True, 1, torch.randn(P, H_, generator=gen, **t, requires_grad=True)]
-    torch.library.opcheck(ops.recurrent_forward, args)
+    w_hr = torch.randn(2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    _opcheck(_op_args("lstm", 0, P=2, w_hr=w_hr))
 
 
 def test_torch_compile_fullgraph_with_a_projection():
@@ -329,22 +332,9 @@ def test_layer_norm_modules_compile_and_start_from_unit_gains(cell):
 
 @pytest.mark.parametrize("cell,option", [("lstm", 0), ("gru", 1)])
 def test_opcheck_with_layer_norm(cell, option):
-    G = {"lstm": 4, "gru": 3}[cell]
-    gen = torch.Generator().manual_seed(0)
-    t = dict(dtype=torch.float64)
-    args = [cell, torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(G * 6, generator=gen, **t, requires_grad=True), torch.randn(G * 6, generator=gen, **t),
-            torch.randn(3, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(3, 6, generator=gen, **t) if cell == "lstm" else torch.empty(0, **t),
-            torch.empty(0, dtype=torch.int64), option, True, 1, None,
-            (1 + 0.1 * torch.randn((10 if cell == "lstm" else 6) * 6, generator=gen, **t)).requires_grad_()]
-    torch.library.opcheck(ops.recurrent_forward, args)
-    ragged = list(args)
-    ragged[8] = torch.tensor([4, 1, 3])
-    torch.library.opcheck(ops.recurrent_forward, ragged,
-                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    gen = torch.Generator().manual_seed(1)
+    ln = 1 + 0.1 * torch.randn((10 if cell == "lstm" else 6) * 6, dtype=torch.float64, generator=gen)
+    _opcheck(_op_args(cell, option, ln=ln.requires_grad_()))
 
 
 def test_layer_norm_arguments():
@@ -375,16 +365,7 @@ def test_peephole_module_compiles_and_is_checked():
     got = compiled(x)
     got.backward()
     assert torch.allclose(got, m(x)[0].sum()) and m.weight_peephole_l1_reverse.grad.abs().sum() > 0
-    gen = torch.Generator().manual_seed(0)
-    t = dict(dtype=torch.float64)
-    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(24, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(24, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(24, generator=gen, **t, requires_grad=True), torch.randn(24, generator=gen, **t),
-            torch.randn(3, 6, generator=gen, **t, requires_grad=True), torch.randn(3, 6, generator=gen, **t),
-            torch.empty(0, dtype=torch.int64), 0, True, 1, None, None,
-            torch.randn(18, generator=gen, **t, requires_grad=True)]
-    torch.library.opcheck(ops.recurrent_forward, args)
+    _opcheck(_op_args("lstm", peep=torch.randn(18, dtype=torch.float64).requires_grad_()))
     with pytest.raises(TypeError, match="peephole"):  # the GRU's constructor has no such keyword
         rt.GRU(D, H, peephole=True)
     with pytest.raises(ValueError, match="without proj_size or peephole"):
@@ -447,19 +428,7 @@ def test_zoneout_module_compiles_and_is_checked():
     torch.manual_seed(5)
     assert torch.allclose(got, m(x)[0].sum())  # the compiled graph draws the same seeds
     assert not torch.allclose(compiled(x), got)  # and new ones at every call
-    gen = torch.Generator().manual_seed(0)
-    t = dict(dtype=torch.float64)
-    args = ["lstm", torch.randn(3, 4, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(24, 5, generator=gen, **t, requires_grad=True),
-            torch.randn(24, 6, generator=gen, **t, requires_grad=True),
-            torch.randn(24, generator=gen, **t, requires_grad=True), torch.randn(24, generator=gen, **t),
-            torch.randn(3, 6, generator=gen, **t, requires_grad=True), torch.randn(3, 6, generator=gen, **t),
-            torch.empty(0, dtype=torch.int64), 0, True, 1, None, None, None, list(ZONEOUT), torch.tensor([9])]
-    torch.library.opcheck(ops.recurrent_forward, args)
-    ragged = list(args)
-    ragged[8] = torch.tensor([4, 1, 3])
-    torch.library.opcheck(ops.recurrent_forward, ragged,
-                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    _opcheck(_op_args("lstm", zoneout=list(ZONEOUT), zoneout_seed=torch.tensor([9])))
 
 
 def test_zoneout_arguments():

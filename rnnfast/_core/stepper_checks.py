@@ -33,6 +33,26 @@ def check_step_input(x, N: int, D: int, dtype) -> np.ndarray:
     return x
 
 
+class WholeRowStepper:
+    """What the fast and the NumPy steppers share for the whole-row cells: ``_rows`` (a ``WholeRowSteps``,
+    which then holds the state), taken on by ``_adopt_rows`` and reset by ``_reset_rows``."""
+
+    _rows = None
+    _state_names = ("h0",)
+
+    def _adopt_rows(self, rows: "WholeRowSteps") -> None:
+        self._rows = rows
+        self.N, self.D, self.H, self.dtype = rows.N, rows.D, rows.H, rows.dtype
+
+    def _reset_rows(self, states, batch_size) -> bool:
+        """The whole-row cells' reset (True), or False for the others."""
+        if self._rows is None:
+            return False
+        self._rows.reset(list(zip(self._state_names, states)), batch_size)
+        self.N = self._rows.N
+        return True
+
+
 class WholeRowSteps:
     """The streaming steps of the cells that need every unit of a row between a step's product and the next
     step: the projection LSTM (``h = m @ Whr``) and the layer-normalized LSTM and GRU (statistics over all

@@ -106,6 +106,23 @@ def torch_module(case: Case, Wx, Wh, biases, namespace=None):
     return module
 
 
+def _nn_parameters(module, input_size: int, hidden_size: int, gates: int, proj_size: int = 0, extra=()) -> None:
+    """``module``'s parameters as ``nn.LSTM``/``nn.GRU`` name them (one layer: ``weight_ih_l0``,
+    ``weight_hh_l0``, ``weight_hr_l0`` with ``proj_size``, ``bias_ih_l0``, ``bias_hh_l0``), then ``extra``
+    ``(name, size)`` vectors, all from PyTorch's U(-1/sqrt(H), 1/sqrt(H))."""
+    import torch
+    from torch import nn
+
+    G, H = gates * hidden_size, hidden_size
+    shapes = [("weight_ih_l0", (G, input_size)), ("weight_hh_l0", (G, proj_size or H))]
+    shapes += [("weight_hr_l0", (proj_size, H))] if proj_size else []
+    shapes += [("bias_ih_l0", (G,)), ("bias_hh_l0", (G,))] + [(name, (size,)) for name, size in extra]
+    for name, shape in shapes:
+        p = nn.Parameter(torch.empty(shape))
+        nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+        setattr(module, name, p)
+
+
 def torch_layer_norm_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
     """A layer-normalized LSTM written from ``torch.nn`` operations, as PyTorch users write one (PyTorch has
     none): ``F.layer_norm`` on the input product of all steps at once, then a loop over steps normalizing
@@ -122,13 +139,8 @@ def torch_layer_norm_lstm(input_size: int, hidden_size: int, proj_size: int = 0)
     class _LayerNormLSTM(nn.Module):
         def __init__(self):
             super().__init__()
-            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
-            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, H))
-            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
+            _nn_parameters(self, input_size, H, 4)
             self.layer_norm = nn.Parameter(torch.cat([torch.ones(9 * H), torch.zeros(H)]))
-            for p in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
-                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
 
         def forward(self, x):  # x (N, T, D), batch-first
             N, T, _ = x.shape
@@ -161,13 +173,8 @@ def torch_layer_norm_gru(input_size: int, hidden_size: int, proj_size: int = 0):
     class _LayerNormGRU(nn.Module):
         def __init__(self):
             super().__init__()
-            self.weight_ih_l0 = nn.Parameter(torch.empty(3 * H, input_size))
-            self.weight_hh_l0 = nn.Parameter(torch.empty(3 * H, H))
-            self.bias_ih_l0 = nn.Parameter(torch.empty(3 * H))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(3 * H))
+            _nn_parameters(self, input_size, H, 3)
             self.layer_norm = nn.Parameter(torch.ones(6 * H))
-            for p in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
-                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
 
         def forward(self, x):  # x (N, T, D), batch-first
             N, T, _ = x.shape
@@ -197,16 +204,7 @@ def torch_peephole_lstm(input_size: int, hidden_size: int, proj_size: int = 0):
     class _PeepholeLSTM(nn.Module):
         def __init__(self):
             super().__init__()
-            H = hidden_size
-            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
-            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, proj_size or H))
-            if proj_size:
-                self.weight_hr_l0 = nn.Parameter(torch.empty(proj_size, H))
-            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
-            self.peephole = nn.Parameter(torch.empty(3 * H))
-            for p in self.parameters():
-                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+            _nn_parameters(self, input_size, hidden_size, 4, proj_size, [("peephole", 3 * hidden_size)])
 
         def forward(self, x):  # x (N, T, D), batch-first
             N, T, _ = x.shape
@@ -251,12 +249,7 @@ def torch_zoneout_lstm(input_size: int, hidden_size: int, proj_size: int = 0, zo
 
         def __init__(self):
             super().__init__()
-            self.weight_ih_l0 = nn.Parameter(torch.empty(4 * H, input_size))
-            self.weight_hh_l0 = nn.Parameter(torch.empty(4 * H, H))
-            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * H))
-            for p in self.parameters():
-                nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+            _nn_parameters(self, input_size, H, 4)
 
         def forward(self, x):  # x (N, T, D), batch-first
             N, T, _ = x.shape

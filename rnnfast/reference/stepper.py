@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.stepper_checks import WholeRowSteps, check_step_input, initial_states
+from .._core.stepper_checks import WholeRowStepper, WholeRowSteps, check_step_input, initial_states
 from .._core.validation import check_peephole, check_weights, check_zoneout
 from ..cells import GRU, LSTM, RNN
 from .gru import gru_step_forward
@@ -13,20 +13,11 @@ from .lstm import lstm_step_forward
 from .rnn import rnn_step_forward
 
 
-class _Stepper:
+class _Stepper(WholeRowStepper):
     _state_names = ("h0",)
-    _rows = None  # the projection and layer-normalized cells: one-step calls of the sequence forward
 
     def _whole_rows(self, forward, Wx, Wh, biases, states, batch_size, options, variant) -> None:
-        self._rows = WholeRowSteps(forward, Wx, Wh, biases, states, batch_size, options, variant)
-        self.N, self.D, self.H, self.dtype = self._rows.N, self._rows.D, self._rows.H, self._rows.dtype
-
-    def _reset_rows(self, states, batch_size) -> bool:
-        if self._rows is None:
-            return False
-        self._rows.reset(list(zip(self._state_names, states)), batch_size)
-        self.N = self._rows.N
-        return True
+        self._adopt_rows(WholeRowSteps(forward, Wx, Wh, biases, states, batch_size, options, variant))
 
     def _setup(self, spec, Wx, Wh, biases, states, batch_size):
         Wx, Wh, biases, self.D, self.H = check_weights(spec, Wx, Wh, biases)
