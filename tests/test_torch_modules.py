@@ -416,6 +416,23 @@ def test_zoneout_masks_follow_torch_manual_seed_and_not_the_thread_count():
     assert torch.equal(m(x)[0], plain(x)[0])
 
 
+def test_zoneout_module_on_ragged_batches_keeps_the_state_past_each_length():
+    torch.manual_seed(0)
+    m = rt.LSTM(D, H, 2, batch_first=True, bidirectional=True, zoneout=ZONEOUT).double()
+    x = torch.randn(N, T, D, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 5, 1])
+    torch.manual_seed(4)
+    out_p, (h_p, c_p) = m(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    torch.manual_seed(4)
+    out_l, (h_l, c_l) = m(x, lengths=lengths)
+    padded, _ = nn.utils.rnn.pad_packed_sequence(out_p, batch_first=True, total_length=T)
+    assert torch.equal(padded, out_l) and torch.equal(h_p, h_l) and torch.equal(c_p, c_l)
+    assert not out_l[1, 2:].any() and out_l[1, :2].abs().sum() > 0  # zeros past its length
+    # each sequence's last state is its own: the forward direction's h_n is the output at its last step
+    for n, L in enumerate(lengths.tolist()):
+        torch.testing.assert_close(h_l[2, n], out_l[n, L - 1, :H], rtol=0, atol=0)
+
+
 def test_zoneout_module_compiles_and_is_checked():
     torch.manual_seed(0)
     m = rt.LSTM(D, H, 2, batch_first=True, zoneout=ZONEOUT)
