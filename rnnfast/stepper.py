@@ -7,9 +7,10 @@ product per block (our own loop at batch 1, no BLAS) plus the gate arithmetic, t
 OpenMP threads with no barrier (two passes for the reset-before GRU).  A thread keeps the same blocks at
 every step.  The compiled step is ``kernels.stream_step``, one per cell in ``src/*_cell.pxd``.
 
-The projection and layer-normalized cells need every unit of a row between a step's product and the next
-step, which independent unit blocks do not give: their steppers run the sequence kernels' whole row blocks
-one step at a time, on weights checked and copied once (``WholeRowSteps``).
+The projection and layer-normalized cells need every unit of a row between a step's products and the next
+step, which independent unit blocks do not give: their steppers run the products on packed strips in the same
+way (``kernels.strip_products``, the blocks shared among threads), then the row's maths on whole rows
+(``kernels.stream_whole_rows``, the sequence kernels' own row functions): ``PackedWholeRows``.
 
 NumPy twins: ``rnnfast.reference.stepper`` (same signatures).
 """
@@ -52,6 +53,78 @@ def pack_strips(blocks, biases, width: int, strip_bytes: int = CONSTANTS["strip_
     return strips, np.ascontiguousarray(b_strips)
 
 
+class PackedWholeRows(WholeRowSteps):
+    """The whole-row cells' steps on packed weights: the projection LSTM (one product of ``[x | h]`` with
+    ``[Wx; Wh]`` and the bias, the gates, then ``m @ Whr``) and the layer-normalized LSTM and GRU (``x @ Wx``
+    and ``h @ Wh`` apart, each normalized over the row).  The products run on column strips per unit block
+    (``kernels.strip_products``), as the other steppers' do; the row's maths after them are the sequence
+    kernels' row functions (``kernels.stream_whole_rows``).  Arguments are checked as ``WholeRowSteps`` checks
+    them (one step of ``forward``)."""
+
+    def __init__(self, forward, Wx, Wh, biases, states, batch_size, options: dict, variant: dict):
+        super().__init__(forward, Wx, Wh, biases, states, batch_size, options, variant)
+        Wx, Wh, *biases = self._W
+        H, dtype = self.H, self.dtype
+        self.num_threads = options["num_threads"]
+        self.groups = Wx.shape[1] // H
+        self.width = stream_unit_block(H)
+        self.gru = self.groups == 3
+
+        def blocks(W):  # the gate blocks of fused weights
+            return [W[:, q * H:(q + 1) * H] for q in range(self.groups)]
+        zeros = [np.zeros(H, dtype)] * self.groups
+        self.Whr = self._variant.get("projection")
+        if self.Whr is not None:  # a = [x | h] @ [Wx; Wh] + b in one product; then h = m @ Whr
+            b = biases[0]
+            self.xh_strips = pack_strips(blocks(np.vstack([Wx, Wh])), [b[q * H:(q + 1) * H] for q in range(4)],
+                                         self.width)
+            P = self.Whr.shape[1]
+            self.r_width = stream_unit_block(P)
+            self.r_strips = pack_strips([self.Whr], [np.zeros(P, dtype)], self.r_width)
+        else:  # the two products are normalized apart, before any bias
+            self.x_strips = pack_strips(blocks(Wx), zeros, self.width)[0]
+            self.h_strips = pack_strips(blocks(Wh), zeros, self.width)[0]
+            self._gru_biases = np.concatenate(biases) if self.gru else None  # [b_x | b_h]
+
+    def _product(self, strips, b_strips, x, groups: int, width: int, units: int) -> np.ndarray:
+        """``x (N, K) @`` the packed columns (+ their biases): ``(N, groups * units)``, gate blocks in order."""
+        N, blocks = x.shape[0], strips.shape[0]
+        out = np.empty((blocks, N, groups * width), dtype=self.dtype)
+        x = np.ascontiguousarray(x)
+        if N == 1:  # one row: the strips' own loop, no BLAS
+            _kernels.strip_products(strips, x, out, b_strips, self.num_threads)
+        else:
+            with single_threaded_blas():
+                _kernels.strip_products(strips, x, out, b_strips, self.num_threads)
+        columns = out.reshape(blocks, N, groups, width).transpose(1, 2, 0, 3).reshape(N, groups, blocks * width)
+        return columns[:, :, :units].reshape(N, groups * units)
+
+    def step(self, x) -> np.ndarray:
+        x = check_step_input(x, self.N, self.D, self.dtype)
+        h, *c = self.states
+        H, G, N = self.H, self.groups, self.N
+        new_h = np.empty((N, H), self.dtype)
+        new_c = np.empty((N, H), self.dtype) if c else None
+        if self.Whr is not None:  # new_h gets m = o * tanh(c_t), then h_t = m @ Whr
+            a = self._product(*self.xh_strips, np.hstack([x, h]), G, self.width, H)
+            _kernels.stream_whole_rows("lstm", a, None, None, c[0], None, None, self._variant.get("peephole"),
+                                       new_h, new_c, None)
+            self.states = [self._product(*self.r_strips, new_h, 1, self.r_width, self.Whr.shape[1]), new_c]
+        else:
+            ax = self._product(self.x_strips, None, x, G, self.width, H)
+            ah = self._product(self.h_strips, None, h, G, self.width, H)
+            ln = self._variant["layer_norm"]
+            if self.gru:
+                _kernels.stream_whole_rows("gru_layer_norm", ax, ah, h, None, ln, self._gru_biases, None, new_h,
+                                           None, None)
+                self.states = [new_h]
+            else:
+                _kernels.stream_whole_rows("lstm_layer_norm", ax, ah, None, c[0], ln, self._W[2], None, new_h,
+                                           new_c, np.empty((N, H), self.dtype))
+                self.states = [new_h, new_c]
+        return self.states[0].copy()
+
+
 class _PackedStepper(WholeRowStepper):
     """What every stepper shares: the state in two ``[x | h]`` buffers (a step reads one and writes ``h_t``
     into the other), the batch size, threads, and the public ``step``/``h``.  Its attributes are also the
@@ -66,8 +139,8 @@ class _PackedStepper(WholeRowStepper):
 
     def _whole_rows(self, forward, Wx, Wh, biases, states, batch_size, num_threads, options, variant) -> None:
         self.num_threads = resolve_num_threads(num_threads)
-        self._adopt_rows(WholeRowSteps(forward, Wx, Wh, biases, states, batch_size,
-                                       {"num_threads": self.num_threads, **options}, variant))
+        self._adopt_rows(PackedWholeRows(forward, Wx, Wh, biases, states, batch_size,
+                                         {"num_threads": self.num_threads, **options}, variant))
 
     def _setup(self, spec, Wx, Wh, states, batch_size, num_threads):
         self.cell = _kernels.CELLS[spec.name]
@@ -145,9 +218,9 @@ class LSTMStepper(_PackedStepper):
 
     Notes
     -----
-    The projection and layer-normalized LSTMs need every unit of a row between the product and the next step:
-    they step through the sequence kernel's whole row blocks (the same bits as ``lstm_step_forward``, without
-    its per-call checks of the weights).
+    The projection and layer-normalized LSTMs need every unit of a row between the products and the next step:
+    their products run on packed strips, then each whole row's maths (``PackedWholeRows``); they equal
+    ``lstm_step_forward`` step after step to rounding.
     """
 
     _state_names = ("h0", "c0")
@@ -194,7 +267,7 @@ class GRUStepper(_PackedStepper):
     """Stateful one-step GRU: ``Wx (D, 3H)``, ``Wh (H, 3H)``, ``bx, bh (3H,)``, gates r, z, n,
     ``h' = (1 - z) * n + z * h``; ``reset_after`` as in ``gru_forward``.  Equals
     ``gru_step_forward`` step after step; otherwise as ``LSTMStepper`` (no ``c``).  ``layer_norm (6H,)``: the
-    layer-normalized GRU (reset-after), as in ``gru_forward``, through whole row blocks as ``LSTMStepper``'s."""
+    layer-normalized GRU (reset-after), as in ``gru_forward``, on whole rows as ``LSTMStepper``'s."""
 
     def __init__(self, Wx, Wh, bx, bh, h0=None, *, reset_after=True, batch_size=None, num_threads=None,
                  layer_norm=None):

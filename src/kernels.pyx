@@ -29,18 +29,19 @@ from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_for
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
                         rnnfast_install_sigint)
-from lstm_cell cimport lstm_backward_gates_tile, lstm_forward_tile, lstm_peephole_gradients, lstm_stream_block
+from lstm_cell cimport (lstm_backward_gates_tile, lstm_cell_update, lstm_forward_tile, lstm_peephole_gradients,
+                        lstm_peephole_update, lstm_stream_block)
 from projection cimport ProjectedBuffers, projected_backward_step, projected_forward_step, step_columns
 from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_layer_norm_forward_step,
-                         layer_norm_backward_step, layer_norm_forward_step, layer_norm_input_gradients,
-                         layer_norm_inputs)
+                         layer_norm_backward_step, layer_norm_forward_step, layer_norm_gru_row,
+                         layer_norm_input_gradients, layer_norm_inputs, layer_norm_lstm_row)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
                           pack_step_panels, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
-from gate_math cimport fill
+from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
                          make_tiling, tile_count)
-from strips cimport STRIP_BYTES, StreamBuffers
+from strips cimport STRIP_BYTES, StreamBuffers, row_product
 from threads cimport team
 
 cdef enum:
@@ -687,6 +688,102 @@ def stream_step(buf, xh, xh_next):
         _stream_step[float](buf.gates, buf, xh, xh_next)
     else:
         _stream_step[double](buf.gates, buf, xh, xh_next)
+
+
+def strip_products(strips, x, out, b_strips, int num_threads):
+    """Internal: ``out[k] = x @ strips[k] (+ b_strips[k])`` for every unit block k of a stepper's packed
+    weights (``strips (blocks, K, n)``, ``b_strips (blocks, n)`` or None, as ``rnnfast.stepper.pack_strips``
+    lays them out; ``x (N, K)``; ``out (blocks, N, n)``), the blocks shared among threads, each block's
+    arithmetic the same whoever runs it.  The whole-row steppers' products: the rows' maths between them
+    needs every unit (``rnnfast.stepper``)."""
+    if x.dtype == np.float32:
+        _strip_products[float](strips, x, out, b_strips, num_threads)
+    else:
+        _strip_products[double](strips, x, out, b_strips, num_threads)
+
+
+cdef int _strip_products(const floating[:, :, ::1] strips, const floating[:, ::1] x, floating[:, :, ::1] out,
+                         object b_strips, int num_threads) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef Py_ssize_t blocks = strips.shape[0], K = strips.shape[1], n = strips.shape[2], N = x.shape[0]
+    cdef Py_ssize_t k, i, j
+    if x.shape[1] != K or out.shape[0] != blocks or out.shape[1] != N or out.shape[2] != n:
+        raise ValueError(f"strip_products: x {x.shape[0], x.shape[1]}, strips {blocks, K, n} and out "
+                         f"{out.shape[0], out.shape[1], out.shape[2]} do not match")
+    if b_strips is not None and tuple(b_strips.shape) != (blocks, n):
+        raise ValueError(f"strip_products: b_strips has shape {b_strips.shape}; expected {(blocks, n)}")
+    cdef const floating* bias = <const floating*>_data(b_strips, ft)
+    cdef int nt = team(blocks, num_threads)
+    if N == 0 or blocks == 0:
+        return 0
+    with nogil:
+        for k in prange(blocks, num_threads=nt, schedule="static"):
+            for i in range(N):
+                for j in range(n):
+                    out[k, i, j] = bias[k * n + j] if bias != NULL else 0
+            row_product(N, n, K, &x[0, 0], &strips[k, 0, 0], &out[k, 0, 0])
+    return 0
+
+
+def stream_whole_rows(str kind, a, ah, prev, c_prev, ln, bias, peep, h_out, c_out, scratch):
+    """Internal: the row maths of a whole-row stepper's step, after its products (``rnnfast.stepper``), on
+    (N, .) C-contiguous arrays of one dtype; row after row, the sequence kernels' own row functions.
+
+    ``kind`` "lstm_layer_norm": ``a`` = x_t @ Wx and ``ah`` = h_{t-1} @ Wh (N, 4H), ``c_prev``, ``ln (10H,)``,
+    ``bias (4H,)``; ``scratch (N, H)``.  "gru_layer_norm": ``a``, ``ah`` (N, 3H), ``prev`` = h_{t-1}, ``ln
+    (6H,)``, ``bias`` = ``[b_x | b_h] (6H,)``.  "lstm": ``a`` the pre-activations with the bias (N, 4H),
+    ``c_prev``, ``peep (3H,)`` or None; ``h_out`` gets m = o * tanh(c_t) (the projection's input).  ``a``
+    and ``ah`` are overwritten."""
+    if a.dtype == np.float32:
+        _stream_whole_rows[float](kind, a, ah, prev, c_prev, ln, bias, peep, h_out, c_out, scratch)
+    else:
+        _stream_whole_rows[double](kind, a, ah, prev, c_prev, ln, bias, peep, h_out, c_out, scratch)
+
+
+cdef int _stream_whole_rows(str kind, floating[:, ::1] a, object ah, object prev, object c_prev, object ln,
+                            object bias, object peep, floating[:, ::1] h_out, object c_out,
+                            object scratch) except -1:
+    cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
+    cdef Py_ssize_t N = a.shape[0], W = a.shape[1], H = h_out.shape[1], n, G
+    cdef floating* ap = &a[0, 0] if N > 0 else NULL
+    cdef floating* hp = &h_out[0, 0] if N > 0 else NULL
+    cdef floating* ahp = <floating*>_data(ah, ft)
+    cdef const floating* h_prev = <const floating*>_data(prev, ft)
+    cdef const floating* cp = <const floating*>_data(c_prev, ft)
+    cdef floating* co = <floating*>_data(c_out, ft)
+    cdef floating* sc = <floating*>_data(scratch, ft)
+    cdef const floating* lnp = <const floating*>_data(ln, ft)
+    cdef const floating* bp = <const floating*>_data(bias, ft)
+    cdef const floating* pp = <const floating*>_data(peep, ft)
+    cdef floating rstd
+    cdef int which = {"lstm_layer_norm": 0, "gru_layer_norm": 1, "lstm": 2}[kind]
+    G = (3 if which == 1 else 4) * H
+    if W != G:
+        raise ValueError(f"stream_whole_rows: a has {W} columns; expected {G}")
+    if N == 0:
+        return 0
+    with nogil:
+        if which == 0:
+            layer_norm_inputs(0, N, G, ap, <floating*>NULL, <floating*>NULL, lnp, bp)
+            for n in range(N):
+                layer_norm_lstm_row(ap + n * G, ahp + n * G, cp + n * H, co + n * H, sc + n * H, hp + n * H,
+                                    &rstd, &rstd, lnp, H)
+        elif which == 1:
+            layer_norm_inputs(0, N, G, ap, <floating*>NULL, <floating*>NULL, lnp, bp)
+            for n in range(N):
+                layer_norm_gru_row(ap + n * G, ahp + n * G, h_prev + n * H, hp + n * H, &rstd, lnp, bp + G, H)
+        else:
+            for n in range(N):
+                if pp != NULL:
+                    lstm_peephole_update(ap + n * G, ap + n * G + H, ap + n * G + 2 * H, ap + n * G + 3 * H,
+                                         pp, pp + H, pp + 2 * H, cp + n * H, co + n * H, hp + n * H, H)
+                else:
+                    sigmoid_inplace(ap + n * G, 2 * H)
+                    tanh_inplace(ap + n * G + 2 * H, H)
+                    sigmoid_inplace(ap + n * G + 3 * H, H)
+                    lstm_cell_update(ap + n * G, ap + n * G + H, ap + n * G + 2 * H, ap + n * G + 3 * H,
+                                     cp + n * H, co + n * H, hp + n * H, H)
+    return 0
 
 
 cdef int _stream_step(floating[:, :, ::1] gates, object buf, object xh, object xh_next) except -1:

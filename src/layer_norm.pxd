@@ -109,14 +109,59 @@ cdef inline void layer_norm_inputs(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t G, f
             a[j] = xh[j] * ln[j] + bias[j]
 
 
+cdef inline void layer_norm_lstm_row(floating* a, floating* hh, const floating* c_prev, floating* c_next,
+                                     floating* ch, floating* h_next, floating* h_rstd, floating* c_rstd,
+                                     const floating* ln, Py_ssize_t H) noexcept nogil:
+    """One row of a step of the layer-normalized LSTM: ``a`` (4H) enters holding LN(x_t @ Wx) * g_x + b and
+    ``hh`` (4H) h_{t-1} @ Wh, normalized in place; the new cell state goes to ``c_next``, its normalized form
+    to ``ch``, h_t to ``h_next``, the two 1/std to ``h_rstd[0]``, ``c_rstd[0]``.  The sequence kernel's
+    step and the stepper's (``stream_layer_norm_rows``) both run it."""
+    cdef Py_ssize_t G = 4 * H, j
+    cdef const floating* g_h = ln + G
+    cdef const floating* g_c = ln + 2 * G
+    cdef const floating* b_c = ln + 2 * G + H
+    cdef floating c_
+    h_rstd[0] = normalize(hh, hh, G)
+    for j in range(G):
+        a[j] = a[j] + hh[j] * g_h[j]
+    sigmoid_inplace(a, H)          # i
+    sigmoid_inplace(a + H, H)      # f
+    tanh_inplace(a + 2 * H, H)     # g
+    sigmoid_inplace(a + 3 * H, H)  # o
+    for j in range(H):
+        c_ = a[H + j] * c_prev[j] + a[j] * a[2 * H + j]
+        c_next[j] = c_
+    c_rstd[0] = normalize(c_next, ch, H)
+    for j in range(H):
+        h_next[j] = a[3 * H + j] * tanh_(ch[j] * g_c[j] + b_c[j])
+
+
+cdef inline void layer_norm_gru_row(floating* a, floating* hh, const floating* h_prev, floating* h_next,
+                                    floating* h_rstd, const floating* ln, const floating* b_h,
+                                    Py_ssize_t H) noexcept nogil:
+    """One row of a step of the layer-normalized GRU: ``a`` (3H) enters holding LN(x_t @ Wx) * g_x + b_x and
+    leaves holding r, z, n; ``hh`` (3H) enters holding h_{t-1} @ Wh, normalized in place; h_t goes to
+    ``h_next``, the 1/std to ``h_rstd[0]``.  The sequence kernel's step and the stepper's both run it."""
+    cdef Py_ssize_t G = 3 * H, j
+    cdef const floating* g_h = ln + G
+    cdef floating one = 1, z
+    h_rstd[0] = normalize(hh, hh, G)
+    for j in range(2 * H):
+        a[j] = a[j] + (hh[j] * g_h[j] + b_h[j])
+    sigmoid_inplace(a, 2 * H)      # r, z
+    for j in range(2 * H, G):
+        a[j] = a[j] + a[j - 2 * H] * (hh[j] * g_h[j] + b_h[j])
+    tanh_inplace(a + 2 * H, H)     # n
+    for j in range(H):
+        z = a[H + j]
+        h_next[j] = (one - z) * a[2 * H + j] + z * h_prev[j]
+
+
 cdef inline void layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const LayerNormBuffers* b,
                                          floating* act) noexcept nogil:
     """Step t of the running rows n0..n1-1 of one row block."""
     cdef Py_ssize_t H = b.H, G = 4 * b.H, n, j
     cdef const floating* ln = <const floating*>b.ln
-    cdef const floating* g_h = ln + G
-    cdef const floating* g_c = ln + 2 * G
-    cdef const floating* b_c = ln + 2 * G + H
     cdef floating* a_t = act + b.offsets[t] * G
     cdef floating* h_hat = <floating*>b.h_hat + _row(b, t) * G
     cdef floating* h_rstd = <floating*>b.h_rstd + _row(b, t)
@@ -127,28 +172,10 @@ cdef inline void layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t
     cdef const floating* c_prev = <const floating*>b.cst + _slot(b, t) * H
     cdef floating* c_next = <floating*>b.cst + _slot(b, t + 1) * H
     cdef floating* hs = <floating*>b.hs
-    cdef floating* a
-    cdef floating* hh
-    cdef floating* ch
-    cdef floating c_
     column_block_product(n1 - n0, G, H, b.cols, h_prev + n0 * H, <const floating*>b.Wh, False, h_hat + n0 * G)
     for n in range(n0, n1):
-        a = a_t + n * G
-        hh = h_hat + n * G
-        h_rstd[n] = normalize(hh, hh, G)
-        for j in range(G):
-            a[j] = a[j] + hh[j] * g_h[j]
-        sigmoid_inplace(a, H)          # i
-        sigmoid_inplace(a + H, H)      # f
-        tanh_inplace(a + 2 * H, H)     # g
-        sigmoid_inplace(a + 3 * H, H)  # o
-        for j in range(H):
-            c_ = a[H + j] * c_prev[n * H + j] + a[j] * a[2 * H + j]
-            c_next[n * H + j] = c_
-        ch = c_hat + n * H
-        c_rstd[n] = normalize(c_next + n * H, ch, H)
-        for j in range(H):
-            h_next[n * H + j] = a[3 * H + j] * tanh_(ch[j] * g_c[j] + b_c[j])
+        layer_norm_lstm_row(a_t + n * G, h_hat + n * G, c_prev + n * H, c_next + n * H, c_hat + n * H,
+                            h_next + n * H, h_rstd + n, c_rstd + n, ln, H)
         for j in range(H):
             hs[((b.order[n] if b.order != NULL else n) * b.T + t) * H + j] = h_next[n * H + j]
 
@@ -219,7 +246,6 @@ cdef inline void gru_layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssi
     """The GRU's step t of the running rows n0..n1-1 of one row block; ``act`` enters holding a_x and leaves
     holding r, z, n."""
     cdef Py_ssize_t H = b.H, G = 3 * b.H, n, j
-    cdef const floating* g_h = <const floating*>b.ln + G
     cdef const floating* b_h = <const floating*>b.bias_h
     cdef floating* a_t = act + b.offsets[t] * G
     cdef floating* h_hat = <floating*>b.h_hat + _row(b, t) * G
@@ -227,25 +253,12 @@ cdef inline void gru_layer_norm_forward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssi
     cdef const floating* h_prev = <const floating*>b.hst + _slot(b, t) * H
     cdef floating* h_next = <floating*>b.hst + _slot(b, t + 1) * H
     cdef floating* hs = <floating*>b.hs
-    cdef floating* a
-    cdef floating* hh
-    cdef floating one = 1, z, h_
     column_block_product(n1 - n0, G, H, b.cols, h_prev + n0 * H, <const floating*>b.Wh, False, h_hat + n0 * G)
     for n in range(n0, n1):
-        a = a_t + n * G
-        hh = h_hat + n * G
-        h_rstd[n] = normalize(hh, hh, G)
-        for j in range(2 * H):
-            a[j] = a[j] + (hh[j] * g_h[j] + b_h[j])
-        sigmoid_inplace(a, 2 * H)      # r, z
-        for j in range(2 * H, G):
-            a[j] = a[j] + a[j - 2 * H] * (hh[j] * g_h[j] + b_h[j])
-        tanh_inplace(a + 2 * H, H)     # n
+        layer_norm_gru_row(a_t + n * G, h_hat + n * G, h_prev + n * H, h_next + n * H, h_rstd + n,
+                           <const floating*>b.ln, b_h, H)
         for j in range(H):
-            z = a[H + j]
-            h_ = (one - z) * a[2 * H + j] + z * h_prev[n * H + j]
-            h_next[n * H + j] = h_
-            hs[((b.order[n] if b.order != NULL else n) * b.T + t) * H + j] = h_
+            hs[((b.order[n] if b.order != NULL else n) * b.T + t) * H + j] = h_next[n * H + j]
 
 
 cdef inline void gru_layer_norm_backward_step(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, const LayerNormBuffers* b,

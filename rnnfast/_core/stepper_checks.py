@@ -56,11 +56,10 @@ class WholeRowStepper:
 class WholeRowSteps:
     """The streaming steps of the cells that need every unit of a row between a step's product and the next
     step: the projection LSTM (``h = m @ Whr``) and the layer-normalized LSTM and GRU (statistics over all
-    ``G`` pre-activations of a row).  A stepper's independent unit blocks cannot give that, so each step is a
-    one-step call of ``forward`` (``rnnfast.lstm_forward``/``gru_forward``, whose kernels run whole row
-    blocks, or their NumPy twins) in inference mode, on copies of the weights checked once: the per-call
-    finiteness scans of ``*_step_forward`` are what a step of a large layer spent its time on, and each step's
-    result is the same, bit for bit.
+    ``G`` pre-activations of a row).  Here each step is a one-step call of ``forward`` in inference mode (the
+    NumPy twins' ``lstm_forward``/``gru_forward``), on copies of the weights checked once; the compiled
+    steppers run their own products on packed strips (``rnnfast.stepper.PackedWholeRows``) and take the
+    checks, the copies and the state from here.
 
     ``states`` are ``(name, array or None)`` pairs of the cell's states (``h0`` P wide with a projection,
     ``c0`` H wide); ``biases`` the cell's; ``options`` the forward's other keywords (``reset_after``,

@@ -66,20 +66,27 @@ class LayerNormSteps:
 
 def step_forward(t, x_t, h, c, Wx, Wh, b, ln, steps: LayerNormSteps):
     """One step: ``(i, f, g, o, c_new, h_new)``; what backward needs goes to ``steps``."""
-    H = Wh.shape[0]
+    *out, normalized = cell(x_t @ Wx, h @ Wh, c, b, ln)
+    for name, value in zip(("x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd"), normalized):
+        getattr(steps, name).append(value)
+    return tuple(out)
+
+
+def cell(ax, ah, c, b, ln):
+    """A step's maths from its two products ``ax = x_t @ Wx`` and ``ah = h_{t-1} @ Wh``: ``(i, f, g, o, c_new,
+    h_new, (x_hat, x_rstd, h_hat, h_rstd, c_hat, c_rstd))``.  Also the row maths of ``rnnfast.LSTMStepper(...,
+    layer_norm=ln)``, whose compiled products feed it."""
+    H = c.shape[1]
     g_x, g_h, g_c, b_c = split(ln, H)
-    x_hat, x_rstd = normalize(x_t @ Wx)
-    h_hat, h_rstd = normalize(h @ Wh)
+    x_hat, x_rstd = normalize(ax)
+    h_hat, h_rstd = normalize(ah)
     a = x_hat * g_x + h_hat * g_h + b
     i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])
     g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
     c_new = f * c + i * g
     c_hat, c_rstd = normalize(c_new)
     h_new = o * np.tanh(c_hat * g_c + b_c)
-    for name, value in [("x_hat", x_hat), ("x_rstd", x_rstd), ("h_hat", h_hat), ("h_rstd", h_rstd),
-                        ("c_hat", c_hat), ("c_rstd", c_rstd)]:
-        getattr(steps, name).append(value)
-    return i, f, g, o, c_new, h_new
+    return i, f, g, o, c_new, h_new, (x_hat, x_rstd, h_hat, h_rstd, c_hat, c_rstd)
 
 
 def backward(dhs, cache, dh, dc):
@@ -130,19 +137,27 @@ class GRULayerNormSteps:
 def gru_step_forward(x_t, h, Wx, Wh, bx, bh, ln, steps: GRULayerNormSteps):
     """One step of the layer-normalized GRU: ``(r, z, n, a_hn, h_new)``, ``a_hn`` the recurrent part of n's
     pre-activation (what r multiplies); what backward needs goes to ``steps``."""
-    H = Wh.shape[0]
+    *out, normalized = gru_cell(x_t @ Wx, h @ Wh, h, bx, bh, ln)
+    for name, value in zip(("x_hat", "x_rstd", "h_hat", "h_rstd"), normalized):
+        getattr(steps, name).append(value)
+    return tuple(out)
+
+
+def gru_cell(px, ph, h, bx, bh, ln):
+    """The GRU step's maths from its two products ``px = x_t @ Wx`` and ``ph = h_{t-1} @ Wh``: ``(r, z, n,
+    a_hn, h_new, (x_hat, x_rstd, h_hat, h_rstd))``.  Also the row maths of ``rnnfast.GRUStepper(...,
+    layer_norm=ln)``."""
+    H = h.shape[1]
     g_x, g_h = ln[:3 * H], ln[3 * H:]
-    x_hat, x_rstd = normalize(x_t @ Wx)
-    h_hat, h_rstd = normalize(h @ Wh)
+    x_hat, x_rstd = normalize(px)
+    h_hat, h_rstd = normalize(ph)
     ax = x_hat * g_x + bx
     ah = h_hat * g_h + bh
     r = sigmoid(ax[:, :H] + ah[:, :H])
     z = sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
     n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
     h_new = (1 - z) * n + z * h
-    for name, value in [("x_hat", x_hat), ("x_rstd", x_rstd), ("h_hat", h_hat), ("h_rstd", h_rstd)]:
-        getattr(steps, name).append(value)
-    return r, z, n, ah[:, 2 * H:], h_new
+    return r, z, n, ah[:, 2 * H:], h_new, (x_hat, x_rstd, h_hat, h_rstd)
 
 
 def gru_backward(dhs, cache, dh):
