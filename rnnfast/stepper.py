@@ -97,7 +97,7 @@ class PackedWholeRows(WholeRowSteps):
             with single_threaded_blas():
                 _kernels.strip_products(strips, x, out, b_strips, self.num_threads)
         columns = out.reshape(blocks, N, groups, width).transpose(1, 2, 0, 3).reshape(N, groups, blocks * width)
-        return columns[:, :, :units].reshape(N, groups * units)
+        return np.ascontiguousarray(columns[:, :, :units].reshape(N, groups * units))  # the row maths' input
 
     def step(self, x) -> np.ndarray:
         x = check_step_input(x, self.N, self.D, self.dtype)
