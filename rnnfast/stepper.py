@@ -73,18 +73,20 @@ class PackedWholeRows(WholeRowSteps):
         def blocks(W):  # the gate blocks of fused weights
             return [W[:, q * H:(q + 1) * H] for q in range(self.groups)]
         zeros = [np.zeros(H, dtype)] * self.groups
-        self.Whr = self._variant.get("projection")
-        if self.Whr is not None:  # a = [x | h] @ [Wx; Wh] + b in one product; then h = m @ Whr
+        Whr = self._variant.pop("projection", None)
+        self.P = None if Whr is None else Whr.shape[1]
+        if Whr is not None:  # a = [x | h] @ [Wx; Wh] + b in one product; then h = m @ Whr
             b = biases[0]
             self.xh_strips = pack_strips(blocks(np.vstack([Wx, Wh])), [b[q * H:(q + 1) * H] for q in range(4)],
                                          self.width)
-            P = self.Whr.shape[1]
-            self.r_width = stream_unit_block(P)
-            self.r_strips = pack_strips([self.Whr], [np.zeros(P, dtype)], self.r_width)
+            self.r_width = stream_unit_block(self.P)
+            self.r_strips = pack_strips([Whr], [np.zeros(self.P, dtype)], self.r_width)
         else:  # the two products are normalized apart, before any bias
             self.x_strips = pack_strips(blocks(Wx), zeros, self.width)[0]
             self.h_strips = pack_strips(blocks(Wh), zeros, self.width)[0]
-            self._gru_biases = np.concatenate(biases) if self.gru else None  # [b_x | b_h]
+        # the biases the row maths add ([b_x | b_h] for the GRU); the weights live on in the strips alone
+        self.bias = np.concatenate(biases) if self.gru else biases[0]
+        del self._W
 
     def _product(self, strips, b_strips, x, groups: int, width: int, units: int) -> np.ndarray:
         """``x (N, K) @`` the packed columns (+ their biases): ``(N, groups * units)``, gate blocks in order."""
@@ -105,21 +107,21 @@ class PackedWholeRows(WholeRowSteps):
         H, G, N = self.H, self.groups, self.N
         new_h = np.empty((N, H), self.dtype)
         new_c = np.empty((N, H), self.dtype) if c else None
-        if self.Whr is not None:  # new_h gets m = o * tanh(c_t), then h_t = m @ Whr
+        if self.P is not None:  # new_h gets m = o * tanh(c_t), then h_t = m @ Whr
             a = self._product(*self.xh_strips, np.hstack([x, h]), G, self.width, H)
             _kernels.stream_whole_rows("lstm", a, None, None, c[0], None, None, self._variant.get("peephole"),
                                        new_h, new_c, None)
-            self.states = [self._product(*self.r_strips, new_h, 1, self.r_width, self.Whr.shape[1]), new_c]
+            self.states = [self._product(*self.r_strips, new_h, 1, self.r_width, self.P), new_c]
         else:
             ax = self._product(self.x_strips, None, x, G, self.width, H)
             ah = self._product(self.h_strips, None, h, G, self.width, H)
             ln = self._variant["layer_norm"]
             if self.gru:
-                _kernels.stream_whole_rows("gru_layer_norm", ax, ah, h, None, ln, self._gru_biases, None, new_h,
-                                           None, None)
+                _kernels.stream_whole_rows("gru_layer_norm", ax, ah, h, None, ln, self.bias, None, new_h, None,
+                                           None)
                 self.states = [new_h]
             else:
-                _kernels.stream_whole_rows("lstm_layer_norm", ax, ah, None, c[0], ln, self._W[2], None, new_h,
+                _kernels.stream_whole_rows("lstm_layer_norm", ax, ah, None, c[0], ln, self.bias, None, new_h,
                                            new_c, np.empty((N, H), self.dtype))
                 self.states = [new_h, new_c]
         return self.states[0].copy()

@@ -39,7 +39,7 @@ class GRUCache:
     hn: list  # per step: h @ Wh_n + bh_n (reset_after) or (r*h) @ Wh_n + bh_n
     valid: list
     mask: object
-    layer_norm: object = None  # layer_norm.GRULayerNormSteps (layer-normalized GRU)
+    layer_norm: object = None  # layer_norm.LayerNormSteps (layer-normalized GRU)
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
@@ -66,7 +66,7 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     Wh_rz, Wh_n = v.Wh[:, :2 * H], v.Wh[:, 2 * H:]
     hs = np.zeros((N, T, H), dtype=v.dtype)
     cache = GRUCache(v.x, v.Wx, v.Wh, reset_after, [], [], [], [], v.mask,
-                     None if ln is None else layer_norm_steps.GRULayerNormSteps(ln, [], [], [], []))
+                     None if ln is None else layer_norm_steps.LayerNormSteps(ln))
     for t in range(T):
         if ln is not None:
             r, z, n, hn, h_new = layer_norm_steps.gru_step_forward(v.x[:, t], h, v.Wx, v.Wh, bx, bh, ln,

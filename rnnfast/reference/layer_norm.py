@@ -23,7 +23,7 @@ The GRU (reset-after, PyTorch's form) takes the same two normalizations of its p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,40 +53,37 @@ def normalize_backward(dy: np.ndarray, v_hat: np.ndarray, rstd: np.ndarray, gain
 
 @dataclass(eq=False)
 class LayerNormSteps:
-    """What the layer-normalized LSTM's backward pass reads, per step."""
+    """What the layer-normalized LSTM's and GRU's backward passes read, per step (the GRU has no cell state:
+    its ``c_*`` stay empty)."""
 
     ln: np.ndarray
-    x_hat: list  # (N, 4H) normalized x_t @ Wx, and its rstd (N, 1)
-    x_rstd: list
-    h_hat: list  # (N, 4H) normalized h_{t-1} @ Wh, and its rstd
-    h_rstd: list
-    c_hat: list  # (N, H) normalized c_t, and its rstd
-    c_rstd: list
+    x_hat: list = field(default_factory=list)  # (N, G) normalized x_t @ Wx, and its rstd (N, 1)
+    x_rstd: list = field(default_factory=list)
+    h_hat: list = field(default_factory=list)  # (N, G) normalized h_{t-1} @ Wh, and its rstd
+    h_rstd: list = field(default_factory=list)
+    c_hat: list = field(default_factory=list)  # LSTM: (N, H) normalized c_t, and its rstd
+    c_rstd: list = field(default_factory=list)
+
+    def keep(self, **step) -> None:
+        """Append one step's normalized rows and 1/std, by name."""
+        for name, value in step.items():
+            getattr(self, name).append(value)
 
 
 def step_forward(t, x_t, h, c, Wx, Wh, b, ln, steps: LayerNormSteps):
     """One step: ``(i, f, g, o, c_new, h_new)``; what backward needs goes to ``steps``."""
-    *out, normalized = cell(x_t @ Wx, h @ Wh, c, b, ln)
-    for name, value in zip(("x_hat", "x_rstd", "h_hat", "h_rstd", "c_hat", "c_rstd"), normalized):
-        getattr(steps, name).append(value)
-    return tuple(out)
-
-
-def cell(ax, ah, c, b, ln):
-    """A step's maths from its two products ``ax = x_t @ Wx`` and ``ah = h_{t-1} @ Wh``: ``(i, f, g, o, c_new,
-    h_new, (x_hat, x_rstd, h_hat, h_rstd, c_hat, c_rstd))``.  Also the row maths of ``rnnfast.LSTMStepper(...,
-    layer_norm=ln)``, whose compiled products feed it."""
-    H = c.shape[1]
+    H = Wh.shape[0]
     g_x, g_h, g_c, b_c = split(ln, H)
-    x_hat, x_rstd = normalize(ax)
-    h_hat, h_rstd = normalize(ah)
+    x_hat, x_rstd = normalize(x_t @ Wx)
+    h_hat, h_rstd = normalize(h @ Wh)
     a = x_hat * g_x + h_hat * g_h + b
     i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])
     g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
     c_new = f * c + i * g
     c_hat, c_rstd = normalize(c_new)
     h_new = o * np.tanh(c_hat * g_c + b_c)
-    return i, f, g, o, c_new, h_new, (x_hat, x_rstd, h_hat, h_rstd, c_hat, c_rstd)
+    steps.keep(x_hat=x_hat, x_rstd=x_rstd, h_hat=h_hat, h_rstd=h_rstd, c_hat=c_hat, c_rstd=c_rstd)
+    return i, f, g, o, c_new, h_new
 
 
 def backward(dhs, cache, dh, dc):
@@ -123,46 +120,26 @@ def backward(dhs, cache, dh, dc):
     return dx, dWx, dWh, db, dh, dc, np.concatenate([dg_x, dg_h, dg_c, db_c])
 
 
-@dataclass(eq=False)
-class GRULayerNormSteps:
-    """What the layer-normalized GRU's backward pass reads, per step."""
-
-    ln: np.ndarray
-    x_hat: list  # (N, 3H) normalized x_t @ Wx, and its rstd (N, 1)
-    x_rstd: list
-    h_hat: list  # (N, 3H) normalized h_{t-1} @ Wh, and its rstd
-    h_rstd: list
-
-
-def gru_step_forward(x_t, h, Wx, Wh, bx, bh, ln, steps: GRULayerNormSteps):
+def gru_step_forward(x_t, h, Wx, Wh, bx, bh, ln, steps: LayerNormSteps):
     """One step of the layer-normalized GRU: ``(r, z, n, a_hn, h_new)``, ``a_hn`` the recurrent part of n's
     pre-activation (what r multiplies); what backward needs goes to ``steps``."""
-    *out, normalized = gru_cell(x_t @ Wx, h @ Wh, h, bx, bh, ln)
-    for name, value in zip(("x_hat", "x_rstd", "h_hat", "h_rstd"), normalized):
-        getattr(steps, name).append(value)
-    return tuple(out)
-
-
-def gru_cell(px, ph, h, bx, bh, ln):
-    """The GRU step's maths from its two products ``px = x_t @ Wx`` and ``ph = h_{t-1} @ Wh``: ``(r, z, n,
-    a_hn, h_new, (x_hat, x_rstd, h_hat, h_rstd))``.  Also the row maths of ``rnnfast.GRUStepper(...,
-    layer_norm=ln)``."""
-    H = h.shape[1]
+    H = Wh.shape[0]
     g_x, g_h = ln[:3 * H], ln[3 * H:]
-    x_hat, x_rstd = normalize(px)
-    h_hat, h_rstd = normalize(ph)
+    x_hat, x_rstd = normalize(x_t @ Wx)
+    h_hat, h_rstd = normalize(h @ Wh)
     ax = x_hat * g_x + bx
     ah = h_hat * g_h + bh
     r = sigmoid(ax[:, :H] + ah[:, :H])
     z = sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
     n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
     h_new = (1 - z) * n + z * h
-    return r, z, n, ah[:, 2 * H:], h_new, (x_hat, x_rstd, h_hat, h_rstd)
+    steps.keep(x_hat=x_hat, x_rstd=x_rstd, h_hat=h_hat, h_rstd=h_rstd)
+    return r, z, n, ah[:, 2 * H:], h_new
 
 
 def gru_backward(dhs, cache, dh):
     """``gru_backward`` of a layer-normalized forward pass: ``(dx, dWx, dWh, dbx, dbh, dh0, dln)``."""
-    s: GRULayerNormSteps = cache.layer_norm
+    s: LayerNormSteps = cache.layer_norm
     N, T, _ = cache.x.shape
     H = cache.Wh.shape[0]
     g_x, g_h = s.ln[:3 * H], s.ln[3 * H:]

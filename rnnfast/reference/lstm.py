@@ -83,6 +83,7 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
         v = check_projected_forward(x, Wx, Wh, b, projection, states, lengths, finite=finite)
     N, T, H = v.N, v.T, v.H
     p = check_peephole(peephole, H, v.dtype, finite)
+    p_i, p_f, p_o = (0, 0, 0) if p is None else (p[:H], p[H:2 * H], p[2 * H:])
     ln = check_layer_norm(layer_norm, H, v.dtype, finite)
     if ln is not None and (p is not None or v.Whr is not None):
         raise ValueError("layer_norm: not with peephole or projection (one LSTM variant at a time)")
@@ -93,7 +94,7 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
     steps = v.lengths if v.lengths is not None else np.full(N, T)
     hs = np.zeros((N, T, h.shape[1]), dtype=v.dtype)
     cache = LSTMCache(v.x, v.Wx, v.Wh, [], [], [], [], [], v.mask, p, v.Whr, [],
-                      None if ln is None else layer_norm_steps.LayerNormSteps(ln, [], [], [], [], [], []),
+                      None if ln is None else layer_norm_steps.LayerNormSteps(ln),
                       None if zone is None else [])
     for t in range(T):
         if ln is not None:
@@ -102,7 +103,13 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
             _keep_step(cache, h, c, c_new, (i, f, g, o), (t < steps)[:, None])
             h, c = _advance(cache, hs, t, h, c, h_new, c_new)
             continue
-        i, f, g, o, c_new, h_new = gates(v.x[:, t] @ v.Wx + h @ v.Wh + b, c, p)
+        a = v.x[:, t] @ v.Wx + h @ v.Wh + b
+        i = sigmoid(a[:, :H] + p_i * c)
+        f = sigmoid(a[:, H:2 * H] + p_f * c)
+        g = np.tanh(a[:, 2 * H:3 * H])
+        c_new = f * c + i * g
+        o = sigmoid(a[:, 3 * H:] + p_o * c_new)
+        h_new = o * np.tanh(c_new)
         if zone is not None:  # c_new stays c~ in the cache, for its tanh
             k_c, k_h = zoneout_steps.masks(seed, t, N, T, H, *zone, v.dtype) if seed is not None else zone
             cache.zone.append((k_c, k_h))
@@ -117,20 +124,6 @@ def _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, state_names, check
         _keep_step(cache, h, c, c_new, (i, f, g, o), valid)
         h, c = _advance(cache, hs, t, h, c, h_new, c_new)
     return hs, h.copy(), c.copy(), cache
-
-
-def gates(a, c, peephole=None):
-    """A step's maths from its pre-activations ``a (N, 4H)``: ``(i, f, g, o, c_new, m)``, ``m = o * tanh(c_new)``
-    (``h_t``, or what a projection takes); ``peephole (3H,)`` or None.  Also the row maths of
-    ``rnnfast.LSTMStepper(..., projection=Whr)``, whose compiled products feed it."""
-    H = c.shape[1]
-    p_i, p_f, p_o = (0, 0, 0) if peephole is None else (peephole[:H], peephole[H:2 * H], peephole[2 * H:])
-    i = sigmoid(a[:, :H] + p_i * c)
-    f = sigmoid(a[:, H:2 * H] + p_f * c)
-    g = np.tanh(a[:, 2 * H:3 * H])
-    c_new = f * c + i * g
-    o = sigmoid(a[:, 3 * H:] + p_o * c_new)
-    return i, f, g, o, c_new, o * np.tanh(c_new)
 
 
 def _keep_step(cache, h, c, c_new, gates, valid):
