@@ -28,10 +28,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Compiled modules, rnnfast._core.<name> from src/<name>.pyx: the cell driver (kernels), the layout passes,
-# the kernels' inline maths exposed for tests (mathfuncs), the GEMM timer of the benchmarks, the build facts.
-KERNELS = ["kernels", "mathfuncs", "blasbench", "layout", "config"]
+# the kernels' inline maths exposed for tests (mathfuncs), the GEMM timer of the benchmarks, the training
+# step's element-wise passes (training), the build facts.
+KERNELS = ["kernels", "mathfuncs", "blasbench", "layout", "training", "config"]
 # Modules whose arithmetic gains from wider SIMD; each gets an ``_avx2`` twin.
-SIMD_KERNELS = ["kernels", "mathfuncs"]
+SIMD_KERNELS = ["kernels", "mathfuncs", "training"]
 SIMD_FLAGS = ["-march=x86-64-v3"]
 SIMD_SUFFIX = "_avx2"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import products
 from .._core.validation import check_features, check_labels
 
 
@@ -40,28 +41,36 @@ class Embedding:
 class TimeAffine:
     """``W (D, V)``, ``b (V,)``; ``(N, T, D) -> (N, T, V)``."""
 
-    def __init__(self, W, b):
+    def __init__(self, W, b, num_threads=None):
         self.params = [W, b]
         self.grads = [np.zeros_like(W), np.zeros_like(b)]
         self.x = None
+        self.num_threads = num_threads  # of the compiled products (Cython backend); None: the default
 
     @classmethod
-    def init(cls, in_features: int, out_features: int, rng, dtype) -> "TimeAffine":
+    def init(cls, in_features: int, out_features: int, rng, dtype, num_threads=None) -> "TimeAffine":
         """W ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default), b = 0."""
         bound = 1 / np.sqrt(in_features)
         W = rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype)
-        return cls(W, np.zeros(out_features, dtype))
+        return cls(W, np.zeros(out_features, dtype), num_threads)
 
     def forward(self, x):
         self.x = check_features("x", x, self.params[0].shape[0], "(N, T, D) with D = W.shape[0]")
-        return x @ self.params[0] + self.params[1]
+        W, b = self.params
+        if products.compiled(x, W, b):  # NumPy twin: the line below
+            x2 = self.x.reshape(-1, W.shape[0])
+            return products.matmul(x2, W, bias=b, num_threads=self.num_threads).reshape(x.shape[:-1] + b.shape)
+        return x @ W + b
 
     def backward(self, dout):
         W = self.params[0]
         x2 = self.x.reshape(-1, self.x.shape[-1])
         d2 = dout.reshape(-1, dout.shape[-1])
-        self.grads[0][...] = x2.T @ d2
         self.grads[1][...] = d2.sum(axis=0)
+        if products.compiled(x2, d2, W):  # NumPy twin: the lines below
+            self.grads[0][...] = products.matmul(x2, d2, trans_a=True, num_threads=self.num_threads)
+            return products.matmul(d2, W, trans_b=True, num_threads=self.num_threads).reshape(self.x.shape)
+        self.grads[0][...] = x2.T @ d2
         return dout @ W.T
 
 

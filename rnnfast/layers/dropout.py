@@ -1,7 +1,29 @@
 """Dropout for sequences: fresh mask per element, or one mask per sequence (variational)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .._core import training_passes
+from .._core.counter_rng import splitmix64
+
+
+def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
+    """Inverted dropout's mask: ``1 / (1 - p)`` where an element is kept, else 0.  Element i (C order) is kept
+    where the top 24 bits of ``splitmix64(key + i)`` (a uniform number in [0, 1) with 2^-24 steps) are at
+    least ``p``; whichever thread draws it, the same ``key`` gives the same mask.  This NumPy code is the
+    specification of the compiled pass (``src/training.pyx``), which gives the same bits."""
+    mask = np.empty(shape, dtype=dtype)
+    threshold = math.ceil(p * (1 << 24))  # exact: p * 2^24 is a float64 without rounding
+    scale = 1.0 / (1.0 - p)
+    if training_passes.compiled(mask):
+        training_passes.dropout_keep(key, threshold, scale, mask)
+        return mask
+    counters = np.arange(mask.size, dtype=np.uint64) + np.uint64(key)  # wraps past 2^64, as in C
+    keep = (splitmix64(counters) >> np.uint64(40)) >= np.uint64(threshold)
+    mask[...] = np.where(keep, mask.dtype.type(scale), mask.dtype.type(0)).reshape(shape)
+    return mask
 
 
 class _Dropout:
@@ -21,11 +43,10 @@ class _Dropout:
         if not self.training or self.p == 0.0:
             self.mask = None
             return x
-        # float32 uniforms (24 random bits, plenty to compare with p) draw three times faster than float64
-        keep = self.rng.random(self._mask_shape(x.shape), dtype=np.float32) >= self.p
-        # inverted dropout: scale at training time, identity at evaluation
-        self.mask = keep.astype(x.dtype)
-        self.mask *= 1.0 / (1.0 - self.p)
+        # One key per call from the layer's generator, then a counter-based draw per element: a pass of
+        # compiled code where the generator's own uniforms took twice as long as everything else.
+        key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
+        self.mask = keep_mask(key, self.p, self._mask_shape(x.shape), x.dtype)
         return x * self.mask
 
     def backward(self, dout):

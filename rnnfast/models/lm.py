@@ -48,7 +48,7 @@ class RNNLM:
         if tie_weights:
             self.affine = TiedAffine(self.embed, np.zeros(vocab_size, dtype))
         else:
-            self.affine = TimeAffine.init(out_size, vocab_size, rng, dtype)
+            self.affine = TimeAffine.init(out_size, vocab_size, rng, dtype, num_threads)
         self.loss_layer = TimeSoftmaxWithLoss()
         self.rng = rng
         parts = [self.embed, self.rnn, self.affine]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import training_passes
+
 
 class Optimizer:
     def __init__(self, lr: float):
@@ -93,6 +95,9 @@ class Adam(Optimizer):
         # made a float64 temporary per operation, four times the time.
         scratch = self.__dict__.setdefault("_scratch", {})
         for i, (p, g, m, v) in enumerate(zip(params, grads, self._slot("m", params), self._slot("v", params))):
+            if training_passes.compiled(p, g, m, v):  # one pass (src/training.pyx); the NumPy below is its twin
+                training_passes.adam_update(p, g, m, v, b1, b2, step, self.eps)
+                continue
             tmp = scratch.get(i)
             if tmp is None or tmp.shape != p.shape or tmp.dtype != p.dtype:
                 tmp = scratch[i] = np.empty_like(p)

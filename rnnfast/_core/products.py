@@ -1,0 +1,30 @@
+"""Dense products of the layers around the cells (the output layer), on the kernels' all-step products
+(``mathfuncs.product``: the micro-kernel or BLAS tiles, on the model's OpenMP threads).  ``rnnfast train``
+pins NumPy's BLAS to one thread, so that its threads never spin beside the kernels' team: NumPy's ``@``
+ran the output layer on one core.  Tiles of a fixed shape: the bits do not depend on the thread count."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import backend
+from .dispatch import kernel_module
+from .threads import resolve_num_threads, single_threaded_blas
+
+_mathfuncs = kernel_module("mathfuncs")  # the AVX2 twin when the CPU has it
+
+
+def compiled(*arrays) -> bool:
+    """True where the compiled products serve these arrays: the Cython backend is on, and every array is a
+    float32 or float64 ndarray of the first one's dtype."""
+    dtype = getattr(arrays[0], "dtype", None)
+    return (backend.current() == "cython" and dtype in (np.float32, np.float64)
+            and all(isinstance(a, np.ndarray) and a.dtype == dtype for a in arrays))
+
+
+def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False,
+           bias: Optional[np.ndarray] = None, num_threads=None) -> np.ndarray:
+    """``op(a) @ op(b) (+ bias)`` of 2-D arrays, a new C-contiguous array; NumPy twin: ``a @ b + bias``."""
+    with single_threaded_blas():  # the BLAS tiles run inside the kernels' parallel region
+        return _mathfuncs.product(a, b, trans_a, trans_b, bias, resolve_num_threads(num_threads))

@@ -1,0 +1,84 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The element-wise passes of a training step around the cells: dropout's masks, Adam's update and the
+squared norm that clipping reads.  Each is one pass over its arrays, where NumPy makes one per operation
+(Adam: twelve).  Every element's arithmetic is its own, and the norm is summed in fixed blocks, so the
+bits never depend on the thread count.
+
+NumPy twins: ``rnnfast.train.optim.Adam`` (the NumPy backend's update), ``rnnfast.train.clip`` and
+``rnnfast.layers.dropout.keep_mask``.  Python callers check the arrays (``rnnfast._core.training_ops``)."""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport sqrt
+from libc.stdint cimport uint64_t
+
+import numpy as np
+
+from zoneout cimport splitmix64
+
+cdef enum:
+    # Elements per block of the squared norm: each block is summed in order, then the blocks in order.
+    NORM_BLOCK = 4096
+    # Elements per thread below which a team costs more than it saves (a wake-up is a few microseconds;
+    # a thread passes over ~1e3 elements per microsecond here).
+    MIN_ELEMENTS_PER_THREAD = 16384
+
+CONSTANTS = {"norm_block": NORM_BLOCK, "min_elements_per_thread": MIN_ELEMENTS_PER_THREAD}
+
+
+cdef inline int _team(Py_ssize_t n, int num_threads) noexcept nogil:
+    cdef Py_ssize_t most = n // MIN_ELEMENTS_PER_THREAD
+    if most < num_threads:
+        return <int>most if most > 1 else 1
+    return num_threads
+
+
+def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] out, int num_threads):
+    """``out[i] = scale`` where the top 24 bits of ``splitmix64(key + i)`` are at least ``threshold``, else 0:
+    inverted dropout's mask, each element's draw its own counter's."""
+    cdef Py_ssize_t i, n = out.shape[0]
+    cdef floating zero = 0, kept = <floating>scale
+    if n == 0:
+        return
+    cdef floating* o = &out[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
+        o[i] = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
+
+
+def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v, double beta1,
+                double beta2, double step, double eps, int num_threads):
+    """In place: ``m += (1-beta1)(g - m)``, ``v += (1-beta2)(g*g - v)``, ``p -= step * m / (sqrt(v) + eps)``."""
+    cdef Py_ssize_t i, n = p.shape[0]
+    if n == 0:
+        return
+    cdef floating* pp = &p[0]
+    cdef const floating* gp = &g[0]
+    cdef floating* mp = &m[0]
+    cdef floating* vp = &v[0]
+    cdef floating c1 = <floating>(1 - beta1), c2 = <floating>(1 - beta2), s = <floating>step, e = <floating>eps
+    cdef floating gi, mi, vi
+    for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
+        gi = gp[i]
+        mi = mp[i] + c1 * (gi - mp[i])
+        vi = vp[i] + c2 * (gi * gi - vp[i])
+        mp[i] = mi
+        vp[i] = vi
+        pp[i] = pp[i] - s * (mi / (sqrt(vi) + e))
+
+
+def sum_of_squares(const floating[::1] g, int num_threads):
+    """The sum of ``g * g`` in float64: each block of NORM_BLOCK elements in order, then the blocks in order."""
+    cdef Py_ssize_t n = g.shape[0], blocks = (n + NORM_BLOCK - 1) // NORM_BLOCK, blk, i, i1
+    if n == 0:
+        return 0.0
+    cdef double[::1] partial = np.empty(blocks)
+    cdef const floating* gp = &g[0]
+    cdef double acc, total = 0
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
+        acc = 0
+        i1 = min(n, (blk + 1) * NORM_BLOCK)
+        for i in range(blk * NORM_BLOCK, i1):
+            acc = acc + <double>gp[i] * <double>gp[i]
+        partial[blk] = acc
+    for blk in range(blocks):
+        total += partial[blk]
+    return total

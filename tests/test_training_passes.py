@@ -1,0 +1,150 @@
+"""The compiled passes around the cells (``src/training.pyx``, ``rnnfast._core.products``) against their NumPy
+twins, the NumPy backend's code: dropout's masks bit for bit, Adam, the clipping norm and the output layer to
+rounding; every one with the same bits on 1, 2 and 3 threads, and the twins taking what the kernels refuse."""
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast.layers import LockedDropout, TimeAffine, TimeDropout
+from rnnfast.layers.dropout import keep_mask
+from rnnfast.train import Adam, clip_grads_norm
+
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+THREADS = [1, 2, 3]
+BIG = (37, 41, 67)  # 101,639 elements: several threads' worth (training.pyx's MIN_ELEMENTS_PER_THREAD)
+
+
+def _on_numpy(f, *args):
+    with rnnfast.backend.use("numpy"):
+        return f(*args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+def test_dropout_mask_equals_its_numpy_twin_bit_for_bit(dtype, p):
+    key = 2**64 - 5000  # the counters wrap past 2^64 inside the mask
+    mask = keep_mask(key, p, BIG, dtype)
+    np.testing.assert_array_equal(mask, _on_numpy(keep_mask, key, p, BIG, dtype))
+    assert mask.dtype == dtype and mask.shape == BIG
+    kept = mask != 0
+    assert np.all(mask[kept] == dtype(1 / (1 - p)))
+    assert abs(kept.mean() - (1 - p)) < 0.01
+    assert not np.array_equal(mask, keep_mask(key + 1, p, BIG, dtype)) or p == 0.0
+
+
+def test_dropout_mask_does_not_depend_on_the_thread_count(monkeypatch):
+    masks = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        masks.append(keep_mask(123, 0.3, BIG, np.float32))
+    for m in masks[1:]:
+        np.testing.assert_array_equal(m, masks[0])
+
+
+@pytest.mark.parametrize("layer", [TimeDropout, LockedDropout])
+def test_dropout_layers_repeat_with_the_seed_and_scale_the_gradient_by_the_mask(layer):
+    x = np.random.default_rng(0).standard_normal((5, 7, 300)).astype(np.float32)
+    a, b = layer(0.25, rng=np.random.default_rng(4)), layer(0.25, rng=np.random.default_rng(4))
+    out = a.forward(x)
+    np.testing.assert_array_equal(out, _on_numpy(b.forward, x))
+    np.testing.assert_array_equal(a.backward(x), x * a.mask)
+    assert not np.array_equal(a.forward(x), out)  # a new key per call
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_step_equals_the_numpy_update(dtype):
+    rng = np.random.default_rng(1)
+    shapes = [BIG, (300, 7), (5,), (1,)]
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    ours, theirs = [p.copy() for p in params], [p.copy() for p in params]
+    opt, ref = Adam(lr=3e-3), Adam(lr=3e-3)
+    for _ in range(4):
+        grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        opt.update(ours, grads)
+        _on_numpy(ref.update, theirs, grads)
+    for p, q, p0 in zip(ours, theirs, params):
+        np.testing.assert_allclose(p, q, rtol=RTOL[dtype], atol=RTOL[dtype] * 0.1)  # parameters of size ~1
+        assert not np.allclose(p, p0, rtol=0, atol=1e-4)  # it moved
+    for name in ("m", "v"):
+        for a, b in zip(opt.slots[name], ref.slots[name]):
+            np.testing.assert_allclose(a, b, rtol=RTOL[dtype], atol=RTOL[dtype] * 0.1)
+
+
+def test_adam_does_not_depend_on_the_thread_count(monkeypatch):
+    rng = np.random.default_rng(2)
+    start, grads = rng.standard_normal(BIG).astype(np.float32), rng.standard_normal(BIG).astype(np.float32)
+    results = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        p, opt = start.copy(), Adam(lr=1e-2)
+        for _ in range(3):
+            opt.update([p], [grads])
+        results.append(p)
+    for p in results[1:]:
+        np.testing.assert_array_equal(p, results[0])
+
+
+def test_adam_takes_strided_and_mixed_arrays_on_the_numpy_path():
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((40, 60))
+    strided, ref = base[:, ::2], base[:, ::2].copy()
+    g = rng.standard_normal(strided.shape).astype(np.float32)  # another dtype than the parameter
+    opt, opt_ref = Adam(), Adam()
+    opt.update([strided], [g])
+    _on_numpy(opt_ref.update, [ref], [g])
+    np.testing.assert_array_equal(strided, ref)
+    np.testing.assert_array_equal(base[:, 1::2], np.random.default_rng(3).standard_normal((40, 60))[:, 1::2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clipping_norm_equals_numpy_and_does_not_depend_on_threads(dtype, monkeypatch):
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal(s).astype(dtype) for s in [BIG, (33, 9), (4,)]]
+    expected = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))
+    norms = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        norms.append(clip_grads_norm([g.copy() for g in grads], 1e30))
+    assert norms[0] == pytest.approx(expected, rel=1e-12)
+    assert norms == [norms[0]] * len(THREADS)
+    clipped = [g.copy() for g in grads]
+    assert clip_grads_norm(clipped, 1.0) == norms[0]
+    np.testing.assert_allclose(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in clipped)), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("D, V", [(256, 96), (300, 500), (5, 7)])
+def test_affine_products_equal_numpy(dtype, D, V, monkeypatch):
+    rng = np.random.default_rng(6)
+    W, b = rng.standard_normal((D, V)).astype(dtype), rng.standard_normal(V).astype(dtype)
+    x = rng.standard_normal((9, 31, D)).astype(dtype)
+    d = rng.standard_normal((9, 31, V)).astype(dtype)
+    ref = TimeAffine(W, b)
+    out_ref = _on_numpy(ref.forward, x)
+    dx_ref = _on_numpy(ref.backward, d)
+    runs = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        layer = TimeAffine(W, b)
+        out = layer.forward(x)
+        runs.append((out, layer.backward(d), layer.grads[0].copy(), layer.grads[1].copy()))
+    out, dx, dW, db = runs[0]
+    np.testing.assert_allclose(out, out_ref, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+    np.testing.assert_allclose(dx, dx_ref, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+    np.testing.assert_allclose(dW, ref.grads[0], rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 100)
+    np.testing.assert_array_equal(db, ref.grads[1])
+    assert out.shape == (9, 31, V) and dx.shape == x.shape and out.dtype == dx.dtype == dtype
+    for run in runs[1:]:
+        for a, b_ in zip(run, runs[0]):
+            np.testing.assert_array_equal(a, b_)
+
+
+def test_affine_takes_a_strided_input():
+    rng = np.random.default_rng(7)
+    W, b = rng.standard_normal((6, 4)), rng.standard_normal(4)
+    x = rng.standard_normal((3, 5, 12))[:, :, ::2]
+    layer = TimeAffine(W, b)
+    np.testing.assert_allclose(layer.forward(x), x @ W + b, rtol=1e-12)
+    d = rng.standard_normal((3, 5, 4))
+    np.testing.assert_allclose(layer.backward(d), d @ W.T, rtol=1e-12)
+    np.testing.assert_allclose(layer.grads[0], x.reshape(-1, 6).T @ d.reshape(-1, 4), rtol=1e-12)
