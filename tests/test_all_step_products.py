@@ -1,7 +1,7 @@
 """The products over all steps (input projection, dx, dWx, dWh): ``all_steps.all_steps_gemm``.
 
 float32 builds with the micro-kernel compute them on it (``packed_tiled_gemm_s``) once every side
-is at least 256; each thread packs its own part of the operands.  These tests call the product
+is at least ``microkernel_min_side``; each thread packs its own part of the operands.  These tests call the product
 alone (``_mathfuncs.product``) on every edge the packing has -- a last sliver of fewer than 6
 rows, a last panel of fewer than 16 columns, k-blocks of uneven depth, both transposes, a bias --
 and check it against NumPy in float64, bitwise across thread counts, and through whole cells.
@@ -16,7 +16,7 @@ from rnnfast._core import dispatch as _dispatch
 from cells import CELLS, IMPLS, problem, rel_err, run
 
 CELL_IDS = [c.name for c in CELLS]
-MIN_SIDE = 256  # kernels.CONSTANTS["microkernel_min_side"]
+MIN_SIDE = _dispatch.kernel_module("kernels").CONSTANTS["microkernel_min_side"]
 
 
 @pytest.fixture(scope="module")
