@@ -8,11 +8,12 @@ NumPy twins: ``rnnfast.train.optim.Adam`` (the NumPy backend's update), ``rnnfas
 ``rnnfast.layers.dropout.keep_mask``.  Python callers check the arrays (``rnnfast._core.training_ops``)."""
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt
+from libc.math cimport log, sqrt
 from libc.stdint cimport uint64_t
 
 import numpy as np
 
+from gate_math cimport exp_
 from zoneout cimport splitmix64
 
 cdef enum:
@@ -100,3 +101,93 @@ def sum_of_squares(const floating[::1] g, int num_threads):
     for blk in range(blocks):
         total += partial[blk]
     return total
+
+
+cdef inline double _lane_sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    """The sum of ``a`` in float64 in ``_block_sum_of_squares``'s fixed order of lanes."""
+    cdef double lanes[LANES]
+    cdef double total = 0
+    cdef Py_ssize_t i, l, c, whole = n - n % LANES
+    for l in range(LANES):
+        lanes[l] = 0
+    for c in range(whole // LANES):
+        for l in range(LANES):
+            lanes[l] += a[c * LANES + l]
+    for i in range(whole, n):
+        lanes[i - whole] += a[i]
+    for l in range(LANES):
+        total += lanes[l]
+    return total
+
+
+def softmax_cross_entropy(const floating[:, ::1] scores, const Py_ssize_t[::1] targets, Py_ssize_t ignore,
+                          floating[:, ::1] probs, int num_threads):
+    """Row r: ``probs[r] = softmax(scores[r])``; returns the sum over the rows whose target is not ``ignore`` of
+    ``-log softmax(scores[r])[target]``, in float64 (rows in order)."""
+    cdef Py_ssize_t rows = scores.shape[0], V = scores.shape[1], r, j, t
+    if rows == 0 or V == 0:
+        return 0.0
+    cdef double[::1] losses = np.zeros(rows)
+    cdef const floating* s
+    cdef floating* p
+    cdef floating top, inv
+    cdef double total = 0, z
+    for r in prange(rows, nogil=True, schedule="static", num_threads=_team(rows * V, num_threads)):
+        s = &scores[0, 0] + r * V
+        p = &probs[0, 0] + r * V
+        top = s[0]
+        for j in range(1, V):
+            top = s[j] if s[j] > top else top
+        for j in range(V):
+            p[j] = exp_(s[j] - top)
+        z = _lane_sum(p, V)
+        inv = <floating>(1.0 / z)
+        for j in range(V):
+            p[j] = p[j] * inv
+        t = targets[r]
+        if t != ignore:
+            losses[r] = log(z) - (s[t] - top)
+    for r in range(rows):
+        total += losses[r]
+    return total
+
+
+def softmax_cross_entropy_backward(const floating[:, ::1] probs, const Py_ssize_t[::1] targets, Py_ssize_t ignore,
+                                   double scale, floating[:, ::1] out, int num_threads):
+    """The gradient at the scores: ``out[r] = scale * (probs[r] - onehot(target))``, zero where the target is
+    ``ignore``."""
+    cdef Py_ssize_t rows = probs.shape[0], V = probs.shape[1], r, j, t
+    cdef floating k = <floating>scale, one = 1, zero = 0
+    cdef const floating* p
+    cdef floating* o
+    if rows == 0 or V == 0:
+        return
+    for r in prange(rows, nogil=True, schedule="static", num_threads=_team(rows * V, num_threads)):
+        p = &probs[0, 0] + r * V
+        o = &out[0, 0] + r * V
+        t = targets[r]
+        if t == ignore:
+            for j in range(V):
+                o[j] = zero
+        else:
+            for j in range(V):
+                o[j] = p[j]
+            o[t] = o[t] - one
+            for j in range(V):
+                o[j] = o[j] * k
+
+
+def scatter_add_rows(floating[:, ::1] out, const Py_ssize_t[::1] ids, const floating[:, ::1] rows, int num_threads):
+    """``out[ids[i]] += rows[i]`` for every i in order (ids checked by the caller).  Threads take column blocks:
+    each column is summed by one thread, rows in order."""
+    cdef Py_ssize_t n = ids.shape[0], D = out.shape[1], i, j, c, blocks = (D + 15) // 16, j0, j1
+    if n == 0 or D == 0:
+        return
+    cdef floating* o = &out[0, 0]
+    cdef const floating* r = &rows[0, 0]
+    for c in prange(blocks, nogil=True, schedule="static", num_threads=_team(n * D, num_threads)):
+        j0 = c * 16
+        j1 = min(D, j0 + 16)
+        for i in range(n):
+            for j in range(j0, j1):
+                o[ids[i] * D + j] += r[i * D + j]

@@ -1,11 +1,12 @@
 """The compiled passes around the cells (``src/training.pyx``, ``rnnfast._core.products``) against their NumPy
-twins, the NumPy backend's code: dropout's masks bit for bit, Adam, the clipping norm and the output layer to
-rounding; every one with the same bits on 1, 2 and 3 threads, and the twins taking what the kernels refuse."""
+twins, the NumPy backend's code: dropout's masks bit for bit, the softmax cross-entropy, the embedding's gradient,
+Adam, the clipping norm and the output layer to rounding; every one with the same bits on 1, 2 and 3 threads, and the twins taking what the kernels refuse."""
 import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast.layers import LockedDropout, TimeAffine, TimeDropout
+from rnnfast.layers import Embedding, LockedDropout, TimeAffine, TimeDropout, TimeSoftmaxWithLoss
+from rnnfast.layers.basic import scatter_add_rows
 from rnnfast.layers.dropout import keep_mask
 from rnnfast.train import Adam, clip_grads_norm
 
@@ -148,3 +149,72 @@ def test_affine_takes_a_strided_input():
     d = rng.standard_normal((3, 5, 4))
     np.testing.assert_allclose(layer.backward(d), d @ W.T, rtol=1e-12)
     np.testing.assert_allclose(layer.grads[0], x.reshape(-1, 6).T @ d.reshape(-1, 4), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("V", [1, 7, 96, 300])
+def test_softmax_cross_entropy_equals_its_numpy_twin(dtype, V, monkeypatch):
+    rng = np.random.default_rng(8)
+    scores = (rng.standard_normal((9, 13, V)) * 4).astype(dtype)
+    scores[0, 0] += 80  # large scores: the row's maximum is taken out first
+    targets = rng.integers(0, V, (9, 13))
+    targets[2, 3], targets[5] = -1, -1  # ignored steps, and a whole ignored sequence
+    ref = TimeSoftmaxWithLoss()
+    loss_ref = _on_numpy(ref.forward, scores, targets)
+    d_ref = _on_numpy(ref.backward, 0.5)
+    runs = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        layer = TimeSoftmaxWithLoss()
+        runs.append((layer.forward(scores, targets), layer.backward(0.5)))
+    loss, d = runs[0]
+    assert loss == pytest.approx(loss_ref, rel=RTOL[dtype])
+    np.testing.assert_allclose(d, d_ref, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 1e-2)
+    assert d.dtype == dtype and d.shape == scores.shape and np.all(d[5] == 0) and np.all(d[2, 3] == 0)
+    for loss_n, d_n in runs[1:]:
+        assert loss_n == loss
+        np.testing.assert_array_equal(d_n, d)
+
+
+def test_softmax_cross_entropy_reads_a_strided_read_only_input_and_leaves_it_alone():
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal((4, 6, 20))
+    scores = base[:, :, ::2]
+    scores.flags.writeable = False
+    kept = scores.copy()
+    targets = rng.integers(0, 10, (4, 6))
+    layer, ref = TimeSoftmaxWithLoss(), TimeSoftmaxWithLoss()
+    assert layer.forward(scores, targets) == pytest.approx(_on_numpy(ref.forward, kept, targets), rel=1e-12)
+    np.testing.assert_allclose(layer.backward(), _on_numpy(ref.backward), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(scores, kept)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_gradient_adds_repeated_ids_as_numpy_does(dtype, monkeypatch):
+    rng = np.random.default_rng(10)
+    V, D = 20, 70  # D not a whole number of the pass's 16-column blocks
+    ids = rng.integers(0, V, (32, 64))
+    ids[0, :10] = 3  # one id many times
+    dout = rng.standard_normal((32, 64, D)).astype(dtype)
+    ref = Embedding(rng.standard_normal((V, D)).astype(dtype))
+    _on_numpy(ref.forward, ids)
+    _on_numpy(ref.backward, dout)
+    grads = []
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        layer = Embedding(ref.params[0])
+        layer.forward(ids)
+        layer.backward(dout)
+        grads.append(layer.grads[0])
+    np.testing.assert_allclose(grads[0], ref.grads[0], rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+    assert np.all(grads[0][np.setdiff1d(np.arange(V), ids)] == 0)
+    for g in grads[1:]:
+        np.testing.assert_array_equal(g, grads[0])
+
+
+def test_scatter_add_rows_keeps_numpys_index_rules():
+    out, rows = np.zeros((4, 3)), np.ones((2, 3))
+    scatter_add_rows(out, np.array([-1, 0]), rows)  # a negative id counts from the end, as in NumPy
+    np.testing.assert_array_equal(out[[0, 3]], np.ones((2, 3)))
+    with pytest.raises(IndexError):
+        scatter_add_rows(out, np.array([4, 0]), rows)

@@ -1,5 +1,5 @@
-"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks, Adam, the squared norm)
-take, and their thread count.  The callers keep their NumPy twins for everything else: other dtypes,
+"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks, the softmax cross-entropy,
+the embedding's gradient, Adam, the squared norm) take, and their thread count.  The callers keep their NumPy twins for everything else: other dtypes,
 strided or read-only arrays, and the NumPy backend (``rnnfast.backend``)."""
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from .threads import resolve_num_threads
 _training = kernel_module("training")  # the AVX2 twin when the CPU has it
 
 
+def compiled_dtype(dtype) -> bool:
+    """True where the compiled passes serve arrays of ``dtype`` (which they read through a C-contiguous
+    copy where needed): the Cython backend is on and the dtype is float32 or float64."""
+    return backend.current() == "cython" and dtype in (np.float32, np.float64)
+
+
 def compiled(*arrays) -> bool:
-    """True where the compiled passes serve these arrays: the Cython backend is on, and every array is a
-    C-contiguous, writeable float32 or float64 ndarray of the first one's dtype."""
-    if backend.current() != "cython":
-        return False
+    """True where the compiled passes serve these arrays in place: ``compiled_dtype``, and every array is a
+    C-contiguous, writeable ndarray of the first one's dtype."""
     dtype = getattr(arrays[0], "dtype", None)
-    if dtype not in (np.float32, np.float64):
+    if not compiled_dtype(dtype):
         return False
     return all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
                for a in arrays)
@@ -35,3 +39,17 @@ def adam_update(p, g, m, v, beta1: float, beta2: float, step: float, eps: float)
 
 def sum_of_squares(g: np.ndarray) -> float:
     return _training.sum_of_squares(g.reshape(-1), resolve_num_threads())
+
+
+def softmax_cross_entropy(scores: np.ndarray, targets: np.ndarray, ignore: int, probs: np.ndarray) -> float:
+    """``scores`` (rows, V) C-contiguous, ``targets`` (rows,) intp; fills ``probs``; the summed loss."""
+    return _training.softmax_cross_entropy(scores, targets, ignore, probs, resolve_num_threads())
+
+
+def softmax_cross_entropy_backward(probs, targets, ignore: int, scale: float, out: np.ndarray) -> None:
+    _training.softmax_cross_entropy_backward(probs, targets, ignore, scale, out, resolve_num_threads())
+
+
+def scatter_add_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """``out (V, D)`` C-contiguous, ``ids (n,)`` intp in 0..V-1, ``rows (n, D)`` C-contiguous of out's dtype."""
+    _training.scatter_add_rows(out, ids, rows.reshape(-1, out.shape[1]), resolve_num_threads())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import products
+from .._core import products, training_passes
 from .._core.validation import check_features, check_labels
 
 
@@ -11,6 +11,11 @@ def scatter_add_rows(out, ids, rows) -> None:
     """``out[ids[i]] += rows[i]`` for every i, repeated ids adding up (``np.add.at``'s result): the rows
     sorted by id (stably) and each id's run summed at once, 5x faster than ``np.add.at``."""
     if ids.size == 0:
+        return
+    if (training_passes.compiled(out) and getattr(rows, "dtype", None) == out.dtype and out.ndim == 2
+            and ids.min() >= 0 and ids.max() < out.shape[0]):
+        # one pass in row order (src/training.pyx); the NumPy below is its twin (and NumPy's indexing errors)
+        training_passes.scatter_add_rows(out, np.ascontiguousarray(ids, dtype=np.intp), np.ascontiguousarray(rows))
         return
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
@@ -111,11 +116,21 @@ class TimeSoftmaxWithLoss:
     def __init__(self, ignore_index: int = -1):
         self.ignore_index = ignore_index
         self.params, self.grads = [], []
-        self._cache = None
+        self._cache = None  # the NumPy forward's
+        self._compiled = None  # the compiled forward's: softmax, targets, shape, count
 
     def forward(self, scores, targets):
         targets = check_labels("targets", np.asarray(targets), scores.shape[:-1], scores.shape[-1],
                                ignore=self.ignore_index)
+        if isinstance(scores, np.ndarray) and training_passes.compiled_dtype(scores.dtype):
+            # one pass per row (src/training.pyx); the NumPy below is its twin
+            flat = np.ascontiguousarray(targets.reshape(-1), dtype=np.intp)
+            scores2 = np.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
+            probs = np.empty(scores2.shape, scores.dtype)
+            total = training_passes.softmax_cross_entropy(scores2, flat, self.ignore_index, probs)
+            count = max(int(np.count_nonzero(flat != self.ignore_index)), 1)
+            self._compiled, self._cache = (probs, flat, scores.shape, count), None
+            return total / count
         valid = targets != self.ignore_index
         shifted = scores - scores.max(axis=-1, keepdims=True)
         log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -123,10 +138,15 @@ class TimeSoftmaxWithLoss:
         safe = np.where(valid, targets, 0)
         picked = np.take_along_axis(log_p, safe[..., None], axis=-1)[..., 0]
         count = max(int(valid.sum()), 1)
-        self._cache = (log_p, safe, valid, count)
+        self._compiled, self._cache = None, (log_p, safe, valid, count)
         return float(-(picked * valid).sum() / count)
 
     def backward(self, dout=1.0):
+        if self._compiled is not None:
+            probs, flat, shape, count = self._compiled
+            d = np.empty_like(probs)
+            training_passes.softmax_cross_entropy_backward(probs, flat, self.ignore_index, float(dout) / count, d)
+            return d.reshape(shape)
         log_p, safe, valid, count = self._cache
         d = np.exp(log_p)
         np.put_along_axis(d, safe[..., None], np.take_along_axis(d, safe[..., None], axis=-1) - 1, axis=-1)
