@@ -50,6 +50,9 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
                 double beta2, double step, double eps, int num_threads):
     """In place: ``m += (1-beta1)(g - m)``, ``v += (1-beta2)(g*g - v)``, ``p -= step * m / (sqrt(v) + eps)``."""
     cdef Py_ssize_t i, n = p.shape[0]
+    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
+        raise ValueError(f"adam_update: p, g, m, v have {n}, {g.shape[0]}, {m.shape[0]}, {v.shape[0]} elements; "
+                         f"expected the same number")
     if n == 0:
         return
     cdef floating* pp = &p[0]
@@ -103,6 +106,19 @@ def sum_of_squares(const floating[::1] g, int num_threads):
     return total
 
 
+cdef int _check_rows(str name, Py_ssize_t rows, Py_ssize_t V, const Py_ssize_t[::1] targets, Py_ssize_t ignore,
+                     Py_ssize_t out_rows, Py_ssize_t out_V) except -1:
+    """The softmax passes' shapes and targets (each row's target in 0..V-1 or ``ignore``): they index with them."""
+    cdef Py_ssize_t r
+    if out_rows != rows or out_V != V or targets.shape[0] != rows:
+        raise ValueError(f"{name}: ({rows}, {V}) rows, ({out_rows}, {out_V}) out and {targets.shape[0]} targets; "
+                         f"expected the same rows and width")
+    for r in range(rows):
+        if targets[r] != ignore and not 0 <= targets[r] < V:
+            raise ValueError(f"{name}: targets[{r}] = {targets[r]}; expected 0..{V - 1} or {ignore}")
+    return 0
+
+
 cdef inline double _lane_sum(const floating* a, Py_ssize_t n) noexcept nogil:
     """The sum of ``a`` in float64 in ``_block_sum_of_squares``'s fixed order of lanes."""
     cdef double lanes[LANES]
@@ -125,6 +141,7 @@ def softmax_cross_entropy(const floating[:, ::1] scores, const Py_ssize_t[::1] t
     """Row r: ``probs[r] = softmax(scores[r])``; returns the sum over the rows whose target is not ``ignore`` of
     ``-log softmax(scores[r])[target]``, in float64 (rows in order)."""
     cdef Py_ssize_t rows = scores.shape[0], V = scores.shape[1], r, j, t
+    _check_rows("softmax_cross_entropy", rows, V, targets, ignore, probs.shape[0], probs.shape[1])
     if rows == 0 or V == 0:
         return 0.0
     cdef double[::1] losses = np.zeros(rows)
@@ -157,6 +174,7 @@ def softmax_cross_entropy_backward(const floating[:, ::1] probs, const Py_ssize_
     """The gradient at the scores: ``out[r] = scale * (probs[r] - onehot(target))``, zero where the target is
     ``ignore``."""
     cdef Py_ssize_t rows = probs.shape[0], V = probs.shape[1], r, j, t
+    _check_rows("softmax_cross_entropy_backward", rows, V, targets, ignore, out.shape[0], out.shape[1])
     cdef floating k = <floating>scale, one = 1, zero = 0
     cdef const floating* p
     cdef floating* o
@@ -181,6 +199,11 @@ def scatter_add_rows(floating[:, ::1] out, const Py_ssize_t[::1] ids, const floa
     """``out[ids[i]] += rows[i]`` for every i in order (ids checked by the caller).  Threads take column blocks:
     each column is summed by one thread, rows in order."""
     cdef Py_ssize_t n = ids.shape[0], D = out.shape[1], i, j, c, blocks = (D + 15) // 16, j0, j1
+    if rows.shape[0] != n or rows.shape[1] != D:
+        raise ValueError(f"scatter_add_rows: rows has shape ({rows.shape[0]}, {rows.shape[1]}); expected ({n}, {D})")
+    for i in range(n):
+        if not 0 <= ids[i] < out.shape[0]:
+            raise ValueError(f"scatter_add_rows: ids[{i}] = {ids[i]}; expected 0..{out.shape[0] - 1}")
     if n == 0 or D == 0:
         return
     cdef floating* o = &out[0, 0]

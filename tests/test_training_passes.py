@@ -218,3 +218,29 @@ def test_scatter_add_rows_keeps_numpys_index_rules():
     np.testing.assert_array_equal(out[[0, 3]], np.ones((2, 3)))
     with pytest.raises(IndexError):
         scatter_add_rows(out, np.array([4, 0]), rows)
+
+
+def test_adam_broadcasts_a_gradient_as_numpy_does():
+    p, ref = np.ones(5, np.float32), np.ones(5, np.float32)
+    g = np.full(1, 0.5, np.float32)  # one value for every element: NumPy's path
+    Adam(lr=0.1).update([p], [g])
+    _on_numpy(Adam(lr=0.1).update, [ref], [g])
+    np.testing.assert_array_equal(p, ref)
+    assert np.all(p < 1)
+
+
+def test_compiled_passes_refuse_mismatched_arrays_with_named_errors():
+    from rnnfast._core.dispatch import kernel_module
+    training = kernel_module("training")
+    a, b = np.zeros(4, np.float32), np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="adam_update: p, g, m, v have 4, 3"):
+        training.adam_update(a, b, a, a, 0.9, 0.999, 1e-3, 1e-8, 1)
+    probs, scores = np.zeros((2, 5), np.float32), np.zeros((2, 5), np.float32)
+    with pytest.raises(ValueError, match=r"targets\[1\] = 5; expected 0..4 or -1"):
+        training.softmax_cross_entropy(scores, np.array([0, 5], np.intp), -1, probs, 1)
+    with pytest.raises(ValueError, match="3 targets"):
+        training.softmax_cross_entropy_backward(probs, np.zeros(3, np.intp), -1, 1.0, probs.copy(), 1)
+    with pytest.raises(ValueError, match=r"ids\[0\] = 7"):
+        training.scatter_add_rows(np.zeros((4, 3)), np.array([7], np.intp), np.zeros((1, 3)), 1)
+    with pytest.raises(ValueError, match=r"rows has shape \(2, 3\); expected \(1, 3\)"):
+        training.scatter_add_rows(np.zeros((4, 3)), np.array([1], np.intp), np.zeros((2, 3)), 1)

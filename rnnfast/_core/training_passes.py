@@ -20,12 +20,12 @@ def compiled_dtype(dtype) -> bool:
 
 def compiled(*arrays) -> bool:
     """True where the compiled passes serve these arrays in place: ``compiled_dtype``, and every array is a
-    C-contiguous, writeable ndarray of the first one's dtype."""
-    dtype = getattr(arrays[0], "dtype", None)
-    if not compiled_dtype(dtype):
+    C-contiguous, writeable ndarray of the first one's dtype and shape (NumPy's path broadcasts the rest)."""
+    first = arrays[0]
+    if not compiled_dtype(getattr(first, "dtype", None)):
         return False
-    return all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-               for a in arrays)
+    return all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape
+               and a.flags.c_contiguous and a.flags.writeable for a in arrays)
 
 
 def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> None:
