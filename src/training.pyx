@@ -1,11 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The element-wise passes of a training step around the cells: dropout's masks, Adam's update and the
-squared norm that clipping reads.  Each is one pass over its arrays, where NumPy makes one per operation
-(Adam: twelve).  Every element's arithmetic is its own, and the norm is summed in fixed blocks, so the
-bits never depend on the thread count.
+"""The passes of a training step around the cells: dropout's masks, the softmax cross-entropy and its
+gradient, the embedding's gradient, Adam's update and the squared norm that clipping reads.  Each is one pass
+over its arrays, where NumPy makes one per operation (Adam: twelve).  Every element's or row's arithmetic is
+its own, each sum runs in a fixed order, and the embedding's columns are each summed by one thread in row
+order, so the bits never depend on the thread count.  Each function checks the shapes and indices it relies
+on before its loops.
 
-NumPy twins: ``rnnfast.train.optim.Adam`` (the NumPy backend's update), ``rnnfast.train.clip`` and
-``rnnfast.layers.dropout.keep_mask``.  Python callers check the arrays (``rnnfast._core.training_ops``)."""
+NumPy twins: ``rnnfast.layers.dropout.keep_mask``, ``rnnfast.layers.basic.TimeSoftmaxWithLoss`` and
+``scatter_add_rows``, ``rnnfast.train.optim.Adam`` and ``rnnfast.train.clip``; which arrays come here is
+decided in ``rnnfast._core.training_passes``."""
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport log, sqrt
@@ -19,7 +22,7 @@ from zoneout cimport splitmix64
 cdef enum:
     # Elements per block of the squared norm: each block is summed in order, then the blocks in order.
     NORM_BLOCK = 4096
-    LANES = 16  # running sums of a block (``_block_sum_of_squares``)
+    LANES = 16  # running sums of a block (``_lane_sum``)
     # Elements per thread below which a team costs more than it saves (a wake-up is a few microseconds;
     # a thread passes over ~1e3 elements per microsecond here).
     MIN_ELEMENTS_PER_THREAD = 16384
@@ -70,9 +73,10 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
         pp[i] = pp[i] - s * (mi / (sqrt(vi) + e))
 
 
-cdef inline double _block_sum_of_squares(const floating* g, Py_ssize_t n) noexcept nogil:
-    """Element i goes to lane i % LANES, each lane summed in order, then the lanes in order: a fixed order
-    that SIMD registers can keep (one running sum waited four cycles per element on its own additions)."""
+cdef inline double _lane_sum(const floating* a, Py_ssize_t n, bint squares) noexcept nogil:
+    """The sum of ``a`` (or of its squares) in float64: element i goes to lane i % LANES, each lane summed in
+    order, then the lanes in order -- a fixed order that SIMD registers can keep (one running sum waited four
+    cycles per element on its own additions)."""
     cdef double lanes[LANES]
     cdef double total = 0, v
     cdef Py_ssize_t i, l, c, whole = n - n % LANES
@@ -80,19 +84,19 @@ cdef inline double _block_sum_of_squares(const floating* g, Py_ssize_t n) noexce
         lanes[l] = 0
     for c in range(whole // LANES):
         for l in range(LANES):
-            v = g[c * LANES + l]
-            lanes[l] += v * v
+            v = a[c * LANES + l]
+            lanes[l] += v * v if squares else v
     for i in range(whole, n):
-        v = g[i]
-        lanes[i - whole] += v * v
+        v = a[i]
+        lanes[i - whole] += v * v if squares else v
     for l in range(LANES):
         total += lanes[l]
     return total
 
 
 def sum_of_squares(const floating[::1] g, int num_threads):
-    """The sum of ``g * g`` in float64: each block of NORM_BLOCK elements (``_block_sum_of_squares``), then
-    the blocks in order."""
+    """The sum of ``g * g`` in float64: each block of NORM_BLOCK elements (``_lane_sum``), then the blocks in
+    order."""
     cdef Py_ssize_t n = g.shape[0], blocks = (n + NORM_BLOCK - 1) // NORM_BLOCK, blk
     if n == 0:
         return 0.0
@@ -100,7 +104,7 @@ def sum_of_squares(const floating[::1] g, int num_threads):
     cdef const floating* gp = &g[0]
     cdef double total = 0
     for blk in prange(blocks, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        partial[blk] = _block_sum_of_squares(gp + blk * NORM_BLOCK, min(n - blk * NORM_BLOCK, NORM_BLOCK))
+        partial[blk] = _lane_sum(gp + blk * NORM_BLOCK, min(n - blk * NORM_BLOCK, NORM_BLOCK), True)
     for blk in range(blocks):
         total += partial[blk]
     return total
@@ -117,23 +121,6 @@ cdef int _check_rows(str name, Py_ssize_t rows, Py_ssize_t V, const Py_ssize_t[:
         if targets[r] != ignore and not 0 <= targets[r] < V:
             raise ValueError(f"{name}: targets[{r}] = {targets[r]}; expected 0..{V - 1} or {ignore}")
     return 0
-
-
-cdef inline double _lane_sum(const floating* a, Py_ssize_t n) noexcept nogil:
-    """The sum of ``a`` in float64 in ``_block_sum_of_squares``'s fixed order of lanes."""
-    cdef double lanes[LANES]
-    cdef double total = 0
-    cdef Py_ssize_t i, l, c, whole = n - n % LANES
-    for l in range(LANES):
-        lanes[l] = 0
-    for c in range(whole // LANES):
-        for l in range(LANES):
-            lanes[l] += a[c * LANES + l]
-    for i in range(whole, n):
-        lanes[i - whole] += a[i]
-    for l in range(LANES):
-        total += lanes[l]
-    return total
 
 
 def softmax_cross_entropy(const floating[:, ::1] scores, const Py_ssize_t[::1] targets, Py_ssize_t ignore,
@@ -157,7 +144,7 @@ def softmax_cross_entropy(const floating[:, ::1] scores, const Py_ssize_t[::1] t
             top = s[j] if s[j] > top else top
         for j in range(V):
             p[j] = exp_(s[j] - top)
-        z = _lane_sum(p, V)
+        z = _lane_sum(p, V, False)
         inv = <floating>(1.0 / z)
         for j in range(V):
             p[j] = p[j] * inv
@@ -196,8 +183,8 @@ def softmax_cross_entropy_backward(const floating[:, ::1] probs, const Py_ssize_
 
 
 def scatter_add_rows(floating[:, ::1] out, const Py_ssize_t[::1] ids, const floating[:, ::1] rows, int num_threads):
-    """``out[ids[i]] += rows[i]`` for every i in order (ids checked by the caller).  Threads take column blocks:
-    each column is summed by one thread, rows in order."""
+    """``out[ids[i]] += rows[i]`` for every i in order.  Threads take column blocks: each column is summed by one
+    thread, rows in order."""
     cdef Py_ssize_t n = ids.shape[0], D = out.shape[1], i, j, c, blocks = (D + 15) // 16, j0, j1
     if rows.shape[0] != n or rows.shape[1] != D:
         raise ValueError(f"scatter_add_rows: rows has shape ({rows.shape[0]}, {rows.shape[1]}); expected ({n}, {D})")

@@ -1,6 +1,7 @@
-"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks, the softmax cross-entropy,
-the embedding's gradient, Adam, the squared norm) take, and their thread count.  The callers keep their NumPy twins for everything else: other dtypes,
-strided or read-only arrays, and the NumPy backend (``rnnfast.backend``)."""
+"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks, the softmax
+cross-entropy, the embedding's gradient, Adam, the squared norm) take, and their thread count.  The callers
+keep their NumPy twins for everything else: other dtypes and shapes, strided or read-only arrays, and the
+NumPy backend (``rnnfast.backend``)."""
 from __future__ import annotations
 
 import numpy as np
