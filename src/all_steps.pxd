@@ -113,8 +113,7 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
 # The packed all-step products (``packed_tiled_gemm_s``) copy GROUP_ROWS rows of op(A) into slivers
 # just before the panels stream past them (``packed_gemm.h``: 22 slivers of a k-block, 135 KiB, stay in
 # L2).  Where a side is shorter than PACKED_MIN_SIDE, OpenBLAS was as fast or faster: BLAS tiles there
-# (from 32 on the micro-kernel was 1.03-1.25x faster on this repository's Zen 4 with BLAS pinned to one
-# thread; at 16, 0.74-1.10x: bench/RESULTS.md).
+# (measured by side with bench/all_step_paths.py; figures in bench/RESULTS.md).
 cdef enum:
     PACKED_MIN_SIDE = 32
 

@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Inline helpers of the kernels applied to arrays, so that tests can check them alone:
 the gate functions (src/fastmath.h) against NumPy, and the all-step products
-(``all_steps.all_steps_gemm`` and its packed micro-kernel path)."""
+(``all_steps.all_steps_gemm`` and its packed micro-kernel path).  ``product`` also serves
+the layers' dense products (``rnnfast._core.products``)."""
 from cython cimport floating
 
 import numpy as np

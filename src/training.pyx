@@ -17,6 +17,7 @@ from libc.stdint cimport uint64_t
 import numpy as np
 
 from gate_math cimport exp_
+from threads cimport team
 from zoneout cimport splitmix64
 
 cdef enum:
@@ -30,11 +31,9 @@ cdef enum:
 CONSTANTS = {"norm_block": NORM_BLOCK, "min_elements_per_thread": MIN_ELEMENTS_PER_THREAD}
 
 
-cdef inline int _team(Py_ssize_t n, int num_threads) noexcept nogil:
-    cdef Py_ssize_t most = n // MIN_ELEMENTS_PER_THREAD
-    if most < num_threads:
-        return <int>most if most > 1 else 1
-    return num_threads
+cdef inline int _team(Py_ssize_t elements, int num_threads) noexcept nogil:
+    """Threads for a pass over ``elements``: ``threads.team`` with a task per MIN_ELEMENTS_PER_THREAD."""
+    return team(elements // MIN_ELEMENTS_PER_THREAD, num_threads)
 
 
 def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] out, int num_threads):

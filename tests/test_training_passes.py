@@ -33,6 +33,14 @@ def test_dropout_mask_equals_its_numpy_twin_bit_for_bit(dtype, p):
     assert not np.array_equal(mask, keep_mask(key + 1, p, BIG, dtype)) or p == 0.0
 
 
+def test_dropout_mask_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="dropout p must be a number in"):
+        keep_mask(1, 1.0, (3,), np.float32)
+    for key in (-1, 2**64, 1.5, True):
+        with pytest.raises(ValueError, match="key must be an integer"):
+            keep_mask(key, 0.5, (3,), np.float32)
+
+
 def test_dropout_mask_does_not_depend_on_the_thread_count(monkeypatch):
     masks = []
     for nt in THREADS:

@@ -8,19 +8,19 @@ from typing import Optional
 
 import numpy as np
 
-from .. import backend
 from .dispatch import kernel_module
 from .threads import resolve_num_threads, single_threaded_blas
+from .training_passes import compiled_dtype
 
 _mathfuncs = kernel_module("mathfuncs")  # the AVX2 twin when the CPU has it
 
 
 def compiled(*arrays) -> bool:
-    """True where the compiled products serve these arrays: the Cython backend is on, and every array is a
-    float32 or float64 ndarray of the first one's dtype."""
+    """True where the compiled products serve these arrays: ``training_passes.compiled_dtype`` (the Cython
+    backend, float32 or float64), and every array an ndarray of the first one's dtype (any layout: the
+    product reads a C-contiguous copy where needed)."""
     dtype = getattr(arrays[0], "dtype", None)
-    return (backend.current() == "cython" and dtype in (np.float32, np.float64)
-            and all(isinstance(a, np.ndarray) and a.dtype == dtype for a in arrays))
+    return compiled_dtype(dtype) and all(isinstance(a, np.ndarray) and a.dtype == dtype for a in arrays)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False,

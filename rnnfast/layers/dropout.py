@@ -14,6 +14,9 @@ def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     where the top 24 bits of ``splitmix64(key + i)`` (a uniform number in [0, 1) with 2^-24 steps) are at
     least ``p``; whichever thread draws it, the same ``key`` gives the same mask.  This NumPy code is the
     specification of the compiled pass (``src/training.pyx``), which gives the same bits."""
+    p = _check_p(p)
+    if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
+        raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
     mask = np.empty(shape, dtype=dtype)
     threshold = math.ceil(p * (1 << 24))  # exact: p * 2^24 is a float64 without rounding
     scale = 1.0 / (1.0 - p)
@@ -26,11 +29,15 @@ def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     return mask
 
 
+def _check_p(p) -> float:
+    if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
+        raise ValueError(f"dropout p must be a number in [0, 1); got {p!r}")
+    return float(p)
+
+
 class _Dropout:
     def __init__(self, p: float = 0.5, rng=None):
-        if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
-            raise ValueError(f"dropout p must be a number in [0, 1); got {p!r}")
-        self.p = float(p)
+        self.p = _check_p(p)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.training = True
         self.params, self.grads = [], []
