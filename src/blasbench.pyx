@@ -1,14 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Time GEMMs through the same BLAS shim the kernels use (single-threaded
-BLAS is the caller's business).  For benchmarks: the machine's GEMM peak, and
-the replayed GEMM sequence of a kernel call."""
+BLAS is the caller's business).  For benchmarks: the machine's GEMM peak, its
+FMA ceiling, and the replayed GEMM sequence of a kernel call."""
 from cython cimport floating
+from cython.parallel cimport prange
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
 
 from all_steps cimport TileGrid, output_grid as _output_grid
 from blas cimport gemm
+
+
+cdef extern from "fma_ceiling.h" nogil:
+    double fma_loop "rnnfast_fma_loop"(long iters, int wide) noexcept  # flops done; 0: not measured here
 
 
 cdef double _now() noexcept nogil:
@@ -67,3 +72,27 @@ def output_grid(Py_ssize_t m, Py_ssize_t n):
     """``(tiles_m, tiles_n, tm, tn)``: how the kernels' all-step GEMMs cut an (m, n) result."""
     cdef TileGrid g = _output_grid(m, n)
     return g.tiles_m, g.tiles_n, g.tm, g.tn
+
+
+def fma_ceiling_flops_per_second(dtype=np.float32, int num_threads=1, double seconds=0.05) -> float:
+    """The arithmetic ceiling (flop/s): ``num_threads`` threads each running only independent vector FMAs
+    on registers (``fma_ceiling.h``) for about ``seconds``.  No GEMM beats it.  0.0 where it is not
+    measured (a CPU without AVX2 + FMA, a compiler other than GCC or Clang)."""
+    cdef int wide = np.dtype(dtype) == np.float64
+    cdef int nt = max(num_threads, 1), t
+    cdef long iters = 10000
+    cdef double t0, dt, flops = 0
+    if fma_loop(1, wide) == 0:
+        return 0.0
+    while True:  # grow the loop until one thread's run takes ``seconds``
+        t0 = _now()
+        with nogil:
+            fma_loop(iters, wide)
+        dt = _now() - t0
+        if dt >= seconds or iters > (1L << 40):
+            break
+        iters = iters * 2 if dt <= 0 else <long>(iters * min(2 * seconds / dt, 64.0))
+    t0 = _now()
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        flops += fma_loop(iters, wide)
+    return flops / (_now() - t0)

@@ -71,6 +71,23 @@ def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k):
                                                                path="packed"))
 
 
+@pytest.mark.skipif(not _dispatch.avx512_available(), reason="no AVX-512 here")
+def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, rng):
+    # the layers' products (``rnnfast._core.products``) run this module's micro-kernel, whose width is
+    # switched per module: dispatch turns the AVX-512 kernel on here as in ``kernels``
+    assert funcs.use_wide_microkernel(True)
+    try:
+        for m, n, k, trans_a, trans_b in [(301, 100, 1030, False, False), (2048, 96, 256, False, True),
+                                          (64, 1024, 700, True, False)]:
+            a, b = operands(rng, m, n, k, trans_a, trans_b)
+            wide = funcs.product(a, b, trans_a, trans_b, num_threads=2, path="packed")
+            assert not funcs.use_wide_microkernel(False)
+            np.testing.assert_array_equal(wide, funcs.product(a, b, trans_a, trans_b, num_threads=2, path="packed"))
+            assert funcs.use_wide_microkernel(True)
+    finally:
+        funcs.use_wide_microkernel(True)
+
+
 def test_packed_product_with_no_depth_is_the_bias(funcs, rng):
     a = np.zeros((5, 0), np.float32)
     b = np.zeros((0, 20), np.float32)

@@ -104,7 +104,8 @@ def tiny_result():
 
 def test_run_reports_every_row_and_backend(tiny_result):
     r = tiny_result
-    assert set(r["gemm_peak_gflops"]) == {"float32", "float64"}
+    assert set(r["gemm_peak_gflops"]) == set(r["fma_ceiling_gflops"]) == {"float32", "float64"}
+    assert set(r["fma_ceiling_gflops"]["float32"]) == {"1", "2"}
     assert r["machine"]["libraries"]["numpy"] == np.__version__
     assert [row["case"]["threads"] for row in r["rows"]] == [1, 2, 1]
     for row in r["rows"]:
@@ -125,6 +126,8 @@ def test_run_reports_every_row_and_backend(tiny_result):
 def test_table_json_and_png(tiny_result, tmp_path):
     text = report.format_table(tiny_result)
     assert "rnnfast ms" in text and "per token" in text
+    measured = tiny_result["fma_ceiling_gflops"]["float32"]["1"] > 0
+    assert ("FMA ceiling (GFLOP/s" in text) == measured
     assert re.search(r"lstm\s+train\s+2\s+3\s+4\s+5 float32\s+2 \|", text)
     assert re.search(r"gru\s+forward", text) and "thinc skipped: " in text
     path = tmp_path / "r.json"
@@ -249,3 +252,14 @@ def test_the_torch_zoneout_baseline_computes_the_same_maths_in_evaluation():
     want = rnnfast.lstm_forward(x, Wx, Wh, *biases, zoneout=ZONEOUT)[0]
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_fma_ceiling_is_measured_where_the_cpu_has_vector_fmas():
+    from rnnfast._core.blasbench import fma_ceiling_flops_per_second
+    from rnnfast._core.config import cpu_has_avx2_fma
+
+    for dtype in (np.float32, np.float64):
+        for threads in (1, 2):
+            flops = fma_ceiling_flops_per_second(dtype, threads, seconds=0.001)
+            assert np.isfinite(flops) and flops >= 0
+            assert (flops > 0) == cpu_has_avx2_fma()  # the loop needs only the CPU and GCC

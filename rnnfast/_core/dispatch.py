@@ -64,7 +64,7 @@ def active_isa() -> str:
 
 def kernel_module(name: str) -> ModuleType:
     """The compiled module ``rnnfast._core.<name>`` in the active ISA's build (for ``kernels``, with its
-    micro-kernel's width set to match)."""
+    micro-kernel's width set to match: each module that runs the micro-kernel has its own switch)."""
     isa = active_isa()
     module = importlib.import_module(f"rnnfast._core.{name}{'' if isa == 'baseline' else '_avx2'}")
     if hasattr(module, "use_wide_microkernel"):

@@ -2,6 +2,8 @@ import numpy as np
 
 PACKED_GEMM: int
 
+def use_wide_microkernel(on: bool) -> bool: ...
+
 def apply(name: str, x: np.ndarray) -> None: ...
 def product(
     a: np.ndarray,

@@ -49,14 +49,20 @@ def case_name(c: dict) -> str:
                     (["zoneout"] if c.get("zoneout") else []))
 
 
+def _per_dtype(gflops: dict) -> str:
+    return "; ".join(f"{dt} " + ", ".join(f"{t} thr {v:.0f}" for t, v in by_t.items()) for dt, by_t in gflops.items())
+
+
 def format_table(result: dict) -> str:
     m = result["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items() if v)
     lines = [f"rnnfast {m['rnnfast']} ({m['rnnfast_isa']}, OpenMP {'on' if m['rnnfast_openmp'] else 'off'}) "
              f"on {m['cpu']}, {m['cores_available']} cores; Python {m['python']}; {libs}",
-             "GEMM peak (GFLOP/s, SciPy's BLAS): " + "; ".join(
-                 f"{dt} " + ", ".join(f"{t} thr {v:.0f}" for t, v in by_t.items())
-                 for dt, by_t in result["gemm_peak_gflops"].items()), ""]
+             "GEMM peak (GFLOP/s, SciPy's BLAS): " + _per_dtype(result["gemm_peak_gflops"])]
+    if any(v for by_t in result.get("fma_ceiling_gflops", {}).values() for v in by_t.values()):
+        lines.append("FMA ceiling (GFLOP/s, vector FMAs on registers only; no GEMM beats it): "
+                     + _per_dtype(result["fma_ceiling_gflops"]))
+    lines.append("")
     others = sorted({n for row in result["rows"] for n in row["results"] if n != "rnnfast"},
                     key=backends.NAMES.index)
     width = max([4] + [len(case_name(row["case"])) for row in result["rows"]])

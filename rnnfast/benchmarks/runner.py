@@ -10,7 +10,7 @@ from . import backends as backends_mod
 from . import streaming as streaming_mod
 from .cases import Case, flops, make_inputs
 from .report import machine_info
-from .timing import gemm_peak_gflops, pinned_threads, summary, time_side_by_side
+from .timing import fma_ceiling_gflops, gemm_peak_gflops, pinned_threads, summary, time_side_by_side
 
 
 def run(cases: Sequence[Case], backends: Iterable[str] = backends_mod.NAMES, *,
@@ -30,12 +30,14 @@ def run(cases: Sequence[Case], backends: Iterable[str] = backends_mod.NAMES, *,
         "threads": "BLAS, OpenMP and PyTorch pools pinned to the row's thread count for every backend",
         "flops": "GEMM multiply-adds x2: forward 2NT(D+H)GH, training step 3x that (G = gates x H)"}}
 
-    peaks = {}
+    peaks, ceilings = {}, {}
     for dtype in sorted({c.dtype for c in cases}):
         for threads in sorted({c.threads for c in cases}):
             say(f"GEMM peak {dtype} threads={threads}")
             peaks.setdefault(dtype, {})[str(threads)] = gemm_peak_gflops(dtype, threads)
+            ceilings.setdefault(dtype, {})[str(threads)] = fma_ceiling_gflops(dtype, threads)
     result["gemm_peak_gflops"] = peaks
+    result["fma_ceiling_gflops"] = ceilings
 
     rows = []
     for case in cases:

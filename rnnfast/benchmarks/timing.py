@@ -73,3 +73,12 @@ def gemm_peak_gflops(dtype: str, threads: int, size: int = 1024, repeats: int = 
     with threadpool_limits(threads, user_api="blas"):
         gemm_flops_per_second(size, np.dtype(dtype).type, 1)  # warm-up
         return max(gemm_flops_per_second(size, np.dtype(dtype).type, 3) for _ in range(repeats)) / 1e9
+
+
+def fma_ceiling_gflops(dtype: str, threads: int, repeats: int = 3) -> float:
+    """The arithmetic ceiling (GFLOP/s) of ``threads`` cores: only independent vector FMAs on registers
+    (``blasbench.fma_ceiling_flops_per_second``), the best of ``repeats``.  No GEMM, in any library, beats
+    it; 0.0 where it is not measured."""
+    from .._core.blasbench import fma_ceiling_flops_per_second
+
+    return max(fma_ceiling_flops_per_second(np.dtype(dtype).type, threads) for _ in range(repeats)) / 1e9
