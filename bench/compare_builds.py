@@ -1,5 +1,6 @@
-"""Two builds of rnnfast side by side: a training step (forward + backward) timed in alternating
-subprocesses, one per build and round, so that both see the same machine noise.
+"""Two builds of rnnfast side by side: a training step (forward + backward), or with ``--pass forward`` an
+inference call, timed in alternating subprocesses, one per build and round, so that both see the same
+machine noise.
 
     git worktree add /tmp/base HEAD~1 && (cd /tmp/base && python setup.py build_ext --inplace)
     python bench/compare_builds.py /tmp/base . --cases "lstm 32 35 256 2" "gru 64 35 512 2"
@@ -22,8 +23,8 @@ _CHILD = r"""
 import sys
 from rnnfast.benchmarks import backends, timing
 from rnnfast.benchmarks.cases import Case, make_inputs
-cell, (N, T, H, threads) = sys.argv[1], map(int, sys.argv[2:6])
-case = Case(cell, "train", N, T, H, H, "float32", threads)
+cell, (N, T, H, threads), pass_ = sys.argv[1], map(int, sys.argv[2:6]), sys.argv[6]
+case = Case(cell, pass_, N, T, H, H, "float32", threads)
 fn = backends.prepare("rnnfast", case, make_inputs(case))
 with timing.pinned_threads(threads):
     times = timing.time_side_by_side({"rnnfast": fn}, blocks=5, block_seconds=0.25)
@@ -31,9 +32,9 @@ print(timing.summary(times["rnnfast"])["median_ms"])
 """
 
 
-def time_case(build: str, case: str) -> float:
+def time_case(build: str, case: str, pass_: str = "train") -> float:
     env = dict(os.environ, PYTHONPATH=os.path.abspath(build))
-    out = subprocess.run([sys.executable, "-c", _CHILD, *case.split()], env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", _CHILD, *case.split(), pass_], env=env, check=True,
                          capture_output=True, text=True, cwd=os.path.abspath(build))
     return float(out.stdout.strip())
 
@@ -44,6 +45,8 @@ def main(argv=None):
     ap.add_argument("new", help="directory of the second build")
     ap.add_argument("--cases", nargs="+", default=["lstm 32 35 256 2"], help='"cell N T H threads"')
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pass", dest="pass_", choices=["train", "forward"], default="train",
+                    help="train: forward + backward (default); forward: inference")
     args = ap.parse_args(argv)
     for case in args.cases:
         parts = case.split()
@@ -52,8 +55,8 @@ def main(argv=None):
             ap.error(f"case {case!r}: expected 'cell N T H threads', cell lstm, gru or rnn, positive integers")
         base, new = [], []
         for _ in range(args.rounds):
-            base.append(time_case(args.base, case))
-            new.append(time_case(args.new, case))
+            base.append(time_case(args.base, case, args.pass_))
+            new.append(time_case(args.new, case, args.pass_))
         b, n = statistics.median(base), statistics.median(new)
         print(f"{case:22s} base {b:9.3f} ms  new {n:9.3f} ms  new/base {n / b:5.3f}   "
               f"(rounds: base {' '.join(f'{t:.2f}' for t in base)} | new {' '.join(f'{t:.2f}' for t in new)})",

@@ -156,8 +156,9 @@ cdef inline void _init_rows(float* c, Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_
 
 
 cdef inline Py_ssize_t part_floats(GemmPart q) noexcept nogil:
-    """Packing room for one part: a group's slivers and the part's panels, one k-block deep."""
-    return (GROUP_ROWS + (q.p1 - q.p0) * PANEL) * KBLOCK
+    """Packing room for one part: a group's slivers and the part's panels, one k-block deep, and a row of
+    zeros as wide as the panels (the first k-block's start where there is no bias)."""
+    return (GROUP_ROWS + (q.p1 - q.p0) * PANEL) * KBLOCK + (q.p1 - q.p0) * PANEL
 
 
 cdef struct Stacked:
@@ -188,10 +189,13 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
                                 long mark) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm_s``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
-    (the first k-block sets C to the bias, or zero, first).  ``slivers``: ``part_floats(q)`` floats."""
+    (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
+    read before it is written).  ``slivers``: ``part_floats(q)`` floats."""
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * PANEL, j1 = min(n, q.p1 * PANEL)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * PANEL else npan - 1
     cdef float* panels = slivers + GROUP_ROWS * KBLOCK
+    cdef float* zeros = panels + npan * PANEL * KBLOCK
+    cdef const float* init = bias + j0 if bias != NULL else zeros
     # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
     cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
     cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
@@ -199,6 +203,8 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     cdef float* c
     if q.i1 <= q.i0 or npan == 0:
         return
+    if bias == NULL:
+        _init_rows(zeros, 0, 1, 0, j1 - j0, NULL)
     r0 = q.i0
     while k == 0 and r0 < q.i1:  # no products: C is the bias (or zero)
         mc = _rows_of(g, r0, q.i1, 0, trans_a, &a, &lda, &c, &ldc) - r0
@@ -212,13 +218,12 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
         while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
             mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
             copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
-            if k0 == 0:
-                _init_rows(c, ldc, mc, j0, j1, bias)
             if full > 0:
-                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0, c + j0, ldc)
+                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0, c + j0, ldc,
+                                       init if k0 == 0 else NULL)
             if full < npan:  # the last panel, narrower than 16 columns
                 edge_panel_s(mc, kc, slivers, panels + full * kc * PANEL, j1 - j0 - full * PANEL,
-                             c + j0 + full * PANEL, ldc)
+                             c + j0 + full * PANEL, ldc, init + full * PANEL if k0 == 0 else NULL)
             r0 = r0 + mc
         k0 = k0 + kc
 

@@ -32,7 +32,8 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  Py_ssize_t K, const float* slivers,
                                                                  const float* panels, Py_ssize_t panel_stride,
                                                                  Py_ssize_t npanels, Py_ssize_t per_group,
-                                                                 Py_ssize_t group_stride, float* c, Py_ssize_t ldc)
+                                                                 Py_ssize_t group_stride, float* c, Py_ssize_t ldc,
+                                                                 const float* init)
     int select_wide_kernel "rnnfast_select_wide_kernel"(int on)  # AVX-512 pairs of panels; returns if on
     int KBLOCK "RNNFAST_KC"  # depth of one k-block
     int SLIVER "RNNFAST_MR"  # rows per sliver
@@ -42,7 +43,7 @@ cdef extern from "packed_gemm.h" nogil:
     void pack_panels_s "rnnfast_pack_panels_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b,
                                                Py_ssize_t ldb, float* dst)
     void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
-                                             Py_ssize_t w, float* c, Py_ssize_t ldc)
+                                             Py_ssize_t w, float* c, Py_ssize_t ldc, const float* init)
 
 
 cdef struct SliverCache:

@@ -32,9 +32,12 @@
 #define RNNFAST_PACKED_GEMM 1
 #include <immintrin.h>
 
-/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6.  Written with
- * one named variable per accumulator: with arrays, gcc kept the accumulators on the stack inside
- * the Cython-built modules (a store per FMA; half speed). */
+/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6; where ``init`` is not
+ * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
+ * same addition as setting C to init and adding, without the pass that sets C (its stores missed the
+ * cache: half the packing time of the all-step products).  Written with one named variable per
+ * accumulator: with arrays, gcc kept the accumulators on the stack inside the Cython-built modules (a
+ * store per FMA; half speed). */
 #define RNNFAST_UK_DECL(r)                                                  \
     __m256 c0_##r = _mm256_setzero_ps(), c1_##r = _mm256_setzero_ps();
 #define RNNFAST_UK_FMA(r)                                                   \
@@ -46,8 +49,9 @@
 #define RNNFAST_UK_STORE(r)                                                 \
     {                                                                       \
         float *cr = c + (r) * ldc;                                          \
-        _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c0_##r));   \
-        _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c1_##r)); \
+        const float *base = init != NULL ? init : cr;                       \
+        _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(base), c0_##r)); \
+        _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(base + 8), c1_##r)); \
     }
 /* C's rows are wanted only after the k loop: ask for them now, so a row that is not in cache
  * (rows of the all-step products are 4 KiB and more apart) arrives while the FMAs run. */
@@ -64,7 +68,8 @@
 #define RNNFAST_ROWS6(X) RNNFAST_ROWS5(X) X(5)
 #define RNNFAST_UKERNEL(MR)                                                 \
     static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, \
-                                             const float *b, float *c, ptrdiff_t ldc) \
+                                             const float *b, float *c, ptrdiff_t ldc, \
+                                             const float *init)             \
     {                                                                       \
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
@@ -103,8 +108,8 @@ static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const cha
 #define RNNFAST_UK2_STORE(r)                                                \
     {                                                                       \
         float *cr = c0 + (r) * ldc, *dr = c1 + (r) * ldc;                   \
-        _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), c0_##r));   \
-        _mm512_storeu_ps(dr, _mm512_add_ps(_mm512_loadu_ps(dr), c1_##r));   \
+        _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(init0 != NULL ? init0 : cr), c0_##r)); \
+        _mm512_storeu_ps(dr, _mm512_add_ps(_mm512_loadu_ps(init1 != NULL ? init1 : dr), c1_##r)); \
     }
 #define RNNFAST_UK2_PREFETCH_C(r)                                           \
     {                                                                       \
@@ -114,7 +119,7 @@ static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const cha
 #define RNNFAST_UKERNEL2(MR)                                                \
     RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR(       \
         ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
-        float *c0, float *c1, ptrdiff_t ldc)                                \
+        float *c0, float *c1, ptrdiff_t ldc, const float *init0, const float *init1) \
     {                                                                       \
         RNNFAST_ROWS##MR(RNNFAST_UK2_DECL)                                  \
         RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
@@ -134,15 +139,16 @@ RNNFAST_UKERNEL2(6)
 
 RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a,
                                                                 const float *p0, const float *p1,
-                                                                float *c0, float *c1, ptrdiff_t ldc)
+                                                                float *c0, float *c1, ptrdiff_t ldc,
+                                                                const float *init0, const float *init1)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc); break;
-    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc); break;
-    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc); break;
-    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc); break;
-    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc); break;
-    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc); break;
+    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
     }
 }
 #else
@@ -150,15 +156,15 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_
 #endif
 
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
-                                         const float *b, float *c, ptrdiff_t ldc)
+                                         const float *b, float *c, ptrdiff_t ldc, const float *init)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc); break;
-    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc); break;
-    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc); break;
-    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc); break;
-    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc); break;
-    default: rnnfast_ukernel_s1(kc, a, b, c, ldc); break;
+    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc, init); break;
+    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc, init); break;
+    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc, init); break;
+    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc, init); break;
+    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc, init); break;
+    default: rnnfast_ukernel_s1(kc, a, b, c, ldc, init); break;
     }
 }
 #else
@@ -166,9 +172,9 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 #define RNNFAST_HAVE_AVX512_KERNEL 0
 static inline void rnnfast_prefetch_l2(const float *p) { (void)p; }
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
-                                         const float *b, float *c, ptrdiff_t ldc)
+                                         const float *b, float *c, ptrdiff_t ldc, const float *init)
 {
-    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc;  /* never called */
+    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)init;  /* never called */
 }
 #endif
 
@@ -297,7 +303,7 @@ static inline int rnnfast_select_wide_kernel(int on)
 RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
     ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,
     ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
-    ptrdiff_t ldc)
+    ptrdiff_t ldc, const float *init)
 {
     ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
     ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
@@ -306,6 +312,8 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
         const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = pair ? b0 + panel_stride : NULL;
         float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
         float *c1 = pair ? c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR : NULL;
+        const float *init0 = init != NULL ? init + p * RNNFAST_NR : NULL;
+        const float *init1 = init != NULL && pair ? init0 + RNNFAST_NR : NULL;
         const float *next0 = NULL, *next1 = NULL;
         if (p + 2 < npanels) {
             next0 = b0 + 2 * panel_stride;
@@ -323,24 +331,27 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
                     rnnfast_prefetch_l2(next1 + line * RNNFAST_NR);
             }
             if (pair)
-                rnnfast_ukernel2_s_any(mr, kc, slivers + r0 * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc, ldc);
+                rnnfast_ukernel2_s_any(mr, kc, slivers + r0 * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc, ldc, init0,
+                                       init1);
             else
-                rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b0, c0 + r0 * ldc, ldc);
+                rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b0, c0 + r0 * ldc, ldc, init0);
         }
     }
 }
 #endif
 
-/* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels). */
+/* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels); with ``init``
+ * (one value per panel column, panels in order: per_group = npanels), C = init + the sums instead. */
 static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
                                                   const float *slivers, const float *panels,
                                                   ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
-                                                  ptrdiff_t group_stride, float *c, ptrdiff_t ldc)
+                                                  ptrdiff_t group_stride, float *c, ptrdiff_t ldc,
+                                                  const float *init)
 {
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
     if (rnnfast_use_avx512 && npanels > 1) {
         rnnfast_slivers_times_panel_pairs_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                            group_stride, c, ldc);
+                                            group_stride, c, ldc, init);
         return;
     }
 #endif
@@ -360,7 +371,8 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
             int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
             for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
                 rnnfast_prefetch_l2(next + line * RNNFAST_NR);
-            rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc);
+            rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc,
+                                  init != NULL ? init + p * RNNFAST_NR : NULL);
         }
     }
 }
@@ -384,7 +396,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
             ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
             rnnfast_copy_slivers_s(0, mc, kc, a + m0 * lda + k0, lda, slivers);
             rnnfast_slivers_times_panels_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                           group_stride, c + m0 * ldc, ldc);
+                                           group_stride, c + m0 * ldc, ldc, NULL);
         }
     }
 }
@@ -418,7 +430,7 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
     for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
         ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
         rnnfast_slivers_times_panels_s(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
-                                       group_stride, c, ldc);
+                                       group_stride, c, ldc, NULL);
     }
 }
 
@@ -454,18 +466,18 @@ static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, p
  * on the shapes. */
 
 /* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than 16 columns: the micro-kernel
- * adds into a zeroed 6 x 16 block, whose first w columns are added to C. */
+ * adds into a zeroed 6 x 16 block, whose first w columns are added to C (to ``init``, where given). */
 static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float *slivers, const float *panel,
-                                        ptrdiff_t w, float *c, ptrdiff_t ldc)
+                                        ptrdiff_t w, float *c, ptrdiff_t ldc, const float *init)
 {
     float tmp[RNNFAST_MR * RNNFAST_NR];
     for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
         int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
         memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, panel, tmp, RNNFAST_NR);
+        rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, panel, tmp, RNNFAST_NR, NULL);
         for (ptrdiff_t r = 0; r < mr; r++)
             for (ptrdiff_t u = 0; u < w; u++)
-                c[(r0 + r) * ldc + u] += tmp[r * RNNFAST_NR + u];
+                c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR + u];
     }
 }
 
