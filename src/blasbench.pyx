@@ -78,8 +78,15 @@ def fma_ceiling_flops_per_second(dtype=np.float32, int num_threads=1, double sec
     """The arithmetic ceiling (flop/s): ``num_threads`` threads each running only independent vector FMAs
     on registers (``fma_ceiling.h``) for about ``seconds``.  No GEMM beats it.  0.0 where it is not
     measured (a CPU without AVX2 + FMA, a compiler other than GCC or Clang)."""
-    cdef int wide = np.dtype(dtype) == np.float64
-    cdef int nt = max(num_threads, 1), t
+    kind = np.dtype(dtype)
+    if kind not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {kind}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be at least 1; got {num_threads}")
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive; got {seconds}")
+    cdef int wide = kind == np.float64
+    cdef int nt = num_threads, t
     cdef long iters = 10000
     cdef double t0, dt, flops = 0
     if fma_loop(1, wide) == 0:

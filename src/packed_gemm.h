@@ -34,8 +34,8 @@
 
 /* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6; where ``init`` is not
  * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
- * same addition as setting C to init and adding, without the pass that sets C (its stores missed the
- * cache: half the packing time of the all-step products).  Written with one named variable per
+ * same addition as setting C to init and adding, without the pass that sets C (whose stores missed the
+ * cache).  Written with one named variable per
  * accumulator: with arrays, gcc kept the accumulators on the stack inside the Cython-built modules (a
  * store per FMA; half speed). */
 #define RNNFAST_UK_DECL(r)                                                  \

@@ -263,3 +263,13 @@ def test_the_fma_ceiling_is_measured_where_the_cpu_has_vector_fmas():
             flops = fma_ceiling_flops_per_second(dtype, threads, seconds=0.001)
             assert np.isfinite(flops) and flops >= 0
             assert (flops > 0) == cpu_has_avx2_fma()  # the loop needs only the CPU and GCC
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(dtype=np.int32), "dtype must be float32 or float64; got int32"),
+                                           (dict(num_threads=0), "num_threads must be at least 1; got 0"),
+                                           (dict(seconds=0.0), "seconds must be positive")])
+def test_the_fma_ceiling_rejects_bad_arguments(kwargs, match):
+    from rnnfast._core.blasbench import fma_ceiling_flops_per_second
+
+    with pytest.raises(ValueError, match=match):
+        fma_ceiling_flops_per_second(**kwargs)
