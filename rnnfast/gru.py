@@ -10,7 +10,7 @@ from .cells import GRU
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
-                check_finite=True, *, layer_norm=None):
+                check_finite=True, *, layer_norm=None, embedding=None):
     """GRU over a whole batch of sequences.
 
     Parameters
@@ -30,13 +30,17 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
         ``a_x = LN(x_t @ Wx; g_x) + bx``, ``a_h = LN(h_{t-1} @ Wh; g_h) + bh``, then the gates of the
         reset-after GRU on ``a_x`` and ``a_h``; each LN over one row's 3H pre-activations, biased variance, EPS
         1e-5 (``rnnfast/reference/layer_norm.py``).  ``gru_backward`` returns ``dlayer_norm`` last.
+    embedding : ndarray, shape (V, D), optional
+        Token input: ``x`` is integer ids ``(N, T)`` and the input ``embedding[x]``, as in ``lstm_forward``;
+        ``gru_backward`` then returns the embedding's gradient ``(V, D)`` in place of ``dx``.
 
     Returns
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``gru_backward`` (or None).
     """
     hs, (hT,), cache = driver.sequence_forward(GRU, x, Wx, Wh, [bx, bh], [h0], lengths, reset_after, num_threads,
-                                               need_grad=need_grad, check_finite=check_finite, layer_norm=layer_norm)
+                                               need_grad=need_grad, check_finite=check_finite, layer_norm=layer_norm,
+                                               embedding=embedding)
     return hs, hT, cache
 
 
@@ -51,7 +55,7 @@ def gru_backward(dhs, cache, dhT=None, check_finite=True):
 
     Returns
     -------
-    dx (N, T, D), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,), dh0 (N, H)
+    dx (N, T, D) (after token input: the embedding's gradient (V, D)), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,), dh0 (N, H)
     [, dlayer_norm (6H,) after a layer-normalized forward pass]
     """
     return driver.sequence_backward(GRU, dhs, cache, [dhT], "rnnfast.gru_forward", check_finite)

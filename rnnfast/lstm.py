@@ -11,7 +11,7 @@ from .cells import LSTM
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
                  check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                 zoneout_seed=None):
+                 zoneout_seed=None, embedding=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -49,6 +49,13 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
         (``c_t = k_c c_{t-1} + (1 - k_c) c~``, ``h_t = k_h h_{t-1} + (1 - k_h) o tanh(c~)``).  With a seed, the
         masks k of training, drawn per step, sequence and unit from a counter-based generator (the same for
         any thread count); without, evaluation: k = z.  Not with the other variants.
+    embedding : ndarray, shape (V, D), optional
+        Token input, an embedding layer folded in: ``x`` is then integer ids ``(N, T)`` in 0..V-1 and the
+        input at each step ``embedding[x]``.  Where V is below the rows the steps run (N*T, or
+        ``sum(lengths)``), the input projection is computed once per token, ``embedding @ Wx + bias`` (V rows
+        instead of N*T), and backward sums the gate gradients by token; the results equal those of
+        ``*_forward(embedding[x], ...)`` to rounding.  Backward then returns the embedding's gradient ``(V, D)``
+        in place of ``dx``.
 
     Returns
     -------
@@ -57,7 +64,7 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
                                                 need_grad=need_grad, check_finite=check_finite, peephole=peephole,
                                                 projection=projection, layer_norm=layer_norm, zoneout=zoneout,
-                                                zoneout_seed=zoneout_seed)
+                                                zoneout_seed=zoneout_seed, embedding=embedding)
     return hs, hT, cT, cache
 
 
@@ -76,7 +83,8 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
 
     Returns
     -------
-    dx (N, T, D), dWx (D, 4H), dWh (H, 4H), db (4H,), dh0 (N, H), dc0 (N, H), then dpeephole (3H,) when
+    dx (N, T, D) (after token input: the embedding's gradient (V, D)), dWx (D, 4H), dWh (H, 4H), db (4H,),
+    dh0 (N, H), dc0 (N, H), then dpeephole (3H,) when
     the forward pass had peepholes, dprojection (H, P) when it had a projection, dlayer_norm (10H,) when it
     was layer-normalized.
     """

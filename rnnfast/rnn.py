@@ -9,7 +9,7 @@ from .cells import RNN
 
 
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
-                check_finite=True):
+                check_finite=True, *, embedding=None):
     """Elman RNN over a whole batch: ``h_t = act(x_t Wx + h_{t-1} Wh + b)``.
 
     Parameters
@@ -20,18 +20,22 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     lengths : int ndarray, shape (N,), optional
     num_threads, need_grad, check_finite : as in ``lstm_forward`` (``need_grad=False``: inference, ``cache``
         None; ``check_finite=False``: NaN and Inf propagate, no error).
+    embedding : ndarray, shape (V, D), optional
+        Token input: ``x`` is integer ids ``(N, T)`` and the input ``embedding[x]``, as in ``lstm_forward``;
+        ``rnn_backward`` then returns the embedding's gradient ``(V, D)`` in place of ``dx``.
 
     Returns
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward`` (or None).
     """
     hs, (hT,), cache = driver.sequence_forward(RNN, x, Wx, Wh, [b], [h0], lengths, nonlinearity, num_threads,
-                                               need_grad=need_grad, check_finite=check_finite)
+                                               need_grad=need_grad, check_finite=check_finite, embedding=embedding)
     return hs, hT, cache
 
 
 def rnn_backward(dhs, cache, dhT=None, check_finite=True):
-    """Backward through time. Returns ``dx (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh0 (N, H)``."""
+    """Backward through time. Returns ``dx (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh0 (N, H)``; ``dx`` is
+    the embedding's gradient ``(V, D)`` after token input."""
     return driver.sequence_backward(RNN, dhs, cache, [dhT], "rnnfast.rnn_forward", check_finite)
 
 

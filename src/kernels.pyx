@@ -241,17 +241,17 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
 
 def forward(buf, plan):
     """Internal: the forward pass of ``rnnfast._core.driver`` over validated, allocated buffers
-    (``SequenceBuffers``: time-major arrays in blocks of rows per step) on a ``StepPlan``."""
-    if buf.x_tm.dtype == np.float32:
-        _forward[float](buf.x_tm, buf, plan)
+    (``SequenceBuffers``: time-major arrays in blocks of rows per step) on a ``StepPlan``.  Without ``x_tm``
+    (token input), ``act`` enters holding the input part of every step's pre-activations."""
+    if buf.Wx.dtype == np.float32:
+        _forward[float](buf.Wx, buf, plan)
     else:
-        _forward[double](buf.x_tm, buf, plan)
+        _forward[double](buf.Wx, buf, plan)
 
 
-cdef int _forward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
-    cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t T = buf.active.shape[0], N = buf.hs.shape[0], D = x_tm.shape[1], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], rows = x_tm.shape[0], t, tile, blk, w0, w1
+cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
+    cdef Py_ssize_t T = buf.active.shape[0], N = buf.hs.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.act.shape[0], t, tile, blk, w0, w1
     cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
@@ -261,14 +261,16 @@ cdef int _forward(const floating[:, ::1] x_tm, object buf, object plan) except -
     cdef const floating* bias_x = <const floating*>_data(buf.bias_x, ft)
     cdef floating* blocked = <floating*>_data(buf.blocked, ft)
     cdef floating* act = <floating*>b.act
+    cdef const floating* x_tm = <const floating*>_data(buf.x_tm, ft)
     cdef long mark = interrupt_mark()
     cdef SliverCache slivers
     if N == 0:
         return 0
     with nogil:
-        # The input projection of all steps at once: act = x @ Wx + bias.
-        all_steps_gemm(False, False, rows, G, D, &x_tm[0, 0], D, &Wx[0, 0], G, act, G, bias_x, num_threads,
-                       mark, microkernel)
+        # The input projection of all steps at once: act = x @ Wx + bias (token input: given).
+        if x_tm != NULL:
+            all_steps_gemm(False, False, rows, G, D, x_tm, D, &Wx[0, 0], G, act, G, bias_x, num_threads,
+                           mark, microkernel)
         if b.rh != NULL and not s.ring:  # r * h of ended sequences enters dWh's product
             _zero_past_running_rows(s, <floating*>b.rh, H)
         if b.panels != NULL:
@@ -301,17 +303,17 @@ cdef int _forward(const floating[:, ::1] x_tm, object buf, object plan) except -
 
 def backward(buf, plan):
     """Internal: the backward pass of ``rnnfast._core.driver``.  ``dh`` (and ``dc``) enter holding the
-    gradient at the final state and leave holding it at the initial one."""
-    if buf.x_tm.dtype == np.float32:
-        _backward[float](buf.x_tm, buf, plan)
+    gradient at the final state and leave holding it at the initial one.  Without ``x_tm`` and ``dx_tm``
+    (token input), ``dWx``, ``dx`` are left to the caller, which reads ``dGx``."""
+    if buf.Wx.dtype == np.float32:
+        _backward[float](buf.Wx, buf, plan)
     else:
-        _backward[double](buf.x_tm, buf, plan)
+        _backward[double](buf.Wx, buf, plan)
 
 
-cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except -1:
-    cdef const floating[:, ::1] Wx = buf.Wx
-    cdef Py_ssize_t T = buf.active.shape[0], N = buf.dh.shape[0], D = x_tm.shape[1], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], rows = x_tm.shape[0], t, tile, blk, w, w0, w1
+cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1:
+    cdef Py_ssize_t T = buf.active.shape[0], N = buf.dh.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.dGx.shape[0], t, tile, blk, w, w0, w1
     cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
@@ -322,6 +324,7 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
     cdef floating* dGh = <floating*>b.dGh
     cdef const floating* hst = <const floating*>b.hst
     cdef const floating* rh = <const floating*>b.rh
+    cdef const floating* x_tm = <const floating*>_data(buf.x_tm, ft)
     cdef floating* dx_tm = <floating*>_data(buf.dx_tm, ft)
     cdef floating* dWx = <floating*>_data(buf.dWx, ft)
     cdef floating* dWh = <floating*>_data(buf.dWh, ft)
@@ -358,14 +361,16 @@ cdef int _backward(const floating[:, ::1] x_tm, object buf, object plan) except 
                     free(slivers.data)
             else:
                 backward_steps(w0, w1, 0, s.row_blocks * s.unit_blocks, s, &b, dGx)
-        # The products over all steps.
-        all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
-                       microkernel)
-        if dGh == dGx and rh == NULL:  # one set of pre-activations: both weight gradients from one product
-            weight_gradients(D, H, G, rows, &x_tm[0, 0], hst, dGx, dWx, dWh, num_threads, mark, microkernel)
-        else:
-            all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0], D, dGx, G, dWx, G, NULL, num_threads, mark,
+        # The products over all steps (token input: the h side only).
+        if dx_tm != NULL:
+            all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                            microkernel)
+        if dGh == dGx and rh == NULL and x_tm != NULL:  # one set of pre-activations: both from one product
+            weight_gradients(D, H, G, rows, x_tm, hst, dGx, dWx, dWh, num_threads, mark, microkernel)
+        else:
+            if x_tm != NULL:
+                all_steps_gemm(True, False, D, G, rows, x_tm, D, dGx, G, dWx, G, NULL, num_threads, mark,
+                               microkernel)
             if rh == NULL:
                 all_steps_gemm(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
                                microkernel)

@@ -89,7 +89,7 @@ class SequenceBuffers:
     cell: int  # kernels.CELLS[spec.name]
     reset_after: bool
     relu: bool
-    x_tm: np.ndarray  # (rows, D), zero past each step's running rows
+    x_tm: Optional[np.ndarray]  # (rows, D), zero past each step's running rows; None: token input (``act`` given)
     Wx: np.ndarray  # (D, G)
     Wh: np.ndarray  # (H, G)
     offsets: np.ndarray  # Staircase.offsets
@@ -116,7 +116,7 @@ class SequenceBuffers:
     drh: Optional[np.ndarray] = None  # (N, H) reset-before GRU
     dGx: Optional[np.ndarray] = None  # (rows, G)
     dGh: Optional[np.ndarray] = None  # (rows, G), dGx itself where the two coincide
-    dx_tm: Optional[np.ndarray] = None  # (rows, D)
+    dx_tm: Optional[np.ndarray] = None  # (rows, D); None: token input (the caller reads dGx)
     dWx: Optional[np.ndarray] = None
     dWh: Optional[np.ndarray] = None
     dbx: Optional[np.ndarray] = None  # (G,) gradient of bias_x
@@ -167,6 +167,18 @@ def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.nda
         raise ValueError(f"{name} contains NaN or Inf{' at a valid step' if mask is not None else ''}; "
                          "expected finite values")
     return out
+
+
+def time_major_ids(ids: np.ndarray, steps: Staircase) -> np.ndarray:
+    """Token ids ``(N, T)`` -> ``(steps.rows,)`` intp in the rows of a time-major array (``time_major``'s),
+    0 past each step's running rows (those rows' gradients are zero, and 0 is a valid row)."""
+    N, T = steps.N, steps.T
+    if steps.order is None:
+        return np.ascontiguousarray(ids.T, dtype=np.intp).reshape(-1)
+    sorted_ids = np.where(steps.lengths[:, None] > np.arange(T), ids[steps.order], 0)
+    sizes = np.concatenate([[N], steps.active[:-1]])  # the rows of each step's block
+    in_block = np.arange(N)[:, None] < sizes[None, :]
+    return np.ascontiguousarray(sorted_ids.T[in_block.T], dtype=np.intp)
 
 
 def checked_in_place(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional[np.ndarray],

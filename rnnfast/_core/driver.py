@@ -10,14 +10,16 @@ import numpy as np
 
 from ..cells import CellSpec
 from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place, contiguous, kernel_outputs,
-                      state_history, time_major, transposed)
+                      state_history, time_major, time_major_ids, transposed)
 from .counter_rng import splitmix64
 from .dispatch import kernel_module
 from .plan import StepPlan
+from .products import matmul
 from .threads import single_threaded_blas
+from .training_passes import scatter_add_rows
 from .validation import (check_cache, check_flag, check_gru_layer_norm, check_layer_norm, check_need_grad,
                          check_peephole, check_projected_forward, check_sequence_backward, check_sequence_forward,
-                         check_states, check_step_grads, check_step_x, check_zoneout)
+                         check_states, check_step_grads, check_step_x, check_token_input, check_zoneout)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
@@ -29,7 +31,7 @@ class SequenceCache:
 
     spec: CellSpec
     option: object  # the cell's option (reset_after, nonlinearity), or None
-    x_tm: np.ndarray  # (rows, D), time-major in blocks per step (``steps``)
+    x_tm: Optional[np.ndarray]  # (rows, D), time-major in blocks per step (``steps``); None: folded token input
     Wx: np.ndarray
     Wh: np.ndarray
     hst: np.ndarray  # (history rows, H) the state entering each step
@@ -46,6 +48,23 @@ class SequenceCache:
     layer_norm: Optional[dict] = None  # layer-normalized LSTM or GRU: ln, bias_h and the normalized rows (as buffers)
     zoneout: Optional[tuple] = None  # LSTM with zoneout: (z_c, z_h) ...
     zoneout_key: Optional[int] = None  # ... and the masks' key (training), as SequenceBuffers
+    tokens: Optional["TokenInput"] = None  # x given as token ids into an embedding
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.Wx.dtype
+
+
+@dataclass(eq=False)
+class TokenInput:
+    """How a forward pass with ``embedding=`` read its input, for backward.  Folded (the embedding's rows
+    fewer than the time-major rows): the input part of every step was a row of ``embedding @ Wx + bias``,
+    picked by ``ids`` (time-major, ``time_major_ids``), and backward sums dGx by token instead of running
+    the two products over all rows.  Else the rows were gathered into x (``ids``: the user's (N*T,))."""
+
+    ids: np.ndarray
+    vocab: int
+    embedding: Optional[np.ndarray] = None  # folded: a copy of (V, D)
 
 
 def _flags(spec: CellSpec, option):
@@ -56,7 +75,7 @@ def _flags(spec: CellSpec, option):
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
                      check_finite=True, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                     zoneout_seed=None):
+                     zoneout_seed=None, embedding=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -71,10 +90,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     ``Whr (H, P)`` of a projection LSTM (``Wh (P, 4H)``, ``h`` and ``hs`` P wide), or None.  ``layer_norm``
     (LSTM, reset-after GRU): ``(10H,)`` of the layer-normalized LSTM, ``(6H,)`` of the GRU
     (``rnnfast/reference/layer_norm.py``), or None; not with the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)``
-    and ``zoneout_seed`` (None: evaluation): zoneout (``rnnfast/reference/zoneout.py``); not with the others."""
+    and ``zoneout_seed`` (None: evaluation): zoneout (``rnnfast/reference/zoneout.py``); not with the others.
+
+    ``embedding (V, D)``: ``x`` is token ids ``(N, T)`` and the input ``embedding[x]`` (``TokenInput``)."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
+    if embedding is not None:
+        ids, embedding, x = check_token_input(x, embedding, Wx, finite)  # x: a stand-in for the checks
     names = state_names or tuple(n + "0" for n in spec.state_names)
     for name, given in [("peephole", peephole), ("projection", projection), ("layer_norm", layer_norm),
                         ("zoneout", zoneout)]:
@@ -106,13 +129,24 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     cell, reset_after, relu = _flags(spec, option)
     steps = Staircase.make(v.lengths, N, T)
     biases = [np.ascontiguousarray(b) for b in v.biases]
+    tokens = None
+    if embedding is not None:
+        V = embedding.shape[0]
+        # Folding pays where the table has fewer rows than the product it replaces; the whole-row-block
+        # paths (projection, layer_norm) read x itself.
+        if V < steps.rows and projection is None and layer_norm is None:
+            tokens = TokenInput(time_major_ids(ids, steps), V, np.array(embedding))
+        else:
+            tokens = TokenInput(np.array(ids, dtype=np.intp).reshape(-1), V)
+            v.x = embedding[ids]
     ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
     scratch_rows = 2 * N if ring else steps.rows
     with pool.scope() as ws:
         keep = ws.take
         buf = SequenceBuffers(
             cell, reset_after, relu,
-            x_tm=time_major("x", v.x, steps, v.mask, plan.num_threads, keep, finite),
+            x_tm=None if tokens is not None and tokens.embedding is not None else
+            time_major("x", v.x, steps, v.mask, plan.num_threads, keep, finite),
             Wx=contiguous(v.Wx, plan.num_threads), Wh=contiguous(v.Wh, plan.num_threads),
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
@@ -142,6 +176,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                            else None)
             run = _kernels.forward
+            if buf.x_tm is None:  # folded token input: act enters holding a table row per step and row
+                table = matmul(tokens.embedding, buf.Wx, bias=buf.bias_x, num_threads=plan.num_threads)
+                np.take(table, tokens.ids, axis=0, out=buf.act)
         if N:
             with single_threaded_blas():
                 run(buf, plan)
@@ -150,7 +187,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             cache = SequenceCache(spec, option, buf.x_tm, buf.Wx, buf.Wh, buf.hst, buf.cst, buf.act, buf.hg, buf.rh,
                                   steps, v.mask, plan, None if peephole is None else np.array(peephole),
                                   buf.Whr, buf.mst)
-            cache.zoneout, cache.zoneout_key = zoneout, zoneout_key
+            cache.zoneout, cache.zoneout_key, cache.tokens = zoneout, zoneout_key, tokens
             normalized = ()
             if layer_norm is not None:
                 cache.layer_norm = {name: getattr(buf, name)
@@ -167,7 +204,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
 
 def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True):
     """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``,
-    and the peepholes' gradient ``(3H,)`` last when the forward pass had them.
+    and the peepholes' gradient ``(3H,)`` last when the forward pass had them; ``dx`` is the embedding's
+    gradient ``(V, D)`` after a forward pass with token input.
     ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
     whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
     cache = check_cache(cache, SequenceCache, producer, spec)
@@ -175,8 +213,10 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     if cache.projection is not None or cache.layer_norm is not None:
         return _whole_row_backward(cache, dhs, dfinals, finite)
     steps, plan = cache.steps, cache.plan
-    N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.x_tm.dtype
+    N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.dtype
     G = spec.gates * H
+    tokens = cache.tokens
+    folded = tokens is not None and tokens.embedding is not None
     dnames = [f"d{n}T" for n in spec.state_names]
     dhs, dstates = check_sequence_backward(dhs, list(zip(dnames, dfinals)), N, T, H, dtype, cache.mask,
                                            check_dhs_values=False, finite=finite)
@@ -199,7 +239,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             drh=np.empty((N, H), dtype=dtype) if cache.rh is not None else None,
             # the x-side and h-side pre-activation gradients differ only in the reset-after GRU
             dGx=dGx, dGh=ws.take((steps.rows, G), dtype) if spec.name == "gru" and reset_after else dGx,
-            dx_tm=ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
+            dx_tm=None if folded else ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
             peep=cache.peephole, dpeep=None if cache.peephole is None else np.zeros(3 * H, dtype),
             zoneout=cache.zoneout, zoneout_key=cache.zoneout_key,
@@ -207,7 +247,13 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
         if N:
             with single_threaded_blas():
                 _kernels.backward(buf, plan)
-        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
+        if folded:  # dGx summed by token: dWx = E^T S, dE = S Wx^T
+            sums = np.zeros((tokens.vocab, G), dtype)
+            scatter_add_rows(sums, tokens.ids, dGx)
+            dW[0] = matmul(tokens.embedding, sums, trans_a=True, num_threads=plan.num_threads)
+            dx = matmul(sums, cache.Wx, trans_b=True, num_threads=plan.num_threads)
+        else:
+            dx = _token_gradient(tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
     extra = () if buf.dpeep is None else (buf.dpeep,)
     return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates),
             *extra)
@@ -218,7 +264,7 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
     ``layer_norm_backward``): ``(dx, dWx, dWh, *dbiases, *dstates0, *the variant's weight gradients)`` -- a
     projection LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's or GRU's ``dlayer_norm``."""
     steps, plan, spec = cache.steps, cache.plan, cache.spec
-    N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.x_tm.dtype
+    N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.dtype
     G, P = cache.Wx.shape[1], cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
     H = G // spec.gates
     gru = spec.name == "gru"
@@ -259,8 +305,17 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
         if N:
             with single_threaded_blas():
                 run(buf, plan)
-        dx = batch_major(buf.dx_tm, steps, plan.num_threads)
+        dx = _token_gradient(cache.tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
     return (dx, *dW, *(steps.unsort(d) if steps.order is not None else d for d in dstates), *variant)
+
+
+def _token_gradient(tokens: Optional[TokenInput], dx: np.ndarray) -> np.ndarray:
+    """``dx (N, T, D)``, or after a token input whose rows were gathered, the embedding's gradient ``(V, D)``."""
+    if tokens is None:
+        return dx
+    dE = np.zeros((tokens.vocab, dx.shape[-1]), dx.dtype)
+    scatter_add_rows(dE, tokens.ids, dx)
+    return dE
 
 
 def step_forward(spec: CellSpec, x, states: Sequence, Wx, Wh, biases: Sequence, option=None, num_threads=None,
@@ -283,8 +338,8 @@ def step_backward(spec: CellSpec, dnext: Sequence, cache, check_finite=True):
     H = cache.Wx.shape[1] // spec.gates
     finite = check_flag("check_finite", check_finite)
     for name, d, width in zip(spec.state_names, dnext, (P, H)):
-        check_step_grads([(f"d{name}_next", d)], N, width, cache.x_tm.dtype, finite)
-    zeros = np.zeros((N, 1, P), dtype=cache.x_tm.dtype)
+        check_step_grads([(f"d{name}_next", d)], N, width, cache.dtype, finite)
+    zeros = np.zeros((N, 1, P), dtype=cache.dtype)
     dx, dWx, dWh, *rest = sequence_backward(spec, zeros, cache, dnext, producer, finite)
     nb, ns = len(spec.bias_names), len(spec.state_names)
     return (dx[:, 0], *rest[nb:nb + ns], dWx, dWh, *rest[:nb], *rest[nb + ns:])

@@ -179,6 +179,26 @@ def check_sequence_forward(
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
 
 
+def check_token_input(x, embedding, Wx, finite: bool = True):
+    """``x`` as token ids ``(N, T)`` into ``embedding (V, D)`` (the ``embedding=`` keyword of the sequence
+    functions): ``(ids, embedding, stand_in)``, ``stand_in`` a zero-size ``(N, T, D)`` view of the embedding's
+    dtype that the sequence checks take for x (nothing is gathered here)."""
+    embedding = check_float_array("embedding", embedding, 2, "(V, D)")
+    V, D = embedding.shape
+    if V == 0 or D == 0:
+        raise ValueError(f"embedding has shape {embedding.shape}; expected (V, D) with V, D >= 1")
+    check_float_array("Wx", Wx, 2, "(D, G)", embedding.dtype, "embedding")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy.ndarray of token ids, shape (N, T), with embedding; got "
+                        f"{type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"x has shape {x.shape}; expected (N, T) token ids (x with embedding)")
+    ids = check_labels("x", x, x.shape, V, what="integer token ids (x with embedding)")
+    if finite:
+        check_finite("embedding", embedding)
+    return ids, embedding, np.broadcast_to(np.zeros((), embedding.dtype), (*x.shape, D))
+
+
 def check_biases(biases, gates: int, H: int, dtype: np.dtype, dtype_of: str) -> list:
     """Named biases, each ``(gates*H,)`` of ``dtype``."""
     gname = f"{gates}H" if gates > 1 else "H"

@@ -32,15 +32,24 @@ class Embedding:
         self.ids = None
 
     def forward(self, ids):
+        return self.params[0][self.check_ids(ids)]
+
+    def check_ids(self, ids) -> np.ndarray:
+        """``ids`` as an integer array in 0..V-1 (ValueError, TypeError naming ``ids`` otherwise)."""
         ids = np.asarray(ids)
         self.ids = check_labels("ids", ids, ids.shape, self.params[0].shape[0])
-        return self.params[0][ids]
+        return self.ids
 
     def backward(self, dout):
         dW = self.grads[0]
         dW[...] = 0
         scatter_add_rows(dW, self.ids.reshape(-1), dout.reshape(-1, dW.shape[1]))
         return None
+
+    def set_gradient(self, dW) -> None:
+        """The gradient ``(V, D)`` computed by the layer that read the ids itself (a recurrent layer with
+        ``embedding=``, which folds this table into its input projection)."""
+        self.grads[0][...] = dW
 
 
 class TimeAffine:

@@ -60,6 +60,7 @@ class RecurrentStack:
         self.params = [p for layer in self.layers for d in layer for p in d.params]
         self.grads = [g for layer in self.layers for d in layer for g in d.grads]
         self._lengths = None
+        self._token_input = False  # the last forward's first layer read token ids (``embedding=``)
         self.dh0 = self.dc0 = None  # gradients at the initial states, after backward
         self.training = True
 
@@ -121,26 +122,32 @@ class RecurrentStack:
                              f"({count}, {N}, {width})")
         return list(s)
 
-    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None):
+    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None, embedding=None):
         """``xs (N, T, D)`` -> ``(N, T, H)`` (``2H`` bidirectional); ``need_grad=False`` keeps nothing for
         ``backward`` (inference).  ``h0``/``c0``: initial states laid out as PyTorch's, ``(num_layers *
-        num_directions, N, H)``; None: zeros (or, when stateful, the carried state)."""
-        N = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim == 3 else None
+        num_directions, N, H)``; None: zeros (or, when stateful, the carried state).  ``embedding (V, D)``:
+        ``xs`` is token ids ``(N, T)`` into it, folded into the first layer's input projection
+        (``TimeRecurrent.forward``); ``backward`` then returns the embedding's gradient ``(V, D)``."""
+        N = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim == (3 if embedding is None else 2) else None
         h0s, c0s = self._per_direction("h0", h0, N), self._per_direction("c0", c0, N)
         self._lengths = None if lengths is None else np.asarray(lengths)
+        self._token_input = embedding is not None
         x = xs
         for i, layer in enumerate(self.layers):
             k = i * self.num_directions
-            out = layer[0].forward(x, lengths, need_grad, h0=h0s[k], c0=c0s[k])
+            emb = embedding if i == 0 else None
+            out = layer[0].forward(x, lengths, need_grad, h0=h0s[k], c0=c0s[k], embedding=emb)
             if self.bidirectional:
                 back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths, need_grad,
-                                                       h0=h0s[k + 1], c0=c0s[k + 1]), self._lengths)
+                                                       h0=h0s[k + 1], c0=c0s[k + 1], embedding=emb),
+                                      self._lengths)
                 out = np.concatenate([out, back], axis=-1)
             x = self.dropouts[i].forward(out) if i < self.num_layers - 1 else out
         return x
 
     def backward(self, dout, dh_n=None, dc_n=None):
-        """``dout (N, T, output_size)`` -> ``dxs (N, T, D)``; fills ``grads``.  ``dh_n``/``dc_n``: gradients
+        """``dout (N, T, output_size)`` -> ``dxs (N, T, D)`` (after token input: the embedding's gradient
+        ``(V, D)``); fills ``grads``.  ``dh_n``/``dc_n``: gradients
         flowing into ``final_state`` (PyTorch's layout; None: zeros).  Sets ``dh0`` (and ``dc0``), the
         gradients at the initial states, in the same layout."""
         H = self.state_size  # each direction's share of dout
@@ -155,7 +162,8 @@ class RecurrentStack:
             if self.bidirectional:
                 dback = layer[1].backward(reverse_padded(np.ascontiguousarray(d[..., H:]), self._lengths),
                                           dhs[k + 1], dcs[k + 1])
-                dx = dx + reverse_padded(dback, self._lengths)
+                token_gradient = i == 0 and self._token_input  # the embedding's (V, D): no time axis
+                dx = dx + (dback if token_gradient else reverse_padded(dback, self._lengths))
             d = dx
         directions = [direction for layer in self.layers for direction in layer]
         self.dh0 = np.stack([direction.dh for direction in directions])

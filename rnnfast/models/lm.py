@@ -50,6 +50,7 @@ class RNNLM:
         else:
             self.affine = TimeAffine.init(out_size, vocab_size, rng, dtype, num_threads)
         self.loss_layer = TimeSoftmaxWithLoss()
+        self._token_input = False  # the last forward's first layer read the ids (``scores``)
         self.rng = rng
         parts = [self.embed, self.rnn, self.affine]
         self.params = [p for part in parts for p in part.params]
@@ -68,9 +69,14 @@ class RNNLM:
         self.rnn.reset_state()
 
     def scores(self, ids, need_grad: bool = True):
-        x = self.embed_drop.forward(self.embed.forward(ids))
-        h = self.out_drop.forward(self.rnn.forward(x, need_grad=need_grad))
-        return self.affine.forward(h)
+        # Without dropout on the embedding, the first layer reads the ids itself: its input projection is
+        # computed once per token (the kernels' token input), not once per position.
+        self._token_input = self.embed_drop.p == 0.0 or not self.embed_drop.training
+        if self._token_input:
+            h = self.rnn.forward(self.embed.check_ids(ids), need_grad=need_grad, embedding=self.embed.params[0])
+        else:
+            h = self.rnn.forward(self.embed_drop.forward(self.embed.forward(ids)), need_grad=need_grad)
+        return self.affine.forward(self.out_drop.forward(h))
 
     def forward(self, ids, targets) -> float:
         """Mean cross-entropy of ``targets (N, T)`` given ``ids (N, T)``; the state carries over from the last call."""
@@ -79,7 +85,10 @@ class RNNLM:
     def backward(self):
         d = self.affine.backward(self.loss_layer.backward())
         d = self.rnn.backward(self.out_drop.backward(d))
-        self.embed.backward(self.embed_drop.backward(d))
+        if self._token_input:
+            self.embed.set_gradient(d)
+        else:
+            self.embed.backward(self.embed_drop.backward(d))
         if isinstance(self.affine, TiedAffine):
             self.affine.accumulate_into_embedding()
 

@@ -27,14 +27,14 @@ class _Encoder:
         return ([self.embed] if self.embed is not None else []) + [self.rnn]
 
     def encode(self, x, lengths, need_grad: bool = True):
-        if self.embed is not None:
-            x = self.embed.forward(x)
+        if self.embed is not None:  # the first layer reads the ids (the kernels' token input)
+            return self.rnn.forward(self.embed.check_ids(x), lengths, need_grad, embedding=self.embed.params[0])
         return self.rnn.forward(np.asarray(x, dtype=self.dtype), lengths, need_grad)
 
     def backward(self, dout):
         dx = self.rnn.backward(dout)
         if self.embed is not None:
-            self.embed.backward(dx)
+            self.embed.set_gradient(dx)
 
     def train(self, mode=True):
         self.rnn.train(mode)

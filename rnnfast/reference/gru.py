@@ -25,6 +25,7 @@ from .._core.validation import (check_cache, check_flag, check_gru_layer_norm, c
 from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward
+from .token_input import embedded, embedding_gradient
 from . import layer_norm as layer_norm_steps
 
 
@@ -40,14 +41,18 @@ class GRUCache:
     valid: list
     mask: object
     layer_norm: object = None  # layer_norm.LayerNormSteps (layer-normalized GRU)
+    tokens: object = None  # token input: (ids, V) (token_input.py)
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
-                check_finite=True, *, layer_norm=None):
-    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
+                check_finite=True, *, layer_norm=None, embedding=None):
+    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored.
+    ``embedding``: token input (``token_input.py``)."""
     keep = check_need_grad(need_grad)
+    x, tokens = embedded(x, embedding, Wx, check_finite)
     hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",), check_finite,
                                  layer_norm)
+    cache.tokens = tokens
     return hs, hT, cache if keep else None
 
 
@@ -94,7 +99,12 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
 
 
 def gru_backward(dhs, cache, dhT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, dbx, dbh, dh0`` (and ``dlayer_norm`` after a layer-normalized forward pass)."""
+    """Returns ``dx, dWx, dWh, dbx, dbh, dh0`` (and ``dlayer_norm`` after a layer-normalized forward pass);
+    ``dx`` is the embedding's gradient after token input."""
+    return embedding_gradient(cache, _gru_backward(dhs, cache, dhT, check_finite))
+
+
+def _gru_backward(dhs, cache, dhT, check_finite):
     cache = check_cache(cache, GRUCache, "rnnfast.reference.gru_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]

@@ -41,6 +41,7 @@ from . import zoneout as zoneout_steps
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
+from .token_input import embedded, embedding_gradient
 
 
 @dataclass(eq=False)
@@ -59,16 +60,20 @@ class LSTMCache:
     m: list = None  # per step, (N, H) o * tanh(c) (projection LSTM)
     layer_norm: object = None  # layer_norm.LayerNormSteps (layer-normalized LSTM)
     zone: list = None  # per step, (k_c, k_h) (zoneout); None without
+    tokens: object = None  # token input: (ids, V) (token_input.py)
 
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
                  check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                 zoneout_seed=None):
+                 zoneout_seed=None, embedding=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``); with
-    ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored."""
+    ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored.  ``embedding``: token input
+    (``token_input.py``)."""
     keep = check_need_grad(need_grad)
+    x, tokens = embedded(x, embedding, Wx, check_finite)
     hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
                                       peephole, projection, layer_norm, zoneout, zoneout_seed)
+    cache.tokens = tokens
     return hs, hT, cT, cache if keep else None
 
 
@@ -143,7 +148,12 @@ def _advance(cache, hs, t, h, c, h_new, c_new):
 
 def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     """Returns ``dx, dWx, dWh, db, dh0, dc0``, then ``dpeephole`` (3H,) when the forward pass had peepholes and
-    ``dprojection`` (H, P) when it had a projection."""
+    ``dprojection`` (H, P) when it had a projection; ``dx`` is the embedding's gradient after token input."""
+    grads = _lstm_backward(dhs, cache, dhT, dcT, check_finite)
+    return embedding_gradient(cache, grads)
+
+
+def _lstm_backward(dhs, cache, dhT, dcT, check_finite):
     cache = check_cache(cache, LSTMCache, "rnnfast.reference.lstm_forward")
     N, T, D = cache.x.shape
     H = cache.Wx.shape[1] // 4

@@ -14,6 +14,7 @@ from .._core.validation import (check_cache, check_flag, check_need_grad, check_
                                 check_sequence_forward, check_step_x)
 from ..cells import RNN
 from ._steps import add_step_grads, step_backward
+from .token_input import embedded, embedding_gradient
 
 @dataclass(eq=False)
 class RNNCache:
@@ -25,13 +26,17 @@ class RNNCache:
     h: list  # per step, the activation
     valid: list
     mask: object
+    tokens: object = None  # token input: (ids, V) (token_input.py)
 
 
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
-                check_finite=True):
-    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored."""
+                check_finite=True, *, embedding=None):
+    """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored.
+    ``embedding``: token input (``token_input.py``)."""
     keep = check_need_grad(need_grad)
+    x, tokens = embedded(x, embedding, Wx, check_finite)
     hs, hT, cache = _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",), check_finite)
+    cache.tokens = tokens
     return hs, hT, cache if keep else None
 
 
@@ -58,7 +63,11 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
 
 
 def rnn_backward(dhs, cache, dhT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, db, dh0``."""
+    """Returns ``dx, dWx, dWh, db, dh0``; ``dx`` is the embedding's gradient after token input."""
+    return embedding_gradient(cache, _rnn_backward(dhs, cache, dhT, check_finite))
+
+
+def _rnn_backward(dhs, cache, dhT, check_finite):
     cache = check_cache(cache, RNNCache, "rnnfast.reference.rnn_forward")
     N, T, D = cache.x.shape
     H = cache.Wh.shape[0]
