@@ -4,6 +4,7 @@ BLAS tiles of thread-independent shapes, or the micro-kernel where it is built a
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
@@ -316,6 +317,14 @@ cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_s
             for j in range(j0, j1):
                 out[j] = out[j] + a[i * lda + j]
 
+
+
+cdef inline void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const floating* table,
+                             const Py_ssize_t* index, floating* out, int num_threads) noexcept nogil:
+    """``out[r] = table[index[r]]`` for rows r0..r1-1 of ``n`` values: copies, no arithmetic."""
+    cdef Py_ssize_t r
+    for r in prange(r0, r1, nogil=True, schedule="static", num_threads=team((r1 - r0) // 16, num_threads)):
+        memcpy(out + r * n, table + index[r] * n, n * sizeof(floating))
 
 
 cdef inline void column_dot_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda, const floating* b,

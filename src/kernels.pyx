@@ -24,7 +24,8 @@ import numpy as np
 
 cimport numpy as cnp
 
-from all_steps cimport PACKED_MIN_SIDE, all_steps_gemm, column_dot_sums, column_sums, weight_gradients
+from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, column_dot_sums, column_sums, gather_rows,
+                        weight_gradients)
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
@@ -242,7 +243,7 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
 def forward(buf, plan):
     """Internal: the forward pass of ``rnnfast._core.driver`` over validated, allocated buffers
     (``SequenceBuffers``: time-major arrays in blocks of rows per step) on a ``StepPlan``.  Without ``x_tm``
-    (token input), ``act`` enters holding the input part of every step's pre-activations."""
+    (token input), the input part of a step row's pre-activations is the ``table`` row of its token."""
     if buf.Wx.dtype == np.float32:
         _forward[float](buf.Wx, buf, plan)
     else:
@@ -262,12 +263,17 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef floating* blocked = <floating*>_data(buf.blocked, ft)
     cdef floating* act = <floating*>b.act
     cdef const floating* x_tm = <const floating*>_data(buf.x_tm, ft)
+    cdef const floating* table = <const floating*>_data(buf.table, ft)
+    cdef const Py_ssize_t* tokens = <const Py_ssize_t*>_data(buf.tokens, cnp.NPY_INTP)
     cdef long mark = interrupt_mark()
     cdef SliverCache slivers
     if N == 0:
         return 0
+    if x_tm == NULL and (table == NULL or tokens == NULL or buf.tokens.shape[0] != rows):
+        raise ValueError("kernel buffers: token input needs table and tokens (one per row)")
     with nogil:
-        # The input projection of all steps at once: act = x @ Wx + bias (token input: given).
+        # The input projection of all steps at once: act = x @ Wx + bias (token input: a window at a time,
+        # below, so that the rows are still in cache when the steps read them).
         if x_tm != NULL:
             all_steps_gemm(False, False, rows, G, D, x_tm, D, &Wx[0, 0], G, act, G, bias_x, num_threads,
                            mark, microkernel)
@@ -282,6 +288,8 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_WINDOW)
+            if x_tm == NULL:
+                gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
             if schedule == OWNED_ROWS:
                 for blk in prange(s.row_blocks, num_threads=nt, schedule="static"):
                     forward_steps(w0, w1, blk * s.unit_blocks, (blk + 1) * s.unit_blocks, s, &b, act)

@@ -107,6 +107,8 @@ class SequenceBuffers:
     hg: Optional[np.ndarray] = None  # (rows, G) GRU (ring: (2N, G))
     rh: Optional[np.ndarray] = None  # (rows, H) reset-before GRU (ring: (2N, H))
     hs: Optional[np.ndarray] = None  # (N, T, H) forward output
+    table: Optional[np.ndarray] = None  # (V, G) token input: embedding @ Wx + bias_x, a row per token ...
+    tokens: Optional[np.ndarray] = None  # (rows,) intp ... and each row's token (``time_major_ids``)
     panels: Optional[np.ndarray] = None  # micro-kernel panels of Wh (plan.step_weights == "microkernel")
     blocked: Optional[np.ndarray] = None  # the blocked copy of Wh (plan.step_weights == "blocked")
     WhT: Optional[np.ndarray] = None  # (G, H) backward, BLAS path and the whole-row-block paths (projection: (G, P))

@@ -176,9 +176,9 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                            else None)
             run = _kernels.forward
-            if buf.x_tm is None:  # folded token input: act enters holding a table row per step and row
-                table = matmul(tokens.embedding, buf.Wx, bias=buf.bias_x, num_threads=plan.num_threads)
-                np.take(table, tokens.ids, axis=0, out=buf.act)
+            if buf.x_tm is None:  # folded token input: the kernel copies a table row to each step row
+                buf.table = matmul(tokens.embedding, buf.Wx, bias=buf.bias_x, num_threads=plan.num_threads)
+                buf.tokens = tokens.ids
         if N:
             with single_threaded_blas():
                 run(buf, plan)
