@@ -44,14 +44,16 @@ def main(argv=None):
                 spent.clear()
                 start = time.perf_counter()
             x, y = next(windows)
-            e = timed("dropout", m.embed_drop.forward, timed("embedding", m.embed.forward, x))
-            h = timed("dropout", m.out_drop.forward, timed("LSTM layers, forward", m.rnn.forward, e))
+            # as RNNLM.scores: the first layer reads the ids (its embedding has no dropout)
+            ids = timed("embedding", m.embed.check_ids, x)
+            h = timed("dropout", m.out_drop.forward, timed("LSTM layers, forward", m.rnn.forward, ids, None, True,
+                                                           None, None, m.embed.params[0]))
             timed("output layer and softmax", m.loss_layer.forward, timed("output layer and softmax",
                                                                           m.affine.forward, h), y)
             d = timed("output layer and softmax", m.affine.backward,
                       timed("output layer and softmax", m.loss_layer.backward))
             d = timed("LSTM layers, backward", m.rnn.backward, timed("dropout", m.out_drop.backward, d))
-            timed("embedding", m.embed.backward, timed("dropout", m.embed_drop.backward, d))
+            timed("embedding", m.embed.set_gradient, d)
             timed("clipping", clip_grads_norm, m.grads, 1.0)
             timed("Adam", opt.update, m.params, m.grads)
         total = time.perf_counter() - start

@@ -35,22 +35,23 @@ class Seq2Seq:
         self.grads = [g for part in parts for g in part.grads]
 
     def _encode(self, src, need_grad: bool = True):
-        self.encoder.forward(self.enc_embed.forward(src), need_grad=need_grad)
+        # the recurrent layers read the ids themselves (the kernels' token input)
+        self.encoder.forward(self.enc_embed.check_ids(src), need_grad=need_grad, embedding=self.enc_embed.params[0])
         return self.encoder.h, self.encoder.c
 
     def forward(self, src, tgt_in, tgt_out) -> float:
         """Teacher forcing: the decoder reads ``tgt_in`` and predicts ``tgt_out`` (both ``(N, T)``)."""
         h, c = self._encode(src)
         self.decoder.set_state(h, c)
-        hs = self.decoder.forward(self.dec_embed.forward(tgt_in))
+        hs = self.decoder.forward(self.dec_embed.check_ids(tgt_in), embedding=self.dec_embed.params[0])
         return self.loss_layer.forward(self.head.forward(hs), tgt_out)
 
     def backward(self):
         d = self.head.backward(self.loss_layer.backward())
-        self.dec_embed.backward(self.decoder.backward(d))
+        self.dec_embed.set_gradient(self.decoder.backward(d))
         zeros = np.zeros(self.encoder.h.shape[:1] + (self.enc_embed.ids.shape[1], self.encoder.hidden_size),
                          dtype=d.dtype)
-        self.enc_embed.backward(self.encoder.backward(zeros, self.decoder.dh, self.decoder.dc))
+        self.enc_embed.set_gradient(self.encoder.backward(zeros, self.decoder.dh, self.decoder.dc))
 
     def generate(self, src, start_id: int, length: int):
         """Greedy decoding of ``length`` tokens for each source sequence ``src (N, T)``."""
