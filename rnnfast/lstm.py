@@ -51,7 +51,7 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
         any thread count); without, evaluation: k = z.  Not with the other variants.
     embedding : ndarray, shape (V, D), optional
         Token input, an embedding layer folded in: ``x`` is then integer ids ``(N, T)`` in 0..V-1 and the
-        input at each step ``embedding[x]``.  Where V is below the rows the steps run (N*T, or
+        input at each step ``embedding[x]``.  Where V is at most half the rows the steps run (N*T, or
         ``sum(lengths)``), the input projection is computed once per token, ``embedding @ Wx + bias`` (V rows
         instead of N*T), and backward sums the gate gradients by token; the results equal those of
         ``*_forward(embedding[x], ...)`` to rounding.  Backward then returns the embedding's gradient ``(V, D)``

@@ -58,7 +58,7 @@ class SequenceCache:
 @dataclass(eq=False)
 class TokenInput:
     """How a forward pass with ``embedding=`` read its input, for backward.  Folded (the embedding's rows
-    fewer than the time-major rows): the input part of every step was a row of ``embedding @ Wx + bias``,
+    at most half the time-major rows): the input part of every step was a row of ``embedding @ Wx + bias``,
     picked by ``ids`` (time-major, ``time_major_ids``), and backward sums dGx by token instead of running
     the two products over all rows.  Else the rows were gathered into x (``ids``: the user's (N*T,))."""
 
@@ -132,9 +132,10 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     tokens = None
     if embedding is not None:
         V = embedding.shape[0]
-        # Folding pays where the table has fewer rows than the product it replaces; the whole-row-block
+        # Folding pays where the table has well under the rows of the products it replaces (at V near the
+        # rows, the V-row products cost as much and the sums by token come on top); the whole-row-block
         # paths (projection, layer_norm) read x itself.
-        if V < steps.rows and projection is None and layer_norm is None:
+        if 2 * V <= steps.rows and projection is None and layer_norm is None:
             tokens = TokenInput(time_major_ids(ids, steps), V, np.array(embedding))
         else:
             tokens = TokenInput(np.array(ids, dtype=np.intp).reshape(-1), V)
