@@ -175,13 +175,16 @@ def test_a_bidirectional_stack_sums_both_directions_gradients(cell, rng):
         assert rel_err(a, b) < 1e-12
 
 
-def test_the_language_model_folds_its_embedding_and_keeps_its_gradients(rng):
+@pytest.mark.parametrize("tie_weights", [False, True], ids=["untied", "tied"])
+def test_the_language_model_folds_its_embedding_and_keeps_its_gradients(tie_weights, rng):
     """``RNNLM`` without embedding dropout: the first layer reads the ids.  Its loss and gradients are those
-    of the reference backend, which gathers, and of the layers run by hand on the gathered rows."""
+    of the reference backend, which gathers, and of the layers run by hand on the gathered rows; tied weights
+    add the output layer's gradient to the embedding's after it."""
     ids, targets = rng.integers(0, 11, (6, 9)), rng.integers(0, 11, (6, 9))
     results = []
     for name in ("cython", "numpy"):
-        model = RNNLM(11, embed_size=8, hidden_size=10, num_layers=2, dropout=0.0, dtype="float64", seed=5)
+        model = RNNLM(11, embed_size=10 if tie_weights else 8, hidden_size=10, num_layers=2, dropout=0.0,
+                      tie_weights=tie_weights, dtype="float64", seed=5)
         with backend.use(name):
             loss = model.forward(ids, targets)
             model.backward()
