@@ -1,5 +1,6 @@
 """Recurrent language model: embedding -> dropout -> recurrent stack -> dropout -> affine (optionally tied)
--> softmax cross-entropy.  Trained with truncated BPTT (stateful); generates through the step kernels."""
+-> softmax cross-entropy.  Trained with truncated BPTT (stateful); generates through the step kernels.  Without
+dropout on the embedding, the first recurrent layer reads the ids itself (the kernels' token input)."""
 from __future__ import annotations
 
 from typing import Optional
