@@ -152,6 +152,18 @@ def test_the_whole_row_block_variants_gather(variant, rng):
         assert rel_err(a, b_) < 1e-12
 
 
+def test_the_layer_normalized_gru_gathers(rng):
+    ids, E, (Wx, Wh, bx, bh), _, lengths, dhs, _ = token_problem(CELL_BY_NAME["gru_reset_after"], rng, ragged=True)
+    ln = 1 + 0.1 * rng.standard_normal(6 * Wh.shape[0])
+    results = []
+    for impl in (rnnfast, reference):
+        hs, hT, cache = impl.gru_forward(ids, Wx, Wh, bx, bh, lengths=lengths, embedding=E, layer_norm=ln)
+        results.append([hs, hT, *impl.gru_backward(dhs, cache)])
+    assert results[0][2].shape == E.shape
+    for a, b_ in zip(*results):
+        assert rel_err(a, b_) < 1e-12
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_bidirectional_stack_sums_both_directions_gradients(cell, rng):
     ids = rng.integers(0, 6, (4, 7))
