@@ -269,8 +269,9 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef SliverCache slivers
     if N == 0:
         return 0
-    if x_tm == NULL and (table == NULL or tokens == NULL or buf.tokens.shape[0] != rows):
-        raise ValueError("kernel buffers: token input needs table and tokens (one per row)")
+    if x_tm == NULL and (table == NULL or tokens == NULL or buf.tokens.shape[0] != rows or buf.table.ndim != 2
+                         or buf.table.shape[1] != G):
+        raise ValueError("kernel buffers: token input needs a table of G columns and a token per row")
     with nogil:
         # The input projection of all steps at once: act = x @ Wx + bias (token input: a window at a time,
         # below, so that the rows are still in cache when the steps read them).
