@@ -1,7 +1,8 @@
 """The step products on the packed micro-kernel (``src/packed_gemm.h``), float32 on AVX2 builds, in every
 cell (the plan's ``step_weights="microkernel"``).
 
-The plan takes it by itself only for tiles too large for OpenBLAS's small-matrix path (H of ~1024); here the
+The plan takes it by itself for tiles too large for OpenBLAS's small-matrix path (H of ~1024) and for the LSTM
+and GRU at H = 256 from N = 32 on; here the
 tests name it in the plan, so that small shapes exercise it: partial 6-row slivers, a partial last unit
 block, several k-blocks (K > 256), lengths, states and final-state gradients.  The GRU's products take runs
 of gate panels (forward) and K-slices of the transposed rows (backward: reset-before's n-part alone,
@@ -87,11 +88,23 @@ def test_large_hidden_size_takes_the_microkernel_by_default(cell, rng):
 
 
 def test_small_tiles_and_float64_keep_the_blas_path():
-    assert StepPlan.choose(4, 64, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
+    assert StepPlan.choose(4, 16, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
+    assert StepPlan.choose(4, 32, 35, 128, np.float32).step_weights != "microkernel"
+    assert StepPlan.choose(4, 64, 35, 512, np.float32).step_weights != "microkernel"
+    assert StepPlan.choose(1, 64, 35, 256, np.float32).step_weights != "microkernel"  # the RNN
     assert StepPlan.choose(4, 1, 35, 1024, np.float32).step_weights != "microkernel"
     assert StepPlan.choose(4, 8, 35, 1024, np.float64).step_weights != "microkernel"
     assert StepPlan.choose(4, 8, 35, 1000, np.float32).step_weights != "microkernel"  # not whole panels
     assert "small-matrix" in StepPlan.choose(4, 8, 35, 1024, np.float32).why("step_weights")
+
+
+@pytest.mark.parametrize("gates", [4, 3])
+def test_lstm_and_gru_steps_at_h256_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
+    for N, H, nt, units in [(32, 256, 1, 256), (32, 256, 2, 256), (64, 256, 2, 256), (32, 256, 16, 32)]:
+        plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
+        assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", 16, units), (N, H, nt)
+        assert "whole slivers" in plan.why("step_weights")
+    assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
 
 
 def test_a_plan_refuses_a_path_it_cannot_take():

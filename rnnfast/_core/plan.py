@@ -35,7 +35,9 @@ share out evenly; ``shared_tiles``, the team shares each phase's tiles with a ba
 ``serial``, when one thread runs, or a step has too little work to pay for a team.
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
-builds, unit blocks of whole panels, tiles too large for OpenBLAS's small-matrix path); ``blocked``: the
+builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
+and GRU at H = 256 from N = 32 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
+rows into slivers once per step, so fewer and wider tiles copy less); ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
@@ -65,6 +67,14 @@ MIN_PARALLEL_CALL_FLOPS = 10_000_000
 # OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; it ran
 # faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
 SMALL_GEMM_MACS = 1_000_000
+# From this batch on, at these widths, the LSTM's and GRU's small step products run faster on the micro-kernel,
+# on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path: 2-13% in training at H = 256,
+# N = 32 and 64, 1 and 2 threads (bench/RESULTS.md).  Below N = 32 a thread's rows fill its 6-row slivers
+# poorly; at H = 512 inference lost 2-6%; the RNN's steps, a quarter of the LSTM's, were not faster.
+MICROKERNEL_MIN_N = 32
+MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
+MICROKERNEL_MIN_GATES = 3
+WIDE_UNITS = 256
 # A tile reads each row of a gate block as a run of ``units`` values, the runs gates*H values apart.
 # Runs of at most 8 cache lines at least 8 KiB apart defeat the hardware prefetchers (every row starts a
 # new page) and collide in the L2 sets: there the blocked copy pays.
@@ -190,10 +200,17 @@ class StepPlan:
             if step_weights == "blocked" and units >= H:
                 raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")
             reasons.append(("step_weights", "forced"))
-        elif microkernel_fits and rows * units * H > SMALL_GEMM_MACS:
+        elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or (
+                N >= MICROKERNEL_MIN_N and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
+                and gates >= MICROKERNEL_MIN_GATES)):
             step_weights = "microkernel"
-            reasons.append(("step_weights", "tiles too large for OpenBLAS's small-matrix path"))
+            small = rows * units * H <= SMALL_GEMM_MACS
+            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, H = {H}, {gates} gates: whole "
+                                            "slivers of rows, the weights packed once per call" if small else
+                            "tiles too large for OpenBLAS's small-matrix path"))
             if "rows" not in force and "units" not in force:
+                while small and 2 * units <= WIDE_UNITS and H % (2 * units) == 0:
+                    units *= 2  # each tile copies its rows into slivers once: fewer, wider tiles copy less
                 split = _units_for_threads(rows, units, N, H, nt)
                 if split != units:
                     units, tiles = split, row_blocks * -(-H // split)
