@@ -25,6 +25,7 @@ def omp_max_threads() -> int:
 cdef extern from "cpu_features.h":
     int rnnfast_cpu_has_avx2_fma() nogil
     int rnnfast_cpu_has_avx512f() nogil
+    int rnnfast_cpu_has_x86_64_v4() nogil
 
 
 def cpu_has_avx2_fma() -> bool:
@@ -35,3 +36,8 @@ def cpu_has_avx2_fma() -> bool:
 def cpu_has_avx512f() -> bool:
     """True if this CPU can run the AVX-512 micro-kernel of the ``*_avx2`` twins."""
     return bool(rnnfast_cpu_has_avx512f())
+
+
+def cpu_has_x86_64_v4() -> bool:
+    """True if this CPU can run the ``*_avx512`` kernel twins (AVX-512 F, BW, CD, DQ and VL)."""
+    return bool(rnnfast_cpu_has_x86_64_v4())

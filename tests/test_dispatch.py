@@ -1,4 +1,4 @@
-"""Choosing between the baseline and the AVX2+FMA builds of the kernels."""
+"""Choosing between the baseline, AVX2+FMA and AVX-512 builds of the kernels."""
 import os
 import subprocess
 import sys
@@ -84,3 +84,49 @@ def test_the_avx512_microkernel_is_chosen_where_the_cpu_has_it_and_can_be_refuse
     else:
         proc = _run("import rnnfast", RNNFAST_ISA="avx512")
         assert proc.returncode != 0 and "lacks AVX-512" in proc.stderr
+
+
+@pytest.mark.skipif(not _dispatch.avx512_twin_available(), reason="no AVX-512 build or x86-64-v4 CPU here")
+def test_the_avx512_build_is_chosen_and_makes_the_bits_of_the_avx2_one():
+    # The same C code, 16 lanes wide: each element gets the same operations, so the same bits -- in every cell
+    # and variant, forward and backward, float32 and float64, and in the training passes.
+    code = """if 1:
+        import sys, numpy as np, rnnfast
+        from rnnfast._core.dispatch import kernel_module
+        from rnnfast.train import Adam
+        print(kernel_module("kernels").__name__, file=sys.stderr)
+        rng = np.random.default_rng(7); out = []
+        for dtype in (np.float32, np.float64):
+            N, T, D, H = 32, 9, 40, 256
+            x = rng.standard_normal((N, T, D)).astype(dtype)
+            lengths = rng.integers(1, T + 1, N)
+            for cell, G, nb, kw in (("lstm", 4, 1, {}), ("lstm", 4, 1, {"peephole": 0}), ("gru", 3, 2, {}),
+                                    ("rnn", 1, 1, {}), ("lstm", 4, 1, {"layer_norm": 0})):
+                Wx = (rng.standard_normal((D, G * H)) * 0.1).astype(dtype)
+                Wh = (rng.standard_normal((H, G * H)) * 0.1).astype(dtype)
+                bs = [rng.standard_normal(G * H).astype(dtype) for _ in range(nb)]
+                if "peephole" in kw:
+                    kw = {"peephole": rng.standard_normal(3 * H).astype(dtype)}
+                if "layer_norm" in kw:
+                    kw = {"layer_norm": (1 + 0.1 * rng.standard_normal(10 * H)).astype(dtype)}
+                for lens in (None, lengths):
+                    res = getattr(rnnfast, cell + "_forward")(x, Wx, Wh, *bs, lengths=lens, **kw)
+                    grads = getattr(rnnfast, cell + "_backward")(np.ones_like(res[0]), res[-1])
+                    out += [res[0], *grads]
+        params = [rng.standard_normal(1000).astype(np.float32)]
+        grads = [rng.standard_normal(1000).astype(np.float32)]
+        opt = Adam(lr=1e-2)
+        for _ in range(3):
+            opt.update(params, grads)
+        out.append(params[0])
+        np.save(sys.stdout.buffer, np.concatenate([a.ravel().astype(np.float64) for a in out]))
+    """
+    import io
+    runs = {}
+    for isa in ("avx2", "avx512"):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=ROOT, RNNFAST_ISA=isa), timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stderr.decode().split()[-1] == f"rnnfast._core.kernels_{isa}"
+        runs[isa] = np.load(io.BytesIO(proc.stdout))
+    np.testing.assert_array_equal(runs["avx512"], runs["avx2"])

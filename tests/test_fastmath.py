@@ -1,5 +1,5 @@
 """The gate functions of the kernels (src/fastmath.h) keep their stated error bounds,
-in every build of them this machine can run (baseline, and the AVX2+FMA twin)."""
+in every build of them this machine can run (baseline, and the AVX2+FMA and AVX-512 twins)."""
 import importlib
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 
 from rnnfast._core import dispatch as _dispatch
 
-BUILDS = ["rnnfast._core.mathfuncs"] + (["rnnfast._core.mathfuncs_avx2"] if _dispatch.avx2_available() else [])
+BUILDS = (["rnnfast._core.mathfuncs"] + (["rnnfast._core.mathfuncs_avx2"] if _dispatch.avx2_available() else [])
+          + (["rnnfast._core.mathfuncs_avx512"] if _dispatch.avx512_twin_available() else []))
 
 
 @pytest.fixture(params=BUILDS)

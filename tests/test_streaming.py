@@ -275,9 +275,10 @@ def test_unit_blocks_are_stored_as_column_strips(dtype, G, H, width):
 def test_both_builds_read_strips_of_the_width_the_steppers_pack():
     import importlib
 
-    from rnnfast._core.dispatch import avx2_available
+    from rnnfast._core.dispatch import avx2_available, avx512_twin_available
     from rnnfast._core.plan import CONSTANTS
-    builds = ["rnnfast._core.kernels"] + (["rnnfast._core.kernels_avx2"] if avx2_available() else [])
+    builds = (["rnnfast._core.kernels"] + (["rnnfast._core.kernels_avx2"] if avx2_available() else [])
+              + (["rnnfast._core.kernels_avx512"] if avx512_twin_available() else []))
     widths = {importlib.import_module(b).CONSTANTS["strip_bytes"] for b in builds}
     assert widths == {CONSTANTS["strip_bytes"]} == {256}
 

@@ -12,7 +12,7 @@ import pytest
 import rnnfast
 
 PACKAGE = pathlib.Path(rnnfast.__file__).parent
-TWIN_SUFFIX = "_avx2"  # setup.py's SIMD twins: same stub as their baseline module
+TWIN_SUFFIXES = ("_avx2", "_avx512")  # setup.py's SIMD twins: same stub as their baseline module
 
 
 def compiled_modules():
@@ -27,7 +27,8 @@ def compiled_modules():
 
 
 def stub_path(module_name):
-    base = module_name[: -len(TWIN_SUFFIX)] if module_name.endswith(TWIN_SUFFIX) else module_name
+    suffix = next((s for s in TWIN_SUFFIXES if module_name.endswith(s)), "")
+    base = module_name[: len(module_name) - len(suffix)]
     return PACKAGE.parent.joinpath(*base.split(".")).with_suffix(".pyi")
 
 

@@ -1,15 +1,18 @@
 """Which build of a compiled kernel module this process uses.
 
-On x86-64 each compute module exists twice (see ``setup.py``): ``kernels``
-(baseline x86-64, runs anywhere) and ``kernels_avx2`` (AVX2 + FMA).  The twin
-is used when it was built and the CPU has those instructions.  Inside the twin,
-on a CPU with AVX-512, the packed micro-kernel takes its panels two at a time in
-512-bit registers (``avx512``): the same sums in the same order, so the same
-bits as ``avx2``, at up to twice the flops per cycle where a core has two 512-bit
-FMA units.  ``RNNFAST_ISA`` forces a choice: ``baseline``, ``avx2`` (the twin
-with 256-bit micro-kernel) or ``avx512``.  Every build computes the same
-function; FMA contraction can change the last bits between the baseline and the
-twin, so results are bitwise reproducible per machine, not across those two.
+On x86-64 each compute module exists three times (see ``setup.py``): ``kernels``
+(baseline x86-64, runs anywhere), ``kernels_avx2`` (AVX2 + FMA) and
+``kernels_avx512`` (x86-64-v4: AVX-512 F/BW/CD/DQ/VL).  A twin is used when it
+was built and the CPU has its instructions.  ``avx512``: the packed micro-kernel
+takes its panels two at a time in 512-bit registers, at up to twice the flops per
+cycle where a core has two 512-bit FMA units, and the gate maths runs 16 lanes
+wide in the AVX-512 twin (where it was not built, ``avx512`` is the AVX2 twin with
+the wide micro-kernel).  Each element gets the same operations in the same order,
+so ``avx512`` makes the bits of ``avx2``.  ``RNNFAST_ISA`` forces a choice:
+``baseline``, ``avx2`` (the AVX2 twin, 256-bit micro-kernel) or ``avx512``.
+Every build computes the same function; FMA contraction can change the last bits
+between the baseline and the twins, so results are bitwise reproducible per
+machine, not across those.
 """
 from __future__ import annotations
 
@@ -46,6 +49,15 @@ def avx512_available() -> bool:
     return bool(importlib.import_module("rnnfast._core.kernels_avx2").CONSTANTS["microkernel"])
 
 
+def avx512_twin_available() -> bool:
+    """True if the AVX-512 twins were built and this CPU can run them (x86-64-v4)."""
+    try:
+        importlib.import_module("rnnfast._core.kernels_avx512")
+    except ImportError:
+        return False
+    return config.cpu_has_x86_64_v4()
+
+
 def active_isa() -> str:
     """``"avx512"``, ``"avx2"`` or ``"baseline"``: the kernels this process runs."""
     wanted = requested_isa()
@@ -66,7 +78,8 @@ def kernel_module(name: str) -> ModuleType:
     """The compiled module ``rnnfast._core.<name>`` in the active ISA's build (for ``kernels``, with its
     micro-kernel's width set to match: each module that runs the micro-kernel has its own switch)."""
     isa = active_isa()
-    module = importlib.import_module(f"rnnfast._core.{name}{'' if isa == 'baseline' else '_avx2'}")
+    suffix = "" if isa == "baseline" else "_avx512" if isa == "avx512" and avx512_twin_available() else "_avx2"
+    module = importlib.import_module(f"rnnfast._core.{name}{suffix}")
     if hasattr(module, "use_wide_microkernel"):
         module.use_wide_microkernel(isa == "avx512")
     return module

@@ -33,6 +33,7 @@ def config_info() -> dict:
         "isa": dispatch.active_isa(),
         "avx2_available": dispatch.avx2_available(),
         "avx512_available": dispatch.avx512_available(),
+        "avx512_twin": dispatch.avx512_twin_available(),
         "num_threads": configured_num_threads(None),
         "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
@@ -50,12 +51,14 @@ def show_config(file=None) -> None:
     omp = f"on (_OPENMP={info['openmp_version']})" if info["openmp"] else "off (serial kernels)"
     print(f"rnnfast {info['version']} (Python {info['python']})", file=out)
     print(f"  OpenMP:       {omp}", file=out)
-    isa = {"avx512": "AVX2 + FMA (x86-64-v3 build), micro-kernel in AVX-512", "avx2": "AVX2 + FMA (x86-64-v3 build)",
+    isa = {"avx512": "AVX-512 (x86-64-v4 build)" if info["avx512_twin"] else
+           "AVX2 + FMA (x86-64-v3 build), micro-kernel in AVX-512", "avx2": "AVX2 + FMA (x86-64-v3 build)",
            "baseline": "baseline x86-64 build"}[info["isa"]]
     if info["isa"] == "baseline" and info["avx2_available"]:
         isa += f" (forced by {dispatch.ENV_VAR}; the AVX2 build is available)"
     elif info["isa"] == "avx2" and info["avx512_available"]:
-        isa += f" (forced by {dispatch.ENV_VAR}; the AVX-512 micro-kernel is available)"
+        isa += (f" (forced by {dispatch.ENV_VAR}; the AVX-512 micro-kernel is available"
+                + (", and the x86-64-v4 build)" if info["avx512_twin"] else ")"))
     print(f"  kernels:      {isa}", file=out)
     omp = __import__("os").environ.get("OMP_NUM_THREADS")
     src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
