@@ -33,13 +33,17 @@ def requested_isa() -> str:
     return value
 
 
-def avx2_available() -> bool:
-    """True if the AVX2 twins were built and this CPU can run them."""
+def _built(module: str) -> bool:
     try:
-        importlib.import_module("rnnfast._core.kernels_avx2")
+        importlib.import_module(f"rnnfast._core.{module}")
     except ImportError:
         return False
-    return config.cpu_has_avx2_fma()
+    return True
+
+
+def avx2_available() -> bool:
+    """True if the AVX2 twins were built and this CPU can run them."""
+    return _built("kernels_avx2") and config.cpu_has_avx2_fma()
 
 
 def avx512_available() -> bool:
@@ -51,11 +55,7 @@ def avx512_available() -> bool:
 
 def avx512_twin_available() -> bool:
     """True if the AVX-512 twins were built and this CPU can run them (x86-64-v4)."""
-    try:
-        importlib.import_module("rnnfast._core.kernels_avx512")
-    except ImportError:
-        return False
-    return config.cpu_has_x86_64_v4()
+    return _built("kernels_avx512") and config.cpu_has_x86_64_v4()
 
 
 def active_isa() -> str:
