@@ -36,9 +36,9 @@ KERNELS = ["kernels", "mathfuncs", "blasbench", "layout", "training", "config"]
 SIMD_KERNELS = ["kernels", "mathfuncs", "training"]
 SIMD_FLAGS = ["-march=x86-64-v3"]
 SIMD_SUFFIX = "_avx2"
-# The AVX-512 twin: the gate maths (sigmoid, tanh, exp) 16 lanes wide.  On Zen 4, which splits a 512-bit
-# operation in two, they still ran 1.4-1.9x the AVX2 loop's speed (fewer instructions; the divisions).
-# The same C code: the same operations on each element, so the same bits as the AVX2 twin (tested).
+# The AVX-512 twin: the gate maths (sigmoid, tanh, exp) 16 lanes wide, faster even where a core splits a 512-bit
+# operation in two (Zen 4): half the instructions, and faster divisions (bench/RESULTS.md).  The same C code
+# makes the same operations on each element, so the same bits as the AVX2 twin (tests/test_dispatch.py).
 AVX512_FLAGS = ["-march=x86-64-v4", "-mprefer-vector-width=512"]
 AVX512_SUFFIX = "_avx512"
 TWINS = ((SIMD_SUFFIX, SIMD_FLAGS, "x86-64-v3"), (AVX512_SUFFIX, AVX512_FLAGS, "x86-64-v4"))

@@ -69,9 +69,9 @@ MIN_PARALLEL_CALL_FLOPS = 10_000_000
 # faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
 SMALL_GEMM_MACS = 1_000_000
 # From this batch on, at these widths, the LSTM's and GRU's small step products run faster on the micro-kernel,
-# on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path: 2-13% in training at H = 256,
-# N = 32 and 64, 1 and 2 threads (bench/RESULTS.md).  Below N = 32 a thread's rows fill its 6-row slivers
-# poorly; at H = 512 inference lost 2-6%; the RNN's steps, a quarter of the LSTM's, were not faster.
+# on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path (bench/RESULTS.md, 2026-12-04
+# afternoon).  Below N = 32 a thread's rows fill its 6-row slivers poorly; at H = 512 inference was slower on
+# it, and the RNN's steps, a quarter of the LSTM's, were not faster.
 MICROKERNEL_MIN_N = 32
 MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
 MICROKERNEL_MIN_GATES = 3
@@ -189,6 +189,8 @@ class StepPlan:
         micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
         panel = CONSTANTS["panel_width"]
         microkernel_fits = micro and H % panel == 0 and units % panel == 0
+        wide_batch = (N >= MICROKERNEL_MIN_N and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
+                      and gates >= MICROKERNEL_MIN_GATES)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
@@ -201,22 +203,21 @@ class StepPlan:
             if step_weights == "blocked" and units >= H:
                 raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")
             reasons.append(("step_weights", "forced"))
-        elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or (
-                N >= MICROKERNEL_MIN_N and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
-                and gates >= MICROKERNEL_MIN_GATES)):
+        elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
             reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, H = {H}, {gates} gates: whole "
                                             "slivers of rows, the weights packed once per call" if small else
                             "tiles too large for OpenBLAS's small-matrix path"))
             if "rows" not in force and "units" not in force:
-                while small and 2 * units <= WIDE_UNITS and H % (2 * units) == 0:
-                    units *= 2  # each tile copies its rows into slivers once: fewer, wider tiles copy less
-                split = _units_for_threads(rows, units, N, H, nt)
-                if split != units:
-                    units, tiles = split, row_blocks * -(-H // split)
-                    reasons.append(("tiles", f"{units}-unit blocks: as many tiles as threads (the micro-kernel's "
+                wide = units
+                while small and 2 * wide <= WIDE_UNITS and H % (2 * wide) == 0:
+                    wide *= 2  # each tile copies its rows into slivers once: fewer, wider tiles copy less
+                split = _units_for_threads(rows, wide, N, H, nt)
+                if split != wide:
+                    reasons.append(("tiles", f"{split}-unit blocks: as many tiles as threads (the micro-kernel's "
                                              "sums do not depend on the tile)"))
+                units, tiles = split, row_blocks * -(-H // split)
         elif (units < H and T >= MIN_STEPS_FOR_COPY and units * itemsize <= SHORT_RUN_BYTES
               and gates * H * itemsize >= FAR_ROWS_BYTES):
             step_weights = "blocked"
