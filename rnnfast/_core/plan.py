@@ -28,7 +28,7 @@ thread's slice 1 MiB of a 2 MiB L2; on 64 cores: 32-unit blocks of 0.5 MiB at N 
 stay the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of
 H <= 512 on BLAS has at most N/16 x H/64 tiles: 16 at N=32, H=512, 8 for the RNN at N=32, H=256, which leaves half
 of 16 cores idle (the LSTM's and GRU's steps at H=256 run on the micro-kernel: 32-unit blocks give 16 tiles at
-N=32).  Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night).
+N=32).  Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
 
 **Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns whole row
 blocks for a window of steps and never waits (batch rows never read each other), when the row blocks
