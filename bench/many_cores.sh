@@ -34,7 +34,7 @@ part "step paths" timeout 120 python3 bench/step_paths.py --sizes 32,35,256 64,3
 part "share outside GEMM" timeout 90 python3 bench/gemm_share.py --repeats 3
 part "micro-kernel forms" timeout 60 python3 bench/microkernel_forms.py --threads 1 "$most"
 for name in register_blockings packed_structure; do
-  gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp "bench/$name.c" -o "$out/$name" &&
+  gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp -Isrc "bench/$name.c" -o "$out/$name" &&
     part "$name" timeout 60 bash -c "'$out/$name' 1 && '$out/$name' $most"
 done
 echo "== done ($(date -u +%T) UTC)"

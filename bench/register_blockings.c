@@ -1,8 +1,9 @@
-/* The packed micro-kernel's register blocking, alone: R broadcast rows x NB 16-float vectors of an AVX-512
- * kernel (ours: 6 x 32, src/packed_gemm.h), on one k-block (K = 256) of a 336 x 1536 product, the panels of B
- * in L1 and the slivers of A from L2, as in rnnfast's slivers-times-panels loop.  Each thread runs its own copy.
+/* The packed micro-kernel's register blocking, alone: ours (6 rows x a pair of 16-column panels, the AVX-512
+ * kernel of src/packed_gemm.h) against other blockings of R broadcast rows x NB 16-float vectors, on one k-block
+ * (K = 256) of a 336 x 1536 product, the panels of B in L1 and the slivers of A from L2, as in rnnfast's
+ * slivers-times-panels loop.  Each thread runs its own copy.
  *
- *     gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp bench/register_blockings.c -o /tmp/blockings
+ *     gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp -Isrc bench/register_blockings.c -o /tmp/blockings
  *     /tmp/blockings THREADS [REPS]
  *
  * Prints GF/s a thread for each blocking (best of five rounds).  What it measured: bench/RESULTS.md. */
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <omp.h>
+#include "packed_gemm.h"
 #define M 336
 #define N 1536
 #define K 256
@@ -44,10 +46,22 @@ static double run_##R##x##NB(const float *A, const float *B, float *C, int reps)
                 uk_##R##x##NB(A + s * R * K, B + p * 16 * NB * K, C + s * R * N + p * 16 * NB, N);    \
     return now() - t0;                                                                                \
 }
-DEF(6, 2) DEF(8, 2) DEF(12, 2) DEF(14, 2) DEF(4, 3) DEF(6, 3) DEF(8, 3) DEF(4, 4) DEF(6, 4)
+/* Ours, from the library: panels kc x 16 each, the pair kc * 16 floats apart. */
+static double run_ours(const float *A, const float *B, float *C, int reps) {
+    double t0 = now();
+    for (int rep = 0; rep < reps; rep++)
+        for (long p = 0; p < N / 32; p++)
+            for (long s = 0; s < M / 6; s++) {
+                const float *p0 = B + p * 32 * K;
+                float *c = C + s * 6 * N + p * 32;
+                rnnfast_ukernel2_s6(K, A + s * 6 * K, p0, p0 + 16 * K, c, c + 16, N, NULL, NULL);
+            }
+    return now() - t0;
+}
+DEF(8, 2) DEF(12, 2) DEF(14, 2) DEF(4, 3) DEF(6, 3) DEF(8, 3) DEF(4, 4) DEF(6, 4)
 typedef double (*runner)(const float *, const float *, float *, int);
 static const struct { const char *name; runner f; } V[] = {
-    {"6x32 (now)", run_6x2}, {"8x32", run_8x2}, {"12x32", run_12x2}, {"14x32", run_14x2}, {"4x48", run_4x3},
+    {"6x32 (ours)", run_ours}, {"8x32", run_8x2}, {"12x32", run_12x2}, {"14x32", run_14x2}, {"4x48", run_4x3},
     {"6x48", run_6x3}, {"8x48", run_8x3}, {"4x64", run_4x4}, {"6x64", run_6x4}};
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 60, rounds = 5;

@@ -25,7 +25,7 @@ from ._core.threads import resolve_num_threads, single_threaded_blas
 from ._core.validation import check_peephole, check_weights, check_zoneout
 from .cells import GRU, LSTM, RNN
 
-_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
+_kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
 
 
 def pack_strips(blocks, biases, width: int, strip_bytes: int = CONSTANTS["strip_bytes"]):

@@ -22,7 +22,7 @@ from .validation import (check_cache, check_flag, check_gru_layer_norm, check_la
                          check_states, check_step_grads, check_step_x, check_token_input, check_zoneout)
 from .workspace import pool
 
-_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
+_kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
 
 
 @dataclass(eq=False)

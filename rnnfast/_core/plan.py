@@ -56,7 +56,7 @@ import numpy as np
 from .dispatch import kernel_module
 from .threads import resolve_num_threads
 
-_kernels = kernel_module("kernels")  # the AVX2 twin when the CPU has it
+_kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
 CONSTANTS = _kernels.CONSTANTS  # sizes the C code is built with: panel width, strip bytes, ...
 
 # Below this many flops per step, a parallel region costs more than it saves.

@@ -12,7 +12,7 @@ from .dispatch import kernel_module
 from .threads import resolve_num_threads, single_threaded_blas
 from .training_passes import compiled_dtype
 
-_mathfuncs = kernel_module("mathfuncs")  # the AVX2 twin when the CPU has it
+_mathfuncs = kernel_module("mathfuncs")  # the AVX-512 or AVX2 twin where the CPU runs it
 
 
 def compiled(*arrays) -> bool:

@@ -10,7 +10,7 @@ from .. import backend
 from .dispatch import kernel_module
 from .threads import resolve_num_threads
 
-_training = kernel_module("training")  # the AVX2 twin when the CPU has it
+_training = kernel_module("training")  # the AVX-512 or AVX2 twin where the CPU runs it
 
 
 def compiled_dtype(dtype) -> bool:
