@@ -33,7 +33,7 @@ from setuptools.command.build_ext import build_ext
 # step's element-wise passes (training), the build facts.
 KERNELS = ["kernels", "mathfuncs", "blasbench", "layout", "training", "config"]
 # Modules whose arithmetic gains from wider SIMD; each gets an ``_avx2`` twin.
-SIMD_KERNELS = ["kernels", "mathfuncs", "training"]
+SIMD_KERNELS = ["kernels", "mathfuncs", "training", "layout"]
 SIMD_FLAGS = ["-march=x86-64-v3"]
 SIMD_SUFFIX = "_avx2"
 # The AVX-512 twin: the gate maths (sigmoid, tanh, exp) 16 lanes wide, faster even where a core splits a 512-bit

@@ -18,6 +18,16 @@ cdef extern from "transpose.h" nogil:
 
 cdef enum:
     BLOCK = 16
+    CHECK_BLOCK = 1 << 14  # values a thread checks at a time: 64 KiB of float32
+
+cdef extern from *:
+    """
+    /* A float is NaN or Inf exactly when its exponent bits are all ones (IEEE 754). */
+    #define RNNFAST_EXP32 0x7f800000u
+    #define RNNFAST_EXP64 0x7ff0000000000000ull
+    """
+    unsigned int EXP32 "RNNFAST_EXP32"
+    unsigned long long EXP64 "RNNFAST_EXP64"
 
 
 def transpose_into(const floating[:, ::1] src, floating[:, ::1] dst, int num_threads):
@@ -42,26 +52,40 @@ def transpose_into(const floating[:, ::1] src, floating[:, ::1] dst, int num_thr
 
 cdef inline Py_ssize_t _copy_count_nonfinite(const floating* s, Py_ssize_t stride, floating* d,
                                               Py_ssize_t n) noexcept nogil:
-    # (v - v) is 0 for finite v and NaN for NaN or +-Inf: one compare, no branch, so it vectorizes.
-    cdef Py_ssize_t j, bad = 0
-    cdef floating v
-    if stride == 1:
-        for j in range(n):
-            v = s[j]
-            d[j] = v
-            bad += (v - v) != 0
+    # The copy and the test run on the bits: an integer OR reduces in any order, so it vectorizes, where a
+    # count of float compares ran at a third of the copy's speed.  Returns 0 or 1.
+    cdef Py_ssize_t j
+    cdef const unsigned int* s32 = <const unsigned int*>s
+    cdef unsigned int* d32 = <unsigned int*>d
+    cdef const unsigned long long* s64 = <const unsigned long long*>s
+    cdef unsigned long long* d64 = <unsigned long long*>d
+    cdef unsigned int bad32 = 0
+    cdef unsigned long long bad64 = 0
+    if floating is float:
+        if stride == 1:
+            for j in range(n):
+                d32[j] = s32[j]
+                bad32 |= (s32[j] & EXP32) == EXP32
+        else:
+            for j in range(n):
+                d32[j] = s32[j * stride]
+                bad32 |= (s32[j * stride] & EXP32) == EXP32
     else:
-        for j in range(n):
-            v = s[j * stride]
-            d[j] = v
-            bad += (v - v) != 0
-    return bad
+        if stride == 1:
+            for j in range(n):
+                d64[j] = s64[j]
+                bad64 |= (s64[j] & EXP64) == EXP64
+        else:
+            for j in range(n):
+                d64[j] = s64[j * stride]
+                bad64 |= (s64[j * stride] & EXP64) == EXP64
+    return bad32 + (bad64 != 0)
 
 
 def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const Py_ssize_t[::1] lengths,
                     int num_threads) -> int:
     """``dst[t, n] = src[n, t]`` at valid steps (``t < lengths[n]``) and 0 at padded ones, in one pass
-    that also counts the non-finite values copied (returned: 0 means all finite).
+    that also checks the values copied (returned: the number of rows with a NaN or Inf, 0 if all are finite).
 
     Replaces three passes of NumPy (zero the padding, ``isfinite(...).all()`` with its temporary,
     the transposing copy).  ``src`` may have any strides; ``dst`` is ``(T, N, D)``, checked by the caller.
@@ -85,17 +109,23 @@ def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const 
 
 
 cdef inline Py_ssize_t _count_nonfinite(const floating* s, Py_ssize_t n) noexcept nogil:
-    # As in _copy_count_nonfinite: branch-free, so it vectorizes.
-    cdef Py_ssize_t j, bad = 0
-    cdef floating v
-    for j in range(n):
-        v = s[j]
-        bad += (v - v) != 0
-    return bad
+    # As in _copy_count_nonfinite: 0 or 1.
+    cdef Py_ssize_t j
+    cdef const unsigned int* s32 = <const unsigned int*>s
+    cdef const unsigned long long* s64 = <const unsigned long long*>s
+    cdef unsigned int bad32 = 0
+    cdef unsigned long long bad64 = 0
+    if floating is float:
+        for j in range(n):
+            bad32 |= (s32[j] & EXP32) == EXP32
+    else:
+        for j in range(n):
+            bad64 |= (s64[j] & EXP64) == EXP64
+    return bad32 + (bad64 != 0)
 
 
 def count_nonfinite_steps(const floating[:, :, ::1] src, const Py_ssize_t[::1] lengths, int num_threads) -> int:
-    """NaN and Inf values of a batch-major ``(N, T, F)`` sequence at its valid steps (``t < lengths[n]``),
+    """The sequences of a batch-major ``(N, T, F)`` array with a NaN or Inf at a valid step (``t < lengths[n]``),
     for a sequence the kernels read in place (``dhs``): sequence n's valid steps are one run of
     ``lengths[n] * F`` values.  0 means all finite."""
     cdef Py_ssize_t N = src.shape[0], T = src.shape[1], F = src.shape[2], n
@@ -106,6 +136,20 @@ def count_nonfinite_steps(const floating[:, :, ::1] src, const Py_ssize_t[::1] l
     cdef const Py_ssize_t* length = &lengths[0]
     for n in prange(N, nogil=True, schedule="static", num_threads=num_threads):
         bad += _count_nonfinite(s + n * T * F, min(length[n], T) * F)
+    return bad
+
+
+def count_nonfinite(const floating[::1] a, int num_threads) -> int:
+    """The blocks of ``CHECK_BLOCK`` values of ``a`` (an array's flat view) with a NaN or Inf: 0 means all
+    finite.  The weights' check: NumPy's ``isfinite(a).all()`` is one thread and a temporary, 0.9 ms for the
+    8 MiB of a 512-unit LSTM's weights on a 16-core Xeon."""
+    cdef Py_ssize_t n = a.shape[0], blocks = (a.shape[0] + CHECK_BLOCK - 1) // CHECK_BLOCK, i
+    cdef Py_ssize_t bad = 0
+    if n == 0:
+        return 0
+    cdef const floating* s = &a[0]
+    for i in prange(blocks, nogil=True, schedule="static", num_threads=num_threads):
+        bad += _count_nonfinite(s + i * CHECK_BLOCK, min(CHECK_BLOCK, n - i * CHECK_BLOCK))
     return bad
 
 
@@ -131,7 +175,7 @@ def batch_major_into(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int
 def staircase_into(const floating[:, :, :] src, floating[:, ::1] dst, const Py_ssize_t[::1] order,
                    const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] active, int num_threads) -> int:
     """``dst[offsets[t] + i] = src[order[i], t]`` for the active rows ``i < active[t]``, 0 for the rest of
-    each block; returns the count of non-finite values copied (0: all finite).  ``src (N, T, D)`` may have
+    each block; returns the number of rows copied with a NaN or Inf (0: all finite).  ``src (N, T, D)`` may have
     any strides."""
     cdef Py_ssize_t N = src.shape[0], T = src.shape[1], D = src.shape[2], t, i, j, r
     cdef Py_ssize_t bad = 0

@@ -64,4 +64,4 @@ def test_two_simd_twins_each_with_its_march(setup_py):
     twins = {suffix: (flags, arch) for suffix, flags, arch in setup_py["TWINS"]}
     assert set(twins) == {"_avx2", "_avx512"}
     assert "-march=x86-64-v3" in twins["_avx2"][0] and "-march=x86-64-v4" in twins["_avx512"][0]
-    assert setup_py["SIMD_KERNELS"] == ["kernels", "mathfuncs", "training"]  # dispatch imports these twins
+    assert setup_py["SIMD_KERNELS"] == ["kernels", "mathfuncs", "training", "layout"]  # dispatch imports these twins

@@ -1,5 +1,6 @@
 """The buffers of a kernel call: the arrays the compiled driver reads and writes (``SequenceBuffers``), and
-the layout passes between the user's batch-major arrays and the kernels' time-major ones.  No arithmetic."""
+the layout passes between the user's batch-major arrays and the kernels' time-major ones.  No arithmetic
+but the finiteness checks folded into the copies."""
 from __future__ import annotations
 
 import functools
@@ -8,7 +9,9 @@ from typing import Optional
 
 import numpy as np
 
-from . import layout as _layout  # one build: its passes copy, they do no arithmetic
+from .dispatch import kernel_module
+
+_layout = kernel_module("layout")  # the copies and the finiteness checks run 8-16 lanes wide in the twins
 
 # Below this many elements a copy is faster than starting a thread team.
 PARALLEL_COPY_MIN = 1 << 16
@@ -63,9 +66,13 @@ class Staircase:
         out[self.order] = a
         return out
 
-    def final_rows(self, ring: bool) -> np.ndarray:
-        """The row of a state history where each sorted sequence's last state is (its last step's block,
-        or its slot of the ring of two)."""
+    def final_rows(self, ring: bool):
+        """The rows of a state history where the sorted sequences' last states are (each one's last step's
+        block, or its slot of the ring of two): an index array, or a slice where all end at step T (a few
+        tiny NumPy calls on cold caches cost as much as a step of a small batch)."""
+        if self.order is None:
+            first = (self.T % 2) * self.N if ring else self.T * self.N
+            return slice(first, first + self.N)
         blocks = (self.lengths % 2) * self.N if ring else self.offsets[self.lengths]
         return blocks + np.arange(self.N)
 

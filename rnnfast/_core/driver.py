@@ -15,7 +15,7 @@ from .counter_rng import splitmix64
 from .dispatch import kernel_module
 from .plan import StepPlan
 from .products import matmul
-from .threads import single_threaded_blas
+from .threads import configured_num_threads, single_threaded_blas
 from .training_passes import scatter_add_rows
 from .validation import (check_cache, check_flag, check_gru_layer_norm, check_layer_norm, check_need_grad,
                          check_peephole, check_projected_forward, check_sequence_backward, check_sequence_forward,
@@ -107,9 +107,11 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             raise ValueError(f"{name}: only {owners} one; got cell {spec.name!r}")
     if layer_norm is not None and spec.name == "gru" and not option:
         raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
+    threads = plan.num_threads if plan is not None else configured_num_threads(num_threads)
     if projection is None:
         v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
-                                   check_x_values=False, finite=finite)  # x: checked in its time-major copy
+                                   check_x_values=False, finite=finite,  # x: checked in its time-major copy
+                                   num_threads=threads)
     else:
         v = check_projected_forward(x, Wx, Wh, biases[0], projection, list(zip(names, states)), lengths,
                                     check_x_values=False, finite=finite)

@@ -13,6 +13,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from .dispatch import kernel_module
+
+_layout = kernel_module("layout")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 BLAS_INT_MAX = 2**31 - 1
 
@@ -43,8 +46,21 @@ def check_shape(name: str, a: np.ndarray, expected: Tuple[int, ...], layout: str
         raise ValueError(f"{name} has shape {a.shape}; expected {tuple(expected)} = {layout}")
 
 
-def check_finite(name: str, a: np.ndarray, where: str = "") -> None:
-    if a.size and not np.isfinite(a).all():
+# Below this many values one thread checks an array (a team costs more than it saves).
+PARALLEL_CHECK_MIN = 1 << 16
+
+
+def check_finite(name: str, a: np.ndarray, where: str = "", num_threads: int = 1) -> None:
+    """ValueError unless every value of ``a`` is finite.  A C-contiguous array is checked by the compiled
+    pass on ``num_threads`` threads (once it is large): NumPy's ``isfinite(a).all()`` is one thread and a
+    temporary, and the weights' check took most of the time around a small call's kernel on 16 cores."""
+    if not a.size:
+        return
+    if a.flags.c_contiguous and a.flags.aligned and a.dtype in FLOAT_DTYPES and a.dtype.isnative:
+        bad = _layout.count_nonfinite(a.reshape(-1), num_threads if a.size >= PARALLEL_CHECK_MIN else 1)
+    else:
+        bad = not np.isfinite(a).all()
+    if bad:
         raise ValueError(f"{name} contains NaN or Inf{where}; expected finite values")
 
 
@@ -139,13 +155,15 @@ def check_sequence_forward(
     lengths,
     check_x_values: bool = True,
     finite: bool = True,
+    num_threads: int = 1,
 ) -> SequenceArgs:
     """Validate, for the cell ``spec`` (``rnnfast.cells``), ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
     its biases ``(G*H,)`` (named by the spec) and the named states ``(N, H)``.
 
     ``check_x_values=False``: the caller checks that x is finite at valid steps itself, in the
     pass that copies it (the kernels' time-major copy, ``buffers.time_major``).  ``finite=False``
-    (``check_finite=False``) skips every finiteness check: NaN and Inf then flow through the arithmetic."""
+    (``check_finite=False``) skips every finiteness check: NaN and Inf then flow through the arithmetic.
+    ``num_threads``: the threads that check the weights' values."""
     gates, gname = spec.gates, spec.gate_size
     biases = list(zip(spec.bias_names, biases))
     x = check_float_array("x", x, 3, "(N, T, D)")
@@ -175,7 +193,7 @@ def check_sequence_forward(
             check_finite("x", x, " at a valid step" if mask is not None else "")
     if finite:
         for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
-            check_finite(name, a)
+            check_finite(name, a, num_threads=num_threads)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
 
 
