@@ -3,9 +3,11 @@
     python bench/step_paths.py [--sizes N,T,H ...] [--threads 1 16] [--passes train forward] [--rounds 5]
 
 Paths: ``default`` (the plan's choice), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
-in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``microkernel`` (the step products on the
-packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W units, halved until
-there are as many tiles as threads).
+in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``row-major`` (the same plan, each thread's
+tiles visited row block by row block, where the plan visits them unit block by unit block), ``microkernel`` (the
+step products on the packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W
+units, halved until there are as many tiles as threads), ``microkernel-RxW`` (on tiles of the whole batch, up to
+128 rows, and unit blocks halved until there are as many tiles as threads).  ``--paths`` picks some.
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
 """
 import argparse
@@ -33,6 +35,13 @@ def _paths(N, T, H, nt, need_grad):
             tiles = StepPlan.choose(4, N, T, H, np.float32, nt, rows=base.rows, units=units,
                                     step_weights="microkernel")
             paths[f"microkernel-u{units}"] = (tiles, True)
+        rows, units = min(N, 128), H
+        while units > 32 and units // 2 % 16 == 0 and -(-N // rows) * -(-H // units) < nt:
+            units //= 2
+        whole = StepPlan.choose(4, N, T, H, np.float32, nt, rows=rows, units=units, step_weights="microkernel")
+        paths[f"microkernel-{rows}x{units}"] = (whole, True)
+    if base.tile_order == "unit_major":
+        paths["row-major"] = (base.replace(tile_order="row_major"), True)
     return paths
 
 
@@ -50,6 +59,7 @@ def main(argv=None):
     ap.add_argument("--passes", nargs="+", default=["train", "forward"], choices=["train", "forward"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.2, help="per path per round")
+    ap.add_argument("--paths", nargs="+", help="only these (by name; a trailing * matches a prefix), with default")
     args = ap.parse_args(argv)
     wide = _kernels.use_wide_microkernel(True)
     print(f"AVX-512 micro-kernel: {'on' if wide else 'not on this CPU/build'}")
@@ -66,6 +76,10 @@ def main(argv=None):
                 paths = _paths(N, T, H, nt, need_grad)
                 if not wide:
                     paths.pop("default-avx2")
+                if args.paths:
+                    keep = lambda name: name == "default" or any(  # noqa: E731
+                        name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in args.paths)
+                    paths = {name: path for name, path in paths.items() if keep(name)}
                 times = {name: [] for name in paths}
                 reps = {}
                 for name, (plan, w) in paths.items():  # warm up; calls per block

@@ -41,7 +41,7 @@ from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
-                         make_tiling, tile_count)
+                         make_tiling, running_row_blocks, tile_at, tile_count)
 from strips cimport STRIP_BYTES, StreamBuffers, row_product
 from threads cimport team
 
@@ -150,31 +150,34 @@ cdef inline void stream_phase(int phase, Py_ssize_t k, const StreamBuffers* b, f
 
 # --- The time loop, written once ---
 
-cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s,
                         const StepBuffers* b, floating* act) noexcept nogil:
-    """Steps w0..w1-1 over tiles tile0..tile1-1, by one thread: all tiles, or whole row blocks."""
-    cdef Py_ssize_t t, tile
+    """Steps w0..w1-1 over row blocks rb0..rb1-1, by one thread: all of them, or its own."""
+    cdef Py_ssize_t t, i, tile, rb_end
     cdef int phase, phases = forward_phases(b)
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H)
     for t in range(w0, w1):
+        rb_end = min(rb1, running_row_blocks(s, t))  # tiles past the running rows: none
         for phase in range(phases):
-            for tile in range(tile0, min(tile1, tile_count(s, t))):  # tiles past the running rows: none
+            for i in range(max(rb_end - rb0, 0) * s.unit_blocks):
+                tile = tile_at(s, rb0, rb_end, i)
                 forward_phase(phase, t, tile, s, b, act, &slivers)
                 if phase == phases - 1:
                     emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
     free(slivers.data)
 
 
-cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t tile0, Py_ssize_t tile1, Tiling s,
+cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s,
                          const StepBuffers* b, floating* dGx) noexcept nogil:
-    """Steps w1-1 down to w0 over tiles tile0..tile1-1, by one thread (see ``forward_steps``)."""
-    cdef Py_ssize_t t, tile
+    """Steps w1-1 down to w0 over row blocks rb0..rb1-1, by one thread (see ``forward_steps``)."""
+    cdef Py_ssize_t t, i, rb_end
     cdef int phase, phases = backward_phases(b)
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.gates * s.H)
     for t in range(w1 - 1, w0 - 1, -1):
+        rb_end = min(rb1, running_row_blocks(s, t))
         for phase in range(phases):
-            for tile in range(tile0, min(tile1, tile_count(s, t))):
-                backward_phase(phase, t, tile, s, b, dGx, &slivers)
+            for i in range(max(rb_end - rb0, 0) * s.unit_blocks):
+                backward_phase(phase, t, tile_at(s, rb0, rb_end, i), s, b, dGx, &slivers)
     free(slivers.data)
 
 
@@ -228,7 +231,7 @@ cdef Tiling _tiling(object buf, object plan, Py_ssize_t N, Py_ssize_t T, Py_ssiz
         raise ValueError("kernel buffers: offsets, active and order do not match the call's T and N")
     return make_tiling(N, T, H, G // H, plan.rows, plan.units, <const Py_ssize_t*>_data(buf.offsets, cnp.NPY_INTP),
                        <const Py_ssize_t*>_data(buf.active, cnp.NPY_INTP),
-                       <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP), buf.ring)
+                       <const Py_ssize_t*>_data(buf.order, cnp.NPY_INTP), buf.ring, plan.tile_order == "unit_major")
 
 
 cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexcept nogil:
@@ -252,7 +255,7 @@ def forward(buf, plan):
 
 cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef Py_ssize_t T = buf.active.shape[0], N = buf.hs.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.act.shape[0], t, tile, blk, w0, w1
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.act.shape[0], t, tile, i, part, w0, w1
     cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
@@ -291,21 +294,22 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
             w1 = min(T, w0 + STEPS_PER_WINDOW)
             if x_tm == NULL:
                 gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
-            if schedule == OWNED_ROWS:
-                for blk in prange(s.row_blocks, num_threads=nt, schedule="static"):
-                    forward_steps(w0, w1, blk * s.unit_blocks, (blk + 1) * s.unit_blocks, s, &b, act)
+            if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
+                for part in prange(nt, num_threads=nt, schedule="static"):
+                    forward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act)
             elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, H)  # each thread's own
                     for t in range(w0, w1):
                         for phase in range(phases):
-                            for tile in prange(tile_count(s, t), schedule="static"):
+                            for i in prange(tile_count(s, t), schedule="static"):
+                                tile = tile_at(s, 0, running_row_blocks(s, t), i)
                                 forward_phase(phase, t, tile, s, &b, act, &slivers)
                                 if phase == phases - 1:
                                     emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
                     free(slivers.data)
             else:
-                forward_steps(w0, w1, 0, s.row_blocks * s.unit_blocks, s, &b, act)
+                forward_steps(w0, w1, 0, s.row_blocks, s, &b, act)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
     return 0
 
@@ -322,7 +326,7 @@ def backward(buf, plan):
 
 cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef Py_ssize_t T = buf.active.shape[0], N = buf.dh.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
-    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.dGx.shape[0], t, tile, blk, w, w0, w1
+    cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.dGx.shape[0], t, i, part, w, w0, w1
     cdef Tiling s = _tiling(buf, plan, N, T, H, G)
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
@@ -358,18 +362,19 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
             w1 = T - w * STEPS_PER_WINDOW
             w0 = max(0, w1 - STEPS_PER_WINDOW)
             if schedule == OWNED_ROWS:
-                for blk in prange(s.row_blocks, num_threads=nt, schedule="static"):
-                    backward_steps(w0, w1, blk * s.unit_blocks, (blk + 1) * s.unit_blocks, s, &b, dGx)
+                for part in prange(nt, num_threads=nt, schedule="static"):
+                    backward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx)
             elif schedule == SHARED_TILES:
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, G)  # each thread's own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for phase in range(phases):
-                            for tile in prange(tile_count(s, t), schedule="static"):
-                                backward_phase(phase, t, tile, s, &b, dGx, &slivers)
+                            for i in prange(tile_count(s, t), schedule="static"):
+                                backward_phase(phase, t, tile_at(s, 0, running_row_blocks(s, t), i), s, &b, dGx,
+                                               &slivers)
                     free(slivers.data)
             else:
-                backward_steps(w0, w1, 0, s.row_blocks * s.unit_blocks, s, &b, dGx)
+                backward_steps(w0, w1, 0, s.row_blocks, s, &b, dGx)
         # The products over all steps (token input: the h side only).
         if dx_tm != NULL:
             all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
@@ -489,7 +494,7 @@ cdef int _projected_forward(const floating[:, ::1] x_tm, object buf, object plan
     cdef bint microkernel = plan.microkernel_products
     cdef const floating* bias_x = <const floating*>_data(buf.bias_x, ft)
     cdef floating* act = <floating*>b.act
-    cdef Tiling s = make_tiling(N, T, b.H, 4, N, b.H, b.offsets, b.active, b.order, b.ring)
+    cdef Tiling s = make_tiling(N, T, b.H, 4, N, b.H, b.offsets, b.active, b.order, b.ring, False)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0
@@ -528,7 +533,7 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     cdef floating* dWhr = <floating*>_data(buf.dWhr, ft)
     cdef floating* dbx = <floating*>_data(buf.dbx, ft)
     cdef floating* dpeep = <floating*>_data(buf.dpeep, ft)
-    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False)
+    cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False, False)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0
@@ -607,7 +612,7 @@ cdef int _layer_norm_forward(const floating[:, ::1] x_tm, object buf, object pla
     cdef floating* x_hat = <floating*>_data(buf.x_hat, ft)
     cdef floating* x_rstd = <floating*>_data(buf.x_rstd, ft)
     cdef const floating* bias = <const floating*>_data(buf.bias_x, ft)
-    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, b.ring)
+    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, b.ring, False)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0
@@ -660,7 +665,7 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef floating* dWh = <floating*>_data(buf.dWh, ft)
     cdef floating* dbx = <floating*>_data(buf.dbx, ft)
     cdef floating* dln = <floating*>_data(buf.dln, ft)
-    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, False)
+    cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, False, False)
     cdef long mark = interrupt_mark()
     if N == 0:
         return 0

@@ -29,6 +29,10 @@ cdef struct Tiling:
     # Where the BLAS path finds a tile's step weights (``weight_block``): gate q's columns of the unit
     # block at unit j0 start at (j0 // units) * w_block + q * w_gate, rows w_ld apart.
     Py_ssize_t w_ld, w_block, w_gate
+    # The order in which a thread visits its tiles of a step (``tile_at``): unit block by unit block, so
+    # that the block's step weights are read once and reused by its row blocks from cache (the plan's
+    # ``tile_order``), or row block by row block.  Tiles of a step are independent: the bits do not change.
+    bint unit_major
 
 
 cdef struct StepBuffers:
@@ -64,7 +68,7 @@ cdef struct StepBuffers:
 
 cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t rows,
                                Py_ssize_t units, const Py_ssize_t* offsets, const Py_ssize_t* active,
-                               const Py_ssize_t* order, bint ring) noexcept nogil:
+                               const Py_ssize_t* order, bint ring, bint unit_major) noexcept nogil:
     """Tiles of the (N, H) state; the step weights are read as given, (H, gates*H) row-major."""
     cdef Tiling s
     s.offsets = offsets
@@ -82,6 +86,7 @@ cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssiz
     s.w_ld = gates * H
     s.w_block = units
     s.w_gate = H
+    s.unit_major = unit_major
     return s
 
 
@@ -125,9 +130,22 @@ cdef inline void block_step_weights(const floating* W, floating* out, Tiling* s,
     s.w_gate = units
 
 
+cdef inline Py_ssize_t running_row_blocks(Tiling s, Py_ssize_t t) noexcept nogil:
+    """The row blocks of step t that hold running rows."""
+    return (s.active[t] + s.rows - 1) // s.rows
+
+
 cdef inline Py_ssize_t tile_count(Tiling s, Py_ssize_t t) noexcept nogil:
     """The tiles of step t: its active rows' row blocks x the unit blocks (row-block-major)."""
-    return ((s.active[t] + s.rows - 1) // s.rows) * s.unit_blocks
+    return running_row_blocks(s, t) * s.unit_blocks
+
+
+cdef inline Py_ssize_t tile_at(Tiling s, Py_ssize_t rb0, Py_ssize_t rb1, Py_ssize_t i) noexcept nogil:
+    """The i-th tile, in ``s.unit_major`` order, of row blocks rb0..rb1-1 (the running ones: a thread's own,
+    or all of a step's)."""
+    if s.unit_major:
+        return (rb0 + i % (rb1 - rb0)) * s.unit_blocks + i // (rb1 - rb0)
+    return rb0 * s.unit_blocks + i
 
 
 cdef inline void tile_bounds(Tiling s, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,

@@ -9,7 +9,7 @@ be the same bits as reading the weights as given.
 import numpy as np
 import pytest
 
-from rnnfast._core.plan import StepPlan
+from rnnfast._core.plan import CONSTANTS, StepPlan
 
 from cells import CELLS, IMPLS, problem, rel_err, run
 
@@ -56,3 +56,20 @@ def test_copy_only_where_rows_are_short_runs_far_apart():
     assert not uses_copy(64, 512, 4, np.float32, T=1)  # the copy would serve a single step
     with pytest.raises(ValueError, match="more than one unit block"):
         StepPlan.choose(4, 8, 3, 64, np.float32, step_weights="blocked")
+
+
+def test_tiles_visited_unit_block_first_on_blas_tiles_only():
+    def order(N, H, gates, dtype, **force):
+        return StepPlan.choose(gates, N, 35, H, dtype, 2, **force).tile_order
+
+    assert order(64, 512, 4, np.float32) == "unit_major"  # 16 x 64 BLAS tiles: 4 row blocks x 8 unit blocks
+    assert order(64, 512, 4, np.float64) == "unit_major"
+    assert order(64, 512, 1, np.float32) == "unit_major"  # the RNN
+    assert order(32, 256, 4, np.float64) == "unit_major"
+    assert order(128, 1024, 4, np.float32) == "row_major"  # one row block (128 rows) on the micro-kernel
+    assert order(8, 64, 4, np.float32) == "row_major"  # one unit block
+    if CONSTANTS["microkernel"]:
+        assert order(32, 256, 4, np.float32) == "row_major"  # the micro-kernel: a row block's slivers, once
+    assert order(64, 512, 4, np.float32, tile_order="row_major") == "row_major"
+    with pytest.raises(ValueError, match="tile_order must be one of row_major, unit_major; got 'columns'"):
+        order(64, 512, 4, np.float32, tile_order="columns")

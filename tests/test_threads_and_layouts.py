@@ -21,11 +21,13 @@ def test_bitwise_equal_for_1_2_3_threads(cell, shape, dtype, rng):
     for nt in (1, 2, 3):
         outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, num_threads=nt)
         results.append(outs + grads)
-        # small calls run on one thread by default: every schedule, named, on nt threads
-        for schedule in ("owned_rows", "shared_tiles"):
-            plan = cell.plan(N, T, H, dtype, nt, schedule=schedule)
-            outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, plan=plan)
-            results.append(outs + grads)
+        # small calls run on one thread by default: every schedule, named, on nt threads, each thread visiting
+        # its tiles of a step in either order
+        for schedule in ("serial", "owned_rows", "shared_tiles"):
+            for order in ("row_major", "unit_major"):
+                plan = cell.plan(N, T, H, dtype, nt, schedule=schedule, tile_order=order)
+                outs, grads = run(cell, IMPLS["kernel"], x, params, states, lengths, dhs, dfinals, plan=plan)
+                results.append(outs + grads)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

@@ -30,6 +30,13 @@ H <= 512 on BLAS has at most N/16 x H/64 tiles: 16 at N=32, H=512, 8 for the RNN
 of 16 cores idle (the LSTM's and GRU's steps at H=256 run on the micro-kernel: 32-unit blocks give 16 tiles at
 N=32).  Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
 
+**Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
+tiles: each unit block's step weights (512 KiB at H = 512 in 64-unit blocks) are then read once a step and
+reused from cache by the thread's other row blocks, where row block by row block streamed all the weights
+(4 MiB at H = 512) once per row block.  That matters where L3 is slow to a core (a 16-core Xeon); the tiles of a
+step are independent, so the order never changes the bits.  The micro-kernel's tiles go row block by row
+block (``row_major``): each thread copies a row block's rows into slivers once for all its unit blocks.
+
 **Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns whole row
 blocks for a window of steps and never waits (batch rows never read each other), when the row blocks
 share out evenly; ``shared_tiles``, the team shares each phase's tiles with a barrier after each;
@@ -86,6 +93,7 @@ MIN_STEPS_FOR_COPY = 4
 
 SCHEDULES = tuple(_kernels.SCHEDULES)
 STEP_WEIGHTS = ("microkernel", "blocked", "as_given")
+TILE_ORDERS = ("row_major", "unit_major")
 ALL_STEP_PRODUCTS = ("microkernel", "blas")
 
 
@@ -140,6 +148,7 @@ class StepPlan:
     schedule: str  # "serial", "owned_rows" or "shared_tiles"
     step_weights: str  # "microkernel", "blocked" or "as_given"
     all_step_products: str  # "microkernel" (where the shapes allow) or "blas"
+    tile_order: str = "row_major"  # how a thread visits its tiles of a step: "row_major" or "unit_major"
     reasons: Tuple[Tuple[str, str], ...] = ()  # (field, why it was chosen)
 
     @property
@@ -162,8 +171,8 @@ class StepPlan:
 
         ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
         ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
-        ``all_step_products``.  The bits depend on ``rows``, ``units`` and the paths, never on the rest."""
-        unknown = set(force) - {"rows", "units", "schedule", "step_weights", "all_step_products"}
+        ``all_step_products``, ``tile_order``.  The bits depend on ``rows``, ``units`` and the paths, never on the rest."""
+        unknown = set(force) - {"rows", "units", "schedule", "step_weights", "all_step_products", "tile_order"}
         if unknown:
             raise TypeError(f"StepPlan.choose got unknown fields {sorted(unknown)}")
         nt = resolve_num_threads(num_threads)  # every call: it reads the environment
@@ -250,12 +259,26 @@ class StepPlan:
                 schedule = "shared_tiles"
                 reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"))
 
+        tile_order = force.get("tile_order")
+        if tile_order is not None:
+            if tile_order not in TILE_ORDERS:
+                raise ValueError(f"tile_order must be one of {', '.join(TILE_ORDERS)}; got {tile_order!r}")
+            reasons.append(("tile_order", "forced"))
+        elif step_weights != "microkernel" and row_blocks > 1 and -(-H // units) > 1:
+            tile_order = "unit_major"
+            reasons.append(("tile_order", "BLAS tiles: a unit block's step weights read once a step by each thread, "
+                                          "then from cache for its other row blocks"))
+        else:
+            tile_order = "row_major"
+            reasons.append(("tile_order", "a row block's slivers copied once, for its unit blocks" if
+                            step_weights == "microkernel" else "one row block or one unit block"))
+
         products = force.get("all_step_products", "microkernel" if micro else "blas")
         if products not in ALL_STEP_PRODUCTS:
             raise ValueError(f"all_step_products must be one of {', '.join(ALL_STEP_PRODUCTS)}; got {products!r}")
         reasons.append(("all_step_products", "forced" if "all_step_products" in force else
                         ("micro-kernel where every side is long enough" if micro else "BLAS tiles")))
-        return cls(rows, units, nt, step_threads, schedule, step_weights, products, tuple(reasons))
+        return cls(rows, units, nt, step_threads, schedule, step_weights, products, tile_order, tuple(reasons))
 
     def replace(self, **changes) -> "StepPlan":
         return dataclasses.replace(self, **changes)
