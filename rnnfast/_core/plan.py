@@ -37,10 +37,10 @@ reused from cache by the thread's other row blocks, where row block by row block
 step are independent, so the order never changes the bits.  The micro-kernel's tiles go row block by row
 block (``row_major``): each thread copies a row block's rows into slivers once for all its unit blocks.
 
-**Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns whole row
-blocks for a window of steps and never waits (batch rows never read each other), when the row blocks
-share out evenly; ``shared_tiles``, the team shares each phase's tiles with a barrier after each;
-``serial``, when one thread runs, or a step has too little work to pay for a team.
+**Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns its share of
+whole row blocks for a window of steps, runs them step by step and never waits (batch rows never read each
+other), when the row blocks share out evenly; ``shared_tiles``, the team shares each phase's tiles with a
+barrier after each; ``serial``, when one thread runs, or a step has too little work to pay for a team.
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
 builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
@@ -171,7 +171,8 @@ class StepPlan:
 
         ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
         ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
-        ``all_step_products``, ``tile_order``.  The bits depend on ``rows``, ``units`` and the paths, never on the rest."""
+        ``all_step_products``, ``tile_order``.  The bits depend on ``rows``, ``units`` and the paths, never on
+        the rest."""
         unknown = set(force) - {"rows", "units", "schedule", "step_weights", "all_step_products", "tile_order"}
         if unknown:
             raise TypeError(f"StepPlan.choose got unknown fields {sorted(unknown)}")
