@@ -107,6 +107,23 @@ def test_lstm_and_gru_steps_at_h256_from_n32_take_the_microkernel_on_wide_unit_b
     assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
 
 
+@pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=lambda c: c.name)
+def test_ragged_batches_cut_the_units_for_the_threads_of_one_row_block(cell, rng):
+    # The last steps of a ragged batch run only the longest sequences' rows, one row block: its unit blocks
+    # give every thread a tile.  The cut follows the thread count; the bits do not.
+    N, T, D, H = 32, 4, 8, 256
+    ragged = {nt: StepPlan.choose(cell.gates, N, 35, H, np.float32, nt, ragged=True) for nt in (1, 2, 4)}
+    assert [ragged[nt].units for nt in (1, 2, 4)] == [256, 128, 64]
+    assert "in one row block (ragged)" in ragged[2].why("tiles")
+    assert StepPlan.choose(cell.gates, N, 35, H, np.float32, 2).units == 256  # dense: two row blocks, two threads
+    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in (2, 4):
+        again = run(cell, IMPLS["kernel"], *args, num_threads=nt)
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_a_plan_refuses_a_path_it_cannot_take():
     with pytest.raises(ValueError, match="needs float32"):
         StepPlan.choose(4, 8, 3, 64, np.float64, step_weights="microkernel")
