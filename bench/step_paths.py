@@ -17,7 +17,7 @@ import numpy as np
 
 from rnnfast._core import driver
 from rnnfast._core.dispatch import kernel_module
-from rnnfast._core.plan import CONSTANTS, StepPlan
+from rnnfast._core.plan import CONSTANTS, StepPlan, _units_for_threads
 from rnnfast.cells import LSTM
 
 _kernels = kernel_module("kernels")
@@ -35,9 +35,8 @@ def _paths(N, T, H, nt, need_grad):
             tiles = StepPlan.choose(4, N, T, H, np.float32, nt, rows=base.rows, units=units,
                                     step_weights="microkernel")
             paths[f"microkernel-u{units}"] = (tiles, True)
-        rows, units = min(N, 128), H
-        while units > 32 and units // 2 % 16 == 0 and -(-N // rows) * -(-H // units) < nt:
-            units //= 2
+        rows = min(N, 128)
+        units = _units_for_threads(rows, H, N, H, nt)
         whole = StepPlan.choose(4, N, T, H, np.float32, nt, rows=rows, units=units, step_weights="microkernel")
         paths[f"microkernel-{rows}x{units}"] = (whole, True)
     if base.tile_order == "unit_major":

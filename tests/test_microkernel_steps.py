@@ -33,6 +33,15 @@ def problem(cell, rng, N, T, D, H, with_extras):
     return x, params, states, lengths, dhs, dfinals
 
 
+def assert_bits_as_on_one_thread(cell, args, thread_counts):
+    """The kernels' outputs and gradients on each of ``thread_counts`` threads are those of one thread."""
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in thread_counts:
+        again = run(cell, IMPLS["kernel"], *args, num_threads=nt)
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)
+
+
 def microkernel_plan(cell, N, T, H, num_threads=None):
     return cell.plan(N, T, H, np.float32, num_threads, step_weights="microkernel")
 
@@ -117,11 +126,7 @@ def test_ragged_batches_cut_the_units_for_the_threads_of_one_row_block(cell, rng
     assert "in one row block (ragged)" in ragged[2].why("tiles")
     assert StepPlan.choose(cell.gates, N, 35, H, np.float32, 2).units == 256  # dense: two row blocks, two threads
     args = problem(cell, rng, N, T, D, H, with_extras=True)
-    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
-    for nt in (2, 4):
-        again = run(cell, IMPLS["kernel"], *args, num_threads=nt)
-        for a, b in zip(first[0] + first[1], again[0] + again[1]):
-            np.testing.assert_array_equal(a, b)
+    assert_bits_as_on_one_thread(cell, args, (2, 4))
 
 
 def test_a_plan_refuses_a_path_it_cannot_take():
@@ -140,11 +145,7 @@ def test_microkernel_tiles_follow_the_thread_count_without_changing_bits(cell, r
     assert all(p.step_weights == "microkernel" for p in plans.values())
     assert "as many tiles as threads" in plans[16].why("tiles")
     args = problem(cell, rng, N, T, D, H, with_extras=True)
-    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
-    for nt in (16, 24):
-        again = run(cell, IMPLS["kernel"], *args, num_threads=nt)
-        for a, b in zip(first[0] + first[1], again[0] + again[1]):
-            np.testing.assert_array_equal(a, b)
+    assert_bits_as_on_one_thread(cell, args, (16, 24))
 
 
 @pytest.mark.skipif(not __import__("rnnfast._core.dispatch", fromlist=["x"]).avx512_available(),

@@ -158,6 +158,12 @@ def _threads_for(a: np.ndarray, num_threads: int) -> int:
     return num_threads if a.size >= PARALLEL_COPY_MIN else 1
 
 
+def count_nonfinite(a: np.ndarray, num_threads: int) -> int:
+    """0 if every value of a C-contiguous float32/float64 array is finite (the compiled pass: NumPy's
+    ``isfinite(a).all()`` is one thread and a temporary), on ``num_threads`` threads once it is large."""
+    return _layout.count_nonfinite(a.reshape(-1), _threads_for(a, num_threads))
+
+
 def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
                take, check_finite: bool = True) -> np.ndarray:
     """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in an array from ``take(shape, dtype)``

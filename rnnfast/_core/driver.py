@@ -126,7 +126,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
     zoneout_key = None if zoneout_seed is None else int(splitmix64(np.array([zoneout_seed], np.uint64))[0])
     G = spec.gates * H
-    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, num_threads, D=v.D, need_grad=need_grad,
+    plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, threads, D=v.D, need_grad=need_grad,
                                    ragged=v.mask is not None)
     cell, reset_after, relu = _flags(spec, option)
     steps = Staircase.make(v.lengths, N, T)

@@ -13,9 +13,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .dispatch import kernel_module
+from .buffers import count_nonfinite
 
-_layout = kernel_module("layout")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 BLAS_INT_MAX = 2**31 - 1
 
@@ -46,18 +45,14 @@ def check_shape(name: str, a: np.ndarray, expected: Tuple[int, ...], layout: str
         raise ValueError(f"{name} has shape {a.shape}; expected {tuple(expected)} = {layout}")
 
 
-# Below this many values one thread checks an array (a team costs more than it saves).
-PARALLEL_CHECK_MIN = 1 << 16
-
-
 def check_finite(name: str, a: np.ndarray, where: str = "", num_threads: int = 1) -> None:
     """ValueError unless every value of ``a`` is finite.  A C-contiguous array is checked by the compiled
-    pass on ``num_threads`` threads (once it is large): NumPy's ``isfinite(a).all()`` is one thread and a
-    temporary, and the weights' check took most of the time around a small call's kernel on 16 cores."""
+    pass (``buffers.count_nonfinite``) on ``num_threads`` threads: the weights' check in NumPy took most of
+    the time around a small call's kernel on 16 cores."""
     if not a.size:
         return
     if a.flags.c_contiguous and a.flags.aligned and a.dtype in FLOAT_DTYPES and a.dtype.isnative:
-        bad = _layout.count_nonfinite(a.reshape(-1), num_threads if a.size >= PARALLEL_CHECK_MIN else 1)
+        bad = count_nonfinite(a, num_threads)
     else:
         bad = not np.isfinite(a).all()
     if bad:
