@@ -6,12 +6,16 @@ Both train a character-level language model on the built-in corpus: embedding 64
 with dropout 0.1 between the layers and before the output, a linear output layer, Adam (lr 3e-3), gradient
 clipping at norm 1.0, batches of 32 x 64 tokens, the state carried from window to window (truncated BPTT).
 Each round times ``--batches`` training batches of each, alternating which goes first, on the same threads
-(``--threads``, default all cores); prints tokens/s per round and the medians.
+(``--threads``, default all cores); prints tokens/s per round and the medians.  Each library runs in a process of
+its own, as users run them (``--one-process``: both in this one; there the memory one library frees serves the
+other's next batch, which spares PyTorch most of the page faults it takes alone).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -88,40 +92,88 @@ def torch_trainer(ids, vocab_size, threads):
     return batch
 
 
+def _corpus_ids():
+    from rnnfast.cli.corpus import default_corpus
+    from rnnfast.models import Vocab
+
+    text = default_corpus()[:400_000]
+    vocab = Vocab.from_text(text)
+    return vocab.encode(text), len(vocab)
+
+
+def _timed(batch, batches: int) -> float:
+    """Tokens/s over ``batches`` training batches."""
+    t0, tokens = time.perf_counter(), 0
+    for _ in range(batches):
+        tokens += batch()
+    return tokens / (time.perf_counter() - t0)
+
+
+def _worker(name: str, batches: int, threads: int) -> None:
+    """One library alone in this process, as a user runs it: 3 batches of warm-up, then the timed ones."""
+    from threadpoolctl import threadpool_limits
+
+    ids, vocab_size = _corpus_ids()
+    batch = TRAINERS[name](ids, vocab_size, threads)
+    with threadpool_limits(1, user_api="blas"):  # as rnnfast train does; PyTorch's own threads are its own
+        for _ in range(3):
+            batch()
+        print(f"{_timed(batch, batches):.1f}")
+
+
+def _in_own_processes(rounds: int, batches: int, threads: int) -> dict:
+    rates = {name: [] for name in TRAINERS}
+    for r in range(rounds):
+        for name in (list(TRAINERS) if r % 2 == 0 else list(TRAINERS)[::-1]):
+            out = subprocess.run([sys.executable, __file__, "--worker", name, "--batches", str(batches),
+                                  "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
+            rates[name].append(float(out.split()[-1]))
+        print(f"round {r + 1}: " + "  ".join(f"{n} {rates[n][-1]:,.0f} tokens/s" for n in TRAINERS), flush=True)
+    return rates
+
+
+def _in_one_process(rounds: int, batches: int, threads: int) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    ids, vocab_size = _corpus_ids()
+    trainers = {name: make(ids, vocab_size, threads) for name, make in TRAINERS.items()}
+    rates = {name: [] for name in trainers}
+    with threadpool_limits(1, user_api="blas"):
+        for fn in trainers.values():  # warm-up
+            for _ in range(3):
+                fn()
+        for r in range(rounds):
+            for name in (list(trainers) if r % 2 == 0 else list(trainers)[::-1]):
+                rates[name].append(_timed(trainers[name], batches))
+                time.sleep(0.2)  # let the other library's spinning threads go to sleep
+            print(f"round {r + 1}: " + "  ".join(f"{n} {rates[n][-1]:,.0f} tokens/s" for n in trainers), flush=True)
+    return rates
+
+
+TRAINERS = {"rnnfast": rnnfast_trainer, "torch": torch_trainer}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batches", type=int, default=40, help="training batches per round and library")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--one-process", action="store_true",
+                    help="both libraries in this process, alternating (the default: each round starts a process "
+                         "per library, as users run them; memory one library freed then serves the other)")
+    ap.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
     from rnnfast._core.threads import available_cores
-    from rnnfast.cli.corpus import default_corpus
-    from rnnfast.models import Vocab
 
     threads = args.threads or available_cores()
-    text = default_corpus()[:400_000]
-    vocab = Vocab.from_text(text)
-    ids = vocab.encode(text)
-    trainers = {"rnnfast": rnnfast_trainer(ids, len(vocab), threads), "torch": torch_trainer(ids, len(vocab), threads)}
-    rates = {name: [] for name in trainers}
-    with threadpool_limits(1, user_api="blas"):  # as rnnfast train does; PyTorch's own threads are its own
-        for fn in trainers.values():  # warm-up
-            for _ in range(3):
-                fn()
-        for r in range(args.rounds):
-            names = list(trainers) if r % 2 == 0 else list(trainers)[::-1]
-            for name in names:
-                t0, tokens = time.perf_counter(), 0
-                for _ in range(args.batches):
-                    tokens += trainers[name]()
-                rates[name].append(tokens / (time.perf_counter() - t0))
-                time.sleep(0.2)  # let the other library's spinning threads go to sleep
-            print(f"round {r + 1}: " + "  ".join(f"{n} {rates[n][-1]:,.0f} tokens/s" for n in trainers), flush=True)
+    if args.worker:
+        return _worker(args.worker, args.batches, threads)
+    rates = (_in_one_process if args.one_process else _in_own_processes)(args.rounds, args.batches, threads)
     med = {n: statistics.median(v) for n, v in rates.items()}
-    print(f"median tokens/s on {threads} thread(s): rnnfast {med['rnnfast']:,.0f}, torch {med['torch']:,.0f}, "
-          f"rnnfast/torch {med['rnnfast'] / med['torch']:.2f}x")
+    ratios = sorted(a / b for a, b in zip(rates["rnnfast"], rates["torch"]))
+    print(f"median tokens/s on {threads} thread(s){' (one process)' if args.one_process else ''}: "
+          f"rnnfast {med['rnnfast']:,.0f}, torch {med['torch']:,.0f}, rnnfast/torch {med['rnnfast'] / med['torch']:.2f}x; "
+          f"median round ratio {statistics.median(ratios):.3f}x")
 
 
 if __name__ == "__main__":

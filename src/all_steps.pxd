@@ -3,11 +3,11 @@
 BLAS tiles of thread-independent shapes, or the micro-kernel where it is built and the shapes are large."""
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
+from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, SLIVER, KBLOCK, GROUP_ROWS, copy_slivers_s, pack_panels_s,
                           slivers_times_panels_s, edge_panel_s)
 from threads cimport team
@@ -239,9 +239,9 @@ cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize
     cdef float* buf
     if m == 0 or n == 0:
         return True
-    for tid in range(nt):  # one allocation, here: worker threads' own heaps give pages back and fault
+    for tid in range(nt):  # one block for every part, the calling thread's: workers' heaps give pages back
         room = max(room, part_floats(gemm_part(tid, nt, m, n)))
-    buf = <float*>malloc(nt * room * sizeof(float))
+    buf = <float*>thread_scratch(PRODUCT_PACKING, nt * room * sizeof(float))
     if buf == NULL:
         return False
     if nt == 1:
@@ -250,7 +250,7 @@ cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
             _packed_part_s(gemm_part(tid, nt, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
                            mark)
-    free(buf)
+    scratch_done(buf)
     return True
 
 

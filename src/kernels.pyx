@@ -18,7 +18,6 @@ count.  Ctrl-C is looked at between windows of STEPS_PER_WINDOW steps.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport free
 
 import numpy as np
 
@@ -43,6 +42,7 @@ from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
                          make_tiling, running_row_blocks, tile_at, tile_count)
 from strips cimport STRIP_BYTES, StreamBuffers, row_product
+from thread_scratch cimport scratch_done
 from threads cimport team
 
 cdef enum:
@@ -164,7 +164,7 @@ cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t
                 forward_phase(phase, t, tile, s, b, act, &slivers)
                 if phase == phases - 1:
                     emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
-    free(slivers.data)
+    scratch_done(slivers.data)
 
 
 cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s,
@@ -178,7 +178,7 @@ cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_
         for phase in range(phases):
             for i in range(max(rb_end - rb0, 0) * s.unit_blocks):
                 backward_phase(phase, t, tile_at(s, rb0, rb_end, i), s, b, dGx, &slivers)
-    free(slivers.data)
+    scratch_done(slivers.data)
 
 
 cdef void* _data(object a, int typenum) except? NULL:
@@ -307,7 +307,7 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
                                 forward_phase(phase, t, tile, s, &b, act, &slivers)
                                 if phase == phases - 1:
                                     emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
-                    free(slivers.data)
+                    scratch_done(slivers.data)
             else:
                 forward_steps(w0, w1, 0, s.row_blocks, s, &b, act)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
@@ -372,7 +372,7 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
                             for i in prange(tile_count(s, t), schedule="static"):
                                 backward_phase(phase, t, tile_at(s, 0, running_row_blocks(s, t), i), s, &b, dGx,
                                                &slivers)
-                    free(slivers.data)
+                    scratch_done(slivers.data)
             else:
                 backward_steps(w0, w1, 0, s.row_blocks, s, &b, dGx)
         # The products over all steps (token input: the h side only).

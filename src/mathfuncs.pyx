@@ -39,10 +39,12 @@ def apply(str name, floating[::1] x):
         raise ValueError(f"name must be 'exp', 'sigmoid' or 'tanh'; got {name!r}")
 
 
-def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_threads=1, str path="auto"):
+def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_threads=1, str path="auto",
+            out=None):
     """``op(a) @ op(b) (+ bias)`` as the kernels' all-step products compute it, a new C-contiguous
-    array.  ``path``: "auto" (``all_steps_gemm``'s choice), "packed" (the micro-kernel; float32 builds
-    with ``PACKED_GEMM`` only) or "blas" (``tiled_gemm``)."""
+    array, or written into ``out`` (C-contiguous, (m, n), a's dtype; read by nothing).  ``path``: "auto"
+    (``all_steps_gemm``'s choice), "packed" (the micro-kernel; float32 builds with ``PACKED_GEMM`` only)
+    or "blas" (``tiled_gemm``)."""
     if path not in ("auto", "packed", "blas"):
         raise ValueError(f"path must be 'auto', 'packed' or 'blas'; got {path!r}")
     a = np.ascontiguousarray(a)
@@ -55,7 +57,14 @@ def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_thr
         raise ValueError(f"inner sizes differ: {ka} and {kb}")
     if path == "packed" and (a.dtype != np.float32 or not PACKED_GEMM):
         raise ValueError("path='packed' needs float32 and a build with the micro-kernel")
-    c = np.empty((m, n), dtype=a.dtype)
+    if out is None:
+        c = np.empty((m, n), dtype=a.dtype)
+    elif not (isinstance(out, np.ndarray) and out.shape == (m, n) and out.dtype == a.dtype
+              and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {a.dtype} array of shape {(m, n)}; got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    else:
+        c = out
     bias_arr = None if bias is None else np.ascontiguousarray(bias, dtype=a.dtype).reshape(n)
     if a.dtype == np.float32:
         _product[float](a.reshape(-1), b.reshape(-1), c.reshape(-1), bias_arr, trans_a, trans_b, m, n, ka,

@@ -3,7 +3,7 @@
 the per-thread sliver copy of a tile's rows, and the packing of a cell's step weights into its panels."""
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdlib cimport malloc
+from thread_scratch cimport STEP_SLIVERS, thread_scratch
 
 from threads cimport team
 
@@ -54,11 +54,12 @@ cdef struct SliverCache:
 
 
 cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
-    """Room for ``rows`` x ``K`` of A when the steps are packed (NULL data otherwise, or if malloc fails:
-    then every tile copies its own A, as ``packed_gemm_s`` does)."""
+    """Room for ``rows`` x ``K`` of A when the steps are packed, the thread's own scratch: give it back with
+    ``scratch_done(data)`` (NULL data otherwise, or if memory runs out: then every tile copies its own A, as
+    ``packed_gemm_s`` does)."""
     cdef SliverCache c
     c.key = -1
-    c.data = <float*>malloc(sliver_floats(rows, K) * sizeof(float)) if packed else NULL
+    c.data = <float*>thread_scratch(STEP_SLIVERS, sliver_floats(rows, K) * sizeof(float)) if packed else NULL
     return c
 
 

@@ -96,6 +96,18 @@ def test_packed_product_with_no_depth_is_the_bias(funcs, rng):
     np.testing.assert_array_equal(funcs.product(a, b, bias=bias, path="packed"), np.tile(bias, (5, 1)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_product_into_out_is_the_new_product(funcs, rng, dtype):
+    a, b = (x.astype(dtype) for x in operands(rng, 70, 90, 40, True, False))
+    bias = rng.standard_normal(90).astype(dtype)
+    out = np.full((70, 90), np.nan, dtype)
+    assert funcs.product(a, b, True, False, bias, num_threads=2, out=out) is out
+    np.testing.assert_array_equal(out, funcs.product(a, b, True, False, bias, num_threads=2))
+    for bad in (np.empty((90, 70), dtype), np.empty((70, 90), np.float16), np.empty((90, 70), dtype).T, [[0.0]]):
+        with pytest.raises(ValueError, match=r"out must be a writeable C-contiguous .* \(70, 90\)"):
+            funcs.product(a, b, True, False, out=bad)
+
+
 def test_products_take_the_micro_kernel_only_when_every_side_is_long(funcs, rng):
     for m, n, k in [(MIN_SIDE, MIN_SIDE, 300), (MIN_SIDE - 1, 300, 300), (300, MIN_SIDE - 1, 600)]:
         a, b = operands(rng, m, n, k, False, False)

@@ -94,3 +94,92 @@ def test_the_users_dhs_is_read_in_place_and_never_pooled(cell):
     for _ in range(3):
         _train_step(cell, N=N, T=T, D=D, H=H)
     np.testing.assert_array_equal(dhs, saved)
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_an_output_is_reused_only_once_nothing_references_it():
+    p = WorkspacePool(1 << 30)
+    a = p.output((100, 300), np.float64)
+    address = _address(a)
+    b = p.output((100, 300), np.float64)
+    assert not np.shares_memory(a, b)  # a is still the caller's
+    view, buffer = a[10:], memoryview(a)
+    del a
+    c = p.output((100, 300), np.float64)
+    assert not np.shares_memory(view, c)  # a view holds the memory
+    del view
+    d = p.output((100, 300), np.float64)
+    assert _address(d) != address  # and so does a memoryview
+    del buffer, d
+    assert _address(p.output((100, 300), np.float64)) == address  # now nothing does
+    assert p.output((100, 300), np.float32).dtype == np.float32
+
+
+def test_remembered_outputs_keep_to_the_budget():
+    p = WorkspacePool(3 * 80_000)
+    for _ in range(10):
+        p.output((10_000,), np.float64)  # 80 kB each, dropped at once
+    assert p._lent_bytes <= p.budget_bytes
+    held = [p.output((10_000,), np.float64) for _ in range(12)]  # all alive: none reused
+    assert len({_address(a) for a in held}) == 12
+    assert p._lent_bytes <= p.budget_bytes
+    off = WorkspacePool(0)
+    off.output((100, 100), np.float64)
+    assert off._lent_bytes == 0 and not off._lent
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_outputs_kept_by_the_user_are_never_written_again(cell):
+    """Keep one call's outputs, run more calls of the same shapes: they stay as they were, and no later output
+    shares their memory; dropped outputs are reused without changing a later call's bits."""
+    kept = _train_step(cell, seed=1)
+    saved = [a.copy() for a in kept]
+    expected = [a.copy() for a in _train_step(cell, seed=2)]  # dropped at once: its memory is reused below
+    for _ in range(2):
+        later = _train_step(cell, seed=2)
+        for a, e in zip(later, expected):
+            np.testing.assert_array_equal(a, e)
+        assert not any(np.shares_memory(k, a) for k in kept for a in later)
+    for k, s in zip(kept, saved):
+        np.testing.assert_array_equal(k, s)
+
+
+def test_a_ragged_batch_zeros_its_padding_in_reused_memory():
+    rng = np.random.default_rng(4)
+    N, T, D, H = 8, 30, 16, 64  # hs: 120 kB, large enough to be remembered
+    x = rng.standard_normal((N, T, D))
+    Wx, Wh, b = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
+    hs = rnnfast.lstm_forward(x, Wx, Wh, b)[0]
+    address = _address(hs)
+    del hs
+    lengths = rng.integers(1, T + 1, N)
+    hs = rnnfast.lstm_forward(x, Wx, Wh, b, lengths=lengths)[0]
+    assert _address(hs) == address  # the dense call's output, reused
+    for n, length in enumerate(lengths):
+        assert not hs[n, length:].any()
+
+
+def test_release_workspaces_forgets_the_outputs():
+    p = pool.output((300, 300), np.float64)
+    del p
+    rnnfast.release_workspaces()
+    assert pool._lent_bytes == 0 and not pool._lent
+
+
+def test_dropout_outputs_are_new_and_do_not_touch_their_input():
+    from rnnfast.layers import TimeDropout
+
+    drop = TimeDropout(0.5, rng=np.random.default_rng(0))
+    x = np.ones((4, 50, 64))
+    y1 = drop.forward(x)
+    mask1, y1_saved = drop.mask, y1.copy()
+    y2 = drop.forward(x)
+    d2 = drop.backward(np.ones_like(x))
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(y1, d2) and not np.shares_memory(mask1, drop.mask)
+    np.testing.assert_array_equal(y1, y1_saved)
+    np.testing.assert_array_equal(y2, x * drop.mask)
+    np.testing.assert_array_equal(d2, drop.mask)
+    assert (x == 1).all()

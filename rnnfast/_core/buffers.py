@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from .dispatch import kernel_module
+from .workspace import pool
 
 _layout = kernel_module("layout")  # the copies and the finiteness checks run 8-16 lanes wide in the twins
 
@@ -213,7 +214,7 @@ def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int) -> np.ndar
     copied by the threads: NumPy's one-thread copy took twice as long once the kernel had left ``a_tm`` out
     of cache.  Always a copy: a view would let a user's in-place edit write into a workspace."""
     N, T, F = steps.N, steps.T, a_tm.shape[1]
-    out = np.empty((N, T, F), dtype=a_tm.dtype)
+    out = pool.output((N, T, F), a_tm.dtype)
     threads = _threads_for(a_tm, num_threads)
     if steps.order is None:
         _layout.batch_major_into(a_tm.reshape(T, N, F), out, threads)
@@ -250,10 +251,16 @@ def state_history(first: np.ndarray, steps: Staircase, ring: bool, take) -> np.n
     return st
 
 
-def kernel_outputs(N: int, dtype, *shapes):
-    """Arrays the kernel writes in full (BLAS with beta = 0 reads nothing), so they need no memset;
-    zeros when N = 0, where the kernel does not run."""
-    new = np.empty if N else np.zeros
-    return [new(shape, dtype=dtype) for shape in shapes]
+def kernel_outputs(N: int, dtype, *shapes, zeros: bool = False):
+    """Arrays for the caller that the kernel writes in full (BLAS with beta = 0 reads nothing), so they need
+    no memset (``pool.output``); zeros when N = 0, where the kernel does not run, or where asked (``hs`` of a
+    ragged batch: the kernel writes the valid steps only)."""
+    if not N:
+        return [np.zeros(shape, dtype=dtype) for shape in shapes]
+    out = [pool.output(shape, dtype) for shape in shapes]
+    if zeros:
+        for a in out:
+            a.fill(0)
+    return out
 
 

@@ -160,7 +160,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             hg=keep((scratch_rows, G), dtype) if spec.name == "gru" and layer_norm is None else None,
             rh=keep((scratch_rows, H), dtype) if spec.name == "gru" and not reset_after else None,
             # the user's output, written by the kernel's tiles at the valid steps (zero at the padded ones)
-            hs=(np.empty if steps.order is None else np.zeros)((N, T, P), dtype=dtype),
+            hs=kernel_outputs(N, dtype, (N, T, P), zeros=steps.order is not None)[0],
         )
         step_rows = N if ring else steps.rows  # the per-step arrays of a whole-row-block path
         if v.Whr is not None:  # whole row blocks a step, on the weights as given (kernels.projected_forward)

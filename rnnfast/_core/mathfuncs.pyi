@@ -13,4 +13,5 @@ def product(
     bias: np.ndarray | None = ...,
     num_threads: int = ...,
     path: str = ...,
+    out: np.ndarray | None = ...,
 ) -> np.ndarray: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core import products, training_passes
+from .._core.workspace import pool
 from .._core.validation import check_features, check_labels
 
 
@@ -135,7 +136,7 @@ class TimeSoftmaxWithLoss:
             # one pass per row (src/training.pyx); the NumPy below is its twin
             flat = np.ascontiguousarray(targets.reshape(-1), dtype=np.intp)
             scores2 = np.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
-            probs = np.empty(scores2.shape, scores.dtype)
+            probs = pool.output(scores2.shape, scores.dtype)
             total = training_passes.softmax_cross_entropy(scores2, flat, self.ignore_index, probs)
             count = max(int(np.count_nonzero(flat != self.ignore_index)), 1)
             self._compiled, self._cache = (probs, flat, scores.shape, count), None
@@ -153,7 +154,7 @@ class TimeSoftmaxWithLoss:
     def backward(self, dout=1.0):
         if self._compiled is not None:
             probs, flat, shape, count = self._compiled
-            d = np.empty_like(probs)
+            d = pool.output(probs.shape, probs.dtype)
             training_passes.softmax_cross_entropy_backward(probs, flat, self.ignore_index, float(dout) / count, d)
             return d.reshape(shape)
         log_p, safe, valid, count = self._cache

@@ -7,6 +7,7 @@ import numpy as np
 
 from .._core import training_passes
 from .._core.counter_rng import splitmix64
+from .._core.workspace import pool
 
 
 def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
@@ -17,7 +18,7 @@ def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     p = _check_p(p)
     if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
         raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
-    mask = np.empty(shape, dtype=dtype)
+    mask = pool.output(shape, dtype)
     threshold = math.ceil(p * (1 << 24))  # exact: p * 2^24 is a float64 without rounding
     scale = 1.0 / (1.0 - p)
     if training_passes.compiled(mask):
@@ -54,10 +55,17 @@ class _Dropout:
         # compiled code where the generator's own uniforms took twice as long as everything else.
         key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
         self.mask = keep_mask(key, self.p, self._mask_shape(x.shape), x.dtype)
-        return x * self.mask
+        return _times(x, self.mask)
 
     def backward(self, dout):
-        return dout if self.mask is None else dout * self.mask
+        return dout if self.mask is None else _times(dout, self.mask)
+
+
+def _times(a, mask):
+    """``a * mask`` into an output of the pool (``pool.output``): the layer's product is new every batch."""
+    a = np.asarray(a)
+    out = pool.output(np.broadcast_shapes(a.shape, mask.shape), np.result_type(a, mask))
+    return np.multiply(a, mask, out=out)
 
 
 class TimeDropout(_Dropout):
