@@ -175,5 +175,6 @@ pool = WorkspacePool(_budget_from_env())
 
 
 def release_workspaces() -> None:
-    """Free the scratch arrays rnnfast keeps for reuse between calls."""
+    """Free the scratch arrays rnnfast keeps for reuse between calls, and forget its earlier outputs (their
+    memory is freed once nothing else references them)."""
     pool.clear()
