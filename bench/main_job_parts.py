@@ -3,13 +3,24 @@ Adam 3e-3, clipping 1.0, batches of 32 x 64, state carried), each part of a trai
 
     python bench/main_job_parts.py [--batches 50] [--threads 2]
 
-Prints each part's ms per batch and share of the step, and the tokens/s.  What it measured: bench/RESULTS.md.
+Prints each part's ms per batch, its share of the step and the pages it faulted in per batch (minor faults: new
+memory the kernel had to zero and map; glibc hands freed blocks back, so a loop that allocates afresh each batch
+pays them every batch), and the tokens/s.  What it measured: bench/RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import time
+
+try:
+    import resource
+except ImportError:  # no getrusage (Windows): no fault counts
+    resource = None
+
+
+def _page_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
 
 from threadpoolctl import threadpool_limits
 
@@ -31,10 +42,13 @@ def main(argv=None):
     model.train()
     spent = collections.defaultdict(float)
 
+    faults = collections.defaultdict(int)
+
     def timed(name, f, *a):
-        t0 = time.perf_counter()
+        f0, t0 = _page_faults(), time.perf_counter()
         out = f(*a)
         spent[name] += time.perf_counter() - t0
+        faults[name] += _page_faults() - f0
         return out
 
     m, windows = model, tbptt_windows(vocab.encode(text), 32, 64)
@@ -42,6 +56,7 @@ def main(argv=None):
         for it in range(10 + args.batches):
             if it == 10:
                 spent.clear()
+                faults.clear()
                 start = time.perf_counter()
             x, y = next(windows)
             # as RNNLM.scores: the first layer reads the ids (its embedding has no dropout)
@@ -58,7 +73,8 @@ def main(argv=None):
             timed("Adam", opt.update, m.params, m.grads)
         total = time.perf_counter() - start
     for name, t in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"{name:26s} {t / args.batches * 1e3:7.2f} ms  {100 * t / total:5.1f}%")
+        print(f"{name:26s} {t / args.batches * 1e3:7.2f} ms  {100 * t / total:5.1f}%  "
+              f"{faults[name] / args.batches:7.0f} page faults")
     print(f"step {total / args.batches * 1e3:.2f} ms, {args.batches * 32 * 64 / total:,.0f} tokens/s")
 
 
