@@ -7,9 +7,9 @@ from libc.string cimport memcpy
 
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
-from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, SLIVER, KBLOCK, GROUP_ROWS, copy_slivers_s, pack_panels_s,
                           slivers_times_panels_s, edge_panel_s)
+from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from threads cimport team
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
