@@ -118,14 +118,17 @@ def test_an_output_is_reused_only_once_nothing_references_it():
     assert p.output((100, 300), np.float32).dtype == np.float32
 
 
-def test_remembered_outputs_keep_to_the_budget():
-    p = WorkspacePool(3 * 80_000)
+def test_remembered_outputs_keep_to_a_quarter_of_the_budget():
+    p = WorkspacePool(4 * 3 * 80_000)
     for _ in range(10):
         p.output((10_000,), np.float64)  # 80 kB each, dropped at once
-    assert p._lent_bytes <= p.budget_bytes
+    assert p._lent_bytes <= p.budget_bytes // 4
     held = [p.output((10_000,), np.float64) for _ in range(12)]  # all alive: none reused
     assert len({_address(a) for a in held}) == 12
-    assert p._lent_bytes <= p.budget_bytes
+    assert p._lent_bytes <= 3 * 80_000
+    big = p.output((40_000,), np.float64)  # 320 kB: more than the share, never remembered
+    del big
+    assert not any(a.size == 40_000 for arrays in p._lent.values() for a in arrays)
     off = WorkspacePool(0)
     off.output((100, 100), np.float64)
     assert off._lent_bytes == 0 and not off._lent

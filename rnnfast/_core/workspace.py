@@ -17,7 +17,8 @@ products) are the caller's alone, but their memory is remembered: once nothing e
 output -- the training loop has moved on to the next batch -- the next output of its shape reuses it.
 In a training step the outputs were most of the memory still faulted in afresh (glibc trims the heap it
 had just grown): the main job alone in its process ran 4-6% slower.  CPython's reference count says when nothing else can
-reach an array: a view, a memoryview, a tensor sharing its memory all hold a reference to it.
+reach an array: a view, a memoryview, a tensor sharing its memory all hold a reference to it.  They are
+remembered up to a quarter of the budget (whether alive or not), at most 8 of one shape and dtype.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ ENV_VAR = "RNNFAST_WORKSPACE_MB"
 _MIN_BYTES = 1 << 16
 # Outputs of one (shape, dtype) remembered at most: a training step holds a few of each at once.
 _LENT_PER_KEY = 8
+# The remembered outputs' share of the budget: calls of ever new shapes (inference on any length) leave
+# dead outputs that are never asked for again.
+_LENT_SHARE = 4
 # Reference counts tell when nothing reaches an output only where they are exact: CPython with its GIL.
 _RECLAIM = sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled", lambda: True)()
 
@@ -83,7 +87,8 @@ class WorkspacePool:
         the same shape and dtype that nothing references any more, where there is one."""
         key = (tuple(shape), np.dtype(dtype))
         nbytes = math.prod(key[0]) * key[1].itemsize
-        if not _RECLAIM or nbytes < _MIN_BYTES or nbytes > self.budget_bytes:
+        cap = self.budget_bytes // _LENT_SHARE
+        if not _RECLAIM or nbytes < _MIN_BYTES or nbytes > cap:
             return np.empty(key[0], dtype=key[1])
         with self._lock:
             lent = self._lent.setdefault(key, [])
@@ -98,7 +103,7 @@ class WorkspacePool:
             self._lent_bytes += nbytes
             if len(lent) > _LENT_PER_KEY:  # forgotten: an ordinary array from now on
                 self._lent_bytes -= lent.pop(0).nbytes
-            while self._lent_bytes > self.budget_bytes:
+            while self._lent_bytes > cap:
                 old_key, old = next(iter(self._lent.items()))
                 self._lent_bytes -= old.pop(0).nbytes
                 if not old:
