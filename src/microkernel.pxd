@@ -16,11 +16,6 @@ cdef extern from "packed_gemm.h" nogil:
                                                const float* panels, Py_ssize_t panel_stride, Py_ssize_t npanels,
                                                Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
                                                Py_ssize_t ldc)
-    void pack_gate_columns_s "rnnfast_pack_gate_columns_s"(const float* W, Py_ssize_t K, Py_ssize_t H,
-                                                           Py_ssize_t gates, Py_ssize_t j0, Py_ssize_t w,
-                                                           float* out)
-    void pack_rows_transposed_s "rnnfast_pack_rows_transposed_s"(const float* W, Py_ssize_t G, Py_ssize_t j0,
-                                                                 Py_ssize_t w, float* out)
     Py_ssize_t sliver_floats "rnnfast_sliver_floats"(Py_ssize_t m, Py_ssize_t K)
     void pack_slivers_s "rnnfast_pack_slivers_s"(Py_ssize_t m, Py_ssize_t K, const float* a, Py_ssize_t lda,
                                                  float* out)
@@ -81,15 +76,22 @@ cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize
 
 cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
                                   Py_ssize_t gates, Py_ssize_t units, int num_threads) noexcept nogil:
-    """A cell's (H, gates*H) step weights in the micro-kernel's panels, unit block by unit block
-    (in parallel): each block's gate columns for the forward product (K = H), or its rows
-    transposed for the backward one (K = gates*H).  float32 only; a no-op for float64."""
+    """A cell's (H, gates*H) step weights in the micro-kernel's panels, unit block by unit block: each
+    block's gate columns for the forward product (K = H), or its rows transposed for the backward one
+    (K = gates*H).  The threads share (unit block, gate) pairs forward, (unit block, panel) pairs backward:
+    by unit blocks alone, one block (H = 256 in 256-unit blocks) left all but one thread waiting on a copy
+    of the whole matrix.  A copy: the bits never depend on who makes it.  float32 only; a no-op for
+    float64."""
     cdef Py_ssize_t unit_blocks = (H + units - 1) // units
-    cdef Py_ssize_t c, j0
+    cdef Py_ssize_t per_block = gates if forward else (units + PANEL - 1) // PANEL
+    cdef Py_ssize_t tasks = unit_blocks * per_block, task, j0, w, q, u0, G = gates * H
     if floating is float:
-        for c in prange(unit_blocks, nogil=True, num_threads=team(unit_blocks, num_threads), schedule="static"):
-            j0 = c * units
-            if forward:
-                pack_gate_columns_s(Wh, H, H, gates, j0, min(units, H - j0), panels + gates * j0 * H)
-            else:
-                pack_rows_transposed_s(Wh, gates * H, j0, min(units, H - j0), panels + j0 * gates * H)
+        for task in prange(tasks, nogil=True, num_threads=team(tasks, num_threads), schedule="static"):
+            j0 = (task // per_block) * units
+            w = min(units, H - j0)
+            q = task % per_block
+            if forward:  # gate q's columns of the block: its panels follow the block's earlier gates'
+                pack_panels_s(False, w, H, Wh + q * H + j0, G, panels + gates * j0 * H + q * w * H)
+            elif q * PANEL < w:  # the block's rows j0 + 16q ..., transposed: its panel q
+                u0 = j0 + q * PANEL
+                pack_panels_s(True, min(PANEL, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)

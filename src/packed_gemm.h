@@ -237,9 +237,12 @@ static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc,
 }
 
 /* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
- * past w.  Untransposed, row by row of B: each row is read once from end to end (reading a panel at a
- * time took a new 4 KiB page per 64 bytes, and was the larger part of the packing).  Transposed, each
- * panel's 16 rows of B four k at a time through SSE transposes. */
+ * past w.  Untransposed, RNNFAST_PACK_ROWS rows of B at a time, panel by panel: the rows are read
+ * from end to end (reading a whole panel at a time took a new 4 KiB page per 64 bytes), and each panel
+ * is written in runs of 8 cache lines (a row at a time, the stores went to 16 KiB-apart lines, one per
+ * panel, and missed the cache).  Transposed, each panel's 16 rows of B four k at a time through SSE
+ * transposes. */
+#define RNNFAST_PACK_ROWS 8
 static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
                                          float *dst)
 {
@@ -247,12 +250,15 @@ static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, c
     if (rest > 0)
         memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
     if (!trans) {
-        for (ptrdiff_t k = 0; k < kc; k++) {
-            const float *src = b + k * ldb;
+        for (ptrdiff_t k0 = 0; k0 < kc; k0 += RNNFAST_PACK_ROWS) {
+            ptrdiff_t k1 = k0 + RNNFAST_PACK_ROWS < kc ? k0 + RNNFAST_PACK_ROWS : kc;
             for (ptrdiff_t p = 0; p < full; p++)
-                memcpy(dst + (p * kc + k) * RNNFAST_NR, src + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
+                for (ptrdiff_t k = k0; k < k1; k++)
+                    memcpy(dst + (p * kc + k) * RNNFAST_NR, b + k * ldb + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
             if (rest > 0)
-                memcpy(dst + (full * kc + k) * RNNFAST_NR, src + full * RNNFAST_NR, (size_t)rest * sizeof(float));
+                for (ptrdiff_t k = k0; k < k1; k++)
+                    memcpy(dst + (full * kc + k) * RNNFAST_NR, b + k * ldb + full * RNNFAST_NR,
+                           (size_t)rest * sizeof(float));
         }
         return;
     }
@@ -432,26 +438,6 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
         rnnfast_slivers_times_panels_s(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
                                        group_stride, c, ldc, NULL);
     }
-}
-
-/* Forward panels of the units j0 .. j0+w (w a multiple of 16) of a (K, gates*H) weight matrix
- * W: gate block q's units in panels of 16 columns, k-major, gate blocks in order.  The unit block's
- * panels take gates*w*K floats: block j0 starts at out + gates*j0*K when all blocks before are
- * full. */
-static inline void rnnfast_pack_gate_columns_s(const float *W, ptrdiff_t K, ptrdiff_t H, ptrdiff_t gates,
-                                               ptrdiff_t j0, ptrdiff_t w, float *out)
-{
-    for (ptrdiff_t q = 0; q < gates; q++)
-        rnnfast_pack_panels_s(0, w, K, W + q * H + j0, gates * H, out + q * w * K);
-}
-
-/* Backward panels: the transposed rows j0 .. j0+w of a (H, G) weight matrix W, i.e. panel p
- * holds B[k, u] = W[j0 + 16p + u, k] for k < G.  The unit block's panels take w*G floats (block j0
- * starts at out + j0*G). */
-static inline void rnnfast_pack_rows_transposed_s(const float *W, ptrdiff_t G, ptrdiff_t j0, ptrdiff_t w,
-                                                  float *out)
-{
-    rnnfast_pack_panels_s(1, w, G, W + j0 * G, G, out);
 }
 
 /* ---- All-step products: C = op(A) @ op(B), any shape, one k-block at a time ----
