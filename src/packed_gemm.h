@@ -178,6 +178,27 @@ static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
 }
 #endif
 
+/* How mc rows are cut into slivers: 6 rows each, but where that would leave a last sliver of 1-3 rows
+ * (whose 2-6 accumulators leave the FMA units idle), the last two share their rows (13 -> 6, 4, 3;
+ * 32 -> 6, 6, 6, 6, 4, 4).  Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``,
+ * and its copy starts at i * 6 * kc.  Each C element's sum is the same whatever sliver its row is in. */
+static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc) { return (mc + 5) / 6; }
+
+static inline ptrdiff_t rnnfast_sliver_start(ptrdiff_t mc, ptrdiff_t i)
+{
+    ptrdiff_t n = rnnfast_sliver_count(mc), rest = mc - 6 * (n - 1);
+    if (n >= 2 && rest < 4 && i == n - 1)
+        return 6 * (n - 2) + (6 + rest + 1) / 2;
+    return 6 * i;
+}
+
+static inline int rnnfast_sliver_rows(ptrdiff_t mc, ptrdiff_t i)
+{
+    ptrdiff_t n = rnnfast_sliver_count(mc);
+    ptrdiff_t end = i + 1 < n ? rnnfast_sliver_start(mc, i + 1) : mc;
+    return (int)(end - rnnfast_sliver_start(mc, i));
+}
+
 /* ---- Packing: the micro-kernel reads A as 6-row slivers and B as 16-column panels ----
  *
  * ``a`` points at op(A)[r0, k0] (A[r0, k0], or A[k0, r0] when transposed) and ``b`` at
@@ -227,13 +248,15 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
             dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
 }
 
-/* op(A)'s rows 0 .. mc of one k-block as slivers, kc * 6 floats apart. */
+/* op(A)'s rows 0 .. mc of one k-block as slivers (``rnnfast_sliver_rows``), kc * 6 floats apart. */
 static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                                           float *dst)
 {
-    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR)
-        rnnfast_pack_sliver_s(trans, mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR, kc,
-                              a + (trans ? r0 : r0 * lda), lda, dst + r0 * kc);
+    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
+        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
+        rnnfast_pack_sliver_s(trans, rnnfast_sliver_rows(mc, i), kc, a + (trans ? r0 : r0 * lda), lda,
+                              dst + i * RNNFAST_MR * kc);
+    }
 }
 
 /* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
@@ -311,7 +334,7 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
     ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
     ptrdiff_t ldc, const float *init)
 {
-    ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+    ptrdiff_t nslivers = rnnfast_sliver_count(mc);
     ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p += 2) {
         int pair = p + 1 < npanels;
@@ -329,18 +352,19 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
             next1 = npanels > 1 ? next0 + panel_stride : NULL;
         }
         ptrdiff_t line = 0;
-        for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-            int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+        for (ptrdiff_t i = 0; i < nslivers; i++) {
+            ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
+            int mr = rnnfast_sliver_rows(mc, i);
             for (ptrdiff_t q = 0; next0 != NULL && q < lines_per_sliver && line < kc; q++, line++) {
                 rnnfast_prefetch_l2(next0 + line * RNNFAST_NR);
                 if (next1 != NULL)
                     rnnfast_prefetch_l2(next1 + line * RNNFAST_NR);
             }
             if (pair)
-                rnnfast_ukernel2_s_any(mr, kc, slivers + r0 * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc, ldc, init0,
-                                       init1);
+                rnnfast_ukernel2_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc,
+                                       ldc, init0, init1);
             else
-                rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b0, c0 + r0 * ldc, ldc, init0);
+                rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, c0 + r0 * ldc, ldc, init0);
         }
     }
 }
@@ -361,7 +385,7 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
         return;
     }
 #endif
-    ptrdiff_t nslivers = (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+    ptrdiff_t nslivers = rnnfast_sliver_count(mc);
     ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p++) {
         const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
@@ -373,11 +397,11 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
         const float *next = p + 1 < npanels ? b + panel_stride
                           : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
         ptrdiff_t line = 0;
-        for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-            int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+        for (ptrdiff_t i = 0; i < nslivers; i++) {
+            ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
             for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
                 rnnfast_prefetch_l2(next + line * RNNFAST_NR);
-            rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, b, cp + r0 * ldc, ldc,
+            rnnfast_ukernel_s_any(rnnfast_sliver_rows(mc, i), kc, slivers + i * RNNFAST_MR * kc, b, cp + r0 * ldc, ldc,
                                   init != NULL ? init + p * RNNFAST_NR : NULL);
         }
     }
@@ -457,10 +481,11 @@ static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float 
                                         ptrdiff_t w, float *c, ptrdiff_t ldc, const float *init)
 {
     float tmp[RNNFAST_MR * RNNFAST_NR];
-    for (ptrdiff_t r0 = 0; r0 < mc; r0 += RNNFAST_MR) {
-        int mr = (int)(mc - r0 < RNNFAST_MR ? mc - r0 : RNNFAST_MR);
+    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
+        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
+        int mr = rnnfast_sliver_rows(mc, i);
         memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_s_any(mr, kc, slivers + r0 * kc, panel, tmp, RNNFAST_NR, NULL);
+        rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, panel, tmp, RNNFAST_NR, NULL);
         for (ptrdiff_t r = 0; r < mr; r++)
             for (ptrdiff_t u = 0; u < w; u++)
                 c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR + u];

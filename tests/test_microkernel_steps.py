@@ -109,11 +109,23 @@ def test_small_tiles_and_float64_keep_the_blas_path():
 
 @pytest.mark.parametrize("gates", [4, 3])
 def test_lstm_and_gru_steps_at_h256_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
-    for N, H, nt, units in [(32, 256, 1, 256), (32, 256, 2, 256), (64, 256, 2, 256), (32, 256, 16, 32)]:
+    for N, H, nt, rows, units in [(32, 256, 1, 32, 256), (32, 256, 2, 16, 256), (64, 256, 2, 16, 256),
+                                  (32, 256, 16, 16, 32)]:
         plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
-        assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", 16, units), (N, H, nt)
+        assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, units), (N, H, nt)
         assert "whole slivers" in plan.why("step_weights")
     assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
+
+
+def test_one_thread_on_the_microkernel_takes_its_rows_in_one_block():
+    # A step's weights are then read once for all rows; the block stops at SERIAL_MICROKERNEL_ROWS.
+    for N, rows in [(32, 32), (64, 64), (128, 128), (200, 128)]:
+        plan = StepPlan.choose(4, N, 35, 256, np.float32, 1)
+        assert (plan.schedule, plan.step_weights, plan.rows) == ("serial", "microkernel", rows), N
+        assert "once for all its rows" in plan.why("tiles")
+    forced = StepPlan.choose(4, 64, 35, 256, np.float32, 1, rows=16, units=256)
+    assert forced.rows == 16
+    assert StepPlan.choose(4, 16, 35, 256, np.float32, 1).rows == 8  # BLAS tiles: the shape's own
 
 
 @pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=lambda c: c.name)

@@ -21,14 +21,15 @@ least H/32 rows (with fewer, each thread's pass over all the weights costs more 
 saves) and H <= 256 (the weights fit in L2).  H > 512 takes 128-unit blocks: as fast as 256 on two
 threads, and twice the tiles for a many-core machine.  Measurements: ``bench/RESULTS.md``.
 
-**Many cores.**  On the micro-kernel the tiles may follow the thread count, as its sums do not depend on the
-cut: unit blocks are halved (down to 32 units, one pair of 16-column panels) until there are as many tiles as
-threads, so each thread keeps its own slice of the step weights hot (H=1024 on 16 cores: 64-unit blocks, each
-thread's slice 1 MiB of a 2 MiB L2; on 64 cores: 32-unit blocks of 0.5 MiB at N <= 128).  The BLAS path's tiles
-stay the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of
-H <= 512 on BLAS has at most N/16 x H/64 tiles: 16 at N=32, H=512, 8 for the RNN at N=32, H=256, which leaves half
-of 16 cores idle (the LSTM's and GRU's steps at H=256 run on the micro-kernel: 32-unit blocks give 16 tiles at
-N=32).  Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
+**Many cores.**  On the micro-kernel the tiles may follow the thread count, as its sums do not depend on the cut:
+unit blocks are halved (down to 32 units, one pair of 16-column panels) until there are as many tiles as threads, so
+each thread keeps its own slice of the step weights hot (H=1024 on 16 cores: 64-unit blocks, each thread's slice 1
+MiB of a 2 MiB L2; on 64 cores: 32-unit blocks of 0.5 MiB at N <= 128).  One thread alone takes up to 128 rows in
+one block (``SERIAL_MICROKERNEL_ROWS``), reading a step's weights once for all of them.  The BLAS path's tiles stay
+the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of H <= 512
+on BLAS has at most N/16 x H/64 tiles: 16 at N=32, H=512, 8 for the RNN at N=32, H=256, which leaves half of 16
+cores idle (the LSTM's and GRU's steps at H=256 run on the micro-kernel: 32-unit blocks give 16 tiles at N=32).
+Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
 
 **Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
 tiles: each unit block's step weights (512 KiB at H = 512 in 64-unit blocks) are then read once a step and
@@ -83,6 +84,11 @@ MICROKERNEL_MIN_N = 32
 MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
 MICROKERNEL_MIN_GATES = 3
 WIDE_UNITS = 256
+# One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
+# are then read once a step, not once per 16-row block (one thread, H = 256: N = 32 forward 3% faster, N = 64
+# 3.5-4%, training 1-3%; bench/RESULTS.md).  A block of any height is cut into slivers of at least 3 rows where it
+# has 3 (``packed_gemm.h``), so no height leaves the FMA units idle on a last sliver of 1 or 2.
+SERIAL_MICROKERNEL_ROWS = 128
 # A tile reads each row of a gate block as a run of ``units`` values, the runs gates*H values apart.
 # Runs of at most 8 cache lines at least 8 KiB apart defeat the hardware prefetchers (every row starts a
 # new page) and collide in the L2 sets: there the blocked copy pays.
@@ -262,6 +268,13 @@ class StepPlan:
             else:
                 schedule = "shared_tiles"
                 reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"))
+
+        if (schedule == "serial" and step_weights == "microkernel" and "rows" not in force and "units" not in force
+                and rows < min(N, SERIAL_MICROKERNEL_ROWS)):
+            rows = min(N, SERIAL_MICROKERNEL_ROWS)
+            row_blocks = -(-N // rows)
+            reasons.append(("tiles", f"{rows}-row blocks: one thread reads a step's weights once for all its rows (the "
+                                     "micro-kernel's sums do not depend on the tile)"))
 
         tile_order = force.get("tile_order")
         if tile_order is not None:
