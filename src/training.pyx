@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The passes of a training step around the cells: dropout's masks, the softmax cross-entropy and its
+"""The passes of a training step around the cells: dropout's masks and products, the softmax cross-entropy and its
 gradient, the embedding's gradient, Adam's update and the squared norm that clipping reads.  Each is one pass
 over its arrays, where NumPy makes one per operation (Adam: twelve).  Every element's or row's arithmetic is
 its own, each sum runs in a fixed order, and the embedding's columns are each summed by one thread in row
@@ -46,6 +46,41 @@ def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] o
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
         o[i] = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
+
+
+def dropout_apply(uint64_t key, uint64_t threshold, double scale, const floating[::1] x, floating[::1] mask,
+                  floating[::1] out, int num_threads):
+    """``dropout_keep`` into ``mask`` and ``out = x * mask`` in the same pass: the layer's forward, where NumPy
+    made a second, single-threaded pass for the product."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    if mask.shape[0] != n or out.shape[0] != n:
+        raise ValueError(f"dropout_apply: x, mask, out have {n}, {mask.shape[0]}, {out.shape[0]} elements; "
+                         f"expected the same number")
+    if n == 0:
+        return
+    cdef floating zero = 0, kept = <floating>scale, k
+    cdef const floating* xp = &x[0]
+    cdef floating* mp = &mask[0]
+    cdef floating* o = &out[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
+        k = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
+        mp[i] = k
+        o[i] = xp[i] * k
+
+
+def times(const floating[::1] a, const floating[::1] b, floating[::1] out, int num_threads):
+    """``out = a * b``, element by element (dropout's backward)."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    if b.shape[0] != n or out.shape[0] != n:
+        raise ValueError(f"times: a, b, out have {n}, {b.shape[0]}, {out.shape[0]} elements; expected the same "
+                         f"number")
+    if n == 0:
+        return
+    cdef const floating* ap = &a[0]
+    cdef const floating* bp = &b[0]
+    cdef floating* o = &out[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
+        o[i] = ap[i] * bp[i]
 
 
 def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v, double beta1,

@@ -50,6 +50,34 @@ def test_dropout_mask_does_not_depend_on_the_thread_count(monkeypatch):
         np.testing.assert_array_equal(m, masks[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_time_dropout_draws_and_multiplies_in_one_pass_with_its_twins_bits(dtype, monkeypatch):
+    # The compiled forward (``dropout_apply``: mask and product together) and backward (``times``) against
+    # the NumPy backend's mask and product, on 1, 2 and 3 threads; a read-only input is read, not copied.
+    x = np.random.default_rng(1).standard_normal(BIG).astype(dtype)
+    x.flags.writeable = False
+    dout = np.random.default_rng(2).standard_normal(BIG).astype(dtype)
+    twin = TimeDropout(0.3, rng=np.random.default_rng(7))
+    expected = _on_numpy(twin.forward, x)
+    expected_grad = _on_numpy(twin.backward, dout)
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        layer = TimeDropout(0.3, rng=np.random.default_rng(7))
+        np.testing.assert_array_equal(layer.forward(x), expected)
+        np.testing.assert_array_equal(layer.mask, twin.mask)
+        np.testing.assert_array_equal(layer.backward(dout), expected_grad)
+    assert np.array_equal(expected, x * twin.mask) and np.count_nonzero(twin.mask) < x.size
+
+
+def test_dropout_passes_reject_arrays_of_other_sizes():
+    from rnnfast._core.training_passes import _training
+    a, b = np.ones(4, np.float32), np.ones(5, np.float32)
+    with pytest.raises(ValueError, match="times: a, b, out have 4, 5, 4 elements"):
+        _training.times(a, b, a.copy(), 1)
+    with pytest.raises(ValueError, match="dropout_apply: x, mask, out have 4, 4, 5 elements"):
+        _training.dropout_apply(1, 0, 1.0, a, a.copy(), b, 1)
+
+
 @pytest.mark.parametrize("layer", [TimeDropout, LockedDropout])
 def test_dropout_layers_repeat_with_the_seed_and_scale_the_gradient_by_the_mask(layer):
     x = np.random.default_rng(0).standard_normal((5, 7, 300)).astype(np.float32)

@@ -3,6 +3,9 @@ import numpy as np
 CONSTANTS: dict[str, int]
 
 def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray, num_threads: int) -> None: ...
+def dropout_apply(key: int, threshold: int, scale: float, x: np.ndarray, mask: np.ndarray, out: np.ndarray,
+                  num_threads: int) -> None: ...
+def times(a: np.ndarray, b: np.ndarray, out: np.ndarray, num_threads: int) -> None: ...
 def adam_update(
     p: np.ndarray,
     g: np.ndarray,

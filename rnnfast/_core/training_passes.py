@@ -1,5 +1,5 @@
-"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks, the softmax
-cross-entropy, the embedding's gradient, Adam, the squared norm) take, and their thread count.  The callers
+"""Which arrays the compiled training passes (``src/training.pyx``: dropout's masks and products, the
+softmax cross-entropy, the embedding's gradient, Adam, the squared norm) take, and their thread count.  The callers
 keep their NumPy twins for everything else: other dtypes and shapes, strided or read-only arrays, and the
 NumPy backend (``rnnfast.backend``)."""
 from __future__ import annotations
@@ -19,6 +19,15 @@ def compiled_dtype(dtype) -> bool:
     return backend.current() == "cython" and dtype in (np.float32, np.float64)
 
 
+def compiled_inputs(*arrays) -> bool:
+    """As ``compiled``, for arrays the pass only reads: they need not be writeable."""
+    first = arrays[0]
+    if not compiled_dtype(getattr(first, "dtype", None)):
+        return False
+    return all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape
+               and a.flags.c_contiguous for a in arrays)
+
+
 def compiled(*arrays) -> bool:
     """True where the compiled passes serve these arrays in place: ``compiled_dtype``, and every array is a
     C-contiguous, writeable ndarray of the first one's dtype and shape (NumPy's path broadcasts the rest)."""
@@ -31,6 +40,17 @@ def compiled(*arrays) -> bool:
 
 def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> None:
     _training.dropout_keep(key, threshold, scale, out.reshape(-1), resolve_num_threads())
+
+
+def dropout_apply(key: int, threshold: int, scale: float, x: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
+    """``mask`` as ``dropout_keep``, and ``out = x * mask``: C-contiguous arrays of one shape and dtype."""
+    _training.dropout_apply(key, threshold, scale, x.reshape(-1), mask.reshape(-1), out.reshape(-1),
+                            resolve_num_threads())
+
+
+def times(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a * b``: C-contiguous arrays of one shape and dtype."""
+    _training.times(a.reshape(-1), b.reshape(-1), out.reshape(-1), resolve_num_threads())
 
 
 def adam_update(p, g, m, v, beta1: float, beta2: float, step: float, eps: float) -> None:

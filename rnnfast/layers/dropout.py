@@ -15,12 +15,8 @@ def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     where the top 24 bits of ``splitmix64(key + i)`` (a uniform number in [0, 1) with 2^-24 steps) are at
     least ``p``; whichever thread draws it, the same ``key`` gives the same mask.  This NumPy code is the
     specification of the compiled pass (``src/training.pyx``), which gives the same bits."""
-    p = _check_p(p)
-    if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
-        raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
+    threshold, scale = _draw(key, p)
     mask = pool.output(shape, dtype)
-    threshold = math.ceil(p * (1 << 24))  # exact: p * 2^24 is a float64 without rounding
-    scale = 1.0 / (1.0 - p)
     if training_passes.compiled(mask):
         training_passes.dropout_keep(key, threshold, scale, mask)
         return mask
@@ -28,6 +24,14 @@ def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     keep = (splitmix64(counters) >> np.uint64(40)) >= np.uint64(threshold)
     mask[...] = np.where(keep, mask.dtype.type(scale), mask.dtype.type(0)).reshape(shape)
     return mask
+
+
+def _draw(key, p):
+    """(threshold, scale) of ``keep_mask``'s draw, after checking ``key`` and ``p``."""
+    p = _check_p(p)
+    if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
+        raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
+    return math.ceil(p * (1 << 24)), 1.0 / (1.0 - p)  # exact: p * 2^24 is a float64 without rounding
 
 
 def _check_p(p) -> float:
@@ -54,7 +58,14 @@ class _Dropout:
         # One key per call from the layer's generator, then a counter-based draw per element: a pass of
         # compiled code where the generator's own uniforms took twice as long as everything else.
         key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
-        self.mask = keep_mask(key, self.p, self._mask_shape(x.shape), x.dtype)
+        x = np.asarray(x)
+        shape = tuple(self._mask_shape(x.shape))
+        if shape == x.shape and training_passes.compiled_inputs(x):  # NumPy twin: the two lines below
+            threshold, scale = _draw(key, self.p)
+            self.mask, out = pool.output(shape, x.dtype), pool.output(shape, x.dtype)
+            training_passes.dropout_apply(key, threshold, scale, x, self.mask, out)
+            return out
+        self.mask = keep_mask(key, self.p, shape, x.dtype)
         return _times(x, self.mask)
 
     def backward(self, dout):
@@ -65,6 +76,9 @@ def _times(a, mask):
     """``a * mask`` into an output of the pool (``pool.output``): the layer's product is new every batch."""
     a = np.asarray(a)
     out = pool.output(np.broadcast_shapes(a.shape, mask.shape), np.result_type(a, mask))
+    if training_passes.compiled_inputs(a, mask, out):  # one pass on the layer's threads; NumPy twin below
+        training_passes.times(a, mask, out)
+        return out
     return np.multiply(a, mask, out=out)
 
 
