@@ -48,14 +48,18 @@ def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] o
         o[i] = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
 
 
+cdef int _same_sizes(str arrays, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) except -1:
+    if n1 != n0 or n2 != n0:
+        raise ValueError(f"{arrays} have {n0}, {n1}, {n2} elements; expected the same number")
+    return 0
+
+
 def dropout_apply(uint64_t key, uint64_t threshold, double scale, const floating[::1] x, floating[::1] mask,
                   floating[::1] out, int num_threads):
     """``dropout_keep`` into ``mask`` and ``out = x * mask`` in the same pass: the layer's forward, where NumPy
     made a second, single-threaded pass for the product."""
     cdef Py_ssize_t i, n = x.shape[0]
-    if mask.shape[0] != n or out.shape[0] != n:
-        raise ValueError(f"dropout_apply: x, mask, out have {n}, {mask.shape[0]}, {out.shape[0]} elements; "
-                         f"expected the same number")
+    _same_sizes("dropout_apply: x, mask, out", n, mask.shape[0], out.shape[0])
     if n == 0:
         return
     cdef floating zero = 0, kept = <floating>scale, k
@@ -71,9 +75,7 @@ def dropout_apply(uint64_t key, uint64_t threshold, double scale, const floating
 def times(const floating[::1] a, const floating[::1] b, floating[::1] out, int num_threads):
     """``out = a * b``, element by element (dropout's backward)."""
     cdef Py_ssize_t i, n = a.shape[0]
-    if b.shape[0] != n or out.shape[0] != n:
-        raise ValueError(f"times: a, b, out have {n}, {b.shape[0]}, {out.shape[0]} elements; expected the same "
-                         f"number")
+    _same_sizes("times: a, b, out", n, b.shape[0], out.shape[0])
     if n == 0:
         return
     cdef const floating* ap = &a[0]
