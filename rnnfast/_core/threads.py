@@ -8,6 +8,7 @@ import threading
 from contextlib import contextmanager
 
 from . import config
+from .busy_cores import busy_cores
 
 ENV_VAR = "RNNFAST_NUM_THREADS"
 
@@ -57,7 +58,8 @@ def serial_after_fork() -> bool:
 
 
 def resolve_num_threads(num_threads=None) -> int:
-    """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else ``$OMP_NUM_THREADS``, else the core count.
+    """``num_threads`` argument, else ``$RNNFAST_NUM_THREADS``, else ``$OMP_NUM_THREADS``, else the core count,
+    less the cores other processes keep busy at the time (``busy_cores``; Linux).
 
     Without OpenMP in the build the answer is always 1, and so it is in a
     process forked after its parent had started OpenMP threads (see above).
@@ -88,8 +90,8 @@ def configured_num_threads(num_threads=None) -> int:
         except ValueError:
             raise ValueError(f"{ENV_VAR} must be a positive integer; got {raw!r}") from None
         n = _check_count(n, ENV_VAR)
-    else:
-        n = _omp_num_threads() or available_cores()
+    else:  # the default: the cores this process may use, less those other processes keep busy
+        n = _omp_num_threads() or busy_cores.free_threads(available_cores())
     if not config.openmp_enabled() or _forked_after_openmp:
         return 1
     return n
