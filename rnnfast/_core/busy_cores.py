@@ -47,19 +47,20 @@ class BusyCores:
     def __init__(self, sample: Callable[[], Optional[int]] = runnable_elsewhere,
                  clock: Callable[[], float] = time.monotonic, interval: float = SAMPLE_SECONDS):
         self.sample, self.clock, self.interval = sample, clock, interval
-        self._at = None
-        self._last = [0, 0]
+        self._next = None  # when the next sample is due
+        self._latest = self._busy = 0
         self._lock = threading.Lock()
 
     def count(self) -> int:
         now = self.clock()
-        if self._at is not None and now - self._at < self.interval:
-            return min(self._last)
+        if self._next is not None and now < self._next:  # every call of a kernel asks: keep this path short
+            return self._busy
         with self._lock:
-            if self._at is None or now - self._at >= self.interval:
-                self._at = now
-                self._last = [self._last[1], self.sample() or 0]
-            return min(self._last)
+            if self._next is None or now >= self._next:
+                self._next = now + self.interval
+                latest = self.sample() or 0
+                self._busy, self._latest = min(self._latest, latest), latest
+            return self._busy
 
     def free_threads(self, wanted: int, cores: int = SYSTEM_CORES) -> int:
         """``wanted`` threads, or fewer where other processes keep some of the system's ``cores`` busy; at least
