@@ -1,5 +1,5 @@
-"""The default thread count leaves out the cores other processes keep busy (``rnnfast._core.busy_cores``), and
-an explicit count is kept whatever the load."""
+"""The default thread count leaves out the cores other processes keep busy (``rnnfast._core.busy_cores``) and
+keeps to a container's CPU quota, and an explicit count is kept whatever the load."""
 import subprocess
 import sys
 import time
@@ -76,3 +76,38 @@ def test_a_spinning_process_is_seen_as_busy():
     finally:
         child.kill()
         child.wait()
+
+
+def _cgroups(tmp_path, monkeypatch, own: str, files: dict):
+    """A fake cgroup mount under tmp_path and a /proc/self/cgroup that names ``own``; ``files``: path -> text."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "proc_cgroup").write_text(own)
+    monkeypatch.setattr(threads, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr(threads, "PROC_CGROUP", str(tmp_path / "proc_cgroup"))
+    return threads._read_cgroup_quota()
+
+
+def test_a_cgroup_cpu_quota_is_read_as_whole_cpus(tmp_path, monkeypatch):
+    v2 = "0::/job\n"
+    assert _cgroups(tmp_path / "a", monkeypatch, v2, {"job/cpu.max": "150000 100000\n"}) == 2
+    assert _cgroups(tmp_path / "b", monkeypatch, v2, {"job/cpu.max": "max 100000\n"}) is None
+    assert _cgroups(tmp_path / "c", monkeypatch, "0::/\n", {"cpu.max": "50000 100000\n"}) == 1  # a namespace's root
+    v1 = "4:memory:/x\n1:cpu,cpuacct:/job\n"
+    assert _cgroups(tmp_path / "d", monkeypatch, v1, {"cpu/job/cpu.cfs_quota_us": "300000\n",
+                                                      "cpu/job/cpu.cfs_period_us": "100000\n"}) == 3
+    assert _cgroups(tmp_path / "e", monkeypatch, v1, {"cpu/job/cpu.cfs_quota_us": "-1\n",
+                                                      "cpu/job/cpu.cfs_period_us": "100000\n"}) is None
+    assert _cgroups(tmp_path / "f", monkeypatch, "garbage", {"cpu.max": "a b"}) is None  # unreadable: no quota
+
+
+def test_available_cores_keep_to_the_quota(monkeypatch):
+    import os
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: 1)
+    assert threads.available_cores() == 1
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: 10_000)
+    assert threads.available_cores() == affinity
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: None)
+    assert threads.available_cores() == affinity

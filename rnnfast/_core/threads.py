@@ -2,6 +2,7 @@
 and keeps BLAS single-threaded while the kernels run."""
 from __future__ import annotations
 
+import math
 import operator
 import os
 import threading
@@ -14,11 +15,74 @@ ENV_VAR = "RNNFAST_NUM_THREADS"
 
 
 def available_cores() -> int:
-    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    """Cores this process may run on: its CPU affinity where the OS reports it, and no more than a container's CPU
+    quota (Linux cgroups) allows."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+# A CPU quota (Linux cgroups) is read from this process's own cgroup (``/proc/self/cgroup``), then from the root of
+# the mount, which is a container's own cgroup under a cgroup namespace: cgroup v2's ``cpu.max`` ("quota period"
+# or "max"), cgroup v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` (-1: none).
+CGROUP_ROOT = "/sys/fs/cgroup"
+PROC_CGROUP = "/proc/self/cgroup"
+_quota_read = False
+_quota = None
+
+
+def cgroup_cpu_quota():
+    """The CPUs a cgroup CPU quota allows this process (its quota over its period, rounded up), or None where there
+    is none.  Read once.  A team larger than the quota waits at every join for members the quota has paused, as for
+    cores that other processes keep busy (``busy_cores``)."""
+    global _quota_read, _quota
+    if not _quota_read:
+        _quota, _quota_read = _read_cgroup_quota(), True
+    return _quota
+
+
+def _read_cgroup_quota():
+    own_v2 = own_v1 = None
+    try:
+        with open(PROC_CGROUP) as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    own_v2 = path
+                elif "cpu" in controllers.split(","):
+                    own_v1 = path
+    except (OSError, ValueError):
+        pass
+    for path in ([own_v2] if own_v2 else []) + ["/"]:
+        quota = _quota_of(os.path.join(CGROUP_ROOT + path, "cpu.max"), None)
+        if quota is not None:
+            return quota
+    for path in ([own_v1] if own_v1 else []) + ["/"]:
+        quota = _quota_of(os.path.join(CGROUP_ROOT + "/cpu" + path, "cpu.cfs_quota_us"),
+                          os.path.join(CGROUP_ROOT + "/cpu" + path, "cpu.cfs_period_us"))
+        if quota is not None:
+            return quota
+    return None
+
+
+def _quota_of(quota_file, period_file):
+    """CPUs from a v2 ``cpu.max`` (``period_file`` None) or a v1 quota and period; None where there is no quota or no
+    file."""
+    try:
+        with open(quota_file) as f:
+            fields = f.read().split()
+        if period_file is not None:
+            with open(period_file) as f:
+                fields.append(f.read().strip())
+        quota, period = fields[0], int(fields[1])
+        if quota == "max" or int(quota) <= 0 or period <= 0:
+            return None
+        return max(1, math.ceil(int(quota) / period))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _check_count(value, name: str) -> int:
