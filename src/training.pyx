@@ -36,16 +36,22 @@ cdef inline int _team(Py_ssize_t elements, int num_threads) noexcept nogil:
     return team(elements // MIN_ELEMENTS_PER_THREAD, num_threads)
 
 
+cdef inline floating _kept(uint64_t key, Py_ssize_t i, uint64_t threshold, floating kept) noexcept nogil:
+    """Element i's mask value: ``kept`` where the top 24 bits of ``splitmix64(key + i)`` are at least
+    ``threshold``, else 0."""
+    return kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else 0
+
+
 def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] out, int num_threads):
     """``out[i] = scale`` where the top 24 bits of ``splitmix64(key + i)`` are at least ``threshold``, else 0:
     inverted dropout's mask, each element's draw its own counter's."""
     cdef Py_ssize_t i, n = out.shape[0]
-    cdef floating zero = 0, kept = <floating>scale
+    cdef floating kept = <floating>scale
     if n == 0:
         return
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        o[i] = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
+        o[i] = _kept(key, i, threshold, kept)
 
 
 cdef int _same_sizes(str arrays, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) except -1:
@@ -62,12 +68,12 @@ def dropout_apply(uint64_t key, uint64_t threshold, double scale, const floating
     _same_sizes("dropout_apply: x, mask, out", n, mask.shape[0], out.shape[0])
     if n == 0:
         return
-    cdef floating zero = 0, kept = <floating>scale, k
+    cdef floating kept = <floating>scale, k
     cdef const floating* xp = &x[0]
     cdef floating* mp = &mask[0]
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        k = kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else zero
+        k = _kept(key, i, threshold, kept)
         mp[i] = k
         o[i] = xp[i] * k
 

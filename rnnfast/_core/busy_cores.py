@@ -1,10 +1,10 @@
 """How many cores other processes keep busy, sampled from ``/proc`` (Linux), so that the default thread count
 leaves them out.
 
-An OpenMP team larger than the free cores stalls at every join on a member the scheduler has set aside: with a
-2-thread NumPy process beside it on this 2-core machine, a training step of the textbook's GRU took 2.7-3.6x as
-long on two threads as on one, and one thread ran at 1.3-1.7x its idle time (``bench/RESULTS.md``).  The kernels'
-bits do not depend on the thread count, so the count may follow the machine's load from call to call.
+An OpenMP team larger than the free cores stalls at every join on a member the scheduler has set aside, whether
+the members spin or sleep while they wait; fewer threads, each with a core, lose only their share of the machine
+(measured: ``bench/RESULTS.md``).  The kernels' bits do not depend on the thread count, so the count may follow
+the machine's load from call to call.
 
 A sample counts the runnable threads of the whole system (``/proc/loadavg``'s fourth field) less this process's
 own (its tasks in state R: the caller, and OpenMP workers still spinning after a parallel region).  Samples are

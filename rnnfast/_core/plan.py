@@ -85,8 +85,7 @@ MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
 MICROKERNEL_MIN_GATES = 3
 WIDE_UNITS = 256
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
-# are then read once a step, not once per 16-row block (one thread, H = 256: N = 32 forward 3% faster, N = 64
-# 3.5-4%, training 1-3%; bench/RESULTS.md).  A block of any height is cut into slivers of at least 3 rows where it
+# are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any height is cut into slivers of at least 3 rows where it
 # has 3 (``packed_gemm.h``), so no height leaves the FMA units idle on a last sliver of 1 or 2.
 SERIAL_MICROKERNEL_ROWS = 128
 # A tile reads each row of a gate block as a run of ``units`` values, the runs gates*H values apart.

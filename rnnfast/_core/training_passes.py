@@ -20,7 +20,8 @@ def compiled_dtype(dtype) -> bool:
 
 
 def compiled_inputs(*arrays) -> bool:
-    """As ``compiled``, for arrays the pass only reads: they need not be writeable."""
+    """True where the compiled passes serve these arrays as inputs: ``compiled_dtype``, and every array is a
+    C-contiguous ndarray of the first one's dtype and shape (NumPy's path broadcasts the rest)."""
     first = arrays[0]
     if not compiled_dtype(getattr(first, "dtype", None)):
         return False
@@ -29,13 +30,9 @@ def compiled_inputs(*arrays) -> bool:
 
 
 def compiled(*arrays) -> bool:
-    """True where the compiled passes serve these arrays in place: ``compiled_dtype``, and every array is a
-    C-contiguous, writeable ndarray of the first one's dtype and shape (NumPy's path broadcasts the rest)."""
-    first = arrays[0]
-    if not compiled_dtype(getattr(first, "dtype", None)):
-        return False
-    return all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape
-               and a.flags.c_contiguous and a.flags.writeable for a in arrays)
+    """True where the compiled passes serve these arrays in place: ``compiled_inputs``, and every array is
+    writeable."""
+    return compiled_inputs(*arrays) and all(a.flags.writeable for a in arrays)
 
 
 def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> None:

@@ -16,7 +16,7 @@ Outputs (``WorkspacePool.output``: the kernels' ``hs``, ``dx`` and weight gradie
 products) are the caller's alone, but their memory is remembered: once nothing else references an
 output -- the training loop has moved on to the next batch -- the next output of its shape reuses it.
 In a training step the outputs were most of the memory still faulted in afresh (glibc trims the heap it
-had just grown): the main job alone in its process ran 4-6% slower.  CPython's reference count says when nothing else can
+had just grown; measured: ``bench/RESULTS.md``).  CPython's reference count says when nothing else can
 reach an array: a view, a memoryview, a tensor sharing its memory all hold a reference to it.  They are
 remembered up to a quarter of the budget (whether alive or not), at most 8 of one shape and dtype.
 """
