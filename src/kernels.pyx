@@ -22,6 +22,7 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 cimport numpy as cnp
+from libc.string cimport memcpy
 
 from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, column_dot_sums, column_sums, gather_rows,
                         weight_gradients)
@@ -150,6 +151,17 @@ cdef inline void stream_phase(int phase, Py_ssize_t k, const StreamBuffers* b, f
 
 # --- The time loop, written once ---
 
+cdef inline void gather_step_rows(Py_ssize_t t, Py_ssize_t n0, Py_ssize_t n1, Tiling s, const StepBuffers* b,
+                                  floating* act) noexcept nogil:
+    """Token input: rows n0..n1-1 of step t's block get their tokens' table rows, by the thread about to run
+    them, so that they are in its cache when its tiles add the products (gathered a window at a time by
+    all threads, a thread's rows had mostly been written by the other, and left its cache)."""
+    cdef Py_ssize_t G = s.gates * s.H, r
+    cdef const floating* table = <const floating*>b.table
+    for r in range(s.offsets[t] + n0, min(s.offsets[t] + n1, s.offsets[t + 1])):
+        memcpy(act + r * G, table + b.tokens[r] * G, G * sizeof(floating))
+
+
 cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s,
                         const StepBuffers* b, floating* act) noexcept nogil:
     """Steps w0..w1-1 over row blocks rb0..rb1-1, by one thread: all of them, or its own."""
@@ -157,6 +169,8 @@ cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t
     cdef int phase, phases = forward_phases(b)
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H)
     for t in range(w0, w1):
+        if b.table != NULL:
+            gather_step_rows(t, rb0 * s.rows, rb1 * s.rows, s, b, act)
         rb_end = min(rb1, running_row_blocks(s, t))  # tiles past the running rows: none
         for phase in range(phases):
             for i in range(max(rb_end - rb0, 0) * s.unit_blocks):
@@ -222,6 +236,8 @@ cdef StepBuffers _step_buffers(object buf, int ft) except *:
     b.drh = _data(buf.drh, ft)
     b.dGx = _data(buf.dGx, ft)
     b.dGh = _data(buf.dGh, ft)
+    b.table = _data(buf.table, ft)
+    b.tokens = <const Py_ssize_t*>_data(buf.tokens, cnp.NPY_INTP)
     return b
 
 
@@ -276,8 +292,8 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
                          or buf.table.shape[1] != G):
         raise ValueError("kernel buffers: token input needs a table of G columns and a token per row")
     with nogil:
-        # The input projection of all steps at once: act = x @ Wx + bias (token input: a window at a time,
-        # below, so that the rows are still in cache when the steps read them).
+        # The input projection of all steps at once: act = x @ Wx + bias (token input: a table row per step
+        # row, copied as the steps run, ``gather_step_rows``; shared tiles a window at a time).
         if x_tm != NULL:
             all_steps_gemm(False, False, rows, G, D, x_tm, D, &Wx[0, 0], G, act, G, bias_x, num_threads,
                            mark, microkernel)
@@ -292,7 +308,7 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_WINDOW)
-            if x_tm == NULL:
+            if x_tm == NULL and schedule == SHARED_TILES:
                 gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
             if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
                 for part in prange(nt, num_threads=nt, schedule="static"):

@@ -64,6 +64,10 @@ cdef struct StepBuffers:
     void* drh                  # (N, H) reset-before GRU: dL/d(r * h) of one step
     void* dGx                  # (rows, G) gradient at the input pre-activations
     void* dGh                  # (rows, G) ... at the recurrent ones (the same array where they coincide)
+    # Token input (no x): a step row's input pre-activations are the ``table`` row of its token (``tokens``:
+    # one per time-major row); NULL with x.
+    const void* table          # (V, G)
+    const Py_ssize_t* tokens   # (rows,)
 
 
 cdef inline Tiling make_tiling(Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, Py_ssize_t gates, Py_ssize_t rows,

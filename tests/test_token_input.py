@@ -9,6 +9,7 @@ import pytest
 import rnnfast
 import rnnfast.reference as reference
 from rnnfast import backend
+from rnnfast._core import driver
 from rnnfast.layers import RecurrentStack
 from rnnfast.models import RNNLM, SequenceClassifier
 
@@ -89,6 +90,32 @@ def test_bits_do_not_depend_on_the_thread_count(rng):
             other = run_tokens(cell, rnnfast, *problem, num_threads=threads)
             for a, b in zip(one[0] + one[1], other[0] + other[1]):
                 np.testing.assert_array_equal(a, b, err_msg=f"{cell} with {threads} threads")
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["dense", "ragged"])
+def test_every_schedule_copies_the_table_rows(ragged, rng):
+    """Serial and owned-row steps copy each step's table rows as they run it, shared tiles a window at a
+    time: on the same tiles, every schedule on 1-3 threads gives the bits of one thread's serial steps, over
+    more steps than a window."""
+    N, T, H = 12, 20, 16
+    for cell in (CELL_BY_NAME["lstm"], CELL_BY_NAME["gru_reset_after"], CELL_BY_NAME["rnn_tanh"]):
+        ids, E, params, states, lengths, dhs, dfinals = token_problem(cell, rng, N=N, T=T, D=8, H=H, V=9,
+                                                                      dtype=np.float32, ragged=ragged)
+        results = []
+        for schedule, nt in [("serial", 1), ("serial", 2), ("owned_rows", 2), ("owned_rows", 3),
+                             ("shared_tiles", 2), ("shared_tiles", 3)]:
+            plan = cell.plan(N, T, H, np.float32, nt, schedule=schedule, rows=4, units=8)
+            hs, finals, cache = driver.sequence_forward(cell.spec, ids, params[0], params[1],
+                                                        params[2:2 + cell.n_biases], states, lengths, cell.option,
+                                                        nt, plan=plan, embedding=E, **cell._extra(params))
+            assert cache.tokens.embedding is not None  # folded: the kernel copies table rows
+            results.append([hs, *finals, *cell.backward(rnnfast, dhs, cache, dfinals)])
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_array_equal(a, b)
+        ref_out, ref_grads, _ = run_tokens(cell, reference, ids, E, params, states, lengths, dhs, dfinals)
+        for a, b in zip(results[0], ref_out + ref_grads):
+            assert rel_err(a, b) < TOL[np.float32]
 
 
 @pytest.mark.parametrize("impl", [rnnfast, reference], ids=["kernels", "reference"])
