@@ -63,6 +63,29 @@ def test_only_the_default_count_follows_the_load(monkeypatch):
     assert threads.resolve_num_threads() == cores
 
 
+def test_the_default_count_is_looked_up_once_per_sampling_interval(monkeypatch):
+    looked = []
+    monkeypatch.setattr(threads, "available_cores", lambda: looked.append(1) or 4)
+    monkeypatch.setattr(threads, "busy_cores", BusyCores(sample=lambda: 0, interval=3600.0))
+    expected = min(4, busy_cores.SYSTEM_CORES)
+    assert threads.default_num_threads() == expected
+    assert threads.default_num_threads() == expected
+    assert len(looked) == 1  # within the interval: the count already looked up
+    monkeypatch.setattr(threads, "busy_cores", BusyCores(sample=lambda: 0, interval=3600.0))
+    assert threads.default_num_threads() == expected
+    assert len(looked) == 2  # another sampler: looked up again
+
+
+def test_the_environment_is_read_as_os_environ_has_it(monkeypatch):
+    monkeypatch.delenv("RNNFAST_TEST_VALUE", raising=False)
+    assert threads._getenv("RNNFAST_TEST_VALUE") is None
+    for value in ("3", " 2 ", "", "d\u00e9j\u00e0"):
+        monkeypatch.setenv("RNNFAST_TEST_VALUE", value)
+        assert threads._getenv("RNNFAST_TEST_VALUE") == value
+    monkeypatch.setattr(threads.os, "environ", {"RNNFAST_TEST_VALUE": "5"})  # a plain mapping in its place
+    assert threads._getenv("RNNFAST_TEST_VALUE") == "5"
+
+
 @pytest.mark.skipif(busy_cores.runnable_elsewhere() is None, reason="no /proc to read the load from")
 def test_a_spinning_process_is_seen_as_busy():
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
