@@ -28,9 +28,43 @@
 #define RNNFAST_KC 256
 #define RNNFAST_MC 132 /* rows per group: 22 slivers of 6, 132 KiB of stack at most */
 
+/* The panels that come next, asked for into L2 while a kernel call runs (``RNNFAST_AHEAD_STEP``). */
+typedef struct {
+    const float *p0, *p1;
+    ptrdiff_t lines;
+} rnnfast_ahead;
+
+static inline rnnfast_ahead rnnfast_no_ahead(void)
+{
+    rnnfast_ahead none = {NULL, NULL, 0};
+    return none;
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 #define RNNFAST_PACKED_GEMM 1
 #include <immintrin.h>
+
+/* ``rnnfast_ahead`` in a kernel call: ``lines`` k-rows (one cache line each) of ``p0`` and of ``p1`` (16 floats
+ * apart), one of each every RNNFAST_AHEAD_EVERY k at most, so they are all asked for
+ * in the call's first part.  All at once before the call (a run of up to 172 prefetches before each sliver), they
+ * held up the kernel's own loads: the step products at H = 256 ran at 98-112 GF/s on one core, 113-115 without
+ * them; spread out, the next panels still arrive in time where a step's weights come from L3 (H = 1024). */
+#define RNNFAST_AHEAD_EVERY 4
+#define RNNFAST_AHEAD_START                                                 \
+    ptrdiff_t ahead_every = ahead.lines > 0 ? kc / ahead.lines : kc + 1;    \
+    ahead_every = ahead_every < 1 ? 1 : ahead_every > RNNFAST_AHEAD_EVERY ? RNNFAST_AHEAD_EVERY : ahead_every; \
+    ptrdiff_t ahead_wait = ahead_every, ahead_left = ahead.lines;
+#define RNNFAST_AHEAD_STEP                                                  \
+    if (--ahead_wait == 0) {                                                \
+        ahead_wait = ahead_every;                                           \
+        if (ahead_left > 0) {                                               \
+            ahead_left--;                                                   \
+            _mm_prefetch((const char *)ahead.p0, _MM_HINT_T1);              \
+            _mm_prefetch((const char *)ahead.p1, _MM_HINT_T1);              \
+            ahead.p0 += RNNFAST_NR;                                         \
+            ahead.p1 += RNNFAST_NR;                                         \
+        }                                                                   \
+    }
 
 /* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6; where ``init`` is not
  * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
@@ -69,13 +103,15 @@
 #define RNNFAST_UKERNEL(MR)                                                 \
     static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, \
                                              const float *b, float *c, ptrdiff_t ldc, \
-                                             const float *init)             \
+                                             const float *init, rnnfast_ahead ahead) \
     {                                                                       \
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
+        RNNFAST_AHEAD_START                                                 \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m256 b0 = _mm256_loadu_ps(b + 16 * k);                        \
             __m256 b1 = _mm256_loadu_ps(b + 16 * k + 8);                    \
+            RNNFAST_AHEAD_STEP                                              \
             RNNFAST_ROWS##MR(RNNFAST_UK_FMA)                                \
         }                                                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_STORE)                                  \
@@ -87,7 +123,6 @@ RNNFAST_UKERNEL(4)
 RNNFAST_UKERNEL(5)
 RNNFAST_UKERNEL(6)
 
-static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
 
 /* The same sums two panels at a time in AVX-512 registers: C[0:mr, panel p0] and C[0:mr, panel p1] +=
  * A[0:mr, 0:kc] @ each panel, 12 accumulators of 16 lanes.  Each C element still gets one FMA per k in
@@ -119,13 +154,16 @@ static inline void rnnfast_prefetch_l2(const float *p) { _mm_prefetch((const cha
 #define RNNFAST_UKERNEL2(MR)                                                \
     RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR(       \
         ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
-        float *c0, float *c1, ptrdiff_t ldc, const float *init0, const float *init1) \
+        float *c0, float *c1, ptrdiff_t ldc, const float *init0, const float *init1, \
+        rnnfast_ahead ahead)                                                \
     {                                                                       \
         RNNFAST_ROWS##MR(RNNFAST_UK2_DECL)                                  \
         RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
+        RNNFAST_AHEAD_START                                                 \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m512 b0 = _mm512_loadu_ps(p0 + 16 * k);                       \
             __m512 b1 = _mm512_loadu_ps(p1 + 16 * k);                       \
+            RNNFAST_AHEAD_STEP                                              \
             RNNFAST_ROWS##MR(RNNFAST_UK2_FMA)                               \
         }                                                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK2_STORE)                                 \
@@ -140,15 +178,16 @@ RNNFAST_UKERNEL2(6)
 RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a,
                                                                 const float *p0, const float *p1,
                                                                 float *c0, float *c1, ptrdiff_t ldc,
-                                                                const float *init0, const float *init1)
+                                                                const float *init0, const float *init1,
+                                                                rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
-    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
-    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
-    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
-    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
-    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc, init0, init1); break;
+    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
     }
 }
 #else
@@ -156,27 +195,43 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_
 #endif
 
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
-                                         const float *b, float *c, ptrdiff_t ldc, const float *init)
+                                         const float *b, float *c, ptrdiff_t ldc, const float *init,
+                                         rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc, init); break;
-    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc, init); break;
-    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc, init); break;
-    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc, init); break;
-    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc, init); break;
-    default: rnnfast_ukernel_s1(kc, a, b, c, ldc, init); break;
+    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc, init, ahead); break;
+    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc, init, ahead); break;
+    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc, init, ahead); break;
+    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc, init, ahead); break;
+    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc, init, ahead); break;
+    default: rnnfast_ukernel_s1(kc, a, b, c, ldc, init, ahead); break;
     }
 }
 #else
 #define RNNFAST_PACKED_GEMM 0
 #define RNNFAST_HAVE_AVX512_KERNEL 0
-static inline void rnnfast_prefetch_l2(const float *p) { (void)p; }
 static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
-                                         const float *b, float *c, ptrdiff_t ldc, const float *init)
+                                         const float *b, float *c, ptrdiff_t ldc, const float *init,
+                                         rnnfast_ahead ahead)
 {
-    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)init;  /* never called */
+    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)init; (void)ahead;  /* never called */
 }
 #endif
+
+/* Sliver i's share of the kc lines of the panels that come next (``next1`` NULL: one panel; ``next0`` NULL:
+ * none), to be asked for while its kernel call runs. */
+static inline rnnfast_ahead rnnfast_sliver_ahead(const float *next0, const float *next1, ptrdiff_t kc,
+                                                 ptrdiff_t nslivers, ptrdiff_t i)
+{
+    rnnfast_ahead ahead = rnnfast_no_ahead();
+    if (next0 != NULL) {
+        ptrdiff_t l0 = i * kc / nslivers, l1 = (i + 1) * kc / nslivers;
+        ahead.p0 = next0 + l0 * RNNFAST_NR;
+        ahead.p1 = (next1 != NULL ? next1 : next0) + l0 * RNNFAST_NR;
+        ahead.lines = l1 - l0;
+    }
+    return ahead;
+}
 
 /* How mc rows are cut into slivers: 6 rows each, but where that would leave a last sliver of 1-3 rows
  * (whose 2-6 accumulators leave the FMA units idle), the last two share their rows (13 -> 6, 4, 3;
@@ -327,15 +382,13 @@ static inline int rnnfast_select_wide_kernel(int on)
 
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
 /* ``rnnfast_slivers_times_panels_s`` on the AVX-512 kernel: panels p and p+1 together, a last odd
- * panel on the 6 x 16 kernel.  The next two panels are prefetched into L2 as the single-panel loop
- * does for one. */
+ * panel on the 6 x 16 kernel.  The next two panels are asked for as the single-panel loop asks for one. */
 RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
     ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,
     ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
     ptrdiff_t ldc, const float *init)
 {
     ptrdiff_t nslivers = rnnfast_sliver_count(mc);
-    ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p += 2) {
         int pair = p + 1 < npanels;
         const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = pair ? b0 + panel_stride : NULL;
@@ -351,20 +404,15 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
             next0 = panels + (k0 + RNNFAST_KC) * RNNFAST_NR;
             next1 = npanels > 1 ? next0 + panel_stride : NULL;
         }
-        ptrdiff_t line = 0;
         for (ptrdiff_t i = 0; i < nslivers; i++) {
             ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
             int mr = rnnfast_sliver_rows(mc, i);
-            for (ptrdiff_t q = 0; next0 != NULL && q < lines_per_sliver && line < kc; q++, line++) {
-                rnnfast_prefetch_l2(next0 + line * RNNFAST_NR);
-                if (next1 != NULL)
-                    rnnfast_prefetch_l2(next1 + line * RNNFAST_NR);
-            }
+            rnnfast_ahead ahead = rnnfast_sliver_ahead(next0, next1, kc, nslivers, i);
             if (pair)
                 rnnfast_ukernel2_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc,
-                                       ldc, init0, init1);
+                                       ldc, init0, init1, ahead);
             else
-                rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, c0 + r0 * ldc, ldc, init0);
+                rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, c0 + r0 * ldc, ldc, init0, ahead);
         }
     }
 }
@@ -386,23 +434,19 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
     }
 #endif
     ptrdiff_t nslivers = rnnfast_sliver_count(mc);
-    ptrdiff_t lines_per_sliver = (kc + nslivers - 1) / nslivers;
     for (ptrdiff_t p = 0; p < npanels; p++) {
         const float *b = panels + p * panel_stride + k0 * RNNFAST_NR;
         float *cp = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
-        /* The block that comes next (next panel, or the first panel's next k-block) is
-         * prefetched into L2 a few lines per sliver, so the first sliver over it does not
-         * wait on L3 (the weights of a step, 16 MiB at H = 1024, never stay in L2):
-         * ~94 -> ~102 GF/s median on one core at H = 1024. */
+        /* The block that comes next (next panel, or the first panel's next k-block) is asked for
+         * into L2 a share per sliver (``rnnfast_ahead``), so the first sliver over it does not wait
+         * on L3: the weights of a step, 16 MiB at H = 1024, never stay in L2. */
         const float *next = p + 1 < npanels ? b + panel_stride
                           : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
-        ptrdiff_t line = 0;
         for (ptrdiff_t i = 0; i < nslivers; i++) {
             ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
-            for (ptrdiff_t q = 0; next != NULL && q < lines_per_sliver && line < kc; q++, line++)
-                rnnfast_prefetch_l2(next + line * RNNFAST_NR);
             rnnfast_ukernel_s_any(rnnfast_sliver_rows(mc, i), kc, slivers + i * RNNFAST_MR * kc, b, cp + r0 * ldc, ldc,
-                                  init != NULL ? init + p * RNNFAST_NR : NULL);
+                                  init != NULL ? init + p * RNNFAST_NR : NULL,
+                                  rnnfast_sliver_ahead(next, NULL, kc, nslivers, i));
         }
     }
 }
@@ -485,7 +529,7 @@ static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float 
         ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
         int mr = rnnfast_sliver_rows(mc, i);
         memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, panel, tmp, RNNFAST_NR, NULL);
+        rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, panel, tmp, RNNFAST_NR, NULL, rnnfast_no_ahead());
         for (ptrdiff_t r = 0; r < mr; r++)
             for (ptrdiff_t u = 0; u < w; u++)
                 c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR + u];
