@@ -47,8 +47,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
 /* ``rnnfast_ahead`` in a kernel call: ``lines`` k-rows (one cache line each) of ``p0`` and of ``p1`` (16 floats
  * apart), one of each every RNNFAST_AHEAD_EVERY k at most, so they are all asked for
  * in the call's first part.  All at once before the call (a run of up to 172 prefetches before each sliver), they
- * held up the kernel's own loads: the step products at H = 256 ran at 98-112 GF/s on one core, 113-115 without
- * them; spread out, the next panels still arrive in time where a step's weights come from L3 (H = 1024). */
+ * held up the kernel's own loads, and the step products ran slower than with no prefetch at all; spread out, the
+ * next panels still arrive in time where a step's weights come from L3 (H = 1024).  Measured: bench/RESULTS.md. */
 #define RNNFAST_AHEAD_EVERY 4
 #define RNNFAST_AHEAD_START                                                 \
     ptrdiff_t ahead_every = ahead.lines > 0 ? kc / ahead.lines : kc + 1;    \

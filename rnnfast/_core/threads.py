@@ -140,8 +140,8 @@ def resolve_num_threads(num_threads=None) -> int:
 
 def _getenv(name: str) -> Optional[str]:
     """``os.environ.get(name)``.  For a name that is not set (the usual case) ``Mapping.get`` raises and catches a
-    KeyError, which made the two lookups of every kernel call cost 3.7 us of a 70 us step call; CPython's
-    ``os.environ`` keeps its values in a dict (``_data``, in step with ``putenv``), read here where it has one."""
+    KeyError, and every kernel call looks up two names (bench/RESULTS.md has the cost); CPython's ``os.environ``
+    keeps its values in a dict (``_data``, in step with ``putenv``), read here where it has one."""
     env = os.environ
     data = getattr(env, "_data", None)
     if type(data) is not dict:
@@ -163,7 +163,7 @@ _default = (None, -math.inf, 1)  # (the sampler it came from, valid until, the c
 def default_num_threads() -> int:
     """``available_cores()`` less the cores other processes keep busy (``busy_cores``), at least one.  Looked up
     at most once per sampling interval of ``busy_cores``: every kernel call asks, and the affinity, the quota and
-    the load change slowly (looked up at every call, they took 2.8 us of a 70 us step call)."""
+    the load change slowly (looked up at every call, they were a few percent of a small call)."""
     global _default
     sampler, until, count = _default
     now = time.monotonic()
