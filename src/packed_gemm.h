@@ -50,9 +50,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
  * held up the kernel's own loads, and the step products ran slower than with no prefetch at all; spread out, the
  * next panels still arrive in time where a step's weights come from L3 (H = 1024).  Measured: bench/RESULTS.md. */
 #define RNNFAST_AHEAD_EVERY 4
-#define RNNFAST_AHEAD_START                                                 \
-    ptrdiff_t ahead_every = ahead.lines > 0 ? kc / ahead.lines : kc + 1;    \
-    ahead_every = ahead_every < 1 ? 1 : ahead_every > RNNFAST_AHEAD_EVERY ? RNNFAST_AHEAD_EVERY : ahead_every; \
+#define RNNFAST_AHEAD_START /* lines <= kc: a line pair every kc / lines k, or every RNNFAST_AHEAD_EVERY */ \
+    ptrdiff_t ahead_every = ahead.lines * RNNFAST_AHEAD_EVERY > kc ? kc / ahead.lines : RNNFAST_AHEAD_EVERY; \
     ptrdiff_t ahead_wait = ahead_every, ahead_left = ahead.lines;
 #define RNNFAST_AHEAD_STEP                                                  \
     if (--ahead_wait == 0) {                                                \
@@ -122,7 +121,6 @@ RNNFAST_UKERNEL(3)
 RNNFAST_UKERNEL(4)
 RNNFAST_UKERNEL(5)
 RNNFAST_UKERNEL(6)
-
 
 /* The same sums two panels at a time in AVX-512 registers: C[0:mr, panel p0] and C[0:mr, panel p1] +=
  * A[0:mr, 0:kc] @ each panel, 12 accumulators of 16 lanes.  Each C element still gets one FMA per k in

@@ -85,8 +85,9 @@ MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
 MICROKERNEL_MIN_GATES = 3
 WIDE_UNITS = 256
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
-# are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any height is cut into slivers of at least 3 rows where it
-# has 3 (``packed_gemm.h``), so no height leaves the FMA units idle on a last sliver of 1 or 2.
+# are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any
+# height is cut into slivers of at least 3 rows where it has 3 (``packed_gemm.h``), so no height leaves the FMA
+# units idle on a last sliver of 1 or 2.
 SERIAL_MICROKERNEL_ROWS = 128
 # A tile reads each row of a gate block as a run of ``units`` values, the runs gates*H values apart.
 # Runs of at most 8 cache lines at least 8 KiB apart defeat the hardware prefetchers (every row starts a

@@ -176,10 +176,9 @@ def default_num_threads() -> int:
 
 def configured_num_threads(num_threads=None) -> int:
     """What ``resolve_num_threads`` answers, without marking OpenMP as used."""
-    raw = None if num_threads is not None else (_getenv(ENV_VAR) or "").strip()
     if num_threads is not None:
         n = _check_count(num_threads, "num_threads")
-    elif raw:
+    elif raw := (_getenv(ENV_VAR) or "").strip():
         try:
             n = int(raw)
         except ValueError:
