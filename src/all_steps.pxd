@@ -8,7 +8,7 @@ from libc.string cimport memcpy
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
 from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, SLIVER, KBLOCK, GROUP_ROWS, copy_slivers_s, pack_panels_s,
-                          slivers_times_panels_s, edge_panel_s)
+                          pack_panels_sums_s, row_sums, slivers_times_panels_s, edge_panel_s)
 from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from threads cimport team
 
@@ -187,11 +187,12 @@ cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssi
 
 cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
                                 const float* b, Py_ssize_t ldb, const float* bias, float* slivers,
-                                long mark) noexcept nogil:
+                                const row_sums* sums, long mark) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm_s``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
-    read before it is written).  ``slivers``: ``part_floats(q)`` floats."""
+    read before it is written).  ``slivers``: ``part_floats(q)`` floats.  ``sums`` (op(B) = B only): the
+    parts of the first row part add their columns of B's rows as they pack them, k-block after k-block."""
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * PANEL, j1 = min(n, q.p1 * PANEL)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * PANEL else npan - 1
     cdef float* panels = slivers + GROUP_ROWS * KBLOCK
@@ -202,8 +203,17 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
     cdef const float* a
     cdef float* c
+    cdef row_sums part_sums
     if q.i1 <= q.i0 or npan == 0:
         return
+    if sums != NULL and q.i0 == 0:  # these columns' sums, made by this part alone
+        part_sums = sums[0]
+        if part_sums.columns != NULL:
+            part_sums.columns = part_sums.columns + j0
+        if part_sums.ids != NULL:
+            part_sums.rows = part_sums.rows + j0
+    else:
+        sums = NULL
     if bias == NULL:
         _init_rows(zeros, 0, 1, 0, j1 - j0, NULL)
     r0 = q.i0
@@ -214,7 +224,12 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     k0 = 0
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
-        pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
+        if sums != NULL:
+            pack_panels_sums_s(j1 - j0, kc, b + k0 * ldb + j0, ldb, panels, part_sums)
+            if part_sums.ids != NULL:
+                part_sums.ids = part_sums.ids + kc
+        else:
+            pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
         r0 = q.i0
         while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
             mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
@@ -230,8 +245,8 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
 
 
 cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                const float* b, Py_ssize_t ldb, const float* bias, int num_threads,
-                                long mark) noexcept nogil:
+                                const float* b, Py_ssize_t ldb, const float* bias, const row_sums* sums,
+                                int num_threads, long mark) noexcept nogil:
     cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + PANEL - 1) // PANEL)
     cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
     cdef Py_ssize_t room = 0
@@ -245,29 +260,47 @@ cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part_s(gemm_part(0, 1, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf, mark)
+        _packed_part_s(gemm_part(0, 1, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark)
     else:
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
             _packed_part_s(gemm_part(tid, nt, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
-                           mark)
+                           sums, mark)
     scratch_done(buf)
     return True
 
 
 cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                      const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
-                                     float* c, Py_ssize_t ldc, const float* bias, int num_threads,
-                                     long mark) noexcept nogil:
+                                     float* c, Py_ssize_t ldc, const float* bias, const row_sums* sums,
+                                     int num_threads, long mark) noexcept nogil:
     """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel, float32.  Each
     thread takes a part of C (``gemm_part``) and packs what it reads itself: no barriers, and its
     panels are in its own cache.  Every C element is summed in the same order for any cut (register
     sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
     the thread count and the bits still do not.  False if the packing buffer cannot be allocated:
-    the caller then uses BLAS for all of C."""
+    the caller then uses BLAS for all of C.  ``sums`` (NULL: none; op(B) = B only): B's rows summed as it is
+    packed (``rnnfast_row_sums``, zeroed by the caller), in row order, as a loop over the rows sums them."""
     cdef Stacked g
     g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
     g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
-    return _packed_gemm_s(&g, trans_a, trans_b, m, n, k, b, ldb, bias, num_threads, mark)
+    return _packed_gemm_s(&g, trans_a, trans_b, m, n, k, b, ldb, bias, sums, num_threads, mark)
+
+
+cdef inline bint all_steps_gemm_sums(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                     const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                                     floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
+                                     int num_threads, long mark, bint microkernel) noexcept nogil:
+    """``all_steps_gemm``, and where it runs on the micro-kernel with op(B) = B, ``sums`` of B's rows made
+    as it packs them (``packed_tiled_gemm_s``).  True if they were made; else the caller makes them."""
+    if floating is float:
+        if trans_b:
+            sums = NULL
+        if (microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
+                and packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, num_threads,
+                                        mark)):
+            return sums != NULL
+    tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
+    return False
 
 
 cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -277,29 +310,26 @@ cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
     """``C = op(A) @ op(B)`` (``+ bias``) for a product over all steps: on the micro-kernel where this
     build has it (float32, ``packed_tiled_gemm_s``), ``microkernel`` allows it (the plan) and every side
     is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
-    if floating is float:
-        if (microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
-                and packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, num_threads, mark)):
-            return
-    tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
+    all_steps_gemm_sums(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, NULL, num_threads, mark, microkernel)
 
 
-cdef inline void weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,
+cdef inline bint weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,
                                   const floating* h, const floating* dG, floating* dWx, floating* dWh,
-                                  int num_threads, long mark, bint microkernel) noexcept nogil:
+                                  const row_sums* sums, int num_threads, long mark, bint microkernel) noexcept nogil:
     """``dWx = x^T @ dG`` and ``dWh = h^T @ dG`` over all ``rows`` = N*T steps (x: (rows, D), h: (rows, H),
     dG: (rows, G), outputs G wide).  On the micro-kernel as one stacked product, ``[x | h]^T @ dG``,
-    which packs dG once (float32, ``all_steps_gemm``'s rule on the stacked shape); else two BLAS
-    products."""
+    which packs dG once (float32, ``all_steps_gemm``'s rule on the stacked shape), and makes ``sums`` of
+    dG's rows as it does (``all_steps_gemm_sums``); else two BLAS products.  True if the sums were made."""
     cdef Stacked g
     if floating is float:
         if microkernel and RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
             g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
             g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
-            if _packed_gemm_s(&g, True, False, D + H, G, rows, dG, G, NULL, num_threads, mark):
-                return
+            if _packed_gemm_s(&g, True, False, D + H, G, rows, dG, G, NULL, sums, num_threads, mark):
+                return sums != NULL
     tiled_gemm(True, False, D, G, rows, x, D, dG, G, 0, dWx, G, NULL, num_threads, mark)
     tiled_gemm(True, False, H, G, rows, h, H, dG, G, 0, dWh, G, NULL, num_threads, mark)
+    return False
 
 
 cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,
@@ -317,6 +347,19 @@ cdef inline void column_sums(Py_ssize_t m, Py_ssize_t n, const floating* a, Py_s
             for j in range(j0, j1):
                 out[j] = out[j] + a[i * lda + j]
 
+
+
+cdef inline void scatter_rows(Py_ssize_t n, Py_ssize_t D, const Py_ssize_t* ids, const floating* rows,
+                              floating* out, int num_threads) noexcept nogil:
+    """``out[ids[i]] += rows[i]`` (``D`` values) for every i in order.  Threads take blocks of 16 columns: each
+    column is summed by one thread, rows in order (the bits of ``rnnfast_row_sums``, for any thread count)."""
+    cdef Py_ssize_t blocks = (D + 15) // 16, blk, i, j, j0, j1
+    for blk in prange(blocks, nogil=True, schedule="static", num_threads=team(blocks, num_threads)):
+        j0 = blk * 16
+        j1 = min(D, j0 + 16)
+        for i in range(n):
+            for j in range(j0, j1):
+                out[ids[i] * D + j] += rows[i * D + j]
 
 
 cdef inline void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const floating* table,

@@ -22,10 +22,10 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 cimport numpy as cnp
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
-from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, column_dot_sums, column_sums, gather_rows,
-                        weight_gradients)
+from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums, column_sums,
+                        gather_rows, scatter_rows, weight_gradients)
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
 from interrupt cimport (STEPS_PER_WINDOW, check_interrupt, interrupt_mark, interrupted_since,
@@ -37,7 +37,7 @@ from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_lay
                          layer_norm_backward_step, layer_norm_forward_step, layer_norm_gru_row,
                          layer_norm_input_gradients, layer_norm_inputs, layer_norm_lstm_row)
 from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
-                          pack_step_panels, select_wide_kernel)
+                          pack_step_panels, row_sums, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
@@ -333,7 +333,7 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
 def backward(buf, plan):
     """Internal: the backward pass of ``rnnfast._core.driver``.  ``dh`` (and ``dc``) enter holding the
     gradient at the final state and leave holding it at the initial one.  Without ``x_tm`` and ``dx_tm``
-    (token input), ``dWx``, ``dx`` are left to the caller, which reads ``dGx``."""
+    (token input), ``dWx``, ``dx`` are left to the caller, which reads ``token_sums``."""
     if buf.Wx.dtype == np.float32:
         _backward[float](buf.Wx, buf, plan)
     else:
@@ -360,10 +360,19 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
     cdef floating* dbx = <floating*>_data(buf.dbx, ft)
     cdef floating* dbh = <floating*>_data(buf.dbh, ft)
     cdef floating* dpeep = <floating*>_data(buf.dpeep, ft)
+    cdef floating* token_sums = <floating*>_data(buf.token_sums, ft)
     cdef long mark = interrupt_mark()
     cdef SliverCache slivers
+    # the bias gradients and the token sums, made where the weight gradients pack dG (``all_steps_gemm_sums``)
+    cdef row_sums sums_x, sums_h
+    cdef bint summed_x = False, summed_h = False
     if N == 0:
         return 0
+    if token_sums != NULL and (b.tokens == NULL or buf.tokens.shape[0] != rows or buf.token_sums.ndim != 2
+                               or buf.token_sums.shape[1] != G):
+        raise ValueError("kernel buffers: token_sums needs a token per row and G columns")
+    sums_x.columns, sums_x.ids, sums_x.rows, sums_x.ld = NULL, NULL, NULL, G
+    sums_h = sums_x
     with nogil:
         # the ended sequences' rows: no gradient (the all-step products sum over every row)
         _zero_past_running_rows(s, dGx, G)
@@ -395,22 +404,36 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
         if dx_tm != NULL:
             all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                            microkernel)
+        if floating is float:
+            memset(dbx, 0, G * sizeof(float))
+            sums_x.columns, sums_x.ids, sums_x.rows = dbx, b.tokens if token_sums != NULL else NULL, token_sums
+            if dbh != NULL:
+                memset(dbh, 0, G * sizeof(float))
+                sums_h.columns = dbh
         if dGh == dGx and rh == NULL and x_tm != NULL:  # one set of pre-activations: both from one product
-            weight_gradients(D, H, G, rows, x_tm, hst, dGx, dWx, dWh, num_threads, mark, microkernel)
+            summed_x = weight_gradients(D, H, G, rows, x_tm, hst, dGx, dWx, dWh, &sums_x, num_threads, mark,
+                                        microkernel)
         else:
             if x_tm != NULL:
-                all_steps_gemm(True, False, D, G, rows, x_tm, D, dGx, G, dWx, G, NULL, num_threads, mark,
-                               microkernel)
+                summed_x = all_steps_gemm_sums(True, False, D, G, rows, x_tm, D, dGx, G, dWx, G, NULL, &sums_x,
+                                               num_threads, mark, microkernel)
             if rh == NULL:
-                all_steps_gemm(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
-                               microkernel)
+                if dGh == dGx:  # token input: dGx's sums from the h side's product
+                    summed_x = all_steps_gemm_sums(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, &sums_x,
+                                                   num_threads, mark, microkernel)
+                else:
+                    summed_h = all_steps_gemm_sums(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, &sums_h,
+                                                   num_threads, mark, microkernel)
             else:  # the last gate's recurrent input is r * h (reset-before GRU)
                 all_steps_gemm(True, False, H, G - H, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
                                microkernel)
                 all_steps_gemm(True, False, H, H, rows, rh, H, dGh + G - H, G, dWh + G - H, G, NULL, num_threads,
                                mark, microkernel)
-        column_sums(rows, G, dGx, G, dbx, num_threads)
-        if dbh != NULL:
+        if not summed_x:
+            column_sums(rows, G, dGx, G, dbx, num_threads)
+            if token_sums != NULL:
+                scatter_rows(rows, G, b.tokens, dGx, token_sums, num_threads)
+        if dbh != NULL and not summed_h:
             column_sums(rows, G, dGh, G, dbh, num_threads)
         if dpeep != NULL:
             lstm_peephole_gradients(s, dGx, <const floating*>b.cst, dpeep, num_threads)
@@ -560,8 +583,8 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
         _whole_row_steps(False, N, T, R, nt, b.active, &b, NULL, dG, mark)
         all_steps_gemm(False, True, rows, D, G, dG, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
-        weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, num_threads, mark,
-                         microkernel)
+        weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, NULL, num_threads,
+                         mark, microkernel)
         all_steps_gemm(True, False, H, P, rows, <const floating*>b.mst, H, <const floating*>b.dhst, P, dWhr, P,
                        NULL, num_threads, mark, microkernel)
         column_sums(rows, G, dG, G, dbx, num_threads)

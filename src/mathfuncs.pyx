@@ -91,7 +91,7 @@ cdef _product(const floating[::1] a, const floating[::1] b, floating[::1] c, con
             tiled_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, 0, c_p, ldc, bias_p, num_threads, mark)
         else:
             if floating is float:
-                if not packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p,
+                if not packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, NULL,
                                            num_threads, mark):
                     with gil:
                         raise MemoryError("packing buffer")

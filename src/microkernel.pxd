@@ -37,6 +37,13 @@ cdef extern from "packed_gemm.h" nogil:
                                                  Py_ssize_t lda, float* dst)
     void pack_panels_s "rnnfast_pack_panels_s"(int trans, Py_ssize_t w, Py_ssize_t kc, const float* b,
                                                Py_ssize_t ldb, float* dst)
+    ctypedef struct row_sums "rnnfast_row_sums":
+        float* columns
+        const Py_ssize_t* ids
+        float* rows
+        Py_ssize_t ld
+    void pack_panels_sums_s "rnnfast_pack_panels_sums_s"(Py_ssize_t w, Py_ssize_t kc, const float* b, Py_ssize_t ldb,
+                                                         float* dst, row_sums sums)
     void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
                                              Py_ssize_t w, float* c, Py_ssize_t ldc, const float* init)
 

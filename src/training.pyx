@@ -16,6 +16,7 @@ from libc.stdint cimport uint64_t
 
 import numpy as np
 
+from all_steps cimport scatter_rows
 from gate_math cimport exp_
 from threads cimport team
 from zoneout cimport splitmix64
@@ -227,7 +228,7 @@ def softmax_cross_entropy_backward(const floating[:, ::1] probs, const Py_ssize_
 def scatter_add_rows(floating[:, ::1] out, const Py_ssize_t[::1] ids, const floating[:, ::1] rows, int num_threads):
     """``out[ids[i]] += rows[i]`` for every i in order.  Threads take column blocks: each column is summed by one
     thread, rows in order."""
-    cdef Py_ssize_t n = ids.shape[0], D = out.shape[1], i, j, c, blocks = (D + 15) // 16, j0, j1
+    cdef Py_ssize_t n = ids.shape[0], D = out.shape[1], i
     if rows.shape[0] != n or rows.shape[1] != D:
         raise ValueError(f"scatter_add_rows: rows has shape ({rows.shape[0]}, {rows.shape[1]}); expected ({n}, {D})")
     for i in range(n):
@@ -235,11 +236,5 @@ def scatter_add_rows(floating[:, ::1] out, const Py_ssize_t[::1] ids, const floa
             raise ValueError(f"scatter_add_rows: ids[{i}] = {ids[i]}; expected 0..{out.shape[0] - 1}")
     if n == 0 or D == 0:
         return
-    cdef floating* o = &out[0, 0]
-    cdef const floating* r = &rows[0, 0]
-    for c in prange(blocks, nogil=True, schedule="static", num_threads=_team(n * D, num_threads)):
-        j0 = c * 16
-        j1 = min(D, j0 + 16)
-        for i in range(n):
-            for j in range(j0, j1):
-                o[ids[i] * D + j] += r[i * D + j]
+    with nogil:
+        scatter_rows(n, D, &ids[0], &rows[0, 0], &out[0, 0], _team(n * D, num_threads))

@@ -9,7 +9,7 @@ import pytest
 import rnnfast
 import rnnfast.reference as reference
 from rnnfast import backend
-from rnnfast._core import driver
+from rnnfast._core import driver, training_passes
 from rnnfast.layers import RecurrentStack
 from rnnfast.models import RNNLM, SequenceClassifier
 
@@ -116,6 +116,40 @@ def test_every_schedule_copies_the_table_rows(ragged, rng):
         ref_out, ref_grads, _ = run_tokens(cell, reference, ids, E, params, states, lengths, dhs, dfinals)
         for a, b in zip(results[0], ref_out + ref_grads):
             assert rel_err(a, b) < TOL[np.float32]
+
+
+class _SpyKernels:
+    """The kernels module, with ``backward`` keeping a copy of what it leaves in its buffers."""
+
+    def __init__(self, kernels):
+        self._kernels, self.seen = kernels, []
+
+    def __getattr__(self, name):
+        return getattr(self._kernels, name)
+
+    def backward(self, buf, plan):
+        self._kernels.backward(buf, plan)
+        self.seen.append({"dGx": buf.dGx.copy(), "dbx": buf.dbx.copy(), "tokens": buf.tokens.copy(),
+                          "token_sums": buf.token_sums.copy(), "packed": plan.microkernel_products})
+
+
+@pytest.mark.parametrize("cell", [CELL_BY_NAME["lstm"], CELL_BY_NAME["rnn_tanh"]], ids=str)
+@pytest.mark.parametrize("ragged", [False, True], ids=["dense", "ragged"])
+def test_the_sums_made_while_packing_are_the_row_loops_bits(cell, ragged, rng, monkeypatch):
+    """The weight gradient's product sums dG by token and by column (the bias gradient) as it packs dG
+    (``rnnfast_pack_panels_sums_s``): the bits of adding the rows in order one at a time, as
+    ``scatter_add_rows`` and a cumulative sum do, on any number of threads."""
+    spy = _SpyKernels(driver._kernels)
+    monkeypatch.setattr(driver, "_kernels", spy)
+    problem = token_problem(cell, rng, N=8, T=9, D=24, H=48, V=11, dtype=np.float32, ragged=ragged)
+    for threads in (1, 2, 3):
+        run_tokens(cell, rnnfast, *problem, num_threads=threads)
+        seen = spy.seen.pop()
+        assert seen["packed"]  # rows 72, H 48: the micro-kernel's product, which makes the sums
+        by_token = np.zeros_like(seen["token_sums"])
+        training_passes.scatter_add_rows(by_token, seen["tokens"], seen["dGx"])
+        np.testing.assert_array_equal(seen["token_sums"], by_token)
+        np.testing.assert_array_equal(seen["dbx"], np.cumsum(seen["dGx"], axis=0)[-1])
 
 
 @pytest.mark.parametrize("impl", [rnnfast, reference], ids=["kernels", "reference"])

@@ -132,6 +132,7 @@ class SequenceBuffers:
     dbx: Optional[np.ndarray] = None  # (G,) gradient of bias_x
     dbh: Optional[np.ndarray] = None  # (G,) gradient of bias_h
     dpeep: Optional[np.ndarray] = None  # (3H,) gradient of peep
+    token_sums: Optional[np.ndarray] = None  # (V, G) zeros, backward of token input: dGx's rows summed by token
     # the projection LSTM (``kernels.projected_forward``/``backward``); its hst, hs, dhs, dh are P wide
     Whr: Optional[np.ndarray] = None  # (H, P)
     WhrT: Optional[np.ndarray] = None  # (P, H) backward

@@ -246,15 +246,16 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
             peep=cache.peephole, dpeep=None if cache.peephole is None else np.zeros(3 * H, dtype),
             zoneout=cache.zoneout, zoneout_key=cache.zoneout_key,
+            # folded token input: dGx summed by token (S), the kernel's, for dWx = E^T S, dE = S Wx^T
+            tokens=tokens.ids if folded else None,
+            token_sums=np.zeros((tokens.vocab, G), dtype) if folded else None,
         )
         if N:
             with single_threaded_blas():
                 _kernels.backward(buf, plan)
-        if folded:  # dGx summed by token: dWx = E^T S, dE = S Wx^T
-            sums = np.zeros((tokens.vocab, G), dtype)
-            scatter_add_rows(sums, tokens.ids, dGx)
-            dW[0] = matmul(tokens.embedding, sums, trans_a=True, num_threads=plan.num_threads)
-            dx = matmul(sums, cache.Wx, trans_b=True, num_threads=plan.num_threads)
+        if folded:
+            dW[0] = matmul(tokens.embedding, buf.token_sums, trans_a=True, num_threads=plan.num_threads)
+            dx = matmul(buf.token_sums, cache.Wx, trans_b=True, num_threads=plan.num_threads)
         else:
             dx = _token_gradient(tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
     extra = () if buf.dpeep is None else (buf.dpeep,)
