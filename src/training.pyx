@@ -61,22 +61,20 @@ cdef int _same_sizes(str arrays, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) ex
     return 0
 
 
-def dropout_apply(uint64_t key, uint64_t threshold, double scale, const floating[::1] x, floating[::1] mask,
-                  floating[::1] out, int num_threads):
-    """``dropout_keep`` into ``mask`` and ``out = x * mask`` in the same pass: the layer's forward, where NumPy
-    made a second, single-threaded pass for the product."""
+def dropout_times(uint64_t key, uint64_t threshold, double scale, const floating[::1] x, floating[::1] out,
+                  int num_threads):
+    """``out = x * mask``, ``dropout_keep``'s mask drawn as it goes and not stored: the layer's forward and, from
+    the same key, its backward, where writing the mask and reading it back cost more than drawing it twice."""
     cdef Py_ssize_t i, n = x.shape[0]
-    _same_sizes("dropout_apply: x, mask, out", n, mask.shape[0], out.shape[0])
+    if out.shape[0] != n:
+        raise ValueError(f"dropout_times: x has {n} elements, out {out.shape[0]}; expected the same number")
     if n == 0:
         return
-    cdef floating kept = <floating>scale, k
+    cdef floating kept = <floating>scale
     cdef const floating* xp = &x[0]
-    cdef floating* mp = &mask[0]
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        k = _kept(key, i, threshold, kept)
-        mp[i] = k
-        o[i] = xp[i] * k
+        o[i] = xp[i] * _kept(key, i, threshold, kept)
 
 
 def times(const floating[::1] a, const floating[::1] b, floating[::1] out, int num_threads):

@@ -52,8 +52,9 @@ def test_dropout_mask_does_not_depend_on_the_thread_count(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_time_dropout_draws_and_multiplies_in_one_pass_with_its_twins_bits(dtype, monkeypatch):
-    # The compiled forward (``dropout_apply``: mask and product together) and backward (``times``) against
-    # the NumPy backend's mask and product, on 1, 2 and 3 threads; a read-only input is read, not copied.
+    # The compiled forward and backward (``dropout_times``: the mask drawn from the key as the product goes, not
+    # stored) against the NumPy backend's mask and product, on 1, 2 and 3 threads; a read-only input is read,
+    # not copied.
     x = np.random.default_rng(1).standard_normal(BIG).astype(dtype)
     x.flags.writeable = False
     dout = np.random.default_rng(2).standard_normal(BIG).astype(dtype)
@@ -64,8 +65,9 @@ def test_time_dropout_draws_and_multiplies_in_one_pass_with_its_twins_bits(dtype
         monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
         layer = TimeDropout(0.3, rng=np.random.default_rng(7))
         np.testing.assert_array_equal(layer.forward(x), expected)
-        np.testing.assert_array_equal(layer.mask, twin.mask)
         np.testing.assert_array_equal(layer.backward(dout), expected_grad)
+        assert layer._mask is None  # drawn twice, never stored ...
+        np.testing.assert_array_equal(layer.mask, twin.mask)  # ... and made from its key when asked for
     assert np.array_equal(expected, x * twin.mask) and np.count_nonzero(twin.mask) < x.size
 
 
@@ -74,8 +76,8 @@ def test_dropout_passes_reject_arrays_of_other_sizes():
     a, b = np.ones(4, np.float32), np.ones(5, np.float32)
     with pytest.raises(ValueError, match="times: a, b, out have 4, 5, 4 elements"):
         _training.times(a, b, a.copy(), 1)
-    with pytest.raises(ValueError, match="dropout_apply: x, mask, out have 4, 4, 5 elements"):
-        _training.dropout_apply(1, 0, 1.0, a, a.copy(), b, 1)
+    with pytest.raises(ValueError, match="dropout_times: x has 4 elements, out 5; expected the same number"):
+        _training.dropout_times(1, 0, 1.0, a, b, 1)
 
 
 @pytest.mark.parametrize("layer", [TimeDropout, LockedDropout])

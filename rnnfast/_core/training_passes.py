@@ -39,10 +39,10 @@ def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> Non
     _training.dropout_keep(key, threshold, scale, out.reshape(-1), resolve_num_threads())
 
 
-def dropout_apply(key: int, threshold: int, scale: float, x: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
-    """``mask`` as ``dropout_keep``, and ``out = x * mask``: C-contiguous arrays of one shape and dtype."""
-    _training.dropout_apply(key, threshold, scale, x.reshape(-1), mask.reshape(-1), out.reshape(-1),
-                            resolve_num_threads())
+def dropout_times(key: int, threshold: int, scale: float, x: np.ndarray, out: np.ndarray) -> None:
+    """``out = x * mask`` with ``dropout_keep``'s mask, drawn as it goes and not stored: C-contiguous arrays of one
+    shape and dtype."""
+    _training.dropout_times(key, threshold, scale, x.reshape(-1), out.reshape(-1), resolve_num_threads())
 
 
 def times(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

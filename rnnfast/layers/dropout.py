@@ -46,14 +46,24 @@ class _Dropout:
         self.rng = rng if rng is not None else np.random.default_rng()
         self.training = True
         self.params, self.grads = [], []
-        self.mask = None
+        self._mask = None
+        self._drawn = None  # (key, shape, dtype) of a mask drawn but not stored: the compiled pass's
 
     def _mask_shape(self, shape):
         raise NotImplementedError
 
+    @property
+    def mask(self):
+        """The last forward's mask (None in evaluation), made from its key where the compiled pass did not
+        store it."""
+        if self._mask is None and self._drawn is not None:
+            key, shape, dtype = self._drawn
+            self._mask = keep_mask(key, self.p, shape, dtype)
+        return self._mask
+
     def forward(self, x):
+        self._mask = self._drawn = None
         if not self.training or self.p == 0.0:
-            self.mask = None
             return x
         # One key per call from the layer's generator, then a counter-based draw per element: a pass of
         # compiled code where the generator's own uniforms took twice as long as everything else.
@@ -61,15 +71,27 @@ class _Dropout:
         x = np.asarray(x)
         shape = tuple(self._mask_shape(x.shape))
         if shape == x.shape and training_passes.compiled_inputs(x):  # NumPy twin: the two lines below
-            threshold, scale = _draw(key, self.p)
-            self.mask, out = pool.output(shape, x.dtype), pool.output(shape, x.dtype)
-            training_passes.dropout_apply(key, threshold, scale, x, self.mask, out)
-            return out
-        self.mask = keep_mask(key, self.p, shape, x.dtype)
-        return _times(x, self.mask)
+            self._drawn = (key, shape, x.dtype)
+            return _dropped(key, self.p, x)
+        self._mask = keep_mask(key, self.p, shape, x.dtype)
+        return _times(x, self._mask)
 
     def backward(self, dout):
-        return dout if self.mask is None else _times(dout, self.mask)
+        if self._drawn is not None:  # the same mask, drawn again from its key rather than stored and read back
+            key, shape, dtype = self._drawn
+            dout = np.asarray(dout)
+            if dout.shape == shape and dout.dtype == dtype and training_passes.compiled_inputs(dout):
+                return _dropped(key, self.p, dout)
+        mask = self.mask
+        return dout if mask is None else _times(dout, mask)
+
+
+def _dropped(key, p, a):
+    """``a * keep_mask(key, p, a.shape, a.dtype)`` in one compiled pass that does not store the mask."""
+    threshold, scale = _draw(key, p)
+    out = pool.output(a.shape, a.dtype)
+    training_passes.dropout_times(key, threshold, scale, a, out)
+    return out
 
 
 def _times(a, mask):
