@@ -206,7 +206,7 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     cdef row_sums part_sums
     if q.i1 <= q.i0 or npan == 0:
         return
-    if sums != NULL and q.i0 == 0:  # these columns' sums, made by this part alone
+    if sums != NULL and q.i0 == 0 and not trans_b:  # these columns' sums, made by this part alone
         part_sums = sums[0]
         if part_sums.columns != NULL:
             part_sums.columns = part_sums.columns + j0
