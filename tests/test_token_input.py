@@ -10,6 +10,7 @@ import rnnfast
 import rnnfast.reference as reference
 from rnnfast import backend
 from rnnfast._core import driver, training_passes
+from rnnfast._core.plan import CONSTANTS
 from rnnfast.layers import RecurrentStack
 from rnnfast.models import RNNLM, SequenceClassifier
 
@@ -138,14 +139,16 @@ class _SpyKernels:
 def test_the_sums_made_while_packing_are_the_row_loops_bits(cell, ragged, rng, monkeypatch):
     """The weight gradient's product sums dG by token and by column (the bias gradient) as it packs dG
     (``rnnfast_pack_panels_sums_s``): the bits of adding the rows in order one at a time, as
-    ``scatter_add_rows`` and a cumulative sum do, on any number of threads."""
+    ``scatter_add_rows`` and a cumulative sum do, on any number of threads.  (A build without the micro-kernel
+    makes them in those passes: the same bits.)"""
     spy = _SpyKernels(driver._kernels)
     monkeypatch.setattr(driver, "_kernels", spy)
     problem = token_problem(cell, rng, N=8, T=9, D=24, H=48, V=11, dtype=np.float32, ragged=ragged)
     for threads in (1, 2, 3):
         run_tokens(cell, rnnfast, *problem, num_threads=threads)
         seen = spy.seen.pop()
-        assert seen["packed"]  # rows 72, H 48: the micro-kernel's product, which makes the sums
+        # rows 72, H 48: on the micro-kernel's product, which makes the sums, where the build has it
+        assert seen["packed"] == bool(CONSTANTS["microkernel"])
         by_token = np.zeros_like(seen["token_sums"])
         training_passes.scatter_add_rows(by_token, seen["tokens"], seen["dGx"])
         np.testing.assert_array_equal(seen["token_sums"], by_token)
