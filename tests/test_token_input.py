@@ -14,7 +14,8 @@ from rnnfast._core.plan import CONSTANTS
 from rnnfast.layers import RecurrentStack
 from rnnfast.models import RNNLM, SequenceClassifier
 
-from cells import CELLS, CELL_BY_NAME, rel_err
+from cells import CELLS, CELL_BY_NAME, rel_err, run
+from cells import problem as problem_of
 from test_gradcheck import numerical_gradient
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -130,29 +131,41 @@ class _SpyKernels:
 
     def backward(self, buf, plan):
         self._kernels.backward(buf, plan)
-        self.seen.append({"dGx": buf.dGx.copy(), "dbx": buf.dbx.copy(), "tokens": buf.tokens.copy(),
-                          "token_sums": buf.token_sums.copy(), "packed": plan.microkernel_products})
+        self.seen.append({"dGx": buf.dGx.copy(), "dbx": buf.dbx.copy(), "tokens": buf.tokens,
+                          "token_sums": None if buf.token_sums is None else buf.token_sums.copy(),
+                          "packed": plan.microkernel_products})
 
 
 @pytest.mark.parametrize("cell", [CELL_BY_NAME["lstm"], CELL_BY_NAME["rnn_tanh"]], ids=str)
 @pytest.mark.parametrize("ragged", [False, True], ids=["dense", "ragged"])
-def test_the_sums_made_while_packing_are_the_row_loops_bits(cell, ragged, rng, monkeypatch):
-    """The weight gradient's product sums dG by token and by column (the bias gradient) as it packs dG
-    (``rnnfast_pack_panels_sums_s``): the bits of adding the rows in order one at a time, as
-    ``scatter_add_rows`` and a cumulative sum do, on any number of threads.  (A build without the micro-kernel
-    makes them in those passes: the same bits.)"""
+@pytest.mark.parametrize("inputs", ["tokens", "vectors"])
+def test_the_sums_made_while_packing_are_the_row_loops_bits(cell, ragged, inputs, rng, monkeypatch):
+    """The weight gradients' product sums dG by column (the bias gradient) and, for folded token input, by token
+    as it packs dG (``rnnfast_pack_panels_sums_s``): the bits of adding the rows in order one at a time, as a
+    cumulative sum and ``scatter_add_rows`` do, on any number of threads, whichever threads pack which columns
+    (on 4 threads the products are cut in row parts that each pack every column, but the LSTM's of token input).
+    A build without the micro-kernel makes them in those passes: the same bits."""
     spy = _SpyKernels(driver._kernels)
     monkeypatch.setattr(driver, "_kernels", spy)
-    problem = token_problem(cell, rng, N=8, T=9, D=24, H=48, V=11, dtype=np.float32, ragged=ragged)
-    for threads in (1, 2, 3):
-        run_tokens(cell, rnnfast, *problem, num_threads=threads)
+    if inputs == "tokens":
+        problem = token_problem(cell, rng, N=16, T=10, D=24, H=96, V=11, dtype=np.float32, ragged=ragged)
+    else:
+        x, params, states, lengths, dhs, dfinals = problem_of(cell, rng, 16, 10, 160, 96, dtype=np.float32)
+        lengths = lengths if ragged else None
+    for threads in (1, 2, 3, 4):
+        if inputs == "tokens":
+            run_tokens(cell, rnnfast, *problem, num_threads=threads)
+        else:
+            run(cell, rnnfast, x, params, states, lengths, dhs, dfinals, num_threads=threads)
         seen = spy.seen.pop()
-        # rows 72, H 48: on the micro-kernel's product, which makes the sums, where the build has it
+        # 160 rows, H = 96 (over 1e7 flops: the threads asked for): on the micro-kernel's product, which makes
+        # the sums, where the build has it
         assert seen["packed"] == bool(CONSTANTS["microkernel"])
-        by_token = np.zeros_like(seen["token_sums"])
-        training_passes.scatter_add_rows(by_token, seen["tokens"], seen["dGx"])
-        np.testing.assert_array_equal(seen["token_sums"], by_token)
         np.testing.assert_array_equal(seen["dbx"], np.cumsum(seen["dGx"], axis=0)[-1])
+        if inputs == "tokens":
+            by_token = np.zeros_like(seen["token_sums"])
+            training_passes.scatter_add_rows(by_token, seen["tokens"], seen["dGx"])
+            np.testing.assert_array_equal(seen["token_sums"], by_token)
 
 
 @pytest.mark.parametrize("impl", [rnnfast, reference], ids=["kernels", "reference"])
