@@ -319,30 +319,58 @@ static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc,
  * panel, and missed the cache).  Transposed, each panel's 16 rows of B four k at a time through SSE
  * transposes. */
 #define RNNFAST_PACK_ROWS 8
-/* Rows k0 .. k1 of an untransposed B into its panels, kc rows deep. */
-static inline void rnnfast_pack_strip_s(ptrdiff_t w, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t k1, const float *b,
-                                        ptrdiff_t ldb, float *dst)
+/* Sums over the rows of B made while they are packed (``rnnfast_pack_panels_sums_s``): either may be NULL. */
+typedef struct {
+    float *columns;        /* columns[j] += B[k, j] for every k, in order */
+    const ptrdiff_t *ids;  /* rows[ids[k] * ld + j] += B[k, j] for every k, in order */
+    float *rows;
+    ptrdiff_t ld;
+} rnnfast_row_sums;
+
+/* ``rnnfast_pack_panels_s`` of an untransposed B, and ``sums`` of its rows 0 .. kc, columns 0 .. w, each
+ * strip of rows added while the copy has it in L1.  Every column is summed with k in order, one addition
+ * at a time, as a plain loop over the rows does (column sums of the bias gradient, a scatter-add by token):
+ * the same bits, without reading B from memory again. */
+static inline void rnnfast_pack_panels_sums_s(ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb, float *dst,
+                                              rnnfast_row_sums sums)
 {
     ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
-    for (ptrdiff_t p = 0; p < full; p++)
-        for (ptrdiff_t k = k0; k < k1; k++)
-            memcpy(dst + (p * kc + k) * RNNFAST_NR, b + k * ldb + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
     if (rest > 0)
-        for (ptrdiff_t k = k0; k < k1; k++)
-            memcpy(dst + (full * kc + k) * RNNFAST_NR, b + k * ldb + full * RNNFAST_NR, (size_t)rest * sizeof(float));
+        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
+    for (ptrdiff_t k0 = 0; k0 < kc; k0 += RNNFAST_PACK_ROWS) {
+        ptrdiff_t k1 = k0 + RNNFAST_PACK_ROWS < kc ? k0 + RNNFAST_PACK_ROWS : kc;
+        for (ptrdiff_t p = 0; p < full; p++)
+            for (ptrdiff_t k = k0; k < k1; k++)
+                memcpy(dst + (p * kc + k) * RNNFAST_NR, b + k * ldb + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
+        if (rest > 0)
+            for (ptrdiff_t k = k0; k < k1; k++)
+                memcpy(dst + (full * kc + k) * RNNFAST_NR, b + k * ldb + full * RNNFAST_NR,
+                       (size_t)rest * sizeof(float));
+        for (ptrdiff_t k = k0; k < k1 && (sums.columns != NULL || sums.ids != NULL); k++) {
+            const float *row = b + k * ldb;
+            if (sums.columns != NULL)
+                for (ptrdiff_t j = 0; j < w; j++)
+                    sums.columns[j] += row[j];
+            if (sums.ids != NULL) {
+                float *out = sums.rows + sums.ids[k] * sums.ld;
+                for (ptrdiff_t j = 0; j < w; j++)
+                    out[j] += row[j];
+            }
+        }
+    }
 }
 
 static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,
                                          float *dst)
 {
+    if (!trans) {
+        rnnfast_row_sums none = {NULL, NULL, NULL, 0};
+        rnnfast_pack_panels_sums_s(w, kc, b, ldb, dst, none);
+        return;
+    }
     ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
     if (rest > 0)
         memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
-    if (!trans) {
-        for (ptrdiff_t k0 = 0; k0 < kc; k0 += RNNFAST_PACK_ROWS)
-            rnnfast_pack_strip_s(w, kc, k0, k0 + RNNFAST_PACK_ROWS < kc ? k0 + RNNFAST_PACK_ROWS : kc, b, ldb, dst);
-        return;
-    }
     for (ptrdiff_t p = 0; p <= full; p++) {  /* op(B)[k, u] = B[u, k]: panel p holds rows 16p .. of B */
         ptrdiff_t cols = p < full ? RNNFAST_NR : rest, k = 0;
         const float *src = b + p * RNNFAST_NR * ldb;
@@ -364,41 +392,6 @@ static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, c
         for (ptrdiff_t u = 0; u < cols; u++)
             for (ptrdiff_t kk = k; kk < kc; kk++)
                 d[kk * RNNFAST_NR + u] = src[u * ldb + kk];
-    }
-}
-
-/* Sums over the rows of B made while they are packed (``rnnfast_pack_panels_sums_s``): either may be NULL. */
-typedef struct {
-    float *columns;        /* columns[j] += B[k, j] for every k, in order */
-    const ptrdiff_t *ids;  /* rows[ids[k] * ld + j] += B[k, j] for every k, in order */
-    float *rows;
-    ptrdiff_t ld;
-} rnnfast_row_sums;
-
-/* ``rnnfast_pack_panels_s`` of an untransposed B, and ``sums`` of its rows 0 .. kc, columns 0 .. w, each
- * strip of rows added while the copy has it in L1.  Every column is summed with k in order, one addition
- * at a time, as a plain loop over the rows does (column sums of the bias gradient, a scatter-add by token):
- * the same bits, without reading B from memory again. */
-static inline void rnnfast_pack_panels_sums_s(ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb, float *dst,
-                                              rnnfast_row_sums sums)
-{
-    ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
-    if (rest > 0)
-        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
-    for (ptrdiff_t k0 = 0; k0 < kc; k0 += RNNFAST_PACK_ROWS) {
-        ptrdiff_t k1 = k0 + RNNFAST_PACK_ROWS < kc ? k0 + RNNFAST_PACK_ROWS : kc;
-        rnnfast_pack_strip_s(w, kc, k0, k1, b, ldb, dst);
-        for (ptrdiff_t k = k0; k < k1; k++) {
-            const float *row = b + k * ldb;
-            if (sums.columns != NULL)
-                for (ptrdiff_t j = 0; j < w; j++)
-                    sums.columns[j] += row[j];
-            if (sums.ids != NULL) {
-                float *out = sums.rows + sums.ids[k] * sums.ld;
-                for (ptrdiff_t j = 0; j < w; j++)
-                    out[j] += row[j];
-            }
-        }
     }
 }
 

@@ -61,6 +61,10 @@ class _Dropout:
             self._mask = keep_mask(key, self.p, shape, dtype)
         return self._mask
 
+    @mask.setter
+    def mask(self, value):  # a mask set from outside is the one backward uses, as when it was a plain attribute
+        self._mask, self._drawn = value, None
+
     def forward(self, x):
         self._mask = self._drawn = None
         if not self.training or self.p == 0.0:
