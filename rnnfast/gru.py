@@ -44,7 +44,7 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     return hs, hT, cache
 
 
-def gru_backward(dhs, cache, dhT=None, check_finite=True):
+def gru_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
     """Backward through time.
 
     Parameters
@@ -52,13 +52,14 @@ def gru_backward(dhs, cache, dhT=None, check_finite=True):
     dhs : ndarray, shape (N, T, H);  cache : from ``gru_forward``
     dhT : ndarray, shape (N, H), optional; ``None`` stops the gradient at the chunk boundary.
     check_finite : bool, as in ``gru_forward``.
+    out : arrays to write the weight gradients into (dWx, dWh, dbx, dbh[, dlayer_norm]), as in ``lstm_backward``.
 
     Returns
     -------
     dx (N, T, D) (after token input: the embedding's gradient (V, D)), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,), dh0 (N, H)
     [, dlayer_norm (6H,) after a layer-normalized forward pass]
     """
-    return driver.sequence_backward(GRU, dhs, cache, [dhT], "rnnfast.gru_forward", check_finite)
+    return driver.sequence_backward(GRU, dhs, cache, [dhT], "rnnfast.gru_forward", check_finite, out)
 
 
 def gru_step_forward(x, h, Wx, Wh, bx, bh, reset_after=True, num_threads=None, check_finite=True, *,

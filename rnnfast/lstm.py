@@ -68,7 +68,7 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     return hs, hT, cT, cache
 
 
-def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
+def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True, *, out=None):
     """Backward through time.
 
     Parameters
@@ -80,6 +80,11 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
         Gradient flowing into the final state; ``None`` (zeros) stops it at the
         chunk boundary, which is truncated BPTT.
     check_finite : bool, as in ``lstm_forward``.
+    out : list or tuple, optional
+        Arrays to write the weight gradients into (a training loop's gradient buffers), one per weight gradient
+        returned, in the order returned (dWx, dWh, db, then the variant's); each None (a new array) or a
+        writeable C-contiguous array of that gradient's shape and the call's dtype, sharing no memory with
+        the arrays the call reads.  They are returned in their places.
 
     Returns
     -------
@@ -88,7 +93,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
     the forward pass had peepholes, dprojection (H, P) when it had a projection, dlayer_norm (10H,) when it
     was layer-normalized.
     """
-    return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite)
+    return driver.sequence_backward(LSTM, dhs, cache, [dhT, dcT], "rnnfast.lstm_forward", check_finite, out)
 
 
 def lstm_step_forward(x, h, c, Wx, Wh, b, num_threads=None, check_finite=True, *, peephole=None, projection=None,

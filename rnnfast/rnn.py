@@ -33,10 +33,11 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     return hs, hT, cache
 
 
-def rnn_backward(dhs, cache, dhT=None, check_finite=True):
+def rnn_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
     """Backward through time. Returns ``dx (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh0 (N, H)``; ``dx`` is
-    the embedding's gradient ``(V, D)`` after token input."""
-    return driver.sequence_backward(RNN, dhs, cache, [dhT], "rnnfast.rnn_forward", check_finite)
+    the embedding's gradient ``(V, D)`` after token input.  ``out``: arrays to write dWx, dWh, db into, as in
+    ``lstm_backward``."""
+    return driver.sequence_backward(RNN, dhs, cache, [dhT], "rnnfast.rnn_forward", check_finite, out)
 
 
 def rnn_step_forward(x, h, Wx, Wh, b, nonlinearity="tanh", num_threads=None, check_finite=True):

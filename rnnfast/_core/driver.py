@@ -17,9 +17,10 @@ from .plan import StepPlan
 from .products import matmul
 from .threads import configured_num_threads, single_threaded_blas
 from .training_passes import scatter_add_rows
-from .validation import (check_cache, check_flag, check_gru_layer_norm, check_layer_norm, check_need_grad,
-                         check_peephole, check_projected_forward, check_sequence_backward, check_sequence_forward,
-                         check_states, check_step_grads, check_step_x, check_token_input, check_zoneout)
+from .validation import (check_cache, check_flag, check_gradient_out, check_gru_layer_norm, check_layer_norm,
+                         check_need_grad, check_peephole, check_projected_forward, check_sequence_backward,
+                         check_sequence_forward, check_states, check_step_grads, check_step_x, check_token_input,
+                         check_zoneout)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
@@ -205,16 +206,18 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     return buf.hs, finals, cache
 
 
-def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True):
+def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True, out=None):
     """Backward through time of ``spec``'s forward pass (``cache``): ``(dx, dWx, dWh, dbiases, dstates0)``,
     and the peepholes' gradient ``(3H,)`` last when the forward pass had them; ``dx`` is the embedding's
     gradient ``(V, D)`` after a forward pass with token input.
     ``dfinals`` (None: zeros, truncated BPTT) flow into the final state; ``producer`` names the function
-    whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``."""
+    whose cache is expected, in errors; ``check_finite`` as in ``sequence_forward``; ``out``: arrays the
+    weight gradients are written into (``validation.check_gradient_out``), returned in their places."""
     cache = check_cache(cache, SequenceCache, producer, spec)
     finite = check_flag("check_finite", check_finite)
+    reads = (dhs, *dfinals, cache.Wx, cache.Wh, cache.peephole, cache.projection)
     if cache.projection is not None or cache.layer_norm is not None:
-        return _whole_row_backward(cache, dhs, dfinals, finite)
+        return _whole_row_backward(cache, dhs, dfinals, finite, out, reads)
     steps, plan = cache.steps, cache.plan
     N, T, D, H, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.Wh.shape[0], cache.dtype
     G = spec.gates * H
@@ -227,7 +230,9 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
     dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in dstates]  # written in place, rows sorted
     cell, reset_after, relu = _flags(spec, cache.option)
-    dW = kernel_outputs(N, dtype, (D, G), (H, G), *[(G,)] * len(spec.bias_names))
+    weights = [(D, G), (H, G), *[(G,)] * len(spec.bias_names)]
+    outs = check_gradient_out(out, weights + ([(3 * H,)] if cache.peephole is not None else []), dtype, reads)
+    dW = _gradient_arrays(outs[:len(weights)], weights, N, dtype)
     with pool.scope() as ws:
         dGx = ws.take((steps.rows, G), dtype)
         microkernel = plan.step_weights == "microkernel"
@@ -244,7 +249,8 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dGx=dGx, dGh=ws.take((steps.rows, G), dtype) if spec.name == "gru" and reset_after else dGx,
             dx_tm=None if folded else ws.take((steps.rows, D), dtype), dWx=dW[0], dWh=dW[1],
             dbx=dW[2], dbh=dW[3] if len(dW) > 3 else None,
-            peep=cache.peephole, dpeep=None if cache.peephole is None else np.zeros(3 * H, dtype),
+            peep=cache.peephole,
+            dpeep=None if cache.peephole is None else _gradient_arrays(outs[-1:], [(3 * H,)], N, dtype, zeros=True)[0],
             zoneout=cache.zoneout, zoneout_key=cache.zoneout_key,
             # folded token input: dGx summed by token (S), the kernel's, for dWx = E^T S, dE = S Wx^T
             tokens=tokens.ids if folded else None,
@@ -254,7 +260,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             with single_threaded_blas():
                 _kernels.backward(buf, plan)
         if folded:
-            dW[0] = matmul(tokens.embedding, buf.token_sums, trans_a=True, num_threads=plan.num_threads)
+            dW[0] = matmul(tokens.embedding, buf.token_sums, trans_a=True, num_threads=plan.num_threads, out=outs[0])
             dx = matmul(buf.token_sums, cache.Wx, trans_b=True, num_threads=plan.num_threads)
         else:
             dx = _token_gradient(tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
@@ -263,10 +269,22 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             *extra)
 
 
-def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool):
+def _gradient_arrays(outs: list, shapes: list, N: int, dtype, zeros: bool = False) -> list:
+    """The arrays a kernel writes weight gradients into: ``out``'s entries where given, else new ones
+    (``kernel_outputs``); zeroed where the kernel adds into them (``zeros``) or does not run (N = 0)."""
+    new = iter(kernel_outputs(N, dtype, *[s for o, s in zip(outs, shapes) if o is None], zeros=zeros))
+    arrays = [next(new) if o is None else o for o in outs]
+    for o in outs:
+        if o is not None and (zeros or not N):
+            o.fill(0)
+    return arrays
+
+
+def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bool, out, reads: tuple):
     """``sequence_backward`` of the paths that run whole row blocks a step (``kernels.projected_backward``,
     ``layer_norm_backward``): ``(dx, dWx, dWh, *dbiases, *dstates0, *the variant's weight gradients)`` -- a
-    projection LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's or GRU's ``dlayer_norm``."""
+    projection LSTM's ``[dpeephole,] dprojection``, a layer-normalized LSTM's or GRU's ``dlayer_norm``;
+    ``out`` as there."""
     steps, plan, spec = cache.steps, cache.plan, cache.spec
     N, T, D, dtype = steps.N, steps.T, cache.Wx.shape[0], cache.dtype
     G, P = cache.Wx.shape[1], cache.Wh.shape[0]  # P: the width of h (H but for the projection LSTM)
@@ -278,7 +296,13 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
     lengths = steps.lengths if steps.order is None else steps.unsort(steps.lengths)  # the user's rows
     dhs = checked_in_place("dhs", dhs, lengths, cache.mask, plan.num_threads, finite)
     dstates = [steps.sort(np.asarray(d, dtype=dtype)) for d in ((dh,) if gru else (dh, dc))]  # in place, sorted
-    dW = kernel_outputs(N, dtype, (D, G), (P, G), *[(G,)] * len(spec.bias_names))
+    weights = [(D, G), (P, G), *[(G,)] * len(spec.bias_names)]
+    if cache.projection is not None:
+        variants = ([(3 * H,)] if cache.peephole is not None else []) + [(H, P)]
+    else:
+        variants = [cache.layer_norm["ln"].shape]
+    outs = check_gradient_out(out, weights + variants, dtype, reads)
+    dW = _gradient_arrays(outs[:len(weights)], weights, N, dtype)
     with pool.scope() as ws:
         rows = steps.rows
         buf = SequenceBuffers(
@@ -292,9 +316,10 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
         if cache.projection is not None:
             buf.peep, buf.Whr, buf.mst = cache.peephole, cache.projection, cache.mst
             buf.WhrT = transposed(cache.projection, plan.num_threads, ws.take)
-            buf.dpeep = None if cache.peephole is None else np.zeros(3 * H, dtype)
+            buf.dpeep = None if cache.peephole is None else _gradient_arrays(outs[-2:-1], [(3 * H,)], N, dtype,
+                                                                             zeros=True)[0]
             buf.dhst, buf.dm, buf.zeros = ws.take((rows, P), dtype), ws.take((N, H), dtype), np.zeros(H, dtype)
-            buf.dWhr = kernel_outputs(N, dtype, (H, P))[0]
+            buf.dWhr = _gradient_arrays(outs[-1:], [(H, P)], N, dtype)[0]
             run, variant = _kernels.projected_backward, [g for g in (buf.dpeep, buf.dWhr) if g is not None]
         else:
             for name, a in cache.layer_norm.items():
@@ -304,7 +329,7 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
                 buf.dAH = ws.take((rows, G), dtype)
             else:
                 buf.dCN = ws.take((rows, H), dtype)
-            buf.dln = kernel_outputs(N, dtype, cache.layer_norm["ln"].shape)[0]
+            buf.dln = _gradient_arrays(outs[-1:], [cache.layer_norm["ln"].shape], N, dtype)[0]
             run, variant = _kernels.layer_norm_backward, [buf.dln]
         if N:
             with single_threaded_blas():

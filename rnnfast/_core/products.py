@@ -25,11 +25,11 @@ def compiled(*arrays) -> bool:
 
 
 def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False,
-           bias: Optional[np.ndarray] = None, num_threads=None) -> np.ndarray:
-    """``op(a) @ op(b) (+ bias)`` of 2-D arrays, a new C-contiguous array (``pool.output``); NumPy twin:
-    ``a @ b + bias``."""
-    out = None  # shapes and types the product refuses get its error
-    if a.ndim == b.ndim == 2 and a.dtype in (np.float32, np.float64):
+           bias: Optional[np.ndarray] = None, num_threads=None, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``op(a) @ op(b) (+ bias)`` of 2-D arrays, a new C-contiguous array (``pool.output``), or written into
+    ``out`` (C-contiguous, of the result's shape and dtype, read by nothing); NumPy twin: ``a @ b + bias``."""
+    if out is None and a.ndim == b.ndim == 2 and a.dtype in (np.float32, np.float64):
+        # shapes and types the product refuses get its error
         out = pool.output((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), a.dtype)
     with single_threaded_blas():  # the BLAS tiles run inside the kernels' parallel region
         return _mathfuncs.product(a, b, trans_a, trans_b, bias, resolve_num_threads(num_threads), out=out)

@@ -353,6 +353,34 @@ def check_states(states: Sequence[Tuple[str, object]], N: int, H: int, dtype: np
     return out
 
 
+def check_gradient_out(out, shapes: Sequence[tuple], dtype: np.dtype, reads: Sequence = ()) -> list:
+    """``out`` of a backward call: None, or a list or tuple with one entry per weight gradient the call returns
+    (``shapes``, in the order returned), each None (a new array) or a writeable C-contiguous ``dtype`` array of
+    its shape that shares no memory with what the call reads (``reads``) or with another entry."""
+    if out is None:
+        return [None] * len(shapes)
+    if not isinstance(out, (list, tuple)):
+        raise TypeError(f"out must be a list or tuple of {len(shapes)} arrays (or None); got {type(out).__name__}")
+    if len(out) != len(shapes):
+        raise ValueError(f"out must have {len(shapes)} entries, one per weight gradient returned; got {len(out)}")
+    for i, (a, shape) in enumerate(zip(out, shapes)):
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"out[{i}] must be a numpy array or None; got {type(a).__name__}")
+        if a.shape != tuple(shape) or a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+            layout = ", ".join(w for w, ok in (("not C-contiguous", a.flags.c_contiguous),
+                                               ("read-only", a.flags.writeable)) if not ok)
+            raise ValueError(f"out[{i}] must be a writeable C-contiguous {np.dtype(dtype)} array of shape "
+                             f"{tuple(shape)}; got {a.dtype} {a.shape}{' (' + layout + ')' if layout else ''}")
+        if any(b is not None and np.may_share_memory(a, b) for b in reads):
+            raise ValueError(f"out[{i}] shares memory with an array the backward pass reads (dhs, the states' "
+                             "gradients or the forward pass's weights)")
+        if any(b is not None and np.may_share_memory(a, b) for b in out[:i]):
+            raise ValueError(f"out[{i}] shares memory with another entry of out")
+    return list(out)
+
+
 def check_step_grads(grads, N: int, H: int, dtype: np.dtype, finite: bool = True) -> None:
     """Single-step backward: each named gradient is None or a finite ``(N, H)`` array of ``dtype``."""
     check_states(grads, N, H, dtype, "of the forward step", finite)

@@ -154,11 +154,13 @@ class TimeRecurrent:
         if self._cache is None:
             raise RuntimeError("backward() called before forward() (or after forward(need_grad=False))")
         backward = getattr(self._ops(), f"{self.cell}_backward")
-        dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT))
-        # Wx, Wh and the biases, the initial states, then the keyword parameters (peepholes)
+        # Wx, Wh and the biases, the initial states, then the keyword parameters (peepholes): the weight
+        # gradients written into ``grads`` by the kernels, not copied there after
+        dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT), out=self.grads)
         npos, nkw = self._n_positional, len(self.params) - self._n_positional
         for g, new in zip(self.grads, grads[:npos] + grads[len(grads) - nkw:]):
-            g[...] = new
+            if new is not g:
+                g[...] = new
         if not self.bias:
             for g in self.grads[2:npos]:
                 g[...] = 0

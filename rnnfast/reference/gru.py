@@ -25,6 +25,7 @@ from .._core.validation import (check_cache, check_flag, check_gru_layer_norm, c
 from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward
+from ._out import written_into
 from .token_input import embedded, embedding_gradient
 from . import layer_norm as layer_norm_steps
 
@@ -98,10 +99,11 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
     return hs, h.copy(), cache
 
 
-def gru_backward(dhs, cache, dhT=None, check_finite=True):
+def gru_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
     """Returns ``dx, dWx, dWh, dbx, dbh, dh0`` (and ``dlayer_norm`` after a layer-normalized forward pass);
-    ``dx`` is the embedding's gradient after token input."""
-    return embedding_gradient(cache, _gru_backward(dhs, cache, dhT, check_finite))
+    ``dx`` is the embedding's gradient after token input; the weight gradients in ``out``'s arrays where given."""
+    grads = embedding_gradient(cache, _gru_backward(dhs, cache, dhT, check_finite))
+    return written_into(out, grads, 2, 1, (dhs, dhT, cache.Wx, cache.Wh))
 
 
 def _gru_backward(dhs, cache, dhT, check_finite):

@@ -41,6 +41,7 @@ from . import zoneout as zoneout_steps
 from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
+from ._out import written_into
 from .token_input import embedded, embedding_gradient
 
 
@@ -146,11 +147,12 @@ def _advance(cache, hs, t, h, c, h_new, c_new):
     return np.where(valid, h_new, h), np.where(valid, c_new, c)
 
 
-def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True):
+def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True, *, out=None):
     """Returns ``dx, dWx, dWh, db, dh0, dc0``, then ``dpeephole`` (3H,) when the forward pass had peepholes and
-    ``dprojection`` (H, P) when it had a projection; ``dx`` is the embedding's gradient after token input."""
-    grads = _lstm_backward(dhs, cache, dhT, dcT, check_finite)
-    return embedding_gradient(cache, grads)
+    ``dprojection`` (H, P) when it had a projection; ``dx`` is the embedding's gradient after token input;
+    the weight gradients in ``out``'s arrays where given."""
+    grads = embedding_gradient(cache, _lstm_backward(dhs, cache, dhT, dcT, check_finite))
+    return written_into(out, grads, 1, 2, (dhs, dhT, dcT, cache.Wx, cache.Wh, cache.peephole, cache.projection))
 
 
 def _lstm_backward(dhs, cache, dhT, dcT, check_finite):

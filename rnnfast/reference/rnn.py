@@ -14,6 +14,7 @@ from .._core.validation import (check_cache, check_flag, check_need_grad, check_
                                 check_sequence_forward, check_step_x)
 from ..cells import RNN
 from ._steps import add_step_grads, step_backward
+from ._out import written_into
 from .token_input import embedded, embedding_gradient
 
 @dataclass(eq=False)
@@ -62,9 +63,11 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
     return hs, h.copy(), cache
 
 
-def rnn_backward(dhs, cache, dhT=None, check_finite=True):
-    """Returns ``dx, dWx, dWh, db, dh0``; ``dx`` is the embedding's gradient after token input."""
-    return embedding_gradient(cache, _rnn_backward(dhs, cache, dhT, check_finite))
+def rnn_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
+    """Returns ``dx, dWx, dWh, db, dh0``; ``dx`` is the embedding's gradient after token input; the weight
+    gradients in ``out``'s arrays where given."""
+    grads = embedding_gradient(cache, _rnn_backward(dhs, cache, dhT, check_finite))
+    return written_into(out, grads, 1, 1, (dhs, dhT, cache.Wx, cache.Wh))
 
 
 def _rnn_backward(dhs, cache, dhT, check_finite):
