@@ -90,28 +90,90 @@ def times(const floating[::1] a, const floating[::1] b, floating[::1] out, int n
         o[i] = ap[i] * bp[i]
 
 
-def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v, double beta1,
-                double beta2, double step, double eps, int num_threads):
-    """In place: ``m += (1-beta1)(g - m)``, ``v += (1-beta2)(g*g - v)``, ``p -= step * m / (sqrt(v) + eps)``."""
-    cdef Py_ssize_t i, n = p.shape[0]
-    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
-        raise ValueError(f"adam_update: p, g, m, v have {n}, {g.shape[0]}, {m.shape[0]}, {v.shape[0]} elements; "
-                         f"expected the same number")
-    if n == 0:
+cdef enum:
+    # Elements per task of a pass over several arrays (``adam_update``): every array cut into tasks of at most
+    # this many, all shared by one team, so that no array gets a parallel region (and a wait) of its own.
+    TASK_ELEMENTS = 16384
+
+
+cdef object _tasks(list arrays, Py_ssize_t size):
+    """``(array, start, end)`` rows, ``size`` elements at most each, covering every array in order."""
+    rows = [(k, i, min(i + size, a.shape[0])) for k, a in enumerate(arrays) for i in range(0, a.shape[0], size)]
+    return np.array(rows, dtype=np.intp).reshape(-1, 3)
+
+
+cdef int _one_dtype(str name, list arrays) except -1:
+    for a in arrays:
+        if a.dtype != arrays[0].dtype or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{name}: arrays of {a.dtype} and {arrays[0].dtype}; expected one of float32, float64")
+    return 0
+
+
+cdef int _same_lengths(list ps, list gs, list ms, list vs) except -1:
+    if not len(gs) == len(ms) == len(vs) == len(ps):
+        raise ValueError(f"adam_update: {len(ps)}, {len(gs)}, {len(ms)}, {len(vs)} arrays of p, g, m, v; "
+                         f"expected as many of each")
+    for k in range(len(ps)):
+        n = ps[k].shape[0]
+        if gs[k].shape[0] != n or ms[k].shape[0] != n or vs[k].shape[0] != n:
+            raise ValueError(f"adam_update: p, g, m, v [{k}] have {n}, {gs[k].shape[0]}, {ms[k].shape[0]}, "
+                             f"{vs[k].shape[0]} elements; expected the same number")
+    return 0
+
+
+def adam_update(list ps, list gs, list ms, list vs, double beta1, double beta2, double step, double eps,
+                int num_threads):
+    """In place, for each parameter k (1-D C-contiguous arrays of one float dtype): ``m += (1-beta1)(g - m)``,
+    ``v += (1-beta2)(g*g - v)``, ``p -= step * m / (sqrt(v) + eps)``; all of them in one parallel region."""
+    _same_lengths(ps, gs, ms, vs)
+    if not ps:
         return
-    cdef floating* pp = &p[0]
-    cdef const floating* gp = &g[0]
-    cdef floating* mp = &m[0]
-    cdef floating* vp = &v[0]
+    _one_dtype("adam_update", ps + gs + ms + vs)
+    if ps[0].dtype == np.float32:
+        _adam[float](ps, gs, ms, vs, beta1, beta2, step, eps, num_threads, <float>0)
+    else:
+        _adam[double](ps, gs, ms, vs, beta1, beta2, step, eps, num_threads, <double>0)
+
+
+cdef int _adam(list ps, list gs, list ms, list vs, double beta1, double beta2, double step, double eps,
+               int num_threads, floating kind) except -1:
+    cdef Py_ssize_t count = len(ps), k, t, i, total = 0
+    cdef floating[::1] view
+    cdef const floating[::1] cview
+    cdef Py_ssize_t[:, ::1] where = np.zeros((count, 4), dtype=np.intp)  # each array's address
+    for k in range(count):
+        view = ps[k]
+        cview = gs[k]
+        total += view.shape[0]
+        if view.shape[0] == 0:
+            continue
+        where[k, 0] = <Py_ssize_t>&view[0]
+        where[k, 1] = <Py_ssize_t>&cview[0]
+        view = ms[k]
+        where[k, 2] = <Py_ssize_t>&view[0]
+        view = vs[k]
+        where[k, 3] = <Py_ssize_t>&view[0]
+    cdef Py_ssize_t[:, ::1] tasks = _tasks(ps, TASK_ELEMENTS)
     cdef floating c1 = <floating>(1 - beta1), c2 = <floating>(1 - beta2), s = <floating>step, e = <floating>eps
     cdef floating gi, mi, vi
-    for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        gi = gp[i]
-        mi = mp[i] + c1 * (gi - mp[i])
-        vi = vp[i] + c2 * (gi * gi - vp[i])
-        mp[i] = mi
-        vp[i] = vi
-        pp[i] = pp[i] - s * (mi / (sqrt(vi) + e))
+    cdef floating* pp
+    cdef const floating* gp
+    cdef floating* mp
+    cdef floating* vp
+    for t in prange(tasks.shape[0], nogil=True, schedule="static", num_threads=_team(total, num_threads)):
+        k = tasks[t, 0]
+        pp = <floating*>where[k, 0]
+        gp = <const floating*>where[k, 1]
+        mp = <floating*>where[k, 2]
+        vp = <floating*>where[k, 3]
+        for i in range(tasks[t, 1], tasks[t, 2]):
+            gi = gp[i]
+            mi = mp[i] + c1 * (gi - mp[i])
+            vi = vp[i] + c2 * (gi * gi - vp[i])
+            mp[i] = mi
+            vp[i] = vi
+            pp[i] = pp[i] - s * (mi / (sqrt(vi) + e))
+    return 0
 
 
 cdef inline double _lane_sum(const floating* a, Py_ssize_t n, bint squares) noexcept nogil:
@@ -135,20 +197,39 @@ cdef inline double _lane_sum(const floating* a, Py_ssize_t n, bint squares) noex
     return total
 
 
-def sum_of_squares(const floating[::1] g, int num_threads):
-    """The sum of ``g * g`` in float64: each block of NORM_BLOCK elements (``_lane_sum``), then the blocks in
-    order."""
-    cdef Py_ssize_t n = g.shape[0], blocks = (n + NORM_BLOCK - 1) // NORM_BLOCK, blk
-    if n == 0:
-        return 0.0
-    cdef double[::1] partial = np.empty(blocks)
-    cdef const floating* gp = &g[0]
-    cdef double total = 0
-    for blk in prange(blocks, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        partial[blk] = _lane_sum(gp + blk * NORM_BLOCK, min(n - blk * NORM_BLOCK, NORM_BLOCK), True)
-    for blk in range(blocks):
-        total += partial[blk]
-    return total
+def sum_of_squares(list gs, int num_threads):
+    """The sum of ``g * g`` in float64 of each array (1-D C-contiguous, one float dtype): each block of NORM_BLOCK
+    elements (``_lane_sum``), then the blocks in order; all arrays in one parallel region."""
+    if not gs:
+        return []
+    _one_dtype("sum_of_squares", gs)
+    if gs[0].dtype == np.float32:
+        return _sums_of_squares[float](gs, num_threads, <float>0)
+    return _sums_of_squares[double](gs, num_threads, <double>0)
+
+
+cdef list _sums_of_squares(list gs, int num_threads, floating kind):
+    cdef Py_ssize_t count = len(gs), k, t, total = 0
+    cdef const floating[::1] view
+    cdef Py_ssize_t[::1] where = np.zeros(count, dtype=np.intp)
+    for k in range(count):
+        view = gs[k]
+        total += view.shape[0]
+        if view.shape[0] > 0:
+            where[k] = <Py_ssize_t>&view[0]
+    cdef Py_ssize_t[:, ::1] tasks = _tasks(gs, NORM_BLOCK)
+    cdef double[::1] partial = np.zeros(tasks.shape[0])
+    for t in prange(tasks.shape[0], nogil=True, schedule="static", num_threads=_team(total, num_threads)):
+        partial[t] = _lane_sum(<const floating*>where[tasks[t, 0]] + tasks[t, 1], tasks[t, 2] - tasks[t, 1], True)
+    sums = [0.0] * count
+    cdef double acc
+    for k in range(count):
+        acc = 0
+        for t in range(tasks.shape[0]):
+            if tasks[t, 0] == k:
+                acc += partial[t]
+        sums[k] = acc
+    return sums
 
 
 cdef int _check_rows(str name, Py_ssize_t rows, Py_ssize_t V, const Py_ssize_t[::1] targets, Py_ssize_t ignore,

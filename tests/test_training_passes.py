@@ -123,6 +123,32 @@ def test_adam_does_not_depend_on_the_thread_count(monkeypatch):
         np.testing.assert_array_equal(p, results[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_over_all_parameters_at_once_has_each_ones_bits(dtype, monkeypatch):
+    """One parallel region for every parameter (tasks cut across them) against one call per parameter, on 1-3
+    threads; and the squared norms that clipping reads, all at once against one by one."""
+    from rnnfast._core import training_passes
+    rng = np.random.default_rng(4)
+    shapes = [(70_000,), (0,), (300, 7), (16_384,), (1,), (5, 40_000)]  # across and on task boundaries
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    one_by_one, moments = [p.copy() for p in params], [[np.zeros_like(p) for p in params] for _ in range(2)]
+    for _ in range(3):
+        for p, g, m, v in zip(one_by_one, grads, *moments):
+            training_passes.adam_update([p], [g], [m], [v], 0.9, 0.999, 1e-2, 1e-8)
+    assert not np.array_equal(one_by_one[0], params[0])  # it moved
+    for nt in THREADS:
+        monkeypatch.setenv("RNNFAST_NUM_THREADS", str(nt))
+        together, moments = [p.copy() for p in params], [[np.zeros_like(p) for p in params] for _ in range(2)]
+        for _ in range(3):
+            training_passes.adam_update(together, grads, *moments, 0.9, 0.999, 1e-2, 1e-8)
+        for a, b in zip(together, one_by_one):
+            np.testing.assert_array_equal(a, b)
+        sums = training_passes.sums_of_squares(grads)
+        assert sums == [training_passes.sums_of_squares([g])[0] for g in grads]
+        assert sums[0] == pytest.approx(float(np.sum(grads[0].astype(np.float64) ** 2)), rel=1e-12)
+
+
 def test_adam_takes_strided_and_mixed_arrays_on_the_numpy_path():
     rng = np.random.default_rng(3)
     base = rng.standard_normal((40, 60))
@@ -271,8 +297,14 @@ def test_compiled_passes_refuse_mismatched_arrays_with_named_errors():
     from rnnfast._core.dispatch import kernel_module
     training = kernel_module("training")
     a, b = np.zeros(4, np.float32), np.zeros(3, np.float32)
-    with pytest.raises(ValueError, match="adam_update: p, g, m, v have 4, 3"):
-        training.adam_update(a, b, a, a, 0.9, 0.999, 1e-3, 1e-8, 1)
+    with pytest.raises(ValueError, match=r"adam_update: p, g, m, v \[0\] have 4, 3"):
+        training.adam_update([a], [b], [a], [a], 0.9, 0.999, 1e-3, 1e-8, 1)
+    with pytest.raises(ValueError, match="adam_update: 1, 2, 1, 1 arrays of p, g, m, v"):
+        training.adam_update([a], [a, a], [a], [a], 0.9, 0.999, 1e-3, 1e-8, 1)
+    with pytest.raises(ValueError, match="adam_update: arrays of float64 and float32"):
+        training.adam_update([a], [a.astype(np.float64)], [a], [a], 0.9, 0.999, 1e-3, 1e-8, 1)
+    with pytest.raises(ValueError, match="sum_of_squares: arrays of float64 and float32"):
+        training.sum_of_squares([a, a.astype(np.float64)], 1)
     probs, scores = np.zeros((2, 5), np.float32), np.zeros((2, 5), np.float32)
     with pytest.raises(ValueError, match=r"targets\[1\] = 5; expected 0..4 or -1"):
         training.softmax_cross_entropy(scores, np.array([0, 5], np.intp), -1, probs, 1)

@@ -6,17 +6,17 @@ def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray, num_th
 def dropout_times(key: int, threshold: int, scale: float, x: np.ndarray, out: np.ndarray, num_threads: int) -> None: ...
 def times(a: np.ndarray, b: np.ndarray, out: np.ndarray, num_threads: int) -> None: ...
 def adam_update(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
+    ps: list[np.ndarray],
+    gs: list[np.ndarray],
+    ms: list[np.ndarray],
+    vs: list[np.ndarray],
     beta1: float,
     beta2: float,
     step: float,
     eps: float,
     num_threads: int,
 ) -> None: ...
-def sum_of_squares(g: np.ndarray, num_threads: int) -> float: ...
+def sum_of_squares(gs: list[np.ndarray], num_threads: int) -> list[float]: ...
 def softmax_cross_entropy(
     scores: np.ndarray, targets: np.ndarray, ignore: int, probs: np.ndarray, num_threads: int
 ) -> float: ...

@@ -50,13 +50,15 @@ def times(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     _training.times(a.reshape(-1), b.reshape(-1), out.reshape(-1), resolve_num_threads())
 
 
-def adam_update(p, g, m, v, beta1: float, beta2: float, step: float, eps: float) -> None:
-    _training.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), beta1, beta2, step, eps,
-                          resolve_num_threads())
+def adam_update(params, grads, ms, vs, beta1: float, beta2: float, step: float, eps: float) -> None:
+    """Adam's step of every parameter, each ``compiled`` with its gradient and moments, all of one dtype."""
+    flat = [[a.reshape(-1) for a in arrays] for arrays in (params, grads, ms, vs)]
+    _training.adam_update(*flat, beta1, beta2, step, eps, resolve_num_threads())
 
 
-def sum_of_squares(g: np.ndarray) -> float:
-    return _training.sum_of_squares(g.reshape(-1), resolve_num_threads())
+def sums_of_squares(grads) -> list:
+    """Each array's sum of squares in float64: ``compiled_inputs`` arrays of one dtype."""
+    return _training.sum_of_squares([g.reshape(-1) for g in grads], resolve_num_threads())
 
 
 def softmax_cross_entropy(scores: np.ndarray, targets: np.ndarray, ignore: int, probs: np.ndarray) -> float:

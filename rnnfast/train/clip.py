@@ -8,7 +8,8 @@ from .._core import training_passes
 
 def clip_grads_norm(grads, max_norm: float) -> float:
     """Scale all gradients together so that their global L2 norm is at most ``max_norm``; returns the norm before."""
-    total = float(np.sqrt(sum(_sum_of_squares(g) for g in grads)))
+    grads = list(grads)
+    total = float(np.sqrt(sum(_sums_of_squares(grads))))
     if np.isfinite(total) and total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:
@@ -16,10 +17,16 @@ def clip_grads_norm(grads, max_norm: float) -> float:
     return total
 
 
-def _sum_of_squares(g) -> float:
-    if training_passes.compiled(g):  # one pass, no float64 copy (src/training.pyx); the NumPy below is its twin
-        return training_passes.sum_of_squares(g)
-    return float(np.sum(np.asarray(g, dtype=np.float64) ** 2))
+def _sums_of_squares(grads: list) -> list:
+    """Each gradient's sum of squares in float64, in order.  The compiled ones: one pass over all of a dtype, no
+    float64 copy (src/training.pyx); the NumPy below is their twin."""
+    sums = [None] * len(grads)
+    compiled = [i for i, g in enumerate(grads) if training_passes.compiled(g)]
+    for dtype in {grads[i].dtype for i in compiled}:
+        same = [i for i in compiled if grads[i].dtype == dtype]
+        for i, s in zip(same, training_passes.sums_of_squares([grads[i] for i in same])):
+            sums[i] = s
+    return [float(np.sum(np.asarray(g, dtype=np.float64) ** 2)) if s is None else s for g, s in zip(grads, sums)]
 
 
 def clip_grads_value(grads, clip: float) -> None:

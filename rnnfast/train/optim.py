@@ -94,9 +94,15 @@ class Adam(Optimizer):
         # In place through one scratch array per parameter (not state: it is not saved): the expression form
         # made a float64 temporary per operation, four times the time.
         scratch = self.__dict__.setdefault("_scratch", {})
-        for i, (p, g, m, v) in enumerate(zip(params, grads, self._slot("m", params), self._slot("v", params))):
-            if training_passes.compiled(p, g, m, v):  # one pass (src/training.pyx); the NumPy below is its twin
-                training_passes.adam_update(p, g, m, v, b1, b2, step, self.eps)
+        ms, vs = self._slot("m", params), self._slot("v", params)
+        # One pass over all parameters in one parallel region (src/training.pyx); the NumPy below is its twin.
+        compiled = [training_passes.compiled(p, g, m, v) for p, g, m, v in zip(params, grads, ms, vs)]
+        if compiled and all(compiled) and len({p.dtype for p in params}) == 1:
+            training_passes.adam_update(params, grads, ms, vs, b1, b2, step, self.eps)
+            return
+        for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+            if compiled[i]:
+                training_passes.adam_update([p], [g], [m], [v], b1, b2, step, self.eps)
                 continue
             tmp = scratch.get(i)
             if tmp is None or tmp.shape != p.shape or tmp.dtype != p.dtype:
