@@ -146,8 +146,14 @@ def _getenv(name: str) -> Optional[str]:
     data = getattr(env, "_data", None)
     if type(data) is not dict:
         return env.get(name)
-    raw = data.get(env.encodekey(name))
+    key = _encoded_keys.get(name)
+    if key is None:
+        key = _encoded_keys[name] = env.encodekey(name)
+    raw = data.get(key)
     return None if raw is None else env.decodevalue(raw)
+
+
+_encoded_keys: dict = {}  # name -> os.environ's key for it (encoding it took two calls of every lookup)
 
 
 def _omp_num_threads():

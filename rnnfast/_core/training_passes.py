@@ -22,17 +22,30 @@ def compiled_dtype(dtype) -> bool:
 def compiled_inputs(*arrays) -> bool:
     """True where the compiled passes serve these arrays as inputs: ``compiled_dtype``, and every array is a
     C-contiguous ndarray of the first one's dtype and shape (NumPy's path broadcasts the rest)."""
-    first = arrays[0]
-    if not compiled_dtype(getattr(first, "dtype", None)):
-        return False
-    return all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape
-               and a.flags.c_contiguous for a in arrays)
+    return _compiled(arrays, False)
 
 
 def compiled(*arrays) -> bool:
     """True where the compiled passes serve these arrays in place: ``compiled_inputs``, and every array is
     writeable."""
-    return compiled_inputs(*arrays) and all(a.flags.writeable for a in arrays)
+    return _compiled(arrays, True)
+
+
+def _compiled(arrays, writeable: bool) -> bool:
+    # A plain loop: the training step asks this of every parameter, twice (generator expressions in all()
+    # made it a dozen calls each).
+    first = arrays[0]
+    dtype = getattr(first, "dtype", None)
+    if not compiled_dtype(dtype):
+        return False
+    shape = first.shape
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape:
+            return False
+        flags = a.flags
+        if not flags.c_contiguous or (writeable and not flags.writeable):
+            return False
+    return True
 
 
 def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> None:
