@@ -363,21 +363,27 @@ def check_gradient_out(out, shapes: Sequence[tuple], dtype: np.dtype, reads: Seq
         raise TypeError(f"out must be a list or tuple of {len(shapes)} arrays (or None); got {type(out).__name__}")
     if len(out) != len(shapes):
         raise ValueError(f"out must have {len(shapes)} entries, one per weight gradient returned; got {len(out)}")
-    for i, (a, shape) in enumerate(zip(out, shapes)):
+    reads = [b for b in reads if isinstance(b, np.ndarray)]
+    given = []
+    for i, (a, shape) in enumerate(zip(out, shapes)):  # plain loops: a training step calls this per layer
         if a is None:
             continue
         if not isinstance(a, np.ndarray):
             raise TypeError(f"out[{i}] must be a numpy array or None; got {type(a).__name__}")
-        if a.shape != tuple(shape) or a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
-            layout = ", ".join(w for w, ok in (("not C-contiguous", a.flags.c_contiguous),
-                                               ("read-only", a.flags.writeable)) if not ok)
+        flags = a.flags
+        if a.shape != tuple(shape) or a.dtype != dtype or not flags.c_contiguous or not flags.writeable:
+            layout = ", ".join(w for w, ok in (("not C-contiguous", flags.c_contiguous),
+                                               ("read-only", flags.writeable)) if not ok)
             raise ValueError(f"out[{i}] must be a writeable C-contiguous {np.dtype(dtype)} array of shape "
                              f"{tuple(shape)}; got {a.dtype} {a.shape}{' (' + layout + ')' if layout else ''}")
-        if any(b is not None and np.may_share_memory(a, b) for b in reads):
-            raise ValueError(f"out[{i}] shares memory with an array the backward pass reads (dhs, the states' "
-                             "gradients or the forward pass's weights)")
-        if any(b is not None and np.may_share_memory(a, b) for b in out[:i]):
-            raise ValueError(f"out[{i}] shares memory with another entry of out")
+        for b in reads:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"out[{i}] shares memory with an array the backward pass reads (dhs, the states' "
+                                 "gradients or the forward pass's weights)")
+        for b in given:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"out[{i}] shares memory with another entry of out")
+        given.append(a)
     return list(out)
 
 
