@@ -98,8 +98,17 @@ cdef enum:
 
 cdef object _tasks(list arrays, Py_ssize_t size):
     """``(array, start, end)`` rows, ``size`` elements at most each, covering every array in order."""
-    rows = [(k, i, min(i + size, a.shape[0])) for k, a in enumerate(arrays) for i in range(0, a.shape[0], size)]
-    return np.array(rows, dtype=np.intp).reshape(-1, 3)
+    cdef Py_ssize_t k, i, n, count = 0, t = 0
+    for a in arrays:
+        count += (a.shape[0] + size - 1) // size
+    tasks = np.empty((count, 3), dtype=np.intp)
+    cdef Py_ssize_t[:, ::1] rows = tasks
+    for k in range(len(arrays)):
+        n = arrays[k].shape[0]
+        for i in range(0, n, size):
+            rows[t, 0], rows[t, 1], rows[t, 2] = k, i, min(i + size, n)
+            t += 1
+    return tasks
 
 
 cdef int _one_dtype(str name, list arrays) except -1:
