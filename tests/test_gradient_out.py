@@ -134,3 +134,18 @@ def test_a_layer_backward_writes_its_gradients_in_place(rng):
     assert all(g is kept for g, kept in zip(layer.grads, buffers))
     for g, want in zip(layer.grads, (dWx, dWh, db)):
         np.testing.assert_array_equal(g, want)
+
+
+def test_a_layer_whose_buffer_the_kernels_cannot_write_gets_the_copy(rng):
+    N, T, D, H = 3, 4, 5, 16
+    layer = TimeLSTM(*(rng.standard_normal(s).astype(np.float32) * 0.3 for s in ((D, 4 * H), (H, 4 * H), (4 * H,))))
+    strided = np.zeros((4 * H, H), np.float32).T  # dWh's shape, not C-contiguous
+    layer.grads[1] = strided
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    dhs = rng.standard_normal((N, T, H)).astype(np.float32)
+    layer.forward(x)
+    layer.backward(dhs)
+    _, _, _, cache = rnnfast.lstm_forward(x, *layer.params)
+    want = rnnfast.lstm_backward(dhs, cache)[2]
+    assert layer.grads[1] is strided
+    np.testing.assert_array_equal(strided, want)

@@ -155,8 +155,11 @@ class TimeRecurrent:
             raise RuntimeError("backward() called before forward() (or after forward(need_grad=False))")
         backward = getattr(self._ops(), f"{self.cell}_backward")
         # Wx, Wh and the biases, the initial states, then the keyword parameters (peepholes): the weight
-        # gradients written into ``grads`` by the kernels, not copied there after
-        dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT), out=self.grads)
+        # gradients written into ``grads`` by the kernels, not copied there after (a buffer replaced by one
+        # they cannot write, strided or read-only, gets the copy)
+        out = [g if isinstance(g, np.ndarray) and g.flags.c_contiguous and g.flags.writeable else None
+               for g in self.grads]
+        dx, *grads = backward(dhs, self._cache, *self._states(dhT, dcT), out=out)
         npos, nkw = self._n_positional, len(self.params) - self._n_positional
         for g, new in zip(self.grads, grads[:npos] + grads[len(grads) - nkw:]):
             if new is not g:
