@@ -230,15 +230,10 @@ cdef list _sums_of_squares(list gs, int num_threads, floating kind):
     cdef double[::1] partial = np.zeros(tasks.shape[0])
     for t in prange(tasks.shape[0], nogil=True, schedule="static", num_threads=_team(total, num_threads)):
         partial[t] = _lane_sum(<const floating*>where[tasks[t, 0]] + tasks[t, 1], tasks[t, 2] - tasks[t, 1], True)
-    sums = [0.0] * count
-    cdef double acc
-    for k in range(count):
-        acc = 0
-        for t in range(tasks.shape[0]):
-            if tasks[t, 0] == k:
-                acc += partial[t]
-        sums[k] = acc
-    return sums
+    cdef double[::1] sums = np.zeros(count)
+    for t in range(tasks.shape[0]):  # each array's blocks in order (the tasks are)
+        sums[tasks[t, 0]] += partial[t]
+    return list(sums)
 
 
 cdef int _check_rows(str name, Py_ssize_t rows, Py_ssize_t V, const Py_ssize_t[::1] targets, Py_ssize_t ignore,

@@ -207,8 +207,7 @@ _blas_libs = None
 
 
 def _blas_controllers():
-    """The BLAS libraries to pin, each with the cheapest call that reads its thread count: SciPy's, which the
-    kernels call (``scipy.linalg.cython_blas``).
+    """The BLAS libraries to pin: SciPy's, which the kernels call (``scipy.linalg.cython_blas``).
 
     Wheels of NumPy and SciPy each bundle their own OpenBLAS (in ``numpy.libs`` and ``scipy.libs``);
     the kernels never call NumPy's, and pinning it too took 6.0 instead of 4.5 us per call (hot).
@@ -219,23 +218,8 @@ def _blas_controllers():
 
         libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
         scipys = [c for c in libs if os.path.basename(os.path.dirname(c.filepath or "")).startswith("scipy")]
-        _blas_libs = [(c, _count_reader(c)) for c in scipys or libs]
+        _blas_libs = scipys or libs
     return _blas_libs
-
-
-def _count_reader(controller):
-    """OpenBLAS's own ``openblas_get_num_threads`` (under the names its builds give it) where its threads are its
-    own, else threadpoolctl's reader: every kernel call asks, and the reader's Python layers took a fifth of the
-    Python time of a training step."""
-    dynlib = getattr(controller, "dynlib", None)
-    if getattr(controller, "internal_api", None) == "openblas" and getattr(controller, "threading_layer",
-                                                                          None) != "openmp":
-        for prefix in ("", "scipy_"):
-            for suffix in ("", "64_", "_64"):
-                fn = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                if fn is not None:
-                    return fn
-    return controller.get_num_threads
 
 
 class _SingleThreadedBlas:
@@ -248,7 +232,7 @@ class _SingleThreadedBlas:
         global _depth, _saved
         with _lock:
             if _depth == 0:
-                _saved = [(c, n) for c, read in _blas_controllers() if (n := read()) != 1]
+                _saved = [(c, n) for c in _blas_controllers() if (n := c.get_num_threads()) != 1]
                 for c, _ in _saved:
                     c.set_num_threads(1)
             _depth += 1
