@@ -10,7 +10,7 @@ from .cells import GRU
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
-                check_finite=True, *, layer_norm=None, embedding=None):
+                check_finite=True, *, layer_norm=None, embedding=None, input_dropout=None):
     """GRU over a whole batch of sequences.
 
     Parameters
@@ -33,6 +33,9 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     embedding : ndarray, shape (V, D), optional
         Token input: ``x`` is integer ids ``(N, T)`` and the input ``embedding[x]``, as in ``lstm_forward``;
         ``gru_backward`` then returns the embedding's gradient ``(V, D)`` in place of ``dx``.
+    input_dropout : (p, key), optional
+        Dropout on the input, as in ``lstm_forward``: the cell reads ``x * keep_mask(key, p, x.shape, x.dtype)``
+        and ``gru_backward``'s ``dx`` is the gradient of the ``x`` given.  Not with ``embedding``.
 
     Returns
     -------
@@ -40,7 +43,7 @@ def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_
     """
     hs, (hT,), cache = driver.sequence_forward(GRU, x, Wx, Wh, [bx, bh], [h0], lengths, reset_after, num_threads,
                                                need_grad=need_grad, check_finite=check_finite, layer_norm=layer_norm,
-                                               embedding=embedding)
+                                               embedding=embedding, input_dropout=input_dropout)
     return hs, hT, cache
 
 

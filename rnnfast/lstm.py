@@ -11,7 +11,7 @@ from .cells import LSTM
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
                  check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                 zoneout_seed=None, embedding=None):
+                 zoneout_seed=None, embedding=None, input_dropout=None):
     """LSTM over a whole batch of sequences.
 
     Parameters
@@ -56,6 +56,12 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
         instead of N*T), and backward sums the gate gradients by token; the results equal those of
         ``*_forward(embedding[x], ...)`` to rounding.  Backward then returns the embedding's gradient ``(V, D)``
         in place of ``dx``.
+    input_dropout : (p, key), optional
+        Inverted dropout on the input, as a dropout layer before this one gives it: the cell reads
+        ``x * mask`` with ``mask = rnnfast.layers.dropout.keep_mask(key, p, x.shape, x.dtype)`` (element i of x
+        kept where the top 24 bits of ``splitmix64(key + i)`` are at least p, then times ``1 / (1 - p)``), and
+        backward's ``dx`` is the gradient of the ``x`` given.  The mask is applied in the kernels' time-major
+        copy of x and of dx, so it costs no pass of its own.  Not with ``embedding``.
 
     Returns
     -------
@@ -64,7 +70,8 @@ def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None,
     hs, (hT, cT), cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [h0, c0], lengths, None, num_threads,
                                                 need_grad=need_grad, check_finite=check_finite, peephole=peephole,
                                                 projection=projection, layer_norm=layer_norm, zoneout=zoneout,
-                                                zoneout_seed=zoneout_seed, embedding=embedding)
+                                                zoneout_seed=zoneout_seed, embedding=embedding,
+                                                input_dropout=input_dropout)
     return hs, hT, cT, cache
 
 

@@ -9,7 +9,7 @@ from .cells import RNN
 
 
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
-                check_finite=True, *, embedding=None):
+                check_finite=True, *, embedding=None, input_dropout=None):
     """Elman RNN over a whole batch: ``h_t = act(x_t Wx + h_{t-1} Wh + b)``.
 
     Parameters
@@ -23,13 +23,17 @@ def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_th
     embedding : ndarray, shape (V, D), optional
         Token input: ``x`` is integer ids ``(N, T)`` and the input ``embedding[x]``, as in ``lstm_forward``;
         ``rnn_backward`` then returns the embedding's gradient ``(V, D)`` in place of ``dx``.
+    input_dropout : (p, key), optional
+        Dropout on the input, as in ``lstm_forward``: the cell reads ``x * keep_mask(key, p, x.shape, x.dtype)``
+        and ``rnn_backward``'s ``dx`` is the gradient of the ``x`` given.  Not with ``embedding``.
 
     Returns
     -------
     hs : (N, T, H);  hT : (N, H);  cache : for ``rnn_backward`` (or None).
     """
     hs, (hT,), cache = driver.sequence_forward(RNN, x, Wx, Wh, [b], [h0], lengths, nonlinearity, num_threads,
-                                               need_grad=need_grad, check_finite=check_finite, embedding=embedding)
+                                               need_grad=need_grad, check_finite=check_finite, embedding=embedding,
+                                               input_dropout=input_dropout)
     return hs, hT, cache
 
 

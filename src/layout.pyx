@@ -9,6 +9,9 @@ cache, each moved in register blocks (``transpose.h``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
+
+from zoneout cimport splitmix64
 
 cdef extern from "transpose.h" nogil:
     void rnnfast_transpose_tile_f32(const float* s, float* d, Py_ssize_t m, Py_ssize_t n, Py_ssize_t i0,
@@ -82,16 +85,47 @@ cdef inline Py_ssize_t _copy_count_nonfinite(const floating* s, Py_ssize_t strid
     return bad32 + (bad64 != 0)
 
 
+# Dropout on the way (a sequence function's ``input_dropout``): element i of the batch-major (N, T, F) array,
+# C order, is kept where the top 24 bits of splitmix64(key + i) are at least ``threshold``, then times ``kept``
+# (``rnnfast._core.counter_rng.dropout_mask``; the bits of ``training.dropout_times``).  Folded into the
+# layout copies, dropout between two layers costs no pass of its own.
+
+cdef inline floating _kept(uint64_t key, uint64_t i, uint64_t threshold, floating kept) noexcept nogil:
+    return kept if (splitmix64(key + i) >> 40) >= threshold else 0
+
+
+cdef inline Py_ssize_t _copy_dropped_count_nonfinite(const floating* s, Py_ssize_t stride, floating* d, Py_ssize_t n,
+                                                     uint64_t key, uint64_t i0, uint64_t threshold,
+                                                     floating kept) noexcept nogil:
+    # d[j] = s[j] * the mask of element i0 + j; 1 if a value read is NaN or Inf (then so is its product), else 0
+    cdef Py_ssize_t j
+    cdef const unsigned int* s32 = <const unsigned int*>s
+    cdef const unsigned long long* s64 = <const unsigned long long*>s
+    cdef unsigned int bad32 = 0
+    cdef unsigned long long bad64 = 0
+    for j in range(n):
+        d[j] = s[j * stride] * _kept(key, i0 + <uint64_t>j, threshold, kept)
+        if floating is float:
+            bad32 |= (s32[j * stride] & EXP32) == EXP32
+        else:
+            bad64 |= (s64[j * stride] & EXP64) == EXP64
+    return bad32 + (bad64 != 0)
+
+
 def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const Py_ssize_t[::1] lengths,
-                    int num_threads) -> int:
+                    int num_threads, tuple dropout=None) -> int:
     """``dst[t, n] = src[n, t]`` at valid steps (``t < lengths[n]``) and 0 at padded ones, in one pass
     that also checks the values copied (returned: the number of rows with a NaN or Inf, 0 if all are finite).
 
     Replaces three passes of NumPy (zero the padding, ``isfinite(...).all()`` with its temporary,
     the transposing copy).  ``src`` may have any strides; ``dst`` is ``(T, N, D)``, checked by the caller.
+    ``dropout`` ``(key, threshold, scale)``: the copy is of ``src`` times dropout's mask (below).
     """
     cdef Py_ssize_t N = src.shape[0], T = src.shape[1], D = src.shape[2], t, n, j
     cdef Py_ssize_t bad = 0
+    cdef bint drop = dropout is not None
+    cdef uint64_t key = dropout[0] if drop else 0, threshold = dropout[1] if drop else 0
+    cdef floating kept = <floating>dropout[2] if drop else 1
     if N == 0 or T == 0 or D == 0:
         return 0
     cdef const char* base = <const char*>&src[0, 0, 0]
@@ -100,11 +134,15 @@ def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const 
     cdef const Py_ssize_t* length = &lengths[0]
     for t in prange(T, nogil=True, schedule="static", num_threads=num_threads):
         for n in range(N):
-            if t < length[n]:
-                bad += _copy_count_nonfinite(<const floating*>(base + n * s0 + t * s1), s2, d + (t * N + n) * D, D)
-            else:
+            if t >= length[n]:
                 for j in range(D):
                     d[(t * N + n) * D + j] = 0
+            elif drop:
+                bad += _copy_dropped_count_nonfinite(<const floating*>(base + n * s0 + t * s1), s2,
+                                                     d + (t * N + n) * D, D, key, <uint64_t>((n * T + t) * D),
+                                                     threshold, kept)
+            else:
+                bad += _copy_count_nonfinite(<const floating*>(base + n * s0 + t * s1), s2, d + (t * N + n) * D, D)
     return bad
 
 
@@ -153,17 +191,25 @@ def count_nonfinite(const floating[::1] a, int num_threads) -> int:
     return bad
 
 
-def batch_major_into(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int num_threads):
+def batch_major_into(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int num_threads, tuple dropout=None):
     """``dst[n, t] = src[t, n]``: a kernel's time-major ``(T, N, F)`` result into the user's batch-major
-    ``(N, T, F)`` array (``dx``); whole rows of F values, each thread writing its own rows."""
+    ``(N, T, F)`` array (``dx``); whole rows of F values, each thread writing its own rows.  ``dropout`` ``(key,
+    threshold, scale)``: times dropout's mask (``dx`` of the x that ``time_major_into`` dropped)."""
     cdef Py_ssize_t T = src.shape[0], N = src.shape[1], F = src.shape[2], r, j
+    cdef bint drop = dropout is not None
+    cdef uint64_t key = dropout[0] if drop else 0, threshold = dropout[1] if drop else 0
+    cdef floating kept = <floating>dropout[2] if drop else 1
     if N == 0 or T == 0 or F == 0:
         return
     cdef const floating* s = &src[0, 0, 0]
     cdef floating* d = &dst[0, 0, 0]
     for r in prange(N * T, nogil=True, schedule="static", num_threads=num_threads):  # r = n * T + t
-        for j in range(F):
-            d[r * F + j] = s[((r % T) * N + r // T) * F + j]
+        if drop:
+            for j in range(F):
+                d[r * F + j] = s[((r % T) * N + r // T) * F + j] * _kept(key, <uint64_t>(r * F + j), threshold, kept)
+        else:
+            for j in range(F):
+                d[r * F + j] = s[((r % T) * N + r // T) * F + j]
 
 
 # --- Ragged batches: the staircase layout (rnnfast._core.buffers.Staircase) ---

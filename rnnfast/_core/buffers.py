@@ -9,6 +9,8 @@ from typing import Optional
 
 import numpy as np
 
+from . import training_passes
+from .counter_rng import dropout_draw
 from .dispatch import kernel_module
 from .workspace import pool
 
@@ -167,16 +169,19 @@ def count_nonfinite(a: np.ndarray, num_threads: int) -> int:
 
 
 def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.ndarray], num_threads: int,
-               take, check_finite: bool = True) -> np.ndarray:
+               take, check_finite: bool = True, dropout: Optional[tuple] = None) -> np.ndarray:
     """(N, T, F) -> C-contiguous time-major ``(steps.rows, F)`` copy in an array from ``take(shape, dtype)``
     (a workspace scope's ``take``; a step's rows become contiguous for BLAS), zero past the running rows.  The
     same pass checks that the valid steps are finite (ValueError naming ``name``; unless ``check_finite=False``):
-    one read of ``a`` instead of three."""
+    one read of ``a`` instead of three.  ``dropout`` ``(p, key)``: the copy is of ``a`` times
+    ``counter_rng.dropout_mask(key, p, a.shape)``."""
     N, T, F = a.shape
     threads = _threads_for(a, num_threads)
+    if dropout is not None and steps.order is not None:  # ragged: the mask's own pass first
+        a = _dropped(a, dropout)
     if steps.order is None:
         out = take((T * N, F), a.dtype)  # the pool keeps whole arrays, never views
-        bad = _layout.time_major_into(a, out.reshape(T, N, F), steps.lengths, threads)
+        bad = _layout.time_major_into(a, out.reshape(T, N, F), steps.lengths, threads, _drawn(dropout))
     else:
         out = take((steps.rows, F), a.dtype)
         bad = _layout.staircase_into(a, out, steps.order, steps.offsets, steps.active, threads)
@@ -210,17 +215,33 @@ def checked_in_place(name: str, a: np.ndarray, steps: np.ndarray, mask: Optional
     return a
 
 
-def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int) -> np.ndarray:
+def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int, dropout: Optional[tuple] = None) -> np.ndarray:
     """Time-major ``(steps.rows, F)`` -> a new C-contiguous (N, T, F) array (``dx``; zero at padded steps),
     copied by the threads: NumPy's one-thread copy took twice as long once the kernel had left ``a_tm`` out
-    of cache.  Always a copy: a view would let a user's in-place edit write into a workspace."""
+    of cache.  Always a copy: a view would let a user's in-place edit write into a workspace.  ``dropout``
+    ``(p, key)``: times ``time_major``'s mask (the gradient of the x it dropped)."""
     N, T, F = steps.N, steps.T, a_tm.shape[1]
     out = pool.output((N, T, F), a_tm.dtype)
     threads = _threads_for(a_tm, num_threads)
     if steps.order is None:
-        _layout.batch_major_into(a_tm.reshape(T, N, F), out, threads)
+        _layout.batch_major_into(a_tm.reshape(T, N, F), out, threads, _drawn(dropout))
     else:
         _layout.staircase_to_batch(a_tm, out, steps.order, steps.offsets, steps.active, threads)
+        if dropout is not None:
+            out = _dropped(out, dropout)
+    return out
+
+
+def _drawn(dropout: Optional[tuple]) -> Optional[tuple]:
+    """``(p, key)`` -> the layout passes' ``(key, threshold, scale)``."""
+    return None if dropout is None else (dropout[1], *dropout_draw(dropout[0]))
+
+
+def _dropped(a: np.ndarray, dropout: tuple) -> np.ndarray:
+    """``a`` times ``counter_rng.dropout_mask(key, p, a.shape)``, a new array (the ragged layouts' own pass)."""
+    p, key = dropout
+    out = pool.output(a.shape, a.dtype)
+    training_passes.dropout_times(key, *dropout_draw(p), np.ascontiguousarray(a), out)
     return out
 
 

@@ -20,7 +20,7 @@ from .training_passes import scatter_add_rows
 from .validation import (check_cache, check_flag, check_gradient_out, check_gru_layer_norm, check_layer_norm,
                          check_need_grad, check_peephole, check_projected_forward, check_sequence_backward,
                          check_sequence_forward, check_states, check_step_grads, check_step_x, check_token_input,
-                         check_zoneout)
+                         check_input_dropout, check_zoneout)
 from .workspace import pool
 
 _kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
@@ -50,6 +50,7 @@ class SequenceCache:
     zoneout: Optional[tuple] = None  # LSTM with zoneout: (z_c, z_h) ...
     zoneout_key: Optional[int] = None  # ... and the masks' key (training), as SequenceBuffers
     tokens: Optional["TokenInput"] = None  # x given as token ids into an embedding
+    input_dropout: Optional[tuple] = None  # (p, key): x was dropped on its way in (``sequence_forward``)
 
     @property
     def dtype(self) -> np.dtype:
@@ -76,7 +77,7 @@ def _flags(spec: CellSpec, option):
 def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequence, lengths=None, option=None,
                      num_threads=None, state_names=None, plan: Optional[StepPlan] = None, need_grad=True,
                      check_finite=True, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                     zoneout_seed=None, embedding=None):
+                     zoneout_seed=None, embedding=None, input_dropout=None):
     """``spec``'s forward pass over whole sequences: ``(hs, finals, cache)``, finals the last state of each
     sequence (``h``, and ``c`` for the LSTM).  ``state_names`` name the states in errors (``h0``, or ``h``
     for the single-step functions); ``plan`` forces a path (tests), else ``StepPlan.choose`` picks it.
@@ -93,10 +94,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     (``rnnfast/reference/layer_norm.py``), or None; not with the other two.  ``zoneout`` (LSTM) ``(z_c, z_h)``
     and ``zoneout_seed`` (None: evaluation): zoneout (``rnnfast/reference/zoneout.py``); not with the others.
 
-    ``embedding (V, D)``: ``x`` is token ids ``(N, T)`` and the input ``embedding[x]`` (``TokenInput``)."""
+    ``embedding (V, D)``: ``x`` is token ids ``(N, T)`` and the input ``embedding[x]`` (``TokenInput``).
+
+    ``input_dropout`` ``(p, key)``: the input is ``x * counter_rng.dropout_mask(key, p, x.shape)``, dropped in
+    the time-major copy (no pass of its own), and backward's ``dx`` is the gradient of the ``x`` given."""
     option = spec.check_option(option)
     need_grad = check_need_grad(need_grad)
     finite = check_flag("check_finite", check_finite)
+    input_dropout = check_input_dropout(input_dropout, embedding)
     if embedding is not None:
         ids, embedding, x = check_token_input(x, embedding, Wx, finite)  # x: a stand-in for the checks
     names = state_names or tuple(n + "0" for n in spec.state_names)
@@ -150,7 +155,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         buf = SequenceBuffers(
             cell, reset_after, relu,
             x_tm=None if tokens is not None and tokens.embedding is not None else
-            time_major("x", v.x, steps, v.mask, plan.num_threads, keep, finite),
+            time_major("x", v.x, steps, v.mask, plan.num_threads, keep, finite, input_dropout),
             Wx=contiguous(v.Wx, plan.num_threads), Wh=contiguous(v.Wh, plan.num_threads),
             offsets=steps.offsets, active=steps.active, order=steps.order, ring=ring,
             hst=state_history(v.states[0], steps, ring, keep), act=keep((steps.rows, G), dtype),
@@ -192,6 +197,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
                                   steps, v.mask, plan, None if peephole is None else np.array(peephole),
                                   buf.Whr, buf.mst)
             cache.zoneout, cache.zoneout_key, cache.tokens = zoneout, zoneout_key, tokens
+            cache.input_dropout = input_dropout
             normalized = ()
             if layer_norm is not None:
                 cache.layer_norm = {name: getattr(buf, name)
@@ -263,7 +269,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
             dW[0] = matmul(tokens.embedding, buf.token_sums, trans_a=True, num_threads=plan.num_threads, out=outs[0])
             dx = matmul(buf.token_sums, cache.Wx, trans_b=True, num_threads=plan.num_threads)
         else:
-            dx = _token_gradient(tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
+            dx = _token_gradient(tokens, batch_major(buf.dx_tm, steps, plan.num_threads, cache.input_dropout))
     extra = () if buf.dpeep is None else (buf.dpeep,)
     return (dx, dW[0], dW[1], *dW[2:], *(steps.unsort(d) if steps.order is not None else d for d in dstates),
             *extra)
@@ -334,7 +340,7 @@ def _whole_row_backward(cache: SequenceCache, dhs, dfinals: Sequence, finite: bo
         if N:
             with single_threaded_blas():
                 run(buf, plan)
-        dx = _token_gradient(cache.tokens, batch_major(buf.dx_tm, steps, plan.num_threads))
+        dx = _token_gradient(cache.tokens, batch_major(buf.dx_tm, steps, plan.num_threads, cache.input_dropout))
     return (dx, *dW, *(steps.unsort(d) if steps.order is not None else d for d in dstates), *variant)
 
 

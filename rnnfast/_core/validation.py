@@ -315,6 +315,33 @@ def check_zoneout(zoneout, seed):
     return (z_c, z_h), (None if seed is None else int(seed))
 
 
+def check_dropout_rate(p) -> float:
+    """A dropout rate: a number in [0, 1)."""
+    if isinstance(p, bool) or not (isinstance(p, (int, float, np.floating)) and 0.0 <= p < 1.0):
+        raise ValueError(f"dropout p must be a number in [0, 1); got {p!r}")
+    return float(p)
+
+
+def check_dropout_key(key) -> int:
+    """A counter-based mask's key (``counter_rng.dropout_mask``): an integer in [0, 2**64)."""
+    if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
+        raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
+    return int(key)
+
+
+def check_input_dropout(input_dropout, embedding) -> Optional[tuple]:
+    """``input_dropout`` ``(p, key)`` of the sequence functions, or None: ``(p, key)`` checked, None where
+    there is nothing to drop (None or p = 0).  Not with token input (``embedding``): its x is ids."""
+    if input_dropout is None:
+        return None
+    if not isinstance(input_dropout, (tuple, list)) or len(input_dropout) != 2:
+        raise TypeError(f"input_dropout must be a pair (p, key); got {input_dropout!r}")
+    p, key = check_dropout_rate(input_dropout[0]), check_dropout_key(input_dropout[1])
+    if embedding is not None:
+        raise ValueError("input_dropout: not with embedding= (token input has ids, not values, to drop)")
+    return None if p == 0.0 else (p, key)
+
+
 def check_peephole(peephole, H: int, dtype: np.dtype, finite: bool = True) -> Optional[np.ndarray]:
     """The peephole LSTM's diagonal weights ``(3H,)`` = ``[p_i | p_f | p_o]`` of ``dtype`` (None: no
     peepholes)."""

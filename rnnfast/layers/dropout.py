@@ -1,48 +1,40 @@
 """Dropout for sequences: fresh mask per element, or one mask per sequence (variational)."""
 from __future__ import annotations
 
-import math
+from typing import Optional
 
 import numpy as np
 
 from .._core import training_passes
-from .._core.counter_rng import splitmix64
+from .._core.counter_rng import dropout_draw, dropout_mask
+from .._core.validation import check_dropout_key, check_dropout_rate
 from .._core.workspace import pool
 
 
 def keep_mask(key: int, p: float, shape, dtype) -> np.ndarray:
     """Inverted dropout's mask: ``1 / (1 - p)`` where an element is kept, else 0.  Element i (C order) is kept
     where the top 24 bits of ``splitmix64(key + i)`` (a uniform number in [0, 1) with 2^-24 steps) are at
-    least ``p``; whichever thread draws it, the same ``key`` gives the same mask.  This NumPy code is the
-    specification of the compiled pass (``src/training.pyx``), which gives the same bits."""
+    least ``p``; whichever thread draws it, the same ``key`` gives the same mask (``counter_rng.dropout_mask``,
+    the specification of the compiled pass in ``src/training.pyx``, which gives the same bits)."""
     threshold, scale = _draw(key, p)
     mask = pool.output(shape, dtype)
     if training_passes.compiled(mask):
         training_passes.dropout_keep(key, threshold, scale, mask)
         return mask
-    counters = np.arange(mask.size, dtype=np.uint64) + np.uint64(key)  # wraps past 2^64, as in C
-    keep = (splitmix64(counters) >> np.uint64(40)) >= np.uint64(threshold)
-    mask[...] = np.where(keep, mask.dtype.type(scale), mask.dtype.type(0)).reshape(shape)
+    mask[...] = dropout_mask(key, p, mask.shape, mask.dtype)
     return mask
 
 
 def _draw(key, p):
     """(threshold, scale) of ``keep_mask``'s draw, after checking ``key`` and ``p``."""
-    p = _check_p(p)
-    if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < 2**64:
-        raise ValueError(f"key must be an integer in [0, 2**64); got {key!r}")
-    return math.ceil(p * (1 << 24)), 1.0 / (1.0 - p)  # exact: p * 2^24 is a float64 without rounding
-
-
-def _check_p(p) -> float:
-    if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
-        raise ValueError(f"dropout p must be a number in [0, 1); got {p!r}")
-    return float(p)
+    p = check_dropout_rate(p)
+    check_dropout_key(key)
+    return dropout_draw(p)
 
 
 class _Dropout:
     def __init__(self, p: float = 0.5, rng=None):
-        self.p = _check_p(p)
+        self.p = check_dropout_rate(p)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.training = True
         self.params, self.grads = [], []
@@ -69,9 +61,7 @@ class _Dropout:
         self._mask = self._drawn = None
         if not self.training or self.p == 0.0:
             return x
-        # One key per call from the layer's generator, then a counter-based draw per element: a pass of
-        # compiled code where the generator's own uniforms took twice as long as everything else.
-        key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
+        key = self._key()
         x = np.asarray(x)
         shape = tuple(self._mask_shape(x.shape))
         if shape == x.shape and training_passes.compiled_inputs(x):  # NumPy twin: the two lines below
@@ -79,6 +69,26 @@ class _Dropout:
             return _dropped(key, self.p, x)
         self._mask = keep_mask(key, self.p, shape, x.dtype)
         return _times(x, self._mask)
+
+    def _key(self) -> int:
+        # One key per call from the layer's generator, then a counter-based draw per element: a pass of
+        # compiled code where the generator's own uniforms took twice as long as everything else.
+        return int(self.rng.integers(0, 2**64, dtype=np.uint64))
+
+    def handed_over(self, shape, dtype) -> Optional[tuple]:
+        """In place of ``forward`` on an array of ``shape`` and ``dtype``: this call's draw as ``(p, key)``, for
+        the layer after to apply (its ``input_dropout``, folded into its copy of x), or None where nothing is
+        dropped (evaluation, p = 0).  The same generator draw as ``forward``; ``mask`` then gives the mask, and
+        the layer after's ``dx`` is already the gradient of this layer's input: no ``backward``."""
+        self._mask = self._drawn = None
+        if not self.training or self.p == 0.0:
+            return None
+        if tuple(self._mask_shape(shape)) != tuple(shape):
+            raise ValueError(f"{type(self).__name__} draws a mask of shape {tuple(self._mask_shape(shape))}, not one "
+                             f"per element of {tuple(shape)}: it cannot be handed over")
+        key = self._key()
+        self._drawn = (key, tuple(shape), np.dtype(dtype))
+        return self.p, key
 
     def backward(self, dout):
         if self._drawn is not None:  # the same mask, drawn again from its key rather than stored and read back

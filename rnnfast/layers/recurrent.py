@@ -130,19 +130,23 @@ class TimeRecurrent:
         """Keywords of the kernel calls beyond the weights (TimeLSTM: zoneout's)."""
         return {}
 
-    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None, embedding=None):
+    def forward(self, xs, lengths=None, need_grad: bool = True, h0=None, c0=None, embedding=None,
+                input_dropout=None):
         """``xs (N, T, D)`` -> ``hs (N, T, H)``.  ``need_grad=False``: inference, nothing kept for
         ``backward`` (the kernels' inference mode; the state is still carried when stateful).
         ``h0`` (and ``c0``, LSTM), ``(N, H)``: the initial state, instead of zeros or the carried state;
         ``backward`` leaves its gradient in ``dh`` (``dc``).  ``embedding (V, D)``: ``xs`` is token ids
-        ``(N, T)`` into it (the kernels' token input) and ``backward`` returns the embedding's gradient."""
+        ``(N, T)`` into it (the kernels' token input) and ``backward`` returns the embedding's gradient.
+        ``input_dropout`` ``(p, key)``: the kernels' dropout on ``xs`` (``lstm_forward``); ``backward``'s dx is
+        then the gradient of the ``xs`` given."""
         if h0 is None and c0 is None:
             h0, c0 = self._initial_state(xs)
         forward = getattr(self._ops(), f"{self.cell}_forward")
         hs, *finals, self._cache = forward(xs, *self.params[:self._n_positional], *self._states(h0, c0),
                                            lengths=lengths, num_threads=self.num_threads, need_grad=need_grad,
                                            **self._option(), **self._weights_kw(), **self._call_kw(),
-                                           **({} if embedding is None else {"embedding": embedding}))
+                                           **({} if embedding is None else {"embedding": embedding}),
+                                           **({} if input_dropout is None else {"input_dropout": input_dropout}))
         self.h, self.c = finals[0], finals[1] if len(finals) > 1 else None
         return hs
 

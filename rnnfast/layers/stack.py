@@ -60,6 +60,7 @@ class RecurrentStack:
         self.params = [p for layer in self.layers for d in layer for p in d.params]
         self.grads = [g for layer in self.layers for d in layer for g in d.grads]
         self._lengths = None
+        self._handed = [False] * (num_layers - 1)  # per dropout: the last forward handed it to the next layer
         self._token_input = False  # the last forward's first layer read token ids (``embedding=``)
         self.dh0 = self.dc0 = None  # gradients at the initial states, after backward
         self.training = True
@@ -133,16 +134,25 @@ class RecurrentStack:
         self._lengths = None if lengths is None else np.asarray(lengths)
         self._token_input = embedding is not None
         x = xs
+        handed = None  # the dropout before this layer as (p, key): applied in the layer's copy of x
+        self._handed = [False] * len(self.dropouts)
         for i, layer in enumerate(self.layers):
             k = i * self.num_directions
             emb = embedding if i == 0 else None
-            out = layer[0].forward(x, lengths, need_grad, h0=h0s[k], c0=c0s[k], embedding=emb)
+            dropped = {} if handed is None else {"input_dropout": handed}
+            out = layer[0].forward(x, lengths, need_grad, h0=h0s[k], c0=c0s[k], embedding=emb, **dropped)
             if self.bidirectional:
                 back = reverse_padded(layer[1].forward(reverse_padded(x, self._lengths), lengths, need_grad,
                                                        h0=h0s[k + 1], c0=c0s[k + 1], embedding=emb),
                                       self._lengths)
                 out = np.concatenate([out, back], axis=-1)
-            x = self.dropouts[i].forward(out) if i < self.num_layers - 1 else out
+            if i == self.num_layers - 1:
+                x = out
+            elif self.bidirectional:  # two layers read x: the dropout's own pass
+                x = self.dropouts[i].forward(out)
+            else:  # the next layer drops its input as it copies it (two passes fewer over the activations)
+                x, handed = out, self.dropouts[i].handed_over(out.shape, out.dtype)
+                self._handed[i] = True
         return x
 
     def backward(self, dout, dh_n=None, dc_n=None):
@@ -155,7 +165,7 @@ class RecurrentStack:
         dhs, dcs = self._per_direction("dh_n", dh_n, N), self._per_direction("dc_n", dc_n, N)
         d = dout
         for i in reversed(range(self.num_layers)):
-            if i < self.num_layers - 1:
+            if i < self.num_layers - 1 and not self._handed[i]:  # handed over: the layer above's dx has it
                 d = self.dropouts[i].backward(d)
             layer, k = self.layers[i], i * self.num_directions
             dx = layer[0].backward(np.ascontiguousarray(d[..., :H]) if self.bidirectional else d, dhs[k], dcs[k])

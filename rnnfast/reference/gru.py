@@ -26,6 +26,7 @@ from ..cells import GRU
 from ._math import sigmoid
 from ._steps import step_backward
 from ._out import written_into
+from .input_dropout import dropped, input_gradient
 from .token_input import embedded, embedding_gradient
 from . import layer_norm as layer_norm_steps
 
@@ -46,14 +47,15 @@ class GRUCache:
 
 
 def gru_forward(x, Wx, Wh, bx, bh, h0=None, lengths=None, reset_after=True, num_threads=None, need_grad=True,
-                check_finite=True, *, layer_norm=None, embedding=None):
+                check_finite=True, *, layer_norm=None, embedding=None, input_dropout=None):
     """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored.
     ``embedding``: token input (``token_input.py``)."""
     keep = check_need_grad(need_grad)
     x, tokens = embedded(x, embedding, Wx, check_finite)
+    x, input_mask = dropped(x, input_dropout, embedding)
     hs, hT, cache = _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, ("h0",), check_finite,
                                  layer_norm)
-    cache.tokens = tokens
+    cache.tokens, cache.input_mask = tokens, input_mask
     return hs, hT, cache if keep else None
 
 
@@ -102,7 +104,7 @@ def _gru_forward(x, Wx, Wh, bx, bh, h0, lengths, reset_after, num_threads, state
 def gru_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
     """Returns ``dx, dWx, dWh, dbx, dbh, dh0`` (and ``dlayer_norm`` after a layer-normalized forward pass);
     ``dx`` is the embedding's gradient after token input; the weight gradients in ``out``'s arrays where given."""
-    grads = embedding_gradient(cache, _gru_backward(dhs, cache, dhT, check_finite))
+    grads = embedding_gradient(cache, input_gradient(cache, _gru_backward(dhs, cache, dhT, check_finite)))
     return written_into(out, grads, 2, 1, (dhs, dhT, cache.Wx, cache.Wh))
 
 

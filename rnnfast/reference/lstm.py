@@ -42,6 +42,7 @@ from ..cells import LSTM
 from ._math import sigmoid
 from ._steps import add_step_grads, step_backward
 from ._out import written_into
+from .input_dropout import dropped, input_gradient
 from .token_input import embedded, embedding_gradient
 
 
@@ -66,15 +67,16 @@ class LSTMCache:
 
 def lstm_forward(x, Wx, Wh, b, h0=None, c0=None, lengths=None, num_threads=None, need_grad=True,
                  check_finite=True, *, peephole=None, projection=None, layer_norm=None, zoneout=None,
-                 zoneout_seed=None, embedding=None):
+                 zoneout_seed=None, embedding=None, input_dropout=None):
     """Returns ``hs (N, T, H), hT (N, H), cT (N, H), cache`` (None with ``need_grad=False``); with
     ``projection``, ``hs`` and ``hT`` are P wide.  ``num_threads`` is ignored.  ``embedding``: token input
     (``token_input.py``)."""
     keep = check_need_grad(need_grad)
     x, tokens = embedded(x, embedding, Wx, check_finite)
+    x, input_mask = dropped(x, input_dropout, embedding)
     hs, hT, cT, cache = _lstm_forward(x, Wx, Wh, b, h0, c0, lengths, num_threads, ("h0", "c0"), check_finite,
                                       peephole, projection, layer_norm, zoneout, zoneout_seed)
-    cache.tokens = tokens
+    cache.tokens, cache.input_mask = tokens, input_mask
     return hs, hT, cT, cache if keep else None
 
 
@@ -151,7 +153,7 @@ def lstm_backward(dhs, cache, dhT=None, dcT=None, check_finite=True, *, out=None
     """Returns ``dx, dWx, dWh, db, dh0, dc0``, then ``dpeephole`` (3H,) when the forward pass had peepholes and
     ``dprojection`` (H, P) when it had a projection; ``dx`` is the embedding's gradient after token input;
     the weight gradients in ``out``'s arrays where given."""
-    grads = embedding_gradient(cache, _lstm_backward(dhs, cache, dhT, dcT, check_finite))
+    grads = embedding_gradient(cache, input_gradient(cache, _lstm_backward(dhs, cache, dhT, dcT, check_finite)))
     return written_into(out, grads, 1, 2, (dhs, dhT, dcT, cache.Wx, cache.Wh, cache.peephole, cache.projection))
 
 

@@ -15,6 +15,7 @@ from .._core.validation import (check_cache, check_flag, check_need_grad, check_
 from ..cells import RNN
 from ._steps import add_step_grads, step_backward
 from ._out import written_into
+from .input_dropout import dropped, input_gradient
 from .token_input import embedded, embedding_gradient
 
 @dataclass(eq=False)
@@ -31,13 +32,14 @@ class RNNCache:
 
 
 def rnn_forward(x, Wx, Wh, b, h0=None, nonlinearity="tanh", lengths=None, num_threads=None, need_grad=True,
-                check_finite=True, *, embedding=None):
+                check_finite=True, *, embedding=None, input_dropout=None):
     """Returns ``hs (N, T, H), hT (N, H), cache`` (None with ``need_grad=False``). ``num_threads`` is ignored.
     ``embedding``: token input (``token_input.py``)."""
     keep = check_need_grad(need_grad)
     x, tokens = embedded(x, embedding, Wx, check_finite)
+    x, input_mask = dropped(x, input_dropout, embedding)
     hs, hT, cache = _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, ("h0",), check_finite)
-    cache.tokens = tokens
+    cache.tokens, cache.input_mask = tokens, input_mask
     return hs, hT, cache if keep else None
 
 
@@ -66,7 +68,7 @@ def _rnn_forward(x, Wx, Wh, b, h0, nonlinearity, lengths, num_threads, state_nam
 def rnn_backward(dhs, cache, dhT=None, check_finite=True, *, out=None):
     """Returns ``dx, dWx, dWh, db, dh0``; ``dx`` is the embedding's gradient after token input; the weight
     gradients in ``out``'s arrays where given."""
-    grads = embedding_gradient(cache, _rnn_backward(dhs, cache, dhT, check_finite))
+    grads = embedding_gradient(cache, input_gradient(cache, _rnn_backward(dhs, cache, dhT, check_finite)))
     return written_into(out, grads, 1, 1, (dhs, dhT, cache.Wx, cache.Wh))
 
 
