@@ -177,3 +177,16 @@ def test_a_dropout_that_shares_its_mask_along_time_is_not_handed_over():
     with pytest.raises(ValueError, match="cannot be handed over"):
         LockedDropout(0.5, rng=np.random.default_rng(0)).handed_over((2, 3, 4), np.float32)
     assert TimeDropout(0.5, rng=np.random.default_rng(0)).handed_over((2, 3, 4), np.float32)[0] == 0.5
+
+
+@pytest.mark.parametrize("lengths", [None, np.array([6, 2, 5, 1, 3])])
+def test_a_strided_x_is_dropped_by_its_elements_positions(lengths, rng):
+    cell = CELLS[0]
+    wide = rng.standard_normal((5, 6, 14)).astype(np.float32)
+    x = wide[:, :, ::2]  # a view: every other feature
+    assert not x.flags.c_contiguous
+    _, params, dhs = _problem(cell, rng, np.float32)
+    strided = _run(cell, "kernel", x, params, dhs, lengths, input_dropout=(P, KEY))
+    packed = _run(cell, "kernel", np.ascontiguousarray(x), params, dhs, lengths, input_dropout=(P, KEY))
+    np.testing.assert_array_equal(strided[0], packed[0])
+    np.testing.assert_array_equal(strided[2][0], packed[2][0])
