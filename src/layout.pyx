@@ -11,7 +11,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
 
-from zoneout cimport splitmix64
+from dropout_mask cimport kept_value
 
 cdef extern from "transpose.h" nogil:
     void rnnfast_transpose_tile_f32(const float* s, float* d, Py_ssize_t m, Py_ssize_t n, Py_ssize_t i0,
@@ -86,13 +86,8 @@ cdef inline Py_ssize_t _copy_count_nonfinite(const floating* s, Py_ssize_t strid
 
 
 # Dropout on the way (a sequence function's ``input_dropout``): element i of the batch-major (N, T, F) array,
-# C order, is kept where the top 24 bits of splitmix64(key + i) are at least ``threshold``, then times ``kept``
-# (``rnnfast._core.counter_rng.dropout_mask``; the bits of ``training.dropout_times``).  Folded into the
+# C order, times its mask value (``dropout_mask.pxd``; the bits of ``training.dropout_times``).  Folded into the
 # layout copies, dropout between two layers costs no pass of its own.
-
-cdef inline floating _kept(uint64_t key, uint64_t i, uint64_t threshold, floating kept) noexcept nogil:
-    return kept if (splitmix64(key + i) >> 40) >= threshold else 0
-
 
 cdef inline Py_ssize_t _copy_dropped_count_nonfinite(const floating* s, Py_ssize_t stride, floating* d, Py_ssize_t n,
                                                      uint64_t key, uint64_t i0, uint64_t threshold,
@@ -104,7 +99,7 @@ cdef inline Py_ssize_t _copy_dropped_count_nonfinite(const floating* s, Py_ssize
     cdef unsigned int bad32 = 0
     cdef unsigned long long bad64 = 0
     for j in range(n):
-        d[j] = s[j * stride] * _kept(key, i0 + <uint64_t>j, threshold, kept)
+        d[j] = s[j * stride] * kept_value(key, i0 + <uint64_t>j, threshold, kept)
         if floating is float:
             bad32 |= (s32[j * stride] & EXP32) == EXP32
         else:
@@ -206,7 +201,8 @@ def batch_major_into(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int
     for r in prange(N * T, nogil=True, schedule="static", num_threads=num_threads):  # r = n * T + t
         if drop:
             for j in range(F):
-                d[r * F + j] = s[((r % T) * N + r // T) * F + j] * _kept(key, <uint64_t>(r * F + j), threshold, kept)
+                d[r * F + j] = (s[((r % T) * N + r // T) * F + j]
+                                * kept_value(key, <uint64_t>(r * F + j), threshold, kept))
         else:
             for j in range(F):
                 d[r * F + j] = s[((r % T) * N + r // T) * F + j]

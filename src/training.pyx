@@ -19,7 +19,7 @@ import numpy as np
 from all_steps cimport scatter_rows
 from gate_math cimport exp_
 from threads cimport team
-from zoneout cimport splitmix64
+from dropout_mask cimport kept_value
 
 cdef enum:
     # Elements per block of the squared norm: each block is summed in order, then the blocks in order.
@@ -37,12 +37,6 @@ cdef inline int _team(Py_ssize_t elements, int num_threads) noexcept nogil:
     return team(elements // MIN_ELEMENTS_PER_THREAD, num_threads)
 
 
-cdef inline floating _kept(uint64_t key, Py_ssize_t i, uint64_t threshold, floating kept) noexcept nogil:
-    """Element i's mask value: ``kept`` where the top 24 bits of ``splitmix64(key + i)`` are at least
-    ``threshold``, else 0."""
-    return kept if (splitmix64(key + <uint64_t>i) >> 40) >= threshold else 0
-
-
 def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] out, int num_threads):
     """``out[i] = scale`` where the top 24 bits of ``splitmix64(key + i)`` are at least ``threshold``, else 0:
     inverted dropout's mask, each element's draw its own counter's."""
@@ -52,7 +46,7 @@ def dropout_keep(uint64_t key, uint64_t threshold, double scale, floating[::1] o
         return
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        o[i] = _kept(key, i, threshold, kept)
+        o[i] = kept_value(key, <uint64_t>i, threshold, kept)
 
 
 cdef int _same_sizes(str arrays, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) except -1:
@@ -74,7 +68,7 @@ def dropout_times(uint64_t key, uint64_t threshold, double scale, const floating
     cdef const floating* xp = &x[0]
     cdef floating* o = &out[0]
     for i in prange(n, nogil=True, schedule="static", num_threads=_team(n, num_threads)):
-        o[i] = xp[i] * _kept(key, i, threshold, kept)
+        o[i] = xp[i] * kept_value(key, <uint64_t>i, threshold, kept)
 
 
 def times(const floating[::1] a, const floating[::1] b, floating[::1] out, int num_threads):

@@ -178,7 +178,7 @@ def time_major(name: str, a: np.ndarray, steps: Staircase, mask: Optional[np.nda
     N, T, F = a.shape
     threads = _threads_for(a, num_threads)
     if dropout is not None and steps.order is not None:  # ragged: the mask's own pass first
-        a = _dropped(a, dropout)
+        a = _dropped(a, dropout, threads)
     if steps.order is None:
         out = take((T * N, F), a.dtype)  # the pool keeps whole arrays, never views
         bad = _layout.time_major_into(a, out.reshape(T, N, F), steps.lengths, threads, _drawn(dropout))
@@ -228,7 +228,7 @@ def batch_major(a_tm: np.ndarray, steps: Staircase, num_threads: int, dropout: O
     else:
         _layout.staircase_to_batch(a_tm, out, steps.order, steps.offsets, steps.active, threads)
         if dropout is not None:
-            out = _dropped(out, dropout)
+            out = _dropped(out, dropout, threads)
     return out
 
 
@@ -237,11 +237,12 @@ def _drawn(dropout: Optional[tuple]) -> Optional[tuple]:
     return None if dropout is None else (dropout[1], *dropout_draw(dropout[0]))
 
 
-def _dropped(a: np.ndarray, dropout: tuple) -> np.ndarray:
-    """``a`` times ``counter_rng.dropout_mask(key, p, a.shape)``, a new array (the ragged layouts' own pass)."""
+def _dropped(a: np.ndarray, dropout: tuple, num_threads: int) -> np.ndarray:
+    """``a`` times ``counter_rng.dropout_mask(key, p, a.shape)``, a new array (the ragged layouts' own pass), on
+    the call's threads."""
     p, key = dropout
     out = pool.output(a.shape, a.dtype)
-    training_passes.dropout_times(key, *dropout_draw(p), np.ascontiguousarray(a), out)
+    training_passes.dropout_times(key, *dropout_draw(p), np.ascontiguousarray(a), out, num_threads)
     return out
 
 

@@ -52,10 +52,10 @@ def dropout_keep(key: int, threshold: int, scale: float, out: np.ndarray) -> Non
     _training.dropout_keep(key, threshold, scale, out.reshape(-1), resolve_num_threads())
 
 
-def dropout_times(key: int, threshold: int, scale: float, x: np.ndarray, out: np.ndarray) -> None:
+def dropout_times(key: int, threshold: int, scale: float, x: np.ndarray, out: np.ndarray, num_threads=None) -> None:
     """``out = x * mask`` with ``dropout_keep``'s mask, drawn as it goes and not stored: C-contiguous arrays of one
-    shape and dtype."""
-    _training.dropout_times(key, threshold, scale, x.reshape(-1), out.reshape(-1), resolve_num_threads())
+    shape and dtype; ``num_threads`` as ``resolve_num_threads``'s."""
+    _training.dropout_times(key, threshold, scale, x.reshape(-1), out.reshape(-1), resolve_num_threads(num_threads))
 
 
 def times(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
