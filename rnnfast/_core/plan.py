@@ -27,8 +27,8 @@ each thread keeps its own slice of the step weights hot (H=1024 on 16 cores: 64-
 MiB of a 2 MiB L2; on 64 cores: 32-unit blocks of 0.5 MiB at N <= 128).  One thread alone takes up to 128 rows in
 one block (``SERIAL_MICROKERNEL_ROWS``), reading a step's weights once for all of them.  The BLAS path's tiles stay
 the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of H <= 512
-on BLAS has at most N/16 x H/64 tiles: 16 at N=32, H=512, 8 for the RNN at N=32, H=256, which leaves half of 16
-cores idle (the LSTM's and GRU's steps at H=256 run on the micro-kernel: 32-unit blocks give 16 tiles at N=32).
+on BLAS has at most N/16 x H/64 tiles: 8 for the RNN at N=32, H=256, which leaves half of 16 cores idle (the
+LSTM's and GRU's steps at H=256-512 run on the micro-kernel: 32-unit blocks give 16 tiles at N=32, H=256).
 Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
 
 **Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
@@ -45,7 +45,7 @@ barrier after each; ``serial``, when one thread runs, or a step has too little w
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
 builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
-and GRU at H = 256 from N = 32 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
+and GRU at H = 256-512 from N = 32 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
 rows into slivers once per step, so fewer and wider tiles copy less); ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
@@ -73,15 +73,17 @@ MIN_PARALLEL_STEP_FLOPS = 200_000
 # flops, as it commits the backward to its plan), a thread team costs more than it saves: LSTM, GRU and RNN
 # training steps of 1-10 MFLOP ran 1.0-1.13x the one-thread time on two threads (bench/RESULTS.md).
 MIN_PARALLEL_CALL_FLOPS = 10_000_000
-# OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; it ran
-# faster there than the micro-kernel (LSTM training N=64, H=512), slower above (N=128, H=1024).
+# OpenBLAS takes its unpacked small-matrix path for products of up to this many multiply-adds; above it the
+# micro-kernel is faster (N=128, H=1024).  Below it, only the LSTM's and GRU's steps at MICROKERNEL_* sizes leave it.
 SMALL_GEMM_MACS = 1_000_000
 # From this batch on, at these widths, the LSTM's and GRU's small step products run faster on the micro-kernel,
-# on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path (bench/RESULTS.md, 2026-12-04
-# afternoon).  Below N = 32 a thread's rows fill its 6-row slivers poorly; at H = 512 inference was slower on
-# it, and the RNN's steps, a quarter of the LSTM's, were not faster.
+# on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path, on one and two threads, in
+# training and inference (bench/RESULTS.md: H = 256 2026-12-04 afternoon, H = 512 2026-12-05 stop 42; the 16-core
+# Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below N = 32 a thread's rows fill its 6-row slivers poorly, and the
+# RNN's steps, a quarter of the LSTM's, were not faster.
 MICROKERNEL_MIN_N = 32
-MICROKERNEL_MIN_H = MICROKERNEL_MAX_H = 256
+MICROKERNEL_MIN_H = 256
+MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
 WIDE_UNITS = 256
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
