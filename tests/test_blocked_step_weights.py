@@ -47,13 +47,13 @@ def uses_copy(N, H, gates, dtype, T=35):
 
 
 def test_copy_only_where_rows_are_short_runs_far_apart():
-    assert uses_copy(16, 512, 4, np.float32)  # runs of 256 B, 8 KiB apart (from N = 32: the micro-kernel)
+    assert uses_copy(8, 512, 4, np.float32)  # runs of 256 B, 8 KiB apart (from N = 16: the micro-kernel)
     assert uses_copy(64, 512, 4, np.float64)
     assert not uses_copy(32, 256, 4, np.float32)  # 4 KiB apart
     assert not uses_copy(64, 512, 3, np.float32)  # 6 KiB apart
     assert not uses_copy(32, 1024, 1, np.float64)  # runs of 1 KiB
     assert not uses_copy(8, 64, 4, np.float32)  # one unit block
-    assert not uses_copy(16, 512, 4, np.float32, T=1)  # the copy would serve a single step
+    assert not uses_copy(8, 512, 4, np.float32, T=1)  # the copy would serve a single step
     with pytest.raises(ValueError, match="more than one unit block"):
         StepPlan.choose(4, 8, 3, 64, np.float32, step_weights="blocked")
 

@@ -97,7 +97,7 @@ def test_large_hidden_size_takes_the_microkernel_by_default(cell, rng):
 
 
 def test_small_tiles_and_float64_keep_the_blas_path():
-    assert StepPlan.choose(4, 16, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
+    assert StepPlan.choose(4, 8, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
     assert StepPlan.choose(4, 32, 35, 128, np.float32).step_weights != "microkernel"
     assert StepPlan.choose(1, 64, 35, 256, np.float32).step_weights != "microkernel"  # the RNN
     assert StepPlan.choose(4, 1, 35, 1024, np.float32).step_weights != "microkernel"
@@ -107,10 +107,11 @@ def test_small_tiles_and_float64_keep_the_blas_path():
 
 
 @pytest.mark.parametrize("gates", [4, 3])
-def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
+def test_lstm_and_gru_steps_at_h256_to_512_from_n16_take_the_microkernel_on_wide_unit_blocks(gates):
     for N, H, nt, rows, units in [(32, 256, 1, 32, 256), (32, 256, 2, 16, 256), (64, 256, 2, 16, 256),
                                   (32, 256, 16, 16, 32), (64, 512, 1, 64, 256), (128, 512, 2, 16, 256),
-                                  (64, 512, 16, 16, 128), (32, 384, 2, 16, 128)]:
+                                  (64, 512, 16, 16, 128), (32, 384, 2, 16, 128), (16, 256, 1, 16, 256),
+                                  (16, 256, 2, 8, 256)]:
         plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
         assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, units), (N, H, nt)
         assert "whole slivers" in plan.why("step_weights")
@@ -125,7 +126,7 @@ def test_one_thread_on_the_microkernel_takes_its_rows_in_one_block():
         assert "once for all its rows" in plan.why("tiles")
     forced = StepPlan.choose(4, 64, 35, 256, np.float32, 1, rows=16, units=256)
     assert forced.rows == 16
-    assert StepPlan.choose(4, 16, 35, 256, np.float32, 1).rows == 8  # BLAS tiles: the shape's own
+    assert StepPlan.choose(4, 16, 35, 128, np.float32, 1).rows == 8  # BLAS tiles: the shape's own
 
 
 @pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=lambda c: c.name)

@@ -45,7 +45,7 @@ barrier after each; ``serial``, when one thread runs, or a step has too little w
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
 builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
-and GRU at H = 256-512 from N = 32 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
+and GRU at H = 256-512 from N = 16 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
 rows into slivers once per step, so fewer and wider tiles copy less); ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
@@ -78,10 +78,11 @@ MIN_PARALLEL_CALL_FLOPS = 10_000_000
 SMALL_GEMM_MACS = 1_000_000
 # From this batch on, at these widths, the LSTM's and GRU's small step products run faster on the micro-kernel,
 # on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path, on one and two threads, in
-# training and inference (bench/RESULTS.md: H = 256 2026-12-04 afternoon, H = 512 2026-12-05 stop 42; the 16-core
-# Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below N = 32 a thread's rows fill its 6-row slivers poorly, and the
-# RNN's steps, a quarter of the LSTM's, were not faster.
-MICROKERNEL_MIN_N = 32
+# training and inference (bench/RESULTS.md: N >= 32, H = 256 2026-12-04 afternoon; N = 16-32 and H = 512 2026-12-05,
+# stop 42; the 16-core Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below N = 16 a
+# thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps, a
+# quarter of the LSTM's, were not faster.
+MICROKERNEL_MIN_N = 16
 MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
