@@ -1,8 +1,10 @@
-"""The LSTM's step-product paths against each other, float32, on the same inputs, alternating rounds.
+"""The LSTM's (or GRU's) step-product paths against each other, float32, on the same inputs, alternating rounds.
 
-    python bench/step_paths.py [--sizes N,T,H ...] [--threads 1 16] [--passes train forward] [--rounds 5]
+    python bench/step_paths.py [--cells lstm gru] [--sizes N,T,H ...] [--threads 1 16] [--passes train forward]
+                               [--rounds 5]
 
-Paths: ``default`` (the plan's choice), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
+Paths: ``default`` (the plan's choice), ``blas`` (the plan's tiles of the shape alone, the steps on OpenBLAS: the
+path the plan takes where the micro-kernel is not chosen, ``plan.blas_step_weights``), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
 in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``row-major`` (the same plan, each thread's
 tiles visited row block by row block, where the plan visits them unit block by unit block), ``microkernel`` (the
 step products on the packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W
@@ -17,42 +19,50 @@ import numpy as np
 
 from rnnfast._core import driver
 from rnnfast._core.dispatch import kernel_module
-from rnnfast._core.plan import CONSTANTS, StepPlan, _units_for_threads
-from rnnfast.cells import LSTM
+from rnnfast._core.plan import CONSTANTS, StepPlan, _units_for_threads, blas_step_weights, step_tiling
+from rnnfast.cells import GRU, LSTM
+
+CELLS = {"lstm": (LSTM, None), "gru": (GRU, True)}  # the spec and its option (the GRU: reset after, as PyTorch)
 
 _kernels = kernel_module("kernels")
 
 
-def _paths(N, T, H, nt, need_grad):
-    base = StepPlan.choose(4, N, T, H, np.float32, nt, need_grad=need_grad)
+def _paths(gates, N, T, H, nt, need_grad):
+    base = StepPlan.choose(gates, N, T, H, np.float32, nt, need_grad=need_grad)
     paths = {"default": (base, True), "default-avx2": (base, False)}
+    if base.step_weights == "microkernel":
+        blas = blas_step_weights(gates, T, H, step_tiling(N, H)[1], 4)
+        paths["blas"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, step_weights=blas), True)
     if CONSTANTS["microkernel"] and H % 16 == 0:
-        paths["microkernel"] = (StepPlan.choose(4, N, T, H, np.float32, nt, step_weights="microkernel"), True)
+        paths["microkernel"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, step_weights="microkernel"), True)
         units, row_blocks = base.units - base.units % 16, -(-N // base.rows)
         while units > 16 and row_blocks * -(-H // units) < nt:
             units = max(16, units // 2 - units // 2 % 16)
         if units >= 16 and units != base.units:
-            tiles = StepPlan.choose(4, N, T, H, np.float32, nt, rows=base.rows, units=units,
+            tiles = StepPlan.choose(gates, N, T, H, np.float32, nt, rows=base.rows, units=units,
                                     step_weights="microkernel")
             paths[f"microkernel-u{units}"] = (tiles, True)
         rows = min(N, 128)
         units = _units_for_threads(rows, H, N, H, nt)
-        whole = StepPlan.choose(4, N, T, H, np.float32, nt, rows=rows, units=units, step_weights="microkernel")
+        whole = StepPlan.choose(gates, N, T, H, np.float32, nt, rows=rows, units=units, step_weights="microkernel")
         paths[f"microkernel-{rows}x{units}"] = (whole, True)
     if base.tile_order == "unit_major":
         paths["row-major"] = (base.replace(tile_order="row_major"), True)
     return paths
 
 
-def _call(x, Wx, Wh, b, dhs, plan, need_grad):
-    hs, _, cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], [None, None], None, None, plan.num_threads,
+def _call(cell, x, Wx, Wh, biases, dhs, plan, need_grad):
+    spec, option = CELLS[cell]
+    states = [None] * len(spec.state_names)
+    hs, _, cache = driver.sequence_forward(spec, x, Wx, Wh, biases, states, None, option, plan.num_threads,
                                            plan=plan, need_grad=need_grad)
     if need_grad:
-        driver.sequence_backward(LSTM, dhs, cache, [None, None], "lstm_forward")
+        driver.sequence_backward(spec, dhs, cache, states, f"{cell}_forward")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", nargs="+", default=["lstm"], choices=sorted(CELLS))
     ap.add_argument("--sizes", nargs="+", default=["32,35,256", "64,35,512", "128,35,512"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--passes", nargs="+", default=["train", "forward"], choices=["train", "forward"])
@@ -63,16 +73,17 @@ def main(argv=None):
     wide = _kernels.use_wide_microkernel(True)
     print(f"AVX-512 micro-kernel: {'on' if wide else 'not on this CPU/build'}")
     rng = np.random.default_rng(0)
-    for size in args.sizes:
+    for cell, size in [(cell, size) for cell in args.cells for size in args.sizes]:
         N, T, H = map(int, size.split(","))
+        gates = CELLS[cell][0].gates
         x = rng.standard_normal((N, T, H)).astype(np.float32)
-        Wx, Wh = [(rng.standard_normal((H, 4 * H)) * 0.05).astype(np.float32) for _ in range(2)]
-        b = np.zeros(4 * H, np.float32)
+        Wx, Wh = [(rng.standard_normal((H, gates * H)) * 0.05).astype(np.float32) for _ in range(2)]
+        biases = [np.zeros(gates * H, np.float32) for _ in CELLS[cell][0].bias_names]
         dhs = rng.standard_normal((N, T, H)).astype(np.float32)
         for pas in args.passes:
             need_grad = pas == "train"
             for nt in args.threads:
-                paths = _paths(N, T, H, nt, need_grad)
+                paths = _paths(gates, N, T, H, nt, need_grad)
                 if not wide:
                     paths.pop("default-avx2")
                 if args.paths:
@@ -84,19 +95,19 @@ def main(argv=None):
                 for name, (plan, w) in paths.items():  # warm up; calls per block
                     _kernels.use_wide_microkernel(w)
                     t0 = time.perf_counter()
-                    _call(x, Wx, Wh, b, dhs, plan, need_grad)
+                    _call(cell, x, Wx, Wh, biases, dhs, plan, need_grad)
                     reps[name] = max(1, int(args.seconds / (time.perf_counter() - t0)))
                 for _ in range(args.rounds):
                     for name, (plan, w) in paths.items():
                         _kernels.use_wide_microkernel(w)
                         t0 = time.perf_counter()
                         for _ in range(reps[name]):
-                            _call(x, Wx, Wh, b, dhs, plan, need_grad)
+                            _call(cell, x, Wx, Wh, biases, dhs, plan, need_grad)
                         times[name].append((time.perf_counter() - t0) / reps[name])
                 _kernels.use_wide_microkernel(wide)
                 med = {name: float(np.median(v)) for name, v in times.items()}
                 row = "  ".join(f"{name} {1e3 * t:.2f} ms ({med['default'] / t:.2f}x)" for name, t in med.items())
-                print(f"{pas:7s} N={N} T={T} H={H} thr={nt}: {row}", flush=True)
+                print(f"{cell} {pas:7s} N={N} T={T} H={H} thr={nt}: {row}", flush=True)
 
 
 if __name__ == "__main__":

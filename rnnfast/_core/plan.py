@@ -83,6 +83,11 @@ SMALL_GEMM_MACS = 1_000_000
 # thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps, a
 # quarter of the LSTM's, were not faster.
 MICROKERNEL_MIN_N = 16
+# Below N = 32 (8-15 rows a thread on two threads) a step gains less on the micro-kernel than its step weights'
+# panels, packed once per call, cost: they pay back from this many rows of the call, N * T, on (N = 16: T = 35 gained
+# 5-8%; T = 16 was level to 6% slower on two threads; a single step took twice as long).
+MICROKERNEL_ANY_T_N = 32
+MICROKERNEL_MIN_ROWS = 512
 MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
@@ -118,6 +123,15 @@ def step_tiling(N: int, H: int) -> Tuple[int, int]:
     if H <= 512:
         return max(min(N, 16), 1), 64
     return max(min(N, 128), 1), 128
+
+
+def blas_step_weights(gates: int, T: int, H: int, units: int, itemsize: int) -> str:
+    """The BLAS path's step weights for tiles ``units`` wide: ``blocked`` where a tile's runs of a gate block's
+    row are short and far apart and the copy has steps enough to pay, else ``as_given``."""
+    if (units < H and T >= MIN_STEPS_FOR_COPY and units * itemsize <= SHORT_RUN_BYTES
+            and gates * H * itemsize >= FAR_ROWS_BYTES):
+        return "blocked"
+    return "as_given"
 
 
 def _units_for_threads(rows: int, units: int, N: int, H: int, num_threads: int, ragged: bool = False) -> int:
@@ -210,7 +224,8 @@ class StepPlan:
         micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
         panel = CONSTANTS["panel_width"]
         microkernel_fits = micro and H % panel == 0 and units % panel == 0
-        wide_batch = (N >= MICROKERNEL_MIN_N and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
+        wide_batch = (N >= MICROKERNEL_MIN_N and (N >= MICROKERNEL_ANY_T_N or N * T >= MICROKERNEL_MIN_ROWS)
+                      and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
                       and gates >= MICROKERNEL_MIN_GATES)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
@@ -240,13 +255,10 @@ class StepPlan:
                                              f"{' in one row block (ragged)' if ragged else ''} (the "
                                              "micro-kernel's sums do not depend on the tile)"))
                 units, tiles = split, row_blocks * -(-H // split)
-        elif (units < H and T >= MIN_STEPS_FOR_COPY and units * itemsize <= SHORT_RUN_BYTES
-              and gates * H * itemsize >= FAR_ROWS_BYTES):
-            step_weights = "blocked"
-            reasons.append(("step_weights", "short runs far apart: the copy pays over its steps"))
         else:
-            step_weights = "as_given"
-            reasons.append(("step_weights", "BLAS on the weights as given"))
+            step_weights = blas_step_weights(gates, T, H, units, itemsize)
+            reasons.append(("step_weights", "short runs far apart: the copy pays over its steps"
+                            if step_weights == "blocked" else "BLAS on the weights as given"))
 
         schedule = force.get("schedule")
         if schedule is not None:
