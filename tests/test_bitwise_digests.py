@@ -24,10 +24,11 @@ from cells import CELLS, problem, run
 DIGESTS = pathlib.Path(__file__).parent / "data" / "kernel_digests.json"
 RECORD = os.environ.get("RNNFAST_RECORD_DIGESTS") == "1"
 
-# (N, T, D, H): small odd shapes (BLAS, one tile); two row blocks; 16-row blocks owned by threads (float32 LSTM
-# and GRU: on the micro-kernel; float64: the blocked copy of the step weights); all-step products on the
-# micro-kernel; the micro-kernel's steps (H=1024).
-SHAPES = [(3, 5, 7, 9), (16, 6, 32, 64), (32, 5, 64, 256), (32, 8, 256, 256), (8, 4, 128, 1024)]
+# (N, T, D, H): small odd shapes (BLAS, one tile); two row blocks; 16-row blocks owned by threads (BLAS: too few
+# rows, N * T, for the micro-kernel's panels; float64: the blocked copy of the step weights); all-step products on
+# the micro-kernel; the micro-kernel's steps (H=1024); the float32 LSTM's and GRU's steps on the micro-kernel in
+# 16-row blocks owned by threads (N * T = 512).
+SHAPES = [(3, 5, 7, 9), (16, 6, 32, 64), (32, 5, 64, 256), (32, 8, 256, 256), (8, 4, 128, 1024), (32, 16, 64, 256)]
 
 
 def fingerprint() -> str:

@@ -116,10 +116,11 @@ def test_lstm_and_gru_steps_at_h256_to_512_from_n16_take_the_microkernel_on_wide
         assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, units), (N, H, nt)
         assert "whole slivers" in plan.why("step_weights")
     assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
-    # Below N = 32 the panels pay back from N * T = 512 rows: shorter calls keep BLAS (from N = 32, any T)
+    # The panels pay back over the call's steps, from N * T = 512 rows: shorter calls keep BLAS
     assert StepPlan.choose(gates, 16, 31, 256, np.float32, 2).step_weights != "microkernel"
     assert StepPlan.choose(gates, 16, 32, 256, np.float32, 2).step_weights == "microkernel"
-    assert StepPlan.choose(gates, 32, 1, 256, np.float32, 2).step_weights == "microkernel"
+    assert StepPlan.choose(gates, 32, 15, 256, np.float32, 2).step_weights != "microkernel"
+    assert StepPlan.choose(gates, 32, 16, 256, np.float32, 2).step_weights == "microkernel"
 
 
 def test_one_thread_on_the_microkernel_takes_its_rows_in_one_block():

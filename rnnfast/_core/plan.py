@@ -83,10 +83,9 @@ SMALL_GEMM_MACS = 1_000_000
 # thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps, a
 # quarter of the LSTM's, were not faster.
 MICROKERNEL_MIN_N = 16
-# Below N = 32 (8-15 rows a thread on two threads) a step gains less on the micro-kernel than its step weights'
-# panels, packed once per call, cost: they pay back from this many rows of the call, N * T, on (N = 16: T = 35 gained
-# 5-8%; T = 16 was level to 6% slower on two threads; a single step took twice as long).
-MICROKERNEL_ANY_T_N = 32
+# The step weights' panels, packed once per call, pay back over its steps: from this many rows of the call, N * T,
+# on.  Shorter calls ran faster on BLAS on two threads (a single step: 1.14x at N = 32, 2x at N = 16; T = 5-8:
+# 1.03-1.12x), level from N * T = 512 (T = 16 at N = 32), and the micro-kernel won from T = 35 (bench/RESULTS.md).
 MICROKERNEL_MIN_ROWS = 512
 MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
@@ -224,9 +223,8 @@ class StepPlan:
         micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
         panel = CONSTANTS["panel_width"]
         microkernel_fits = micro and H % panel == 0 and units % panel == 0
-        wide_batch = (N >= MICROKERNEL_MIN_N and (N >= MICROKERNEL_ANY_T_N or N * T >= MICROKERNEL_MIN_ROWS)
-                      and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
-                      and gates >= MICROKERNEL_MIN_GATES)
+        wide_batch = (N >= MICROKERNEL_MIN_N and N * T >= MICROKERNEL_MIN_ROWS
+                      and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H and gates >= MICROKERNEL_MIN_GATES)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
@@ -242,7 +240,7 @@ class StepPlan:
         elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
-            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, H = {H}, {gates} gates: whole "
+            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, {gates} gates: whole "
                                             "slivers of rows, the weights packed once per call" if small else
                             "tiles too large for OpenBLAS's small-matrix path"))
             if "rows" not in force and "units" not in force:
