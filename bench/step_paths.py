@@ -3,13 +3,14 @@
     python bench/step_paths.py [--cells lstm gru] [--sizes N,T,H ...] [--threads 1 16] [--passes train forward]
                                [--rounds 5]
 
-Paths: ``default`` (the plan's choice), ``blas`` (the plan's tiles of the shape alone, the steps on OpenBLAS: the
-path the plan takes where the micro-kernel is not chosen, ``plan.blas_step_weights``), ``default-avx2`` (the same plan, the micro-kernel's panels one at a time
-in 256-bit registers instead of two in 512-bit ones; needs AVX-512), ``row-major`` (the same plan, each thread's
-tiles visited row block by row block, where the plan visits them unit block by unit block), ``microkernel`` (the
-step products on the packed micro-kernel with the plan's tiles), ``microkernel-uW`` (the same on unit blocks of W
-units, halved until there are as many tiles as threads), ``microkernel-RxW`` (on tiles of the whole batch, up to
-128 rows, and unit blocks halved until there are as many tiles as threads).  ``--paths`` picks some.
+Paths: ``default`` (the plan's choice), ``blas`` (where the plan takes the micro-kernel: the plan's tiles of the
+shape alone on OpenBLAS, the path it takes elsewhere, ``plan.blas_step_weights``), ``default-avx2`` (the same plan,
+the micro-kernel's panels one at a time in 256-bit registers instead of two in 512-bit ones; needs AVX-512),
+``row-major`` (the same plan, each thread's tiles visited row block by row block, where the plan visits them unit
+block by unit block), ``microkernel`` (the step products on the packed micro-kernel with the plan's tiles),
+``microkernel-uW`` (the same on unit blocks of W units, halved until there are as many tiles as threads),
+``microkernel-RxW`` (on tiles of the whole batch, up to 128 rows, and unit blocks halved until there are as many
+tiles as threads).  ``--paths`` picks some.
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
 """
 import argparse

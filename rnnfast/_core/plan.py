@@ -240,9 +240,9 @@ class StepPlan:
         elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
-            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, {gates} gates: whole "
-                                            "slivers of rows, the weights packed once per call" if small else
-                            "tiles too large for OpenBLAS's small-matrix path"))
+            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, "
+                                            f"{gates} gates: whole slivers of rows, the weights packed once per call"
+                            if small else "tiles too large for OpenBLAS's small-matrix path"))
             if "rows" not in force and "units" not in force:
                 wide = units
                 while small and 2 * wide <= WIDE_UNITS and H % (2 * wide) == 0:
