@@ -107,18 +107,19 @@ def test_small_tiles_and_float64_keep_the_blas_path():
 
 
 @pytest.mark.parametrize("gates", [4, 3])
-def test_lstm_and_gru_steps_at_h256_to_512_from_n16_take_the_microkernel_on_wide_unit_blocks(gates):
+def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
+    lstm_from_16 = [(16, 256, 1, 16, 256), (16, 256, 2, 8, 256)] if gates == 4 else []
     for N, H, nt, rows, units in [(32, 256, 1, 32, 256), (32, 256, 2, 16, 256), (64, 256, 2, 16, 256),
                                   (32, 256, 16, 16, 32), (64, 512, 1, 64, 256), (128, 512, 2, 16, 256),
-                                  (64, 512, 16, 16, 128), (32, 384, 2, 16, 128), (16, 256, 1, 16, 256),
-                                  (16, 256, 2, 8, 256)]:
+                                  (64, 512, 16, 16, 128), (32, 384, 2, 16, 128)] + lstm_from_16:
         plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
         assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, units), (N, H, nt)
         assert "whole slivers" in plan.why("step_weights")
     assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
     # The panels pay back over the call's steps, from N * T = 512 rows: shorter calls keep BLAS
-    assert StepPlan.choose(gates, 16, 31, 256, np.float32, 2).step_weights != "microkernel"
-    assert StepPlan.choose(gates, 16, 32, 256, np.float32, 2).step_weights == "microkernel"
+    assert StepPlan.choose(4, 16, 31, 256, np.float32, 2).step_weights != "microkernel"
+    assert StepPlan.choose(4, 16, 32, 256, np.float32, 2).step_weights == "microkernel"
+    assert StepPlan.choose(3, 16, 35, 256, np.float32, 2).step_weights != "microkernel"  # the GRU from N = 32
     assert StepPlan.choose(gates, 32, 15, 256, np.float32, 2).step_weights != "microkernel"
     assert StepPlan.choose(gates, 32, 16, 256, np.float32, 2).step_weights == "microkernel"
 

@@ -45,8 +45,9 @@ barrier after each; ``serial``, when one thread runs, or a step has too little w
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
 builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
-and GRU at H = 256-512 from N = 16 on, where the small path's 16 x 64 tiles become 16 x 256 (each tile copies its
-rows into slivers once per step, so fewer and wider tiles copy less); ``blocked``: the
+and GRU at H = 256-512 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small
+path's 16 x 64 tiles become 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider
+tiles copy less); ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
@@ -78,11 +79,13 @@ MIN_PARALLEL_CALL_FLOPS = 10_000_000
 SMALL_GEMM_MACS = 1_000_000
 # From this batch on, at these widths, the LSTM's and GRU's small step products run faster on the micro-kernel,
 # on unit blocks of up to WIDE_UNITS units, than on OpenBLAS's small-matrix path, on one and two threads, in
-# training and inference (bench/RESULTS.md: N >= 32, H = 256 2026-12-04 afternoon; N = 16-32 and H = 512 2026-12-05,
-# stop 42; the 16-core Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below N = 16 a
-# thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps, a
-# quarter of the LSTM's, were not faster.
-MICROKERNEL_MIN_N = 16
+# training and inference (bench/RESULTS.md: N >= 32, H = 256 2026-12-04 afternoon; H = 512 and the LSTM from N = 16
+# 2026-12-05, stop 42; the 16-core Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below
+# N = 16 a thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps,
+# a quarter of the LSTM's, were not faster.  The GRU at N = 16-24 gained 1-6% on one thread and lost 1-4% in
+# inference on two: it keeps BLAS there.
+MICROKERNEL_MIN_N = 32
+MICROKERNEL_MIN_N_LSTM = 16
 # The step weights' panels, packed once per call, pay back over its steps: from this many rows of the call, N * T,
 # on.  Shorter calls ran faster on BLAS on two threads (a single step: 1.14x at N = 32, 2x at N = 16; T = 5-8:
 # 1.03-1.12x), level from N * T = 512 (T = 16 at N = 32), and the micro-kernel won from T = 35 (bench/RESULTS.md).
@@ -223,8 +226,9 @@ class StepPlan:
         micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
         panel = CONSTANTS["panel_width"]
         microkernel_fits = micro and H % panel == 0 and units % panel == 0
-        wide_batch = (N >= MICROKERNEL_MIN_N and N * T >= MICROKERNEL_MIN_ROWS
-                      and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H and gates >= MICROKERNEL_MIN_GATES)
+        min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
+        wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
+                      and gates >= MICROKERNEL_MIN_GATES)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
@@ -240,7 +244,7 @@ class StepPlan:
         elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
-            reasons.append(("step_weights", f"N >= {MICROKERNEL_MIN_N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, "
+            reasons.append(("step_weights", f"N = {N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, "
                                             f"{gates} gates: whole slivers of rows, the weights packed once per call"
                             if small else "tiles too large for OpenBLAS's small-matrix path"))
             if "rows" not in force and "units" not in force:
