@@ -2,7 +2,7 @@
 cell (the plan's ``step_weights="microkernel"``).
 
 The plan takes it by itself for tiles too large for OpenBLAS's small-matrix path (H of ~1024) and for the LSTM
-and GRU at H = 256 from N = 32 on; here the
+and GRU at H = 256-512 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows; here the
 tests name it in the plan, so that small shapes exercise it: partial 6-row slivers, a partial last unit
 block, several k-blocks (K > 256), lengths, states and final-state gradients.  The GRU's products take runs
 of gate panels (forward) and K-slices of the transposed rows (backward: reset-before's n-part alone,
