@@ -5,8 +5,9 @@
  * 512-column blocks.
  *
  *     gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp -Isrc bench/packed_structure.c -o /tmp/structure
- *     /tmp/structure THREADS
+ *     /tmp/structure THREADS [SLIVER_ROWS]
  *
+ * SLIVER_ROWS: 6 (default) or 12, the heights ``rnnfast._core.dispatch.sliver_rows`` chooses between.
  * Prints GF/s a thread (best of three rounds); compare with OpenBLAS on the same machine in the same run
  * (bench/microkernel_forms.py).  What it measured: bench/RESULTS.md. */
 #include <stdio.h>
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     double best[NV];
     for (int v = 0; v < NV; v++) best[v] = 1e9;
     rnnfast_select_wide_kernel(1);
+    rnnfast_select_sliver_rows(argc > 2 ? atoi(argv[2]) : RNNFAST_MR);
 #pragma omp parallel num_threads(threads)
     {
         float *A = aligned_alloc(64, 4L * S * S), *B = aligned_alloc(64, 4L * S * S);

@@ -26,6 +26,7 @@ cdef extern from "cpu_features.h":
     int rnnfast_cpu_has_avx2_fma() nogil
     int rnnfast_cpu_has_avx512f() nogil
     int rnnfast_cpu_has_x86_64_v4() nogil
+    int rnnfast_cpu_is_intel() nogil
 
 
 def cpu_has_avx2_fma() -> bool:
@@ -41,3 +42,8 @@ def cpu_has_avx512f() -> bool:
 def cpu_has_x86_64_v4() -> bool:
     """True if this CPU can run the ``*_avx512`` kernel twins (AVX-512 F, BW, CD, DQ and VL)."""
     return bool(rnnfast_cpu_has_x86_64_v4())
+
+
+def cpu_is_intel() -> bool:
+    """True on an Intel x86-64 CPU (``dispatch.sliver_rows``: its AVX-512 cores take 12-row slivers)."""
+    return bool(rnnfast_cpu_is_intel())

@@ -36,8 +36,8 @@ from projection cimport ProjectedBuffers, projected_backward_step, projected_for
 from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_layer_norm_forward_step,
                          layer_norm_backward_step, layer_norm_forward_step, layer_norm_gru_row,
                          layer_norm_input_gradients, layer_norm_inputs, layer_norm_lstm_row)
-from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SLIVER, SliverCache, new_sliver_cache,
-                          pack_step_panels, row_sums, select_wide_kernel)
+from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
+                          pack_step_panels, row_sums, select_sliver_rows, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
@@ -61,7 +61,6 @@ SCHEDULES = {"serial": SERIAL, "owned_rows": OWNED_ROWS, "shared_tiles": SHARED_
 CONSTANTS = {
     "microkernel": RNNFAST_PACKED_GEMM,  # 1 where this build has the micro-kernel (float32, AVX2 + FMA)
     "panel_width": PANEL,                # columns of a micro-kernel panel
-    "sliver_rows": SLIVER,               # rows of a micro-kernel sliver
     "kblock": KBLOCK,                    # depth of a micro-kernel k-block
     "group_rows": GROUP_ROWS,            # rows of op(A) per group of a packed all-step product
     "microkernel_min_side": PACKED_MIN_SIDE,  # all-step products with a shorter side stay on BLAS
@@ -78,6 +77,13 @@ def use_wide_microkernel(bint on):
     either way: the bits do not change.  Returns whether the AVX-512 kernel is on.  ``rnnfast._core.dispatch``
     calls it at import, from ``RNNFAST_ISA``."""
     return bool(select_wide_kernel(on))
+
+
+def use_sliver_rows(int rows):
+    """Copy the micro-kernel's rows of A in slivers of ``rows`` (12, taken only with the AVX-512 kernel, or 6)
+    and return the height in use.  A row's sums are the same in any sliver: the bits do not change.
+    ``rnnfast._core.dispatch`` calls it at import (``dispatch.sliver_rows``)."""
+    return select_sliver_rows(rows)
 
 
 cnp.import_array()

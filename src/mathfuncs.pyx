@@ -10,7 +10,7 @@ import numpy as np
 from all_steps cimport all_steps_gemm, packed_tiled_gemm_s, tiled_gemm
 from gate_math cimport exp_, sigmoid, tanh_
 from interrupt cimport interrupt_mark
-from microkernel cimport RNNFAST_PACKED_GEMM, select_wide_kernel
+from microkernel cimport RNNFAST_PACKED_GEMM, select_sliver_rows, select_wide_kernel
 
 # 1 where this build has the packed micro-kernel (float32, AVX2 + FMA)
 PACKED_GEMM = RNNFAST_PACKED_GEMM
@@ -21,6 +21,11 @@ def use_wide_microkernel(bint on):
     ``packed_gemm.h``, one per compiled module, so each module that runs the micro-kernel sets its own
     (``rnnfast._core.dispatch`` does at import).  The bits do not change."""
     return bool(select_wide_kernel(on))
+
+
+def use_sliver_rows(int rows):
+    """As ``kernels.use_sliver_rows``, for this module's products (a static of ``packed_gemm.h`` too)."""
+    return select_sliver_rows(rows)
 
 
 def apply(str name, floating[::1] x):

@@ -1,6 +1,7 @@
 # cython: language_level=3
-"""The packed 6 x 16 FMA micro-kernel (``packed_gemm.h``; float32, AVX2 + FMA builds): its C entry points,
-the per-thread sliver copy of a tile's rows, and the packing of a cell's step weights into its panels."""
+"""The packed 6 x 16 FMA micro-kernel and its AVX-512 form (``packed_gemm.h``; float32, AVX2 + FMA builds): its
+C entry points, the per-thread sliver copy of a tile's rows, and the packing of a cell's step weights into its
+panels."""
 from cython cimport floating
 from cython.parallel cimport prange
 from thread_scratch cimport STEP_SLIVERS, thread_scratch
@@ -30,8 +31,9 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  Py_ssize_t group_stride, float* c, Py_ssize_t ldc,
                                                                  const float* init)
     int select_wide_kernel "rnnfast_select_wide_kernel"(int on)  # AVX-512 pairs of panels; returns if on
+    int select_sliver_rows "rnnfast_select_sliver_rows"(int rows)  # 6 or 12 (with the AVX-512 kernel); in use
     int KBLOCK "RNNFAST_KC"  # depth of one k-block
-    int SLIVER "RNNFAST_MR"  # rows per sliver
+    int SLIVER "rnnfast_mr"  # rows per sliver in this module (``select_sliver_rows``)
     int GROUP_ROWS "RNNFAST_MC"  # rows of op(A) per group of an all-step product (``all_steps``)
     void copy_slivers_s "rnnfast_copy_slivers_s"(int trans, Py_ssize_t mc, Py_ssize_t kc, const float* a,
                                                  Py_ssize_t lda, float* dst)

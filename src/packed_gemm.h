@@ -7,7 +7,8 @@
  * of 16 columns, k-major (``K x 16`` contiguous floats), and each step streams them through
  * a 6 x 16 register-blocked FMA micro-kernel (the BLIS Haswell shape: 12 accumulators,
  * two panel loads and six broadcasts per k).  The state rows (at most a tile's 128) are
- * copied into 6-row slivers per k-block, a small cost shared by all the tile's panels.
+ * copied into slivers of 6 rows (12 on cores with two 512-bit FMA units: ``rnnfast_mr``)
+ * per k-block, a small cost shared by all the tile's panels.
  *
  *     C[r, cols of panel p] += sum_k A[r, k] * P[p][k, 0:16]
  *
@@ -24,9 +25,16 @@
 #include <string.h>
 
 #define RNNFAST_NR 16
-#define RNNFAST_MR 6
+#define RNNFAST_MR 6       /* rows per sliver of the 6 x 16 kernel */
+#define RNNFAST_MR_MAX 12  /* rows per sliver at most (``rnnfast_mr``) */
 #define RNNFAST_KC 256
-#define RNNFAST_MC 132 /* rows per group: 22 slivers of 6, 132 KiB of stack at most */
+#define RNNFAST_MC 132 /* rows per group: 22 slivers of 6 or 11 of 12, 132 KiB of stack at most */
+
+/* Rows per sliver in this module: 6, or 12 where the AVX-512 kernel runs on cores with two 512-bit FMA
+ * units (``rnnfast_select_sliver_rows``, at import).  Chosen once, like ``rnnfast_use_avx512``; a row's
+ * sums do not depend on the sliver it is in, so neither do the bits. */
+static int rnnfast_mr = RNNFAST_MR;
+static int rnnfast_mr_wanted = RNNFAST_MR;  /* the height asked for: 12 takes effect with the AVX-512 kernel */
 
 /* The panels that come next, asked for into L2 while a kernel call runs (``RNNFAST_AHEAD_STEP``). */
 typedef struct {
@@ -65,7 +73,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         }                                                                   \
     }
 
-/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6; where ``init`` is not
+/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6, A's rows at k being
+ * a[ms * k + r] (ms: the sliver's height, ``rnnfast_mr``); where ``init`` is not
  * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
  * same addition as setting C to init and adding, without the pass that sets C (whose stores missed the
  * cache).  Written with one named variable per
@@ -75,7 +84,7 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
     __m256 c0_##r = _mm256_setzero_ps(), c1_##r = _mm256_setzero_ps();
 #define RNNFAST_UK_FMA(r)                                                   \
     {                                                                       \
-        __m256 av = _mm256_broadcast_ss(a + RNNFAST_MR * k + (r));          \
+        __m256 av = _mm256_broadcast_ss(a + ms * k + (r));                  \
         c0_##r = _mm256_fmadd_ps(av, b0, c0_##r);                           \
         c1_##r = _mm256_fmadd_ps(av, b1, c1_##r);                           \
     }
@@ -99,8 +108,14 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
 #define RNNFAST_ROWS4(X) RNNFAST_ROWS3(X) X(3)
 #define RNNFAST_ROWS5(X) RNNFAST_ROWS4(X) X(4)
 #define RNNFAST_ROWS6(X) RNNFAST_ROWS5(X) X(5)
+#define RNNFAST_ROWS7(X) RNNFAST_ROWS6(X) X(6)
+#define RNNFAST_ROWS8(X) RNNFAST_ROWS7(X) X(7)
+#define RNNFAST_ROWS9(X) RNNFAST_ROWS8(X) X(8)
+#define RNNFAST_ROWS10(X) RNNFAST_ROWS9(X) X(9)
+#define RNNFAST_ROWS11(X) RNNFAST_ROWS10(X) X(10)
+#define RNNFAST_ROWS12(X) RNNFAST_ROWS11(X) X(11)
 #define RNNFAST_UKERNEL(MR)                                                 \
-    static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, \
+    static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, ptrdiff_t ms, \
                                              const float *b, float *c, ptrdiff_t ldc, \
                                              const float *init, rnnfast_ahead ahead) \
     {                                                                       \
@@ -123,10 +138,11 @@ RNNFAST_UKERNEL(5)
 RNNFAST_UKERNEL(6)
 
 /* The same sums two panels at a time in AVX-512 registers: C[0:mr, panel p0] and C[0:mr, panel p1] +=
- * A[0:mr, 0:kc] @ each panel, 12 accumulators of 16 lanes.  Each C element still gets one FMA per k in
- * order, then one add to C: the bits of the 6 x 16 kernel.  Where a core has two 512-bit FMA units (Intel
- * servers) it does twice the 6 x 16 kernel's flops per cycle; the build targets AVX2, so these functions
- * carry their own target and run only where the CPU has AVX-512 (``rnnfast_use_avx512``). */
+ * A[0:mr, 0:kc] @ each panel, mr = 1..12: up to 24 accumulators of 16 lanes.  Each C element still gets one
+ * FMA per k in order, then one add to C: the bits of the 6 x 16 kernel.  Where a core has two 512-bit FMA
+ * units (Intel servers) it does twice the 6 x 16 kernel's flops per cycle, and 12-row slivers keep both
+ * units busier than 6-row ones (``rnnfast_mr``); the build targets AVX2, so these functions carry their own
+ * target and run only where the CPU has AVX-512 (``rnnfast_use_avx512``). */
 #if defined(__GNUC__)
 #define RNNFAST_HAVE_AVX512_KERNEL 1
 #define RNNFAST_TARGET_AVX512 __attribute__((target("avx512f")))
@@ -134,7 +150,7 @@ RNNFAST_UKERNEL(6)
     __m512 c0_##r = _mm512_setzero_ps(), c1_##r = _mm512_setzero_ps();
 #define RNNFAST_UK2_FMA(r)                                                  \
     {                                                                       \
-        __m512 av = _mm512_set1_ps(a[RNNFAST_MR * k + (r)]);                \
+        __m512 av = _mm512_set1_ps(a[ms * k + (r)]);                        \
         c0_##r = _mm512_fmadd_ps(av, b0, c0_##r);                           \
         c1_##r = _mm512_fmadd_ps(av, b1, c1_##r);                           \
     }
@@ -151,7 +167,7 @@ RNNFAST_UKERNEL(6)
     }
 #define RNNFAST_UKERNEL2(MR)                                                \
     RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR(       \
-        ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
+        ptrdiff_t kc, const float *a, ptrdiff_t ms, const float *p0, const float *p1, \
         float *c0, float *c1, ptrdiff_t ldc, const float *init0, const float *init1, \
         rnnfast_ahead ahead)                                                \
     {                                                                       \
@@ -172,47 +188,74 @@ RNNFAST_UKERNEL2(3)
 RNNFAST_UKERNEL2(4)
 RNNFAST_UKERNEL2(5)
 RNNFAST_UKERNEL2(6)
+RNNFAST_UKERNEL2(7)
+RNNFAST_UKERNEL2(8)
+RNNFAST_UKERNEL2(9)
+RNNFAST_UKERNEL2(10)
+RNNFAST_UKERNEL2(11)
+RNNFAST_UKERNEL2(12)
 
-RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a,
+RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
                                                                 const float *p0, const float *p1,
                                                                 float *c0, float *c1, ptrdiff_t ldc,
                                                                 const float *init0, const float *init1,
                                                                 rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel2_s6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 5: rnnfast_ukernel2_s5(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 4: rnnfast_ukernel2_s4(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 3: rnnfast_ukernel2_s3(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 2: rnnfast_ukernel2_s2(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    default: rnnfast_ukernel2_s1(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 12: rnnfast_ukernel2_s12(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 11: rnnfast_ukernel2_s11(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 10: rnnfast_ukernel2_s10(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 9: rnnfast_ukernel2_s9(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 8: rnnfast_ukernel2_s8(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 7: rnnfast_ukernel2_s7(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 6: rnnfast_ukernel2_s6(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 5: rnnfast_ukernel2_s5(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 4: rnnfast_ukernel2_s4(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 3: rnnfast_ukernel2_s3(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 2: rnnfast_ukernel2_s2(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    default: rnnfast_ukernel2_s1(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
     }
 }
 #else
 #define RNNFAST_HAVE_AVX512_KERNEL 0
 #endif
 
-static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
+static inline void rnnfast_ukernel_s_six(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
                                          const float *b, float *c, ptrdiff_t ldc, const float *init,
                                          rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel_s6(kc, a, b, c, ldc, init, ahead); break;
-    case 5: rnnfast_ukernel_s5(kc, a, b, c, ldc, init, ahead); break;
-    case 4: rnnfast_ukernel_s4(kc, a, b, c, ldc, init, ahead); break;
-    case 3: rnnfast_ukernel_s3(kc, a, b, c, ldc, init, ahead); break;
-    case 2: rnnfast_ukernel_s2(kc, a, b, c, ldc, init, ahead); break;
-    default: rnnfast_ukernel_s1(kc, a, b, c, ldc, init, ahead); break;
+    case 6: rnnfast_ukernel_s6(kc, a, ms, b, c, ldc, init, ahead); break;
+    case 5: rnnfast_ukernel_s5(kc, a, ms, b, c, ldc, init, ahead); break;
+    case 4: rnnfast_ukernel_s4(kc, a, ms, b, c, ldc, init, ahead); break;
+    case 3: rnnfast_ukernel_s3(kc, a, ms, b, c, ldc, init, ahead); break;
+    case 2: rnnfast_ukernel_s2(kc, a, ms, b, c, ldc, init, ahead); break;
+    default: rnnfast_ukernel_s1(kc, a, ms, b, c, ldc, init, ahead); break;
     }
+}
+
+/* The 6 x 16 kernel over a sliver of up to 12 rows (``ms`` high): six rows at a time.  Each row's sums are
+ * the same whichever call makes them. */
+static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
+                                         const float *b, float *c, ptrdiff_t ldc, const float *init,
+                                         rnnfast_ahead ahead)
+{
+    if (mr > RNNFAST_MR) {
+        rnnfast_ukernel_s_six(RNNFAST_MR, kc, a, ms, b, c, ldc, init, rnnfast_no_ahead());
+        a += RNNFAST_MR;
+        c += RNNFAST_MR * ldc;
+        mr -= RNNFAST_MR;
+    }
+    rnnfast_ukernel_s_six(mr, kc, a, ms, b, c, ldc, init, ahead);
 }
 #else
 #define RNNFAST_PACKED_GEMM 0
 #define RNNFAST_HAVE_AVX512_KERNEL 0
-static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a,
+static inline void rnnfast_ukernel_s_any(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
                                          const float *b, float *c, ptrdiff_t ldc, const float *init,
                                          rnnfast_ahead ahead)
 {
-    (void)mr; (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)init; (void)ahead;  /* never called */
+    (void)mr; (void)kc; (void)a; (void)ms; (void)b; (void)c; (void)ldc; (void)init; (void)ahead;  /* never called */
 }
 #endif
 
@@ -231,18 +274,19 @@ static inline rnnfast_ahead rnnfast_sliver_ahead(const float *next0, const float
     return ahead;
 }
 
-/* How mc rows are cut into slivers: 6 rows each, but where that would leave a last sliver of 1-3 rows
- * (whose 2-6 accumulators leave the FMA units idle), the last two share their rows (13 -> 6, 4, 3;
- * 32 -> 6, 6, 6, 6, 4, 4).  Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``,
- * and its copy starts at i * 6 * kc.  Each C element's sum is the same whatever sliver its row is in. */
-static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc) { return (mc + 5) / 6; }
+/* How mc rows are cut into slivers: mr = ``rnnfast_mr`` rows each, but where that would leave a last
+ * sliver of under two thirds of mr rows (whose accumulators leave the FMA units idle), the last two share
+ * their rows (mr = 6: 13 -> 6, 4, 3; 32 -> 6, 6, 6, 6, 4, 4; mr = 12: 16 -> 8, 8; 32 -> 12, 10, 10).
+ * Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``, and its copy starts at
+ * i * mr * kc.  Each C element's sum is the same whatever sliver its row is in. */
+static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc) { return (mc + rnnfast_mr - 1) / rnnfast_mr; }
 
 static inline ptrdiff_t rnnfast_sliver_start(ptrdiff_t mc, ptrdiff_t i)
 {
-    ptrdiff_t n = rnnfast_sliver_count(mc), rest = mc - 6 * (n - 1);
-    if (n >= 2 && rest < 4 && i == n - 1)
-        return 6 * (n - 2) + (6 + rest + 1) / 2;
-    return 6 * i;
+    ptrdiff_t mr = rnnfast_mr, n = rnnfast_sliver_count(mc), rest = mc - mr * (n - 1);
+    if (n >= 2 && 3 * rest < 2 * mr && i == n - 1)
+        return mr * (n - 2) + (mr + rest + 1) / 2;
+    return mr * i;
 }
 
 static inline int rnnfast_sliver_rows(ptrdiff_t mc, ptrdiff_t i)
@@ -264,41 +308,56 @@ static inline __m128 rnnfast_load2(const float *p) { return _mm_castsi128_ps(_mm
 static inline void rnnfast_store2(float *p, __m128 v) { _mm_storel_epi64((__m128i_u *)p, _mm_castps_si128(v)); }
 #endif
 
-/* One sliver (mr <= 6 rows) of one k-block. */
+#if RNNFAST_PACKED_GEMM
+/* Six rows of a sliver ``ms`` high (row r at k goes to dst[ms * k + r]) in SSE registers, untransposed
+ * four k at a time through SSE transposes: the scalar copy of dx's rows of dG took a fifth of that
+ * product's time. */
+static inline void rnnfast_pack_six_s(int trans, ptrdiff_t kc, const float *a, ptrdiff_t lda, float *dst,
+                                           ptrdiff_t ms)
+{
+    ptrdiff_t k = 0;
+    if (trans) {
+        for (; k < kc; k++) {
+            _mm_storeu_ps(dst + ms * k, _mm_loadu_ps(a + k * lda));
+            rnnfast_store2(dst + ms * k + 4, rnnfast_load2(a + k * lda + 4));
+        }
+        return;
+    }
+    for (; k + 4 <= kc; k += 4) {
+        __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
+        __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
+        __m128 r4 = _mm_loadu_ps(a + 4 * lda + k), r5 = _mm_loadu_ps(a + 5 * lda + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* now r_j = rows 0..3 at k + j */
+        __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
+        float *d = dst + ms * k;
+        _mm_storeu_ps(d, r0);
+        rnnfast_store2(d + 4, lo);
+        _mm_storeu_ps(d + ms, r1);
+        rnnfast_store2(d + ms + 4, _mm_movehl_ps(lo, lo));
+        _mm_storeu_ps(d + 2 * ms, r2);
+        rnnfast_store2(d + 2 * ms + 4, hi);
+        _mm_storeu_ps(d + 3 * ms, r3);
+        rnnfast_store2(d + 3 * ms + 4, _mm_movehl_ps(hi, hi));
+    }
+    for (float *d = dst + ms * k; k < kc; k++, d += ms)  /* kc not a multiple of 4 */
+        for (ptrdiff_t r = 0; r < 6; r++)
+            d[r] = a[r * lda + k];
+}
+#endif
+
+/* One sliver (mr <= ``rnnfast_mr`` rows) of one k-block: whole groups of six rows through SSE, the rest
+ * one float at a time. */
 static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                                          float *dst)
 {
-    ptrdiff_t k = 0;
+    ptrdiff_t ms = rnnfast_mr, r0 = 0;
 #if RNNFAST_PACKED_GEMM
-    /* Whole slivers in SSE registers (untransposed, four k at a time): the scalar copy of dx's rows
-     * of dG took a fifth of that product's time. */
-    if (mr == RNNFAST_MR && trans) {
-        for (; k < kc; k++) {
-            _mm_storeu_ps(dst + 6 * k, _mm_loadu_ps(a + k * lda));
-            rnnfast_store2(dst + 6 * k + 4, rnnfast_load2(a + k * lda + 4));
-        }
-    } else if (mr == RNNFAST_MR) {
-        for (; k + 4 <= kc; k += 4) {
-            __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
-            __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
-            __m128 r4 = _mm_loadu_ps(a + 4 * lda + k), r5 = _mm_loadu_ps(a + 5 * lda + k);
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  /* now r_j = rows 0..3 at k + j */
-            __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);  /* rows 4, 5 at k, k+1 | k+2, k+3 */
-            float *d = dst + 6 * k;
-            _mm_storeu_ps(d, r0);
-            rnnfast_store2(d + 4, lo);
-            _mm_storeu_ps(d + 6, r1);
-            rnnfast_store2(d + 10, _mm_movehl_ps(lo, lo));
-            _mm_storeu_ps(d + 12, r2);
-            rnnfast_store2(d + 16, hi);
-            _mm_storeu_ps(d + 18, r3);
-            rnnfast_store2(d + 22, _mm_movehl_ps(hi, hi));
-        }
-    }
+    for (; r0 + 6 <= mr; r0 += 6)
+        rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, ms);
 #endif
-    for (; k < kc; k++)
-        for (ptrdiff_t r = 0; r < mr; r++)
-            dst[k * RNNFAST_MR + r] = trans ? a[k * lda + r] : a[r * lda + k];
+    for (ptrdiff_t k = 0; k < kc && r0 < mr; k++)
+        for (ptrdiff_t r = r0; r < mr; r++)
+            dst[k * ms + r] = trans ? a[k * lda + r] : a[r * lda + k];
 }
 
 /* op(A)'s rows 0 .. mc of one k-block as slivers (``rnnfast_sliver_rows``), kc * 6 floats apart. */
@@ -308,7 +367,7 @@ static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc,
     for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
         ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
         rnnfast_pack_sliver_s(trans, rnnfast_sliver_rows(mc, i), kc, a + (trans ? r0 : r0 * lda), lda,
-                              dst + i * RNNFAST_MR * kc);
+                              dst + i * rnnfast_mr * kc);
     }
 }
 
@@ -408,7 +467,19 @@ static inline int rnnfast_select_wide_kernel(int on)
     (void)on;
     rnnfast_use_avx512 = 0;
 #endif
+    rnnfast_mr = rnnfast_use_avx512 ? rnnfast_mr_wanted : RNNFAST_MR;
     return rnnfast_use_avx512;
+}
+
+/* Slivers of ``rows`` (12) where the AVX-512 kernel is on, else of 6: chosen once, at import
+ * (``rnnfast._core.dispatch``), and kept while the kernel is switched off and on; returns the height in use.  On a core with two 512-bit FMA units a 12-row
+ * sliver's 24 accumulators keep both busy where 6 rows' 12 did not (bench/RESULTS.md); on one with a single
+ * unit (Zen 4) the 6-row kernel is as fast or faster.  The bits are the same either way. */
+static inline int rnnfast_select_sliver_rows(int rows)
+{
+    rnnfast_mr_wanted = rows == RNNFAST_MR_MAX ? RNNFAST_MR_MAX : RNNFAST_MR;
+    rnnfast_mr = rnnfast_use_avx512 ? rnnfast_mr_wanted : RNNFAST_MR;
+    return rnnfast_mr;
 }
 
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
@@ -440,10 +511,12 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
             int mr = rnnfast_sliver_rows(mc, i);
             rnnfast_ahead ahead = rnnfast_sliver_ahead(next0, next1, kc, nslivers, i);
             if (pair)
-                rnnfast_ukernel2_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc,
+                rnnfast_ukernel2_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, b0, b1, c0 + r0 * ldc,
+                                       c1 + r0 * ldc,
                                        ldc, init0, init1, ahead);
             else
-                rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, b0, c0 + r0 * ldc, ldc, init0, ahead);
+                rnnfast_ukernel_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, b0, c0 + r0 * ldc, ldc,
+                                      init0, ahead);
         }
     }
 }
@@ -475,7 +548,8 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
                           : k0 + RNNFAST_KC < K ? panels + (k0 + RNNFAST_KC) * RNNFAST_NR : NULL;
         for (ptrdiff_t i = 0; i < nslivers; i++) {
             ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
-            rnnfast_ukernel_s_any(rnnfast_sliver_rows(mc, i), kc, slivers + i * RNNFAST_MR * kc, b, cp + r0 * ldc, ldc,
+            rnnfast_ukernel_s_any(rnnfast_sliver_rows(mc, i), kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, b,
+                                  cp + r0 * ldc, ldc,
                                   init != NULL ? init + p * RNNFAST_NR : NULL,
                                   rnnfast_sliver_ahead(next, NULL, kc, nslivers, i));
         }
@@ -509,12 +583,12 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
 /* The same product in two halves, for tiles that share their rows of A (a step's unit blocks
  * in backward, where each tile is only 128 columns wide but K = 4H deep, so copying A per tile
  * took ~12% of the micro-kernel's time): ``rnnfast_pack_slivers_s`` copies all of A once, k-block
- * after k-block (block k0 at out + k0 * m6, m6 = m rounded up to 6: ``rnnfast_sliver_floats``), and
+ * after k-block (block k0 at out + k0 * m6, m6 = m rounded up to whole slivers: ``rnnfast_sliver_floats``), and
  * ``rnnfast_packed_gemm_slivers_s`` runs each tile on the copy.  The arithmetic is the same, so are
  * the bits. */
 static inline ptrdiff_t rnnfast_sliver_floats(ptrdiff_t m, ptrdiff_t K)
 {
-    return (m + RNNFAST_MR - 1) / RNNFAST_MR * RNNFAST_MR * K;  /* rows rounded up to whole slivers */
+    return (m + rnnfast_mr - 1) / rnnfast_mr * rnnfast_mr * K;  /* rows rounded up to whole slivers */
 }
 
 static inline void rnnfast_pack_slivers_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda, float *out)
@@ -555,12 +629,13 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
 static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float *slivers, const float *panel,
                                         ptrdiff_t w, float *c, ptrdiff_t ldc, const float *init)
 {
-    float tmp[RNNFAST_MR * RNNFAST_NR];
+    float tmp[RNNFAST_MR_MAX * RNNFAST_NR];
     for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
         ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
         int mr = rnnfast_sliver_rows(mc, i);
         memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_s_any(mr, kc, slivers + i * RNNFAST_MR * kc, panel, tmp, RNNFAST_NR, NULL, rnnfast_no_ahead());
+        rnnfast_ukernel_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, panel, tmp, RNNFAST_NR, NULL,
+                              rnnfast_no_ahead());
         for (ptrdiff_t r = 0; r < mr; r++)
             for (ptrdiff_t u = 0; u < w; u++)
                 c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR + u];

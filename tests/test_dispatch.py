@@ -86,6 +86,24 @@ def test_the_avx512_microkernel_is_chosen_where_the_cpu_has_it_and_can_be_refuse
         assert proc.returncode != 0 and "lacks AVX-512" in proc.stderr
 
 
+def test_sliver_rows_are_12_on_intel_avx512_cores_6_elsewhere_and_can_be_forced():
+    from rnnfast._core import config
+    choice = "from rnnfast._core import dispatch; print(dispatch.sliver_rows())"
+    want = "12" if _dispatch.avx512_available() and config.cpu_is_intel() else "6"
+    assert _run(choice, RNNFAST_ISA="auto", RNNFAST_SLIVER_ROWS="auto").stdout.strip() == want
+    assert _run(choice, RNNFAST_ISA="auto", RNNFAST_SLIVER_ROWS="6").stdout.strip() == "6"
+    if _dispatch.avx2_available():
+        shown = _run("import rnnfast; rnnfast.show_config()", RNNFAST_ISA="auto", RNNFAST_SLIVER_ROWS="auto").stdout
+        assert f"micro-kernel: slivers of {want} rows (RNNFAST_SLIVER_ROWS=auto)" in shown
+    proc = _run("import rnnfast", RNNFAST_SLIVER_ROWS="8")
+    assert proc.returncode != 0 and "RNNFAST_SLIVER_ROWS='8'; expected one of auto, 6, 12" in proc.stderr
+    if _dispatch.avx512_available():
+        assert _run(choice, RNNFAST_ISA="auto", RNNFAST_SLIVER_ROWS="12").stdout.strip() == "12"
+    if _dispatch.avx2_available():
+        proc = _run("import rnnfast", RNNFAST_SLIVER_ROWS="12", RNNFAST_ISA="avx2")
+        assert proc.returncode != 0 and "needs the AVX-512 micro-kernel" in proc.stderr
+
+
 @pytest.mark.skipif(not _dispatch.avx512_twin_available(), reason="no AVX-512 build or x86-64-v4 CPU here")
 def test_the_avx512_build_is_chosen_and_makes_the_bits_of_the_avx2_one():
     # The same C code, 16 lanes wide: each element gets the same operations, so the same bits -- in every cell

@@ -186,3 +186,27 @@ def test_avx512_microkernel_makes_the_same_bits_as_the_avx2_one(cell, rng):
                 np.testing.assert_array_equal(a, b)
     finally:
         kernels.use_wide_microkernel(True)
+
+
+@pytest.mark.skipif(not __import__("rnnfast._core.dispatch", fromlist=["x"]).avx512_available(),
+                    reason="no AVX-512 here")
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng):
+    # The steps' tiles (16 rows: 8 + 8 in 12-row slivers, 6 + 6 + 4 in 6-row ones; 20 rows on one thread),
+    # H = 80 with its narrow last panel, and the all-step products, forward and backward.
+    from rnnfast._core.dispatch import kernel_module, sliver_rows
+    kernels = kernel_module("kernels")
+    shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80)), ((32, 16, 40, 256), None),
+              ((13, 40, 24, 256), None)]
+    try:
+        for (N, T, D, H), plan in shapes:
+            args = problem(cell, rng, N, T, D, H, with_extras=True)
+            results = []
+            for rows in (12, 6):
+                assert kernels.use_sliver_rows(rows) == rows
+                outs, grads = run(cell, IMPLS["kernel"], *args, plan=plan)
+                results.append(outs + grads)
+            for a, b in zip(*results):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        kernels.use_sliver_rows(sliver_rows())

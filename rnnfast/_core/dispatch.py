@@ -10,6 +10,11 @@ wide in the AVX-512 twin (where it was not built, ``avx512`` is the AVX2 twin wi
 the wide micro-kernel).  Each element gets the same operations in the same order,
 so ``avx512`` makes the bits of ``avx2``.  ``RNNFAST_ISA`` forces a choice:
 ``baseline``, ``avx2`` (the AVX2 twin, 256-bit micro-kernel) or ``avx512``.
+With the AVX-512 micro-kernel, the rows of A go through it in slivers of 12 on
+Intel's cores (two 512-bit FMA units: 24 accumulators keep both busy) and of 6
+elsewhere (Zen 4 runs 512-bit FMAs on one unit, where 12 rows were no faster);
+``RNNFAST_SLIVER_ROWS`` (6 or 12) forces a height.  A row's sums are the same in
+any sliver, so the height never changes a bit.
 Every build computes the same function; FMA contraction can change the last bits
 between the baseline and the twins, so results are bitwise reproducible per
 machine, not across those.
@@ -24,6 +29,8 @@ from . import config
 
 ENV_VAR = "RNNFAST_ISA"
 CHOICES = ("auto", "baseline", "avx2", "avx512")
+SLIVER_ROWS_ENV_VAR = "RNNFAST_SLIVER_ROWS"
+SLIVER_ROWS_CHOICES = ("auto", "6", "12")
 
 
 def requested_isa() -> str:
@@ -74,12 +81,29 @@ def active_isa() -> str:
     return "baseline"
 
 
+def sliver_rows() -> int:
+    """Rows per micro-kernel sliver in this process: 12 where the AVX-512 micro-kernel runs on an Intel CPU,
+    else 6; ``RNNFAST_SLIVER_ROWS`` forces 6, or 12 where the AVX-512 micro-kernel runs."""
+    value = os.environ.get(SLIVER_ROWS_ENV_VAR, "auto").strip().lower() or "auto"
+    if value not in SLIVER_ROWS_CHOICES:
+        raise ValueError(f"{SLIVER_ROWS_ENV_VAR}={value!r}; expected one of {', '.join(SLIVER_ROWS_CHOICES)}")
+    wide = active_isa() == "avx512"
+    if value == "12" and not wide:
+        raise ImportError(f"{SLIVER_ROWS_ENV_VAR}=12 needs the AVX-512 micro-kernel; this process runs "
+                          f"{active_isa()!r}")
+    if value == "auto":
+        return 12 if wide and config.cpu_is_intel() else 6
+    return int(value)
+
+
 def kernel_module(name: str) -> ModuleType:
     """The compiled module ``rnnfast._core.<name>`` in the active ISA's build (for ``kernels``, with its
-    micro-kernel's width set to match: each module that runs the micro-kernel has its own switch)."""
+    micro-kernel's width and sliver height set to match: each module that runs the micro-kernel has its own
+    switches)."""
     isa = active_isa()
     suffix = "" if isa == "baseline" else "_avx512" if isa == "avx512" and avx512_twin_available() else "_avx2"
     module = importlib.import_module(f"rnnfast._core.{name}{suffix}")
     if hasattr(module, "use_wide_microkernel"):
         module.use_wide_microkernel(isa == "avx512")
+        module.use_sliver_rows(sliver_rows())
     return module

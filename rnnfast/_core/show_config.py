@@ -34,6 +34,7 @@ def config_info() -> dict:
         "avx2_available": dispatch.avx2_available(),
         "avx512_available": dispatch.avx512_available(),
         "avx512_twin": dispatch.avx512_twin_available(),
+        "sliver_rows": dispatch.sliver_rows(),
         "num_threads": configured_num_threads(None),
         "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
@@ -60,6 +61,10 @@ def show_config(file=None) -> None:
         isa += (f" (forced by {dispatch.ENV_VAR}; the AVX-512 micro-kernel is available"
                 + (", and the x86-64-v4 build)" if info["avx512_twin"] else ")"))
     print(f"  kernels:      {isa}", file=out)
+    if info["isa"] != "baseline":
+        print(f"  micro-kernel: slivers of {info['sliver_rows']} rows "
+              f"({dispatch.SLIVER_ROWS_ENV_VAR}={__import__('os').environ.get(dispatch.SLIVER_ROWS_ENV_VAR, 'auto')})",
+              file=out)
     omp = __import__("os").environ.get("OMP_NUM_THREADS")
     src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
            else f"OMP_NUM_THREADS={omp}" if threads._omp_num_threads() is not None else "core count")
