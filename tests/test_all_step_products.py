@@ -109,7 +109,7 @@ def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng):
         assert funcs.use_sliver_rows(12) == 6
         assert funcs.use_wide_microkernel(True) and funcs.use_sliver_rows(12) == 12
     finally:
-        funcs.use_wide_microkernel(True)
+        funcs.use_wide_microkernel(_dispatch.active_isa() == "avx512")
         funcs.use_sliver_rows(_dispatch.sliver_rows())
 
 

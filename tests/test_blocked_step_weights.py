@@ -63,7 +63,7 @@ def test_tiles_visited_unit_block_first_on_blas_tiles_only():
         return StepPlan.choose(gates, N, 35, H, dtype, 2, **force).tile_order
 
     assert order(64, 512, 4, np.float64) == "unit_major"  # 16 x 64 BLAS tiles: 4 row blocks x 8 unit blocks
-    assert order(64, 512, 1, np.float32) == "unit_major"  # the RNN
+    assert order(64, 256, 1, np.float32) == "unit_major"  # the RNN at H = 256 (BLAS on every machine)
     assert order(32, 256, 4, np.float64) == "unit_major"
     assert order(128, 1024, 4, np.float32) == "row_major"  # one row block (128 rows) on the micro-kernel
     assert order(8, 64, 4, np.float32) == "row_major"  # one unit block

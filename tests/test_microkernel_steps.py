@@ -11,6 +11,7 @@ written over its output rather than added).
 import numpy as np
 import pytest
 
+from rnnfast._core import config, dispatch
 from rnnfast._core.plan import CONSTANTS, StepPlan
 
 from cells import CELLS, IMPLS, rel_err, run
@@ -106,6 +107,35 @@ def test_small_tiles_and_float64_keep_the_blas_path():
     assert "small-matrix" in StepPlan.choose(4, 8, 35, 1024, np.float32).why("step_weights")
 
 
+def test_the_rnn_steps_at_h512_take_the_microkernel_where_a_core_has_two_512_bit_fma_units(monkeypatch):
+    import rnnfast._core.plan as plan_module
+    # the machine decides, never the process's choice of kernels (RNNFAST_ISA, RNNFAST_SLIVER_ROWS)
+    assert plan_module.TWO_FMA_UNITS == (config.cpu_is_intel() and dispatch.avx512_available())
+    for two_units in (True, False):
+        monkeypatch.setattr(plan_module, "TWO_FMA_UNITS", two_units)
+        plan_module._chosen.cache_clear()  # plans are kept per shape
+        for N, nt, rows in [(64, 1, 64), (128, 2, 16)]:
+            plan = StepPlan.choose(1, N, 35, 512, np.float32, nt)
+            if two_units:
+                assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, 256), (N, nt)
+            else:
+                assert plan.step_weights != "microkernel"
+        assert StepPlan.choose(1, 64, 35, 256, np.float32).step_weights != "microkernel"  # H = 256: level
+        assert StepPlan.choose(1, 16, 35, 512, np.float32).step_weights != "microkernel"  # N < 32
+    plan_module._chosen.cache_clear()
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if c.gates == 1], ids=str)
+def test_rnn_microkernel_steps_at_h512_match_reference(cell, rng):
+    N, T, D, H = 32, 16, 24, 512
+    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H))
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert rel_err(k, r) <= 1e-4
+    assert_bits_as_on_one_thread(cell, args, (2, 3))
+
+
 @pytest.mark.parametrize("gates", [4, 3])
 def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
     lstm_from_16 = [(16, 256, 1, 16, 256), (16, 256, 2, 8, 256)] if gates == 4 else []
@@ -194,10 +224,11 @@ def test_avx512_microkernel_makes_the_same_bits_as_the_avx2_one(cell, rng):
 def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng):
     # The steps' tiles (16 rows: 8 + 8 in 12-row slivers, 6 + 6 + 4 in 6-row ones; 20 rows on one thread),
     # H = 80 with its narrow last panel, and the all-step products, forward and backward.
-    from rnnfast._core.dispatch import kernel_module, sliver_rows
+    from rnnfast._core.dispatch import active_isa, kernel_module, sliver_rows
     kernels = kernel_module("kernels")
     shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80)), ((32, 16, 40, 256), None),
               ((13, 40, 24, 256), None)]
+    assert kernels.use_wide_microkernel(True)  # 12-row slivers go with the AVX-512 kernel
     try:
         for (N, T, D, H), plan in shapes:
             args = problem(cell, rng, N, T, D, H, with_extras=True)
@@ -209,4 +240,5 @@ def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng):
             for a, b in zip(*results):
                 np.testing.assert_array_equal(a, b)
     finally:
+        kernels.use_wide_microkernel(active_isa() == "avx512")
         kernels.use_sliver_rows(sliver_rows())

@@ -47,7 +47,7 @@ barrier after each; ``serial``, when one thread runs, or a step has too little w
 builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
 and GRU at H = 256-512 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small
 path's 16 x 64 tiles become 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider
-tiles copy less); ``blocked``: the
+tiles copy less), and on cores with two 512-bit FMA units for the RNN at H = 512 too; ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
@@ -62,7 +62,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .dispatch import kernel_module
+from . import config
+from .dispatch import avx512_available, kernel_module
 from .threads import resolve_num_threads
 
 _kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
@@ -93,6 +94,13 @@ MICROKERNEL_MIN_ROWS = 512
 MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
+# On cores with two 512-bit FMA units (Intel's AVX-512 cores, whose micro-kernel runs 12-row slivers:
+# ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too: 0.83-0.90 of BLAS's time
+# at N = 64 and 128, T = 35, on one and two threads, training and inference; at H = 256 level (0.94-1.05;
+# bench/RESULTS.md, stop 43).  The Zen 4 keeps the rule above.  A property of the machine, not of the process's
+# choices (``RNNFAST_ISA``, ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
+TWO_FMA_UNITS = config.cpu_is_intel() and avx512_available()
+MICROKERNEL_MIN_H_FEW_GATES = 512
 WIDE_UNITS = 256
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
 # are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any
@@ -228,7 +236,7 @@ class StepPlan:
         microkernel_fits = micro and H % panel == 0 and units % panel == 0
         min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
         wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
-                      and gates >= MICROKERNEL_MIN_GATES)
+                      and (gates >= MICROKERNEL_MIN_GATES or TWO_FMA_UNITS and H >= MICROKERNEL_MIN_H_FEW_GATES))
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
