@@ -205,17 +205,32 @@ def test_avx512_microkernel_makes_the_same_bits_as_the_avx2_one(cell, rng):
     kernels = kernel_module("kernels")
     shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80)), ((32, 8, 300, 288), None)]
     try:
-        for (N, T, D, H), plan in shapes:
-            args = problem(cell, rng, N, T, D, H, with_extras=True)
-            results = []
-            for wide in (True, False):
-                assert kernels.use_wide_microkernel(wide) == wide
-                outs, grads = run(cell, IMPLS["kernel"], *args, plan=plan)
-                results.append(outs + grads)
-            for a, b in zip(*results):
-                np.testing.assert_array_equal(a, b)
+        assert_bits_do_not_depend_on(cell, rng, shapes, [switch(kernels.use_wide_microkernel, on)
+                                                         for on in (True, False)])
     finally:
         kernels.use_wide_microkernel(True)
+
+
+def switch(use, value):
+    """A setting for ``assert_bits_do_not_depend_on``: ``use(value)``, which must report that it took."""
+    def setting():
+        assert use(value) == value
+    return setting
+
+
+def assert_bits_do_not_depend_on(cell, rng, shapes, settings):
+    """Each ((N, T, D, H), plan) problem (plan None: the plan's own choice), run once after each of ``settings``
+    (calls that switch the kernels' form), makes the same outputs and gradients, bit for bit."""
+    for (N, T, D, H), plan in shapes:
+        args = problem(cell, rng, N, T, D, H, with_extras=True)
+        results = []
+        for setting in settings:
+            setting()
+            outs, grads = run(cell, IMPLS["kernel"], *args, plan=plan)
+            results.append(outs + grads)
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.skipif(not __import__("rnnfast._core.dispatch", fromlist=["x"]).avx512_available(),
@@ -230,15 +245,7 @@ def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng):
               ((13, 40, 24, 256), None)]
     assert kernels.use_wide_microkernel(True)  # 12-row slivers go with the AVX-512 kernel
     try:
-        for (N, T, D, H), plan in shapes:
-            args = problem(cell, rng, N, T, D, H, with_extras=True)
-            results = []
-            for rows in (12, 6):
-                assert kernels.use_sliver_rows(rows) == rows
-                outs, grads = run(cell, IMPLS["kernel"], *args, plan=plan)
-                results.append(outs + grads)
-            for a, b in zip(*results):
-                np.testing.assert_array_equal(a, b)
+        assert_bits_do_not_depend_on(cell, rng, shapes, [switch(kernels.use_sliver_rows, rows) for rows in (12, 6)])
     finally:
         kernels.use_wide_microkernel(active_isa() == "avx512")
         kernels.use_sliver_rows(sliver_rows())
