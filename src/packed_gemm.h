@@ -73,8 +73,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         }                                                                   \
     }
 
-/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6, A's rows at k being
- * a[ms * k + r] (ms: the sliver's height, ``rnnfast_mr``); where ``init`` is not
+/* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6 and sliver height ms = 6 or 12
+ * (``rnnfast_mr``; A's rows at k are a[ms * k + r]); where ``init`` is not
  * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
  * same addition as setting C to init and adding, without the pass that sets C (whose stores missed the
  * cache).  Written with one named variable per
@@ -114,11 +114,12 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
 #define RNNFAST_ROWS10(X) RNNFAST_ROWS9(X) X(9)
 #define RNNFAST_ROWS11(X) RNNFAST_ROWS10(X) X(10)
 #define RNNFAST_ROWS12(X) RNNFAST_ROWS11(X) X(11)
-#define RNNFAST_UKERNEL(MR)                                                 \
-    static inline void rnnfast_ukernel_s##MR(ptrdiff_t kc, const float *a, ptrdiff_t ms, \
+#define RNNFAST_UKERNEL(MR, MS)                                             \
+    static inline void rnnfast_ukernel_s##MR##_##MS(ptrdiff_t kc, const float *a, \
                                              const float *b, float *c, ptrdiff_t ldc, \
                                              const float *init, rnnfast_ahead ahead) \
     {                                                                       \
+        const ptrdiff_t ms = MS; /* a constant: a variable stride ran 5-13% slower */ \
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
         RNNFAST_AHEAD_START                                                 \
@@ -130,12 +131,18 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         }                                                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_STORE)                                  \
     }
-RNNFAST_UKERNEL(1)
-RNNFAST_UKERNEL(2)
-RNNFAST_UKERNEL(3)
-RNNFAST_UKERNEL(4)
-RNNFAST_UKERNEL(5)
-RNNFAST_UKERNEL(6)
+RNNFAST_UKERNEL(1, 6)
+RNNFAST_UKERNEL(2, 6)
+RNNFAST_UKERNEL(3, 6)
+RNNFAST_UKERNEL(4, 6)
+RNNFAST_UKERNEL(5, 6)
+RNNFAST_UKERNEL(6, 6)
+RNNFAST_UKERNEL(1, 12)
+RNNFAST_UKERNEL(2, 12)
+RNNFAST_UKERNEL(3, 12)
+RNNFAST_UKERNEL(4, 12)
+RNNFAST_UKERNEL(5, 12)
+RNNFAST_UKERNEL(6, 12)
 
 /* The same sums two panels at a time in AVX-512 registers: C[0:mr, panel p0] and C[0:mr, panel p1] +=
  * A[0:mr, 0:kc] @ each panel, mr = 1..12: up to 24 accumulators of 16 lanes.  Each C element still gets one
@@ -165,12 +172,13 @@ RNNFAST_UKERNEL(6)
         _mm_prefetch((const char *)(c0 + (r) * ldc), _MM_HINT_T0);          \
         _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
     }
-#define RNNFAST_UKERNEL2(MR)                                                \
-    RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR(       \
-        ptrdiff_t kc, const float *a, ptrdiff_t ms, const float *p0, const float *p1, \
+#define RNNFAST_UKERNEL2(MR, MS)                                            \
+    RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR##_##MS( \
+        ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
         float *c0, float *c1, ptrdiff_t ldc, const float *init0, const float *init1, \
         rnnfast_ahead ahead)                                                \
     {                                                                       \
+        const ptrdiff_t ms = MS;                                            \
         RNNFAST_ROWS##MR(RNNFAST_UK2_DECL)                                  \
         RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
         RNNFAST_AHEAD_START                                                 \
@@ -182,38 +190,62 @@ RNNFAST_UKERNEL(6)
         }                                                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK2_STORE)                                 \
     }
-RNNFAST_UKERNEL2(1)
-RNNFAST_UKERNEL2(2)
-RNNFAST_UKERNEL2(3)
-RNNFAST_UKERNEL2(4)
-RNNFAST_UKERNEL2(5)
-RNNFAST_UKERNEL2(6)
-RNNFAST_UKERNEL2(7)
-RNNFAST_UKERNEL2(8)
-RNNFAST_UKERNEL2(9)
-RNNFAST_UKERNEL2(10)
-RNNFAST_UKERNEL2(11)
-RNNFAST_UKERNEL2(12)
+RNNFAST_UKERNEL2(1, 6)
+RNNFAST_UKERNEL2(2, 6)
+RNNFAST_UKERNEL2(3, 6)
+RNNFAST_UKERNEL2(4, 6)
+RNNFAST_UKERNEL2(5, 6)
+RNNFAST_UKERNEL2(6, 6)
+RNNFAST_UKERNEL2(1, 12)
+RNNFAST_UKERNEL2(2, 12)
+RNNFAST_UKERNEL2(3, 12)
+RNNFAST_UKERNEL2(4, 12)
+RNNFAST_UKERNEL2(5, 12)
+RNNFAST_UKERNEL2(6, 12)
+RNNFAST_UKERNEL2(7, 12)
+RNNFAST_UKERNEL2(8, 12)
+RNNFAST_UKERNEL2(9, 12)
+RNNFAST_UKERNEL2(10, 12)
+RNNFAST_UKERNEL2(11, 12)
+RNNFAST_UKERNEL2(12, 12)
 
-RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
-                                                                const float *p0, const float *p1,
-                                                                float *c0, float *c1, ptrdiff_t ldc,
-                                                                const float *init0, const float *init1,
-                                                                rnnfast_ahead ahead)
+/* One dispatcher per sliver height, each inlined into its own loop (``RNNFAST_PANEL_PAIRS``): with one for
+ * both heights the 6-row loop ran 2-5% slower. */
+RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any6(int mr, ptrdiff_t kc, const float *a,
+                                                                 const float *p0, const float *p1,
+                                                                 float *c0, float *c1, ptrdiff_t ldc,
+                                                                 const float *init0, const float *init1,
+                                                                 rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 12: rnnfast_ukernel2_s12(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 11: rnnfast_ukernel2_s11(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 10: rnnfast_ukernel2_s10(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 9: rnnfast_ukernel2_s9(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 8: rnnfast_ukernel2_s8(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 7: rnnfast_ukernel2_s7(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 6: rnnfast_ukernel2_s6(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 5: rnnfast_ukernel2_s5(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 4: rnnfast_ukernel2_s4(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 3: rnnfast_ukernel2_s3(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 2: rnnfast_ukernel2_s2(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    default: rnnfast_ukernel2_s1(kc, a, ms, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 6: rnnfast_ukernel2_s6_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 5: rnnfast_ukernel2_s5_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 4: rnnfast_ukernel2_s4_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 3: rnnfast_ukernel2_s3_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 2: rnnfast_ukernel2_s2_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    default: rnnfast_ukernel2_s1_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    }
+}
+
+RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any12(int mr, ptrdiff_t kc, const float *a,
+                                                                  const float *p0, const float *p1,
+                                                                  float *c0, float *c1, ptrdiff_t ldc,
+                                                                  const float *init0, const float *init1,
+                                                                  rnnfast_ahead ahead)
+{
+    switch (mr) {
+    case 12: rnnfast_ukernel2_s12_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 11: rnnfast_ukernel2_s11_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 10: rnnfast_ukernel2_s10_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 9: rnnfast_ukernel2_s9_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 8: rnnfast_ukernel2_s8_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 7: rnnfast_ukernel2_s7_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 6: rnnfast_ukernel2_s6_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 5: rnnfast_ukernel2_s5_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 4: rnnfast_ukernel2_s4_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 3: rnnfast_ukernel2_s3_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    case 2: rnnfast_ukernel2_s2_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    default: rnnfast_ukernel2_s1_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
     }
 }
 #else
@@ -224,13 +256,24 @@ static inline void rnnfast_ukernel_s_six(int mr, ptrdiff_t kc, const float *a, p
                                          const float *b, float *c, ptrdiff_t ldc, const float *init,
                                          rnnfast_ahead ahead)
 {
+    if (ms == RNNFAST_MR_MAX) {
+        switch (mr) {
+        case 6: rnnfast_ukernel_s6_12(kc, a, b, c, ldc, init, ahead); break;
+        case 5: rnnfast_ukernel_s5_12(kc, a, b, c, ldc, init, ahead); break;
+        case 4: rnnfast_ukernel_s4_12(kc, a, b, c, ldc, init, ahead); break;
+        case 3: rnnfast_ukernel_s3_12(kc, a, b, c, ldc, init, ahead); break;
+        case 2: rnnfast_ukernel_s2_12(kc, a, b, c, ldc, init, ahead); break;
+        default: rnnfast_ukernel_s1_12(kc, a, b, c, ldc, init, ahead); break;
+        }
+        return;
+    }
     switch (mr) {
-    case 6: rnnfast_ukernel_s6(kc, a, ms, b, c, ldc, init, ahead); break;
-    case 5: rnnfast_ukernel_s5(kc, a, ms, b, c, ldc, init, ahead); break;
-    case 4: rnnfast_ukernel_s4(kc, a, ms, b, c, ldc, init, ahead); break;
-    case 3: rnnfast_ukernel_s3(kc, a, ms, b, c, ldc, init, ahead); break;
-    case 2: rnnfast_ukernel_s2(kc, a, ms, b, c, ldc, init, ahead); break;
-    default: rnnfast_ukernel_s1(kc, a, ms, b, c, ldc, init, ahead); break;
+    case 6: rnnfast_ukernel_s6_6(kc, a, b, c, ldc, init, ahead); break;
+    case 5: rnnfast_ukernel_s5_6(kc, a, b, c, ldc, init, ahead); break;
+    case 4: rnnfast_ukernel_s4_6(kc, a, b, c, ldc, init, ahead); break;
+    case 3: rnnfast_ukernel_s3_6(kc, a, b, c, ldc, init, ahead); break;
+    case 2: rnnfast_ukernel_s2_6(kc, a, b, c, ldc, init, ahead); break;
+    default: rnnfast_ukernel_s1_6(kc, a, b, c, ldc, init, ahead); break;
     }
 }
 
@@ -279,7 +322,12 @@ static inline rnnfast_ahead rnnfast_sliver_ahead(const float *next0, const float
  * their rows (mr = 6: 13 -> 6, 4, 3; 32 -> 6, 6, 6, 6, 4, 4; mr = 12: 16 -> 8, 8; 32 -> 12, 10, 10).
  * Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``, and its copy starts at
  * i * mr * kc.  Each C element's sum is the same whatever sliver its row is in. */
-static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc) { return (mc + rnnfast_mr - 1) / rnnfast_mr; }
+static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc)
+{
+    /* divisions by constants: the kernels' loops ask for the cut of every sliver, and a division by a
+     * variable height made the 6-row steps 2-6% slower */
+    return rnnfast_mr == RNNFAST_MR_MAX ? (mc + RNNFAST_MR_MAX - 1) / RNNFAST_MR_MAX : (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+}
 
 static inline ptrdiff_t rnnfast_sliver_start(ptrdiff_t mc, ptrdiff_t i)
 {
@@ -352,8 +400,12 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
 {
     ptrdiff_t ms = rnnfast_mr, r0 = 0;
 #if RNNFAST_PACKED_GEMM
-    for (; r0 + 6 <= mr; r0 += 6)
-        rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, ms);
+    for (; r0 + 6 <= mr; r0 += 6) {  /* the height as a constant, as in the kernels */
+        if (ms == RNNFAST_MR_MAX)
+            rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, RNNFAST_MR_MAX);
+        else
+            rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, RNNFAST_MR);
+    }
 #endif
     for (ptrdiff_t k = 0; k < kc && r0 < mr; k++)
         for (ptrdiff_t r = r0; r < mr; r++)
@@ -483,43 +535,45 @@ static inline int rnnfast_select_sliver_rows(int rows)
 }
 
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
-/* ``rnnfast_slivers_times_panels_s`` on the AVX-512 kernel: panels p and p+1 together, a last odd
- * panel on the 6 x 16 kernel.  The next two panels are asked for as the single-panel loop asks for one. */
-RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs_s(
-    ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,
-    ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,
-    ptrdiff_t ldc, const float *init)
-{
-    ptrdiff_t nslivers = rnnfast_sliver_count(mc);
-    for (ptrdiff_t p = 0; p < npanels; p += 2) {
-        int pair = p + 1 < npanels;
-        const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = pair ? b0 + panel_stride : NULL;
-        float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;
-        float *c1 = pair ? c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR : NULL;
-        const float *init0 = init != NULL ? init + p * RNNFAST_NR : NULL;
-        const float *init1 = init != NULL && pair ? init0 + RNNFAST_NR : NULL;
-        const float *next0 = NULL, *next1 = NULL;
-        if (p + 2 < npanels) {
-            next0 = b0 + 2 * panel_stride;
-            next1 = p + 3 < npanels ? next0 + panel_stride : NULL;
-        } else if (k0 + RNNFAST_KC < K) {
-            next0 = panels + (k0 + RNNFAST_KC) * RNNFAST_NR;
-            next1 = npanels > 1 ? next0 + panel_stride : NULL;
-        }
-        for (ptrdiff_t i = 0; i < nslivers; i++) {
-            ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
-            int mr = rnnfast_sliver_rows(mc, i);
-            rnnfast_ahead ahead = rnnfast_sliver_ahead(next0, next1, kc, nslivers, i);
-            if (pair)
-                rnnfast_ukernel2_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, b0, b1, c0 + r0 * ldc,
-                                       c1 + r0 * ldc,
-                                       ldc, init0, init1, ahead);
-            else
-                rnnfast_ukernel_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, b0, c0 + r0 * ldc, ldc,
-                                      init0, ahead);
-        }
-    }
+/* ``rnnfast_slivers_times_panels_s`` on the AVX-512 kernel, one function per sliver height MS: panels p and
+ * p+1 together, a last odd panel on the 6 x 16 kernel.  The next two panels are asked for as the single-panel
+ * loop asks for one. */
+#define RNNFAST_PANEL_PAIRS(MS)                                                                                   \
+RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs##MS##_s(                                      \
+    ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,             \
+    ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,             \
+    ptrdiff_t ldc, const float *init)                                                                             \
+{                                                                                                                 \
+    ptrdiff_t nslivers = rnnfast_sliver_count(mc);                                                                \
+    for (ptrdiff_t p = 0; p < npanels; p += 2) {                                                                  \
+        int pair = p + 1 < npanels;                                                                               \
+        const float *b0 = panels + p * panel_stride + k0 * RNNFAST_NR, *b1 = pair ? b0 + panel_stride : NULL;     \
+        float *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR;                            \
+        float *c1 = pair ? c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR : NULL;  \
+        const float *init0 = init != NULL ? init + p * RNNFAST_NR : NULL;                                         \
+        const float *init1 = init != NULL && pair ? init0 + RNNFAST_NR : NULL;                                    \
+        const float *next0 = NULL, *next1 = NULL;                                                                 \
+        if (p + 2 < npanels) {                                                                                    \
+            next0 = b0 + 2 * panel_stride;                                                                        \
+            next1 = p + 3 < npanels ? next0 + panel_stride : NULL;                                                \
+        } else if (k0 + RNNFAST_KC < K) {                                                                         \
+            next0 = panels + (k0 + RNNFAST_KC) * RNNFAST_NR;                                                      \
+            next1 = npanels > 1 ? next0 + panel_stride : NULL;                                                    \
+        }                                                                                                         \
+        for (ptrdiff_t i = 0; i < nslivers; i++) {                                                                \
+            ptrdiff_t r0 = rnnfast_sliver_start(mc, i);                                                           \
+            int mr = rnnfast_sliver_rows(mc, i);                                                                  \
+            rnnfast_ahead ahead = rnnfast_sliver_ahead(next0, next1, kc, nslivers, i);                            \
+            if (pair)                                                                                             \
+                rnnfast_ukernel2_s_any##MS(mr, kc, slivers + i * MS * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc,   \
+                                           ldc, init0, init1, ahead);                                             \
+            else                                                                                                  \
+                rnnfast_ukernel_s_any(mr, kc, slivers + i * MS * kc, MS, b0, c0 + r0 * ldc, ldc, init0, ahead);   \
+        }                                                                                                         \
+    }                                                                                                             \
 }
+RNNFAST_PANEL_PAIRS(6)
+RNNFAST_PANEL_PAIRS(12)
 #endif
 
 /* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels); with ``init``
@@ -532,8 +586,12 @@ static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, pt
 {
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
     if (rnnfast_use_avx512 && npanels > 1) {
-        rnnfast_slivers_times_panel_pairs_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                            group_stride, c, ldc, init);
+        if (rnnfast_mr == RNNFAST_MR_MAX)
+            rnnfast_slivers_times_panel_pairs12_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
+                                                  group_stride, c, ldc, init);
+        else
+            rnnfast_slivers_times_panel_pairs6_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
+                                                 group_stride, c, ldc, init);
         return;
     }
 #endif
@@ -588,7 +646,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
  * the bits. */
 static inline ptrdiff_t rnnfast_sliver_floats(ptrdiff_t m, ptrdiff_t K)
 {
-    return (m + rnnfast_mr - 1) / rnnfast_mr * rnnfast_mr * K;  /* rows rounded up to whole slivers */
+    return rnnfast_sliver_count(m) * rnnfast_mr * K;  /* rows rounded up to whole slivers */
 }
 
 static inline void rnnfast_pack_slivers_s(ptrdiff_t m, ptrdiff_t K, const float *a, ptrdiff_t lda, float *out)
