@@ -95,7 +95,7 @@ MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
 # On cores with two 512-bit FMA units (Intel's AVX-512 cores, whose micro-kernel runs 12-row slivers:
-# ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too: 0.83-0.90 of BLAS's time
+# ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too: 0.83-0.96 of BLAS's time
 # at N = 64 and 128, T = 35, on one and two threads, training and inference; at H = 256 level (0.94-1.05;
 # bench/RESULTS.md, stop 43).  The Zen 4 keeps the rule above.  A property of the machine, not of the process's
 # choices (``RNNFAST_ISA``, ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
