@@ -54,7 +54,7 @@ static double run_ours(const float *A, const float *B, float *C, int reps) {
             for (long s = 0; s < M / 6; s++) {
                 const float *p0 = B + p * 32 * K;
                 float *c = C + s * 6 * N + p * 32;
-                rnnfast_ukernel2_s6(K, A + s * 6 * K, 6, p0, p0 + 16 * K, c, c + 16, N, NULL, NULL, rnnfast_no_ahead());
+                rnnfast_ukernel2_s6_6(K, A + s * 6 * K, p0, p0 + 16 * K, c, c + 16, N, NULL, NULL, rnnfast_no_ahead());
             }
     return now() - t0;
 }
