@@ -119,7 +119,7 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
                                              const float *b, float *c, ptrdiff_t ldc, \
                                              const float *init, rnnfast_ahead ahead) \
     {                                                                       \
-        const ptrdiff_t ms = MS; /* a constant: a variable stride ran 5-13% slower */ \
+        const ptrdiff_t ms = MS; /* a constant: a variable stride ran slower */ \
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
         RNNFAST_AHEAD_START                                                 \
@@ -209,8 +209,10 @@ RNNFAST_UKERNEL2(10, 12)
 RNNFAST_UKERNEL2(11, 12)
 RNNFAST_UKERNEL2(12, 12)
 
-/* One dispatcher per sliver height, each inlined into its own loop (``RNNFAST_PANEL_PAIRS``): with one for
- * both heights the 6-row loop ran 2-5% slower. */
+/* One dispatcher per sliver height, each inlined into its own loop (``RNNFAST_PANEL_PAIRS``): gcc stopped
+ * inlining one for both heights, and the 6-row loop ran slower (bench/RESULTS.md, stop 43). */
+#define RNNFAST_UK2_CASE(R, MS) \
+    case R: rnnfast_ukernel2_s##R##_##MS(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
 RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any6(int mr, ptrdiff_t kc, const float *a,
                                                                  const float *p0, const float *p1,
                                                                  float *c0, float *c1, ptrdiff_t ldc,
@@ -218,11 +220,7 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any6(int mr, ptrdiff
                                                                  rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 6: rnnfast_ukernel2_s6_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 5: rnnfast_ukernel2_s5_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 4: rnnfast_ukernel2_s4_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 3: rnnfast_ukernel2_s3_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 2: rnnfast_ukernel2_s2_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    RNNFAST_UK2_CASE(6, 6) RNNFAST_UK2_CASE(5, 6) RNNFAST_UK2_CASE(4, 6) RNNFAST_UK2_CASE(3, 6) RNNFAST_UK2_CASE(2, 6)
     default: rnnfast_ukernel2_s1_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
     }
 }
@@ -234,17 +232,9 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any12(int mr, ptrdif
                                                                   rnnfast_ahead ahead)
 {
     switch (mr) {
-    case 12: rnnfast_ukernel2_s12_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 11: rnnfast_ukernel2_s11_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 10: rnnfast_ukernel2_s10_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 9: rnnfast_ukernel2_s9_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 8: rnnfast_ukernel2_s8_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 7: rnnfast_ukernel2_s7_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 6: rnnfast_ukernel2_s6_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 5: rnnfast_ukernel2_s5_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 4: rnnfast_ukernel2_s4_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 3: rnnfast_ukernel2_s3_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    case 2: rnnfast_ukernel2_s2_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+    RNNFAST_UK2_CASE(12, 12) RNNFAST_UK2_CASE(11, 12) RNNFAST_UK2_CASE(10, 12) RNNFAST_UK2_CASE(9, 12)
+    RNNFAST_UK2_CASE(8, 12) RNNFAST_UK2_CASE(7, 12) RNNFAST_UK2_CASE(6, 12) RNNFAST_UK2_CASE(5, 12)
+    RNNFAST_UK2_CASE(4, 12) RNNFAST_UK2_CASE(3, 12) RNNFAST_UK2_CASE(2, 12)
     default: rnnfast_ukernel2_s1_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
     }
 }
@@ -252,27 +242,21 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any12(int mr, ptrdif
 #define RNNFAST_HAVE_AVX512_KERNEL 0
 #endif
 
+#define RNNFAST_UK_CASE(R, MS) case R: rnnfast_ukernel_s##R##_##MS(kc, a, b, c, ldc, init, ahead); break;
 static inline void rnnfast_ukernel_s_six(int mr, ptrdiff_t kc, const float *a, ptrdiff_t ms,
                                          const float *b, float *c, ptrdiff_t ldc, const float *init,
                                          rnnfast_ahead ahead)
 {
     if (ms == RNNFAST_MR_MAX) {
         switch (mr) {
-        case 6: rnnfast_ukernel_s6_12(kc, a, b, c, ldc, init, ahead); break;
-        case 5: rnnfast_ukernel_s5_12(kc, a, b, c, ldc, init, ahead); break;
-        case 4: rnnfast_ukernel_s4_12(kc, a, b, c, ldc, init, ahead); break;
-        case 3: rnnfast_ukernel_s3_12(kc, a, b, c, ldc, init, ahead); break;
-        case 2: rnnfast_ukernel_s2_12(kc, a, b, c, ldc, init, ahead); break;
+        RNNFAST_UK_CASE(6, 12) RNNFAST_UK_CASE(5, 12) RNNFAST_UK_CASE(4, 12) RNNFAST_UK_CASE(3, 12)
+        RNNFAST_UK_CASE(2, 12)
         default: rnnfast_ukernel_s1_12(kc, a, b, c, ldc, init, ahead); break;
         }
         return;
     }
     switch (mr) {
-    case 6: rnnfast_ukernel_s6_6(kc, a, b, c, ldc, init, ahead); break;
-    case 5: rnnfast_ukernel_s5_6(kc, a, b, c, ldc, init, ahead); break;
-    case 4: rnnfast_ukernel_s4_6(kc, a, b, c, ldc, init, ahead); break;
-    case 3: rnnfast_ukernel_s3_6(kc, a, b, c, ldc, init, ahead); break;
-    case 2: rnnfast_ukernel_s2_6(kc, a, b, c, ldc, init, ahead); break;
+    RNNFAST_UK_CASE(6, 6) RNNFAST_UK_CASE(5, 6) RNNFAST_UK_CASE(4, 6) RNNFAST_UK_CASE(3, 6) RNNFAST_UK_CASE(2, 6)
     default: rnnfast_ukernel_s1_6(kc, a, b, c, ldc, init, ahead); break;
     }
 }
@@ -325,8 +309,9 @@ static inline rnnfast_ahead rnnfast_sliver_ahead(const float *next0, const float
 static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc)
 {
     /* divisions by constants: the kernels' loops ask for the cut of every sliver, and a division by a
-     * variable height made the 6-row steps 2-6% slower */
-    return rnnfast_mr == RNNFAST_MR_MAX ? (mc + RNNFAST_MR_MAX - 1) / RNNFAST_MR_MAX : (mc + RNNFAST_MR - 1) / RNNFAST_MR;
+     * variable height slowed the 6-row steps */
+    return rnnfast_mr == RNNFAST_MR_MAX ? (mc + RNNFAST_MR_MAX - 1) / RNNFAST_MR_MAX
+                                        : (mc + RNNFAST_MR - 1) / RNNFAST_MR;
 }
 
 static inline ptrdiff_t rnnfast_sliver_start(ptrdiff_t mc, ptrdiff_t i)
@@ -524,9 +509,10 @@ static inline int rnnfast_select_wide_kernel(int on)
 }
 
 /* Slivers of ``rows`` (12) where the AVX-512 kernel is on, else of 6: chosen once, at import
- * (``rnnfast._core.dispatch``), and kept while the kernel is switched off and on; returns the height in use.  On a core with two 512-bit FMA units a 12-row
- * sliver's 24 accumulators keep both busy where 6 rows' 12 did not (bench/RESULTS.md); on one with a single
- * unit (Zen 4) the 6-row kernel is as fast or faster.  The bits are the same either way. */
+ * (``rnnfast._core.dispatch``), and kept while the kernel is switched off and on; returns the height in use.
+ * On a core with two 512-bit FMA units a 12-row sliver's 24 accumulators keep both busy where 6 rows' 12 did
+ * not (bench/RESULTS.md); on one with a single unit (Zen 4) the 6-row kernel is as fast or faster.  The bits
+ * are the same either way. */
 static inline int rnnfast_select_sliver_rows(int rows)
 {
     rnnfast_mr_wanted = rows == RNNFAST_MR_MAX ? RNNFAST_MR_MAX : RNNFAST_MR;

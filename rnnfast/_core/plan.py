@@ -83,22 +83,22 @@ SMALL_GEMM_MACS = 1_000_000
 # training and inference (bench/RESULTS.md: N >= 32, H = 256 2026-12-04 afternoon; H = 512 and the LSTM from N = 16
 # 2026-12-05, stop 42; the 16-core Xeon, on whole-batch tiles, ran H = 512 faster on it at 1-4 threads).  Below
 # N = 16 a thread's rows fill its 6-row slivers poorly (two threads own 8 rows each at N = 16), and the RNN's steps,
-# a quarter of the LSTM's, were not faster.  The GRU at N = 16-24 gained 1-6% on one thread and lost 1-4% in
-# inference on two: it keeps BLAS there.
+# a quarter of the LSTM's, were not faster.  The GRU at N = 16-24 gained on one thread but lost in inference on
+# two: it keeps BLAS there.
 MICROKERNEL_MIN_N = 32
 MICROKERNEL_MIN_N_LSTM = 16
 # The step weights' panels, packed once per call, pay back over its steps: from this many rows of the call, N * T,
-# on.  Shorter calls ran faster on BLAS on two threads (a single step: 1.14x at N = 32, 2x at N = 16; T = 5-8:
-# 1.03-1.12x), level from N * T = 512 (T = 16 at N = 32), and the micro-kernel won from T = 35 (bench/RESULTS.md).
+# on.  Shorter calls ran faster on BLAS on two threads (a single step, or T = 5-8), the two were level from
+# N * T = 512 (T = 16 at N = 32), and the micro-kernel won from T = 35 (bench/RESULTS.md, stop 42).
 MICROKERNEL_MIN_ROWS = 512
 MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 MICROKERNEL_MIN_GATES = 3
 # On cores with two 512-bit FMA units (Intel's AVX-512 cores, whose micro-kernel runs 12-row slivers:
-# ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too: 0.83-0.96 of BLAS's time
-# at N = 64 and 128, T = 35, on one and two threads, training and inference; at H = 256 level (0.94-1.05;
-# bench/RESULTS.md, stop 43).  The Zen 4 keeps the rule above.  A property of the machine, not of the process's
-# choices (``RNNFAST_ISA``, ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
+# ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too, at N = 64 and 128, on
+# one and two threads, training and inference; at H = 256 the two were level (bench/RESULTS.md, stop 43).  The
+# Zen 4 keeps the rule above.  A property of the machine, not of the process's choices (``RNNFAST_ISA``,
+# ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
 TWO_FMA_UNITS = config.cpu_is_intel() and avx512_available()
 MICROKERNEL_MIN_H_FEW_GATES = 512
 WIDE_UNITS = 256
