@@ -23,6 +23,7 @@ from ._core.plan import CONSTANTS, stream_unit_block
 from ._core.stepper_checks import WholeRowStepper, WholeRowSteps, check_step_input, initial_states
 from ._core.threads import resolve_num_threads, single_threaded_blas
 from ._core.validation import check_peephole, check_weights, check_zoneout
+from ._core.workspace import aligned_empty
 from .cells import GRU, LSTM, RNN
 
 _kernels = kernel_module("kernels")  # the AVX-512 or AVX2 twin where the CPU runs it
@@ -44,7 +45,7 @@ def pack_strips(blocks, biases, width: int, strip_bytes: int = CONSTANTS["strip_
         bp[q, :H] = b
     columns = W.reshape(K, G, n_blocks, width).transpose(2, 0, 1, 3).reshape(n_blocks, K, G * width)
     b_strips = bp.reshape(G, n_blocks, width).transpose(1, 0, 2).reshape(n_blocks, G * width)
-    strips = np.empty(columns.shape, dtype=columns.dtype)  # C order (empty_like would follow a view's)
+    strips = aligned_empty(columns.shape, columns.dtype)  # C order, on a cache line (``workspace.aligned_empty``)
     flat, strip, start = strips.reshape(n_blocks, -1), strip_bytes // columns.itemsize, 0
     for s0 in range(0, G * width, strip):
         w = min(strip, G * width - s0)

@@ -256,6 +256,7 @@ cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize
         return True
     for tid in range(nt):  # one block for every part, the calling thread's: workers' heaps give pages back
         room = max(room, part_floats(gemm_part(tid, nt, m, n)))
+    room = (room + PANEL - 1) // PANEL * PANEL  # each part's panels start on a cache line, as the block does
     buf = <float*>thread_scratch(PRODUCT_PACKING, nt * room * sizeof(float))
     if buf == NULL:
         return False

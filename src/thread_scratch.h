@@ -7,16 +7,26 @@
  * Here a thread keeps its block, grown when a call needs more, and frees it when the thread ends
  * (a pthread key's destructor).  Slots keep apart the buffers a thread may hold at the same time.
  * One copy per compiled module (static): each module keeps its own blocks.  Without POSIX threads
- * (MSVC) a block is malloc'd per call and ``rnnfast_scratch_done`` frees it, as before.
+ * (MSVC) a block is allocated per call and ``rnnfast_scratch_done`` frees it, as before.
+ *
+ * Blocks start on a cache line (RNNFAST_SCRATCH_ALIGN): glibc's large blocks start 16 bytes past one, and
+ * the micro-kernel's 64-byte loads of a packed panel then each straddle two lines (bench/RESULTS.md).
  */
 #ifndef RNNFAST_THREAD_SCRATCH_H
 #define RNNFAST_THREAD_SCRATCH_H
 
 #include <stdlib.h>
 
+#define RNNFAST_SCRATCH_ALIGN 64
+
 #ifdef _WIN32
-static inline void *rnnfast_thread_scratch(int slot, size_t bytes) { (void)slot; return malloc(bytes); }
-static inline void rnnfast_scratch_done(void *block) { free(block); }
+#include <malloc.h>
+static inline void *rnnfast_thread_scratch(int slot, size_t bytes)
+{
+    (void)slot;
+    return _aligned_malloc(bytes > 0 ? bytes : 1, RNNFAST_SCRATCH_ALIGN);
+}
+static inline void rnnfast_scratch_done(void *block) { _aligned_free(block); }
 #else
 #include <pthread.h>
 
@@ -61,9 +71,12 @@ static inline void *rnnfast_thread_scratch(int slot, size_t bytes)
         }
     }
     if (s->bytes[slot] < bytes) {
+        void *block = NULL;
         free(s->block[slot]);
-        s->block[slot] = malloc(bytes);
-        s->bytes[slot] = s->block[slot] != NULL ? bytes : 0;
+        if (posix_memalign(&block, RNNFAST_SCRATCH_ALIGN, bytes > 0 ? bytes : 1) != 0)
+            block = NULL;
+        s->block[slot] = block;
+        s->bytes[slot] = block != NULL ? bytes : 0;
     }
     return s->block[slot];
 }

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast._core.workspace import _MIN_BYTES, WorkspacePool, _budget_from_env, pool
+from rnnfast._core.workspace import _MIN_BYTES, ALIGN, WorkspacePool, _budget_from_env, aligned_empty, pool
 
 from cells import CELLS
 
@@ -186,3 +186,28 @@ def test_dropout_outputs_are_new_and_do_not_touch_their_input():
     np.testing.assert_array_equal(y2, x * drop.mask)
     np.testing.assert_array_equal(d2, drop.mask)
     assert (x == 1).all()
+
+
+def test_workspaces_and_outputs_start_on_a_cache_line():
+    """The kernels' packed panels live in these arrays: 64-byte vector loads must not straddle two lines."""
+    p = WorkspacePool(1 << 30)
+    for shape, dtype in [((2048, 1024), np.float32), ((1000, 77), np.float64), ((64, 257), np.float32)]:
+        for a in (p.take(shape, dtype), p.output(shape, dtype)):
+            assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+            assert _address(a) % ALIGN == 0
+    taken = p.take((300, 300), np.float32)
+    p.give(taken)
+    assert p.take((300, 300), np.float32) is taken  # a whole aligned array goes back to the pool
+    p.give(taken[1:])  # part of one does not
+    assert p.held_bytes == 0
+    out = p.output((300, 300), np.float32)
+    address = _address(out)
+    del out
+    again = p.output((300, 300), np.float32)  # the same memory, still aligned
+    assert _address(again) == address and address % ALIGN == 0
+
+
+def test_an_aligned_array_is_a_fresh_buffer_of_its_own():
+    a = aligned_empty((7, 9), np.float32)
+    assert _address(a) % ALIGN == 0 and a.shape == (7, 9) and a.dtype == np.float32
+    assert a.base.base is None and a.base.nbytes == a.nbytes + ALIGN

@@ -19,6 +19,9 @@ In a training step the outputs were most of the memory still faulted in afresh (
 had just grown; measured: ``bench/RESULTS.md``).  CPython's reference count says when nothing else can
 reach an array: a view, a memoryview, a tensor sharing its memory all hold a reference to it.  They are
 remembered up to a quarter of the budget (whether alive or not), at most 8 of one shape and dtype.
+
+Both start on a cache line (``aligned_empty``): the kernels' packed panels and products live in them, and
+NumPy's large arrays start 16 bytes past a line, where every 64-byte vector load of a panel straddles two.
 """
 from __future__ import annotations
 
@@ -41,6 +44,31 @@ _LENT_PER_KEY = 8
 _LENT_SHARE = 4
 # Reference counts tell when nothing reaches an output only where they are exact: CPython with its GIL.
 _RECLAIM = sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+# Bytes: a cache line, and one AVX-512 vector (the micro-kernel's loads of a packed panel).
+ALIGN = 64
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose first byte is on an ``ALIGN``-byte boundary: a view of a
+    byte buffer of its own (its ``base``), which nothing else references."""
+    dtype = np.dtype(dtype)
+    shape = tuple(shape)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = -raw.__array_interface__["data"][0] % ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _whole(a: np.ndarray) -> bool:
+    """True for an array that owns its memory, or that is all of an ``aligned_empty`` buffer: not a view
+    of part of something else, which might still be read through the rest."""
+    raw = a.base
+    if raw is None:
+        return True
+    return (isinstance(raw, np.ndarray) and raw.base is None and raw.dtype == np.uint8 and raw.ndim == 1
+            and a.flags.c_contiguous and raw.nbytes - ALIGN <= a.nbytes)
 
 
 def _budget_from_env() -> int:
@@ -80,7 +108,7 @@ class WorkspacePool:
                 if not stack:
                     del self._free[key]
                 return a
-        return np.empty(key[0], dtype=key[1])
+        return aligned_empty(key[0], key[1])
 
     def output(self, shape, dtype) -> np.ndarray:
         """An uninitialized C-contiguous array for the caller to own, in the memory of an earlier output of
@@ -91,21 +119,24 @@ class WorkspacePool:
         if not _RECLAIM or nbytes < _MIN_BYTES or nbytes > cap:
             return np.empty(key[0], dtype=key[1])
         with self._lock:
+            # the byte buffers are remembered: every view of an output (NumPy's ``base`` of a view of a view
+            # is the buffer), a memoryview or a tensor of it holds a reference to its buffer
             lent = self._lent.setdefault(key, [])
             self._lent.move_to_end(key)
             for i in range(len(lent)):
                 if sys.getrefcount(lent[i]) == 2:  # the list's reference and the argument's: no one else's
-                    a = lent.pop(i)
-                    lent.append(a)
-                    return a
-            a = np.empty(key[0], dtype=key[1])
-            lent.append(a)
+                    raw = lent.pop(i)
+                    lent.append(raw)
+                    start = -raw.__array_interface__["data"][0] % ALIGN
+                    return raw[start:start + nbytes].view(key[1]).reshape(key[0])
+            a = aligned_empty(key[0], key[1])
+            lent.append(a.base)
             self._lent_bytes += nbytes
             if len(lent) > _LENT_PER_KEY:  # forgotten: an ordinary array from now on
-                self._lent_bytes -= lent.pop(0).nbytes
+                self._lent_bytes -= lent.pop(0).nbytes - ALIGN
             while self._lent_bytes > cap:
                 old_key, old = next(iter(self._lent.items()))
-                self._lent_bytes -= old.pop(0).nbytes
+                self._lent_bytes -= old.pop(0).nbytes - ALIGN
                 if not old:
                     del self._lent[old_key]
             return a
@@ -114,7 +145,7 @@ class WorkspacePool:
         """Return arrays that nothing else references any more."""
         with self._lock:
             for a in arrays:
-                if a.nbytes < _MIN_BYTES or a.nbytes > self.budget_bytes or a.base is not None:
+                if a.nbytes < _MIN_BYTES or a.nbytes > self.budget_bytes or not _whole(a):
                     continue
                 key = (a.shape, a.dtype)
                 self._free.setdefault(key, []).append(a)
