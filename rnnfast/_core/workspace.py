@@ -54,11 +54,13 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     """An uninitialized C-contiguous array whose first byte is on an ``ALIGN``-byte boundary: a view of a
     byte buffer of its own (its ``base``), which nothing else references."""
     dtype = np.dtype(dtype)
-    shape = tuple(shape)
-    nbytes = math.prod(shape) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGN, np.uint8)
+    return _aligned_view(np.empty(math.prod(shape) * dtype.itemsize + ALIGN, np.uint8), tuple(shape), dtype)
+
+
+def _aligned_view(raw: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The array of ``shape`` and ``dtype`` in byte buffer ``raw`` (``ALIGN`` bytes longer), from its first line."""
     start = -raw.__array_interface__["data"][0] % ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start:start + raw.nbytes - ALIGN].view(dtype).reshape(shape)
 
 
 def _whole(a: np.ndarray) -> bool:
@@ -127,8 +129,7 @@ class WorkspacePool:
                 if sys.getrefcount(lent[i]) == 2:  # the list's reference and the argument's: no one else's
                     raw = lent.pop(i)
                     lent.append(raw)
-                    start = -raw.__array_interface__["data"][0] % ALIGN
-                    return raw[start:start + nbytes].view(key[1]).reshape(key[0])
+                    return _aligned_view(raw, key[0], key[1])
             a = aligned_empty(key[0], key[1])
             lent.append(a.base)
             self._lent_bytes += nbytes
