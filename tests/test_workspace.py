@@ -207,6 +207,13 @@ def test_workspaces_and_outputs_start_on_a_cache_line():
     assert _address(again) == address and address % ALIGN == 0
 
 
+def test_outputs_start_on_a_cache_line_also_when_not_remembered():
+    off = WorkspacePool(0)
+    a = off.output((300, 300), np.float32)
+    assert _address(a) % ALIGN == 0 and a.shape == (300, 300)
+    assert not np.shares_memory(off.output((300, 300), np.float32), a)  # a budget of 0 remembers nothing
+
+
 def test_an_aligned_array_is_a_fresh_buffer_of_its_own():
     a = aligned_empty((7, 9), np.float32)
     assert _address(a) % ALIGN == 0 and a.shape == (7, 9) and a.dtype == np.float32

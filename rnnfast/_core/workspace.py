@@ -118,8 +118,10 @@ class WorkspacePool:
         key = (tuple(shape), np.dtype(dtype))
         nbytes = math.prod(key[0]) * key[1].itemsize
         cap = self.budget_bytes // _LENT_SHARE
-        if not _RECLAIM or nbytes < _MIN_BYTES or nbytes > cap:
+        if nbytes < _MIN_BYTES:
             return np.empty(key[0], dtype=key[1])
+        if not _RECLAIM or nbytes > cap:  # not remembered, but as aligned as the rest
+            return aligned_empty(key[0], key[1])
         with self._lock:
             # the byte buffers are remembered: every view of an output (NumPy's ``base`` of a view of a view
             # is the buffer), a memoryview or a tensor of it holds a reference to its buffer
