@@ -114,7 +114,7 @@ def test_the_rnn_steps_at_h512_take_the_microkernel_where_a_core_has_two_512_bit
     for two_units in (True, False):
         monkeypatch.setattr(plan_module, "TWO_FMA_UNITS", two_units)
         plan_module._chosen.cache_clear()  # plans are kept per shape
-        for N, nt, rows in [(64, 1, 64), (128, 2, 16)]:
+        for N, nt, rows in [(64, 1, 64), (128, 2, 32 if two_units else 16)]:
             plan = StepPlan.choose(1, N, 35, 512, np.float32, nt)
             if two_units:
                 assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, 256), (N, nt)
@@ -137,7 +137,10 @@ def test_rnn_microkernel_steps_at_h512_match_reference(cell, rng):
 
 
 @pytest.mark.parametrize("gates", [4, 3])
-def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide_unit_blocks(gates):
+def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide_unit_blocks(gates, monkeypatch):
+    import rnnfast._core.plan as plan_module
+    monkeypatch.setattr(plan_module, "TWO_FMA_UNITS", False)  # the rows on such cores: the test below
+    plan_module._chosen.cache_clear()
     lstm_from_16 = [(16, 256, 1, 16, 256), (16, 256, 2, 8, 256)] if gates == 4 else []
     for N, H, nt, rows, units in [(32, 256, 1, 32, 256), (32, 256, 2, 16, 256), (64, 256, 2, 16, 256),
                                   (32, 256, 16, 16, 32), (64, 512, 1, 64, 256), (128, 512, 2, 16, 256),
@@ -152,6 +155,39 @@ def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide
     assert StepPlan.choose(3, 16, 35, 256, np.float32, 2).step_weights != "microkernel"  # the GRU from N = 32
     assert StepPlan.choose(gates, 32, 15, 256, np.float32, 2).step_weights != "microkernel"
     assert StepPlan.choose(gates, 32, 16, 256, np.float32, 2).step_weights == "microkernel"
+    plan_module._chosen.cache_clear()
+
+
+def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_out_evenly(monkeypatch):
+    import rnnfast._core.plan as plan_module
+    for two_units in (True, False):
+        monkeypatch.setattr(plan_module, "TWO_FMA_UNITS", two_units)
+        plan_module._chosen.cache_clear()
+        for gates, N, H, nt, rows in [(4, 64, 512, 2, 32), (4, 128, 512, 2, 32), (3, 64, 256, 2, 32),
+                                      (1, 128, 512, 2, 32), (4, 128, 256, 4, 32),
+                                      (4, 32, 256, 2, 16), (4, 96, 256, 2, 16), (4, 64, 512, 16, 16)]:
+            plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
+            expected = rows if two_units else 16
+            assert plan.rows == expected, (gates, N, H, nt)
+            assert (plan.step_weights == "microkernel") == (gates > 1 or two_units)  # the RNN's rule above
+            if expected == 32:
+                assert plan.schedule == "owned_rows" and "12-row slivers fill them" in plan.why("tiles")
+        # one thread takes all its rows in one block; a ragged batch and H = 1024 keep their own tiles
+        assert StepPlan.choose(4, 64, 35, 512, np.float32, 1).rows == 64
+        assert StepPlan.choose(4, 64, 35, 512, np.float32, 2, ragged=True).rows == 16
+        assert StepPlan.choose(4, 128, 35, 1024, np.float32, 2).rows == 128
+    plan_module._chosen.cache_clear()
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_32_row_blocks_make_the_bits_of_16_row_ones(cell, rng):
+    N, T, D, H = 64, 3, 24, 256
+    plans = [cell.plan(N, T, H, np.float32, 2, step_weights="microkernel", rows=rows, units=256, schedule="owned_rows")
+             for rows in (16, 32)]
+    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    (outs_a, grads_a), (outs_b, grads_b) = (run(cell, IMPLS["kernel"], *args, plan=p) for p in plans)
+    for a, b in zip(outs_a + grads_a, outs_b + grads_b):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_one_thread_on_the_microkernel_takes_its_rows_in_one_block():

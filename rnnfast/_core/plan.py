@@ -29,7 +29,9 @@ one block (``SERIAL_MICROKERNEL_ROWS``), reading a step's weights once for all o
 the shape's alone (OpenBLAS's kernel and its order of sums change with the product's shape), so a step of H <= 512
 on BLAS has at most N/16 x H/64 tiles: 8 for the RNN at N=32, H=256, which leaves half of 16 cores idle (the
 LSTM's and GRU's steps at H=256-512 run on the micro-kernel: 32-unit blocks give 16 tiles at N=32, H=256).
-Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).
+Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).  On cores with two 512-bit FMA units
+(12-row slivers, ``TWO_FMA_UNITS``) the small step tiles take 32 rows where 32-row blocks share out evenly over the
+threads (N = 64 on two threads: one block each), so a thread's rows fill its slivers.
 
 **Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
 tiles: each unit block's step weights (512 KiB at H = 512 in 64-unit blocks) are then read once a step and
@@ -101,6 +103,12 @@ MICROKERNEL_MIN_GATES = 3
 # ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
 TWO_FMA_UNITS = config.cpu_is_intel() and avx512_available()
 MICROKERNEL_MIN_H_FEW_GATES = 512
+# On such cores the micro-kernel's small step tiles take 32 rows where the batch shares out in 32-row blocks evenly
+# over the threads: 12-row slivers cut 32 rows into 12 + 10 + 10, where 16 rows gave two 8-row slivers that keep
+# the FMA units less busy, and a thread reads a step's weights once per 32 rows.  Every cell ran faster at N = 64
+# and 128, H = 256 and 512 on two threads, training and inference (bench/RESULTS.md, stop 44).  The tiles of the
+# micro-kernel never change the bits.
+TWO_FMA_UNITS_ROWS = 32
 WIDE_UNITS = 256
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
 # are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any
@@ -259,6 +267,12 @@ class StepPlan:
                 wide = units
                 while small and 2 * wide <= WIDE_UNITS and H % (2 * wide) == 0:
                     wide *= 2  # each tile copies its rows into slivers once: fewer, wider tiles copy less
+                blocks = N // TWO_FMA_UNITS_ROWS
+                if (TWO_FMA_UNITS and small and not ragged and nt > 1 and rows < TWO_FMA_UNITS_ROWS
+                        and N % TWO_FMA_UNITS_ROWS == 0 and blocks % nt == 0):
+                    rows, row_blocks = TWO_FMA_UNITS_ROWS, blocks
+                    reasons.append(("tiles", f"{rows}-row blocks, {blocks // nt} a thread: 12-row slivers fill them "
+                                             "(cores with two 512-bit FMA units)"))
                 split = _units_for_threads(rows, wide, N, H, nt, ragged)
                 if split != wide:
                     reasons.append(("tiles", f"{split}-unit blocks: as many tiles as threads"
