@@ -10,7 +10,8 @@ the micro-kernel's panels one at a time in 256-bit registers instead of two in 5
 block by unit block), ``microkernel`` (the step products on the packed micro-kernel with the plan's tiles),
 ``microkernel-uW`` (the same on unit blocks of W units, halved until there are as many tiles as threads),
 ``microkernel-RxW`` (on tiles of the whole batch, up to 128 rows, and unit blocks halved until there are as many
-tiles as threads).  ``--paths`` picks some.
+tiles as threads), ``microkernel-16rows`` (where the plan takes 32-row tiles on cores with two 512-bit FMA units,
+``plan.TWO_FMA_UNITS_ROWS``: the same tiles 16 rows high, as elsewhere).  ``--paths`` picks some.
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
 """
 import argparse
@@ -20,7 +21,8 @@ import numpy as np
 
 from rnnfast._core import driver
 from rnnfast._core.dispatch import kernel_module
-from rnnfast._core.plan import CONSTANTS, StepPlan, _units_for_threads, blas_step_weights, step_tiling
+from rnnfast._core.plan import (CONSTANTS, TWO_FMA_UNITS_ROWS, StepPlan, _units_for_threads, blas_step_weights,
+                                step_tiling)
 from rnnfast.cells import GRU, LSTM
 
 CELLS = {"lstm": (LSTM, None), "gru": (GRU, True)}  # the spec and its option (the GRU: reset after, as PyTorch)
@@ -47,6 +49,9 @@ def _paths(gates, N, T, H, nt, need_grad):
         units = _units_for_threads(rows, H, N, H, nt)
         whole = StepPlan.choose(gates, N, T, H, np.float32, nt, rows=rows, units=units, step_weights="microkernel")
         paths[f"microkernel-{rows}x{units}"] = (whole, True)
+    if base.step_weights == "microkernel" and base.rows == TWO_FMA_UNITS_ROWS and base.schedule == "owned_rows":
+        paths["microkernel-16rows"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, rows=16, units=base.units,
+                                                       schedule="owned_rows", step_weights="microkernel"), True)
     if base.tile_order == "unit_major":
         paths["row-major"] = (base.replace(tile_order="row_major"), True)
     return paths

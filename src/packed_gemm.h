@@ -210,34 +210,26 @@ RNNFAST_UKERNEL2(11, 12)
 RNNFAST_UKERNEL2(12, 12)
 
 /* One dispatcher per sliver height, each inlined into its own loop (``RNNFAST_PANEL_PAIRS``): gcc stopped
- * inlining one for both heights, and the 6-row loop ran slower (bench/RESULTS.md, stop 43). */
+ * inlining one for both heights, and the 6-row loop ran slower (bench/RESULTS.md, stop 43).  ``CASES``: the
+ * height's row counts from MS down to 2 (``RNNFAST_UK2_CASE``); one row is the default. */
 #define RNNFAST_UK2_CASE(R, MS) \
     case R: rnnfast_ukernel2_s##R##_##MS(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any6(int mr, ptrdiff_t kc, const float *a,
-                                                                 const float *p0, const float *p1,
-                                                                 float *c0, float *c1, ptrdiff_t ldc,
-                                                                 const float *init0, const float *init1,
-                                                                 rnnfast_ahead ahead)
-{
-    switch (mr) {
-    RNNFAST_UK2_CASE(6, 6) RNNFAST_UK2_CASE(5, 6) RNNFAST_UK2_CASE(4, 6) RNNFAST_UK2_CASE(3, 6) RNNFAST_UK2_CASE(2, 6)
-    default: rnnfast_ukernel2_s1_6(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
+#define RNNFAST_UK2_DISPATCHER(MS, CASES)                                                                  \
+    RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any##MS(                                   \
+        int mr, ptrdiff_t kc, const float *a, const float *p0, const float *p1, float *c0, float *c1,      \
+        ptrdiff_t ldc, const float *init0, const float *init1, rnnfast_ahead ahead)                        \
+    {                                                                                                      \
+        switch (mr) {                                                                                      \
+        CASES                                                                                              \
+        default: rnnfast_ukernel2_s1_##MS(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;         \
+        }                                                                                                  \
     }
-}
-
-RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s_any12(int mr, ptrdiff_t kc, const float *a,
-                                                                  const float *p0, const float *p1,
-                                                                  float *c0, float *c1, ptrdiff_t ldc,
-                                                                  const float *init0, const float *init1,
-                                                                  rnnfast_ahead ahead)
-{
-    switch (mr) {
-    RNNFAST_UK2_CASE(12, 12) RNNFAST_UK2_CASE(11, 12) RNNFAST_UK2_CASE(10, 12) RNNFAST_UK2_CASE(9, 12)
-    RNNFAST_UK2_CASE(8, 12) RNNFAST_UK2_CASE(7, 12) RNNFAST_UK2_CASE(6, 12) RNNFAST_UK2_CASE(5, 12)
-    RNNFAST_UK2_CASE(4, 12) RNNFAST_UK2_CASE(3, 12) RNNFAST_UK2_CASE(2, 12)
-    default: rnnfast_ukernel2_s1_12(kc, a, p0, p1, c0, c1, ldc, init0, init1, ahead); break;
-    }
-}
+RNNFAST_UK2_DISPATCHER(6, RNNFAST_UK2_CASE(6, 6) RNNFAST_UK2_CASE(5, 6) RNNFAST_UK2_CASE(4, 6)
+                          RNNFAST_UK2_CASE(3, 6) RNNFAST_UK2_CASE(2, 6))
+RNNFAST_UK2_DISPATCHER(12, RNNFAST_UK2_CASE(12, 12) RNNFAST_UK2_CASE(11, 12) RNNFAST_UK2_CASE(10, 12)
+                           RNNFAST_UK2_CASE(9, 12) RNNFAST_UK2_CASE(8, 12) RNNFAST_UK2_CASE(7, 12)
+                           RNNFAST_UK2_CASE(6, 12) RNNFAST_UK2_CASE(5, 12) RNNFAST_UK2_CASE(4, 12)
+                           RNNFAST_UK2_CASE(3, 12) RNNFAST_UK2_CASE(2, 12))
 #else
 #define RNNFAST_HAVE_AVX512_KERNEL 0
 #endif
