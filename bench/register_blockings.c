@@ -6,7 +6,9 @@
  *     gcc -O3 -march=x86-64-v4 -mprefer-vector-width=512 -fopenmp -Isrc bench/register_blockings.c -o /tmp/blockings
  *     /tmp/blockings THREADS [REPS]
  *
- * Prints GF/s a thread for each blocking (best of five rounds).  What it measured: bench/RESULTS.md. */
+ * Prints GF/s a thread for each blocking (best of five rounds), then two bounds on one thread's kernel: the
+ * library's 12-row kernel on one sliver and one pair of panels, all in L1 (so no load ever misses), and the FMA
+ * ceiling (``fma_ceiling.h``: FMAs on registers only).  What it measured: bench/RESULTS.md. */
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <omp.h>
 #include "packed_gemm.h"
+#include "fma_ceiling.h"
 #define M 336
 #define N 1536
 #define K 256
@@ -59,10 +62,19 @@ static double run_ours(const float *A, const float *B, float *C, int reps) {
     return now() - t0;
 }
 DEF(8, 2) DEF(12, 2) DEF(14, 2) DEF(4, 3) DEF(6, 3) DEF(8, 3) DEF(4, 4) DEF(6, 4)
+/* The library's 12 x 32 kernel on one sliver and one pair of panels, both in L1 (12 + 32 KiB of a 48 KiB L1):
+ * what it does when no load misses. */
+static double run_ours_in_l1(const float *A, const float *B, float *C, int reps) {
+    double t0 = now();
+    for (long rep = 0; rep < (long)reps * (M / 12) * (N / 32); rep++)
+        rnnfast_ukernel2_s12_12(K, A, B, B + 16 * K, C, C + 16, N, NULL, NULL, rnnfast_no_ahead());
+    return now() - t0;
+}
 typedef double (*runner)(const float *, const float *, float *, int);
 static const struct { const char *name; runner f; } V[] = {
     {"6x32 (ours)", run_ours}, {"8x32", run_8x2}, {"12x32", run_12x2}, {"14x32", run_14x2}, {"4x48", run_4x3},
-    {"6x48", run_6x3}, {"8x48", run_8x3}, {"4x64", run_4x4}, {"6x64", run_6x4}};
+    {"6x48", run_6x3}, {"8x48", run_8x3}, {"4x64", run_4x4}, {"6x64", run_6x4},
+    {"12x32 lib, L1", run_ours_in_l1}};
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 60, rounds = 5;
     int nv = sizeof V / sizeof V[0];
@@ -91,5 +103,11 @@ int main(int argc, char **argv) {
         printf("threads %2d  %-11s %6.1f GF/s (all threads)  %6.1f per thread\n", threads, V[v].name, flops / b / 1e9,
                flops / b / 1e9 / threads);
     }
+    double ceiling = 0;
+    for (int round = 0; round < rounds; round++) {
+        double t0 = now(), flops_done = rnnfast_fma_loop(100000000L, 0), t = now() - t0;
+        if (flops_done / t > ceiling) ceiling = flops_done / t;
+    }
+    printf("threads  1  FMA ceiling  %6.1f GF/s (registers only)\n", ceiling / 1e9);
     return 0;
 }

@@ -1,7 +1,7 @@
 """The LSTM's (or GRU's) step-product paths against each other, float32, on the same inputs, alternating rounds.
 
-    python bench/step_paths.py [--cells lstm gru] [--sizes N,T,H ...] [--threads 1 16] [--passes train forward]
-                               [--rounds 5]
+    python bench/step_paths.py [--cells lstm gru rnn] [--sizes N,T,H ...] [--threads 1 16] [--passes train forward]
+                               [--rounds 5] [--dtype float64]
 
 Paths: ``default`` (the plan's choice), ``blas`` (where the plan takes the micro-kernel: the plan's tiles of the
 shape alone on OpenBLAS, the path it takes elsewhere, ``plan.blas_step_weights``), ``default-avx2`` (the same plan,
@@ -11,7 +11,9 @@ block by unit block), ``microkernel`` (the step products on the packed micro-ker
 ``microkernel-uW`` (the same on unit blocks of W units, halved until there are as many tiles as threads),
 ``microkernel-RxW`` (on tiles of the whole batch, up to 128 rows, and unit blocks halved until there are as many
 tiles as threads), ``microkernel-16rows`` (where the plan takes 32-row tiles on cores with two 512-bit FMA units,
-``plan.TWO_FMA_UNITS_ROWS``: the same tiles 16 rows high, as elsewhere).  ``--paths`` picks some.
+``plan.TWO_FMA_UNITS_ROWS``: the same tiles 16 rows high, as elsewhere), ``shape-tiles`` (where the plan's BLAS
+tiles are not the shape's rule, ``plan.step_tiling``: the float64 RNN's; the shape's tiles on BLAS).  ``--paths`` picks
+some.
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
 """
 import argparse
@@ -23,19 +25,27 @@ from rnnfast._core import driver
 from rnnfast._core.dispatch import kernel_module
 from rnnfast._core.plan import (CONSTANTS, TWO_FMA_UNITS_ROWS, StepPlan, _units_for_threads, blas_step_weights,
                                 step_tiling)
-from rnnfast.cells import GRU, LSTM
+from rnnfast.cells import GRU, LSTM, RNN
 
-CELLS = {"lstm": (LSTM, None), "gru": (GRU, True)}  # the spec and its option (the GRU: reset after, as PyTorch)
+CELLS = {"lstm": (LSTM, None), "gru": (GRU, True), "rnn": (RNN, "tanh")}  # the spec and its option (the GRU:
+# reset after, as PyTorch)
 
 _kernels = kernel_module("kernels")
 
 
-def _paths(gates, N, T, H, nt, need_grad):
-    base = StepPlan.choose(gates, N, T, H, np.float32, nt, need_grad=need_grad)
-    paths = {"default": (base, True), "default-avx2": (base, False)}
+def _paths(gates, N, T, H, nt, need_grad, dtype=np.float32):
+    base = StepPlan.choose(gates, N, T, H, dtype, nt, need_grad=need_grad)
+    paths = {"default": (base, True)}
+    if dtype == np.float32:  # the micro-kernel's two forms
+        paths["default-avx2"] = (base, False)
     if base.step_weights == "microkernel":
         blas = blas_step_weights(gates, T, H, step_tiling(N, H)[1], 4)
         paths["blas"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, step_weights=blas), True)
+    elif (base.rows, base.units) != step_tiling(N, H):
+        rows, units = step_tiling(N, H)
+        paths["shape-tiles"] = (StepPlan.choose(gates, N, T, H, dtype, nt, rows=rows, units=units), True)
+    if dtype != np.float32:
+        return paths
     if CONSTANTS["microkernel"] and H % 16 == 0:
         paths["microkernel"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, step_weights="microkernel"), True)
         units, row_blocks = base.units - base.units % 16, -(-N // base.rows)
@@ -75,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.2, help="per path per round")
     ap.add_argument("--paths", nargs="+", help="only these (by name; a trailing * matches a prefix), with default")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = ap.parse_args(argv)
     wide = _kernels.use_wide_microkernel(True)
     print(f"AVX-512 micro-kernel: {'on' if wide else 'not on this CPU/build'}")
@@ -82,16 +93,17 @@ def main(argv=None):
     for cell, size in [(cell, size) for cell in args.cells for size in args.sizes]:
         N, T, H = map(int, size.split(","))
         gates = CELLS[cell][0].gates
-        x = rng.standard_normal((N, T, H)).astype(np.float32)
-        Wx, Wh = [(rng.standard_normal((H, gates * H)) * 0.05).astype(np.float32) for _ in range(2)]
-        biases = [np.zeros(gates * H, np.float32) for _ in CELLS[cell][0].bias_names]
-        dhs = rng.standard_normal((N, T, H)).astype(np.float32)
+        dtype = np.dtype(args.dtype)
+        x = rng.standard_normal((N, T, H)).astype(dtype)
+        Wx, Wh = [(rng.standard_normal((H, gates * H)) * 0.05).astype(dtype) for _ in range(2)]
+        biases = [np.zeros(gates * H, dtype) for _ in CELLS[cell][0].bias_names]
+        dhs = rng.standard_normal((N, T, H)).astype(dtype)
         for pas in args.passes:
             need_grad = pas == "train"
             for nt in args.threads:
-                paths = _paths(gates, N, T, H, nt, need_grad)
+                paths = _paths(gates, N, T, H, nt, need_grad, dtype)
                 if not wide:
-                    paths.pop("default-avx2")
+                    paths.pop("default-avx2", None)
                 if args.paths:
                     keep = lambda name: name == "default" or any(  # noqa: E731
                         name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in args.paths)
@@ -113,7 +125,7 @@ def main(argv=None):
                 _kernels.use_wide_microkernel(wide)
                 med = {name: float(np.median(v)) for name, v in times.items()}
                 row = "  ".join(f"{name} {1e3 * t:.2f} ms ({med['default'] / t:.2f}x)" for name, t in med.items())
-                print(f"{cell} {pas:7s} N={N} T={T} H={H} thr={nt}: {row}", flush=True)
+                print(f"{cell} {pas:7s} N={N} T={T} H={H} {dtype} thr={nt}: {row}", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ rows), so that threads can own whole row blocks and skip the per-step barriers. 
 for H <= 64) the batch is cut into two row blocks, so that two threads each own one, where a block has at
 least H/32 rows (with fewer, each thread's pass over all the weights costs more than the barrier it
 saves) and H <= 256 (the weights fit in L2).  H > 512 takes 128-unit blocks: as fast as 256 on two
-threads, and twice the tiles for a many-core machine.  Measurements: ``bench/RESULTS.md``.
+threads, and twice the tiles for a many-core machine.  The float64 vanilla RNN at 256 < H <= 512 takes 32 x 128
+tiles from N = 32 (``FLOAT64_RNN_*``): its 64-unit tiles are only 64 columns wide, and OpenBLAS's dgemm, unlike its
+sgemm, ran them slowly.  Measurements: ``bench/RESULTS.md``.
 
 **Many cores.**  On the micro-kernel the tiles may follow the thread count, as its sums do not depend on the cut:
 unit blocks are halved (down to 32 units, one pair of 16-column panels) until there are as many tiles as threads, so
@@ -110,6 +112,14 @@ MICROKERNEL_MIN_H_FEW_GATES = 512
 # micro-kernel never change the bits.
 TWO_FMA_UNITS_ROWS = 32
 WIDE_UNITS = 256
+# The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
+# rule gives 16 x 64.  A 64-unit tile of the RNN is 64 columns wide (the LSTM's and GRU's: 256 and 192), and
+# OpenBLAS's dgemm ran the 16 x 512 x 64 product at two thirds of the 32 x 512 x 128 one's speed: 1.10-1.31x
+# faster forward, on one and two threads, N = 32-128 (sgemm's small-matrix path is the other way round, and the
+# LSTM's and GRU's float64 tiles were fastest at 16 x 64; bench/RESULTS.md, stop 45).  Tiles 256 units wide ran
+# faster still on two threads, but leave fewer than 8 tiles a step at N = 64 for a many-core machine.
+FLOAT64_RNN_ROWS = 32
+FLOAT64_RNN_UNITS = 128
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
 # are then read once a step, not once per 16-row block (measured: bench/RESULTS.md, stop 37).  A block of any
 # height is cut into slivers of at least 3 rows where it has 3 (``packed_gemm.h``), so no height leaves the FMA
@@ -280,6 +290,11 @@ class StepPlan:
                                              "micro-kernel's sums do not depend on the tile)"))
                 units, tiles = split, row_blocks * -(-H // split)
         else:
+            if ("rows" not in force and "units" not in force and gates == 1 and dtype == np.float64
+                    and 256 < H <= 512 and N >= FLOAT64_RNN_ROWS):
+                rows, units = FLOAT64_RNN_ROWS, FLOAT64_RNN_UNITS
+                row_blocks, tiles = -(-N // rows), -(-N // rows) * -(-H // units)
+                reasons.append(("tiles", f"{rows} x {units}: the RNN's 64-column float64 tiles ran slower on dgemm"))
             step_weights = blas_step_weights(gates, T, H, units, itemsize)
             reasons.append(("step_weights", "short runs far apart: the copy pays over its steps"
                             if step_weights == "blocked" else "BLAS on the weights as given"))
