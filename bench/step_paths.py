@@ -1,4 +1,4 @@
-"""The LSTM's (or GRU's) step-product paths against each other, float32, on the same inputs, alternating rounds.
+"""The step-product paths of an LSTM, GRU or RNN against each other, on the same inputs, alternating rounds.
 
     python bench/step_paths.py [--cells lstm gru rnn] [--sizes N,T,H ...] [--threads 1 16] [--passes train forward]
                                [--rounds 5] [--dtype float64]
@@ -27,8 +27,8 @@ from rnnfast._core.plan import (CONSTANTS, TWO_FMA_UNITS_ROWS, StepPlan, _units_
                                 step_tiling)
 from rnnfast.cells import GRU, LSTM, RNN
 
-CELLS = {"lstm": (LSTM, None), "gru": (GRU, True), "rnn": (RNN, "tanh")}  # the spec and its option (the GRU:
-# reset after, as PyTorch)
+# the spec and its option (the GRU: reset after, as PyTorch)
+CELLS = {"lstm": (LSTM, None), "gru": (GRU, True), "rnn": (RNN, "tanh")}
 
 _kernels = kernel_module("kernels")
 
@@ -90,10 +90,10 @@ def main(argv=None):
     wide = _kernels.use_wide_microkernel(True)
     print(f"AVX-512 micro-kernel: {'on' if wide else 'not on this CPU/build'}")
     rng = np.random.default_rng(0)
+    dtype = np.dtype(args.dtype)
     for cell, size in [(cell, size) for cell in args.cells for size in args.sizes]:
         N, T, H = map(int, size.split(","))
         gates = CELLS[cell][0].gates
-        dtype = np.dtype(args.dtype)
         x = rng.standard_normal((N, T, H)).astype(dtype)
         Wx, Wh = [(rng.standard_normal((H, gates * H)) * 0.05).astype(dtype) for _ in range(2)]
         biases = [np.zeros(gates * H, dtype) for _ in CELLS[cell][0].bias_names]
