@@ -11,7 +11,9 @@ block by unit block), ``microkernel`` (the step products on the packed micro-ker
 ``microkernel-uW`` (the same on unit blocks of W units, halved until there are as many tiles as threads),
 ``microkernel-RxW`` (on tiles of the whole batch, up to 128 rows, and unit blocks halved until there are as many
 tiles as threads), ``microkernel-16rows`` (where the plan takes 32-row tiles on cores with two 512-bit FMA units,
-``plan.TWO_FMA_UNITS_ROWS``: the same tiles 16 rows high, as elsewhere), ``shape-tiles`` (where the plan's BLAS
+``plan.TWO_FMA_UNITS_ROWS``: the same tiles 16 rows high, as elsewhere), ``unit-split`` (where the plan takes one
+whole-width row block a thread above H = 512, ``plan.OWNED_MIN_ROWS``: the batch's 128-row blocks cut into unit
+blocks, halved until there are as many tiles as threads), ``shape-tiles`` (where the plan's BLAS
 tiles are not the shape's rule, ``plan.step_tiling``: the float64 RNN's; the shape's tiles on BLAS).  ``--paths`` picks
 some.
 Prints the median ms of each and its ratio to ``default``.  What it measured: ``bench/RESULTS.md``.
@@ -23,8 +25,8 @@ import numpy as np
 
 from rnnfast._core import driver
 from rnnfast._core.dispatch import kernel_module
-from rnnfast._core.plan import (CONSTANTS, TWO_FMA_UNITS_ROWS, StepPlan, _units_for_threads, blas_step_weights,
-                                step_tiling)
+from rnnfast._core.plan import (CONSTANTS, SERIAL_MICROKERNEL_ROWS, TWO_FMA_UNITS_ROWS, StepPlan, _units_for_threads,
+                                blas_step_weights, step_tiling)
 from rnnfast.cells import GRU, LSTM, RNN
 
 # the spec and its option (the GRU: reset after, as PyTorch)
@@ -62,6 +64,11 @@ def _paths(gates, N, T, H, nt, need_grad, dtype=np.float32):
     if base.step_weights == "microkernel" and base.rows == TWO_FMA_UNITS_ROWS and base.schedule == "owned_rows":
         paths["microkernel-16rows"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, rows=16, units=base.units,
                                                        schedule="owned_rows", step_weights="microkernel"), True)
+    if base.step_weights == "microkernel" and "one a thread" in base.why("tiles"):
+        rows = min(N, SERIAL_MICROKERNEL_ROWS)
+        units = _units_for_threads(rows, step_tiling(N, H)[1], N, H, nt)
+        paths["unit-split"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, rows=rows, units=units,
+                                               step_weights="microkernel"), True)
     if base.tile_order == "unit_major":
         paths["row-major"] = (base.replace(tile_order="row_major"), True)
     return paths

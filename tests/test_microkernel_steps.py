@@ -175,8 +175,41 @@ def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_ou
         # one thread takes all its rows in one block; a ragged batch and H = 1024 keep their own tiles
         assert StepPlan.choose(4, 64, 35, 512, np.float32, 1).rows == 64
         assert StepPlan.choose(4, 64, 35, 512, np.float32, 2, ragged=True).rows == 16
-        assert StepPlan.choose(4, 128, 35, 1024, np.float32, 2).rows == 128
+        assert StepPlan.choose(4, 128, 35, 1024, np.float32, 2).rows == 64  # one block a thread (the test below)
     plan_module._chosen.cache_clear()
+
+
+def test_lstm_and_gru_above_h512_take_one_whole_width_row_block_a_thread_where_the_batch_splits_so():
+    for gates in (4, 3):
+        for N, H, nt, tiles in [(128, 1024, 1, (128, 1024, "serial")), (128, 1024, 2, (64, 1024, "owned_rows")),
+                                (64, 1024, 2, (32, 1024, "owned_rows")), (256, 1024, 2, (128, 1024, "owned_rows")),
+                                (128, 768, 4, (32, 768, "owned_rows")), (64, 1024, 1, (64, 1024, "serial"))]:
+            plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
+            assert (plan.rows, plan.units, plan.schedule, plan.step_weights) == tiles + ("microkernel",), (N, H, nt)
+            assert "one a thread" in plan.why("tiles")
+        # the unit split stands below 32 rows a thread, above 1024 units, for a ragged batch or an uneven split
+        for N, H, nt, ragged in [(32, 1024, 2, False), (128, 1024, 16, False), (128, 2048, 2, False),
+                                 (128, 1024, 2, True), (96, 1024, 4, False), (256, 1024, 1, False)]:
+            plan = StepPlan.choose(gates, N, 35, H, np.float32, nt, ragged=ragged)
+            assert plan.units < H and "one a thread" not in plan.why("tiles"), (N, H, nt, ragged)
+    assert StepPlan.choose(1, 128, 35, 1024, np.float32, 2).units == 128  # the RNN: level, its own tiles
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=str)
+def test_whole_width_row_blocks_make_the_bits_of_unit_blocks(cell, rng):
+    N, T, D, H = 64, 3, 5, 640
+    x, params, states, _, dhs, dfinals = problem(cell, rng, N, T, D, H, with_extras=True)
+    args = (x, params, states, None, dhs, dfinals)  # no lengths: a ragged batch keeps the unit split
+    assert cell.plan(N, T, H, np.float32, 2).units == H
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(first[0] + first[1], outs_r + grads_r):
+        assert rel_err(k, r) <= 1e-4
+    unit_blocks = cell.plan(N, T, H, np.float32, 2, rows=64, units=128, step_weights="microkernel")
+    for again in [run(cell, IMPLS["kernel"], *args, num_threads=nt) for nt in (2, 3)] + [
+            run(cell, IMPLS["kernel"], *args, plan=unit_blocks)]:
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)

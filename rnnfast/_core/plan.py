@@ -33,7 +33,9 @@ on BLAS has at most N/16 x H/64 tiles: 8 for the RNN at N=32, H=256, which leave
 LSTM's and GRU's steps at H=256-512 run on the micro-kernel: 32-unit blocks give 16 tiles at N=32, H=256).
 Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).  On cores with two 512-bit FMA units
 (12-row slivers, ``TWO_FMA_UNITS``) the small step tiles take 32 rows where 32-row blocks share out evenly over the
-threads (N = 64 on two threads: one block each), so a thread's rows fill its slivers.
+threads (N = 64 on two threads: one block each), so a thread's rows fill its slivers.  Above H = 512 the LSTM and
+GRU take one row block of all the units a thread where the batch splits into blocks of 32-128 rows
+(``OWNED_MIN_ROWS``): on one to four threads at N = 128; on more, the unit split above.
 
 **Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
 tiles: each unit block's step weights (512 KiB at H = 512 in 64-unit blocks) are then read once a step and
@@ -112,6 +114,14 @@ MICROKERNEL_MIN_H_FEW_GATES = 512
 # micro-kernel never change the bits.
 TWO_FMA_UNITS_ROWS = 32
 WIDE_UNITS = 256
+# The LSTM's and GRU's micro-kernel steps at 512 < H <= 1024 (tiles too large for OpenBLAS's small path): where the
+# batch splits into one block of 32-128 rows a thread, each thread takes its block over the whole width and owns it
+# (no barrier a step; its rows' slivers read once a step for all the units), instead of 128-row blocks cut by units
+# and shared.  N = 128 and 64, H = 1024, one and two threads, training and inference: 1.02-1.05x (bench/RESULTS.md,
+# stop 45); the RNN, a quarter of the work a step, was level.  Beyond 1024 units, or below 32 rows a thread (many
+# cores), the unit split stands: it keeps a thread's slice of the step weights small.
+OWNED_MIN_ROWS = 32
+OWNED_MAX_H = 1024
 # The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
 # rule gives 16 x 64.  A 64-unit tile of the RNN is 64 columns wide (the LSTM's and GRU's: 256 and 192), and
 # OpenBLAS's dgemm ran the 16 x 512 x 64 product at two thirds of the 32 x 512 x 128 one's speed: 1.10-1.31x
@@ -283,6 +293,11 @@ class StepPlan:
                     rows, row_blocks = TWO_FMA_UNITS_ROWS, blocks
                     reasons.append(("tiles", f"{rows}-row blocks, {blocks // nt} a thread: 12-row slivers fill them "
                                              "(cores with two 512-bit FMA units)"))
+                if (not small and not ragged and gates >= MICROKERNEL_MIN_GATES and H <= OWNED_MAX_H and N % nt == 0
+                        and OWNED_MIN_ROWS <= N // nt <= SERIAL_MICROKERNEL_ROWS):
+                    rows, wide, row_blocks = N // nt, H, nt
+                    reasons.append(("tiles", f"{rows}-row blocks of all {H} units, one a thread: no barrier, each "
+                                             "thread's slivers read once a step"))
                 split = _units_for_threads(rows, wide, N, H, nt, ragged)
                 if split != wide:
                     reasons.append(("tiles", f"{split}-unit blocks: as many tiles as threads"
