@@ -71,3 +71,15 @@ def test_calls_too_small_for_a_team_run_on_one_thread():
     assert StepPlan.choose(4, 4, 35, 64, np.float32, 2, need_grad=True).num_threads == 2
     assert StepPlan.choose(4, 4, 35, 64, np.float32, 2, need_grad=False).num_threads == 1
     assert 2 * 4 * 35 * 128 * 4 * 64 < MIN_PARALLEL_CALL_FLOPS < 3 * 2 * 4 * 35 * 128 * 4 * 64
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=str)
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_inference_on_whole_width_row_blocks_gives_the_same_bits(cell, num_threads, rng):
+    # above H = 512, a batch that splits into 32-128 rows a thread takes one row block of all the units a thread
+    x, params, states, _, _, _ = problem(cell, rng, 64, 3, 5, 640)
+    assert cell.plan(64, 3, 640, np.float32, num_threads).units == 640
+    train = forward(cell, rnnfast, x, params, states, None, num_threads)
+    infer = forward(cell, rnnfast, x, params, states, None, num_threads, need_grad=False)
+    for a, b in zip(train[:-1], infer[:-1]):
+        np.testing.assert_array_equal(a, b)
