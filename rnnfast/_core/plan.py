@@ -117,17 +117,17 @@ WIDE_UNITS = 256
 # The LSTM's and GRU's micro-kernel steps at 512 < H <= 1024 (tiles too large for OpenBLAS's small path): where the
 # batch splits into one block of 32-128 rows a thread, each thread takes its block over the whole width and owns it
 # (no barrier a step; its rows' slivers read once a step for all the units), instead of 128-row blocks cut by units
-# and shared.  N = 128 and 64, H = 1024, one and two threads, training and inference: 1.02-1.05x (bench/RESULTS.md,
-# stop 45); the RNN, a quarter of the work a step, was level.  Beyond 1024 units, or below 32 rows a thread (many
-# cores), the unit split stands: it keeps a thread's slice of the step weights small.
+# and shared.  Faster at N = 64 and 128, H = 1024, on one and two threads, in training and inference; the RNN, a
+# quarter of the work a step, was level (bench/RESULTS.md, stop 45).  Beyond 1024 units, or below 32 rows a thread
+# (many cores), the unit split stands: it keeps a thread's slice of the step weights small.
 OWNED_MIN_ROWS = 32
 OWNED_MAX_H = 1024
 # The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
 # rule gives 16 x 64.  A 64-unit tile of the RNN is 64 columns wide (the LSTM's and GRU's: 256 and 192), and
-# OpenBLAS's dgemm ran the 16 x 512 x 64 product at two thirds of the 32 x 512 x 128 one's speed: 1.10-1.31x
-# faster forward, on one and two threads, N = 32-128 (sgemm's small-matrix path is the other way round, and the
-# LSTM's and GRU's float64 tiles were fastest at 16 x 64; bench/RESULTS.md, stop 45).  Tiles 256 units wide ran
-# faster still on two threads, but leave fewer than 8 tiles a step at N = 64 for a many-core machine.
+# OpenBLAS's dgemm runs such narrow products slowly: the wider tiles were faster on one and two threads, N = 32-128,
+# training and inference (sgemm's small-matrix path is the other way round, and the LSTM's and GRU's float64 tiles
+# were fastest at 16 x 64; bench/RESULTS.md, stop 45).  Tiles 256 units wide ran faster still on two threads, but
+# leave fewer than 8 tiles a step at N = 64 for a many-core machine.
 FLOAT64_RNN_ROWS = 32
 FLOAT64_RNN_UNITS = 128
 # One thread on the micro-kernel takes up to this many rows in one row block: a step's weights (1 MiB at H = 256)
@@ -308,7 +308,8 @@ class StepPlan:
             if ("rows" not in force and "units" not in force and gates == 1 and dtype == np.float64
                     and 256 < H <= 512 and N >= FLOAT64_RNN_ROWS):
                 rows, units = FLOAT64_RNN_ROWS, FLOAT64_RNN_UNITS
-                row_blocks, tiles = -(-N // rows), -(-N // rows) * -(-H // units)
+                row_blocks = -(-N // rows)
+                tiles = row_blocks * -(-H // units)
                 reasons.append(("tiles", f"{rows} x {units}: the RNN's 64-column float64 tiles ran slower on dgemm"))
             step_weights = blas_step_weights(gates, T, H, units, itemsize)
             reasons.append(("step_weights", "short runs far apart: the copy pays over its steps"
