@@ -61,16 +61,18 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
 #define RNNFAST_AHEAD_START /* lines <= kc: a line pair every kc / lines k, or every RNNFAST_AHEAD_EVERY */ \
     ptrdiff_t ahead_every = ahead.lines * RNNFAST_AHEAD_EVERY > kc ? kc / ahead.lines : RNNFAST_AHEAD_EVERY; \
     ptrdiff_t ahead_wait = ahead_every, ahead_left = ahead.lines;
+#define RNNFAST_AHEAD_LINES                                                 \
+    if (ahead_left > 0) {                                                   \
+        ahead_left--;                                                       \
+        _mm_prefetch((const char *)ahead.p0, _MM_HINT_T1);                  \
+        _mm_prefetch((const char *)ahead.p1, _MM_HINT_T1);                  \
+        ahead.p0 += RNNFAST_NR;                                             \
+        ahead.p1 += RNNFAST_NR;                                             \
+    }
 #define RNNFAST_AHEAD_STEP                                                  \
     if (--ahead_wait == 0) {                                                \
         ahead_wait = ahead_every;                                           \
-        if (ahead_left > 0) {                                               \
-            ahead_left--;                                                   \
-            _mm_prefetch((const char *)ahead.p0, _MM_HINT_T1);              \
-            _mm_prefetch((const char *)ahead.p1, _MM_HINT_T1);              \
-            ahead.p0 += RNNFAST_NR;                                         \
-            ahead.p1 += RNNFAST_NR;                                         \
-        }                                                                   \
+        RNNFAST_AHEAD_LINES                                                 \
     }
 
 /* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6 and sliver height ms = 6 or 12
@@ -96,7 +98,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(base + 8), c1_##r)); \
     }
 /* C's rows are wanted only after the k loop: ask for them now, so a row that is not in cache
- * (rows of the all-step products are 4 KiB and more apart) arrives while the FMAs run. */
+ * (rows of the all-step products are 4 KiB and more apart) arrives while the FMAs run.  (Spread over the
+ * loop as in the AVX-512 kernel, the 6-row kernel's twelve ran no faster: bench/RESULTS.md.) */
 #define RNNFAST_UK_PREFETCH_C(r)                                            \
     {                                                                       \
         _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);           \
@@ -172,6 +175,27 @@ RNNFAST_UKERNEL(6, 12)
         _mm_prefetch((const char *)(c0 + (r) * ldc), _MM_HINT_T0);          \
         _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
     }
+/* C's rows of a 12-row sliver, one row of both panels with each ahead slot (RNNFAST_AHEAD_EVERY k at most
+ * apart): all by k = 48 of 256.  All 24 lines at once at the call's start, where C comes from memory (the
+ * all-step products' C outgrows the caches), they held up the slivers' own loads, as the panels' did; spread
+ * out, the products and the steps ran faster.  A 6-row sliver's 12 lines did not hold them up, and spread out
+ * ran no faster (bench/RESULTS.md): those, and a k-block too short to spread them over, are asked for at the
+ * start. */
+#define RNNFAST_UK2_C_START(MR, MS)                                         \
+    ptrdiff_t c_asked = 0;                                                  \
+    if ((MS) < RNNFAST_MR_MAX || kc < (MR) * ahead_every) {                 \
+        RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
+        c_asked = (MR);                                                     \
+    }
+#define RNNFAST_UK2_AHEAD_STEP(MR)                                          \
+    if (--ahead_wait == 0) {                                                \
+        ahead_wait = ahead_every;                                           \
+        if (c_asked < (MR)) {                                               \
+            RNNFAST_UK2_PREFETCH_C(c_asked)                                 \
+            c_asked++;                                                      \
+        }                                                                   \
+        RNNFAST_AHEAD_LINES                                                 \
+    }
 #define RNNFAST_UKERNEL2(MR, MS)                                            \
     RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_s##MR##_##MS( \
         ptrdiff_t kc, const float *a, const float *p0, const float *p1,    \
@@ -180,12 +204,12 @@ RNNFAST_UKERNEL(6, 12)
     {                                                                       \
         const ptrdiff_t ms = MS;                                            \
         RNNFAST_ROWS##MR(RNNFAST_UK2_DECL)                                  \
-        RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C)                            \
         RNNFAST_AHEAD_START                                                 \
+        RNNFAST_UK2_C_START(MR, MS)                                         \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m512 b0 = _mm512_loadu_ps(p0 + 16 * k);                       \
             __m512 b1 = _mm512_loadu_ps(p1 + 16 * k);                       \
-            RNNFAST_AHEAD_STEP                                              \
+            RNNFAST_UK2_AHEAD_STEP(MR)                                      \
             RNNFAST_ROWS##MR(RNNFAST_UK2_FMA)                               \
         }                                                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK2_STORE)                                 \
