@@ -176,8 +176,8 @@ RNNFAST_UKERNEL(6, 12)
         _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
     }
 /* C's rows of a 12-row sliver, one row of both panels with each ahead slot (RNNFAST_AHEAD_EVERY k at most
- * apart): all by k = 48 of 256.  All 24 lines at once at the call's start, where C comes from memory (the
- * all-step products' C outgrows the caches), they held up the slivers' own loads, as the panels' did; spread
+ * apart): all by k = 48 of 256.  All 24 lines at once at the call's start, where C is not in L2 (the
+ * all-step products' C outgrows it), they held up the slivers' own loads, as the panels' did; spread
  * out, the products and the steps ran faster.  A 6-row sliver's 12 lines did not hold them up, and spread out
  * ran no faster (bench/RESULTS.md): those, and a k-block too short to spread them over, are asked for at the
  * start. */
