@@ -99,7 +99,7 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
     }
 /* C's rows are wanted only after the k loop: ask for them now, so a row that is not in cache
  * (rows of the all-step products are 4 KiB and more apart) arrives while the FMAs run.  (Spread over the
- * loop as in the AVX-512 kernel, the 6-row kernel's twelve ran no faster: bench/RESULTS.md.) */
+ * loop, as the AVX-512 kernel's 12-row slivers ask for theirs, these twelve ran no faster: bench/RESULTS.md.) */
 #define RNNFAST_UK_PREFETCH_C(r)                                            \
     {                                                                       \
         _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);           \
