@@ -36,7 +36,7 @@ from projection cimport ProjectedBuffers, projected_backward_step, projected_for
 from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_layer_norm_forward_step,
                          layer_norm_backward_step, layer_norm_forward_step, layer_norm_gru_row,
                          layer_norm_input_gradients, layer_norm_inputs, layer_norm_lstm_row)
-from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
+from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, PANEL_D, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
                           pack_step_panels, row_sums, select_sliver_rows, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
@@ -59,8 +59,9 @@ cdef enum:
 CELLS = {"lstm": CELL_LSTM, "gru": CELL_GRU, "rnn": CELL_RNN}
 SCHEDULES = {"serial": SERIAL, "owned_rows": OWNED_ROWS, "shared_tiles": SHARED_TILES}
 CONSTANTS = {
-    "microkernel": RNNFAST_PACKED_GEMM,  # 1 where this build has the micro-kernel (float32, AVX2 + FMA)
-    "panel_width": PANEL,                # columns of a micro-kernel panel
+    "microkernel": RNNFAST_PACKED_GEMM,  # 1 where this build has the micro-kernel (AVX2 + FMA)
+    "panel_width": PANEL,                # columns of a micro-kernel panel (float32)
+    "panel_width_f64": PANEL_D,          # ... of a float64 step kernel's panel
     "kblock": KBLOCK,                    # depth of a micro-kernel k-block
     "group_rows": GROUP_ROWS,            # rows of op(A) per group of a packed all-step product
     "microkernel_min_side": PACKED_MIN_SIDE,  # all-step products with a shorter side stay on BLAS
@@ -173,7 +174,7 @@ cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t
     """Steps w0..w1-1 over row blocks rb0..rb1-1, by one thread: all of them, or its own."""
     cdef Py_ssize_t t, i, tile, rb_end
     cdef int phase, phases = forward_phases(b)
-    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H)
+    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H, sizeof(floating))
     for t in range(w0, w1):
         if b.table != NULL:
             gather_step_rows(t, rb0 * s.rows, rb1 * s.rows, s, b, act)
@@ -192,7 +193,7 @@ cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_
     """Steps w1-1 down to w0 over row blocks rb0..rb1-1, by one thread (see ``forward_steps``)."""
     cdef Py_ssize_t t, i, rb_end
     cdef int phase, phases = backward_phases(b)
-    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.gates * s.H)
+    cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.gates * s.H, sizeof(floating))
     for t in range(w1 - 1, w0 - 1, -1):
         rb_end = min(rb1, running_row_blocks(s, t))
         for phase in range(phases):
@@ -321,7 +322,7 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
                     forward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act)
             elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
                 with parallel(num_threads=nt):
-                    slivers = new_sliver_cache(b.panels != NULL, s.rows, H)  # each thread's own
+                    slivers = new_sliver_cache(b.panels != NULL, s.rows, H, sizeof(floating))  # its own
                     for t in range(w0, w1):
                         for phase in range(phases):
                             for i in prange(tile_count(s, t), schedule="static"):
@@ -397,7 +398,7 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
                     backward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx)
             elif schedule == SHARED_TILES:
                 with parallel(num_threads=nt):
-                    slivers = new_sliver_cache(b.panels != NULL, s.rows, G)  # each thread's own
+                    slivers = new_sliver_cache(b.panels != NULL, s.rows, G, sizeof(floating))  # its own
                     for t in range(w1 - 1, w0 - 1, -1):
                         for phase in range(phases):
                             for i in prange(tile_count(s, t), schedule="static"):

@@ -1,7 +1,7 @@
 # cython: language_level=3
-"""The packed 6 x 16 FMA micro-kernel and its AVX-512 form (``packed_gemm.h``; float32, AVX2 + FMA builds): its
-C entry points, the per-thread sliver copy of a tile's rows, and the packing of a cell's step weights into its
-panels."""
+"""The packed 6 x 16 FMA micro-kernel and its AVX-512 form (``packed_gemm.h``; float32, AVX2 + FMA builds), and the
+float64 step kernels (``packed_gemm_f64.h``): their C entry points, the per-thread sliver copy of a tile's rows, and
+the packing of a cell's step weights into their panels."""
 from cython cimport floating
 from cython.parallel cimport prange
 from thread_scratch cimport STEP_SLIVERS, thread_scratch
@@ -50,20 +50,38 @@ cdef extern from "packed_gemm.h" nogil:
                                              Py_ssize_t w, float* c, Py_ssize_t ldc, const float* init)
 
 
+cdef extern from "packed_gemm_f64.h" nogil:
+    # The step GEMMs in float64 (AVX2 + FMA builds only): the float32 ones' sums, on panels of PANEL_D columns.
+    int PANEL_D "RNNFAST_NR_D"
+    void packed_gemm_d "rnnfast_packed_gemm_d"(Py_ssize_t m, Py_ssize_t K, const double* a, Py_ssize_t lda,
+                                               const double* panels, Py_ssize_t panel_stride, Py_ssize_t npanels,
+                                               Py_ssize_t per_group, Py_ssize_t group_stride, double* c,
+                                               Py_ssize_t ldc)
+    void pack_slivers_d "rnnfast_pack_slivers_d"(Py_ssize_t m, Py_ssize_t K, const double* a, Py_ssize_t lda,
+                                                 double* out)
+    void packed_gemm_slivers_d "rnnfast_packed_gemm_slivers_d"(Py_ssize_t m, Py_ssize_t K, const double* slivers,
+                                                               const double* panels, Py_ssize_t panel_stride,
+                                                               Py_ssize_t npanels, Py_ssize_t per_group,
+                                                               Py_ssize_t group_stride, double* c, Py_ssize_t ldc)
+    void pack_panels_d "rnnfast_pack_panels_d"(int trans, Py_ssize_t w, Py_ssize_t kc, const double* b,
+                                               Py_ssize_t ldb, double* dst)
+
+
 cdef struct SliverCache:
-    # One thread's copy of a tile's rows of A in the micro-kernel's slivers, kept for the next
-    # tiles with the same rows (``packed_gemm_tile_s``); data is NULL where there is none.
-    float* data
+    # One thread's copy of a tile's rows of A in the micro-kernel's slivers (floats or doubles, as the call),
+    # kept for the next tiles with the same rows (``packed_gemm_tile_s``); data is NULL where there is none.
+    void* data
     Py_ssize_t key  # which rows it holds (the caller's label, e.g. step * n_blocks + block); -1: none
 
 
-cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
-    """Room for ``rows`` x ``K`` of A when the steps are packed, the thread's own scratch: give it back with
-    ``scratch_done(data)`` (NULL data otherwise, or if memory runs out: then every tile copies its own A, as
-    ``packed_gemm_s`` does)."""
+cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_t K,
+                                         size_t itemsize) noexcept nogil:
+    """Room for ``rows`` x ``K`` of A (``itemsize`` bytes each) when the steps are packed, the thread's own scratch:
+    give it back with ``scratch_done(data)`` (NULL data otherwise, or if memory runs out: then every tile copies its
+    own A, as ``packed_gemm_s`` does)."""
     cdef SliverCache c
     c.key = -1
-    c.data = <float*>thread_scratch(STEP_SLIVERS, sliver_floats(rows, K) * sizeof(float)) if packed else NULL
+    c.data = thread_scratch(STEP_SLIVERS, sliver_floats(rows, K) * itemsize) if packed else NULL
     return c
 
 
@@ -78,29 +96,48 @@ cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize
         packed_gemm_s(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
         return
     if cache.key != key:
-        pack_slivers_s(m, K, a, lda, cache.data)
+        pack_slivers_s(m, K, a, lda, <float*>cache.data)
         cache.key = key
-    packed_gemm_slivers_s(m, K, cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+    packed_gemm_slivers_s(m, K, <float*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+
+
+cdef inline void packed_gemm_tile_d(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K,
+                                    const double* a, Py_ssize_t lda, const double* panels, Py_ssize_t panel_stride,
+                                    Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, double* c,
+                                    Py_ssize_t ldc) noexcept nogil:
+    """``packed_gemm_tile_s`` in float64 (``packed_gemm_f64.h``)."""
+    if cache.data == NULL:
+        packed_gemm_d(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+        return
+    if cache.key != key:
+        pack_slivers_d(m, K, a, lda, <double*>cache.data)
+        cache.key = key
+    packed_gemm_slivers_d(m, K, <double*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
 
 
 cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
                                   Py_ssize_t gates, Py_ssize_t units, int num_threads) noexcept nogil:
-    """A cell's (H, gates*H) step weights in the micro-kernel's panels, unit block by unit block: each
-    block's gate columns for the forward product (K = H), or its rows transposed for the backward one
-    (K = gates*H).  The threads share (unit block, gate) pairs forward, (unit block, panel) pairs backward:
-    by unit blocks alone, one block (H = 256 in 256-unit blocks) left all but one thread waiting on a copy
-    of the whole matrix.  A copy: the bits never depend on who makes it.  float32 only; a no-op for
-    float64."""
+    """A cell's (H, gates*H) step weights in the micro-kernel's panels (PANEL floats or PANEL_D doubles wide),
+    unit block by unit block: each block's gate columns for the forward product (K = H), or its rows transposed for
+    the backward one (K = gates*H).  The threads share (unit block, gate) pairs forward, (unit block, panel) pairs
+    backward: by unit blocks alone, one block (H = 256 in 256-unit blocks) left all but one thread waiting on a
+    copy of the whole matrix.  A copy: the bits never depend on who makes it."""
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t unit_blocks = (H + units - 1) // units
-    cdef Py_ssize_t per_block = gates if forward else (units + PANEL - 1) // PANEL
+    cdef Py_ssize_t per_block = gates if forward else (units + panel - 1) // panel
     cdef Py_ssize_t tasks = unit_blocks * per_block, task, j0, w, q, u0, G = gates * H
-    if floating is float:
-        for task in prange(tasks, nogil=True, num_threads=team(tasks, num_threads), schedule="static"):
-            j0 = (task // per_block) * units
-            w = min(units, H - j0)
-            q = task % per_block
-            if forward:  # gate q's columns of the block: its panels follow the block's earlier gates'
+    for task in prange(tasks, nogil=True, num_threads=team(tasks, num_threads), schedule="static"):
+        j0 = (task // per_block) * units
+        w = min(units, H - j0)
+        q = task % per_block
+        if forward:  # gate q's columns of the block: its panels follow the block's earlier gates'
+            if floating is float:
                 pack_panels_s(False, w, H, Wh + q * H + j0, G, panels + gates * j0 * H + q * w * H)
-            elif q * PANEL < w:  # the block's rows j0 + 16q ..., transposed: its panel q
-                u0 = j0 + q * PANEL
-                pack_panels_s(True, min(PANEL, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)
+            else:
+                pack_panels_d(False, w, H, Wh + q * H + j0, G, panels + gates * j0 * H + q * w * H)
+        elif q * panel < w:  # the block's rows j0 + panel * q ..., transposed: its panel q
+            u0 = j0 + q * panel
+            if floating is float:
+                pack_panels_s(True, min(panel, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)
+            else:
+                pack_panels_d(True, min(panel, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)

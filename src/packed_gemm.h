@@ -15,8 +15,8 @@
  * The sum runs over k in blocks of RNNFAST_KC, each block added to C in order, so the
  * bits depend only on the shapes -- never on the thread that runs a tile.
  *
- * float32 only, and only where the compiler targets AVX2 + FMA (the ``_avx2`` builds);
- * elsewhere RNNFAST_PACKED_GEMM is 0 and the kernels keep the BLAS path.
+ * float32 (float64: ``packed_gemm_f64.h``), and only where the compiler targets AVX2 + FMA (the ``_avx2``
+ * builds); elsewhere RNNFAST_PACKED_GEMM is 0 and the kernels keep the BLAS path.
  */
 #ifndef RNNFAST_PACKED_GEMM_H
 #define RNNFAST_PACKED_GEMM_H

@@ -1,5 +1,5 @@
-"""The step products on the packed micro-kernel (``src/packed_gemm.h``), float32 on AVX2 builds, in every
-cell (the plan's ``step_weights="microkernel"``).
+"""The step products on the packed micro-kernel (``src/packed_gemm.h``; float64: ``src/packed_gemm_f64.h``) on
+AVX2 builds, in every cell (the plan's ``step_weights="microkernel"``).
 
 The plan takes it by itself for tiles too large for OpenBLAS's small-matrix path (H of ~1024) and for the LSTM
 and GRU at H = 256-512 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows; here the
@@ -21,16 +21,22 @@ pytestmark = pytest.mark.skipif(not CONSTANTS["microkernel"],
                                 reason="this build/CPU has no micro-kernel (baseline ISA)")
 
 
-def problem(cell, rng, N, T, D, H, with_extras):
-    x = rng.standard_normal((N, T, D)).astype(np.float32)
-    params = cell.params(rng, D, H, np.float32)
-    states = cell.states(rng, N, H, np.float32) if with_extras else None
+DTYPES = [np.float32, np.float64]
+# Against the NumPy reference, and against the BLAS steps (the same sums in another order)
+TOL_REFERENCE = {np.float32: 1e-4, np.float64: 1e-12}
+TOL_BLAS = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def problem(cell, rng, N, T, D, H, with_extras, dtype=np.float32):
+    x = rng.standard_normal((N, T, D)).astype(dtype)
+    params = cell.params(rng, D, H, dtype)
+    states = cell.states(rng, N, H, dtype) if with_extras else None
     lengths = None
     if with_extras:
         lengths = rng.integers(1, T + 1, size=N)
         lengths[0] = T
-    dhs = rng.standard_normal((N, T, H)).astype(np.float32)
-    dfinals = cell.states(rng, N, H, np.float32) if with_extras else None
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    dfinals = cell.states(rng, N, H, dtype) if with_extras else None
     return x, params, states, lengths, dhs, dfinals
 
 
@@ -43,67 +49,71 @@ def assert_bits_as_on_one_thread(cell, args, thread_counts):
             np.testing.assert_array_equal(a, b)
 
 
-def microkernel_plan(cell, N, T, H, num_threads=None):
-    return cell.plan(N, T, H, np.float32, num_threads, step_weights="microkernel")
+def microkernel_plan(cell, N, T, H, num_threads=None, dtype=np.float32):
+    return cell.plan(N, T, H, dtype, num_threads, step_weights="microkernel")
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("with_extras", [False, True])
 @pytest.mark.parametrize("shape", [(7, 4, 5, 16), (13, 3, 9, 48), (20, 3, 6, 80), (9, 2, 4, 288)])
-def test_microkernel_steps_match_reference(cell, with_extras, shape, rng):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_microkernel_steps_match_reference(cell, with_extras, shape, dtype, rng):
     N, T, D, H = shape
-    args = problem(cell, rng, N, T, D, H, with_extras)
-    outs_k, grads_k = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H))
+    args = problem(cell, rng, N, T, D, H, with_extras, dtype)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H, dtype=dtype))
     outs_r, grads_r = run(cell, IMPLS["reference"], *args)
     for k, r in zip(outs_k + grads_k, outs_r + grads_r):
-        assert k.dtype == np.float32 and k.shape == r.shape
-        assert rel_err(k, r) <= 1e-4
+        assert k.dtype == dtype and k.shape == r.shape
+        assert rel_err(k, r) <= TOL_REFERENCE[dtype]
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("shape", [(13, 3, 9, 48), (20, 3, 6, 80), (9, 2, 4, 288)])
-def test_microkernel_steps_match_blas_steps(cell, shape, rng):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_microkernel_steps_match_blas_steps(cell, shape, dtype, rng):
     N, T, D, H = shape
-    args = problem(cell, rng, *shape, with_extras=True)
-    outs_p, grads_p = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H))
-    blas = cell.plan(N, T, H, np.float32, step_weights="as_given")
+    args = problem(cell, rng, *shape, with_extras=True, dtype=dtype)
+    outs_p, grads_p = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H, dtype=dtype))
+    blas = cell.plan(N, T, H, dtype, step_weights="as_given")
     outs_b, grads_b = run(cell, IMPLS["kernel"], *args, plan=blas)
     for p, b in zip(outs_p + grads_p, outs_b + grads_b):
-        assert rel_err(p, b) <= 1e-5
+        assert rel_err(p, b) <= TOL_BLAS[dtype]
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("shape", [(20, 3, 6, 80), (35, 3, 4, 32), (40, 3, 4, 320)])
 @pytest.mark.parametrize("schedule", ["owned_rows", "shared_tiles"])
-def test_microkernel_steps_bits_do_not_depend_on_threads(cell, shape, schedule, rng):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_microkernel_steps_bits_do_not_depend_on_threads(cell, shape, schedule, dtype, rng):
     N, T, D, H = shape
-    args = problem(cell, rng, *shape, with_extras=True)
-    first = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H, 1))
+    args = problem(cell, rng, *shape, with_extras=True, dtype=dtype)
+    first = run(cell, IMPLS["kernel"], *args, plan=microkernel_plan(cell, N, T, H, 1, dtype))
     for nt in (2, 3):
-        plan = cell.plan(N, T, H, np.float32, nt, step_weights="microkernel", schedule=schedule)
+        plan = cell.plan(N, T, H, dtype, nt, step_weights="microkernel", schedule=schedule)
         again = run(cell, IMPLS["kernel"], *args, plan=plan)
         for a, b in zip(first[0] + first[1], again[0] + again[1]):
             np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
-def test_large_hidden_size_takes_the_microkernel_by_default(cell, rng):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_hidden_size_takes_the_microkernel_by_default(cell, dtype, rng):
     N, T, D, H = 8, 2, 5, 1024
-    assert cell.plan(N, T, H, np.float32).step_weights == "microkernel"
-    args = problem(cell, rng, N, T, D, H, with_extras=True)
+    assert cell.plan(N, T, H, dtype).step_weights == "microkernel"
+    args = problem(cell, rng, N, T, D, H, with_extras=True, dtype=dtype)
     outs_k, grads_k = run(cell, IMPLS["kernel"], *args)
     outs_r, grads_r = run(cell, IMPLS["reference"], *args)
     for k, r in zip(outs_k + grads_k, outs_r + grads_r):
-        assert rel_err(k, r) <= 1e-4
+        assert rel_err(k, r) <= TOL_REFERENCE[dtype]
 
 
-def test_small_tiles_and_float64_keep_the_blas_path():
-    assert StepPlan.choose(4, 8, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
-    assert StepPlan.choose(4, 32, 35, 128, np.float32).step_weights != "microkernel"
-    assert StepPlan.choose(1, 64, 35, 256, np.float32).step_weights != "microkernel"  # the RNN
-    assert StepPlan.choose(4, 1, 35, 1024, np.float32).step_weights != "microkernel"
-    assert StepPlan.choose(4, 8, 35, 1024, np.float64).step_weights != "microkernel"
-    assert StepPlan.choose(4, 8, 35, 1000, np.float32).step_weights != "microkernel"  # not whole panels
+def test_small_tiles_keep_the_blas_path():
+    for dtype in DTYPES:
+        assert StepPlan.choose(4, 8, 35, 512, dtype).step_weights != "microkernel"  # OpenBLAS's small path
+        assert StepPlan.choose(4, 32, 35, 128, dtype).step_weights != "microkernel"
+        assert StepPlan.choose(1, 64, 35, 256, dtype).step_weights != "microkernel"  # the RNN
+        assert StepPlan.choose(4, 1, 35, 1024, dtype).step_weights != "microkernel"
+        assert StepPlan.choose(4, 8, 35, 1004, dtype).step_weights != "microkernel"  # not whole panels
     assert "small-matrix" in StepPlan.choose(4, 8, 35, 1024, np.float32).why("step_weights")
 
 
@@ -148,7 +158,9 @@ def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide
         plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
         assert (plan.step_weights, plan.rows, plan.units) == ("microkernel", rows, units), (N, H, nt)
         assert "whole slivers" in plan.why("step_weights")
-    assert StepPlan.choose(gates, 32, 35, 256, np.float64).step_weights != "microkernel"
+    for nt in (1, 2):  # float64 by the same rule, on its own kernels
+        f32, f64 = (StepPlan.choose(gates, 32, 35, 256, dtype, nt) for dtype in DTYPES)
+        assert (f64.step_weights, f64.rows, f64.units) == (f32.step_weights, f32.rows, f32.units)
     # The panels pay back over the call's steps, from N * T = 512 rows: shorter calls keep BLAS
     assert StepPlan.choose(4, 16, 31, 256, np.float32, 2).step_weights != "microkernel"
     assert StepPlan.choose(4, 16, 32, 256, np.float32, 2).step_weights == "microkernel"
@@ -248,8 +260,10 @@ def test_ragged_batches_cut_the_units_for_the_threads_of_one_row_block(cell, rng
 
 
 def test_a_plan_refuses_a_path_it_cannot_take():
-    with pytest.raises(ValueError, match="needs float32"):
-        StepPlan.choose(4, 8, 3, 64, np.float64, step_weights="microkernel")
+    with pytest.raises(ValueError, match="needs float32 or float64"):
+        StepPlan.choose(4, 8, 3, 64, np.float16, step_weights="microkernel")
+    with pytest.raises(ValueError, match="multiples of 8"):  # float64 panels: 8 columns
+        StepPlan.choose(4, 8, 3, 36, np.float64, step_weights="microkernel")
     with pytest.raises(ValueError, match="multiples of 16"):
         StepPlan.choose(4, 8, 3, 40, np.float32, step_weights="microkernel")
 

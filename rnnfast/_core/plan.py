@@ -49,15 +49,17 @@ whole row blocks for a window of steps, runs them step by step and never waits (
 other), when the row blocks share out evenly; ``shared_tiles``, the team shares each phase's tiles with a
 barrier after each; ``serial``, when one thread runs, or a step has too little work to pay for a team.
 
-**Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (float32, AVX2
-builds, unit blocks of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM
-and GRU at H = 256-512 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small
-path's 16 x 64 tiles become 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider
-tiles copy less), and on cores with two 512-bit FMA units for the RNN at H = 512 too; ``blocked``: the
+**Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (AVX2 builds, unit blocks
+of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM and GRU at H = 256-512
+from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small path's 16 x 64 tiles become
+16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider tiles copy less), and on cores
+with two 512-bit FMA units for the RNN at H = 512 too.  float64 takes its own kernels (``packed_gemm_f64.h``) by
+the same rule: on every such shape they ran 9-38% faster than OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
+``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
-where it is built and every side of the product is long enough, unless the plan says ``blas``.
+(float32) where it is built and every side of the product is long enough, unless the plan says ``blas``.
 """
 from __future__ import annotations
 
@@ -259,9 +261,10 @@ class StepPlan:
         tiles = -(-N // rows) * -(-H // units)
         row_blocks = -(-N // rows)
 
-        micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32
-        panel = CONSTANTS["panel_width"]
-        microkernel_fits = micro and H % panel == 0 and units % panel == 0
+        micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32  # the all-step products: float32 only
+        panel = CONSTANTS["panel_width"] if dtype == np.float32 else CONSTANTS["panel_width_f64"]
+        microkernel_fits = (bool(CONSTANTS["microkernel"]) and dtype in (np.float32, np.float64) and H % panel == 0
+                            and units % panel == 0)
         min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
         wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
                       and (gates >= MICROKERNEL_MIN_GATES or TWO_FMA_UNITS and H >= MICROKERNEL_MIN_H_FEW_GATES))
@@ -271,8 +274,8 @@ class StepPlan:
             if step_weights not in STEP_WEIGHTS:
                 raise ValueError(f"step_weights must be one of {', '.join(STEP_WEIGHTS)}; got {step_weights!r}")
             if step_weights == "microkernel" and not microkernel_fits:
-                raise ValueError(f"step_weights='microkernel' needs float32, a build with the micro-kernel and H, "
-                                 f"units multiples of {panel}; got {dtype}, H={H}, units={units}, "
+                raise ValueError(f"step_weights='microkernel' needs float32 or float64, a build with the micro-kernel "
+                                 f"and H, units multiples of {panel}; got {dtype}, H={H}, units={units}, "
                                  f"micro-kernel {'built' if CONSTANTS['microkernel'] else 'not built'}")
             if step_weights == "blocked" and units >= H:
                 raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")

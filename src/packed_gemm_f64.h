@@ -1,0 +1,325 @@
+/* The step GEMMs of ``packed_gemm.h`` in float64.
+ *
+ * Through BLAS a float64 step ran OpenBLAS's dgemm on one small tile after another, at 40-45 GF/s where a
+ * register-blocked kernel on packed operands runs at 70-80 (bench/RESULTS.md).  The scheme is the float32
+ * one: the step weights packed once per call into panels of 8 columns (one cache line a k-row), k-major; a
+ * tile's rows copied into slivers of ``rnnfast_mr`` rows per k-block; each C element summed with one FMA per
+ * k, in order, over k-blocks of RNNFAST_KC, each block's sum added to C in order.  So the bits depend on the
+ * shapes only -- never on the thread that runs a tile, the sliver a row is in, or the kernel: the AVX2
+ * kernel (6 rows x 8 columns, two 4-lane halves a row) and the AVX-512 one (up to 12 rows x two panels)
+ * make the same sums.
+ *
+ * float64 only; where RNNFAST_PACKED_GEMM is 0 the kernels keep the BLAS path.
+ */
+#ifndef RNNFAST_PACKED_GEMM_F64_H
+#define RNNFAST_PACKED_GEMM_F64_H
+
+#include "packed_gemm.h"
+
+#define RNNFAST_NR_D 8
+#define RNNFAST_MC_D 66 /* rows per group of ``rnnfast_packed_gemm_d``'s stack copy: 132 KiB */
+
+#if RNNFAST_PACKED_GEMM
+/* The next panels' lines (``rnnfast_ahead``): a k-row of a float64 panel is one cache line, as a float32 one
+ * is, so the float32 scheme's pointers step through them (RNNFAST_NR floats = 64 bytes). */
+static inline rnnfast_ahead rnnfast_sliver_ahead_d(const double *next0, const double *next1, ptrdiff_t kc,
+                                                   ptrdiff_t nslivers, ptrdiff_t i)
+{
+    return rnnfast_sliver_ahead((const float *)next0, (const float *)next1, kc, nslivers, i);
+}
+
+/* C[0:mr, 0:8] += A[0:mr, 0:kc] @ B[0:kc, 0:8] (A's rows at k: a[ms * k + r]), mr = 1..6: AVX2. */
+#define RNNFAST_UKD_DECL(r)                                                 \
+    __m256d c0_##r = _mm256_setzero_pd(), c1_##r = _mm256_setzero_pd();
+#define RNNFAST_UKD_FMA(r)                                                  \
+    {                                                                       \
+        __m256d av = _mm256_broadcast_sd(a + ms * k + (r));                 \
+        c0_##r = _mm256_fmadd_pd(av, b0, c0_##r);                           \
+        c1_##r = _mm256_fmadd_pd(av, b1, c1_##r);                           \
+    }
+#define RNNFAST_UKD_STORE(r)                                                \
+    {                                                                       \
+        double *cr = c + (r) * ldc;                                         \
+        _mm256_storeu_pd(cr, _mm256_add_pd(_mm256_loadu_pd(cr), c0_##r));  \
+        _mm256_storeu_pd(cr + 4, _mm256_add_pd(_mm256_loadu_pd(cr + 4), c1_##r)); \
+    }
+#define RNNFAST_UKD_PREFETCH_C(r) _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);
+#define RNNFAST_UKERNEL_D(MR, MS)                                           \
+    static inline void rnnfast_ukernel_d##MR##_##MS(ptrdiff_t kc, const double *a, const double *b, \
+                                                   double *c, ptrdiff_t ldc, rnnfast_ahead ahead) \
+    {                                                                       \
+        const ptrdiff_t ms = MS;                                            \
+        RNNFAST_ROWS##MR(RNNFAST_UKD_DECL)                                  \
+        RNNFAST_ROWS##MR(RNNFAST_UKD_PREFETCH_C)                            \
+        RNNFAST_AHEAD_START                                                 \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                \
+            __m256d b0 = _mm256_loadu_pd(b + 8 * k);                        \
+            __m256d b1 = _mm256_loadu_pd(b + 8 * k + 4);                    \
+            RNNFAST_AHEAD_STEP                                              \
+            RNNFAST_ROWS##MR(RNNFAST_UKD_FMA)                               \
+        }                                                                   \
+        RNNFAST_ROWS##MR(RNNFAST_UKD_STORE)                                 \
+    }
+RNNFAST_UKERNEL_D(1, 6)
+RNNFAST_UKERNEL_D(2, 6)
+RNNFAST_UKERNEL_D(3, 6)
+RNNFAST_UKERNEL_D(4, 6)
+RNNFAST_UKERNEL_D(5, 6)
+RNNFAST_UKERNEL_D(6, 6)
+RNNFAST_UKERNEL_D(1, 12)
+RNNFAST_UKERNEL_D(2, 12)
+RNNFAST_UKERNEL_D(3, 12)
+RNNFAST_UKERNEL_D(4, 12)
+RNNFAST_UKERNEL_D(5, 12)
+RNNFAST_UKERNEL_D(6, 12)
+
+#define RNNFAST_UKD_CASE(R, MS) case R: rnnfast_ukernel_d##R##_##MS(kc, a, b, c, ldc, ahead); break;
+static inline void rnnfast_ukernel_d_six(int mr, ptrdiff_t kc, const double *a, ptrdiff_t ms, const double *b,
+                                         double *c, ptrdiff_t ldc, rnnfast_ahead ahead)
+{
+    if (ms == RNNFAST_MR_MAX) {
+        switch (mr) {
+        RNNFAST_UKD_CASE(6, 12) RNNFAST_UKD_CASE(5, 12) RNNFAST_UKD_CASE(4, 12) RNNFAST_UKD_CASE(3, 12)
+        RNNFAST_UKD_CASE(2, 12)
+        default: rnnfast_ukernel_d1_12(kc, a, b, c, ldc, ahead); break;
+        }
+        return;
+    }
+    switch (mr) {
+    RNNFAST_UKD_CASE(6, 6) RNNFAST_UKD_CASE(5, 6) RNNFAST_UKD_CASE(4, 6) RNNFAST_UKD_CASE(3, 6)
+    RNNFAST_UKD_CASE(2, 6)
+    default: rnnfast_ukernel_d1_6(kc, a, b, c, ldc, ahead); break;
+    }
+}
+
+/* The 6-row kernel over a sliver of up to 12 rows: six rows at a time. */
+static inline void rnnfast_ukernel_d_any(int mr, ptrdiff_t kc, const double *a, ptrdiff_t ms, const double *b,
+                                         double *c, ptrdiff_t ldc, rnnfast_ahead ahead)
+{
+    if (mr > RNNFAST_MR) {
+        rnnfast_ukernel_d_six(RNNFAST_MR, kc, a, ms, b, c, ldc, rnnfast_no_ahead());
+        a += RNNFAST_MR;
+        c += RNNFAST_MR * ldc;
+        mr -= RNNFAST_MR;
+    }
+    rnnfast_ukernel_d_six(mr, kc, a, ms, b, c, ldc, ahead);
+}
+
+#if RNNFAST_HAVE_AVX512_KERNEL
+/* Two panels at a time in AVX-512 registers, mr = 1..12: up to 24 accumulators of 8 lanes, the same sums. */
+#define RNNFAST_UKD2_DECL(r)                                                \
+    __m512d c0_##r = _mm512_setzero_pd(), c1_##r = _mm512_setzero_pd();
+#define RNNFAST_UKD2_FMA(r)                                                 \
+    {                                                                       \
+        __m512d av = _mm512_set1_pd(a[ms * k + (r)]);                       \
+        c0_##r = _mm512_fmadd_pd(av, b0, c0_##r);                           \
+        c1_##r = _mm512_fmadd_pd(av, b1, c1_##r);                           \
+    }
+#define RNNFAST_UKD2_STORE(r)                                               \
+    {                                                                       \
+        double *cr = c0 + (r) * ldc, *dr = c1 + (r) * ldc;                  \
+        _mm512_storeu_pd(cr, _mm512_add_pd(_mm512_loadu_pd(cr), c0_##r));  \
+        _mm512_storeu_pd(dr, _mm512_add_pd(_mm512_loadu_pd(dr), c1_##r));  \
+    }
+#define RNNFAST_UKD2_PREFETCH_C(r)                                          \
+    {                                                                       \
+        _mm_prefetch((const char *)(c0 + (r) * ldc), _MM_HINT_T0);          \
+        _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
+    }
+#define RNNFAST_UKERNEL2_D(MR, MS)                                          \
+    RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_d##MR##_##MS( \
+        ptrdiff_t kc, const double *a, const double *p0, const double *p1, double *c0, double *c1, \
+        ptrdiff_t ldc, rnnfast_ahead ahead)                                 \
+    {                                                                       \
+        const ptrdiff_t ms = MS;                                            \
+        RNNFAST_ROWS##MR(RNNFAST_UKD2_DECL)                                 \
+        RNNFAST_ROWS##MR(RNNFAST_UKD2_PREFETCH_C)                           \
+        RNNFAST_AHEAD_START                                                 \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                \
+            __m512d b0 = _mm512_loadu_pd(p0 + 8 * k);                       \
+            __m512d b1 = _mm512_loadu_pd(p1 + 8 * k);                       \
+            RNNFAST_AHEAD_STEP                                              \
+            RNNFAST_ROWS##MR(RNNFAST_UKD2_FMA)                              \
+        }                                                                   \
+        RNNFAST_ROWS##MR(RNNFAST_UKD2_STORE)                                \
+    }
+RNNFAST_UKERNEL2_D(1, 6)
+RNNFAST_UKERNEL2_D(2, 6)
+RNNFAST_UKERNEL2_D(3, 6)
+RNNFAST_UKERNEL2_D(4, 6)
+RNNFAST_UKERNEL2_D(5, 6)
+RNNFAST_UKERNEL2_D(6, 6)
+RNNFAST_UKERNEL2_D(1, 12)
+RNNFAST_UKERNEL2_D(2, 12)
+RNNFAST_UKERNEL2_D(3, 12)
+RNNFAST_UKERNEL2_D(4, 12)
+RNNFAST_UKERNEL2_D(5, 12)
+RNNFAST_UKERNEL2_D(6, 12)
+RNNFAST_UKERNEL2_D(7, 12)
+RNNFAST_UKERNEL2_D(8, 12)
+RNNFAST_UKERNEL2_D(9, 12)
+RNNFAST_UKERNEL2_D(10, 12)
+RNNFAST_UKERNEL2_D(11, 12)
+RNNFAST_UKERNEL2_D(12, 12)
+
+#define RNNFAST_UKD2_CASE(R, MS) case R: rnnfast_ukernel2_d##R##_##MS(kc, a, p0, p1, c0, c1, ldc, ahead); break;
+RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_d_any(int mr, ptrdiff_t kc, const double *a, ptrdiff_t ms,
+                                                                const double *p0, const double *p1, double *c0,
+                                                                double *c1, ptrdiff_t ldc, rnnfast_ahead ahead)
+{
+    if (ms == RNNFAST_MR_MAX) {
+        switch (mr) {
+        RNNFAST_UKD2_CASE(12, 12) RNNFAST_UKD2_CASE(11, 12) RNNFAST_UKD2_CASE(10, 12) RNNFAST_UKD2_CASE(9, 12)
+        RNNFAST_UKD2_CASE(8, 12) RNNFAST_UKD2_CASE(7, 12) RNNFAST_UKD2_CASE(6, 12) RNNFAST_UKD2_CASE(5, 12)
+        RNNFAST_UKD2_CASE(4, 12) RNNFAST_UKD2_CASE(3, 12) RNNFAST_UKD2_CASE(2, 12)
+        default: rnnfast_ukernel2_d1_12(kc, a, p0, p1, c0, c1, ldc, ahead); break;
+        }
+        return;
+    }
+    switch (mr) {
+    RNNFAST_UKD2_CASE(6, 6) RNNFAST_UKD2_CASE(5, 6) RNNFAST_UKD2_CASE(4, 6) RNNFAST_UKD2_CASE(3, 6)
+    RNNFAST_UKD2_CASE(2, 6)
+    default: rnnfast_ukernel2_d1_6(kc, a, p0, p1, c0, c1, ldc, ahead); break;
+    }
+}
+#endif
+
+/* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels); panel p's 8 columns
+ * start at C + (p / per_group) * group_stride + (p % per_group) * 8, as in ``rnnfast_slivers_times_panels_s``.
+ * The next panel (or the first one's next k-block) is asked for into L2 a share per sliver. */
+static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
+                                                  const double *slivers, const double *panels,
+                                                  ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
+                                                  ptrdiff_t group_stride, double *c, ptrdiff_t ldc)
+{
+    ptrdiff_t nslivers = rnnfast_sliver_count(mc), ms = rnnfast_mr;
+    int pairs = 0;
+#if RNNFAST_HAVE_AVX512_KERNEL
+    pairs = rnnfast_use_avx512;
+#endif
+    for (ptrdiff_t p = 0; p < npanels; p += pairs ? 2 : 1) {
+        int pair = pairs && p + 1 < npanels;
+        const double *b0 = panels + p * panel_stride + k0 * RNNFAST_NR_D, *b1 = pair ? b0 + panel_stride : NULL;
+        double *c0 = c + (p / per_group) * group_stride + (p % per_group) * RNNFAST_NR_D;
+        double *c1 = pair ? c + ((p + 1) / per_group) * group_stride + ((p + 1) % per_group) * RNNFAST_NR_D : NULL;
+        ptrdiff_t step = pair ? 2 : 1;
+        const double *next0 = NULL, *next1 = NULL;
+        if (p + step < npanels) {
+            next0 = b0 + step * panel_stride;
+            next1 = pair && p + step + 1 < npanels ? next0 + panel_stride : NULL;
+        } else if (k0 + RNNFAST_KC < K) {
+            next0 = panels + (k0 + RNNFAST_KC) * RNNFAST_NR_D;
+            next1 = pair && npanels > 1 ? next0 + panel_stride : NULL;
+        }
+        for (ptrdiff_t i = 0; i < nslivers; i++) {
+            ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
+            int mr = rnnfast_sliver_rows(mc, i);
+            rnnfast_ahead ahead = rnnfast_sliver_ahead_d(next0, next1, kc, nslivers, i);
+#if RNNFAST_HAVE_AVX512_KERNEL
+            if (pair) {
+                rnnfast_ukernel2_d_any(mr, kc, slivers + i * ms * kc, ms, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc, ldc,
+                                       ahead);
+                continue;
+            }
+#endif
+            rnnfast_ukernel_d_any(mr, kc, slivers + i * ms * kc, ms, b0, c0 + r0 * ldc, ldc, ahead);
+        }
+    }
+}
+#endif
+
+/* A's rows 0 .. mc of one k-block (a: A[0, k0], rows lda apart) as slivers: row r of sliver i at k goes to
+ * dst[i * mr * kc + mr * k + r] (mr = ``rnnfast_mr``), as ``rnnfast_copy_slivers_s`` lays them out. */
+static inline void rnnfast_copy_slivers_d(ptrdiff_t mc, ptrdiff_t kc, const double *a, ptrdiff_t lda, double *dst)
+{
+    ptrdiff_t ms = rnnfast_mr;
+    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
+        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
+        int mr = rnnfast_sliver_rows(mc, i);
+        double *d = dst + i * ms * kc;
+        for (ptrdiff_t r = 0; r < mr; r++) {
+            const double *row = a + (r0 + r) * lda;
+            for (ptrdiff_t k = 0; k < kc; k++)
+                d[ms * k + r] = row[k];
+        }
+    }
+}
+
+/* op(B)'s columns 0 .. w of rows 0 .. kc as ceil(w / 8) panels, kc * 8 doubles apart, zeros past w (op(B)[k, u]
+ * is b[k * ldb + u], or b[u * ldb + k] when ``trans``). */
+static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, const double *b, ptrdiff_t ldb,
+                                         double *dst)
+{
+    for (ptrdiff_t p = 0; p * RNNFAST_NR_D < w; p++) {
+        ptrdiff_t u0 = p * RNNFAST_NR_D, cols = w - u0 < RNNFAST_NR_D ? w - u0 : RNNFAST_NR_D;
+        double *d = dst + p * kc * RNNFAST_NR_D;
+        for (ptrdiff_t k = 0; k < kc; k++)
+            for (ptrdiff_t u = 0; u < RNNFAST_NR_D; u++)
+                d[k * RNNFAST_NR_D + u] = u >= cols ? 0.0 : trans ? b[(u0 + u) * ldb + k] : b[k * ldb + u0 + u];
+    }
+}
+
+/* ``rnnfast_packed_gemm_s`` in float64: C[0:m, panel columns] += A[0:m, 0:K] @ panels, A copied into slivers a
+ * group of rows and a k-block at a time on the stack; and its two halves for tiles that share their rows
+ * (``rnnfast_pack_slivers_d``: all of A, block k0 at out + k0 * m6; ``rnnfast_packed_gemm_slivers_d``). */
+#if RNNFAST_PACKED_GEMM
+static inline void rnnfast_packed_gemm_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda,
+                                         const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                         ptrdiff_t per_group, ptrdiff_t group_stride, double *c, ptrdiff_t ldc)
+{
+    double slivers[(RNNFAST_MC_D + RNNFAST_MR_MAX) * RNNFAST_KC];
+    for (ptrdiff_t m0 = 0; m0 < m; m0 += RNNFAST_MC_D) {
+        ptrdiff_t mc = m - m0 < RNNFAST_MC_D ? m - m0 : RNNFAST_MC_D;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+            ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+            rnnfast_copy_slivers_d(mc, kc, a + m0 * lda + k0, lda, slivers);
+            rnnfast_slivers_times_panels_d(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
+                                           group_stride, c + m0 * ldc, ldc);
+        }
+    }
+}
+
+static inline void rnnfast_pack_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda, double *out)
+{
+    ptrdiff_t m6 = rnnfast_sliver_floats(m, 1);
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+        ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+        rnnfast_copy_slivers_d(m, kc, a + k0, lda, out + k0 * m6);
+    }
+}
+
+static inline void rnnfast_packed_gemm_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *slivers,
+                                                 const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                                 ptrdiff_t per_group, ptrdiff_t group_stride, double *c,
+                                                 ptrdiff_t ldc)
+{
+    ptrdiff_t m6 = rnnfast_sliver_floats(m, 1);
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
+        ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
+        rnnfast_slivers_times_panels_d(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
+                                       group_stride, c, ldc);
+    }
+}
+#else
+static inline void rnnfast_packed_gemm_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda,
+                                         const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                         ptrdiff_t per_group, ptrdiff_t group_stride, double *c, ptrdiff_t ldc)
+{
+    (void)m; (void)K; (void)a; (void)lda; (void)panels; (void)panel_stride; (void)npanels; (void)per_group;
+    (void)group_stride; (void)c; (void)ldc;  /* never called: the plan keeps BLAS where the kernel is not built */
+}
+static inline void rnnfast_pack_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda, double *out)
+{
+    (void)m; (void)K; (void)a; (void)lda; (void)out;
+}
+static inline void rnnfast_packed_gemm_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *slivers,
+                                                 const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
+                                                 ptrdiff_t per_group, ptrdiff_t group_stride, double *c,
+                                                 ptrdiff_t ldc)
+{
+    (void)m; (void)K; (void)slivers; (void)panels; (void)panel_stride; (void)npanels; (void)per_group;
+    (void)group_stride; (void)c; (void)ldc;
+}
+#endif
+
+#endif
