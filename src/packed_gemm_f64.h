@@ -253,6 +253,11 @@ static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, c
     for (ptrdiff_t p = 0; p * RNNFAST_NR_D < w; p++) {
         ptrdiff_t u0 = p * RNNFAST_NR_D, cols = w - u0 < RNNFAST_NR_D ? w - u0 : RNNFAST_NR_D;
         double *d = dst + p * kc * RNNFAST_NR_D;
+        if (!trans && cols == RNNFAST_NR_D) {  /* a k-row of the panel is a run of B's row: one line */
+            for (ptrdiff_t k = 0; k < kc; k++)
+                memcpy(d + k * RNNFAST_NR_D, b + k * ldb + u0, RNNFAST_NR_D * sizeof(double));
+            continue;
+        }
         for (ptrdiff_t k = 0; k < kc; k++)
             for (ptrdiff_t u = 0; u < RNNFAST_NR_D; u++)
                 d[k * RNNFAST_NR_D + u] = u >= cols ? 0.0 : trans ? b[(u0 + u) * ldb + k] : b[k * ldb + u0 + u];

@@ -54,7 +54,8 @@ of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for 
 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small path's 16 x 64 tiles become
 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider tiles copy less), and on cores
 with two 512-bit FMA units for the RNN at H = 512 too.  float64 takes its own kernels (``packed_gemm_f64.h``) by
-the same rule: on every such shape they ran 9-38% faster than OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
+the same rule: every call measured on such shapes took 0.62-0.98 of its time on OpenBLAS's dgemm tiles
+(bench/RESULTS.md, stop 47);
 ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
