@@ -108,12 +108,24 @@ def test_large_hidden_size_takes_the_microkernel_by_default(cell, dtype, rng):
 
 
 def test_small_tiles_keep_the_blas_path():
+    assert StepPlan.choose(4, 8, 35, 512, np.float32).step_weights != "microkernel"  # OpenBLAS's small path
+    assert StepPlan.choose(4, 32, 35, 128, np.float32).step_weights != "microkernel"
+    assert StepPlan.choose(1, 64, 35, 256, np.float32).step_weights != "microkernel"  # the RNN
     for dtype in DTYPES:
-        assert StepPlan.choose(4, 8, 35, 512, dtype).step_weights != "microkernel"  # OpenBLAS's small path
-        assert StepPlan.choose(4, 32, 35, 128, dtype).step_weights != "microkernel"
-        assert StepPlan.choose(1, 64, 35, 256, dtype).step_weights != "microkernel"  # the RNN
         assert StepPlan.choose(4, 1, 35, 1024, dtype).step_weights != "microkernel"
         assert StepPlan.choose(4, 8, 35, 1004, dtype).step_weights != "microkernel"  # not whole panels
+
+
+def test_float64_steps_take_the_microkernel_from_smaller_shapes():
+    def takes(gates, N, T, H):
+        return StepPlan.choose(gates, N, T, H, np.float64).step_weights == "microkernel"
+
+    assert takes(4, 8, 35, 512) and takes(4, 8, 32, 256) and takes(3, 16, 35, 256) and takes(1, 64, 35, 256)
+    assert not takes(4, 4, 35, 512)  # N < 8
+    assert not takes(4, 64, 1, 256)  # N * T = 64 rows: a single step
+    assert not takes(4, 32, 35, 128)  # H < 256
+    assert not takes(4, 10, 5, 100)  # the textbook's size
+    assert "dgemm" in StepPlan.choose(4, 8, 35, 256, np.float64).why("step_weights")
     assert "small-matrix" in StepPlan.choose(4, 8, 35, 1024, np.float32).why("step_weights")
 
 

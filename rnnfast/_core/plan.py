@@ -54,8 +54,8 @@ of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for 
 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small path's 16 x 64 tiles become
 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider tiles copy less), and on cores
 with two 512-bit FMA units for the RNN at H = 512 too.  float64 takes its own kernels (``packed_gemm_f64.h``) by
-the same rule: every call measured on such shapes took 0.62-0.98 of its time on OpenBLAS's dgemm tiles
-(bench/RESULTS.md, stop 47);
+the same rule, and from N = 8, N * T = 256 and H = 256 on (``FLOAT64_MICROKERNEL_*``): every call measured on such
+shapes took 0.62-0.98 of its time on OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
 ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
@@ -110,6 +110,13 @@ MICROKERNEL_MIN_GATES = 3
 # ``RNNFAST_SLIVER_ROWS``), so that those never change a path, nor a bit.
 TWO_FMA_UNITS = config.cpu_is_intel() and avx512_available()
 MICROKERNEL_MIN_H_FEW_GATES = 512
+# float64 steps take their micro-kernel (``packed_gemm_f64.h``) on smaller shapes as well: OpenBLAS's dgemm runs the
+# small step tiles slowly.  From N = 8 and N * T = 256 rows on, at H >= 256, every cell's calls measured took
+# 0.73-1.00 of their time on dgemm's tiles; a single step of 64 rows and N = 8 at H = 128 ran 1.05x slower on two
+# threads, and H = 128 was level in training (bench/RESULTS.md, stop 47).
+FLOAT64_MICROKERNEL_MIN_N = 8
+FLOAT64_MICROKERNEL_MIN_ROWS = 256
+FLOAT64_MICROKERNEL_MIN_H = 256
 # On such cores the micro-kernel's small step tiles take 32 rows where the batch shares out in 32-row blocks evenly
 # over the threads: 12-row slivers cut 32 rows into 12 + 10 + 10, where 16 rows gave two 8-row slivers that keep
 # the FMA units less busy, and a thread reads a step's weights once per 32 rows.  Every cell ran faster at N = 64
@@ -269,6 +276,8 @@ class StepPlan:
         min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
         wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
                       and (gates >= MICROKERNEL_MIN_GATES or TWO_FMA_UNITS and H >= MICROKERNEL_MIN_H_FEW_GATES))
+        float64_batch = (dtype == np.float64 and N >= FLOAT64_MICROKERNEL_MIN_N and N * T >= FLOAT64_MICROKERNEL_MIN_ROWS
+                         and H >= FLOAT64_MICROKERNEL_MIN_H)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
@@ -281,12 +290,14 @@ class StepPlan:
             if step_weights == "blocked" and units >= H:
                 raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")
             reasons.append(("step_weights", "forced"))
-        elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch):
+        elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch or float64_batch):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
-            reasons.append(("step_weights", f"N = {N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, "
-                                            f"{gates} gates: whole slivers of rows, the weights packed once per call"
-                            if small else "tiles too large for OpenBLAS's small-matrix path"))
+            reasons.append(("step_weights", "tiles too large for OpenBLAS's small-matrix path" if not small else
+                            f"N = {N}, N * T >= {MICROKERNEL_MIN_ROWS}, H = {H}, {gates} gates: whole slivers of "
+                            "rows, the weights packed once per call" if wide_batch else
+                            f"float64, N >= {FLOAT64_MICROKERNEL_MIN_N}, N * T >= {FLOAT64_MICROKERNEL_MIN_ROWS}, "
+                            f"H = {H}: dgemm runs the small step tiles slowly"))
             if "rows" not in force and "units" not in force:
                 wide = units
                 while small and 2 * wide <= WIDE_UNITS and H % (2 * wide) == 0:
