@@ -17,7 +17,7 @@
 #include "packed_gemm.h"
 
 #define RNNFAST_NR_D 8
-#define RNNFAST_MC_D 66 /* rows per group of ``rnnfast_packed_gemm_d``'s stack copy: 132 KiB */
+#define RNNFAST_MC_D 66 /* rows per group of ``rnnfast_packed_gemm_d``'s stack copy (156 KiB: whole slivers) */
 
 #if RNNFAST_PACKED_GEMM
 /* The next panels' lines (``rnnfast_ahead``): a k-row of a float64 panel is one cache line, as a float32 one
