@@ -69,7 +69,7 @@ cdef extern from "packed_gemm_f64.h" nogil:
 
 cdef struct SliverCache:
     # One thread's copy of a tile's rows of A in the micro-kernel's slivers (floats or doubles, as the call),
-    # kept for the next tiles with the same rows (``packed_gemm_tile_s``); data is NULL where there is none.
+    # kept for the next tiles with the same rows (``packed_gemm_tile``); data is NULL where there is none.
     void* data
     Py_ssize_t key  # which rows it holds (the caller's label, e.g. step * n_blocks + block); -1: none
 
@@ -85,34 +85,31 @@ cdef inline SliverCache new_sliver_cache(bint packed, Py_ssize_t rows, Py_ssize_
     return c
 
 
-cdef inline void packed_gemm_tile_s(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K, const float* a,
-                                    Py_ssize_t lda, const float* panels, Py_ssize_t panel_stride,
-                                    Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, float* c,
-                                    Py_ssize_t ldc) noexcept nogil:
-    """``packed_gemm_s``, copying A into slivers only when the thread's last tile had other rows
-    (``key``): a backward step's tiles are 128 units wide but 4H deep, and copying A per tile took
+cdef inline void packed_gemm_tile(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K, const floating* a,
+                                  Py_ssize_t lda, const floating* panels, Py_ssize_t panel_stride,
+                                  Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, floating* c,
+                                  Py_ssize_t ldc) noexcept nogil:
+    """``packed_gemm_s`` (float64: ``packed_gemm_d``), copying A into slivers only when the thread's last tile had
+    other rows (``key``): a backward step's tiles are 128 units wide but 4H deep, and copying A per tile took
     ~12% of the micro-kernel's time.  The same arithmetic, so the same bits."""
     if cache.data == NULL:
-        packed_gemm_s(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+        if floating is float:
+            packed_gemm_s(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+        else:
+            packed_gemm_d(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
         return
     if cache.key != key:
-        pack_slivers_s(m, K, a, lda, <float*>cache.data)
+        if floating is float:
+            pack_slivers_s(m, K, a, lda, <float*>cache.data)
+        else:
+            pack_slivers_d(m, K, a, lda, <double*>cache.data)
         cache.key = key
-    packed_gemm_slivers_s(m, K, <float*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
-
-
-cdef inline void packed_gemm_tile_d(SliverCache* cache, Py_ssize_t key, Py_ssize_t m, Py_ssize_t K,
-                                    const double* a, Py_ssize_t lda, const double* panels, Py_ssize_t panel_stride,
-                                    Py_ssize_t npanels, Py_ssize_t per_group, Py_ssize_t group_stride, double* c,
-                                    Py_ssize_t ldc) noexcept nogil:
-    """``packed_gemm_tile_s`` in float64 (``packed_gemm_f64.h``)."""
-    if cache.data == NULL:
-        packed_gemm_d(m, K, a, lda, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
-        return
-    if cache.key != key:
-        pack_slivers_d(m, K, a, lda, <double*>cache.data)
-        cache.key = key
-    packed_gemm_slivers_d(m, K, <double*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c, ldc)
+    if floating is float:
+        packed_gemm_slivers_s(m, K, <float*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c,
+                              ldc)
+    else:
+        packed_gemm_slivers_d(m, K, <double*>cache.data, panels, panel_stride, npanels, per_group, group_stride, c,
+                              ldc)
 
 
 cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,

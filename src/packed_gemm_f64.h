@@ -1,13 +1,13 @@
 /* The step GEMMs of ``packed_gemm.h`` in float64.
  *
- * Through BLAS a float64 step ran OpenBLAS's dgemm on one small tile after another, at 40-45 GF/s where a
- * register-blocked kernel on packed operands runs at 70-80 (bench/RESULTS.md).  The scheme is the float32
- * one: the step weights packed once per call into panels of 8 columns (one cache line a k-row), k-major; a
- * tile's rows copied into slivers of ``rnnfast_mr`` rows per k-block; each C element summed with one FMA per
- * k, in order, over k-blocks of RNNFAST_KC, each block's sum added to C in order.  So the bits depend on the
- * shapes only -- never on the thread that runs a tile, the sliver a row is in, or the kernel: the AVX2
- * kernel (6 rows x 8 columns, two 4-lane halves a row) and the AVX-512 one (up to 12 rows x two panels)
- * make the same sums.
+ * Through BLAS a float64 step ran OpenBLAS's dgemm on one small tile after another, whose small-matrix path is
+ * slow in float64; a register-blocked kernel on operands packed once ran the steps far faster (bench/RESULTS.md,
+ * stop 47).  The scheme is the float32 one: the step weights packed once per call into panels of 8 columns (one
+ * cache line a k-row), k-major; a tile's rows copied into slivers of ``rnnfast_mr`` rows per k-block; each C
+ * element summed with one FMA per k, in order, over k-blocks of RNNFAST_KC, each block's sum added to C in order.
+ * So the bits depend on the shapes only -- never on the thread that runs a tile, the sliver a row is in, or the
+ * kernel: the AVX2 kernel (6 rows x 8 columns, two 4-lane halves a row) and the AVX-512 one (up to 12 rows x two
+ * panels) make the same sums.
  *
  * float64 only; where RNNFAST_PACKED_GEMM is 0 the kernels keep the BLAS path.
  */
@@ -121,11 +121,6 @@ static inline void rnnfast_ukernel_d_any(int mr, ptrdiff_t kc, const double *a, 
         _mm512_storeu_pd(cr, _mm512_add_pd(_mm512_loadu_pd(cr), c0_##r));  \
         _mm512_storeu_pd(dr, _mm512_add_pd(_mm512_loadu_pd(dr), c1_##r));  \
     }
-#define RNNFAST_UKD2_PREFETCH_C(r)                                          \
-    {                                                                       \
-        _mm_prefetch((const char *)(c0 + (r) * ldc), _MM_HINT_T0);          \
-        _mm_prefetch((const char *)(c1 + (r) * ldc), _MM_HINT_T0);          \
-    }
 #define RNNFAST_UKERNEL2_D(MR, MS)                                          \
     RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_d##MR##_##MS( \
         ptrdiff_t kc, const double *a, const double *p0, const double *p1, double *c0, double *c1, \
@@ -133,7 +128,7 @@ static inline void rnnfast_ukernel_d_any(int mr, ptrdiff_t kc, const double *a, 
     {                                                                       \
         const ptrdiff_t ms = MS;                                            \
         RNNFAST_ROWS##MR(RNNFAST_UKD2_DECL)                                 \
-        RNNFAST_ROWS##MR(RNNFAST_UKD2_PREFETCH_C)                           \
+        RNNFAST_ROWS##MR(RNNFAST_UK2_PREFETCH_C) /* all at the start: spread, they ran no faster */ \
         RNNFAST_AHEAD_START                                                 \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m512d b0 = _mm512_loadu_pd(p0 + 8 * k);                       \

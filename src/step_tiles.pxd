@@ -7,7 +7,7 @@ from cython.parallel cimport prange
 
 from blas cimport gemm
 from gate_math cimport copy, fill
-from microkernel cimport PANEL, PANEL_D, SliverCache, packed_gemm_tile_d, packed_gemm_tile_s
+from microkernel cimport PANEL, PANEL_D, SliverCache, packed_gemm_tile
 from threads cimport team
 
 
@@ -174,15 +174,11 @@ cdef inline void forward_recurrent_product(Tiling s, Py_ssize_t n0, Py_ssize_t n
     its blocked copy; ``panels``: the micro-kernel's (float32 or float64), whose unit block holds its gate
     columns side by side.  ``key`` names A's rows for the thread's sliver copy."""
     cdef Py_ssize_t H = s.H, G = s.gates * s.H, q, w = j1 - j0
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef floating one = 1
     if panels != NULL:
-        if floating is float:
-            packed_gemm_tile_s(slivers, key, n1 - n0, H, A + n0 * lda, lda, panels + s.gates * j0 * H + q0 * w * H,
-                               H * PANEL, (q1 - q0) * w // PANEL, w // PANEL, H, g_t + n0 * G + q0 * H + j0, G)
-        else:
-            packed_gemm_tile_d(slivers, key, n1 - n0, H, A + n0 * lda, lda, panels + s.gates * j0 * H + q0 * w * H,
-                               H * PANEL_D, (q1 - q0) * w // PANEL_D, w // PANEL_D, H, g_t + n0 * G + q0 * H + j0,
-                               G)
+        packed_gemm_tile(slivers, key, n1 - n0, H, A + n0 * lda, lda, panels + s.gates * j0 * H + q0 * w * H,
+                         H * panel, (q1 - q0) * w // panel, w // panel, H, g_t + n0 * G + q0 * H + j0, G)
     elif j0 == 0 and j1 == H:  # one unit block, weights as given: whole gate blocks are contiguous, one GEMM
         gemm(False, False, n1 - n0, (q1 - q0) * H, H, one, A + n0 * lda, lda, Wh + q0 * H, G, one,
              g_t + n0 * G + q0 * H, G)
@@ -200,6 +196,7 @@ cdef inline void backward_recurrent_product(Py_ssize_t t, Py_ssize_t tile, Tilin
     ran the transposed form at a third of the speed on these sizes), accumulated in gate order; on the
     micro-kernel, the K-slice of gates q0..q1-1 of Wh's rows j0:j1, transposed and packed."""
     cdef Py_ssize_t H = s.H, G = s.gates * s.H, n0, n1, j0, j1, n, q
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     tile_bounds(s, t, tile, &n0, &n1, &j0, &j1)
     cdef const floating* dG_t = dGh + step_row(s, t) * G
     cdef floating one = 1, zero = 0
@@ -207,14 +204,9 @@ cdef inline void backward_recurrent_product(Py_ssize_t t, Py_ssize_t tile, Tilin
         if beta == 0:  # the micro-kernel accumulates
             for n in range(n0, n1):
                 fill(out + n * H + j0, j1 - j0, zero)
-        if floating is float:
-            packed_gemm_tile_s(slivers, 16 * row_block_key(s, t, tile) + 4 * q0 + q1, n1 - n0, (q1 - q0) * H,
-                               dG_t + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL, G * PANEL,
-                               (j1 - j0) // PANEL, (j1 - j0) // PANEL, 0, out + n0 * H + j0, H)
-        else:
-            packed_gemm_tile_d(slivers, 16 * row_block_key(s, t, tile) + 4 * q0 + q1, n1 - n0, (q1 - q0) * H,
-                               dG_t + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * PANEL_D, G * PANEL_D,
-                               (j1 - j0) // PANEL_D, (j1 - j0) // PANEL_D, 0, out + n0 * H + j0, H)
+        packed_gemm_tile(slivers, 16 * row_block_key(s, t, tile) + 4 * q0 + q1, n1 - n0, (q1 - q0) * H,
+                         dG_t + n0 * G + q0 * H, G, panels + j0 * G + q0 * H * panel, G * panel,
+                         (j1 - j0) // panel, (j1 - j0) // panel, 0, out + n0 * H + j0, H)
         return
     if j0 == 0 and j1 == H:  # the tile spans all units: one GEMM over the gates
         gemm(False, False, n1 - n0, H, (q1 - q0) * H, one, dG_t + n0 * G + q0 * H, G,

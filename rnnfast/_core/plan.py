@@ -54,8 +54,8 @@ of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for 
 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small path's 16 x 64 tiles become
 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider tiles copy less), and on cores
 with two 512-bit FMA units for the RNN at H = 512 too.  float64 takes its own kernels (``packed_gemm_f64.h``) by
-the same rule, and from N = 8, N * T = 256 and H = 256 on (``FLOAT64_MICROKERNEL_*``): every call measured on such
-shapes took 0.62-0.98 of its time on OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
+the same rule, and from N = 8, N * T = 256 and H = 256 on (``FLOAT64_MICROKERNEL_*``): on every such shape measured
+they ran faster than OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
 ``blocked``: the
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
@@ -111,9 +111,9 @@ MICROKERNEL_MIN_GATES = 3
 TWO_FMA_UNITS = config.cpu_is_intel() and avx512_available()
 MICROKERNEL_MIN_H_FEW_GATES = 512
 # float64 steps take their micro-kernel (``packed_gemm_f64.h``) on smaller shapes as well: OpenBLAS's dgemm runs the
-# small step tiles slowly.  From N = 8 and N * T = 256 rows on, at H >= 256, every cell's calls measured took
-# 0.73-1.00 of their time on dgemm's tiles; a single step of 64 rows and N = 8 at H = 128 ran 1.05x slower on two
-# threads, and H = 128 was level in training (bench/RESULTS.md, stop 47).
+# small step tiles slowly.  From N = 8 and N * T = 256 rows on, at H >= 256, every cell's calls measured ran faster
+# on the kernel; a single step (the panels packed for one step's work), N = 8 at H = 128 on two threads (4-row tiles)
+# and H = 128 in training did not (bench/RESULTS.md, stop 47).
 FLOAT64_MICROKERNEL_MIN_N = 8
 FLOAT64_MICROKERNEL_MIN_ROWS = 256
 FLOAT64_MICROKERNEL_MIN_H = 256
@@ -276,8 +276,8 @@ class StepPlan:
         min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
         wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
                       and (gates >= MICROKERNEL_MIN_GATES or TWO_FMA_UNITS and H >= MICROKERNEL_MIN_H_FEW_GATES))
-        float64_batch = (dtype == np.float64 and N >= FLOAT64_MICROKERNEL_MIN_N and N * T >= FLOAT64_MICROKERNEL_MIN_ROWS
-                         and H >= FLOAT64_MICROKERNEL_MIN_H)
+        float64_batch = (dtype == np.float64 and N >= FLOAT64_MICROKERNEL_MIN_N
+                         and N * T >= FLOAT64_MICROKERNEL_MIN_ROWS and H >= FLOAT64_MICROKERNEL_MIN_H)
         step_weights = force.get("step_weights")
         itemsize = dtype.itemsize
         if step_weights is not None:
