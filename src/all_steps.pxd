@@ -7,8 +7,9 @@ from libc.string cimport memcpy
 
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
-from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, SLIVER, KBLOCK, GROUP_ROWS, copy_slivers_s, pack_panels_s,
-                          pack_panels_sums_s, row_sums, slivers_times_panels_s, edge_panel_s)
+from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, PANEL_D, SLIVER, KBLOCK, GROUP_ROWS, GROUP_ROWS_D, copy_slivers_s,
+                          copy_slivers_d, pack_panels_s, pack_panels_d, pack_panels_sums_s, row_sums,
+                          slivers_times_panels_s, slivers_times_panels_d, edge_panel_s, edge_panel_d)
 from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from threads cimport team
 
@@ -111,10 +112,10 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
                 break
 
 
-# The packed all-step products (``packed_tiled_gemm_s``) copy GROUP_ROWS rows of op(A) into slivers
-# just before the panels stream past them (``packed_gemm.h``: 22 slivers of a k-block, 135 KiB, stay in
-# L2).  Where a side is shorter than PACKED_MIN_SIDE, OpenBLAS was as fast or faster: BLAS tiles there
-# (measured by side with bench/all_step_paths.py; figures in bench/RESULTS.md).
+# The packed all-step products (``packed_tiled_gemm``) copy GROUP_ROWS rows of op(A) into slivers just before the
+# panels stream past them (``packed_gemm.h``: 22 slivers of a k-block, 135 KiB, stay in L2; float64: GROUP_ROWS_D,
+# about the same bytes).  Where a side is shorter than PACKED_MIN_SIDE, OpenBLAS was as fast or faster: BLAS tiles
+# there (measured by side with bench/all_step_paths.py; figures in bench/RESULTS.md).
 cdef enum:
     PACKED_MIN_SIDE = 32
 
@@ -124,11 +125,11 @@ cdef struct GemmPart:
     Py_ssize_t i0, i1, p0, p1
 
 
-cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n) noexcept nogil:
-    """Cut C into a grid of nt parts, pr row parts x pc panel parts, that copies least: each row part
-    packs its panels of op(B) and each panel part its slivers of op(A), so op(B) is packed pr times
-    and op(A) pc times.  Any cut gives the same bits (``packed_tiled_gemm_s``)."""
-    cdef Py_ssize_t n_sliv = (m + SLIVER - 1) // SLIVER, npan = (n + PANEL - 1) // PANEL
+cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n, Py_ssize_t panel) noexcept nogil:
+    """Cut C into a grid of nt parts, pr row parts x pc panel parts (panels ``panel`` columns wide), that copies
+    least: each row part packs its panels of op(B) and each panel part its slivers of op(A), so op(B) is packed pr
+    times and op(A) pc times.  Any cut gives the same bits (``packed_tiled_gemm``)."""
+    cdef Py_ssize_t n_sliv = (m + SLIVER - 1) // SLIVER, npan = (n + panel - 1) // panel
     cdef Py_ssize_t pr = 1, pc = nt, d, cost, best = -1
     cdef GemmPart part
     for d in range(1, nt + 1):
@@ -148,65 +149,68 @@ cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n) noex
     return part
 
 
-cdef inline void _init_rows(float* c, Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t j0, Py_ssize_t j1,
-                            const float* bias) noexcept nogil:
+cdef inline void _init_rows(floating* c, Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t j0, Py_ssize_t j1,
+                            const floating* bias) noexcept nogil:
     cdef Py_ssize_t i, j
     for i in range(rows):
         for j in range(j0, j1):
             c[i * ldc + j] = bias[j] if bias != NULL else 0
 
 
-cdef inline Py_ssize_t part_floats(GemmPart q) noexcept nogil:
-    """Packing room for one part: a group's slivers and the part's panels, one k-block deep, and a row of
-    zeros as wide as the panels (the first k-block's start where there is no bias)."""
-    return (GROUP_ROWS + (q.p1 - q.p0) * PANEL) * KBLOCK + (q.p1 - q.p0) * PANEL
+cdef inline Py_ssize_t part_items(GemmPart q, Py_ssize_t group_rows, Py_ssize_t panel) noexcept nogil:
+    """Packing room for one part, in items of its dtype: a group's slivers and the part's panels, one k-block deep,
+    and a row of zeros as wide as the panels (the first k-block's start where there is no bias)."""
+    return (group_rows + (q.p1 - q.p0) * panel) * KBLOCK + (q.p1 - q.p0) * panel
 
 
 cdef struct Stacked:
     # op(A) and C as two blocks of rows stacked: rows below ``split`` are op(a)'s and c's, rows from
     # ``split`` on are op(a2)'s and c2's (row r is their row r - split).  One product then gives
-    # both weight gradients, x^T @ dG and h^T @ dG, packing dG once.
-    const float* a
-    const float* a2
-    float* c
-    float* c2
+    # both weight gradients, x^T @ dG and h^T @ dG, packing dG once.  Floats or doubles, as the product.
+    const void* a
+    const void* a2
+    void* c
+    void* c2
     Py_ssize_t lda, lda2, ldc, ldc2, split
 
 
 cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t k0, bint trans_a,
-                                const float** a, Py_ssize_t* lda, float** c, Py_ssize_t* ldc) noexcept nogil:
+                                const floating** a, Py_ssize_t* lda, floating** c, Py_ssize_t* ldc) noexcept nogil:
     """Where op(A)'s row r0 (at depth k0) and C's row r0 are, and the end of their block (<= r1)."""
     if r0 < g.split:
-        a[0] = g.a + (k0 * g.lda + r0 if trans_a else r0 * g.lda + k0)
-        lda[0], c[0], ldc[0] = g.lda, g.c + r0 * g.ldc, g.ldc
+        a[0] = <const floating*>g.a + (k0 * g.lda + r0 if trans_a else r0 * g.lda + k0)
+        lda[0], c[0], ldc[0] = g.lda, <floating*>g.c + r0 * g.ldc, g.ldc
         return min(r1, g.split)
-    a[0] = g.a2 + (k0 * g.lda2 + r0 - g.split if trans_a else (r0 - g.split) * g.lda2 + k0)
-    lda[0], c[0], ldc[0] = g.lda2, g.c2 + (r0 - g.split) * g.ldc2, g.ldc2
+    a[0] = <const floating*>g.a2 + (k0 * g.lda2 + r0 - g.split if trans_a else (r0 - g.split) * g.lda2 + k0)
+    lda[0], c[0], ldc[0] = g.lda2, <floating*>g.c2 + (r0 - g.split) * g.ldc2, g.ldc2
     return r1
 
 
-cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
-                                const float* b, Py_ssize_t ldb, const float* bias, float* slivers,
-                                const row_sums* sums, long mark) noexcept nogil:
-    """One thread's part of ``packed_tiled_gemm_s``.  For each k-block: its columns of op(B) into
+cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
+                              const floating* b, Py_ssize_t ldb, const floating* bias, floating* slivers,
+                              const row_sums* sums, long mark) noexcept nogil:
+    """One thread's part of ``packed_tiled_gemm``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
-    read before it is written).  ``slivers``: ``part_floats(q)`` floats.  ``sums`` (op(B) = B only): the
-    parts of the first row part add their columns of B's rows as they pack them, k-block after k-block."""
-    cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * PANEL, j1 = min(n, q.p1 * PANEL)
-    cdef Py_ssize_t full = npan if j1 - j0 == npan * PANEL else npan - 1
-    cdef float* panels = slivers + GROUP_ROWS * KBLOCK
-    cdef float* zeros = panels + npan * PANEL * KBLOCK
-    cdef const float* init = bias + j0 if bias != NULL else zeros
+    read before it is written).  ``slivers``: ``part_items`` of its dtype.  ``sums`` (float32, op(B) = B
+    only): the parts of the first row part add their columns of B's rows as they pack them, k-block after
+    k-block."""
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
+    cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * panel, j1 = min(n, q.p1 * panel)
+    cdef Py_ssize_t full = npan if j1 - j0 == npan * panel else npan - 1
+    cdef Py_ssize_t group_rows = GROUP_ROWS if floating is float else GROUP_ROWS_D
+    cdef floating* panels = slivers + group_rows * KBLOCK
+    cdef floating* zeros = panels + npan * panel * KBLOCK
+    cdef const floating* init = bias + j0 if bias != NULL else zeros
     # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
     cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
     cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
-    cdef const float* a
-    cdef float* c
+    cdef const floating* a
+    cdef floating* c
     cdef row_sums part_sums
     if q.i1 <= q.i0 or npan == 0:
         return
-    if sums != NULL and q.i0 == 0 and not trans_b:  # these columns' sums, made by this part alone
+    if floating is float and sums != NULL and q.i0 == 0 and not trans_b:  # these columns' sums, by this part alone
         part_sums = sums[0]
         if part_sums.columns != NULL:
             part_sums.columns = part_sums.columns + j0
@@ -215,7 +219,7 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     else:
         sums = NULL
     if bias == NULL:
-        _init_rows(zeros, 0, 1, 0, j1 - j0, NULL)
+        _init_rows(zeros, 0, 1, 0, j1 - j0, <const floating*>NULL)
     r0 = q.i0
     while k == 0 and r0 < q.i1:  # no products: C is the bias (or zero)
         mc = _rows_of(g, r0, q.i1, 0, trans_a, &a, &lda, &c, &ldc) - r0
@@ -224,82 +228,94 @@ cdef inline void _packed_part_s(GemmPart q, Stacked* g, bint trans_a, bint trans
     k0 = 0
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
-        if sums != NULL:
-            pack_panels_sums_s(j1 - j0, kc, b + k0 * ldb + j0, ldb, panels, part_sums)
-            if part_sums.ids != NULL:
-                part_sums.ids = part_sums.ids + kc
+        if floating is float:
+            if sums != NULL:
+                pack_panels_sums_s(j1 - j0, kc, b + k0 * ldb + j0, ldb, panels, part_sums)
+                if part_sums.ids != NULL:
+                    part_sums.ids = part_sums.ids + kc
+            else:
+                pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
         else:
-            pack_panels_s(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
+            pack_panels_d(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
         r0 = q.i0
-        while r0 < q.i1:  # groups of GROUP_ROWS rows at most, within one block of the stack
-            mc = _rows_of(g, r0, min(q.i1, r0 + GROUP_ROWS), k0, trans_a, &a, &lda, &c, &ldc) - r0
-            copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
-            if full > 0:
-                slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * PANEL, full, full, 0, c + j0, ldc,
-                                       init if k0 == 0 else NULL)
-            if full < npan:  # the last panel, narrower than 16 columns
-                edge_panel_s(mc, kc, slivers, panels + full * kc * PANEL, j1 - j0 - full * PANEL,
-                             c + j0 + full * PANEL, ldc, init + full * PANEL if k0 == 0 else NULL)
+        while r0 < q.i1:  # groups of group_rows rows at most, within one block of the stack
+            mc = _rows_of(g, r0, min(q.i1, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
+            if floating is float:
+                copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
+                if full > 0:
+                    slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
+                                           init if k0 == 0 else NULL)
+                if full < npan:  # the last panel, narrower than a panel
+                    edge_panel_s(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
+                                 c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
+            else:
+                copy_slivers_d(trans_a, mc, kc, a, lda, slivers)
+                if full > 0:
+                    slivers_times_panels_d(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
+                                           init if k0 == 0 else NULL)
+                if full < npan:
+                    edge_panel_d(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
+                                 c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             r0 = r0 + mc
         k0 = k0 + kc
 
 
-cdef inline bint _packed_gemm_s(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                const float* b, Py_ssize_t ldb, const float* bias, const row_sums* sums,
-                                int num_threads, long mark) noexcept nogil:
-    cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + PANEL - 1) // PANEL)
+cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                              const floating* b, Py_ssize_t ldb, const floating* bias, const row_sums* sums,
+                              int num_threads, long mark) noexcept nogil:
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
+    cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + panel - 1) // panel)
     cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
     cdef Py_ssize_t room = 0
     cdef int tid
-    cdef float* buf
+    cdef floating* buf
     if m == 0 or n == 0:
         return True
     for tid in range(nt):  # one block for every part, the calling thread's: workers' heaps give pages back
-        room = max(room, part_floats(gemm_part(tid, nt, m, n)))
-    room = (room + PANEL - 1) // PANEL * PANEL  # each part's panels start on a cache line, as the block does
-    buf = <float*>thread_scratch(PRODUCT_PACKING, nt * room * sizeof(float))
+        room = max(room, part_items(gemm_part(tid, nt, m, n, panel), GROUP_ROWS if floating is float else GROUP_ROWS_D,
+                                    panel))
+    room = (room + panel - 1) // panel * panel  # each part's panels start on a cache line, as the block does
+    buf = <floating*>thread_scratch(PRODUCT_PACKING, nt * room * sizeof(floating))
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part_s(gemm_part(0, 1, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark)
+        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark)
     else:
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
-            _packed_part_s(gemm_part(tid, nt, m, n), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
-                           sums, mark)
+            _packed_part(gemm_part(tid, nt, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
+                         sums, mark)
     scratch_done(buf)
     return True
 
 
-cdef inline bint packed_tiled_gemm_s(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                     const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
-                                     float* c, Py_ssize_t ldc, const float* bias, const row_sums* sums,
-                                     int num_threads, long mark) noexcept nogil:
-    """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel, float32.  Each
-    thread takes a part of C (``gemm_part``) and packs what it reads itself: no barriers, and its
-    panels are in its own cache.  Every C element is summed in the same order for any cut (register
-    sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
-    the thread count and the bits still do not.  False if the packing buffer cannot be allocated:
-    the caller then uses BLAS for all of C.  ``sums`` (NULL: none; op(B) = B only): B's rows summed as it is
+cdef inline bint packed_tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                   const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                                   floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
+                                   int num_threads, long mark) noexcept nogil:
+    """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel (float64: its float64
+    kernels, ``packed_gemm_f64.h``).  Each thread takes a part of C (``gemm_part``) and packs what it reads itself:
+    no barriers, and its panels are in its own cache.  Every C element is summed in the same order for any cut
+    (register sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
+    the thread count and the bits still do not.  False if the packing buffer cannot be allocated: the caller
+    then uses BLAS for all of C.  ``sums`` (NULL: none; float32 and op(B) = B only): B's rows summed as it is
     packed (``rnnfast_row_sums``, zeroed by the caller), in row order, as a loop over the rows sums them."""
     cdef Stacked g
     g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
     g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
-    return _packed_gemm_s(&g, trans_a, trans_b, m, n, k, b, ldb, bias, sums, num_threads, mark)
+    return _packed_gemm(&g, trans_a, trans_b, m, n, k, b, ldb, bias, sums, num_threads, mark)
 
 
 cdef inline bint all_steps_gemm_sums(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                                      floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
                                      int num_threads, long mark, bint microkernel) noexcept nogil:
-    """``all_steps_gemm``, and where it runs on the micro-kernel with op(B) = B, ``sums`` of B's rows made
-    as it packs them (``packed_tiled_gemm_s``).  True if they were made; else the caller makes them."""
-    if floating is float:
-        if trans_b:
-            sums = NULL
-        if (microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
-                and packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, num_threads,
-                                        mark)):
-            return sums != NULL
+    """``all_steps_gemm``, and where it runs on the float32 micro-kernel with op(B) = B, ``sums`` of B's rows made
+    as it packs them (``packed_tiled_gemm``).  True if they were made; else the caller makes them."""
+    if trans_b or floating is double:
+        sums = NULL
+    if (microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
+            and packed_tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, num_threads, mark)):
+        return sums != NULL
     tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
     return False
 
@@ -319,15 +335,16 @@ cdef inline bint weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_s
                                   const row_sums* sums, int num_threads, long mark, bint microkernel) noexcept nogil:
     """``dWx = x^T @ dG`` and ``dWh = h^T @ dG`` over all ``rows`` = N*T steps (x: (rows, D), h: (rows, H),
     dG: (rows, G), outputs G wide).  On the micro-kernel as one stacked product, ``[x | h]^T @ dG``,
-    which packs dG once (float32, ``all_steps_gemm``'s rule on the stacked shape), and makes ``sums`` of
+    which packs dG once (``all_steps_gemm``'s rule on the stacked shape), and in float32 makes ``sums`` of
     dG's rows as it does (``all_steps_gemm_sums``); else two BLAS products.  True if the sums were made."""
     cdef Stacked g
-    if floating is float:
-        if microkernel and RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
-            g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
-            g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
-            if _packed_gemm_s(&g, True, False, D + H, G, rows, dG, G, NULL, sums, num_threads, mark):
-                return sums != NULL
+    if microkernel and RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
+        if floating is double:
+            sums = NULL
+        g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
+        g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
+        if _packed_gemm(&g, True, False, D + H, G, rows, dG, G, <const floating*>NULL, sums, num_threads, mark):
+            return sums != NULL
     tiled_gemm(True, False, D, G, rows, x, D, dG, G, 0, dWx, G, NULL, num_threads, mark)
     tiled_gemm(True, False, H, G, rows, h, H, dG, G, 0, dWh, G, NULL, num_threads, mark)
     return False

@@ -7,12 +7,12 @@ from cython cimport floating
 
 import numpy as np
 
-from all_steps cimport all_steps_gemm, packed_tiled_gemm_s, tiled_gemm
+from all_steps cimport all_steps_gemm, packed_tiled_gemm, tiled_gemm
 from gate_math cimport exp_, sigmoid, tanh_
 from interrupt cimport interrupt_mark
 from microkernel cimport RNNFAST_PACKED_GEMM, select_sliver_rows, select_wide_kernel
 
-# 1 where this build has the packed micro-kernel (float32, AVX2 + FMA)
+# 1 where this build has the packed micro-kernel (float32 and float64, AVX2 + FMA)
 PACKED_GEMM = RNNFAST_PACKED_GEMM
 
 
@@ -48,7 +48,7 @@ def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_thr
             out=None):
     """``op(a) @ op(b) (+ bias)`` as the kernels' all-step products compute it, a new C-contiguous
     array, or written into ``out`` (C-contiguous, (m, n), a's dtype; read by nothing).  ``path``: "auto"
-    (``all_steps_gemm``'s choice), "packed" (the micro-kernel; float32 builds with ``PACKED_GEMM`` only)
+    (``all_steps_gemm``'s choice), "packed" (the micro-kernel; builds with ``PACKED_GEMM`` only)
     or "blas" (``tiled_gemm``)."""
     if path not in ("auto", "packed", "blas"):
         raise ValueError(f"path must be 'auto', 'packed' or 'blas'; got {path!r}")
@@ -60,8 +60,8 @@ def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_thr
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
     if ka != kb:
         raise ValueError(f"inner sizes differ: {ka} and {kb}")
-    if path == "packed" and (a.dtype != np.float32 or not PACKED_GEMM):
-        raise ValueError("path='packed' needs float32 and a build with the micro-kernel")
+    if path == "packed" and not PACKED_GEMM:
+        raise ValueError("path='packed' needs a build with the micro-kernel")
     if out is None:
         c = np.empty((m, n), dtype=a.dtype)
     elif not (isinstance(out, np.ndarray) and out.shape == (m, n) and out.dtype == a.dtype
@@ -95,8 +95,7 @@ cdef _product(const floating[::1] a, const floating[::1] b, floating[::1] c, con
         elif how == 2:
             tiled_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, 0, c_p, ldc, bias_p, num_threads, mark)
         else:
-            if floating is float:
-                if not packed_tiled_gemm_s(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, NULL,
-                                           num_threads, mark):
-                    with gil:
-                        raise MemoryError("packing buffer")
+            if not packed_tiled_gemm(trans_a, trans_b, m, n, k, a_p, lda, b_p, ldb, c_p, ldc, bias_p, NULL,
+                                     num_threads, mark):
+                with gil:
+                    raise MemoryError("packing buffer")

@@ -65,6 +65,19 @@ cdef extern from "packed_gemm_f64.h" nogil:
                                                                Py_ssize_t group_stride, double* c, Py_ssize_t ldc)
     void pack_panels_d "rnnfast_pack_panels_d"(int trans, Py_ssize_t w, Py_ssize_t kc, const double* b,
                                                Py_ssize_t ldb, double* dst)
+    # The all-step products' pieces in float64 (``all_steps.packed_tiled_gemm``).
+    int GROUP_ROWS_D "RNNFAST_GROUP_ROWS_D"  # rows of op(A) per group of a float64 all-step product
+    void copy_slivers_d "rnnfast_copy_slivers_d"(int trans, Py_ssize_t mc, Py_ssize_t kc, const double* a,
+                                                 Py_ssize_t lda, double* dst)
+    void slivers_times_panels_d "rnnfast_slivers_times_panels_d"(Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t k0,
+                                                                 Py_ssize_t K, const double* slivers,
+                                                                 const double* panels, Py_ssize_t panel_stride,
+                                                                 Py_ssize_t npanels, Py_ssize_t per_group,
+                                                                 Py_ssize_t group_stride, double* c, Py_ssize_t ldc,
+                                                                 const double* init)
+    void edge_panel_d "rnnfast_edge_panel_d"(Py_ssize_t mc, Py_ssize_t kc, const double* slivers,
+                                             const double* panel, Py_ssize_t w, double* c, Py_ssize_t ldc,
+                                             const double* init)
 
 
 cdef struct SliverCache:

@@ -1,10 +1,11 @@
 """The products over all steps (input projection, dx, dWx, dWh): ``all_steps.all_steps_gemm``.
 
-float32 builds with the micro-kernel compute them on it (``packed_tiled_gemm_s``) once every side
-is at least ``microkernel_min_side``; each thread packs its own part of the operands.  These tests call the product
-alone (``_mathfuncs.product``) on every edge the packing has -- a last sliver of fewer than 6
-rows, a last panel of fewer than 16 columns, k-blocks of uneven depth, both transposes, a bias --
-and check it against NumPy in float64, bitwise across thread counts, and through whole cells.
+Builds with the micro-kernel compute them on it (``packed_tiled_gemm``; float64 on its float64 kernels) once every
+side is at least ``microkernel_min_side``; each thread packs its own part of the operands.  These tests call the
+product alone (``_mathfuncs.product``) in both dtypes on every edge the packing has -- a last sliver of fewer than 6
+rows, a last panel narrower than a panel (16 floats, 8 doubles), k-blocks of uneven depth (256 deep at most),
+both transposes, a bias -- and check it against NumPy in float64, bitwise across thread counts, and through whole
+cells.
 """
 import importlib
 
@@ -29,9 +30,12 @@ def funcs():
     return module
 
 
-def operands(rng, m, n, k, trans_a, trans_b):
-    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
-    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+
+
+def operands(rng, m, n, k, trans_a, trans_b, dtype=np.float32):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
     return a, b
 
 
@@ -41,30 +45,34 @@ def exact(a, b, trans_a, trans_b, bias=None):
     return c if bias is None else c + bias
 
 
-SHAPES = [  # (m, n, k): whole and partial slivers (6 rows), panels (16 columns), k-blocks (256 deep)
-    (1, 1, 1), (5, 15, 7), (6, 16, 256), (7, 17, 257), (133, 33, 300), (264, 272, 513), (301, 100, 1030),
+SHAPES = [  # (m, n, k): whole and partial slivers (6 rows), panels (16 or 8 columns), k-blocks (256 deep)
+    (1, 1, 1), (5, 15, 7), (6, 16, 256), (7, 17, 257), (12, 8, 256), (13, 9, 257), (133, 33, 300), (264, 272, 513),
+    (301, 100, 1030),
 ]
 
 
+@DTYPES
 @pytest.mark.parametrize("trans_a", [False, True], ids=["A", "At"])
 @pytest.mark.parametrize("trans_b", [False, True], ids=["B", "Bt"])
 @pytest.mark.parametrize("m,n,k", SHAPES)
-def test_packed_product_matches_float64(funcs, rng, m, n, k, trans_a, trans_b):
-    a, b = operands(rng, m, n, k, trans_a, trans_b)
-    bias = rng.standard_normal(n).astype(np.float32)
+def test_packed_product_matches_float64(funcs, rng, m, n, k, trans_a, trans_b, dtype):
+    a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+    bias = rng.standard_normal(n).astype(dtype)
     for with_bias in (None, bias):
         c = funcs.product(a, b, trans_a, trans_b, with_bias, num_threads=2, path="packed")
         want = exact(a, b, trans_a, trans_b, with_bias)
-        assert c.dtype == np.float32 and c.shape == (m, n)
-        # float32 sums of k products: error ~ sqrt(k) * eps * |a||b| per element
+        assert c.dtype == dtype and c.shape == (m, n)
+        # sums of k products: error ~ sqrt(k) * eps * |a||b| per element
         scale = np.sqrt(k) * np.abs(a).max() * np.abs(b).max()
-        assert np.abs(c - want).max() <= 1e-6 * scale + 1e-6
+        tol = 1e-6 if dtype == np.float32 else 1e-14
+        assert np.abs(c - want).max() <= tol * (scale + 1)
 
 
+@DTYPES
 @pytest.mark.parametrize("m,n,k", [(7, 17, 257), (301, 100, 1030), (1000, 40, 70), (20, 700, 600)])
-def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k):
+def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k, dtype):
     for trans_a, trans_b in [(False, False), (False, True), (True, False)]:
-        a, b = operands(rng, m, n, k, trans_a, trans_b)
+        a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
         first = funcs.product(a, b, trans_a, trans_b, num_threads=1, path="packed")
         for nt in (2, 3, 4, 7):
             np.testing.assert_array_equal(first, funcs.product(a, b, trans_a, trans_b, num_threads=nt,
@@ -72,14 +80,15 @@ def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k):
 
 
 @pytest.mark.skipif(not _dispatch.avx512_available(), reason="no AVX-512 here")
-def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, rng):
+@DTYPES
+def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, rng, dtype):
     # the layers' products (``rnnfast._core.products``) run this module's micro-kernel, whose width is
     # switched per module: dispatch turns the AVX-512 kernel on here as in ``kernels``
     assert funcs.use_wide_microkernel(True)
     try:
         for m, n, k, trans_a, trans_b in [(301, 100, 1030, False, False), (2048, 96, 256, False, True),
                                           (64, 1024, 700, True, False)]:
-            a, b = operands(rng, m, n, k, trans_a, trans_b)
+            a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
             wide = funcs.product(a, b, trans_a, trans_b, num_threads=2, path="packed")
             assert not funcs.use_wide_microkernel(False)
             np.testing.assert_array_equal(wide, funcs.product(a, b, trans_a, trans_b, num_threads=2, path="packed"))
@@ -89,15 +98,16 @@ def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, 
 
 
 @pytest.mark.skipif(not _dispatch.avx512_available(), reason="no AVX-512 here")
-def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng):
+@DTYPES
+def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng, dtype):
     # 12-row slivers (Intel's AVX-512 cores) against 6-row ones: every row count up to two groups, so each
     # way of cutting the rows (the last two slivers sharing theirs, 1-12 rows in one kernel) is met, with
-    # panel counts odd and even and a last panel narrower than 16 columns.
+    # panel counts odd and even and a last panel narrower than a panel.
     assert funcs.use_wide_microkernel(True)
     try:
         for m in list(range(1, 41)) + [131, 132, 133, 301]:
             for n, k, trans_a, trans_b in [(100, 257, False, False), (48, 70, True, False), (33, 300, False, True)]:
-                a, b = operands(rng, m, n, k, trans_a, trans_b)
+                a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
                 got = {}
                 for rows in (12, 6):
                     assert funcs.use_sliver_rows(rows) == rows
@@ -113,11 +123,12 @@ def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng):
         funcs.use_sliver_rows(_dispatch.sliver_rows())
 
 
-def test_packed_product_with_no_depth_is_the_bias(funcs, rng):
-    a = np.zeros((5, 0), np.float32)
-    b = np.zeros((0, 20), np.float32)
-    bias = rng.standard_normal(20).astype(np.float32)
-    np.testing.assert_array_equal(funcs.product(a, b, path="packed"), np.zeros((5, 20), np.float32))
+@DTYPES
+def test_packed_product_with_no_depth_is_the_bias(funcs, rng, dtype):
+    a = np.zeros((5, 0), dtype)
+    b = np.zeros((0, 20), dtype)
+    bias = rng.standard_normal(20).astype(dtype)
+    np.testing.assert_array_equal(funcs.product(a, b, path="packed"), np.zeros((5, 20), dtype))
     np.testing.assert_array_equal(funcs.product(a, b, bias=bias, path="packed"), np.tile(bias, (5, 1)))
 
 
@@ -133,9 +144,10 @@ def test_a_product_into_out_is_the_new_product(funcs, rng, dtype):
             funcs.product(a, b, True, False, out=bad)
 
 
-def test_products_take_the_micro_kernel_only_when_every_side_is_long(funcs, rng):
+@DTYPES
+def test_products_take_the_micro_kernel_only_when_every_side_is_long(funcs, rng, dtype):
     for m, n, k in [(MIN_SIDE, MIN_SIDE, 300), (MIN_SIDE - 1, 300, 300), (300, MIN_SIDE - 1, 600)]:
-        a, b = operands(rng, m, n, k, False, False)
+        a, b = operands(rng, m, n, k, False, False, dtype)
         auto = funcs.product(a, b, num_threads=2)
         packed = funcs.product(a, b, num_threads=2, path="packed")
         blas = funcs.product(a, b, num_threads=2, path="blas")
@@ -143,27 +155,19 @@ def test_products_take_the_micro_kernel_only_when_every_side_is_long(funcs, rng)
         np.testing.assert_array_equal(auto, packed if min(m, n, k) >= MIN_SIDE else blas)
 
 
-def test_float64_products_stay_on_blas(funcs, rng):
-    a = rng.standard_normal((300, 280))
-    b = rng.standard_normal((280, 270))
-    np.testing.assert_array_equal(funcs.product(a, b, num_threads=2), funcs.product(a, b, num_threads=2,
-                                                                                     path="blas"))
-    with pytest.raises(ValueError, match="packed"):
-        funcs.product(a, b, path="packed")
-
-
+@DTYPES
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
-def test_cells_on_packed_products_match_the_reference_for_any_thread_count(cell, rng):
+def test_cells_on_packed_products_match_the_reference_for_any_thread_count(cell, rng, dtype):
     """N*T, D and every gate width at least 256, with partial slivers and panels: all four products
-    of the training step take the micro-kernel (float32 AVX2 builds)."""
+    of the training step take the micro-kernel (AVX2 builds)."""
     N, T, D, H = 7, 40, 262, 90  # N*T = 280, 3H = 270, 4H = 360; H = 90 is not a whole panel
     if cell.name.startswith("rnn"):
         H = 262  # the RNN's gate width is H itself
-    args = problem(cell, rng, N, T, D, H, np.float32)
+    args = problem(cell, rng, N, T, D, H, dtype)
     outs, grads = run(cell, IMPLS["kernel"], *args, num_threads=1)
     outs_r, grads_r = run(cell, IMPLS["reference"], *args)
     for k, r in zip(outs + grads, outs_r + grads_r):
-        assert rel_err(k, r) <= 1e-4
+        assert rel_err(k, r) <= (1e-4 if dtype == np.float32 else 1e-11)
     for nt in (2, 3):
         outs_n, grads_n = run(cell, IMPLS["kernel"], *args, num_threads=nt)
         for a, b in zip(outs + grads, outs_n + grads_n):

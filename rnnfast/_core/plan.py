@@ -60,7 +60,8 @@ they ran faster than OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
 BLAS path on a copy of the weights, each unit block's gate columns side by side (where the runs a tile
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
-(float32) where it is built and every side of the product is long enough, unless the plan says ``blas``.
+(float64: its float64 kernels) where it is built and every side of the product is long enough, unless the plan
+says ``blas``.
 """
 from __future__ import annotations
 
@@ -269,7 +270,7 @@ class StepPlan:
         tiles = -(-N // rows) * -(-H // units)
         row_blocks = -(-N // rows)
 
-        micro = bool(CONSTANTS["microkernel"]) and dtype == np.float32  # the all-step products: float32 only
+        micro = bool(CONSTANTS["microkernel"]) and dtype in (np.float32, np.float64)  # the all-step products
         panel = CONSTANTS["panel_width"] if dtype == np.float32 else CONSTANTS["panel_width_f64"]
         microkernel_fits = (bool(CONSTANTS["microkernel"]) and dtype in (np.float32, np.float64) and H % panel == 0
                             and units % panel == 0)
