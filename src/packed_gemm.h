@@ -684,22 +684,25 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
  * the part (register sums over a k-block, added to C block after block), so the bits depend only
  * on the shapes. */
 
-/* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than 16 columns: the micro-kernel
- * adds into a zeroed 6 x 16 block, whose first w columns are added to C (to ``init``, where given). */
-static inline void rnnfast_edge_panel_s(ptrdiff_t mc, ptrdiff_t kc, const float *slivers, const float *panel,
-                                        ptrdiff_t w, float *c, ptrdiff_t ldc, const float *init)
-{
-    float tmp[RNNFAST_MR_MAX * RNNFAST_NR];
-    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
-        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
-        int mr = rnnfast_sliver_rows(mc, i);
-        memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_s_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, panel, tmp, RNNFAST_NR, NULL,
-                              rnnfast_no_ahead());
-        for (ptrdiff_t r = 0; r < mr; r++)
-            for (ptrdiff_t u = 0; u < w; u++)
-                c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR + u];
-    }
+/* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than NR columns: the micro-kernel
+ * adds into a zeroed block, whose first w columns are added to C (to ``init``, where given).  One
+ * definition for both dtypes: ``rnnfast_edge_panel_s`` here, ``_d`` in packed_gemm_f64.h. */
+#define RNNFAST_EDGE_PANEL(S, T, NR)                                                                              \
+static inline void rnnfast_edge_panel_##S(ptrdiff_t mc, ptrdiff_t kc, const T *slivers, const T *panel,          \
+                                          ptrdiff_t w, T *c, ptrdiff_t ldc, const T *init)                       \
+{                                                                                                                 \
+    T tmp[RNNFAST_MR_MAX * (NR)];                                                                                 \
+    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {                                                    \
+        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);                                                               \
+        int mr = rnnfast_sliver_rows(mc, i);                                                                      \
+        memset(tmp, 0, sizeof(tmp));                                                                              \
+        rnnfast_ukernel_##S##_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, panel, tmp, (NR), NULL,      \
+                                  rnnfast_no_ahead());                                                            \
+        for (ptrdiff_t r = 0; r < mr; r++)                                                                        \
+            for (ptrdiff_t u = 0; u < w; u++)                                                                     \
+                c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * (NR) + u];     \
+    }                                                                                                             \
 }
+RNNFAST_EDGE_PANEL(s, float, RNNFAST_NR)
 
 #endif

@@ -235,23 +235,8 @@ static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, pt
     }
 }
 
-/* C[0:mc, 0:w] += slivers @ panel for a last panel narrower than 8 columns (``rnnfast_edge_panel_s``): the kernel
- * adds into a zeroed block, whose first w columns are added to C (to ``init``, where given). */
-static inline void rnnfast_edge_panel_d(ptrdiff_t mc, ptrdiff_t kc, const double *slivers, const double *panel,
-                                        ptrdiff_t w, double *c, ptrdiff_t ldc, const double *init)
-{
-    double tmp[RNNFAST_MR_MAX * RNNFAST_NR_D];
-    for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
-        ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
-        int mr = rnnfast_sliver_rows(mc, i);
-        memset(tmp, 0, sizeof(tmp));
-        rnnfast_ukernel_d_any(mr, kc, slivers + i * rnnfast_mr * kc, rnnfast_mr, panel, tmp, RNNFAST_NR_D, NULL,
-                              rnnfast_no_ahead());
-        for (ptrdiff_t r = 0; r < mr; r++)
-            for (ptrdiff_t u = 0; u < w; u++)
-                c[(r0 + r) * ldc + u] = (init != NULL ? init[u] : c[(r0 + r) * ldc + u]) + tmp[r * RNNFAST_NR_D + u];
-    }
-}
+/* A last panel narrower than 8 columns (``RNNFAST_EDGE_PANEL``). */
+RNNFAST_EDGE_PANEL(d, double, RNNFAST_NR_D)
 #else
 static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
                                                   const double *slivers, const double *panels,
