@@ -1,4 +1,4 @@
-/* The all-step products' loop alone (``_packed_part_s`` in src/all_steps.pxd, without its packing): for each
+/* The all-step products' loop alone (``_packed_part`` in src/all_steps.pxd, without its packing): for each
  * k-block of 256, for each group of 132 rows of A, the group's slivers times all of B's panels
  * (``rnnfast_slivers_times_panels_s`` of src/packed_gemm.h, 12-row slivers, AVX-512), the slivers and panels
  * packed once before the timing.  C is M x N floats: from M = 2240 and N = 2048 on (18 MiB) it outgrows L2 and comes

@@ -325,8 +325,8 @@ cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
                                 floating* c, Py_ssize_t ldc, const floating* bias, int num_threads,
                                 long mark, bint microkernel) noexcept nogil:
     """``C = op(A) @ op(B)`` (``+ bias``) for a product over all steps: on the micro-kernel where this
-    build has it (float32, ``packed_tiled_gemm_s``), ``microkernel`` allows it (the plan) and every side
-    is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
+    build has it (``packed_tiled_gemm``; float64 on its float64 kernels), ``microkernel`` allows it (the
+    plan) and every side is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
     all_steps_gemm_sums(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, NULL, num_threads, mark, microkernel)
 
 

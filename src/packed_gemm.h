@@ -677,7 +677,7 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
  *
  * The GEMMs over all N*T rows (input projection, dx, dWx, dWh) are large and run once per call.
  * Through SciPy's OpenBLAS they ran 5-20% below the micro-kernel's speed on the training shapes.
- * ``all_steps.packed_tiled_gemm_s`` gives each thread a part of C; per k-block the thread packs
+ * ``all_steps.packed_tiled_gemm`` gives each thread a part of C; per k-block the thread packs
  * its columns of op(B) into panels and, group by group, its rows of op(A) into slivers
  * (``rnnfast_copy_slivers_s``, ``rnnfast_pack_panels_s``), then runs
  * ``rnnfast_slivers_times_panels_s``.  Every C element gets the same sequence of additions whatever

@@ -7,5 +7,5 @@ cdef extern from "thread_scratch.h" nogil:
     void scratch_done "rnnfast_scratch_done"(void* block)  # after each thread_scratch: frees it only on MSVC
 
 cdef enum ScratchSlot:
-    PRODUCT_PACKING = 0  # ``all_steps._packed_gemm_s``: every thread's part, taken by the calling thread
+    PRODUCT_PACKING = 0  # ``all_steps._packed_gemm``: every thread's part, taken by the calling thread
     STEP_SLIVERS = 1  # ``microkernel.new_sliver_cache``: each thread of a step loop its own
