@@ -23,7 +23,6 @@
  * the bytes of the float32 group (RNNFAST_MC). */
 #define RNNFAST_GROUP_ROWS_D 72
 
-#if RNNFAST_PACKED_GEMM
 /* The next panels' lines (``rnnfast_ahead``): a k-row of a float64 panel is one cache line, as a float32 one
  * is, so the float32 scheme's pointers step through them (RNNFAST_NR floats = 64 bytes). */
 static inline rnnfast_ahead rnnfast_sliver_ahead_d(const double *next0, const double *next1, ptrdiff_t kc,
@@ -31,6 +30,8 @@ static inline rnnfast_ahead rnnfast_sliver_ahead_d(const double *next0, const do
 {
     return rnnfast_sliver_ahead((const float *)next0, (const float *)next1, kc, nslivers, i);
 }
+
+#if RNNFAST_PACKED_GEMM
 
 /* C[0:mr, 0:8] += A[0:mr, 0:kc] @ B[0:kc, 0:8] (A's rows at k: a[ms * k + r]), mr = 1..6: AVX2.  Where ``init`` is
  * not NULL, C[r, 0:8] = init[0:8] + the sums instead (an all-step product's first k-block), as in float32. */
@@ -187,6 +188,13 @@ RNNFAST_TARGET_AVX512 static inline void rnnfast_ukernel2_d_any(int mr, ptrdiff_
     }
 }
 #endif
+#else
+static inline void rnnfast_ukernel_d_any(int mr, ptrdiff_t kc, const double *a, ptrdiff_t ms, const double *b,
+                                         double *c, ptrdiff_t ldc, const double *init, rnnfast_ahead ahead)
+{
+    (void)mr; (void)kc; (void)a; (void)ms; (void)b; (void)c; (void)ldc; (void)init; (void)ahead;  /* never called */
+}
+#endif
 
 /* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels); panel p's 8 columns
  * start at C + (p / per_group) * group_stride + (p % per_group) * 8, as in ``rnnfast_slivers_times_panels_s``;
@@ -229,6 +237,8 @@ static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, pt
                                        init0, init1, ahead);
                 continue;
             }
+#else
+            (void)b1; (void)c1; (void)init1;  /* pairs of panels need the AVX-512 kernel */
 #endif
             rnnfast_ukernel_d_any(mr, kc, slivers + i * ms * kc, ms, b0, c0 + r0 * ldc, ldc, init0, ahead);
         }
@@ -237,26 +247,11 @@ static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, pt
 
 /* A last panel narrower than 8 columns (``RNNFAST_EDGE_PANEL``). */
 RNNFAST_EDGE_PANEL(d, double, RNNFAST_NR_D)
-#else
-static inline void rnnfast_slivers_times_panels_d(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
-                                                  const double *slivers, const double *panels,
-                                                  ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
-                                                  ptrdiff_t group_stride, double *c, ptrdiff_t ldc,
-                                                  const double *init)
-{
-    (void)mc; (void)kc; (void)k0; (void)K; (void)slivers; (void)panels; (void)panel_stride; (void)npanels;
-    (void)per_group; (void)group_stride; (void)c; (void)ldc; (void)init;  /* never called: BLAS where not built */
-}
-static inline void rnnfast_edge_panel_d(ptrdiff_t mc, ptrdiff_t kc, const double *slivers, const double *panel,
-                                        ptrdiff_t w, double *c, ptrdiff_t ldc, const double *init)
-{
-    (void)mc; (void)kc; (void)slivers; (void)panel; (void)w; (void)c; (void)ldc; (void)init;
-}
-#endif
 
 #if RNNFAST_PACKED_GEMM
 /* Four rows of a sliver ``ms`` high (row r at k goes to dst[ms * k + r]), four k at a time through AVX
- * transposes: one double at a time, the copy took a sixth of an all-step product's time. */
+ * transposes: one double at a time, every load and store moved 8 bytes, and the copy showed in the all-step
+ * products' profile. */
 static inline void rnnfast_pack_four_d(ptrdiff_t kc, const double *a, ptrdiff_t lda, double *dst, ptrdiff_t ms)
 {
     ptrdiff_t k = 0;
@@ -328,7 +323,6 @@ static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, c
 /* ``rnnfast_packed_gemm_s`` in float64: C[0:m, panel columns] += A[0:m, 0:K] @ panels, A copied into slivers a
  * group of rows and a k-block at a time on the stack; and its two halves for tiles that share their rows
  * (``rnnfast_pack_slivers_d``: all of A, block k0 at out + k0 * m6; ``rnnfast_packed_gemm_slivers_d``). */
-#if RNNFAST_PACKED_GEMM
 static inline void rnnfast_packed_gemm_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda,
                                          const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
                                          ptrdiff_t per_group, ptrdiff_t group_stride, double *c, ptrdiff_t ldc)
@@ -366,26 +360,5 @@ static inline void rnnfast_packed_gemm_slivers_d(ptrdiff_t m, ptrdiff_t K, const
                                        group_stride, c, ldc, NULL);
     }
 }
-#else
-static inline void rnnfast_packed_gemm_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda,
-                                         const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
-                                         ptrdiff_t per_group, ptrdiff_t group_stride, double *c, ptrdiff_t ldc)
-{
-    (void)m; (void)K; (void)a; (void)lda; (void)panels; (void)panel_stride; (void)npanels; (void)per_group;
-    (void)group_stride; (void)c; (void)ldc;  /* never called: the plan keeps BLAS where the kernel is not built */
-}
-static inline void rnnfast_pack_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *a, ptrdiff_t lda, double *out)
-{
-    (void)m; (void)K; (void)a; (void)lda; (void)out;
-}
-static inline void rnnfast_packed_gemm_slivers_d(ptrdiff_t m, ptrdiff_t K, const double *slivers,
-                                                 const double *panels, ptrdiff_t panel_stride, ptrdiff_t npanels,
-                                                 ptrdiff_t per_group, ptrdiff_t group_stride, double *c,
-                                                 ptrdiff_t ldc)
-{
-    (void)m; (void)K; (void)slivers; (void)panels; (void)panel_stride; (void)npanels; (void)per_group;
-    (void)group_stride; (void)c; (void)ldc;
-}
-#endif
 
 #endif
