@@ -12,6 +12,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
 
 from dropout_mask cimport kept_value
+from finite cimport EXP32, EXP64, any_nonfinite, nonfinite_blocks
 
 cdef extern from "transpose.h" nogil:
     void rnnfast_transpose_tile_f32(const float* s, float* d, Py_ssize_t m, Py_ssize_t n, Py_ssize_t i0,
@@ -21,17 +22,6 @@ cdef extern from "transpose.h" nogil:
 
 cdef enum:
     BLOCK = 16
-    CHECK_BLOCK = 1 << 14  # values a thread checks at a time: 64 KiB of float32
-
-cdef extern from *:
-    """
-    /* A float is NaN or Inf exactly when its exponent bits are all ones (IEEE 754). */
-    #define RNNFAST_EXP32 0x7f800000u
-    #define RNNFAST_EXP64 0x7ff0000000000000ull
-    """
-    unsigned int EXP32 "RNNFAST_EXP32"
-    unsigned long long EXP64 "RNNFAST_EXP64"
-
 
 def transpose_into(const floating[:, ::1] src, floating[:, ::1] dst, int num_threads):
     """``dst[:] = src.T``; ``dst`` has shape ``(src.shape[1], src.shape[0])`` (checked by the caller)."""
@@ -141,22 +131,6 @@ def time_major_into(const floating[:, :, :] src, floating[:, :, ::1] dst, const 
     return bad
 
 
-cdef inline Py_ssize_t _count_nonfinite(const floating* s, Py_ssize_t n) noexcept nogil:
-    # As in _copy_count_nonfinite: 0 or 1.
-    cdef Py_ssize_t j
-    cdef const unsigned int* s32 = <const unsigned int*>s
-    cdef const unsigned long long* s64 = <const unsigned long long*>s
-    cdef unsigned int bad32 = 0
-    cdef unsigned long long bad64 = 0
-    if floating is float:
-        for j in range(n):
-            bad32 |= (s32[j] & EXP32) == EXP32
-    else:
-        for j in range(n):
-            bad64 |= (s64[j] & EXP64) == EXP64
-    return bad32 + (bad64 != 0)
-
-
 def count_nonfinite_steps(const floating[:, :, ::1] src, const Py_ssize_t[::1] lengths, int num_threads) -> int:
     """The sequences of a batch-major ``(N, T, F)`` array with a NaN or Inf at a valid step (``t < lengths[n]``),
     for a sequence the kernels read in place (``dhs``): sequence n's valid steps are one run of
@@ -168,7 +142,7 @@ def count_nonfinite_steps(const floating[:, :, ::1] src, const Py_ssize_t[::1] l
     cdef const floating* s = &src[0, 0, 0]
     cdef const Py_ssize_t* length = &lengths[0]
     for n in prange(N, nogil=True, schedule="static", num_threads=num_threads):
-        bad += _count_nonfinite(s + n * T * F, min(length[n], T) * F)
+        bad += any_nonfinite(s + n * T * F, min(length[n], T) * F)
     return bad
 
 
@@ -176,13 +150,11 @@ def count_nonfinite(const floating[::1] a, int num_threads) -> int:
     """The blocks of ``CHECK_BLOCK`` values of ``a`` (an array's flat view) with a NaN or Inf: 0 means all
     finite.  The weights' check: NumPy's ``isfinite(a).all()`` is one thread and a temporary, 0.9 ms for the
     8 MiB of a 512-unit LSTM's weights on a 16-core Xeon."""
-    cdef Py_ssize_t n = a.shape[0], blocks = (a.shape[0] + CHECK_BLOCK - 1) // CHECK_BLOCK, i
     cdef Py_ssize_t bad = 0
-    if n == 0:
+    if a.shape[0] == 0:
         return 0
-    cdef const floating* s = &a[0]
-    for i in prange(blocks, nogil=True, schedule="static", num_threads=num_threads):
-        bad += _count_nonfinite(s + i * CHECK_BLOCK, min(CHECK_BLOCK, n - i * CHECK_BLOCK))
+    with nogil:
+        bad = nonfinite_blocks(&a[0], a.shape[0], num_threads)
     return bad
 
 

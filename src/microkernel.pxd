@@ -6,6 +6,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from thread_scratch cimport STEP_SLIVERS, thread_scratch
 
+from finite cimport any_nonfinite
 from threads cimport team
 
 
@@ -125,17 +126,20 @@ cdef inline void packed_gemm_tile(SliverCache* cache, Py_ssize_t key, Py_ssize_t
                               ldc)
 
 
-cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
-                                  Py_ssize_t gates, Py_ssize_t units, int num_threads) noexcept nogil:
+cdef inline Py_ssize_t pack_step_panels(bint forward, const floating* Wh, floating* panels, Py_ssize_t H,
+                                        Py_ssize_t gates, Py_ssize_t units, int num_threads,
+                                        bint count=False) noexcept nogil:
     """A cell's (H, gates*H) step weights in the micro-kernel's panels (PANEL floats or PANEL_D doubles wide),
     unit block by unit block: each block's gate columns for the forward product (K = H), or its rows transposed for
     the backward one (K = gates*H).  The threads share (unit block, gate) pairs forward, (unit block, panel) pairs
     backward: by unit blocks alone, one block (H = 256 in 256-unit blocks) left all but one thread waiting on a
-    copy of the whole matrix.  A copy: the bits never depend on who makes it."""
+    copy of the whole matrix.  A copy: the bits never depend on who makes it.  ``count`` (forward): each task then
+    tests the panels it has just written, still in its cache, for NaN or Inf (the weights' check, in the pass that
+    reads them anyway); returns how many tasks found one, else 0."""
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t unit_blocks = (H + units - 1) // units
     cdef Py_ssize_t per_block = gates if forward else (units + panel - 1) // panel
-    cdef Py_ssize_t tasks = unit_blocks * per_block, task, j0, w, q, u0, G = gates * H
+    cdef Py_ssize_t tasks = unit_blocks * per_block, task, j0, w, q, u0, G = gates * H, bad = 0
     for task in prange(tasks, nogil=True, num_threads=team(tasks, num_threads), schedule="static"):
         j0 = (task // per_block) * units
         w = min(units, H - j0)
@@ -145,9 +149,12 @@ cdef inline void pack_step_panels(bint forward, const floating* Wh, floating* pa
                 pack_panels_s(False, w, H, Wh + q * H + j0, G, panels + gates * j0 * H + q * w * H)
             else:
                 pack_panels_d(False, w, H, Wh + q * H + j0, G, panels + gates * j0 * H + q * w * H)
+            if count:  # w is whole panels on the micro-kernel's path: the task's panels are w * H values
+                bad += any_nonfinite(panels + gates * j0 * H + q * w * H, w * H)
         elif q * panel < w:  # the block's rows j0 + panel * q ..., transposed: its panel q
             u0 = j0 + q * panel
             if floating is float:
                 pack_panels_s(True, min(panel, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)
             else:
                 pack_panels_d(True, min(panel, j0 + w - u0), G, Wh + u0 * G, G, panels + u0 * G)
+    return bad

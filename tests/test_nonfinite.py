@@ -153,3 +153,65 @@ def test_by_default_non_finite_input_is_a_clear_error(cell):
         fwd(x, *params, check_finite="no", **opt)
     with pytest.raises(TypeError, match="check_finite must be True or False"):
         bwd(dhs, cache, check_finite=None)
+
+
+WEIGHT_PATHS = [dict(step_weights="microkernel"), dict(step_weights="as_given"),
+                dict(step_weights="blocked", units=16), dict(step_weights="microkernel", all_step_products="blas")]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("force", WEIGHT_PATHS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
+@pytest.mark.parametrize("name", ["Wx", "Wh"])
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_weights_are_checked_where_they_are_packed(cell, name, force, dtype):
+    """The plain cells test Wx and Wh in the passes that pack them (``kernels.prepare_forward``), or alone where
+    a path does not pack them: a NaN or an Inf anywhere, the last value and a k-block past the first included, is
+    a ValueError naming the weight on every path, before the kernel runs; with ``check_finite=False`` the call
+    runs."""
+    N, T, D, H = 8, 4, 300, 48  # 32 rows, D = 300: Wx's product on the micro-kernel, in two k-blocks
+    x, params, states, lengths, dhs, dfinals = _case(cell, dtype, N=N, T=T, D=D, H=H, seed=5)
+    try:
+        plan = StepPlan.choose(cell.gates, N, T, H, np.dtype(dtype), 2, D=D, **force)
+    except ValueError as exc:  # a path this build or CPU does not have
+        pytest.skip(str(exc))
+    which = 0 if name == "Wx" else 1
+    W = params[which]
+    keywords = {k: v for k, v in cell.keywords(params).items() if k != cell.spec.option}
+
+    def forward(params, check_finite=True):
+        return driver.sequence_forward(cell.spec, x, params[0], params[1], cell.weights(params)[2:], states, lengths,
+                                       cell.option, plan=plan, check_finite=check_finite, **keywords)
+
+    for where, value in [((0, 0), np.nan), ((W.shape[0] - 1, W.shape[1] - 1), np.inf), ((W.shape[0] - 3, 17), -np.inf)]:
+        poisoned = list(params)
+        poisoned[which] = _poison(W, where, value)
+        with pytest.raises(ValueError, match=f"{name} contains NaN or Inf"):
+            forward(poisoned)
+        hs = forward(poisoned, check_finite=False)[0]
+        assert hs.shape == (N, T, H)
+    assert np.isfinite(forward(params)[0]).all()
+
+
+def test_the_kernel_refuses_panels_that_were_not_packed(monkeypatch):
+    """``kernels.forward`` reads the weights' panels that ``kernels.prepare_forward`` packed: a driver that
+    skipped it gets a ValueError, not garbage."""
+    cell = next(c for c in CELLS if c.spec.name == "lstm")
+    x, params, states, lengths, _, _ = _case(cell, np.float32, N=8, T=4, D=48, H=48)
+    try:
+        plan = StepPlan.choose(cell.gates, 8, 4, 48, np.dtype(np.float32), 1, D=48, step_weights="microkernel")
+    except ValueError as exc:  # a build without the micro-kernel
+        pytest.skip(str(exc))
+
+    class Unpacked:
+        def __getattr__(self, attr):
+            return getattr(driver_kernels, attr)
+
+        @staticmethod
+        def prepare_forward(buf, plan, count):
+            return False, False, True
+
+    driver_kernels = driver._kernels
+    monkeypatch.setattr(driver, "_kernels", Unpacked())
+    with pytest.raises(ValueError, match="were not packed"):
+        driver.sequence_forward(cell.spec, x, params[0], params[1], cell.weights(params)[2:], states, lengths,
+                                plan=plan)

@@ -3,6 +3,7 @@ call the compiled driver (``kernels.forward``/``backward``), keep what backward 
 (``rnnfast.cells``); ``rnnfast.lstm``, ``gru`` and ``rnn`` are the public faces, with their docstrings."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -13,7 +14,7 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
                       state_history, time_major, time_major_ids, transposed)
 from .counter_rng import splitmix64
 from .dispatch import kernel_module
-from .plan import StepPlan
+from .plan import CONSTANTS, StepPlan
 from .products import matmul
 from .threads import configured_num_threads, single_threaded_blas
 from .training_passes import scatter_add_rows
@@ -114,10 +115,12 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     if layer_norm is not None and spec.name == "gru" and not option:
         raise ValueError("layer_norm: the layer-normalized GRU is the reset-after one; got reset_after=False")
     threads = plan.num_threads if plan is not None else configured_num_threads(num_threads)
+    plain = projection is None and layer_norm is None  # the cells' own kernel (kernels.forward)
     if projection is None:
         v = check_sequence_forward(spec, x, Wx, Wh, biases, list(zip(names, states)), lengths,
                                    check_x_values=False, finite=finite,  # x: checked in its time-major copy
-                                   num_threads=threads)
+                                   num_threads=threads,
+                                   check_weight_values=not plain)  # plain: as they are packed, below
     else:
         v = check_projected_forward(x, Wx, Wh, biases[0], projection, list(zip(names, states)), lengths,
                                     check_x_values=False, finite=finite)
@@ -169,6 +172,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             hs=kernel_outputs(N, dtype, (N, T, P), zeros=steps.order is not None)[0],
         )
         step_rows = N if ring else steps.rows  # the per-step arrays of a whole-row-block path
+        blas = True  # whether the kernel's products call BLAS (inside its parallel regions: pinned at one thread)
         if v.Whr is not None:  # whole row blocks a step, on the weights as given (kernels.projected_forward)
             buf.Whr = contiguous(v.Whr, plan.num_threads)
             buf.mst = keep((step_rows, H), dtype)
@@ -184,12 +188,20 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             buf.panels = ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None
             buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                            else None)
+            if plan.microkernel_products and buf.x_tm is not None:  # Wx's panels, once for all the threads
+                panel = CONSTANTS["panel_width" if dtype == np.float32 else "panel_width_f64"]
+                buf.input_panels = ws.take((v.D * -(-G // panel) * panel,), dtype)
+            # Wx and Wh are checked in the passes that pack them (or alone where they are not packed)
+            *bad, blas = _kernels.prepare_forward(buf, plan, finite)
+            for name, found in zip(("Wx", "Wh"), bad):
+                if found:
+                    raise ValueError(f"{name} contains NaN or Inf; expected finite values")
             run = _kernels.forward
             if buf.x_tm is None:  # folded token input: the kernel copies a table row to each step row
                 buf.table = matmul(tokens.embedding, buf.Wx, bias=buf.bias_x, num_threads=plan.num_threads)
                 buf.tokens = tokens.ids
         if N:
-            with single_threaded_blas():
+            with single_threaded_blas() if blas else contextlib.nullcontext():
                 run(buf, plan)
         cache = None
         if need_grad:

@@ -151,6 +151,7 @@ def check_sequence_forward(
     check_x_values: bool = True,
     finite: bool = True,
     num_threads: int = 1,
+    check_weight_values: bool = True,
 ) -> SequenceArgs:
     """Validate, for the cell ``spec`` (``rnnfast.cells``), ``x (N, T, D)``, ``Wx (D, G*H)``, ``Wh (H, G*H)``,
     its biases ``(G*H,)`` (named by the spec) and the named states ``(N, H)``.
@@ -158,7 +159,8 @@ def check_sequence_forward(
     ``check_x_values=False``: the caller checks that x is finite at valid steps itself, in the
     pass that copies it (the kernels' time-major copy, ``buffers.time_major``).  ``finite=False``
     (``check_finite=False``) skips every finiteness check: NaN and Inf then flow through the arithmetic.
-    ``num_threads``: the threads that check the weights' values."""
+    ``num_threads``: the threads that check the weights' values.  ``check_weight_values=False``: the caller
+    checks Wx and Wh itself, in the passes that pack them (``kernels.prepare_forward``)."""
     gates, gname = spec.gates, spec.gate_size
     biases = list(zip(spec.bias_names, biases))
     x = check_float_array("x", x, 3, "(N, T, D)")
@@ -187,7 +189,8 @@ def check_sequence_forward(
         if finite:
             check_finite("x", x, " at a valid step" if mask is not None else "")
     if finite:
-        for name, a in [("Wx", Wx), ("Wh", Wh), *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
+        weights = [("Wx", Wx), ("Wh", Wh)] if check_weight_values else []
+        for name, a in [*weights, *[(n, b) for (n, _), b in zip(biases, checked_biases)]]:
             check_finite(name, a, num_threads=num_threads)
     return SequenceArgs(x, Wx, Wh, checked_biases, checked_states, lengths, mask, N, T, D, H)
 
