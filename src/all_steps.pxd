@@ -6,7 +6,6 @@ from cython.parallel cimport prange
 from libc.string cimport memcpy
 
 from blas cimport gemm
-from finite cimport any_nonfinite
 from interrupt cimport interrupted_since, K_SLICE
 from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, PANEL_D, SLIVER, KBLOCK, GROUP_ROWS, GROUP_ROWS_D, copy_slivers_s,
                           copy_slivers_d, pack_panels_s, pack_panels_d, pack_panels_sums_s, row_sums,
@@ -121,23 +120,27 @@ cdef enum:
     PACKED_MIN_SIDE = 32
 
 
+cdef inline bint packed_product(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint microkernel) noexcept nogil:
+    """Whether an all-step product runs on the micro-kernel: where this build has it, ``microkernel`` allows it (the
+    plan) and every side is at least PACKED_MIN_SIDE."""
+    return microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
+
+
 cdef struct GemmPart:
     # One thread's share of C: rows i0:i1 (whole slivers but the last) and panels p0:p1.
     Py_ssize_t i0, i1, p0, p1
 
 
-cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n, Py_ssize_t panel,
-                               bint b_packed=False) noexcept nogil:
+cdef inline GemmPart gemm_part(int tid, int nt, Py_ssize_t m, Py_ssize_t n, Py_ssize_t panel) noexcept nogil:
     """Cut C into a grid of nt parts, pr row parts x pc panel parts (panels ``panel`` columns wide), that copies
     least: each row part packs its panels of op(B) and each panel part its slivers of op(A), so op(B) is packed pr
-    times and op(A) pc times (``b_packed``: op(B)'s panels were packed beforehand, so only op(A)'s copies count).
-    Any cut gives the same bits (``packed_tiled_gemm``)."""
+    times and op(A) pc times.  Any cut gives the same bits (``packed_tiled_gemm``)."""
     cdef Py_ssize_t n_sliv = (m + SLIVER - 1) // SLIVER, npan = (n + panel - 1) // panel
     cdef Py_ssize_t pr = 1, pc = nt, d, cost, best = -1
     cdef GemmPart part
     for d in range(1, nt + 1):
         if nt % d == 0 and d <= n_sliv and nt // d <= npan:
-            cost = (nt // d) * m + (0 if b_packed else d * n)
+            cost = (nt // d) * m + d * n
             if best < 0 or cost < best:
                 best, pr, pc = cost, d, nt // d
     if best < 0:  # too few slivers and panels for nt parts: the caller runs fewer threads
@@ -160,62 +163,10 @@ cdef inline void _init_rows(floating* c, Py_ssize_t ldc, Py_ssize_t rows, Py_ssi
             c[i * ldc + j] = bias[j] if bias != NULL else 0
 
 
-cdef inline Py_ssize_t part_items(GemmPart q, Py_ssize_t group_rows, Py_ssize_t panel, bint b_packed=False) noexcept nogil:
-    """Packing room for one part, in items of its dtype: a group's slivers and the part's panels (none where they
-    were packed beforehand), one k-block deep, and a row of zeros as wide as the panels (the first k-block's start
-    where there is no bias)."""
-    return (group_rows + (0 if b_packed else (q.p1 - q.p0) * panel)) * KBLOCK + (q.p1 - q.p0) * panel
-
-
-cdef inline Py_ssize_t kblock_depth(Py_ssize_t k) noexcept nogil:
-    """The depth of the k-blocks of a product k deep: equal blocks of at most KBLOCK (k = 280 gives 140 + 140, not
-    256 + a thin 24)."""
-    if k <= 0:
-        return 1
-    return (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK)
-
-
-cdef inline bint packed_product(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint microkernel) noexcept nogil:
-    """Whether an all-step product runs on the micro-kernel: where this build has it, ``microkernel`` allows it (the
-    plan) and every side is at least PACKED_MIN_SIDE."""
-    return microkernel and RNNFAST_PACKED_GEMM and min(m, n, k) >= PACKED_MIN_SIDE
-
-
-cdef inline Py_ssize_t b_panel_items(Py_ssize_t n, Py_ssize_t k, Py_ssize_t panel) noexcept nogil:
-    """The items of a (k, n) op(B) packed whole (``pack_b_panels``): every k-block's panels, the last one padded."""
-    return k * ((n + panel - 1) // panel) * panel
-
-
-cdef enum:
-    PANELS_PER_TASK = 8  # a task of ``pack_b_panels``: 8 panels of a k-block (128 KiB of float32 at depth 256)
-
-
-cdef inline Py_ssize_t pack_b_panels(const floating* b, Py_ssize_t ldb, Py_ssize_t n, Py_ssize_t k, floating* out,
-                                     int num_threads, bint count) noexcept nogil:
-    """A (k, n) row-major op(B) = B into the panels its product reads (``b_panel_items`` of them at ``out``), once
-    for all the threads (``all_steps_gemm_on_panels``): k-block after k-block (``kblock_depth``), each block's
-    panels in column order, as each part of ``_packed_part`` would pack its own.  The threads share (k-block, run
-    of panels) tasks.  ``count``: each task tests what it has just written for NaN or Inf (the check of B, in the
-    pass that reads it anyway); returns how many tasks found one, else 0."""
-    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
-    cdef Py_ssize_t npan = (n + panel - 1) // panel, kb = kblock_depth(k)
-    cdef Py_ssize_t runs = (npan + PANELS_PER_TASK - 1) // PANELS_PER_TASK, kblocks = (k + kb - 1) // kb
-    cdef Py_ssize_t tasks = runs * kblocks, task, k0, kc, p0, j0, w, bad = 0
-    cdef floating* dst
-    for task in prange(tasks, nogil=True, num_threads=team(tasks, num_threads), schedule="static"):
-        k0 = (task // runs) * kb
-        kc = min(kb, k - k0)
-        p0 = (task % runs) * PANELS_PER_TASK
-        j0 = p0 * panel
-        w = min(n, j0 + PANELS_PER_TASK * panel) - j0
-        dst = out + k0 * npan * panel + p0 * kc * panel
-        if floating is float:
-            pack_panels_s(False, w, kc, b + k0 * ldb + j0, ldb, dst)
-        else:
-            pack_panels_d(False, w, kc, b + k0 * ldb + j0, ldb, dst)
-        if count:
-            bad += any_nonfinite(dst, ((w + panel - 1) // panel) * panel * kc)
-    return bad
+cdef inline Py_ssize_t part_items(GemmPart q, Py_ssize_t group_rows, Py_ssize_t panel) noexcept nogil:
+    """Packing room for one part, in items of its dtype: a group's slivers and the part's panels, one k-block deep,
+    and a row of zeros as wide as the panels (the first k-block's start where there is no bias)."""
+    return (group_rows + (q.p1 - q.p0) * panel) * KBLOCK + (q.p1 - q.p0) * panel
 
 
 cdef struct Stacked:
@@ -243,23 +194,22 @@ cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssi
 
 cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
                               const floating* b, Py_ssize_t ldb, const floating* bias, floating* slivers,
-                              const row_sums* sums, long mark, const floating* b_panels=NULL) noexcept nogil:
+                              const row_sums* sums, long mark) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
     read before it is written).  ``slivers``: ``part_items`` of its dtype.  ``sums`` (float32, op(B) = B
     only): the parts of the first row part add their columns of B's rows as they pack them, k-block after
-    k-block.  ``b_panels`` (op(B) = B, no ``sums``): all of B's panels, packed beforehand (``pack_b_panels``); the
-    part reads its own from there instead of packing them."""
+    k-block."""
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * panel, j1 = min(n, q.p1 * panel)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * panel else npan - 1
     cdef Py_ssize_t group_rows = GROUP_ROWS if floating is float else GROUP_ROWS_D
     cdef floating* panels = slivers + group_rows * KBLOCK
-    cdef floating* zeros = panels if b_panels != NULL else panels + npan * panel * KBLOCK  # (``part_items``)
+    cdef floating* zeros = panels + npan * panel * KBLOCK
     cdef const floating* init = bias + j0 if bias != NULL else zeros
-    cdef const floating* pan = panels
-    cdef Py_ssize_t kb = kblock_depth(k), all_panels = (n + panel - 1) // panel
+    # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
+    cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
     cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
     cdef const floating* a
     cdef floating* c
@@ -284,9 +234,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
     k0 = 0
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
-        if b_panels != NULL:  # this part's panels of the k-block, in ``pack_b_panels``'s layout
-            pan = b_panels + k0 * all_panels * panel + q.p0 * kc * panel
-        elif floating is float:
+        if floating is float:
             if sums != NULL:
                 pack_panels_sums_s(j1 - j0, kc, b + k0 * ldb + j0, ldb, panels, part_sums)
                 if part_sums.ids != NULL:
@@ -301,18 +249,18 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
             if floating is float:
                 copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
-                    slivers_times_panels_s(mc, kc, 0, kc, slivers, pan, kc * panel, full, full, 0, c + j0, ldc,
+                    slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
                                            init if k0 == 0 else NULL)
                 if full < npan:  # the last panel, narrower than a panel
-                    edge_panel_s(mc, kc, slivers, pan + full * kc * panel, j1 - j0 - full * panel,
+                    edge_panel_s(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             else:
                 copy_slivers_d(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
-                    slivers_times_panels_d(mc, kc, 0, kc, slivers, pan, kc * panel, full, full, 0, c + j0, ldc,
+                    slivers_times_panels_d(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
                                            init if k0 == 0 else NULL)
                 if full < npan:
-                    edge_panel_d(mc, kc, slivers, pan + full * kc * panel, j1 - j0 - full * panel,
+                    edge_panel_d(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             r0 = r0 + mc
         k0 = k0 + kc
@@ -320,7 +268,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
 
 cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                               const floating* b, Py_ssize_t ldb, const floating* bias, const row_sums* sums,
-                              int num_threads, long mark, const floating* b_panels=NULL) noexcept nogil:
+                              int num_threads, long mark) noexcept nogil:
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + panel - 1) // panel)
     cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
@@ -330,18 +278,18 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     if m == 0 or n == 0:
         return True
     for tid in range(nt):  # one block for every part, the calling thread's: workers' heaps give pages back
-        room = max(room, part_items(gemm_part(tid, nt, m, n, panel, b_panels != NULL),
-                                    GROUP_ROWS if floating is float else GROUP_ROWS_D, panel, b_panels != NULL))
+        room = max(room, part_items(gemm_part(tid, nt, m, n, panel), GROUP_ROWS if floating is float else GROUP_ROWS_D,
+                                    panel))
     room = (room + panel - 1) // panel * panel  # each part's panels start on a cache line, as the block does
     buf = <floating*>thread_scratch(PRODUCT_PACKING, nt * room * sizeof(floating))
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark, b_panels)
+        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark)
     else:
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
-            _packed_part(gemm_part(tid, nt, m, n, panel, b_panels != NULL), g, trans_a, trans_b, n, k, b, ldb, bias,
-                         buf + tid * room, sums, mark, b_panels)
+            _packed_part(gemm_part(tid, nt, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
+                         sums, mark)
     scratch_done(buf)
     return True
 
@@ -386,23 +334,6 @@ cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
     build has it (``packed_tiled_gemm``; float64 on its float64 kernels), ``microkernel`` allows it (the
     plan) and every side is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
     all_steps_gemm_sums(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, NULL, num_threads, mark, microkernel)
-
-
-cdef inline void all_steps_gemm_on_panels(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
-                                          const floating* b, Py_ssize_t ldb, const floating* b_panels, floating* c,
-                                          Py_ssize_t ldc, const floating* bias, int num_threads, long mark,
-                                          bint microkernel) noexcept nogil:
-    """``all_steps_gemm(False, False, ...)`` where B's panels were packed beforehand, once for all the threads
-    (``pack_b_panels``, NULL: not packed): the parts read them instead of each packing its own, and take rows
-    rather than columns, as only A's copies cost (``gemm_part``).  The same sums, so the same bits."""
-    cdef Stacked g
-    if b_panels == NULL or not packed_product(m, n, k, microkernel):
-        all_steps_gemm(False, False, m, n, k, a, lda, b, ldb, c, ldc, bias, num_threads, mark, microkernel)
-        return
-    g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
-    g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
-    if not _packed_gemm(&g, False, False, m, n, k, b, ldb, bias, <const row_sums*>NULL, num_threads, mark, b_panels):
-        tiled_gemm(False, False, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
 
 
 cdef inline bint weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,

@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""Whether values are NaN or Inf, tested on their bits: the checks of ``layout`` and the packing of the weights
-(``microkernel.pack_step_panels``, ``all_steps.pack_b_panels``) share it."""
+"""Whether values are NaN or Inf, tested on their bits: the checks of ``layout``, of the weights
+(``kernels.prepare_forward``) and of the step weights' packing (``microkernel.pack_step_panels``) share it."""
 from cython cimport floating
 from cython.parallel cimport prange
 

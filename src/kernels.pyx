@@ -24,9 +24,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_on_panels, all_steps_gemm_sums, b_panel_items,
-                        column_dot_sums, column_sums, gather_rows, pack_b_panels, packed_product, scatter_rows,
-                        weight_gradients)
+from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums, column_sums,
+                        gather_rows, packed_product, scatter_rows, weight_gradients)
 from finite cimport nonfinite_blocks
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
@@ -269,13 +268,14 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
 
 
 def prepare_forward(buf, plan, bint count):
-    """Internal: before ``forward``, the step weights into the micro-kernel's panels (``buf.panels``) and Wx into
-    the input product's (``buf.input_panels``, where that product runs on the micro-kernel), each once for all the
-    threads.  ``count``: the same passes test the values they copy for NaN or Inf (a weight not copied is tested
-    alone), so each weight is read once for its check and its packing.  Returns (Wx has one, Wh has one, blas):
-    the caller raises before ``forward`` runs, and pins BLAS at one thread for it where ``blas`` says that its
-    products call BLAS (on the micro-kernel they never do, unless its scratch cannot be allocated: the products
-    then fall back to BLAS tiles, correct but on a team of teams).  ``forward`` refuses panels not packed here."""
+    """Internal: before ``forward``, the step weights into the micro-kernel's panels (``buf.panels``), and with
+    ``count`` the weights' NaN/Inf check: Wh's in the pass that packs it (each task tests the panels it has just
+    written, still in its cache: Wh is read once for both), Wx's alone (each thread of the input product packs the
+    panels it reads itself, so there is no one pass to fold it into).  One call for both.  Returns (Wx has one, Wh
+    has one, blas): the caller raises before ``forward`` runs, and pins BLAS at one thread for it where ``blas``
+    says that its products call BLAS (on the micro-kernel they never do, unless its scratch cannot be allocated:
+    the products then fall back to BLAS tiles, correct but on a team of teams).  ``forward`` refuses panels that
+    were not packed here."""
     if buf.Wx.dtype == np.float32:
         return _prepare_forward[float](buf.Wx, buf, plan, count)
     return _prepare_forward[double](buf.Wx, buf, plan, count)
@@ -284,28 +284,24 @@ def prepare_forward(buf, plan, bint count):
 cdef tuple _prepare_forward(const floating[:, ::1] Wx, object buf, object plan, bint count):
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef Py_ssize_t D = Wx.shape[0], H = buf.Wh.shape[0], G = buf.Wh.shape[1], rows = buf.act.shape[0]
-    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D, bad_x = 0, bad_h = 0
+    cdef Py_ssize_t bad_x = 0, bad_h = 0
     cdef int num_threads = plan.num_threads, units = plan.units
     cdef const floating* Wh = <const floating*>_data(buf.Wh, ft)
     cdef floating* panels = <floating*>_data(buf.panels, ft)
-    cdef floating* input_panels = <floating*>_data(buf.input_panels, ft)
-    cdef bint input_on_microkernel = packed_product(rows, G, D, plan.microkernel_products)
-    cdef bint on_panels = input_panels != NULL and buf.x_tm is not None and input_on_microkernel
-    if buf.Wh.shape[0] != H or Wx.shape[1] != G or G % H != 0 or H == 0 or D == 0:
+    if buf.Wh.shape[0] != H or Wx.shape[1] != G or H == 0 or G % H != 0:
         raise ValueError("kernel buffers: Wx and Wh do not match (D, G) and (H, G)")
-    if (panels != NULL and buf.panels.size < G * H) or (on_panels and buf.input_panels.size < b_panel_items(G, D, panel)):
-        raise ValueError("kernel buffers: the panels' arrays are too small for the weights")
+    if panels != NULL and buf.panels.size < G * H:
+        raise ValueError("kernel buffers: the panels' array is too small for the step weights")
     with nogil:
         if panels != NULL:
             bad_h = pack_step_panels(True, Wh, panels, H, G // H, units, num_threads, count)
         elif count:
             bad_h = nonfinite_blocks(Wh, H * G, num_threads)
-        if on_panels:
-            bad_x = pack_b_panels(&Wx[0, 0], G, G, D, input_panels, num_threads, count)
-        elif count:
+        if count and D > 0:
             bad_x = nonfinite_blocks(&Wx[0, 0], D * G, num_threads)
     buf.weights_packed = True
-    return bad_x != 0, bad_h != 0, panels == NULL or (buf.x_tm is not None and not input_on_microkernel)
+    return (bad_x != 0, bad_h != 0,
+            panels == NULL or (buf.x_tm is not None and not packed_product(rows, G, D, plan.microkernel_products)))
 
 
 def forward(buf, plan):
@@ -331,14 +327,13 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef floating* blocked = <floating*>_data(buf.blocked, ft)
     cdef floating* act = <floating*>b.act
     cdef const floating* x_tm = <const floating*>_data(buf.x_tm, ft)
-    cdef const floating* input_panels = <const floating*>_data(buf.input_panels, ft)
     cdef const floating* table = <const floating*>_data(buf.table, ft)
     cdef const Py_ssize_t* tokens = <const Py_ssize_t*>_data(buf.tokens, cnp.NPY_INTP)
     cdef long mark = interrupt_mark()
     cdef SliverCache slivers
     if N == 0:
         return 0
-    if (b.panels != NULL or input_panels != NULL) and not buf.weights_packed:
+    if b.panels != NULL and not buf.weights_packed:
         raise ValueError("kernel buffers: the weights' panels were not packed (kernels.prepare_forward)")
     if x_tm == NULL and (table == NULL or tokens == NULL or buf.tokens.shape[0] != rows or buf.table.ndim != 2
                          or buf.table.shape[1] != G):
@@ -346,9 +341,9 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     with nogil:
         # The input projection of all steps at once: act = x @ Wx + bias (token input: a table row per step
         # row, copied as the steps run, ``gather_step_rows``; shared tiles a window at a time).
-        if x_tm != NULL:  # on Wx's panels where ``prepare_forward`` packed them
-            all_steps_gemm_on_panels(rows, G, D, x_tm, D, &Wx[0, 0], G, input_panels, act, G, bias_x, num_threads,
-                                     mark, microkernel)
+        if x_tm != NULL:
+            all_steps_gemm(False, False, rows, G, D, x_tm, D, &Wx[0, 0], G, act, G, bias_x, num_threads,
+                           mark, microkernel)
         if b.rh != NULL and not s.ring:  # r * h of ended sequences enters dWh's product
             _zero_past_running_rows(s, <floating*>b.rh, H)
         if blocked != NULL:  # (the micro-kernel's panels: packed by ``prepare_forward``)

@@ -164,11 +164,11 @@ WEIGHT_PATHS = [dict(step_weights="microkernel"), dict(step_weights="as_given"),
 @pytest.mark.parametrize("name", ["Wx", "Wh"])
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 def test_weights_are_checked_where_they_are_packed(cell, name, force, dtype):
-    """The plain cells test Wx and Wh in the passes that pack them (``kernels.prepare_forward``), or alone where
-    a path does not pack them: a NaN or an Inf anywhere, the last value and a k-block past the first included, is
-    a ValueError naming the weight on every path, before the kernel runs; with ``check_finite=False`` the call
-    runs."""
-    N, T, D, H = 8, 4, 300, 48  # 32 rows, D = 300: Wx's product on the micro-kernel, in two k-blocks
+    """The plain cells test Wh in the pass that packs it where the steps run on the micro-kernel, and Wx and Wh
+    alone elsewhere, all in one call (``kernels.prepare_forward``): a NaN or an Inf anywhere, the last value
+    included, is a ValueError naming the weight on every path, before the kernel runs; with
+    ``check_finite=False`` the call runs."""
+    N, T, D, H = 8, 4, 300, 48  # 32 rows: the products on the micro-kernel where the plan says so
     x, params, states, lengths, dhs, dfinals = _case(cell, dtype, N=N, T=T, D=D, H=H, seed=5)
     try:
         plan = StepPlan.choose(cell.gates, N, T, H, np.dtype(dtype), 2, D=D, **force)

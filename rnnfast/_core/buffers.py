@@ -120,8 +120,7 @@ class SequenceBuffers:
     table: Optional[np.ndarray] = None  # (V, G) token input: embedding @ Wx + bias_x, a row per token ...
     tokens: Optional[np.ndarray] = None  # (rows,) intp ... and each row's token (``time_major_ids``)
     panels: Optional[np.ndarray] = None  # micro-kernel panels of Wh (plan.step_weights == "microkernel")
-    input_panels: Optional[np.ndarray] = None  # forward: Wx's panels for the input product on the micro-kernel
-    weights_packed: bool = False  # forward: ``kernels.prepare_forward`` has filled the two above
+    weights_packed: bool = False  # forward: ``kernels.prepare_forward`` has filled ``panels``
     blocked: Optional[np.ndarray] = None  # the blocked copy of Wh (plan.step_weights == "blocked")
     WhT: Optional[np.ndarray] = None  # (G, H) backward, BLAS path and the whole-row-block paths (projection: (G, P))
     dhs: Optional[np.ndarray] = None  # (N, T, H)

@@ -14,7 +14,7 @@ from .buffers import (SequenceBuffers, Staircase, batch_major, checked_in_place,
                       state_history, time_major, time_major_ids, transposed)
 from .counter_rng import splitmix64
 from .dispatch import kernel_module
-from .plan import CONSTANTS, StepPlan
+from .plan import StepPlan
 from .products import matmul
 from .threads import configured_num_threads, single_threaded_blas
 from .training_passes import scatter_add_rows
@@ -188,10 +188,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
             buf.panels = ws.take((G * H,), dtype) if plan.step_weights == "microkernel" else None
             buf.blocked = (ws.take((-(-H // plan.units) * plan.units * G,), dtype) if plan.step_weights == "blocked"
                            else None)
-            if plan.microkernel_products and buf.x_tm is not None:  # Wx's panels, once for all the threads
-                panel = CONSTANTS["panel_width" if dtype == np.float32 else "panel_width_f64"]
-                buf.input_panels = ws.take((v.D * -(-G // panel) * panel,), dtype)
-            # Wx and Wh are checked in the passes that pack them (or alone where they are not packed)
+            # Wx and Wh are checked in one call, Wh in the pass that packs it (kernels.prepare_forward)
             *bad, blas = _kernels.prepare_forward(buf, plan, finite)
             for name, found in zip(("Wx", "Wh"), bad):
                 if found:
