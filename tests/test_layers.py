@@ -33,6 +33,21 @@ def test_time_layer_gradients(cls, backend, rng):
 
 
 @pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+def test_recurrent_gradients_start_on_a_cache_line(cls, rng):
+    """The arrays backward writes the weight gradients into (its ``out``) start on a cache line, as the
+    kernels' own outputs do: on NumPy's 16-byte boundary the products' stores straddle two lines."""
+    from rnnfast._core.workspace import ALIGN
+    layer = cls.init(64, 256, rng=rng, dtype=np.float32)
+    for p, g in zip(layer.params, layer.grads):
+        assert g.ctypes.data % ALIGN == 0
+        assert g.shape == p.shape and g.dtype == p.dtype and not g.any()
+    grads = [id(g) for g in layer.grads]
+    layer.forward(rng.standard_normal((2, 3, 64)).astype(np.float32))
+    layer.backward(np.ones((2, 3, 256), np.float32))
+    assert [id(g) for g in layer.grads] == grads and all(g.ctypes.data % ALIGN == 0 for g in layer.grads)
+
+
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
 def test_stateful_chunks_equal_whole_sequence(cls, rng):
     whole = cls.init(3, 5, rng=np.random.default_rng(0), dtype=np.float64)
     chunked = cls.init(3, 5, rng=np.random.default_rng(0), dtype=np.float64, stateful=True)
