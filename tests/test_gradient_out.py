@@ -6,6 +6,7 @@ import pytest
 
 import rnnfast
 from cells import CELLS, IMPLS
+from rnnfast._core import driver
 from rnnfast.layers import TimeLSTM
 
 
@@ -149,3 +150,26 @@ def test_a_layer_whose_buffer_the_kernels_cannot_write_gets_the_copy(rng):
     want = rnnfast.lstm_backward(dhs, cache)[2]
     assert layer.grads[1] is strided
     np.testing.assert_array_equal(strided, want)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+def test_out_off_a_cache_line_gets_the_same_bits(cell, rng):
+    """dWx and dWh of ``out`` arrays that start off a cache line are made in an aligned stand-in and copied in
+    (the products' stores would straddle lines): the same bits, in the caller's arrays."""
+    dtype = np.float32
+    x, params, lens, dhs = _problem(cell, rng, dtype, N=4, T=5, D=128, H=128)
+    _, _, cache = cell.forward(IMPLS["kernel"], x, params, None, lens)
+    backward = getattr(rnnfast, f"{cell.spec.name}_backward")
+    plain = backward(dhs, cache)
+    _, _, cache = cell.forward(IMPLS["kernel"], x, params, None, lens)
+    positions = _weight_positions(cell, len(plain))
+    out = []
+    for i in positions:
+        raw = np.full(plain[i].size + 16, np.nan, dtype)
+        start = 1 + (-raw.ctypes.data // raw.itemsize) % 16  # one value past a 64-byte boundary
+        out.append(raw[start:start + plain[i].size].reshape(plain[i].shape))
+    assert all(o.ctypes.data % 64 and o.nbytes >= driver.ALIGNED_OUT_MIN_BYTES for o in out[:2])  # dWx, dWh
+    got = backward(dhs, cache, out=out)
+    for j, i in enumerate(positions):
+        assert got[i] is out[j]
+        np.testing.assert_array_equal(got[i], plain[i])
