@@ -17,6 +17,9 @@ cdef extern from *:
 
 cdef enum:
     CHECK_BLOCK = 1 << 14  # values a thread checks at a time: 64 KiB of float32
+    # a team from this many blocks on (64K values, as the layout copies' ``buffers.PARALLEL_COPY_MIN``): below,
+    # starting it costs about what it saves
+    PARALLEL_CHECK_BLOCKS = 4
 
 
 cdef inline Py_ssize_t any_nonfinite(const floating* s, Py_ssize_t n) noexcept nogil:
@@ -38,8 +41,9 @@ cdef inline Py_ssize_t any_nonfinite(const floating* s, Py_ssize_t n) noexcept n
 
 cdef inline Py_ssize_t nonfinite_blocks(const floating* s, Py_ssize_t n, int num_threads) noexcept nogil:
     """The blocks of ``CHECK_BLOCK`` of the ``n`` values at ``s`` that hold a NaN or Inf, on up to ``num_threads``
-    threads: 0 means all finite."""
+    threads (one below ``PARALLEL_CHECK_BLOCKS``): 0 means all finite."""
     cdef Py_ssize_t blocks = (n + CHECK_BLOCK - 1) // CHECK_BLOCK, i, bad = 0
-    for i in prange(blocks, num_threads=team(blocks, num_threads), schedule="static"):
+    for i in prange(blocks, num_threads=team(blocks, num_threads) if blocks >= PARALLEL_CHECK_BLOCKS else 1,
+                    schedule="static"):
         bad += any_nonfinite(s + i * CHECK_BLOCK, min(<Py_ssize_t>CHECK_BLOCK, n - i * CHECK_BLOCK))
     return bad

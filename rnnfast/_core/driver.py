@@ -248,7 +248,7 @@ def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: s
     weights = [(D, G), (H, G), *[(G,)] * len(spec.bias_names)]
     outs = check_gradient_out(out, weights + ([(3 * H,)] if cache.peephole is not None else []), dtype, reads)
     # dWx and dWh are the C of products that add into them k-block after k-block: where an out array is off a
-    # cache line, each store straddles two lines (4-5% of the call), so the kernel writes a stand-in on one
+    # cache line, each store would straddle two lines, so the kernel writes a stand-in on one
     stand_ins = [None if o is None or o.ctypes.data % ALIGN == 0 or o.nbytes < ALIGNED_OUT_MIN_BYTES or folded
                  else kernel_outputs(N, dtype, o.shape)[0] for o in outs[:2]]
     dW = _gradient_arrays([o if s is None else s for o, s in zip(outs[:2], stand_ins)] + outs[2:len(weights)],

@@ -41,7 +41,7 @@ class TimeRecurrent:
         self.params = [Wx, Wh, *biases, *weights.values()]
         self._extra_names = list(weights)
         # on a cache line: the kernels' weight-gradient products write into these (``backward``'s out), and
-        # their stores straddle two lines on NumPy's 16-byte boundary (4-5% of a backward call)
+        # their stores would straddle two lines on NumPy's 16-byte boundary
         self.grads = [_aligned_zeros_like(p) for p in self.params]
         self.stateful = bool(stateful)
         self.backend = None if backend is None else _backend.check_backend(backend)
