@@ -288,7 +288,7 @@ cdef tuple _prepare_forward(const floating[:, ::1] Wx, object buf, object plan, 
     cdef int num_threads = plan.num_threads, units = plan.units
     cdef const floating* Wh = <const floating*>_data(buf.Wh, ft)
     cdef floating* panels = <floating*>_data(buf.panels, ft)
-    if buf.Wh.shape[0] != H or Wx.shape[1] != G or H == 0 or G % H != 0:
+    if Wx.shape[1] != G or H == 0 or G % H != 0:
         raise ValueError("kernel buffers: Wx and Wh do not match (D, G) and (H, G)")
     if panels != NULL and buf.panels.size < G * H:
         raise ValueError("kernel buffers: the panels' array is too small for the step weights")
