@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
             for (long g = 0; g < groups; g++) {
                 long m0 = g * RNNFAST_MC, mc = M - m0 < RNNFAST_MC ? M - m0 : RNNFAST_MC;
                 rnnfast_slivers_times_panels_s(mc, kb, 0, kb, slivers + g * RNNFAST_MC * kb, panels, kb * RNNFAST_NR,
-                                               npan, npan, 0, C + m0 * N, N, k == 0 ? init : NULL);
+                                               npan, npan, 0, C + m0 * N, N, k == 0 ? init : NULL, 1);
             }
         double t = now() - t0;
         if (t < best)

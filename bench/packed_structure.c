@@ -29,7 +29,7 @@ static void product(const float *A, const float *B, float *C, long mc_max, long 
                 long mc = mc_max < S - i0 ? mc_max : S - i0;
                 rnnfast_copy_slivers_s(0, mc, KC, A + i0 * S + k0, S, slivers);
                 rnnfast_slivers_times_panels_s(mc, KC, 0, KC, slivers, panels, KC * RNNFAST_NR, nc / RNNFAST_NR,
-                                               nc / RNNFAST_NR, 0, C + i0 * S + j0, S, k0 == 0 ? zeros : NULL);
+                                               nc / RNNFAST_NR, 0, C + i0 * S + j0, S, k0 == 0 ? zeros : NULL, 1);
             }
         }
 }

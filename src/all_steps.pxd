@@ -118,6 +118,10 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
 # there (measured by side with bench/all_step_paths.py; figures in bench/RESULTS.md).
 cdef enum:
     PACKED_MIN_SIDE = 32
+    # From this size on (float32, four L2s of 2 MiB) C is far: every k-block finds its rows gone from cache, and the
+    # kernel asks for each sliver's rows of C a sliver ahead (``packed_gemm.h``, ``c_ahead``).  Below it the
+    # requests gained nothing and cost the N = 32 training calls 1-2% (bench/RESULTS.md, stop 52).
+    FAR_C_BYTES = 8 << 20
 
 
 cdef inline bint packed_product(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint microkernel) noexcept nogil:
@@ -194,13 +198,13 @@ cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssi
 
 cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
                               const floating* b, Py_ssize_t ldb, const floating* bias, floating* slivers,
-                              const row_sums* sums, long mark) noexcept nogil:
+                              const row_sums* sums, bint c_far, long mark) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
     read before it is written).  ``slivers``: ``part_items`` of its dtype.  ``sums`` (float32, op(B) = B
     only): the parts of the first row part add their columns of B's rows as they pack them, k-block after
-    k-block."""
+    k-block.  ``c_far``: C is at least FAR_C_BYTES (float32: its rows are asked for a sliver ahead)."""
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * panel, j1 = min(n, q.p1 * panel)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * panel else npan - 1
@@ -250,7 +254,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
                 copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
                     slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
-                                           init if k0 == 0 else NULL)
+                                           init if k0 == 0 else NULL, c_far)
                 if full < npan:  # the last panel, narrower than a panel
                     edge_panel_s(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
@@ -273,6 +277,7 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     cdef Py_ssize_t most = ((m + SLIVER - 1) // SLIVER) * ((n + panel - 1) // panel)
     cdef int nt = <int>min(<Py_ssize_t>max(num_threads, 1), most)
     cdef Py_ssize_t room = 0
+    cdef bint c_far = m * n * <Py_ssize_t>sizeof(floating) >= FAR_C_BYTES
     cdef int tid
     cdef floating* buf
     if m == 0 or n == 0:
@@ -285,11 +290,11 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, mark)
+        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, c_far, mark)
     else:
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
             _packed_part(gemm_part(tid, nt, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
-                         sums, mark)
+                         sums, c_far, mark)
     scratch_done(buf)
     return True
 

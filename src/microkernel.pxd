@@ -30,7 +30,7 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  const float* panels, Py_ssize_t panel_stride,
                                                                  Py_ssize_t npanels, Py_ssize_t per_group,
                                                                  Py_ssize_t group_stride, float* c, Py_ssize_t ldc,
-                                                                 const float* init)
+                                                                 const float* init, int c_ahead)
     int select_wide_kernel "rnnfast_select_wide_kernel"(int on)  # AVX-512 pairs of panels; returns if on
     int select_sliver_rows "rnnfast_select_sliver_rows"(int rows)  # 6 or 12 (with the AVX-512 kernel); in use
     int KBLOCK "RNNFAST_KC"  # depth of one k-block

@@ -537,6 +537,22 @@ static inline int rnnfast_select_sliver_rows(int rows)
 }
 
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
+/* The C rows of the sliver after this one (rows r0 .. r0+rows of both panels' columns), into L2 while this
+ * sliver's kernel runs.  C's rows lie ldc apart (a page or more from 1024 columns on), so no hardware prefetcher
+ * follows them; where C outgrows L2 (the all-step products from a few thousand rows on), the kernel's own
+ * early requests for its rows (``RNNFAST_UK2_C_START``) then wait on memory.  Asked for a sliver ahead, they come
+ * from L2 instead.  Only where the caller says C is far (``c_ahead``): in a step's product, with its few slivers,
+ * the same requests made the call slower (bench/RESULTS.md, stop 52).  12-row slivers only, as the kernel's own
+ * requests. */
+RNNFAST_TARGET_AVX512 static inline void rnnfast_prefetch_c_rows(const float *c0, const float *c1, ptrdiff_t ldc,
+                                                                 int rows)
+{
+    for (int r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c0 + r * ldc), _MM_HINT_T1);
+        _mm_prefetch((const char *)(c1 + r * ldc), _MM_HINT_T1);
+    }
+}
+
 /* ``rnnfast_slivers_times_panels_s`` on the AVX-512 kernel, one function per sliver height MS: panels p and
  * p+1 together, a last odd panel on the 6 x 16 kernel.  The next two panels are asked for as the single-panel
  * loop asks for one. */
@@ -544,7 +560,7 @@ static inline int rnnfast_select_sliver_rows(int rows)
 RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs##MS##_s(                                      \
     ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K, const float *slivers, const float *panels,             \
     ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group, ptrdiff_t group_stride, float *c,             \
-    ptrdiff_t ldc, const float *init)                                                                             \
+    ptrdiff_t ldc, const float *init, int c_ahead)                                                                \
 {                                                                                                                 \
     ptrdiff_t nslivers = rnnfast_sliver_count(mc);                                                                \
     for (ptrdiff_t p = 0; p < npanels; p += 2) {                                                                  \
@@ -566,6 +582,10 @@ RNNFAST_TARGET_AVX512 static void rnnfast_slivers_times_panel_pairs##MS##_s(    
             ptrdiff_t r0 = rnnfast_sliver_start(mc, i);                                                           \
             int mr = rnnfast_sliver_rows(mc, i);                                                                  \
             rnnfast_ahead ahead = rnnfast_sliver_ahead(next0, next1, kc, nslivers, i);                            \
+            if ((MS) == RNNFAST_MR_MAX && c_ahead && pair && i + 1 < nslivers) {                                  \
+                ptrdiff_t r1 = rnnfast_sliver_start(mc, i + 1);                                                   \
+                rnnfast_prefetch_c_rows(c0 + r1 * ldc, c1 + r1 * ldc, ldc, rnnfast_sliver_rows(mc, i + 1));     \
+            }                                                                                                     \
             if (pair)                                                                                             \
                 rnnfast_ukernel2_s_any##MS(mr, kc, slivers + i * MS * kc, b0, b1, c0 + r0 * ldc, c1 + r0 * ldc,   \
                                            ldc, init0, init1, ahead);                                             \
@@ -579,23 +599,27 @@ RNNFAST_PANEL_PAIRS(12)
 #endif
 
 /* C[0:mc, panel columns] += the slivers of one k-block (rows k0 .. k0+kc of the panels); with ``init``
- * (one value per panel column, panels in order: per_group = npanels), C = init + the sums instead. */
+ * (one value per panel column, panels in order: per_group = npanels), C = init + the sums instead.
+ * ``c_ahead``: C is far (beyond L2, the all-step products): each sliver's C rows are asked for a sliver
+ * ahead (``rnnfast_prefetch_c_rows``).  A prefetch changes no value. */
 static inline void rnnfast_slivers_times_panels_s(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t k0, ptrdiff_t K,
                                                   const float *slivers, const float *panels,
                                                   ptrdiff_t panel_stride, ptrdiff_t npanels, ptrdiff_t per_group,
                                                   ptrdiff_t group_stride, float *c, ptrdiff_t ldc,
-                                                  const float *init)
+                                                  const float *init, int c_ahead)
 {
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
     if (rnnfast_use_avx512 && npanels > 1) {
         if (rnnfast_mr == RNNFAST_MR_MAX)
             rnnfast_slivers_times_panel_pairs12_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                                  group_stride, c, ldc, init);
+                                                  group_stride, c, ldc, init, c_ahead);
         else
             rnnfast_slivers_times_panel_pairs6_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                                 group_stride, c, ldc, init);
+                                                 group_stride, c, ldc, init, c_ahead);
         return;
     }
+#else
+    (void)c_ahead;
 #endif
     ptrdiff_t nslivers = rnnfast_sliver_count(mc);
     for (ptrdiff_t p = 0; p < npanels; p++) {
@@ -635,7 +659,7 @@ static inline void rnnfast_packed_gemm_s(ptrdiff_t m, ptrdiff_t K, const float *
             ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
             rnnfast_copy_slivers_s(0, mc, kc, a + m0 * lda + k0, lda, slivers);
             rnnfast_slivers_times_panels_s(mc, kc, k0, K, slivers, panels, panel_stride, npanels, per_group,
-                                           group_stride, c + m0 * ldc, ldc, NULL);
+                                           group_stride, c + m0 * ldc, ldc, NULL, 0);
         }
     }
 }
@@ -669,7 +693,7 @@ static inline void rnnfast_packed_gemm_slivers_s(ptrdiff_t m, ptrdiff_t K, const
     for (ptrdiff_t k0 = 0; k0 < K; k0 += RNNFAST_KC) {
         ptrdiff_t kc = K - k0 < RNNFAST_KC ? K - k0 : RNNFAST_KC;
         rnnfast_slivers_times_panels_s(m, kc, k0, K, slivers + k0 * m6, panels, panel_stride, npanels, per_group,
-                                       group_stride, c, ldc, NULL);
+                                       group_stride, c, ldc, NULL, 0);
     }
 }
 
