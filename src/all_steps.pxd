@@ -204,7 +204,8 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
     read before it is written).  ``slivers``: ``part_items`` of its dtype.  ``sums`` (float32, op(B) = B
     only): the parts of the first row part add their columns of B's rows as they pack them, k-block after
-    k-block.  ``c_far``: C is at least FAR_C_BYTES (float32: its rows are asked for a sliver ahead)."""
+    k-block.  ``c_far``: C is at least FAR_C_BYTES (float32: its rows are asked for a sliver ahead; float64 ran no
+    faster with it)."""
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * panel, j1 = min(n, q.p1 * panel)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * panel else npan - 1
