@@ -9,9 +9,9 @@ For each size ``N,T,H`` (D = H) the three products over all steps that a trainin
 (x transposed, D x N*T, by N*T x 4H).  The steps' own products are left out: rnnfast packs a call's step weights
 once, which ``products.matmul`` (packing B on every call) does not show.  Each round times every library once on
 each shape (hot caches, outputs written in place, calls for at least 50 ms), alternating, with a pause between
-libraries so that the last one's OpenMP team has gone to sleep (PyTorch's and rnnfast's teams spin a while after
-each call and would take a core from the next); medians over the rounds, in GF/s.  A target that needs more than the fastest of these for a whole LSTM call cannot be met on the machine:
-``bench/speedup_bound.py`` draws that line.  What it measured: ``bench/RESULTS.md``.
+libraries (``PAUSE``) so that the last one's threads have stopped spinning and do not take a core from the next;
+medians over the rounds, in GF/s.  A target that needs more than the fastest of these for a whole LSTM call cannot
+be met on the machine: ``bench/speedup_bound.py`` draws that line.  What it measured: ``bench/RESULTS.md``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ PAUSE = 0.2  # seconds between libraries: OpenBLAS's workers spin for up to 2^28
 def timed(fn, flops: float, min_seconds: float = 0.05) -> float:
     """GF/s of ``fn`` over enough calls to take ``min_seconds``."""
     fn()
-    calls = max(1, int(min_seconds * 150e9 / flops))
+    calls = max(1, int(min_seconds * 150e9 / flops))  # at about one core's GEMM rate
     t0 = time.perf_counter()
     for _ in range(calls):
         fn()

@@ -24,19 +24,24 @@ from threadpoolctl import threadpool_limits
 SIZES = ["16,35,256", "32,35,256", "64,35,512", "128,35,512", "128,35,1024"]
 
 
+def best_gflops(fn, n: int, calls: int) -> float:
+    """GF/s of the best of ``calls`` calls of ``fn``, an n x n x n product."""
+    best = float("inf")
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
 def microkernel_gflops(threads: int, n: int = 2048, calls: int = 5) -> float:
     """The packed micro-kernel's square product, the best of ``calls``."""
     from rnnfast._core import products
 
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
-    best = float("inf")
     with threadpool_limits(1, user_api="blas"):
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            products.matmul(a, b, num_threads=threads)
-            best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+        return best_gflops(lambda: products.matmul(a, b, num_threads=threads), n, calls)
 
 
 def torch_mm_gflops(threads: int, n: int = 2048, calls: int = 5) -> float:
@@ -51,14 +56,9 @@ def torch_mm_gflops(threads: int, n: int = 2048, calls: int = 5) -> float:
         a, b = torch.randn(n, n), torch.randn(n, n)
         out = torch.empty(n, n)
         torch.mm(a, b, out=out)
-        best = float("inf")
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            torch.mm(a, b, out=out)
-            best = min(best, time.perf_counter() - t0)
+        return best_gflops(lambda: torch.mm(a, b, out=out), n, calls)
     finally:
         torch.set_num_threads(before)
-    return 2 * n ** 3 / best / 1e9
 
 
 def main(argv=None):

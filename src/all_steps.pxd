@@ -119,8 +119,8 @@ cdef inline void tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
 cdef enum:
     PACKED_MIN_SIDE = 32
     # From this size on (float32, four L2s of 2 MiB) C is far: every k-block finds its rows gone from cache, and the
-    # kernel asks for each sliver's rows of C a sliver ahead (``packed_gemm.h``, ``c_ahead``).  Below it the
-    # requests gained nothing and cost the N = 32 training calls 1-2% (bench/RESULTS.md, stop 52).
+    # kernel asks for each sliver's rows of C a sliver ahead (``packed_gemm.h``, ``c_ahead``).  Below it C's rows
+    # are still in L2 or L3 and the requests only made the N = 32 calls slower (bench/RESULTS.md, stop 52).
     FAR_C_BYTES = 8 << 20
 
 

@@ -24,8 +24,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from all_steps cimport (PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums, column_sums,
-                        gather_rows, packed_product, scatter_rows, weight_gradients)
+from all_steps cimport (FAR_C_BYTES, PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums,
+                        column_sums, gather_rows, packed_product, scatter_rows, weight_gradients)
 from finite cimport nonfinite_blocks
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
@@ -66,6 +66,7 @@ CONSTANTS = {
     "kblock": KBLOCK,                    # depth of a micro-kernel k-block
     "group_rows": GROUP_ROWS,            # rows of op(A) per group of a packed all-step product
     "microkernel_min_side": PACKED_MIN_SIDE,  # all-step products with a shorter side stay on BLAS
+    "far_c_bytes": FAR_C_BYTES,          # float32 all-step products with a C this large ask for its rows ahead
     "strip_bytes": STRIP_BYTES,          # width of a stepper's column strips
     "steps_per_window": STEPS_PER_WINDOW,
 }

@@ -18,6 +18,7 @@ from cells import CELLS, IMPLS, problem, rel_err, run
 
 CELL_IDS = [c.name for c in CELLS]
 MIN_SIDE = _dispatch.kernel_module("kernels").CONSTANTS["microkernel_min_side"]
+FAR_C_BYTES = _dispatch.kernel_module("kernels").CONSTANTS["far_c_bytes"]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,33 @@ def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng, 
     finally:
         funcs.use_wide_microkernel(_dispatch.active_isa() == "avx512")
         funcs.use_sliver_rows(_dispatch.sliver_rows())
+
+
+@pytest.mark.parametrize("wide", [True, False], ids=["avx512", "avx2"])
+def test_a_product_whose_c_is_far_makes_the_bits_of_its_row_blocks(funcs, rng, wide):
+    # From FAR_C_BYTES on, the float32 products ask for C's rows a sliver ahead (12-row slivers on the AVX-512
+    # kernel).  A request changes no value: the product of all rows is its row blocks' products (each under the
+    # size, so asked for as before), bit for bit, on any thread count, and matches NumPy in float64.
+    if wide and not _dispatch.avx512_available():
+        pytest.skip("no AVX-512 here")
+    m, n, k = 2101, 1040, 300  # a last sliver and panel of their own, two k-blocks; C 8.3 MiB
+    assert m * n * 4 >= FAR_C_BYTES > (m // 2 + 1) * n * 4
+    a, b = operands(rng, m, n, k, False, False)
+    bias = rng.standard_normal(n).astype(np.float32)
+    funcs.use_wide_microkernel(wide)
+    try:
+        if wide:
+            assert funcs.use_sliver_rows(12) == 12
+        whole = funcs.product(a, b, bias=bias, num_threads=2, path="packed")
+        np.testing.assert_array_equal(whole, funcs.product(a, b, bias=bias, num_threads=1, path="packed"))
+        for r0, r1 in [(0, m // 2), (m // 2, m)]:
+            np.testing.assert_array_equal(whole[r0:r1], funcs.product(a[r0:r1], b, bias=bias, num_threads=2,
+                                                                       path="packed"))
+    finally:
+        funcs.use_wide_microkernel(_dispatch.active_isa() == "avx512")
+        funcs.use_sliver_rows(_dispatch.sliver_rows())
+    scale = np.sqrt(k) * np.abs(a).max() * np.abs(b).max()
+    assert np.abs(whole - exact(a, b, False, False, bias)).max() <= 1e-6 * (scale + 1)
 
 
 @DTYPES
