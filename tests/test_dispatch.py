@@ -39,6 +39,37 @@ def test_config_reports_the_active_build():
     assert info["isa"] == expected
 
 
+def test_a_twin_the_cpu_cannot_run_is_never_imported():
+    """Asking which builds exist must not import a twin: its module initialisation runs its ISA's
+    instructions and, on a CPU without them, stops the process with SIGILL (`rnnfast bench` did so on an
+    AVX2-only CPU). Here the CPU is made to look like one with neither AVX2 nor AVX-512."""
+    code = """if 1:
+        import importlib.machinery, sys
+
+        class NoSimdConfig:  # loads rnnfast._core.config, then makes its CPU checks answer no
+            def find_spec(self, name, path, target=None):
+                if name != "rnnfast._core.config":
+                    return None
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                run = spec.loader.exec_module
+                def exec_module(module):
+                    run(module)
+                    for check in ("cpu_has_avx2_fma", "cpu_has_avx512f", "cpu_has_x86_64_v4"):
+                        setattr(module, check, lambda: False)
+                spec.loader.exec_module = exec_module
+                return spec
+
+        sys.meta_path.insert(0, NoSimdConfig())
+        import rnnfast
+        info = rnnfast.config_info()
+        twins = sorted(m for m in sys.modules if m.endswith(("_avx2", "_avx512")))
+        print(info["isa"], info["avx2_available"], info["avx512_twin"], twins)
+    """
+    done = _run(code, RNNFAST_ISA="auto")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["baseline", "False", "False", "[]"]
+
+
 @pytest.mark.skipif(not _dispatch.avx2_available(), reason="no AVX2 build or CPU here")
 def test_both_builds_compute_the_same_function():
     # Each build is tested against the reference in full (CI runs the kernel tests with

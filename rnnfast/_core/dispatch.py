@@ -22,6 +22,7 @@ machine, not across those.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from types import ModuleType
 
@@ -41,16 +42,17 @@ def requested_isa() -> str:
 
 
 def _built(module: str) -> bool:
+    """True if the compiled module is installed. Found, never imported: a twin's module initialisation is
+    compiled for its ISA too, and would stop the process with SIGILL on a CPU without it."""
     try:
-        importlib.import_module(f"rnnfast._core.{module}")
+        return importlib.util.find_spec(f"rnnfast._core.{module}") is not None
     except ImportError:
         return False
-    return True
 
 
 def avx2_available() -> bool:
     """True if the AVX2 twins were built and this CPU can run them."""
-    return _built("kernels_avx2") and config.cpu_has_avx2_fma()
+    return config.cpu_has_avx2_fma() and _built("kernels_avx2")
 
 
 def avx512_available() -> bool:
@@ -62,7 +64,7 @@ def avx512_available() -> bool:
 
 def avx512_twin_available() -> bool:
     """True if the AVX-512 twins were built and this CPU can run them (x86-64-v4)."""
-    return _built("kernels_avx512") and config.cpu_has_x86_64_v4()
+    return config.cpu_has_x86_64_v4() and _built("kernels_avx512")
 
 
 def active_isa() -> str:
