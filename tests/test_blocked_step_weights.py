@@ -14,6 +14,8 @@ from rnnfast._core.plan import CONSTANTS, StepPlan
 from cells import CELLS, IMPLS, problem, rel_err, run
 
 CELL_IDS = [c.name for c in CELLS]
+# The BLAS path's rules beside OpenBLAS's small-matrix kernels, whatever this CPU's OpenBLAS runs (conftest)
+pytestmark = pytest.mark.usefixtures("small_matrix_blas")
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)

@@ -17,8 +17,9 @@ from rnnfast._core.plan import CONSTANTS, StepPlan
 from cells import CELLS, IMPLS, rel_err, run
 
 CELL_IDS = [c.name for c in CELLS]
-pytestmark = pytest.mark.skipif(not CONSTANTS["microkernel"],
-                                reason="this build/CPU has no micro-kernel (baseline ISA)")
+pytestmark = [pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build/CPU has no micro-kernel (baseline ISA)"),
+              # the plan's rules beside OpenBLAS's small-matrix kernels, whatever this CPU's OpenBLAS runs (conftest)
+              pytest.mark.usefixtures("small_matrix_blas")]
 
 
 DTYPES = [np.float32, np.float64]
@@ -114,6 +115,29 @@ def test_small_tiles_keep_the_blas_path():
     for dtype in DTYPES:
         assert StepPlan.choose(4, 1, 35, 1024, dtype).step_weights != "microkernel"
         assert StepPlan.choose(4, 8, 35, 1004, dtype).step_weights != "microkernel"  # not whole panels
+
+
+def test_without_small_matrix_kernels_the_float32_steps_take_the_microkernel(monkeypatch):
+    # OpenBLAS's Haswell and Zen cores pack every small product: there the micro-kernel ran every step faster
+    import rnnfast._core.plan as plan_module
+    monkeypatch.setattr(plan_module, "blas_has_small_matrix_path", lambda: False)
+    plan_module._chosen.cache_clear()
+    for gates, N, T, H, nt in [(1, 64, 35, 256, 1), (1, 32, 35, 256, 2), (3, 16, 35, 256, 2), (4, 8, 35, 512, 1),
+                               (4, 32, 35, 128, 2), (1, 32, 1, 16, 1), (4, 2, 256, 256, 1), (3, 1, 35, 1024, 2)]:
+        plan = StepPlan.choose(gates, N, T, H, np.float32, nt)
+        assert plan.step_weights == "microkernel", (gates, N, T, H, nt)
+        assert "no small-matrix kernels" in plan.why("step_weights") or N * 16 * H > 1_000_000
+    assert StepPlan.choose(4, 10, 5, 100, np.float32).step_weights != "microkernel"  # not whole panels
+    assert StepPlan.choose(4, 32, 35, 128, np.float64).step_weights != "microkernel"  # float64 keeps its rule
+
+
+def test_the_kernels_blas_is_asked_once_whether_it_has_small_matrix_kernels():
+    from rnnfast._core import threads
+    from threadpoolctl import threadpool_info
+    libs = [i for i in threadpool_info() if i.get("internal_api") == "openblas" and "scipy" in i["filepath"]]
+    expected = not libs or any(str(i.get("architecture")).lower() in threads.SMALL_MATRIX_CORES for i in libs)
+    assert threads.blas_has_small_matrix_path() == expected
+    assert threads.blas_has_small_matrix_path.cache_info().currsize == 1
 
 
 def test_float64_steps_take_the_microkernel_from_smaller_shapes():

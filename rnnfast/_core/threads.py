@@ -2,6 +2,7 @@
 and keeps BLAS single-threaded while the kernels run."""
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
@@ -220,6 +221,24 @@ def _blas_controllers():
         scipys = [c for c in libs if os.path.basename(os.path.dirname(c.filepath or "")).startswith("scipy")]
         _blas_libs = scipys or libs
     return _blas_libs
+
+
+# OpenBLAS's cores with its small-matrix ("direct") sgemm kernels, which multiply small products without packing
+# them (``kernel/x86_64/sgemm_direct_skylakex.c`` and the small-matrix kernels beside it build for these only).
+SMALL_MATRIX_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+
+
+@functools.lru_cache(maxsize=None)
+def blas_has_small_matrix_path() -> bool:
+    """False where the kernels' BLAS is OpenBLAS running a core without small-matrix kernels (Haswell's on AVX2-only
+    CPUs, Zen's): there every small step product goes through OpenBLAS's packing, and the plan moves the steps
+    to the micro-kernel.  True elsewhere, the libraries the plan's BLAS rules were measured on included."""
+    try:
+        libs = _blas_controllers()
+    except Exception:  # threadpoolctl failing must not break a kernel call
+        return True
+    openblas = [c for c in libs if c.internal_api == "openblas"]
+    return not openblas or any(str(c.architecture or "").lower() in SMALL_MATRIX_CORES for c in openblas)
 
 
 class _SingleThreadedBlas:
