@@ -85,8 +85,9 @@ def test_reference_equals_torch_autograd(rng):
 
 
 @pytest.mark.parametrize("ragged", [False, True])
-def test_bits_do_not_depend_on_threads_and_inference_gives_the_same_bits(ragged, rng):
-    x, params, states, lengths, dhs, dfinals = problem(rng, 37, 6, 16, 64, dtype=np.float32)
+@pytest.mark.parametrize("shape", [(37, 6, 16, 64), (32, 16, 16, 256)])  # the second: see test_projection.py
+def test_bits_do_not_depend_on_threads_and_inference_gives_the_same_bits(ragged, shape, rng):
+    x, params, states, lengths, dhs, dfinals = problem(rng, *shape, dtype=np.float32)
     lengths = lengths if ragged else None
     base = run(rnnfast, x, params, states, lengths, dhs, dfinals, num_threads=1)
     for nt in (2, 3):
