@@ -117,7 +117,7 @@ def test_small_tiles_keep_the_blas_path():
         assert StepPlan.choose(4, 8, 35, 1004, dtype).step_weights != "microkernel"  # not whole panels
 
 
-def test_without_small_matrix_kernels_the_float32_steps_take_the_microkernel(monkeypatch):
+def test_without_small_matrix_kernels_the_steps_take_the_microkernel(monkeypatch):
     # OpenBLAS's Haswell and Zen cores pack every small product: there the micro-kernel ran every step faster
     import rnnfast._core.plan as plan_module
     monkeypatch.setattr(plan_module, "blas_has_small_matrix_path", lambda: False)
@@ -127,8 +127,10 @@ def test_without_small_matrix_kernels_the_float32_steps_take_the_microkernel(mon
         plan = StepPlan.choose(gates, N, T, H, np.float32, nt)
         assert plan.step_weights == "microkernel", (gates, N, T, H, nt)
         assert "no small-matrix kernels" in plan.why("step_weights") or N * 16 * H > 1_000_000
-    assert StepPlan.choose(4, 10, 5, 100, np.float32).step_weights != "microkernel"  # not whole panels
-    assert StepPlan.choose(4, 32, 35, 128, np.float64).step_weights != "microkernel"  # float64 keeps its rule
+    assert StepPlan.choose(4, 32, 35, 128, np.float64).step_weights == "microkernel"  # float64 too
+    assert StepPlan.choose(1, 8, 35, 24, np.float64).step_weights == "microkernel"  # 8-column float64 panels
+    for dtype in DTYPES:
+        assert StepPlan.choose(4, 10, 5, 100, dtype).step_weights != "microkernel"  # not whole panels
 
 
 def test_the_kernels_blas_is_asked_once_whether_it_has_small_matrix_kernels():

@@ -53,8 +53,8 @@ barrier after each; ``serial``, when one thread runs, or a step has too little w
 of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM and GRU at H = 256-512
 from N = 32 on (the LSTM from N = 16) in calls of N * T >= 512 rows, where the small path's 16 x 64 tiles become
 16 x 256 (each tile copies its rows into slivers once per step, so fewer and wider tiles copy less), and on cores
-with two 512-bit FMA units for the RNN at H = 512 too; in float32, every step whose panels fit where SciPy's
-OpenBLAS has no small-matrix kernels (AVX2-only CPUs).  float64 takes its own kernels (``packed_gemm_f64.h``) by
+with two 512-bit FMA units for the RNN at H = 512 too; every step whose panels fit where SciPy's OpenBLAS has no
+small-matrix kernels (AVX2-only CPUs).  float64 takes its own kernels (``packed_gemm_f64.h``) by
 the same rule, and from N = 8, N * T = 256 and H = 256 on (``FLOAT64_MICROKERNEL_*``): on every such shape measured
 they ran faster than OpenBLAS's dgemm tiles (bench/RESULTS.md, stop 47);
 ``blocked``: the
@@ -106,8 +106,9 @@ MICROKERNEL_MIN_H = 256
 MICROKERNEL_MAX_H = 512
 # The rules above were measured beside OpenBLAS's small-matrix kernels, which only its SkylakeX-class cores have.
 # On its other cores (Haswell's and Zen's, on CPUs without AVX-512: ``threads.blas_has_small_matrix_path``) a
-# step's small products are packed on every call, and the float32 steps take the micro-kernel wherever its panels
-# fit, at any N, T and H (``packing_blas``): there it ran every shape tried faster (bench/RESULTS.md, stop 53).
+# step's small products are packed on every call, and the steps (float32 and float64) take the micro-kernel
+# wherever its panels fit, at any N, T and H (``packing_blas``): there it ran every shape tried faster or level
+# (bench/RESULTS.md, stop 53).
 MICROKERNEL_MIN_GATES = 3
 # On cores with two 512-bit FMA units (Intel's AVX-512 cores, whose micro-kernel runs 12-row slivers:
 # ``dispatch.sliver_rows``) the RNN's steps at H = 512 ran faster on the micro-kernel too, at N = 64 and 128, on
@@ -282,7 +283,7 @@ class StepPlan:
         min_n = MICROKERNEL_MIN_N_LSTM if gates == 4 else MICROKERNEL_MIN_N
         wide_batch = (N >= min_n and N * T >= MICROKERNEL_MIN_ROWS and MICROKERNEL_MIN_H <= H <= MICROKERNEL_MAX_H
                       and (gates >= MICROKERNEL_MIN_GATES or TWO_FMA_UNITS and H >= MICROKERNEL_MIN_H_FEW_GATES))
-        packing_blas = dtype == np.float32 and not blas_has_small_matrix_path()
+        packing_blas = not blas_has_small_matrix_path()
         float64_batch = (dtype == np.float64 and N >= FLOAT64_MICROKERNEL_MIN_N
                          and N * T >= FLOAT64_MICROKERNEL_MIN_ROWS and H >= FLOAT64_MICROKERNEL_MIN_H)
         step_weights = force.get("step_weights")
