@@ -41,8 +41,8 @@ def _paths(gates, N, T, H, nt, need_grad, dtype=np.float32):
     if dtype == np.float32:  # the micro-kernel's two forms
         paths["default-avx2"] = (base, False)
     if base.step_weights == "microkernel":
-        blas = blas_step_weights(gates, T, H, step_tiling(N, H)[1], 4)
-        paths["blas"] = (StepPlan.choose(gates, N, T, H, np.float32, nt, step_weights=blas), True)
+        blas = blas_step_weights(gates, T, H, step_tiling(N, H)[1], np.dtype(dtype).itemsize)
+        paths["blas"] = (StepPlan.choose(gates, N, T, H, dtype, nt, step_weights=blas), True)
     elif (base.rows, base.units) != step_tiling(N, H):
         rows, units = step_tiling(N, H)
         paths["shape-tiles"] = (StepPlan.choose(gates, N, T, H, dtype, nt, rows=rows, units=units), True)

@@ -126,7 +126,7 @@ def test_without_small_matrix_kernels_the_steps_take_the_microkernel(monkeypatch
                                (4, 32, 35, 128, 2), (1, 32, 1, 16, 1), (4, 2, 256, 256, 1), (3, 1, 35, 1024, 2)]:
         plan = StepPlan.choose(gates, N, T, H, np.float32, nt)
         assert plan.step_weights == "microkernel", (gates, N, T, H, nt)
-        assert "no small-matrix kernels" in plan.why("step_weights") or N * 16 * H > 1_000_000
+        assert "no small-matrix kernels" in plan.why("step_weights"), (gates, N, T, H, nt)
     assert StepPlan.choose(4, 32, 35, 128, np.float64).step_weights == "microkernel"  # float64 too
     assert StepPlan.choose(1, 8, 35, 24, np.float64).step_weights == "microkernel"  # 8-column float64 panels
     for dtype in DTYPES:
