@@ -75,6 +75,18 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         RNNFAST_AHEAD_LINES                                                 \
     }
 
+/* The AVX2 kernels' k loops, eight k a pass.  Each k issues 20 instructions for its 12 FMAs, and the loop's own
+ * counting and the ahead lines' countdown added 5-7 more; one pass over eight k shares the counting.  On a core
+ * of its own the FMAs bound the loop either way (level, within 1%), but where another thread shares the core (an
+ * SMT sibling: a cloud vCPU beside another tenant's) the two share the instruction dispatch, and the product of a
+ * step's shape lost 1.44-1.60x of its time in those spells rolled and 1.24-1.32x unrolled
+ * (bench/RESULTS.md, stop 54).  The same FMAs in the same order: the bits do not change. */
+#if defined(__GNUC__)
+#define RNNFAST_UNROLL_K _Pragma("GCC unroll 8")
+#else
+#define RNNFAST_UNROLL_K
+#endif
+
 /* C[0:mr, 0:16] += A[0:mr, 0:kc] @ B[0:kc, 0:16], one function per mr = 1..6 and sliver height ms = 6 or 12
  * (``rnnfast_mr``; A's rows at k are a[ms * k + r]); where ``init`` is not
  * NULL, C[r, 0:16] = init[0:16] + the sums instead (a product's first k-block: its bias, or zeros), the
@@ -126,6 +138,7 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
         RNNFAST_ROWS##MR(RNNFAST_UK_DECL)                                   \
         RNNFAST_ROWS##MR(RNNFAST_UK_PREFETCH_C)                             \
         RNNFAST_AHEAD_START                                                 \
+        RNNFAST_UNROLL_K                                                    \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m256 b0 = _mm256_loadu_ps(b + 16 * k);                        \
             __m256 b1 = _mm256_loadu_ps(b + 16 * k + 8);                    \

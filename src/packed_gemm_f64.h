@@ -60,6 +60,7 @@ static inline rnnfast_ahead rnnfast_sliver_ahead_d(const double *next0, const do
         RNNFAST_ROWS##MR(RNNFAST_UKD_DECL)                                  \
         RNNFAST_ROWS##MR(RNNFAST_UKD_PREFETCH_C)                            \
         RNNFAST_AHEAD_START                                                 \
+        RNNFAST_UNROLL_K /* as the float32 kernel's (packed_gemm.h) */      \
         for (ptrdiff_t k = 0; k < kc; k++) {                                \
             __m256d b0 = _mm256_loadu_pd(b + 8 * k);                        \
             __m256d b1 = _mm256_loadu_pd(b + 8 * k + 4);                    \

@@ -8,7 +8,7 @@ import pytest
 
 from rnnfast.benchmarks import backends, report, run, streaming
 from rnnfast.benchmarks.cases import Case, flops, make_inputs, parse_size
-from rnnfast.benchmarks.timing import pinned_threads, time_side_by_side
+from rnnfast.benchmarks.timing import pair_ratios, pinned_threads, time_in_pairs, time_side_by_side
 from rnnfast.cli import main
 
 TINY = dict(blocks=1, block_seconds=0.001, settle_seconds=0.0)
@@ -84,6 +84,22 @@ def test_blocks_alternate_and_every_call_is_timed():
     times = time_side_by_side(fns, blocks=3, block_seconds=1e-9)
     assert [len(times["a"]), len(times["b"])] == [3, 3]
     assert calls[4:] == ["a", "b", "b", "a", "a", "b"]  # after 2 warm-up calls each
+
+
+def test_pairs_alternate_their_order_and_time_every_call():
+    calls = []
+    a, b = time_in_pairs(lambda: calls.append("a"), lambda: calls.append("b"), 3)
+    assert (a.size, b.size) == (3, 3) and (a >= 0).all() and (b >= 0).all()
+    assert calls[4:] == ["a", "b", "b", "a", "a", "b"]  # after 2 warm-up pairs
+
+
+def test_pair_ratios_split_the_quiet_and_the_busy_spells():
+    # theirs: 1 s in quiet spells, 2 s in busy ones; ours: 0.8 s quiet (they / we = 1.25), 2.5 s busy (0.8)
+    theirs = np.array([1.0, 2.0, 1.0, 1.5, 2.0, 1.0, 1.5, 2.0, 1.5])
+    ours = np.where(theirs == 1.0, 0.8, np.where(theirs == 2.0, 2.5, 1.5))
+    r = pair_ratios(ours, theirs)
+    assert r["quiet"] == pytest.approx(1.25) and r["busy"] == pytest.approx(0.8) and r["pairs"] == pytest.approx(1.0)
+    assert r["medians"] == pytest.approx(1.0)
 
 
 def test_pinned_threads_restores_every_pool():

@@ -8,6 +8,8 @@
   library's BLAS/OpenMP worker threads stop spinning before the next one runs.
 - Report: the median of every timed call (and the minimum).
 - Threads: every library pinned to the same count (``pinned_threads``).
+- Pairs (``time_in_pairs``, ``bench/paired_calls.py``): two libraries call by call, and their ratio in the
+  machine's quiet and busy spells apart (``pair_ratios``).
 """
 from __future__ import annotations
 
@@ -57,6 +59,33 @@ def time_side_by_side(fns: Dict[str, Callable[[], object]], *, blocks: int = 3, 
             if settle_seconds:
                 time.sleep(settle_seconds)
     return times
+
+
+def time_in_pairs(first: Callable[[], object], second: Callable[[], object], calls: int):
+    """Seconds of each of ``calls`` pairs of calls, the order flipped every pair (after two warm-up pairs): each pair
+    meets the machine in the same spell, however short (``pair_ratios``)."""
+    for _ in range(2):
+        first(), second()
+    a: List[float] = []
+    b: List[float] = []
+    for i in range(calls):
+        for fn, times in ((first, a), (second, b)) if i % 2 == 0 else ((second, b), (first, a)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return np.array(a), np.array(b)
+
+
+def pair_ratios(ours, theirs) -> dict:
+    """``theirs / ours`` from paired times (``time_in_pairs``): of the medians; the median of the pairs' ratios; and
+    that median over the third of the pairs where ``theirs`` ran fastest (the machine quiet) and over the third where
+    it ran slowest (busy).  On a shared machine the two can differ: where another tenant's work shares a core, one
+    library's kernels may lose more of their speed than the other's (bench/RESULTS.md, stop 54)."""
+    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+    ratio = theirs / ours
+    quiet, busy = np.quantile(theirs, [1 / 3, 2 / 3])
+    return {"medians": float(np.median(theirs) / np.median(ours)), "pairs": float(np.median(ratio)),
+            "quiet": float(np.median(ratio[theirs <= quiet])), "busy": float(np.median(ratio[theirs >= busy]))}
 
 
 def summary(seconds: List[float]) -> dict:

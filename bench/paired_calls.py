@@ -1,0 +1,54 @@
+"""rnnfast against PyTorch call by call, and the ratio in the machine's quiet and busy spells apart.
+
+    python bench/paired_calls.py [--cells lstm] [--sizes 32,35,256 ...] [--threads 1 2] [--passes train forward]
+                                 [--calls 100]
+
+On a shared machine (a cloud VM whose cores' siblings run other tenants' work) the speed of the same code changes
+from second to second.  ``rnnfast bench`` alternates blocks of calls, which keeps both libraries in the same spells
+on average, but a spell that outlasts a block still lands on one of them.  Here the two libraries alternate call by
+call (which goes first flips every pair), so each pair of calls meets the same spell, and the pairs are split by
+PyTorch's time into thirds: the third where PyTorch ran fastest (the machine was quiet) and the third where it ran
+slowest (busy).  Prints per case: each library's median ms, the ratio of the medians (PyTorch / rnnfast, as
+``rnnfast bench``), the median of the pairs' ratios, and the median pair ratio in the quiet and in the busy third.
+What it measured: ``bench/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from rnnfast.benchmarks import backends
+from rnnfast.benchmarks.cases import Case, make_inputs, parse_size
+from rnnfast.benchmarks.timing import pair_ratios, pinned_threads, time_in_pairs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", nargs="+", default=["lstm"], choices=["lstm", "gru", "rnn"])
+    ap.add_argument("--sizes", nargs="+", default=["32,35,256"], help="N,T,H (D = H) or N,T,D,H")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--passes", nargs="+", default=["train", "forward"], choices=["train", "forward"])
+    ap.add_argument("--calls", type=int, default=100, help="pairs of calls per case")
+    args = ap.parse_args(argv)
+    print(f"{'case':34s} {'rnnfast ms':>10s} {'torch ms':>9s} {'medians':>8s} {'pairs':>6s} {'quiet':>6s} "
+          f"{'busy':>6s}")
+    for cell in args.cells:
+        for size in args.sizes:
+            N, T, D, H = parse_size(size)
+            for pas in args.passes:
+                for threads in args.threads:
+                    case = Case(cell=cell, pass_=pas, N=N, T=T, D=D, H=H, dtype="float32", threads=threads)
+                    inputs = make_inputs(case)
+                    with pinned_threads(threads):
+                        ours = backends.prepare("rnnfast", case, inputs)
+                        theirs = backends.prepare("torch", case, inputs)
+                        a, b = time_in_pairs(ours, theirs, args.calls)
+                    r = pair_ratios(a, b)
+                    print(f"{cell} {pas:7s} N={N} T={T} H={H} {threads} thr".ljust(34)
+                          + f" {np.median(a) * 1e3:10.2f} {np.median(b) * 1e3:9.2f} {r['medians']:8.2f}"
+                          + f" {r['pairs']:6.2f} {r['quiet']:6.2f} {r['busy']:6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
