@@ -10,11 +10,14 @@ call (which goes first flips every pair), so each pair of calls meets the same s
 PyTorch's time into thirds: the third where PyTorch ran fastest (the machine was quiet) and the third where it ran
 slowest (busy).  Prints per case: each library's median ms, the ratio of the medians (PyTorch / rnnfast, as
 ``rnnfast bench``), the median of the pairs' ratios, and the median pair ratio in the quiet and in the busy third.
+``--ragged``: batches with lengths (PyTorch's side packs them), and rnnfast's ragged batch paired with the same
+batch padded, the median of those pairs' time ratios.
 What it measured: ``bench/RESULTS.md``.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -30,24 +33,34 @@ def main(argv=None):
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--passes", nargs="+", default=["train", "forward"], choices=["train", "forward"])
     ap.add_argument("--calls", type=int, default=100, help="pairs of calls per case")
+    ap.add_argument("--ragged", action="store_true",
+                    help="lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence), and rnnfast's ragged "
+                         "batch paired with the same batch without lengths (the last column)")
     args = ap.parse_args(argv)
     print(f"{'case':34s} {'rnnfast ms':>10s} {'torch ms':>9s} {'medians':>8s} {'pairs':>6s} {'quiet':>6s} "
-          f"{'busy':>6s}")
+          f"{'busy':>6s}{'  ragged/padded' if args.ragged else ''}")
     for cell in args.cells:
         for size in args.sizes:
             N, T, D, H = parse_size(size)
             for pas in args.passes:
                 for threads in args.threads:
-                    case = Case(cell=cell, pass_=pas, N=N, T=T, D=D, H=H, dtype="float32", threads=threads)
+                    case = Case(cell=cell, pass_=pas, N=N, T=T, D=D, H=H, dtype="float32", threads=threads,
+                                ragged=args.ragged)
                     inputs = make_inputs(case)
+                    padded = ""
                     with pinned_threads(threads):
                         ours = backends.prepare("rnnfast", case, inputs)
                         theirs = backends.prepare("torch", case, inputs)
                         a, b = time_in_pairs(ours, theirs, args.calls)
+                        if args.ragged:
+                            full = dataclasses.replace(case, ragged=False)
+                            ragged, whole = time_in_pairs(ours, backends.prepare("rnnfast", full, make_inputs(full)),
+                                                          args.calls)
+                            padded = f" {np.median(ragged / whole):14.2f}"
                     r = pair_ratios(a, b)
                     print(f"{cell} {pas:7s} N={N} T={T} H={H} {threads} thr".ljust(34)
                           + f" {np.median(a) * 1e3:10.2f} {np.median(b) * 1e3:9.2f} {r['medians']:8.2f}"
-                          + f" {r['pairs']:6.2f} {r['quiet']:6.2f} {r['busy']:6.2f}", flush=True)
+                          + f" {r['pairs']:6.2f} {r['quiet']:6.2f} {r['busy']:6.2f}{padded}", flush=True)
 
 
 if __name__ == "__main__":
