@@ -102,6 +102,18 @@ def test_pair_ratios_split_the_quiet_and_the_busy_spells():
     assert r["medians"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda: time_in_pairs(print, print, 0), "calls must be a positive int; got 0"),
+    (lambda: time_in_pairs(print, print, 2.0), "calls must be a positive int; got 2.0"),
+    (lambda: pair_ratios([1.0, 2.0], [1.0]), r"got shapes \(2,\) and \(1,\)"),
+    (lambda: pair_ratios([], []), "equally long 1-D sequences of positive times"),
+    (lambda: pair_ratios([1.0, 0.0], [1.0, 1.0]), "positive times"),
+])
+def test_pairs_reject_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
 def test_pinned_threads_restores_every_pool():
     from threadpoolctl import threadpool_info
 

@@ -88,12 +88,26 @@ def test_a_forced_serial_plan_gives_the_same_bits(rng):
     Wx, Wh, b, Whr = params
     outs = []
     for schedule in ("serial", "owned_rows"):
-        # step_weights as the driver forces it for the projection (its BLAS row blocks from the shape alone)
-        plan = StepPlan.choose(4, 32, 5, 64, np.float32, 2, D=16, schedule=schedule, step_weights="as_given")
+        # as the driver plans the projection: whole row blocks on BLAS, from the shape alone
+        plan = StepPlan.choose(4, 32, 5, 64, np.float32, 2, D=16, schedule=schedule, whole_rows=True)
         hs, finals, cache = driver.sequence_forward(LSTM, x, Wx, Wh, [b], states, plan=plan, projection=Whr)
         outs.append([hs, *finals, *driver.sequence_backward(LSTM, dhs, cache, dfinals, "test")])
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_projection_is_planned_on_the_shapes_tiles_through_the_plan_cache(monkeypatch):
+    # whole row blocks on BLAS: weights as given, rows from the shape alone (not the micro-kernel's per-thread
+    # blocks), the tiny-call rule kept, and the plan made once per shape
+    import rnnfast._core.plan as plan_module
+    monkeypatch.setattr(plan_module, "blas_has_small_matrix_path", lambda: False)  # where steps take the micro-kernel
+    plan_module._chosen.cache_clear()
+    plans = [StepPlan.choose(4, 32, 16, 256, np.float32, nt, whole_rows=True) for nt in (1, 2, 2)]
+    assert all(p.step_weights == "as_given" and "whole row blocks" in p.why("step_weights") for p in plans)
+    assert plans[0].rows == plans[1].rows and plans[1] is plans[2]
+    assert StepPlan.choose(4, 32, 16, 256, np.float32, 2).step_weights == "microkernel"  # the plain LSTM's
+    assert StepPlan.choose(4, 2, 3, 16, np.float32, 2, whole_rows=True).num_threads == 1  # a tiny call: one thread
+    plan_module._chosen.cache_clear()
 
 
 def test_single_steps_match_the_reference(rng):

@@ -135,12 +135,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         raise ValueError("zoneout: not with peephole, projection or layer_norm (one LSTM variant at a time)")
     zoneout_key = None if zoneout_seed is None else int(splitmix64(np.array([zoneout_seed], np.uint64))[0])
     G = spec.gates * H
-    # The projection and layer-norm kernels run their step products on BLAS, a row block of ``plan.rows`` at a
-    # time, and BLAS's sums may change with a product's rows: their tiles must come from the shape alone, never
-    # from the thread count as the micro-kernel's may.
-    blas_rows = {"step_weights": "as_given"} if v.Whr is not None or layer_norm is not None else {}
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, threads, D=v.D, need_grad=need_grad,
-                                   ragged=v.mask is not None, **blas_rows)
+                                   ragged=v.mask is not None, whole_rows=v.Whr is not None or layer_norm is not None)
     cell, reset_after, relu = _flags(spec, option)
     steps = Staircase.make(v.lengths, N, T)
     biases = [np.ascontiguousarray(b) for b in v.biases]

@@ -244,10 +244,12 @@ class StepPlan:
 
     @classmethod
     def choose(cls, gates: int, N: int, T: int, H: int, dtype, num_threads=None, D=None, need_grad=True,
-               ragged=False, **force) -> "StepPlan":
+               ragged=False, whole_rows=False, **force) -> "StepPlan":
         """The plan for a call of a cell with ``gates`` gate blocks on ``(N, T, H)`` (input size ``D``,
         default H) in ``dtype``; ``need_grad``: a backward pass will follow on the same plan; ``ragged``:
-        the sequences have lengths, so the rows still running shrink as they end.
+        the sequences have lengths, so the rows still running shrink as they end; ``whole_rows``: the cell's
+        steps run whole row blocks of ``rows`` on BLAS (the projection and layer-norm LSTMs and GRU), whose sums
+        may change with a product's rows, so the weights stay as given and the tiles come from the shape alone.
 
         ``force`` names fields to take instead of the choice: ``rows``/``units`` (with each other),
         ``schedule``, ``step_weights`` (checked against what the build and shapes allow),
@@ -259,11 +261,12 @@ class StepPlan:
         nt = resolve_num_threads(num_threads)  # every call: it reads the environment
         if not force:  # a training loop repeats its shapes: the plan is made once per shape
             work = 2.0 * N * T * ((H if D is None else D) + H) * gates * H * (3 if need_grad else 1)
-            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt, work < MIN_PARALLEL_CALL_FLOPS, bool(ragged))
-        return cls._choose(gates, N, T, H, np.dtype(dtype), nt, force)
+            return _chosen(cls, gates, N, T, H, np.dtype(dtype), nt, work < MIN_PARALLEL_CALL_FLOPS, bool(ragged),
+                           bool(whole_rows))
+        return cls._choose(gates, N, T, H, np.dtype(dtype), nt, force, whole_rows=whole_rows)
 
     @classmethod
-    def _choose(cls, gates, N, T, H, dtype, nt, force, ragged=False) -> "StepPlan":
+    def _choose(cls, gates, N, T, H, dtype, nt, force, ragged=False, whole_rows=False) -> "StepPlan":
         reasons = []
         if "rows" in force or "units" in force:
             rows, units = int(force.get("rows", N)), int(force.get("units", H))
@@ -286,7 +289,7 @@ class StepPlan:
         packing_blas = not blas_has_small_matrix_path()
         float64_batch = (dtype == np.float64 and N >= FLOAT64_MICROKERNEL_MIN_N
                          and N * T >= FLOAT64_MICROKERNEL_MIN_ROWS and H >= FLOAT64_MICROKERNEL_MIN_H)
-        step_weights = force.get("step_weights")
+        step_weights = force.get("step_weights", "as_given" if whole_rows else None)
         itemsize = dtype.itemsize
         if step_weights is not None:
             if step_weights not in STEP_WEIGHTS:
@@ -297,7 +300,8 @@ class StepPlan:
                                  f"micro-kernel {'built' if CONSTANTS['microkernel'] else 'not built'}")
             if step_weights == "blocked" and units >= H:
                 raise ValueError(f"step_weights='blocked' needs more than one unit block; units={units}, H={H}")
-            reasons.append(("step_weights", "forced"))
+            reasons.append(("step_weights", "forced" if "step_weights" in force else
+                            "whole row blocks on BLAS: the weights as given, the tiles the shape's alone"))
         elif microkernel_fits and (rows * units * H > SMALL_GEMM_MACS or wide_batch or float64_batch or packing_blas):
             step_weights = "microkernel"
             small = rows * units * H <= SMALL_GEMM_MACS
@@ -397,9 +401,9 @@ class StepPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _chosen(cls, gates, N, T, H, dtype, nt, small, ragged) -> StepPlan:
+def _chosen(cls, gates, N, T, H, dtype, nt, small, ragged, whole_rows) -> StepPlan:
     if small and nt > 1:
-        plan = cls._choose(gates, N, T, H, dtype, 1, {})
+        plan = cls._choose(gates, N, T, H, dtype, 1, {}, whole_rows=whole_rows)
         return plan.replace(reasons=plan.reasons + (("num_threads", f"under {MIN_PARALLEL_CALL_FLOPS:.0e} flops a "
                                                                        "training step: one thread"),))
-    return cls._choose(gates, N, T, H, dtype, nt, {}, ragged)
+    return cls._choose(gates, N, T, H, dtype, nt, {}, ragged, whole_rows)

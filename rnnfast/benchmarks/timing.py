@@ -64,6 +64,8 @@ def time_side_by_side(fns: Dict[str, Callable[[], object]], *, blocks: int = 3, 
 def time_in_pairs(first: Callable[[], object], second: Callable[[], object], calls: int):
     """Seconds of each of ``calls`` pairs of calls, the order flipped every pair (after two warm-up pairs): each pair
     meets the machine in the same spell, however short (``pair_ratios``)."""
+    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
+        raise ValueError(f"calls must be a positive int; got {calls!r}")
     for _ in range(2):
         first(), second()
     a: List[float] = []
@@ -82,6 +84,9 @@ def pair_ratios(ours, theirs) -> dict:
     it ran slowest (busy).  On a shared machine the two can differ: where another tenant's work shares a core, one
     library's kernels may lose more of their speed than the other's (bench/RESULTS.md, stop 54)."""
     ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+    if ours.ndim != 1 or ours.shape != theirs.shape or ours.size == 0 or not (ours > 0).all() or not (theirs > 0).all():
+        raise ValueError(f"ours and theirs: expected two equally long 1-D sequences of positive times; got shapes "
+                         f"{ours.shape} and {theirs.shape}")
     ratio = theirs / ours
     quiet, busy = np.quantile(theirs, [1 / 3, 2 / 3])
     return {"medians": float(np.median(theirs) / np.median(ours)), "pairs": float(np.median(ratio)),

@@ -207,7 +207,7 @@ def _backward_impl(cell: str, dhs: Tensor, dhT: Tensor, dcT: Tensor, x_tm: Tenso
     nt = _threads(num_threads)
     Wx, Wh = _kernel_weights(w_ih, nt), _kernel_weights(w_hh, nt)
     plan = StepPlan.choose(spec.gates, N, T, H, np.float32 if dhs.dtype == torch.float32 else np.float64, nt,
-                           D=Wx.shape[0], ragged=steps.order is not None)
+                           D=Wx.shape[0], ragged=steps.order is not None, whole_rows=w_hr is not None or ln is not None)
     cache = driver.SequenceCache(spec, _option(cell, option), x_tm.detach().numpy(), Wx, Wh,
                                  hst.detach().numpy(), _np(cst), act.detach().numpy(),
                                  _np(hg), _np(rh), steps, padding_mask(N, T, lengths_np), plan,
