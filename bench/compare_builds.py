@@ -5,7 +5,8 @@ machine noise.
     git worktree add /tmp/base HEAD~1 && (cd /tmp/base && python setup.py build_ext --inplace)
     python bench/compare_builds.py /tmp/base . --cases "lstm 32 35 256 2" "gru 64 35 512 2" [--dtype float64]
 
-Each case is "cell N T H threads" (D = H; float32 unless ``--dtype`` says float64).  ``--pairs P``: instead of
+Each case is "cell N T H threads" (D = H; float32 unless ``--dtype`` says float64; ``--ragged``: with lengths
+uniform in [T/4, T], as ``rnnfast bench --ragged``).  ``--pairs P``: instead of
 rounds, one long-lived process per build, the two timing one call each in turn, P calls each (prints the ratio
 of the medians and the median of the pairs' ratios).  A build is a directory holding the ``rnnfast`` package
 (with ``rnnfast.benchmarks``) and its compiled modules: a source checkout after ``build_ext --inplace``.
@@ -27,7 +28,7 @@ import sys
 from rnnfast.benchmarks import backends, timing
 from rnnfast.benchmarks.cases import Case, make_inputs
 cell, (N, T, H, threads), pass_, dtype = sys.argv[1], map(int, sys.argv[2:6]), sys.argv[6], sys.argv[7]
-case = Case(cell, pass_, N, T, H, H, dtype, threads)
+case = Case(cell, pass_, N, T, H, H, dtype, threads, ragged=sys.argv[8] == "ragged")
 fn = backends.prepare("rnnfast", case, make_inputs(case))
 with timing.pinned_threads(threads):
     times = timing.time_side_by_side({"rnnfast": fn}, blocks=5, block_seconds=0.25)
@@ -43,7 +44,7 @@ import sys, time
 from rnnfast.benchmarks import backends, timing
 from rnnfast.benchmarks.cases import Case, make_inputs
 cell, (N, T, H, threads), pass_, dtype = sys.argv[1], map(int, sys.argv[2:6]), sys.argv[6], sys.argv[7]
-case = Case(cell, pass_, N, T, H, H, dtype, threads)
+case = Case(cell, pass_, N, T, H, H, dtype, threads, ragged=sys.argv[8] == "ragged")
 fn = backends.prepare("rnnfast", case, make_inputs(case))
 with timing.pinned_threads(threads):
     fn(), fn()
@@ -55,9 +56,10 @@ with timing.pinned_threads(threads):
 """
 
 
-def time_pairs(builds, case: str, pairs: int, pass_: str = "train", dtype: str = "float32"):
+def time_pairs(builds, case: str, pairs: int, pass_: str = "train", dtype: str = "float32", ragged: bool = False):
     """Milliseconds of ``pairs`` calls of each build, alternating call by call (which goes first flips every pair)."""
-    children = [subprocess.Popen([sys.executable, "-c", _SERVER, *case.split(), pass_, dtype], text=True,
+    children = [subprocess.Popen([sys.executable, "-c", _SERVER, *case.split(), pass_, dtype,
+                                  "ragged" if ragged else "padded"], text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=os.path.abspath(build),
                                  env=dict(os.environ, PYTHONPATH=os.path.abspath(build))) for build in builds]
     try:
@@ -78,9 +80,10 @@ def time_pairs(builds, case: str, pairs: int, pass_: str = "train", dtype: str =
             child.wait()
 
 
-def time_case(build: str, case: str, pass_: str = "train", dtype: str = "float32") -> float:
+def time_case(build: str, case: str, pass_: str = "train", dtype: str = "float32", ragged: bool = False) -> float:
     env = dict(os.environ, PYTHONPATH=os.path.abspath(build))
-    out = subprocess.run([sys.executable, "-c", _CHILD, *case.split(), pass_, dtype], env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", _CHILD, *case.split(), pass_, dtype,
+                          "ragged" if ragged else "padded"], env=env, check=True,
                          capture_output=True, text=True, cwd=os.path.abspath(build))
     return float(out.stdout.strip())
 
@@ -94,6 +97,7 @@ def main(argv=None):
     ap.add_argument("--pass", dest="pass_", choices=["train", "forward"], default="train",
                     help="train: forward + backward (default); forward: inference")
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    ap.add_argument("--ragged", action="store_true", help="lengths uniform in [T/4, T], as rnnfast bench --ragged")
     ap.add_argument("--pairs", type=int, default=0,
                     help="instead of rounds: this many calls of each build, alternating call by call")
     args = ap.parse_args(argv)
@@ -103,7 +107,7 @@ def main(argv=None):
                                                                               for p in parts[1:]):
             ap.error(f"case {case!r}: expected 'cell N T H threads', cell lstm, gru or rnn, positive integers")
         if args.pairs:
-            base, new = time_pairs([args.base, args.new], case, args.pairs, args.pass_, args.dtype)
+            base, new = time_pairs([args.base, args.new], case, args.pairs, args.pass_, args.dtype, args.ragged)
             ratio = [n / b for b, n in zip(base, new)]
             print(f"{case:22s} base {statistics.median(base):9.3f} ms  new {statistics.median(new):9.3f} ms  "
                   f"new/base {statistics.median(new) / statistics.median(base):5.3f}  median pair new/base "
@@ -111,8 +115,8 @@ def main(argv=None):
             continue
         base, new = [], []
         for _ in range(args.rounds):
-            base.append(time_case(args.base, case, args.pass_, args.dtype))
-            new.append(time_case(args.new, case, args.pass_, args.dtype))
+            base.append(time_case(args.base, case, args.pass_, args.dtype, args.ragged))
+            new.append(time_case(args.new, case, args.pass_, args.dtype, args.ragged))
         b, n = statistics.median(base), statistics.median(new)
         print(f"{case:22s} base {b:9.3f} ms  new {n:9.3f} ms  new/base {n / b:5.3f}   "
               f"(rounds: base {' '.join(f'{t:.2f}' for t in base)} | new {' '.join(f'{t:.2f}' for t in new)})",

@@ -41,8 +41,8 @@ from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, PANEL_D, RNNFAST_PACKED_GEM
                           pack_step_panels, row_sums, select_sliver_rows, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
-from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, block_step_weights, emit_output_tile,
-                         make_tiling, running_row_blocks, tile_at, tile_count)
+from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, balanced_step_tiling, block_step_weights,
+                         emit_output_tile, make_tiling, running_row_blocks, tile_at, tile_count)
 from strips cimport STRIP_BYTES, StreamBuffers, row_product
 from thread_scratch cimport scratch_done
 from threads cimport team
@@ -268,6 +268,20 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
             fill(a + r * width, width, 0)
 
 
+def balanced_heights(active, Py_ssize_t rows, Py_ssize_t unit_blocks, int num_threads):
+    """Internal, for tests: the row-block height each step takes on the micro-kernel's shared tiles
+    (``step_tiles.balanced_step_tiling``), for the running rows ``active`` (one entry a step, non-increasing),
+    tiles at most ``rows`` high and ``unit_blocks`` wide, on ``num_threads`` threads."""
+    steps = np.ascontiguousarray(active, dtype=np.intp)
+    if steps.ndim != 1 or steps.size == 0 or steps.min() < 1 or rows < 1 or unit_blocks < 1 or num_threads < 1:
+        raise ValueError(f"expected running rows >= 1 a step and rows, unit_blocks, num_threads >= 1; got "
+                         f"{steps.tolist()}, {rows}, {unit_blocks}, {num_threads}")
+    cdef Py_ssize_t[::1] a = steps
+    cdef Tiling s = make_tiling(steps.max(), a.shape[0], unit_blocks * PANEL, 4, rows, PANEL, NULL, &a[0], NULL,
+                                False, False)
+    return [balanced_step_tiling(s, t, num_threads).rows for t in range(a.shape[0])]
+
+
 def prepare_forward(buf, plan, bint count):
     """Internal: before ``forward``, the step weights into the micro-kernel's panels (``buf.panels``), and with
     ``count`` the weights' NaN/Inf check: Wh's in the pass that packs it (each task tests the panels it has just
@@ -318,7 +332,7 @@ def forward(buf, plan):
 cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef Py_ssize_t T = buf.active.shape[0], N = buf.hs.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
     cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.act.shape[0], t, tile, i, part, w0, w1
-    cdef Tiling s = _tiling(buf, plan, N, T, H, G)
+    cdef Tiling s = _tiling(buf, plan, N, T, H, G), st
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
@@ -363,12 +377,13 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, H, sizeof(floating))  # its own
                     for t in range(w0, w1):
+                        st = balanced_step_tiling(s, t, nt) if b.panels != NULL and not s.unit_major else s
                         for phase in range(phases):
-                            for i in prange(tile_count(s, t), schedule="static"):
-                                tile = tile_at(s, 0, running_row_blocks(s, t), i)
-                                forward_phase(phase, t, tile, s, &b, act, &slivers)
+                            for i in prange(tile_count(st, t), schedule="static"):
+                                tile = tile_at(st, 0, running_row_blocks(st, t), i)
+                                forward_phase(phase, t, tile, st, &b, act, &slivers)
                                 if phase == phases - 1:
-                                    emit_output_tile(t, tile, s, <const floating*>b.hst, <floating*>b.hs)
+                                    emit_output_tile(t, tile, st, <const floating*>b.hst, <floating*>b.hs)
                     scratch_done(slivers.data)
             else:
                 forward_steps(w0, w1, 0, s.row_blocks, s, &b, act)
@@ -389,7 +404,7 @@ def backward(buf, plan):
 cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1:
     cdef Py_ssize_t T = buf.active.shape[0], N = buf.dh.shape[0], D = Wx.shape[0], H = buf.Wh.shape[0]
     cdef Py_ssize_t G = buf.Wh.shape[1], rows = buf.dGx.shape[0], t, i, part, w, w0, w1
-    cdef Tiling s = _tiling(buf, plan, N, T, H, G)
+    cdef Tiling s = _tiling(buf, plan, N, T, H, G), st
     cdef int ft = cnp.NPY_FLOAT if floating is float else cnp.NPY_DOUBLE
     cdef StepBuffers b = _step_buffers(buf, ft)
     cdef int num_threads = plan.num_threads, nt = plan.step_threads, schedule = plan.schedule_code
@@ -439,9 +454,10 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, G, sizeof(floating))  # its own
                     for t in range(w1 - 1, w0 - 1, -1):
+                        st = balanced_step_tiling(s, t, nt) if b.panels != NULL and not s.unit_major else s
                         for phase in range(phases):
-                            for i in prange(tile_count(s, t), schedule="static"):
-                                backward_phase(phase, t, tile_at(s, 0, running_row_blocks(s, t), i), s, &b, dGx,
+                            for i in prange(tile_count(st, t), schedule="static"):
+                                backward_phase(phase, t, tile_at(st, 0, running_row_blocks(st, t), i), st, &b, dGx,
                                                &slivers)
                     scratch_done(slivers.data)
             else:

@@ -7,7 +7,7 @@ from cython.parallel cimport prange
 
 from blas cimport gemm
 from gate_math cimport copy, fill
-from microkernel cimport PANEL, PANEL_D, SliverCache, packed_gemm_tile
+from microkernel cimport PANEL, PANEL_D, SLIVER, SliverCache, packed_gemm_tile
 from threads cimport team
 
 
@@ -150,6 +150,41 @@ cdef inline Py_ssize_t tile_at(Tiling s, Py_ssize_t rb0, Py_ssize_t rb1, Py_ssiz
     if s.unit_major:
         return (rb0 + i % (rb1 - rb0)) * s.unit_blocks + i // (rb1 - rb0)
     return rb0 * s.unit_blocks + i
+
+
+cdef inline Py_ssize_t _tile_cost(Py_ssize_t m) noexcept nogil:
+    """What a tile of m rows costs its thread, in thirds of a row: each of its slivers at least two thirds of
+    SLIVER rows (a short sliver's few accumulators leave the FMA units waiting on their latency), and two rows
+    for the tile itself (its panels read once from far caches, its rows copied into slivers: LSTM steps of 4 to
+    16 rows on two threads, one tile each, cost about two rows more than their rows)."""
+    return max(3 * m, ((m + SLIVER - 1) // SLIVER) * 2 * SLIVER) + 6
+
+
+cdef inline Tiling balanced_step_tiling(Tiling s, Py_ssize_t t, Py_ssize_t num_threads) noexcept nogil:
+    """Step t's tiles for a team of ``num_threads`` sharing them statically, on the micro-kernel: row blocks of
+    the height (at most ``s.rows``, the slivers' room) whose tiles cost the busiest thread least, the tallest of
+    those.  With the plan's own height, a ragged batch's running rows (N = 64, 16-row blocks: 49 rows run
+    as 16, 16, 16, 1) left one thread of two with twice the other's work.  The micro-kernel sums every element
+    in the same k-blocks in any tile, and the cells' maths is per element: the bits do not change.  A key names
+    a (step, row block) pair for any height (``row_block_key``)."""
+    cdef Py_ssize_t a = s.active[t], r, i, k, q, extra, lo, hi, load, worst, best = -1, best_r = s.rows, tiles
+    for r in range(1, min(s.rows, a) + 1):
+        tiles = ((a + r - 1) // r) * s.unit_blocks
+        q = tiles // num_threads
+        extra = tiles % num_threads
+        worst = 0
+        for k in range(min(num_threads, tiles)):  # as OpenMP's static schedule: the first ``extra`` get one more
+            lo = k * q + min(k, extra)
+            hi = lo + q + (1 if k < extra else 0)
+            load = 0
+            for i in range(lo, hi):
+                load = load + _tile_cost(min(r, a - (i // s.unit_blocks) * r))
+            worst = max(worst, load)
+        if best < 0 or worst <= best:
+            best, best_r = worst, r
+    s.rows = best_r
+    s.row_blocks = s.N  # keys t * N + block: one pair of (step, rows) each, whatever a step's height
+    return s
 
 
 cdef inline void tile_bounds(Tiling s, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t* n0, Py_ssize_t* n1,

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import rnnfast
+from rnnfast._core import dispatch
 from rnnfast._core.buffers import Staircase
+from rnnfast._core.plan import CONSTANTS
 
 from cells import CELLS, IMPLS, rel_err, run
 
@@ -78,3 +80,52 @@ def test_a_ragged_call_computes_only_the_running_rows(rng):
     _, _, _, cache = rnnfast.lstm_forward(x, rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)),
                                           np.zeros(4 * H), lengths=lengths)
     assert cache.x_tm.shape[0] == lengths.sum() + N - 1 == 65  # blocks of 16, 16, 16, then one row a step
+
+
+def _busiest(a, height, unit_blocks, num_threads):
+    """Rows x unit blocks of the busiest thread when step tiles ``height`` rows high of ``a`` running rows are
+    shared out as OpenMP's static schedule does (the first ``extra`` threads one tile more)."""
+    tiles = [min(height, a - b * height) for b in range(-(-a // height)) for _ in range(unit_blocks)]
+    q, extra = divmod(len(tiles), num_threads)
+    loads, lo = [], 0
+    for k in range(num_threads):
+        hi = lo + q + (k < extra)
+        loads.append(sum(tiles[lo:hi]))
+        lo = hi
+    return max(loads)
+
+
+def test_shared_tiles_recut_each_step_so_the_threads_work_alike():
+    # 16-row blocks, two unit blocks, two threads: 49 running rows were 16, 16, 16, 1 (one thread 32 rows,
+    # the other 17); 33 were 16, 16, 1 (24 against 9).
+    kernels = dispatch.kernel_module("kernels")
+    active = list(range(64, 0, -1))
+    for num_threads, unit_blocks in [(2, 2), (2, 1), (3, 2), (4, 4)]:
+        heights = kernels.balanced_heights(active, 16, unit_blocks, num_threads)
+        assert all(1 <= h <= 16 for h in heights)
+        for a, h in zip(active, heights):
+            assert _busiest(a, h, unit_blocks, num_threads) <= _busiest(a, 16, unit_blocks, num_threads) + 4
+    heights = dict(zip(active, kernels.balanced_heights(active, 16, 2, 2)))
+    for a in (49, 33):  # within a tenth of an even share, where the plan's height left one thread 1.3-1.5x
+        assert _busiest(a, 16, 2, 2) >= 1.3 * a
+        assert _busiest(a, heights[a], 2, 2) <= 1.1 * a
+    assert heights[64] == 16  # four row blocks share out evenly: the plan's height
+    with pytest.raises(ValueError, match="running rows"):
+        kernels.balanced_heights([3, 0], 16, 2, 2)
+
+
+@pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build has no micro-kernel")
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_recut_micro_kernel_steps_keep_their_bits(cell, rng):
+    # Every count of running rows from 50 down, on shared tiles of the micro-kernel re-cut per step for 2-4
+    # threads: the bits of one thread.
+    N, T, D, H = 50, 25, 24, 64
+    lengths = list(np.linspace(1, T, N).round().astype(int))
+    args = problem(cell, rng, lengths, T, D, H, np.float32)
+    first = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in (2, 3, 4):
+        plan = cell.plan(N, T, H, np.float32, nt, rows=16, units=32, schedule="shared_tiles",
+                         step_weights="microkernel")
+        again = run(cell, IMPLS["kernel"], *args, plan=plan)
+        for a, b in zip(first[0] + first[1], again[0] + again[1]):
+            np.testing.assert_array_equal(a, b)

@@ -47,7 +47,12 @@ block (``row_major``): each thread copies a row block's rows into slivers once f
 **Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns its share of
 whole row blocks for a window of steps, runs them step by step and never waits (batch rows never read each
 other), when the row blocks share out evenly; ``shared_tiles``, the team shares each phase's tiles with a
-barrier after each; ``serial``, when one thread runs, or a step has too little work to pay for a team.
+barrier after each; ``serial``, when one thread runs, or a step has too little work to pay for a team.  On the
+micro-kernel the shared tiles of each step are re-cut to the height (at most ``rows``) that evens out the
+threads' work for the rows running at that step (``step_tiles.balanced_step_tiling``): a ragged batch's rows
+shrink step by step, and a padded batch's row blocks may not share out (N = 40 in 16-row blocks of two unit
+blocks on two threads: one thread's tiles held 1.5x the other's).  Its sums do not depend on the tile, so the
+bits stay those of one thread.
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (AVX2 builds, unit blocks
 of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM and GRU at H = 256-512
@@ -360,13 +365,17 @@ class StepPlan:
             step_threads = _team(tiles, nt)
             if ragged:  # sorted longest first: the first row blocks run longest, owned they would idle the rest
                 schedule = "shared_tiles"
-                reasons.append(("schedule", "ragged: each step's running tiles shared, whichever rows they are"))
+                reasons.append(("schedule", "ragged: each step's running tiles shared, whichever rows they are"
+                                            + (", re-cut per step to even out the threads' work"
+                                               if step_weights == "microkernel" else "")))
             elif step_threads > 1 and row_blocks >= step_threads and row_blocks % step_threads == 0:
                 schedule = "owned_rows"
                 reasons.append(("schedule", f"{row_blocks} row blocks share out evenly over {step_threads} threads"))
             else:
                 schedule = "shared_tiles"
-                reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"))
+                reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"
+                                            + ("; re-cut per step to even out the threads' work"
+                                               if step_weights == "microkernel" else "")))
 
         if (schedule == "serial" and step_weights == "microkernel" and "rows" not in force and "units" not in force
                 and rows < min(N, SERIAL_MICROKERNEL_ROWS)):
