@@ -13,8 +13,9 @@ alone; a step runs in phases (one for most cells; the reset-before GRU needs r *
 its n-product), each phase a pass over the tiles.  Schedules (``rnnfast._core.plan`` chooses, with its
 reason): SERIAL, one thread; OWNED_ROWS, each thread owns whole row blocks for a window of steps and
 never waits (batch rows never read each other); SHARED_TILES, the team shares each phase's tiles, a
-barrier after each.  Who runs a tile never changes its arithmetic: the bits do not depend on the thread
-count.  Ctrl-C is looked at between windows of STEPS_PER_WINDOW steps.
+barrier after each (on the micro-kernel, each step's tiles re-cut to the height that evens out the threads'
+work for the rows running then: ``step_tiles.balanced_step_tiling``).  Who runs a tile never changes its
+arithmetic: the bits do not depend on the thread count.  Ctrl-C is looked at between windows of STEPS_PER_WINDOW steps.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
