@@ -79,8 +79,8 @@ static inline rnnfast_ahead rnnfast_no_ahead(void)
  * counting and the ahead lines' countdown added 5-7 more; a pass over eight k counts once (the countdown stays per
  * k).  On a core of its own the FMAs bound the loop either way (level, within 1.3%), but where another thread
  * shares the core (an SMT sibling: a cloud vCPU beside another tenant's) the two share the instruction dispatch,
- * and a step's product lost 1.43-1.67x of its time in those spells rolled, 1.28-1.47x unrolled
- * (``bench/kernel_spells.c``; bench/RESULTS.md, stop 54).  The same FMAs in the same order: the bits do not change. */
+ * and the fewer instructions lose less time in those spells (``bench/kernel_spells.c`` measures both loops;
+ * bench/RESULTS.md, stop 54).  The same FMAs in the same order: the bits do not change. */
 #if defined(__GNUC__)
 #define RNNFAST_UNROLL_K _Pragma("GCC unroll 8")
 #else

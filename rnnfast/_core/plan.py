@@ -363,19 +363,18 @@ class StepPlan:
             reasons.append(("schedule", f"under {MIN_PARALLEL_STEP_FLOPS} flops a step: a team costs more"))
         else:
             step_threads = _team(tiles, nt)
+            recut = "; re-cut per step to even out the threads' work" if step_weights == "microkernel" else ""
             if ragged:  # sorted longest first: the first row blocks run longest, owned they would idle the rest
                 schedule = "shared_tiles"
                 reasons.append(("schedule", "ragged: each step's running tiles shared, whichever rows they are"
-                                            + (", re-cut per step to even out the threads' work"
-                                               if step_weights == "microkernel" else "")))
+                                            + recut))
             elif step_threads > 1 and row_blocks >= step_threads and row_blocks % step_threads == 0:
                 schedule = "owned_rows"
                 reasons.append(("schedule", f"{row_blocks} row blocks share out evenly over {step_threads} threads"))
             else:
                 schedule = "shared_tiles"
                 reasons.append(("schedule", f"{row_blocks} row blocks do not share out over {step_threads} threads"
-                                            + ("; re-cut per step to even out the threads' work"
-                                               if step_weights == "microkernel" else "")))
+                                            + recut))
 
         if (schedule == "serial" and step_weights == "microkernel" and "rows" not in force and "units" not in force
                 and rows < min(N, SERIAL_MICROKERNEL_ROWS)):
