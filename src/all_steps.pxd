@@ -11,6 +11,29 @@ from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, PANEL_D, SLIVER, KBLOCK, G
                           copy_slivers_d, pack_panels_s, pack_panels_d, pack_panels_sums_s, row_sums,
                           slivers_times_panels_s, slivers_times_panels_d, edge_panel_s, edge_panel_d)
 from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
+
+cdef extern from "part_steal.h" nogil:
+    # The parts of a product that threads take over from each other (``_take_over``).
+    ctypedef struct part_state "rnnfast_part_state":
+        Py_ssize_t i0, next, end, p0, p1, k0
+        int active
+    part_state* part_states_new "rnnfast_part_states_new"(int n)
+    void part_states_free "rnnfast_part_states_free"(part_state* s, int n)
+    void part_lock "rnnfast_part_lock_set"(part_state* s)
+    void part_unlock "rnnfast_part_lock_unset"(part_state* s)
+    void spin_pause "rnnfast_spin_pause"()
+    void start_late "rnnfast_start_late"(int tid)  # tests: ``take_over_probe``
+    void count_taken "rnnfast_count_taken"(Py_ssize_t rows)
+    long rnnfast_take_over_probe(int late_thread, double seconds)
+
+
+cdef inline long take_over_probe(int late_thread, double seconds) except -1:
+    """The rows of this module's all-step products that a thread took over from another (``_take_over``) since the
+    last call, which restarts the count; from now on thread ``late_thread`` of each product's team (-1: none)
+    starts ``seconds`` late, so that the others take its rows over.  For tests."""
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0; got {seconds}")
+    return rnnfast_take_over_probe(late_thread, seconds)
 from threads cimport team
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
@@ -122,6 +145,9 @@ cdef enum:
     # kernel asks for each sliver's rows of C a sliver ahead (``packed_gemm.h``, ``c_ahead``).  Below it C's rows
     # are still in L2 or L3 and the requests only made the N = 32 calls slower (bench/RESULTS.md, stop 52).
     FAR_C_BYTES = 8 << 20
+    # A thread done with its part takes over at least this many slivers of rows of another's (``_take_over``): it
+    # packs their panels again for each k-block, about what a few rows' products cost.
+    TAKE_OVER_SLIVERS = 8
 
 
 cdef inline bint packed_product(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint microkernel) noexcept nogil:
@@ -196,16 +222,23 @@ cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssi
     return r1
 
 
+cdef inline Py_ssize_t kblock_depth(Py_ssize_t k) noexcept nogil:
+    """The depth of a product's k-blocks: equal, at most KBLOCK (k = 280 gives 140 + 140, not 256 + a thin 24)."""
+    return (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
+
+
 cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k,
                               const floating* b, Py_ssize_t ldb, const floating* bias, floating* slivers,
-                              const row_sums* sums, bint c_far, long mark) noexcept nogil:
+                              const row_sums* sums, bint c_far, long mark, part_state* st,
+                              Py_ssize_t k_start) noexcept nogil:
     """One thread's part of ``packed_tiled_gemm``.  For each k-block: its columns of op(B) into
     panels, then group by group of its rows, the rows into slivers and the slivers times the panels
     (the first k-block stores the bias, or zero, plus its sums: ``packed_gemm.h``'s ``init``; C is never
     read before it is written).  ``slivers``: ``part_items`` of its dtype.  ``sums`` (float32, op(B) = B
     only): the parts of the first row part add their columns of B's rows as they pack them, k-block after
     k-block.  ``c_far``: C is at least FAR_C_BYTES (float32: its rows are asked for a sliver ahead; float64 ran no
-    faster with it)."""
+    faster with it).  ``st`` (NULL: none): the part's shared state, under whose lock each group of rows is claimed
+    (another thread may take the part's last rows over: ``_take_over``); the part starts at depth ``k_start``."""
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef Py_ssize_t npan = q.p1 - q.p0, j0 = q.p0 * panel, j1 = min(n, q.p1 * panel)
     cdef Py_ssize_t full = npan if j1 - j0 == npan * panel else npan - 1
@@ -213,9 +246,8 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
     cdef floating* panels = slivers + group_rows * KBLOCK
     cdef floating* zeros = panels + npan * panel * KBLOCK
     cdef const floating* init = bias + j0 if bias != NULL else zeros
-    # k-blocks of equal depth, at most KBLOCK: k = 280 gives 140 + 140, not 256 + a thin 24
-    cdef Py_ssize_t kb = (k + ((k + KBLOCK - 1) // KBLOCK) - 1) // ((k + KBLOCK - 1) // KBLOCK) if k > 0 else 1
-    cdef Py_ssize_t k0, kc, r0, mc, lda, ldc
+    cdef Py_ssize_t kb = kblock_depth(k)
+    cdef Py_ssize_t k0, kc, r0, mc = 0, lda, ldc, end
     cdef const floating* a
     cdef floating* c
     cdef row_sums part_sums
@@ -236,7 +268,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
         mc = _rows_of(g, r0, q.i1, 0, trans_a, &a, &lda, &c, &ldc) - r0
         _init_rows(c, ldc, mc, j0, j1, bias)
         r0 = r0 + mc
-    k0 = 0
+    k0 = k_start
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
         if floating is float:
@@ -249,8 +281,20 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
         else:
             pack_panels_d(trans_b, j1 - j0, kc, b + (j0 * ldb + k0 if trans_b else k0 * ldb + j0), ldb, panels)
         r0 = q.i0
-        while r0 < q.i1:  # groups of group_rows rows at most, within one block of the stack
-            mc = _rows_of(g, r0, min(q.i1, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
+        while True:  # groups of group_rows rows at most, within one block of the stack
+            if st != NULL:  # claimed, so that a thread taking rows over takes only unclaimed ones
+                part_lock(st)
+                end = st.end
+                if r0 < end:
+                    mc = _rows_of(g, r0, min(end, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
+                    st.next = r0 + mc
+                part_unlock(st)
+            else:
+                end = q.i1
+                if r0 < end:
+                    mc = _rows_of(g, r0, min(end, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
+            if r0 >= end:
+                break
             if floating is float:
                 copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
@@ -269,6 +313,86 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             r0 = r0 + mc
         k0 = k0 + kc
+        if st != NULL:  # every row of the part is summed to k0: its rows may be taken over from here on
+            part_lock(st)
+            st.k0, st.next = k0, st.i0
+            part_unlock(st)
+    if st != NULL:
+        part_lock(st)
+        st.active = 0
+        part_unlock(st)
+
+
+cdef inline bint _take_over(part_state* states, int tid, int nt, Py_ssize_t k, Py_ssize_t min_rows, GemmPart* q,
+                            Py_ssize_t* k_start, long mark) noexcept nogil:
+    """Make thread ``tid``, done with its part, take over the far end of the part with the most work left: rows x:end
+    from its owner's current k-block on, x past every row the owner has claimed there, at least ``min_rows`` rows
+    (fewer do not pay for packing their panels), x chosen so that both have about the same work left.  Waits while
+    the owner's current k-block is all claimed but its next would leave rows to take.  True with ``q`` and
+    ``k_start`` set to the rows taken (the thread's own state holds them, so they may be taken over in turn); False
+    when no part has rows worth taking."""
+    cdef Py_ssize_t kb = kblock_depth(k), later, left, most, x, end
+    cdef part_state* st
+    cdef int v, victim
+    cdef bint taken, wait
+    while not interrupted_since(mark):
+        victim, most = -1, 0
+        for v in range(nt):
+            if v != tid:
+                st = &states[v]
+                part_lock(st)
+                if st.active:
+                    later = (k - st.k0 - 1) // kb  # whole k-blocks after the current one
+                    left = (st.end - st.next) + (st.end - st.i0) * later
+                    if left > most:
+                        victim, most = v, left
+                part_unlock(st)
+        if victim < 0:
+            return False
+        st = &states[victim]
+        taken, wait = False, False
+        part_lock(st)
+        if st.active:
+            later = (k - st.k0 - 1) // kb
+            end = st.end
+            # the owner keeps (x - next) rows of this k-block and x - i0 of each later one; the taker end - x of each
+            x = (end * (1 + later) + st.next + st.i0 * later + 2 * (1 + later) - 1) // (2 * (1 + later))
+            x = max(x, max(st.next, st.i0 + 1))
+            x = (x + SLIVER - 1) // SLIVER * SLIVER
+            if end - x >= min_rows:
+                q.i0, q.i1, q.p0, q.p1, k_start[0] = x, end, st.p0, st.p1, st.k0
+                st.end = x
+                taken = True
+                count_taken(end - x)
+            else:  # this k-block is claimed up to its end: the next one may still have rows worth taking
+                wait = later > 0 and (end - st.i0) // 2 >= min_rows
+        part_unlock(st)
+        if taken:
+            st = &states[tid]
+            part_lock(st)
+            st.i0, st.next, st.end, st.p0, st.p1, st.k0, st.active = q.i0, q.i0, q.i1, q.p0, q.p1, k_start[0], 1
+            part_unlock(st)
+            return True
+        if not wait:
+            return False
+        spin_pause()
+    return False
+
+
+cdef inline void _run_parts(int tid, int nt, Py_ssize_t m, Stacked* g, bint trans_a, bint trans_b, Py_ssize_t n,
+                            Py_ssize_t k, const floating* b, Py_ssize_t ldb, const floating* bias, floating* slivers,
+                            const row_sums* sums, bint c_far, long mark, part_state* states) noexcept nogil:
+    """Thread ``tid``'s part of ``_packed_gemm``, then the rows it takes over from the others' (``states`` NULL:
+    its part alone)."""
+    cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
+    cdef GemmPart q = gemm_part(tid, nt, m, n, panel)
+    cdef Py_ssize_t k_start = 0
+    start_late(tid)
+    while True:
+        _packed_part(q, g, trans_a, trans_b, n, k, b, ldb, bias, slivers, sums, c_far, mark,
+                     &states[tid] if states != NULL else NULL, k_start)
+        if states == NULL or not _take_over(states, tid, nt, k, TAKE_OVER_SLIVERS * SLIVER, &q, &k_start, mark):
+            return
 
 
 cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -281,6 +405,8 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     cdef bint c_far = m * n * <Py_ssize_t>sizeof(floating) >= FAR_C_BYTES
     cdef int tid
     cdef floating* buf
+    cdef part_state* states
+    cdef GemmPart q
     if m == 0 or n == 0:
         return True
     for tid in range(nt):  # one block for every part, the calling thread's: workers' heaps give pages back
@@ -291,11 +417,20 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     if buf == NULL:
         return False
     if nt == 1:
-        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, c_far, mark)
+        _packed_part(gemm_part(0, 1, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf, sums, c_far, mark,
+                     NULL, 0)
     else:
+        states = part_states_new(nt) if k > 0 else NULL  # NULL (no memory): each thread runs its own part alone
+        if states != NULL:
+            for tid in range(nt):
+                q = gemm_part(tid, nt, m, n, panel)
+                states[tid].i0, states[tid].next, states[tid].end = q.i0, q.i0, q.i1
+                states[tid].p0, states[tid].p1, states[tid].k0 = q.p0, q.p1, 0
+                states[tid].active = q.i1 > q.i0 and q.p1 > q.p0
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
-            _packed_part(gemm_part(tid, nt, m, n, panel), g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room,
-                         sums, c_far, mark)
+            _run_parts(tid, nt, m, g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room, sums, c_far, mark,
+                       states)
+        part_states_free(states, nt)
     scratch_done(buf)
     return True
 
@@ -306,7 +441,8 @@ cdef inline bint packed_tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_
                                    int num_threads, long mark) noexcept nogil:
     """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel (float64: its float64
     kernels, ``packed_gemm_f64.h``).  Each thread takes a part of C (``gemm_part``) and packs what it reads itself:
-    no barriers, and its panels are in its own cache.  Every C element is summed in the same order for any cut
+    no barriers, and its panels are in its own cache.  A thread done with its part takes over the far rows of the
+    part with the most left (``_take_over``): a core slowed by a neighbour no longer holds up the team.  Every C element is summed in the same order for any cut
     (register sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
     the thread count and the bits still do not.  False if the packing buffer cannot be allocated: the caller
     then uses BLAS for all of C.  ``sums`` (NULL: none; float32 and op(B) = B only): B's rows summed as it is

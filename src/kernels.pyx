@@ -26,7 +26,8 @@ cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
 from all_steps cimport (FAR_C_BYTES, PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums,
-                        column_sums, gather_rows, packed_product, scatter_rows, weight_gradients)
+                        column_sums, gather_rows, packed_product, scatter_rows, take_over_probe,
+                        weight_gradients)
 from finite cimport nonfinite_blocks
 from gru_cell cimport (gru_backward_gates_tile, gru_backward_reset_tile, gru_forward_tile_after,
                        gru_forward_tile_candidate, gru_forward_tile_reset, gru_stream_block, gru_stream_candidate)
@@ -267,6 +268,11 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
     for t in range(s.T):
         for r in range(s.offsets[t] + s.active[t], s.offsets[t + 1]):
             fill(a + r * width, width, 0)
+
+
+def rows_taken_over(int late_thread=-1, double seconds=0):
+    """Internal, for tests: ``all_steps.take_over_probe`` for this module's products."""
+    return take_over_probe(late_thread, seconds)
 
 
 def balanced_heights(active, Py_ssize_t rows, Py_ssize_t unit_blocks, int num_threads):

@@ -7,7 +7,7 @@ from cython cimport floating
 
 import numpy as np
 
-from all_steps cimport all_steps_gemm, packed_tiled_gemm, tiled_gemm
+from all_steps cimport all_steps_gemm, packed_tiled_gemm, take_over_probe, tiled_gemm
 from gate_math cimport exp_, sigmoid, tanh_
 from interrupt cimport interrupt_mark
 from microkernel cimport RNNFAST_PACKED_GEMM, select_sliver_rows, select_wide_kernel
@@ -42,6 +42,11 @@ def apply(str name, floating[::1] x):
             x[i] = tanh_(x[i])
     else:
         raise ValueError(f"name must be 'exp', 'sigmoid' or 'tanh'; got {name!r}")
+
+
+def rows_taken_over(int late_thread=-1, double seconds=0):
+    """Internal, for tests: ``all_steps.take_over_probe`` for this module's products."""
+    return take_over_probe(late_thread, seconds)
 
 
 def product(a, b, bint trans_a=False, bint trans_b=False, bias=None, int num_threads=1, str path="auto",

@@ -200,3 +200,51 @@ def test_cells_on_packed_products_match_the_reference_for_any_thread_count(cell,
         outs_n, grads_n = run(cell, IMPLS["kernel"], *args, num_threads=nt)
         for a, b in zip(outs + grads, outs_n + grads_n):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def late_thread():
+    """Sets which thread of each product's team starts late (``rows_taken_over``) in the product module and the
+    kernels' module; yields a function that does, and returns the rows taken over in each since the last call."""
+    modules = [importlib.import_module("rnnfast._core.mathfuncs_avx2"), _dispatch.kernel_module("kernels")]
+
+    def late(tid, seconds=0.03):
+        return [m.rows_taken_over(tid, seconds) for m in modules]
+
+    late(-1, 0)
+    yield late
+    late(-1, 0)
+
+
+@DTYPES
+@pytest.mark.parametrize("m,n,k,trans_a", [(600, 512, 700, False), (1000, 200, 300, True), (600, 40, 1030, False)])
+def test_a_late_thread_s_rows_are_taken_over_with_the_same_bits(funcs, rng, late_thread, m, n, k, trans_a, dtype):
+    """A thread done with its part takes over the far rows of a slower one's (``all_steps._take_over``): each C
+    element is still summed by one thread, k-block after k-block, so the bits are those of one thread."""
+    a, b = operands(rng, m, n, k, trans_a, False, dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    first = funcs.product(a, b, trans_a, False, bias, num_threads=1, path="packed")
+    for nt in (2, 3, 4):
+        for tid in (0, nt - 1):
+            late_thread(tid)
+            got = funcs.product(a, b, trans_a, False, bias, num_threads=nt, path="packed")
+            taken = late_thread(-1, 0)[0]
+            assert taken > 0, (nt, tid)
+            np.testing.assert_array_equal(first, got)
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if c.name in ("lstm", "gru")], ids=lambda c: c.name)
+def test_a_training_step_with_a_late_thread_keeps_the_bits_of_one_thread(cell, rng, late_thread):
+    """The input product, dx and the stacked weight gradients (whose packing of dG also sums the bias gradient,
+    by the part that starts at row 0, which keeps its first rows) with one thread of each team late."""
+    if not _dispatch.avx2_available():
+        pytest.skip("no AVX2 + FMA build on this machine")
+    N, T, D, H = 7, 40, 262, 90
+    args = problem(cell, rng, N, T, D, H, np.float32)
+    outs, grads = run(cell, IMPLS["kernel"], *args, num_threads=1)
+    for nt in (2, 3):
+        late_thread(0)
+        outs_n, grads_n = run(cell, IMPLS["kernel"], *args, num_threads=nt)
+        assert late_thread(-1, 0)[1] > 0
+        for a, b in zip(outs + grads, outs_n + grads_n):
+            np.testing.assert_array_equal(a, b)

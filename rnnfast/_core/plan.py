@@ -67,7 +67,9 @@ BLAS path on a copy of the weights, each unit block's gate columns side by side 
 reads are short and far apart); ``as_given``.  The backward pass reads the micro-kernel's panels, or
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
 (float64: its float64 kernels) where it is built and every side of the product is long enough, unless the plan
-says ``blas``.
+says ``blas``.  There each thread starts on its own part of the product, and a thread done with its part takes
+over the far rows of the one with the most left (``all_steps._take_over``): on a shared machine one core is often
+slower than the other for a while, and a fixed cut then waits for it.  The bits do not depend on who sums a row.
 """
 from __future__ import annotations
 
