@@ -16,7 +16,7 @@ cdef extern from "part_steal.h" nogil:
     # The parts of a product that threads take over from each other (``_take_over``).
     ctypedef struct part_state "rnnfast_part_state":
         Py_ssize_t i0, next, end, p0, p1, k0
-        int active
+        int active, started
     part_state* part_states_new "rnnfast_part_states_new"(int n)
     void part_states_free "rnnfast_part_states_free"(part_state* s, int n)
     void part_lock "rnnfast_part_lock_set"(part_state* s)
@@ -287,7 +287,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
                 end = st.end
                 if r0 < end:
                     mc = _rows_of(g, r0, min(end, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
-                    st.next = r0 + mc
+                    st.next, st.started = r0 + mc, 1
                 part_unlock(st)
             else:
                 end = q.i1
@@ -364,13 +364,15 @@ cdef inline bint _take_over(part_state* states, int tid, int nt, Py_ssize_t k, P
                 st.end = x
                 taken = True
                 count_taken(end - x)
-            else:  # this k-block is claimed up to its end: the next one may still have rows worth taking
-                wait = later > 0 and (end - st.i0) // 2 >= min_rows
+            else:  # this k-block is claimed up to its end: the next one may still have rows worth taking (an owner
+                # that has not started may never start while this thread waits: a team run by one thread)
+                wait = st.started and later > 0 and (end - st.i0) // 2 >= min_rows
         part_unlock(st)
         if taken:
             st = &states[tid]
             part_lock(st)
             st.i0, st.next, st.end, st.p0, st.p1, st.k0, st.active = q.i0, q.i0, q.i1, q.p0, q.p1, k_start[0], 1
+            st.started = 0
             part_unlock(st)
             return True
         if not wait:
@@ -426,7 +428,7 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
                 q = gemm_part(tid, nt, m, n, panel)
                 states[tid].i0, states[tid].next, states[tid].end = q.i0, q.i0, q.i1
                 states[tid].p0, states[tid].p1, states[tid].k0 = q.p0, q.p1, 0
-                states[tid].active = q.i1 > q.i0 and q.p1 > q.p0
+                states[tid].active, states[tid].started = q.i1 > q.i0 and q.p1 > q.p0, 0
         for tid in prange(nt, nogil=True, num_threads=nt, schedule="static"):
             _run_parts(tid, nt, m, g, trans_a, trans_b, n, k, b, ldb, bias, buf + tid * room, sums, c_far, mark,
                        states)

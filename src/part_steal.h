@@ -38,7 +38,8 @@ typedef struct {
     ptrdiff_t end;  /* one past the part's last row; a thread taking rows over lowers it */
     ptrdiff_t p0, p1;
     ptrdiff_t k0;   /* the depth of the k-block its owner is in */
-    int active;     /* its owner is still running it */
+    int active;     /* its owner has not finished it */
+    int started;    /* its owner has claimed rows of it: it is running, so a thread may wait for it to move on */
 } rnnfast_part_state;
 
 static inline rnnfast_part_state *rnnfast_part_states_new(int n)

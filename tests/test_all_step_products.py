@@ -8,10 +8,14 @@ both transposes, a bias -- and check it against NumPy in float64, bitwise across
 cells.
 """
 import importlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import rnnfast
 from rnnfast._core import dispatch as _dispatch
 
 from cells import CELLS, IMPLS, problem, rel_err, run
@@ -248,3 +252,23 @@ def test_a_training_step_with_a_late_thread_keeps_the_bits_of_one_thread(cell, r
         assert late_thread(-1, 0)[1] > 0
         for a, b in zip(outs + grads, outs_n + grads_n):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_team_of_one_thread_never_waits_for_a_part_that_has_not_started(funcs, tmp_path):
+    """Where OpenMP gives a team one thread (``OMP_THREAD_LIMIT=1``, a build without OpenMP), the team's parts run
+    one after the other: the first, done, finds the second's rows not worth taking now (194 rows on two threads:
+    98 in the second part, whose far half rounds to 44 rows, under 48) and must not wait for it to move on."""
+    script = tmp_path / "team_of_one.py"
+    script.write_text(
+        "import importlib, numpy as np\n"
+        "m = importlib.import_module('rnnfast._core.mathfuncs_avx2')\n"
+        "rng = np.random.default_rng(0)\n"
+        "a = rng.standard_normal((194, 600)).astype(np.float32)\n"
+        "b = rng.standard_normal((600, 64)).astype(np.float32)\n"
+        "one = m.product(a, b, num_threads=1, path='packed')\n"
+        "two = m.product(a, b, num_threads=2, path='packed')\n"
+        "print(np.array_equal(one, two))\n")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", PYTHONPATH=os.path.dirname(os.path.dirname(rnnfast.__file__)))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
