@@ -11,6 +11,7 @@ from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, PANEL_D, SLIVER, KBLOCK, G
                           copy_slivers_d, pack_panels_s, pack_panels_d, pack_panels_sums_s, row_sums,
                           slivers_times_panels_s, slivers_times_panels_d, edge_panel_s, edge_panel_d)
 from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
+from threads cimport team
 
 cdef extern from "part_steal.h" nogil:
     # The parts of a product that threads take over from each other (``_take_over``).
@@ -34,7 +35,7 @@ cdef inline long take_over_probe(int late_thread, double seconds) except -1:
     if seconds < 0:
         raise ValueError(f"seconds must be >= 0; got {seconds}")
     return rnnfast_take_over_probe(late_thread, seconds)
-from threads cimport team
+
 
 # Output tiles of the big (all-steps) GEMMs.  Chosen from the GEMM's shape,
 # never from the thread count, so every BLAS call has the same shape for any
@@ -444,9 +445,10 @@ cdef inline bint packed_tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_
     """``C = op(A) @ op(B)`` (``+ bias`` per column when not NULL) on the micro-kernel (float64: its float64
     kernels, ``packed_gemm_f64.h``).  Each thread takes a part of C (``gemm_part``) and packs what it reads itself:
     no barriers, and its panels are in its own cache.  A thread done with its part takes over the far rows of the
-    part with the most left (``_take_over``): a core slowed by a neighbour no longer holds up the team.  Every C element is summed in the same order for any cut
-    (register sums over a k-block of equal depth <= 256, added to C block after block), so the cut may follow
-    the thread count and the bits still do not.  False if the packing buffer cannot be allocated: the caller
+    part with the most left (``_take_over``): a core slowed by a neighbour no longer holds up the team.  Every C
+    element is summed in the same order for any cut (register sums over a k-block of equal depth <= 256, added to C
+    block after block), so the cut may follow the thread count, and who sums a row may follow the cores' speed, and
+    the bits still do not.  False if the packing buffer cannot be allocated: the caller
     then uses BLAS for all of C.  ``sums`` (NULL: none; float32 and op(B) = B only): B's rows summed as it is
     packed (``rnnfast_row_sums``, zeroed by the caller), in row order, as a loop over the rows sums them."""
     cdef Stacked g
