@@ -23,7 +23,7 @@ cdef extern from "part_steal.h" nogil:
     void part_lock "rnnfast_part_lock_set"(part_state* s)
     void part_unlock "rnnfast_part_lock_unset"(part_state* s)
     void spin_pause "rnnfast_spin_pause"()
-    void start_late "rnnfast_start_late"(int tid)  # tests: ``take_over_probe``
+    void start_late "rnnfast_start_late"(int tid, part_state* s, int n)  # tests: ``take_over_probe``
     void count_taken "rnnfast_count_taken"(Py_ssize_t rows)
     long rnnfast_take_over_probe(int late_thread, double seconds)
 
@@ -31,7 +31,8 @@ cdef extern from "part_steal.h" nogil:
 cdef inline long take_over_probe(int late_thread, double seconds) except -1:
     """The rows of this module's all-step products that a thread took over from another (``_take_over``) since the
     last call, which restarts the count; from now on thread ``late_thread`` of each product's team (-1: none)
-    starts ``seconds`` late, so that the others take its rows over.  For tests."""
+    starts late, so that the others take its rows over: once they have, or have finished, or after ``seconds``.
+    For tests."""
     if seconds < 0:
         raise ValueError(f"seconds must be >= 0; got {seconds}")
     return rnnfast_take_over_probe(late_thread, seconds)
@@ -390,7 +391,7 @@ cdef inline void _run_parts(int tid, int nt, Py_ssize_t m, Stacked* g, bint tran
     cdef Py_ssize_t panel = PANEL if floating is float else PANEL_D
     cdef GemmPart q = gemm_part(tid, nt, m, n, panel)
     cdef Py_ssize_t k_start = 0
-    start_late(tid)
+    start_late(tid, states, nt)
     while True:
         _packed_part(q, g, trans_a, trans_b, n, k, b, ldb, bias, slivers, sums, c_far, mark,
                      &states[tid] if states != NULL else NULL, k_start)

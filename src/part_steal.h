@@ -74,22 +74,50 @@ static inline void rnnfast_spin_pause(void)
 }
 
 /* For tests (each compiled module keeps its own): thread ``rnnfast_late_thread`` of every product's team starts
- * ``rnnfast_late_seconds`` late, so that the others take its rows over; and the rows taken over so far. */
+ * late, so that the others take its rows over; and the rows taken over so far. */
 static int rnnfast_late_thread = -1;
 static double rnnfast_late_seconds = 0;
 static long rnnfast_rows_taken = 0;
 
-static inline void rnnfast_start_late(int tid)
+/* The late thread (tests) waits, at most ``rnnfast_late_seconds``, until another thread has taken rows of its part
+ * ``s[tid]`` over, or no other part is running: on a slow build (sanitizers) a fixed delay could end before the
+ * others finish, and then nothing is left worth taking.  Never in a team of one thread (its parts run in turn). */
+static inline void rnnfast_start_late(int tid, rnnfast_part_state *s, int n)
 {
 #ifdef _OPENMP
     double t0;
-    if (tid != rnnfast_late_thread || rnnfast_late_seconds <= 0)
+    ptrdiff_t end0 = 0;
+    int i, running, taken;
+    if (tid != rnnfast_late_thread || rnnfast_late_seconds <= 0 || omp_get_num_threads() < 2)
         return;
+    if (s != NULL) {
+        RNNFAST_LOCK(&s[tid].lock);
+        end0 = s[tid].end;
+        RNNFAST_UNLOCK(&s[tid].lock);
+    }
     t0 = omp_get_wtime();
-    while (omp_get_wtime() - t0 < rnnfast_late_seconds)
+    while (omp_get_wtime() - t0 < rnnfast_late_seconds) {
+        if (s != NULL) {
+            RNNFAST_LOCK(&s[tid].lock);
+            taken = s[tid].end < end0;
+            RNNFAST_UNLOCK(&s[tid].lock);
+            running = 0;
+            for (i = 0; i < n; i++) {
+                if (i == tid)
+                    continue;
+                RNNFAST_LOCK(&s[i].lock);
+                running |= s[i].active;
+                RNNFAST_UNLOCK(&s[i].lock);
+            }
+            if (taken || !running)
+                return;
+        }
         rnnfast_spin_pause();
+    }
 #else
     (void)tid;
+    (void)s;
+    (void)n;
 #endif
 }
 

@@ -212,7 +212,7 @@ def late_thread():
     kernels' module; yields a function that does, and returns the rows taken over in each since the last call."""
     modules = [importlib.import_module("rnnfast._core.mathfuncs_avx2"), _dispatch.kernel_module("kernels")]
 
-    def late(tid, seconds=0.03):
+    def late(tid, seconds=10.0):  # at most: the late thread starts once its rows have been taken over
         return [m.rows_taken_over(tid, seconds) for m in modules]
 
     late(-1, 0)
