@@ -330,7 +330,7 @@ cdef inline bint _take_over(part_state* states, int tid, int nt, Py_ssize_t k, P
     """Make thread ``tid``, done with its part, take over the far end of the part with the most work left: rows x:end
     from its owner's current k-block on, x past every row the owner has claimed there, at least ``min_rows`` rows
     (fewer do not pay for packing their panels), x chosen so that both have about the same work left.  Waits while
-    the owner's current k-block is all claimed but its next would leave rows to take.  True with ``q`` and
+    a started owner's current k-block is all claimed but its next would leave rows to take.  True with ``q`` and
     ``k_start`` set to the rows taken (the thread's own state holds them, so they may be taken over in turn); False
     when no part has rows worth taking."""
     cdef Py_ssize_t kb = kblock_depth(k), later, left, most, x, end

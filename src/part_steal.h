@@ -8,7 +8,8 @@
  * runs it.  On a machine whose cores run at different speeds (a busy neighbour on one core's SMT sibling), the
  * static cut waits for the slowest core; here the fast cores take over its rows.
  *
- * Without OpenMP a call runs one thread and never takes anything over: the locks are no-ops.
+ * Without OpenMP (or in a team OpenMP gives one thread) the parts run one after the other: the first, done, may take
+ * over rows of a part that has not started, and never waits for one.  The locks are then no-ops.
  */
 #ifndef RNNFAST_PART_STEAL_H
 #define RNNFAST_PART_STEAL_H
