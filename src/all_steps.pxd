@@ -325,58 +325,68 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
         part_unlock(st)
 
 
+cdef inline Py_ssize_t _work_left(part_state* st, Py_ssize_t k, Py_ssize_t kb) noexcept nogil:
+    """The rows x k-blocks an active part has left to run, counting its current k-block's unclaimed rows (caller
+    holds its lock); 0 when it has finished."""
+    if not st.active:
+        return 0
+    return (st.end - st.next) + (st.end - st.i0) * ((k - st.k0 - 1) // kb)
+
+
 cdef inline bint _take_over(part_state* states, int tid, int nt, Py_ssize_t k, Py_ssize_t min_rows, GemmPart* q,
                             Py_ssize_t* k_start, long mark) noexcept nogil:
-    """Make thread ``tid``, done with its part, take over the far end of the part with the most work left: rows x:end
-    from its owner's current k-block on, x past every row the owner has claimed there, at least ``min_rows`` rows
-    (fewer do not pay for packing their panels), x chosen so that both have about the same work left.  Waits while
-    a started owner's current k-block is all claimed but its next would leave rows to take.  True with ``q`` and
-    ``k_start`` set to the rows taken (the thread's own state holds them, so they may be taken over in turn); False
-    when no part has rows worth taking."""
-    cdef Py_ssize_t kb = kblock_depth(k), later, left, most, x, end
+    """Make thread ``tid``, done with its part, take over the far end of another part: rows x:end from its owner's
+    current k-block on, x past every row the owner has claimed there, at least ``min_rows`` rows (fewer do not pay
+    for packing their panels), x chosen so that both have about the same work left.  The parts are tried from the
+    most work left down, so that one which cannot be split now (its current k-block all claimed) does not hide one
+    that can.  Waits while none can be split but a started owner's next k-block would leave rows to take.  True
+    with ``q`` and ``k_start`` set to the rows taken (the thread's own state holds them, so they may be taken over
+    in turn); False when no part has rows worth taking."""
+    cdef Py_ssize_t kb = kblock_depth(k), later, x, end, work, below, most
     cdef part_state* st
-    cdef int v, victim
-    cdef bint taken, wait
+    cdef int v, victim, tried, last
+    cdef bint wait
     while not interrupted_since(mark):
-        victim, most = -1, 0
-        for v in range(nt):
-            if v != tid:
-                st = &states[v]
-                part_lock(st)
-                if st.active:
-                    later = (k - st.k0 - 1) // kb  # whole k-blocks after the current one
-                    left = (st.end - st.next) + (st.end - st.i0) * later
-                    if left > most:
-                        victim, most = v, left
-                part_unlock(st)
-        if victim < 0:
-            return False
-        st = &states[victim]
-        taken, wait = False, False
-        part_lock(st)
-        if st.active:
-            later = (k - st.k0 - 1) // kb
-            end = st.end
-            # the owner keeps (x - next) rows of this k-block and x - i0 of each later one; the taker end - x of each
-            x = (end * (1 + later) + st.next + st.i0 * later + 2 * (1 + later) - 1) // (2 * (1 + later))
-            x = max(x, max(st.next, st.i0 + 1))
-            x = (x + SLIVER - 1) // SLIVER * SLIVER
-            if end - x >= min_rows:
-                q.i0, q.i1, q.p0, q.p1, k_start[0] = x, end, st.p0, st.p1, st.k0
-                st.end = x
-                taken = True
-                count_taken(end - x)
-            else:  # this k-block is claimed up to its end: the next one may still have rows worth taking (an owner
-                # that has not started may never start while this thread waits: a team run by one thread)
-                wait = st.started and later > 0 and (end - st.i0) // 2 >= min_rows
-        part_unlock(st)
-        if taken:
-            st = &states[tid]
+        wait = False
+        below, last = -1, -1  # the last part tried, ``last``, had ``below`` work left (-1: none tried yet)
+        for tried in range(nt - 1):
+            victim, most = -1, 0
+            for v in range(nt):  # the next in the order (most work left first; ties: the lowest v first)
+                if v != tid:
+                    st = &states[v]
+                    part_lock(st)
+                    work = _work_left(st, k, kb)
+                    part_unlock(st)
+                    if work > most and (below < 0 or work < below or work == below and v > last):
+                        victim, most = v, work
+            if victim < 0:
+                break
+            below, last = most, victim
+            st = &states[victim]
             part_lock(st)
-            st.i0, st.next, st.end, st.p0, st.p1, st.k0, st.active = q.i0, q.i0, q.i1, q.p0, q.p1, k_start[0], 1
-            st.started = 0
+            if st.active:
+                later = (k - st.k0 - 1) // kb  # whole k-blocks after the current one
+                end = st.end
+                # the owner keeps (x - next) rows of this k-block and x - i0 of each later one; the taker end - x of
+                # each
+                x = (end * (1 + later) + st.next + st.i0 * later + 2 * (1 + later) - 1) // (2 * (1 + later))
+                x = max(x, max(st.next, st.i0 + 1))
+                x = (x + SLIVER - 1) // SLIVER * SLIVER
+                if end - x >= min_rows:
+                    q.i0, q.i1, q.p0, q.p1, k_start[0] = x, end, st.p0, st.p1, st.k0
+                    st.end = x
+                    count_taken(end - x)
+                    part_unlock(st)
+                    st = &states[tid]
+                    part_lock(st)
+                    st.i0, st.next, st.end, st.p0, st.p1, st.k0, st.active = q.i0, q.i0, q.i1, q.p0, q.p1, k_start[0], 1
+                    st.started = 0
+                    part_unlock(st)
+                    return True
+                # this k-block is claimed up to its end: the next one may still have rows worth taking (an owner
+                # that has not started may never start while this thread waits: a team run by one thread)
+                wait = wait or (st.started and later > 0 and (end - st.i0) // 2 >= min_rows)
             part_unlock(st)
-            return True
         if not wait:
             return False
         spin_pause()

@@ -11,11 +11,12 @@ forward tiles, and their ``dhs`` read in place by the backward ones.
 A step's (N, H) work is cut into tiles (a row block x a unit block) whose shapes are the problem's
 alone; a step runs in phases (one for most cells; the reset-before GRU needs r * h of all units before
 its n-product), each phase a pass over the tiles.  Schedules (``rnnfast._core.plan`` chooses, with its
-reason): SERIAL, one thread; OWNED_ROWS, each thread owns whole row blocks for a window of steps and
-never waits (batch rows never read each other); SHARED_TILES, the team shares each phase's tiles, a
-barrier after each (on the micro-kernel, each step's tiles re-cut to the height that evens out the threads'
-work for the rows running then: ``step_tiles.balanced_step_tiling``).  Who runs a tile never changes its
-arithmetic: the bits do not depend on the thread count.  Ctrl-C is looked at between windows of STEPS_PER_WINDOW steps.
+reason): SERIAL, one thread; OWNED_ROWS, each thread owns whole row blocks for all the steps (looking at Ctrl-C
+between its windows) and never waits for another (batch rows never read each other); SHARED_TILES, the team
+shares each phase's tiles, a barrier after each (on the micro-kernel, each step's tiles re-cut to the height
+that evens out the threads' work for the rows running then: ``step_tiles.balanced_step_tiling``).  Who runs a tile
+never changes its arithmetic: the bits do not depend on the thread count.  Ctrl-C is looked at between windows of
+STEPS_PER_WINDOW steps.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -206,6 +207,23 @@ cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_
     scratch_done(slivers.data)
 
 
+cdef void owned_steps(bint forward, Py_ssize_t T, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s, const StepBuffers* b,
+                      floating* a, long mark) noexcept nogil:
+    """All T steps of row blocks rb0..rb1-1 by one thread, window by window (latest first in backward), looking at
+    Ctrl-C between windows: owned rows never read another thread's, so the team meets only at the end, and a thread
+    slowed for a while by its core is not waited for at every window.  ``a``: act (forward) or dGx (backward)."""
+    cdef Py_ssize_t w, w0, w1
+    for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+        if interrupted_since(mark):
+            return
+        if forward:
+            w0 = w * STEPS_PER_WINDOW
+            forward_steps(w0, min(T, w0 + STEPS_PER_WINDOW), rb0, rb1, s, b, a)
+        else:
+            w1 = T - w * STEPS_PER_WINDOW
+            backward_steps(max(0, w1 - STEPS_PER_WINDOW), w1, rb0, rb1, s, b, a)
+
+
 cdef void* _data(object a, int typenum) except? NULL:
     """The data of a C-contiguous array of ``typenum`` (the call's float type, or intp), or NULL for None
     or an empty array.  The Python driver allocated every buffer; this only guards the raw pointers."""
@@ -371,16 +389,16 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         if blocked != NULL:  # (the micro-kernel's panels: packed by ``prepare_forward``)
             block_step_weights(<const floating*>b.Wh, blocked, &s, num_threads)
             b.Wh = blocked
-        w1 = 0
+        if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
+            for part in prange(nt, num_threads=nt, schedule="static"):
+                owned_steps(True, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act, mark)
+        w1 = 0 if schedule != OWNED_ROWS else T
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_WINDOW)
             if x_tm == NULL and schedule == SHARED_TILES:
                 gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
-            if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
-                for part in prange(nt, num_threads=nt, schedule="static"):
-                    forward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act)
-            elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
+            if schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, H, sizeof(floating))  # its own
                     for t in range(w0, w1):
@@ -448,16 +466,16 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
             _zero_past_running_rows(s, dGh, G)
         if b.panels != NULL:
             pack_step_panels(False, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
+        if schedule == OWNED_ROWS:
+            for part in prange(nt, num_threads=nt, schedule="static"):
+                owned_steps(False, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx, mark)
         # Windows of steps, latest first.
-        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW if schedule != OWNED_ROWS else 0):
             if interrupted_since(mark):
                 break
             w1 = T - w * STEPS_PER_WINDOW
             w0 = max(0, w1 - STEPS_PER_WINDOW)
-            if schedule == OWNED_ROWS:
-                for part in prange(nt, num_threads=nt, schedule="static"):
-                    backward_steps(w0, w1, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx)
-            elif schedule == SHARED_TILES:
+            if schedule == SHARED_TILES:
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, G, sizeof(floating))  # its own
                     for t in range(w1 - 1, w0 - 1, -1):
