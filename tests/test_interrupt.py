@@ -14,6 +14,7 @@ CHILD = r"""if 1:
     import rnnfast
 
     cell, phase = sys.argv[1], sys.argv[2]
+    schedule = sys.argv[3] if len(sys.argv) > 3 else None  # a schedule forced on two threads, else the plan's
     G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     N, D, H = 32, 16, 1024  # large H: much work per byte of cache, so a long call fits in memory
     T = 40
@@ -22,6 +23,18 @@ CHILD = r"""if 1:
     Wh = rng.standard_normal((H, G * H)).astype(np.float32) * 0.05
     biases = [np.zeros(G * H, np.float32)] * (2 if cell == "gru" else 1)
     fwd, bwd = getattr(rnnfast, cell + "_forward"), getattr(rnnfast, cell + "_backward")
+    if schedule is not None:
+        from rnnfast._core import driver
+        from rnnfast._core.plan import StepPlan
+        from rnnfast.cells import CELLS
+        spec = CELLS[cell]
+        option = {"lstm": None, "gru": True, "rnn": "tanh"}[cell]
+        states = [None] * (2 if cell == "lstm" else 1)
+
+        def fwd(x, Wx, Wh, *biases):  # two 16-row blocks, one a thread
+            plan = StepPlan.choose(G, N, x.shape[1], H, np.float32, 2, rows=16, units=H, schedule=schedule)
+            hs, finals, cache = driver.sequence_forward(spec, x, Wx, Wh, biases, states, None, option, 2, plan=plan)
+            return (hs, *finals, cache)
 
     def call(T):
         x = rng.standard_normal((N, T, D)).astype(np.float32)
@@ -63,6 +76,19 @@ def test_ctrl_c_stops_a_long_call_within_a_second(cell, phase):
     root = os.path.dirname(os.path.dirname(rnnfast.__file__))
     proc = subprocess.run([sys.executable, "-c", CHILD, cell, phase], capture_output=True, text=True, timeout=300,
                           cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["outcome"] == "interrupted", r
+    assert r["expected_s"] > 3.0 and r["after_signal_s"] < 1.0, r
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("phase", ["forward", "backward"])
+def test_ctrl_c_stops_threads_that_own_their_rows_within_a_second(phase):
+    """Owned rows run all their steps in one parallel region: each thread looks at Ctrl-C between its windows."""
+    root = os.path.dirname(os.path.dirname(rnnfast.__file__))
+    proc = subprocess.run([sys.executable, "-c", CHILD, "lstm", phase, "owned_rows"], capture_output=True, text=True,
+                          timeout=300, cwd=root, env=dict(os.environ, PYTHONPATH=root))
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["outcome"] == "interrupted", r

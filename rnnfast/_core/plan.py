@@ -45,8 +45,9 @@ step are independent, so the order never changes the bits.  The micro-kernel's t
 block (``row_major``): each thread copies a row block's rows into slivers once for all its unit blocks.
 
 **Schedules** (the kernels' names, ``kernels.SCHEDULES``): ``owned_rows``, each thread owns its share of
-whole row blocks for a window of steps, runs them step by step and never waits (batch rows never read each
-other), when the row blocks share out evenly; ``shared_tiles``, the team shares each phase's tiles with a
+whole row blocks for all the steps, runs them step by step and never waits (batch rows never read each
+other; each thread looks at Ctrl-C between its windows of steps, and the team meets only at the end), when the row
+blocks share out evenly; ``shared_tiles``, the team shares each phase's tiles with a
 barrier after each; ``serial``, when one thread runs, or a step has too little work to pay for a team.  On the
 micro-kernel the shared tiles of each step are re-cut to the height (at most ``rows``) that evens out the
 threads' work for the rows running at that step (``step_tiles.balanced_step_tiling``): a ragged batch's rows
@@ -68,7 +69,8 @@ reads are short and far apart); ``as_given``.  The backward pass reads the micro
 ``Wh.T``.  **All-step products** (input projection, ``dx``, weight gradients) run on the micro-kernel
 (float64: its float64 kernels) where it is built and every side of the product is long enough, unless the plan
 says ``blas``.  There each thread starts on its own part of the product, and a thread done with its part takes
-over the far rows of the one with the most left (``all_steps._take_over``): on a shared machine one core is often
+over the far rows of the one with the most left, or of the next where that one cannot be split yet
+(``all_steps._take_over``): on a shared machine one core is often
 slower than the other for a while, and a fixed cut then waits for it.  The bits do not depend on who sums a row.
 """
 from __future__ import annotations
