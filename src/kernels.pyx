@@ -392,7 +392,7 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
             for part in prange(nt, num_threads=nt, schedule="static"):
                 owned_steps(True, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act, mark)
-        w1 = 0 if schedule != OWNED_ROWS else T
+        w1 = 0 if schedule != OWNED_ROWS else T  # the windows of the other schedules (owned rows ran above)
         while w1 < T and not interrupted_since(mark):
             w0 = w1
             w1 = min(T, w0 + STEPS_PER_WINDOW)
@@ -469,7 +469,7 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
         if schedule == OWNED_ROWS:
             for part in prange(nt, num_threads=nt, schedule="static"):
                 owned_steps(False, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx, mark)
-        # Windows of steps, latest first.
+        # Windows of steps, latest first, for the other schedules (owned rows ran above).
         for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW if schedule != OWNED_ROWS else 0):
             if interrupted_since(mark):
                 break
