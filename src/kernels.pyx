@@ -209,9 +209,10 @@ cdef void backward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_
 
 cdef void owned_steps(bint forward, Py_ssize_t T, Py_ssize_t rb0, Py_ssize_t rb1, Tiling s, const StepBuffers* b,
                       floating* a, long mark) noexcept nogil:
-    """All T steps of row blocks rb0..rb1-1 by one thread, window by window (latest first in backward), looking at
-    Ctrl-C between windows: owned rows never read another thread's, so the team meets only at the end, and a thread
-    slowed for a while by its core is not waited for at every window.  ``a``: act (forward) or dGx (backward)."""
+    """All T steps of row blocks rb0..rb1-1 by one thread (its own, or all of them), window by window (latest first
+    in backward), looking at Ctrl-C between windows: owned rows never read another thread's, so the team meets only
+    at the end, and a thread slowed for a while by its core is not waited for at every window.  ``a``: act (forward)
+    or dGx (backward)."""
     cdef Py_ssize_t w, w0, w1
     for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
         if interrupted_since(mark):
@@ -392,13 +393,13 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
             for part in prange(nt, num_threads=nt, schedule="static"):
                 owned_steps(True, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act, mark)
-        w1 = 0 if schedule != OWNED_ROWS else T  # the windows of the other schedules (owned rows ran above)
-        while w1 < T and not interrupted_since(mark):
-            w0 = w1
-            w1 = min(T, w0 + STEPS_PER_WINDOW)
-            if x_tm == NULL and schedule == SHARED_TILES:
-                gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
-            if schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
+        elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
+            w1 = 0
+            while w1 < T and not interrupted_since(mark):
+                w0 = w1
+                w1 = min(T, w0 + STEPS_PER_WINDOW)
+                if x_tm == NULL:
+                    gather_rows(s.offsets[w0], s.offsets[w1], G, table, tokens, act, num_threads)
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, H, sizeof(floating))  # its own
                     for t in range(w0, w1):
@@ -410,8 +411,8 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
                                 if phase == phases - 1:
                                     emit_output_tile(t, tile, st, <const floating*>b.hst, <floating*>b.hs)
                     scratch_done(slivers.data)
-            else:
-                forward_steps(w0, w1, 0, s.row_blocks, s, &b, act)
+        else:  # one thread owns every row
+            owned_steps(True, T, 0, s.row_blocks, s, &b, act, mark)
     check_interrupt(mark)  # Ctrl-C stopped the loop early: KeyboardInterrupt
     return 0
 
@@ -469,13 +470,12 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
         if schedule == OWNED_ROWS:
             for part in prange(nt, num_threads=nt, schedule="static"):
                 owned_steps(False, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx, mark)
-        # Windows of steps, latest first, for the other schedules (owned rows ran above).
-        for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW if schedule != OWNED_ROWS else 0):
-            if interrupted_since(mark):
-                break
-            w1 = T - w * STEPS_PER_WINDOW
-            w0 = max(0, w1 - STEPS_PER_WINDOW)
-            if schedule == SHARED_TILES:
+        elif schedule == SHARED_TILES:  # windows of steps, latest first
+            for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
+                if interrupted_since(mark):
+                    break
+                w1 = T - w * STEPS_PER_WINDOW
+                w0 = max(0, w1 - STEPS_PER_WINDOW)
                 with parallel(num_threads=nt):
                     slivers = new_sliver_cache(b.panels != NULL, s.rows, G, sizeof(floating))  # its own
                     for t in range(w1 - 1, w0 - 1, -1):
@@ -485,8 +485,8 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
                                 backward_phase(phase, t, tile_at(st, 0, running_row_blocks(st, t), i), st, &b, dGx,
                                                &slivers)
                     scratch_done(slivers.data)
-            else:
-                backward_steps(w0, w1, 0, s.row_blocks, s, &b, dGx)
+        else:
+            owned_steps(False, T, 0, s.row_blocks, s, &b, dGx, mark)
         # The products over all steps (token input: the h side only).
         if dx_tm != NULL:
             all_steps_gemm(False, True, rows, D, G, dGx, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,

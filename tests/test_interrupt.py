@@ -69,15 +69,20 @@ CHILD = r"""if 1:
 """
 
 
+def _interrupted_call(*args) -> dict:
+    """Run CHILD with ``args`` (cell, phase[, schedule]) and return its report."""
+    root = os.path.dirname(os.path.dirname(rnnfast.__file__))
+    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, timeout=300,
+                          cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("phase", ["forward", "backward"])
 def test_ctrl_c_stops_a_long_call_within_a_second(cell, phase):
-    root = os.path.dirname(os.path.dirname(rnnfast.__file__))
-    proc = subprocess.run([sys.executable, "-c", CHILD, cell, phase], capture_output=True, text=True, timeout=300,
-                          cwd=root, env=dict(os.environ, PYTHONPATH=root))
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = _interrupted_call(cell, phase)
     assert r["outcome"] == "interrupted", r
     assert r["expected_s"] > 3.0 and r["after_signal_s"] < 1.0, r
 
@@ -86,11 +91,7 @@ def test_ctrl_c_stops_a_long_call_within_a_second(cell, phase):
 @pytest.mark.parametrize("phase", ["forward", "backward"])
 def test_ctrl_c_stops_threads_that_own_their_rows_within_a_second(phase):
     """Owned rows run all their steps in one parallel region: each thread looks at Ctrl-C between its windows."""
-    root = os.path.dirname(os.path.dirname(rnnfast.__file__))
-    proc = subprocess.run([sys.executable, "-c", CHILD, "lstm", phase, "owned_rows"], capture_output=True, text=True,
-                          timeout=300, cwd=root, env=dict(os.environ, PYTHONPATH=root))
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = _interrupted_call("lstm", phase, "owned_rows")
     assert r["outcome"] == "interrupted", r
     assert r["expected_s"] > 3.0 and r["after_signal_s"] < 1.0, r
 
