@@ -11,7 +11,9 @@ PyTorch's time into thirds: the third where PyTorch ran fastest (the machine was
 slowest (busy).  Prints per case: each library's median ms, the ratio of the medians (PyTorch / rnnfast, as
 ``rnnfast bench``), the median of the pairs' ratios, and the median pair ratio in the quiet and in the busy third.
 ``--ragged``: batches with lengths (PyTorch's side packs them), and rnnfast's ragged batch paired with the same
-batch padded, the median of those pairs' time ratios.
+batch padded, the median of those pairs' time ratios; beside it, the floor a ragged call could reach, ``sum(lengths)
+/ (N * T)``, and the rows its all-step products run over, also over ``N * T`` (each step's block of the staircase
+keeps the rows of the sequences that ended at the step before: ``rnnfast._core.buffers.Staircase``).
 What it measured: ``bench/RESULTS.md``.
 """
 from __future__ import annotations
@@ -21,8 +23,9 @@ import dataclasses
 
 import numpy as np
 
+from rnnfast._core.buffers import Staircase
 from rnnfast.benchmarks import backends
-from rnnfast.benchmarks.cases import Case, make_inputs, parse_size
+from rnnfast.benchmarks.cases import Case, make_inputs, make_lengths, parse_size
 from rnnfast.benchmarks.timing import pair_ratios, pinned_threads, time_in_pairs
 
 
@@ -35,10 +38,11 @@ def main(argv=None):
     ap.add_argument("--calls", type=int, default=100, help="pairs of calls per case")
     ap.add_argument("--ragged", action="store_true",
                     help="lengths uniform in [T/4, T] (PyTorch packs them: PackedSequence), and rnnfast's ragged "
-                         "batch paired with the same batch without lengths (the last column)")
+                         "batch paired with the same batch without lengths, beside the floor it could reach (the "
+                         "last columns)")
     args = ap.parse_args(argv)
     print(f"{'case':34s} {'rnnfast ms':>10s} {'torch ms':>9s} {'medians':>8s} {'pairs':>6s} {'quiet':>6s} "
-          f"{'busy':>6s}{'  ragged/padded' if args.ragged else ''}")
+          f"{'busy':>6s}{'  ragged/padded   rows  blocks' if args.ragged else ''}")
     for cell in args.cells:
         for size in args.sizes:
             N, T, D, H = parse_size(size)
@@ -56,7 +60,10 @@ def main(argv=None):
                             full = dataclasses.replace(case, ragged=False)
                             ragged, whole = time_in_pairs(ours, backends.prepare("rnnfast", full, make_inputs(full)),
                                                           args.calls)
-                            padded = f" {np.median(ragged / whole):14.2f}"
+                            lengths = make_lengths(case)
+                            blocks = Staircase.make(lengths.astype(np.intp), N, T).rows
+                            padded = (f" {np.median(ragged / whole):14.2f} {lengths.sum() / (N * T):6.3f}"
+                                      f" {blocks / (N * T):7.3f}")
                     r = pair_ratios(a, b)
                     print(f"{cell} {pas:7s} N={N} T={T} H={H} {threads} thr".ljust(34)
                           + f" {np.median(a) * 1e3:10.2f} {np.median(b) * 1e3:9.2f} {r['medians']:8.2f}"
