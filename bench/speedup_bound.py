@@ -10,8 +10,12 @@ any code on this machine: the gate maths and the sequential steps of small produ
 
     python bench/speedup_bound.py [--target 1.1] [--threads 1 2] [--passes forward train]
                                   [--sizes 16,35,256 32,35,256 64,35,512 128,35,512 128,35,1024] [--blocks 5]
+                                  [--ragged]
 
-A size is ``N,T,H`` (D = H).  What it measured: bench/RESULTS.md.
+A size is ``N,T,H`` (D = H).  ``--ragged``: batches with lengths uniform in [T/4, T], PyTorch's side packed
+(``PackedSequence``); the flops are those of the valid steps, ``sum(lengths)`` rows, so the needed rate is what a
+call computing only its sequences' rows must reach (the issue asks ``--target 2`` there).  What it measured:
+bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ def main(argv=None):
     ap.add_argument("--passes", nargs="+", default=["forward", "train"], choices=["forward", "train"])
     ap.add_argument("--sizes", nargs="+", default=SIZES)
     ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--ragged", action="store_true", help="lengths uniform in [T/4, T]; PyTorch packs them")
     args = ap.parse_args(argv)
     from rnnfast.benchmarks import runner
     from rnnfast.benchmarks.cases import Case
@@ -76,18 +81,18 @@ def main(argv=None):
     cases = []
     for size in args.sizes:
         N, T, H = (int(v) for v in size.split(","))
-        cases += [Case("lstm", p, N, T, H, H, "float32", nt) for p in args.passes for nt in args.threads]
+        cases += [Case("lstm", p, N, T, H, H, "float32", nt, args.ragged) for p in args.passes for nt in args.threads]
     result = runner.run(cases, ["rnnfast", "torch"], stream_sizes=(), blocks=args.blocks)
-    best = {}
+    best, ceiling = {}, {}
     for nt in args.threads:  # maxima: a slower measurement is a neighbour's burst, not the machine
         sgemm = max(gemm_peak_gflops("float32", nt), result["gemm_peak_gflops"]["float32"][str(nt)])
         micro = max(microkernel_gflops(nt) for _ in range(2))
         mm = max(torch_mm_gflops(nt) for _ in range(2))
-        best[nt] = max(sgemm, micro, mm)
+        best[nt], ceiling[nt] = max(sgemm, micro, mm), fma_ceiling_gflops("float32", nt)
         print(f"{nt} thread(s): OpenBLAS sgemm {sgemm:.0f} GF/s, micro-kernel {micro:.0f} GF/s, "
-              f"torch.mm {mm:.0f} GF/s, FMA ceiling {fma_ceiling_gflops('float32', nt):.0f} GF/s")
-    print(f"\n{'case':44s} {'torch':>7s} {'rnnfast':>8s} {'ratio':>6s} {'needed':>7s} {'% best GEMM':>12s}  verdict "
-          f"(GF/s; needed = {args.target}x torch)")
+              f"torch.mm {mm:.0f} GF/s, FMA ceiling {ceiling[nt]:.0f} GF/s")
+    print(f"\n{'case':44s} {'torch':>7s} {'rnnfast':>8s} {'ratio':>6s} {'needed':>7s} {'% best GEMM':>12s} "
+          f"{'% FMA':>6s}  verdict (GF/s; needed = {args.target}x torch)")
     for row in result["rows"]:
         c, r = row["case"], row["results"]
         if "gflops" not in r.get("torch", {}):
@@ -99,7 +104,7 @@ def main(argv=None):
         verdict = "above the best GEMM: impossible" if share > 1 else f"needs {100 * share:.0f}% of it"
         label = f"{c['pass']} N={c['N']} H={c['H']} threads={c['threads']}"
         print(f"{label:44s} {torch_gf:7.0f} {ours_gf:8.0f} {ours_gf / torch_gf:6.2f} {needed:7.0f} "
-              f"{100 * share:11.0f}%  {verdict}")
+              f"{100 * share:11.0f}% {100 * needed / ceiling[c['threads']]:5.0f}%  {verdict}")
 
 
 if __name__ == "__main__":
