@@ -8,8 +8,9 @@ from libc.string cimport memcpy
 from blas cimport gemm
 from interrupt cimport interrupted_since, K_SLICE
 from microkernel cimport (RNNFAST_PACKED_GEMM, PANEL, PANEL_D, SLIVER, KBLOCK, GROUP_ROWS, GROUP_ROWS_D, copy_slivers_s,
-                          copy_slivers_d, pack_panels_s, pack_panels_d, pack_panels_sums_s, row_sums,
-                          slivers_times_panels_s, slivers_times_panels_d, edge_panel_s, edge_panel_d)
+                          copy_slivers_d, copy_sliver_rows_s, copy_sliver_rows_d, pack_panels_s, pack_panels_d,
+                          pack_panel_rows_s, pack_panel_rows_d, pack_panels_sums_s, row_sums, slivers_times_panels_s,
+                          slivers_times_panels_d, edge_panel_s, edge_panel_d)
 from thread_scratch cimport PRODUCT_PACKING, scratch_done, thread_scratch
 from threads cimport team
 
@@ -201,6 +202,15 @@ cdef inline Py_ssize_t part_items(GemmPart q, Py_ssize_t group_rows, Py_ssize_t 
     return (group_rows + (q.p1 - q.p0) * panel) * KBLOCK + (q.p1 - q.p0) * panel
 
 
+cdef struct RowRuns:
+    # The rows of a weight gradient's sum (its k side: rows of the time-major arrays) that can be non-zero, as runs
+    # in ascending order: run i is rows start[i] .. start[i] + count[i] - 1.  The rows between runs are zero in op(B)
+    # (dG): a ragged batch's ended rows (``Tiling``'s staircase: start = offsets, count = active).
+    const Py_ssize_t* start
+    const Py_ssize_t* count
+    Py_ssize_t n
+
+
 cdef struct Stacked:
     # op(A) and C as two blocks of rows stacked: rows below ``split`` are op(a)'s and c's, rows from
     # ``split`` on are op(a2)'s and c2's (row r is their row r - split).  One product then gives
@@ -210,6 +220,11 @@ cdef struct Stacked:
     void* c
     void* c2
     Py_ssize_t lda, lda2, ldc, ldc2, split
+    # NULL, or (op(A) = A^T, op(B) = B only) the k rows to pack: each k-block packs only its rows within the runs,
+    # and sums them in the same order.  The rows left out are zero in op(B), and a zero product added to a sum
+    # leaves its bits as they were (a sum that starts at +0 is never -0), so C's bits are those of the product over
+    # every row, with the k-blocks where they were.
+    const RowRuns* runs
 
 
 cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t k0, bint trans_a,
@@ -222,6 +237,69 @@ cdef inline Py_ssize_t _rows_of(Stacked* g, Py_ssize_t r0, Py_ssize_t r1, Py_ssi
     a[0] = <const floating*>g.a2 + (k0 * g.lda2 + r0 - g.split if trans_a else (r0 - g.split) * g.lda2 + k0)
     lda[0], c[0], ldc[0] = g.lda2, <floating*>g.c2 + (r0 - g.split) * g.ldc2, g.ldc2
     return r1
+
+
+cdef inline Py_ssize_t _first_run(const RowRuns* runs, Py_ssize_t k0) noexcept nogil:
+    """The first run that ends after row k0 (runs ascending, so their ends are too)."""
+    cdef Py_ssize_t lo = 0, hi = runs.n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if runs.start[mid] + runs.count[mid] > k0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef inline Py_ssize_t _rows_in_runs(const RowRuns* runs, Py_ssize_t k0, Py_ssize_t k1) noexcept nogil:
+    """How many rows k0 .. k1-1 are within the runs: the depth a k-block packs."""
+    cdef Py_ssize_t i = _first_run(runs, k0), rows = 0
+    while i < runs.n and runs.start[i] < k1:
+        rows = rows + max(0, min(k1, runs.start[i] + runs.count[i]) - max(k0, runs.start[i]))
+        i = i + 1
+    return rows
+
+
+cdef inline void _pack_run_panels(const RowRuns* runs, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t depth, Py_ssize_t w,
+                                  const floating* b, Py_ssize_t ldb, floating* panels, row_sums* sums) noexcept nogil:
+    """The panels of op(B) = B's rows k0 .. k1-1 within the runs, ``depth`` of them, in order (``b``: B's row k0;
+    ``sums``, float32, NULL or B's row k0's: those rows summed as they are packed)."""
+    cdef Py_ssize_t i = _first_run(runs, k0), lo, hi, at = 0
+    cdef row_sums piece
+    while i < runs.n and runs.start[i] < k1:
+        lo, hi = max(k0, runs.start[i]), min(k1, runs.start[i] + runs.count[i])
+        if hi > lo:
+            if floating is float:
+                if sums != NULL:
+                    piece = sums[0]
+                    if piece.ids != NULL:
+                        piece.ids = piece.ids + (lo - k0)
+                else:
+                    piece.columns, piece.ids, piece.rows, piece.ld = NULL, NULL, NULL, 0
+                pack_panel_rows_s(w, hi - lo, depth, b + (lo - k0) * ldb, ldb, panels + at * PANEL, piece)
+            else:
+                pack_panel_rows_d(False, w, hi - lo, depth, b + (lo - k0) * ldb, ldb, panels + at * PANEL_D)
+            at = at + hi - lo
+        i = i + 1
+
+
+cdef inline void _pack_run_slivers(Stacked* g, Py_ssize_t r0, Py_ssize_t mc, Py_ssize_t k0, Py_ssize_t k1,
+                                   Py_ssize_t depth, floating* slivers) noexcept nogil:
+    """The slivers of op(A) = A^T's rows r0 .. r0+mc-1 (one block of the stack) at A's rows k0 .. k1-1 within the
+    runs, ``depth`` of them, in order."""
+    cdef Py_ssize_t i = _first_run(g.runs, k0), lo, hi, at = 0, lda, ldc
+    cdef const floating* a
+    cdef floating* c
+    while i < g.runs.n and g.runs.start[i] < k1:
+        lo, hi = max(k0, g.runs.start[i]), min(k1, g.runs.start[i] + g.runs.count[i])
+        if hi > lo:
+            _rows_of(g, r0, r0 + mc, lo, True, &a, &lda, &c, &ldc)
+            if floating is float:
+                copy_sliver_rows_s(True, mc, hi - lo, depth, a, lda, slivers + at * SLIVER)
+            else:
+                copy_sliver_rows_d(True, mc, hi - lo, depth, a, lda, slivers + at * SLIVER)
+            at = at + hi - lo
+        i = i + 1
 
 
 cdef inline Py_ssize_t kblock_depth(Py_ssize_t k) noexcept nogil:
@@ -249,7 +327,7 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
     cdef floating* zeros = panels + npan * panel * KBLOCK
     cdef const floating* init = bias + j0 if bias != NULL else zeros
     cdef Py_ssize_t kb = kblock_depth(k)
-    cdef Py_ssize_t k0, kc, r0, mc = 0, lda, ldc, end
+    cdef Py_ssize_t k0, kc, depth, r0, mc = 0, lda, ldc, end
     cdef const floating* a
     cdef floating* c
     cdef row_sums part_sums
@@ -273,7 +351,14 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
     k0 = k_start
     while k0 < k and not interrupted_since(mark):
         kc = min(kb, k - k0)
-        if floating is float:
+        depth = kc
+        if g.runs != NULL:  # only the rows within the runs: the k-block's sums over fewer terms, the same bits
+            depth = _rows_in_runs(g.runs, k0, k0 + kc)
+            _pack_run_panels(g.runs, k0, k0 + kc, depth, j1 - j0, b + k0 * ldb + j0, ldb, panels,
+                             &part_sums if sums != NULL else NULL)
+            if floating is float and sums != NULL and part_sums.ids != NULL:
+                part_sums.ids = part_sums.ids + kc
+        elif floating is float:
             if sums != NULL:
                 pack_panels_sums_s(j1 - j0, kc, b + k0 * ldb + j0, ldb, panels, part_sums)
                 if part_sums.ids != NULL:
@@ -297,21 +382,30 @@ cdef inline void _packed_part(GemmPart q, Stacked* g, bint trans_a, bint trans_b
                     mc = _rows_of(g, r0, min(end, r0 + group_rows), k0, trans_a, &a, &lda, &c, &ldc) - r0
             if r0 >= end:
                 break
-            if floating is float:
-                copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
+            if depth == 0:  # no rows of this k-block are summed: C is left as it is, or set to its start
+                if k0 == 0:
+                    _init_rows(c, ldc, mc, j0, j1, bias)
+            elif floating is float:
+                if g.runs != NULL:
+                    _pack_run_slivers(g, r0, mc, k0, k0 + kc, depth, slivers)
+                else:
+                    copy_slivers_s(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
-                    slivers_times_panels_s(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
-                                           init if k0 == 0 else NULL, c_far)
+                    slivers_times_panels_s(mc, depth, 0, depth, slivers, panels, depth * panel, full, full, 0, c + j0,
+                                           ldc, init if k0 == 0 else NULL, c_far)
                 if full < npan:  # the last panel, narrower than a panel
-                    edge_panel_s(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
+                    edge_panel_s(mc, depth, slivers, panels + full * depth * panel, j1 - j0 - full * panel,
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             else:
-                copy_slivers_d(trans_a, mc, kc, a, lda, slivers)
+                if g.runs != NULL:
+                    _pack_run_slivers(g, r0, mc, k0, k0 + kc, depth, slivers)
+                else:
+                    copy_slivers_d(trans_a, mc, kc, a, lda, slivers)
                 if full > 0:
-                    slivers_times_panels_d(mc, kc, 0, kc, slivers, panels, kc * panel, full, full, 0, c + j0, ldc,
-                                           init if k0 == 0 else NULL)
+                    slivers_times_panels_d(mc, depth, 0, depth, slivers, panels, depth * panel, full, full, 0, c + j0,
+                                           ldc, init if k0 == 0 else NULL)
                 if full < npan:
-                    edge_panel_d(mc, kc, slivers, panels + full * kc * panel, j1 - j0 - full * panel,
+                    edge_panel_d(mc, depth, slivers, panels + full * depth * panel, j1 - j0 - full * panel,
                                  c + j0 + full * panel, ldc, init + full * panel if k0 == 0 else NULL)
             r0 = r0 + mc
         k0 = k0 + kc
@@ -449,6 +543,17 @@ cdef inline bint _packed_gemm(Stacked* g, bint trans_a, bint trans_b, Py_ssize_t
     return True
 
 
+cdef inline bint _packed_gemm_runs(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                   const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                                   floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
+                                   const RowRuns* runs, int num_threads, long mark) noexcept nogil:
+    cdef Stacked g
+    g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
+    g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
+    g.runs = runs if trans_a and not trans_b else NULL
+    return _packed_gemm(&g, trans_a, trans_b, m, n, k, b, ldb, bias, sums, num_threads, mark)
+
+
 cdef inline bint packed_tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                    const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                                    floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
@@ -462,22 +567,22 @@ cdef inline bint packed_tiled_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_
     the bits still do not.  False if the packing buffer cannot be allocated: the caller
     then uses BLAS for all of C.  ``sums`` (NULL: none; float32 and op(B) = B only): B's rows summed as it is
     packed (``rnnfast_row_sums``, zeroed by the caller), in row order, as a loop over the rows sums them."""
-    cdef Stacked g
-    g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
-    g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
-    return _packed_gemm(&g, trans_a, trans_b, m, n, k, b, ldb, bias, sums, num_threads, mark)
+    return _packed_gemm_runs(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, NULL, num_threads, mark)
 
 
 cdef inline bint all_steps_gemm_sums(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                                      floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
-                                     int num_threads, long mark, bint microkernel) noexcept nogil:
+                                     const RowRuns* runs, int num_threads, long mark, bint microkernel) noexcept nogil:
     """``all_steps_gemm``, and where it runs on the float32 micro-kernel with op(B) = B, ``sums`` of B's rows made
-    as it packs them (``packed_tiled_gemm``).  True if they were made; else the caller makes them."""
+    as it packs them (``packed_tiled_gemm``).  True if they were made; else the caller makes them.  ``runs`` (NULL:
+    every row; op(A) = A^T and op(B) = B only): the k rows that can be non-zero in B, the only ones the micro-kernel
+    packs (``Stacked.runs``)."""
     if trans_b or floating is double:
         sums = NULL
     if (packed_product(m, n, k, microkernel)
-            and packed_tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, num_threads, mark)):
+            and _packed_gemm_runs(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, sums, runs, num_threads,
+                                  mark)):
         return sums != NULL
     tiled_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc, bias, num_threads, mark)
     return False
@@ -490,22 +595,26 @@ cdef inline void all_steps_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
     """``C = op(A) @ op(B)`` (``+ bias``) for a product over all steps: on the micro-kernel where this
     build has it (``packed_tiled_gemm``; float64 on its float64 kernels), ``microkernel`` allows it (the
     plan) and every side is at least PACKED_MIN_SIDE; else BLAS tiles (``tiled_gemm``)."""
-    all_steps_gemm_sums(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, NULL, num_threads, mark, microkernel)
+    all_steps_gemm_sums(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, bias, NULL, NULL, num_threads, mark,
+                        microkernel)
 
 
 cdef inline bint weight_gradients(Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, Py_ssize_t rows, const floating* x,
                                   const floating* h, const floating* dG, floating* dWx, floating* dWh,
-                                  const row_sums* sums, int num_threads, long mark, bint microkernel) noexcept nogil:
+                                  const row_sums* sums, const RowRuns* runs, int num_threads, long mark,
+                                  bint microkernel) noexcept nogil:
     """``dWx = x^T @ dG`` and ``dWh = h^T @ dG`` over all ``rows`` = N*T steps (x: (rows, D), h: (rows, H),
     dG: (rows, G), outputs G wide).  On the micro-kernel as one stacked product, ``[x | h]^T @ dG``,
     which packs dG once (``all_steps_gemm``'s rule on the stacked shape), and in float32 makes ``sums`` of
-    dG's rows as it does (``all_steps_gemm_sums``); else two BLAS products.  True if the sums were made."""
+    dG's rows as it does (``all_steps_gemm_sums``); else two BLAS products.  True if the sums were made.
+    ``runs`` (NULL: every row): the rows where dG can be non-zero, the only ones the micro-kernel packs."""
     cdef Stacked g
     if microkernel and RNNFAST_PACKED_GEMM and min(D + H, G, rows) >= PACKED_MIN_SIDE:
         if floating is double:
             sums = NULL
         g.a, g.lda, g.c, g.ldc, g.split = x, D, dWx, G, D
         g.a2, g.lda2, g.c2, g.ldc2 = h, H, dWh, G
+        g.runs = runs
         if _packed_gemm(&g, True, False, D + H, G, rows, dG, G, <const floating*>NULL, sums, num_threads, mark):
             return sums != NULL
     tiled_gemm(True, False, D, G, rows, x, D, dG, G, 0, dWx, G, NULL, num_threads, mark)

@@ -26,7 +26,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from all_steps cimport (FAR_C_BYTES, PACKED_MIN_SIDE, all_steps_gemm, all_steps_gemm_sums, column_dot_sums,
+from all_steps cimport (FAR_C_BYTES, PACKED_MIN_SIDE, RowRuns, all_steps_gemm, all_steps_gemm_sums, column_dot_sums,
                         column_sums, gather_rows, packed_product, scatter_rows, take_over_probe,
                         weight_gradients)
 from finite cimport nonfinite_blocks
@@ -289,6 +289,16 @@ cdef void _zero_past_running_rows(Tiling s, floating* a, Py_ssize_t width) noexc
             fill(a + r * width, width, 0)
 
 
+cdef const RowRuns* _running_rows(Tiling s, RowRuns* runs) noexcept nogil:
+    """A ragged batch's running rows as the runs of the weight gradients' sums (``all_steps.RowRuns``): each step's
+    block up to its ``active`` rows.  The rest of each block is zero in dG (``_zero_past_running_rows``), so the
+    micro-kernel leaves it out with no change to a bit; NULL without lengths (every row runs)."""
+    if s.order == NULL:
+        return NULL
+    runs.start, runs.count, runs.n = s.offsets, s.active, s.T
+    return runs
+
+
 def rows_taken_over(int late_thread=-1, double seconds=0):
     """Internal, for tests: ``all_steps.take_over_probe`` for this module's products."""
     return take_over_probe(late_thread, seconds)
@@ -453,6 +463,8 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
     # the bias gradients and the token sums, made where the weight gradients pack dG (``all_steps_gemm_sums``)
     cdef row_sums sums_x, sums_h
     cdef bint summed_x = False, summed_h = False
+    cdef RowRuns running
+    cdef const RowRuns* runs = _running_rows(s, &running)
     if N == 0:
         return 0
     if token_sums != NULL and (b.tokens == NULL or buf.tokens.shape[0] != rows or buf.token_sums.ndim != 2
@@ -498,24 +510,24 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
                 memset(dbh, 0, G * sizeof(float))
                 sums_h.columns = dbh
         if dGh == dGx and rh == NULL and x_tm != NULL:  # one set of pre-activations: both from one product
-            summed_x = weight_gradients(D, H, G, rows, x_tm, hst, dGx, dWx, dWh, &sums_x, num_threads, mark,
+            summed_x = weight_gradients(D, H, G, rows, x_tm, hst, dGx, dWx, dWh, &sums_x, runs, num_threads, mark,
                                         microkernel)
         else:
             if x_tm != NULL:
                 summed_x = all_steps_gemm_sums(True, False, D, G, rows, x_tm, D, dGx, G, dWx, G, NULL, &sums_x,
-                                               num_threads, mark, microkernel)
+                                               runs, num_threads, mark, microkernel)
             if rh == NULL:
                 if dGh == dGx:  # token input: dGx's sums from the h side's product
                     summed_x = all_steps_gemm_sums(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, &sums_x,
-                                                   num_threads, mark, microkernel)
+                                                   runs, num_threads, mark, microkernel)
                 else:
                     summed_h = all_steps_gemm_sums(True, False, H, G, rows, hst, H, dGh, G, dWh, G, NULL, &sums_h,
-                                                   num_threads, mark, microkernel)
+                                                   runs, num_threads, mark, microkernel)
             else:  # the last gate's recurrent input is r * h (reset-before GRU)
-                all_steps_gemm(True, False, H, G - H, rows, hst, H, dGh, G, dWh, G, NULL, num_threads, mark,
-                               microkernel)
-                all_steps_gemm(True, False, H, H, rows, rh, H, dGh + G - H, G, dWh + G - H, G, NULL, num_threads,
-                               mark, microkernel)
+                all_steps_gemm_sums(True, False, H, G - H, rows, hst, H, dGh, G, dWh, G, NULL, NULL, runs,
+                                    num_threads, mark, microkernel)
+                all_steps_gemm_sums(True, False, H, H, rows, rh, H, dGh + G - H, G, dWh + G - H, G, NULL, NULL, runs,
+                                    num_threads, mark, microkernel)
         if not summed_x:
             column_sums(rows, G, dGx, G, dbx, num_threads)
             if token_sums != NULL:
@@ -661,6 +673,8 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
     cdef floating* dpeep = <floating*>_data(buf.dpeep, ft)
     cdef Tiling s = make_tiling(N, T, H, 4, N, H, b.offsets, b.active, b.order, False, False)
     cdef long mark = interrupt_mark()
+    cdef RowRuns running
+    cdef const RowRuns* runs = _running_rows(s, &running)
     if N == 0:
         return 0
     with nogil:
@@ -670,10 +684,10 @@ cdef int _projected_backward(const floating[:, ::1] x_tm, object buf, object pla
         _whole_row_steps(False, N, T, R, nt, b.active, &b, NULL, dG, mark)
         all_steps_gemm(False, True, rows, D, G, dG, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
-        weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, NULL, num_threads,
+        weight_gradients(D, P, G, rows, &x_tm[0, 0], <const floating*>b.hst, dG, dWx, dWh, NULL, runs, num_threads,
                          mark, microkernel)
-        all_steps_gemm(True, False, H, P, rows, <const floating*>b.mst, H, <const floating*>b.dhst, P, dWhr, P,
-                       NULL, num_threads, mark, microkernel)
+        all_steps_gemm_sums(True, False, H, P, rows, <const floating*>b.mst, H, <const floating*>b.dhst, P, dWhr, P,
+                            NULL, NULL, runs, num_threads, mark, microkernel)
         column_sums(rows, G, dG, G, dbx, num_threads)
         if dpeep != NULL:
             lstm_peephole_gradients(s, dG, <const floating*>b.cst, dpeep, num_threads)

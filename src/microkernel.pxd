@@ -47,6 +47,12 @@ cdef extern from "packed_gemm.h" nogil:
         Py_ssize_t ld
     void pack_panels_sums_s "rnnfast_pack_panels_sums_s"(Py_ssize_t w, Py_ssize_t kc, const float* b, Py_ssize_t ldb,
                                                          float* dst, row_sums sums)
+    # A k-block packed in pieces (the running rows of a ragged batch's staircase): kc rows at a depth of slivers and
+    # panels ``depth`` deep (``dst`` points at that depth).
+    void copy_sliver_rows_s "rnnfast_copy_sliver_rows_s"(int trans, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t depth,
+                                                         const float* a, Py_ssize_t lda, float* dst)
+    void pack_panel_rows_s "rnnfast_pack_panel_rows_s"(Py_ssize_t w, Py_ssize_t kc, Py_ssize_t depth, const float* b,
+                                                       Py_ssize_t ldb, float* dst, row_sums sums)
     void edge_panel_s "rnnfast_edge_panel_s"(Py_ssize_t mc, Py_ssize_t kc, const float* slivers, const float* panel,
                                              Py_ssize_t w, float* c, Py_ssize_t ldc, const float* init)
 
@@ -70,6 +76,10 @@ cdef extern from "packed_gemm_f64.h" nogil:
     int GROUP_ROWS_D "RNNFAST_GROUP_ROWS_D"  # rows of op(A) per group of a float64 all-step product
     void copy_slivers_d "rnnfast_copy_slivers_d"(int trans, Py_ssize_t mc, Py_ssize_t kc, const double* a,
                                                  Py_ssize_t lda, double* dst)
+    void copy_sliver_rows_d "rnnfast_copy_sliver_rows_d"(int trans, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t depth,
+                                                         const double* a, Py_ssize_t lda, double* dst)
+    void pack_panel_rows_d "rnnfast_pack_panel_rows_d"(int trans, Py_ssize_t w, Py_ssize_t kc, Py_ssize_t depth,
+                                                       const double* b, Py_ssize_t ldb, double* dst)
     void slivers_times_panels_d "rnnfast_slivers_times_panels_d"(Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t k0,
                                                                  Py_ssize_t K, const double* slivers,
                                                                  const double* panels, Py_ssize_t panel_stride,

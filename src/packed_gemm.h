@@ -426,15 +426,23 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
             dst[k * ms + r] = trans ? a[k * lda + r] : a[r * lda + k];
 }
 
-/* op(A)'s rows 0 .. mc of one k-block as slivers (``rnnfast_sliver_rows``), kc * 6 floats apart. */
-static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda,
-                                          float *dst)
+/* op(A)'s rows 0 .. mc at depths 0 .. kc of slivers ``depth`` deep (``rnnfast_sliver_rows``; sliver i starts at
+ * dst + i * rnnfast_mr * depth): a k-block packed in pieces, each piece's slivers at its own depth in the block. */
+static inline void rnnfast_copy_sliver_rows_s(int trans, ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t depth, const float *a,
+                                              ptrdiff_t lda, float *dst)
 {
     for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
         ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
         rnnfast_pack_sliver_s(trans, rnnfast_sliver_rows(mc, i), kc, a + (trans ? r0 : r0 * lda), lda,
-                              dst + i * rnnfast_mr * kc);
+                              dst + i * rnnfast_mr * depth);
     }
+}
+
+/* op(A)'s rows 0 .. mc of one k-block as slivers (``rnnfast_sliver_rows``), kc * 6 floats apart. */
+static inline void rnnfast_copy_slivers_s(int trans, ptrdiff_t mc, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                          float *dst)
+{
+    rnnfast_copy_sliver_rows_s(trans, mc, kc, kc, a, lda, dst);
 }
 
 /* op(B)'s columns j0 .. j0+w of one k-block as ceil(w / 16) panels, kc * 16 floats apart, zeros
@@ -455,21 +463,22 @@ typedef struct {
 /* ``rnnfast_pack_panels_s`` of an untransposed B, and ``sums`` of its rows 0 .. kc, columns 0 .. w, each
  * strip of rows added while the copy has it in L1.  Every column is summed with k in order, one addition
  * at a time, as a plain loop over the rows does (column sums of the bias gradient, a scatter-add by token):
- * the same bits, without reading B from memory again. */
-static inline void rnnfast_pack_panels_sums_s(ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb, float *dst,
-                                              rnnfast_row_sums sums)
+ * the same bits, without reading B from memory again.  The panels are ``depth`` k-rows deep (``dst`` at the
+ * depth of B's row 0 in them): a k-block may be packed in pieces. */
+static inline void rnnfast_pack_panel_rows_s(ptrdiff_t w, ptrdiff_t kc, ptrdiff_t depth, const float *b,
+                                             ptrdiff_t ldb, float *dst, rnnfast_row_sums sums)
 {
     ptrdiff_t full = w / RNNFAST_NR, rest = w - full * RNNFAST_NR;
     if (rest > 0)
-        memset(dst + full * kc * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
+        memset(dst + full * depth * RNNFAST_NR, 0, (size_t)kc * RNNFAST_NR * sizeof(float));
     for (ptrdiff_t k0 = 0; k0 < kc; k0 += RNNFAST_PACK_ROWS) {
         ptrdiff_t k1 = k0 + RNNFAST_PACK_ROWS < kc ? k0 + RNNFAST_PACK_ROWS : kc;
         for (ptrdiff_t p = 0; p < full; p++)
             for (ptrdiff_t k = k0; k < k1; k++)
-                memcpy(dst + (p * kc + k) * RNNFAST_NR, b + k * ldb + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
+                memcpy(dst + (p * depth + k) * RNNFAST_NR, b + k * ldb + p * RNNFAST_NR, RNNFAST_NR * sizeof(float));
         if (rest > 0)
             for (ptrdiff_t k = k0; k < k1; k++)
-                memcpy(dst + (full * kc + k) * RNNFAST_NR, b + k * ldb + full * RNNFAST_NR,
+                memcpy(dst + (full * depth + k) * RNNFAST_NR, b + k * ldb + full * RNNFAST_NR,
                        (size_t)rest * sizeof(float));
         for (ptrdiff_t k = k0; k < k1 && (sums.columns != NULL || sums.ids != NULL); k++) {
             const float *row = b + k * ldb;
@@ -483,6 +492,12 @@ static inline void rnnfast_pack_panels_sums_s(ptrdiff_t w, ptrdiff_t kc, const f
             }
         }
     }
+}
+
+static inline void rnnfast_pack_panels_sums_s(ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb, float *dst,
+                                              rnnfast_row_sums sums)
+{
+    rnnfast_pack_panel_rows_s(w, kc, kc, b, ldb, dst, sums);
 }
 
 static inline void rnnfast_pack_panels_s(int trans, ptrdiff_t w, ptrdiff_t kc, const float *b, ptrdiff_t ldb,

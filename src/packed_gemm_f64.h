@@ -273,17 +273,19 @@ static inline void rnnfast_pack_four_d(ptrdiff_t kc, const double *a, ptrdiff_t 
 }
 #endif
 
-/* op(A)'s rows 0 .. mc of one k-block as slivers: row r of sliver i at k goes to dst[i * mr * kc + mr * k + r]
- * (mr = ``rnnfast_mr``), as ``rnnfast_copy_slivers_s`` lays them out.  ``a`` points at op(A)[0, k0]: A[0, k0], rows
- * lda apart, or A[k0, 0] when ``trans`` (op(A)[r, k] = a[k * lda + r]: a k-row of a sliver is a run of A's row). */
-static inline void rnnfast_copy_slivers_d(int trans, ptrdiff_t mc, ptrdiff_t kc, const double *a, ptrdiff_t lda,
-                                          double *dst)
+/* op(A)'s rows 0 .. mc at depths 0 .. kc of slivers ``depth`` deep: row r of sliver i at k goes to
+ * dst[i * mr * depth + mr * k + r] (mr = ``rnnfast_mr``), as ``rnnfast_copy_sliver_rows_s`` lays them out (a k-block
+ * may be packed in pieces; ``rnnfast_copy_slivers_d``: the whole block, depth = kc).  ``a`` points at op(A)[0, k0]:
+ * A[0, k0], rows lda apart, or A[k0, 0] when ``trans`` (op(A)[r, k] = a[k * lda + r]: a k-row of a sliver is a run
+ * of A's row). */
+static inline void rnnfast_copy_sliver_rows_d(int trans, ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t depth, const double *a,
+                                              ptrdiff_t lda, double *dst)
 {
     ptrdiff_t ms = rnnfast_mr;
     for (ptrdiff_t i = 0; i < rnnfast_sliver_count(mc); i++) {
         ptrdiff_t r0 = rnnfast_sliver_start(mc, i);
         int mr = rnnfast_sliver_rows(mc, i);
-        double *d = dst + i * ms * kc;
+        double *d = dst + i * ms * depth;
         if (trans) {
             for (ptrdiff_t k = 0; k < kc; k++)
                 memcpy(d + ms * k, a + k * lda + r0, (size_t)mr * sizeof(double));
@@ -302,14 +304,20 @@ static inline void rnnfast_copy_slivers_d(int trans, ptrdiff_t mc, ptrdiff_t kc,
     }
 }
 
-/* op(B)'s columns 0 .. w of rows 0 .. kc as ceil(w / 8) panels, kc * 8 doubles apart, zeros past w (op(B)[k, u]
- * is b[k * ldb + u], or b[u * ldb + k] when ``trans``). */
-static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, const double *b, ptrdiff_t ldb,
-                                         double *dst)
+static inline void rnnfast_copy_slivers_d(int trans, ptrdiff_t mc, ptrdiff_t kc, const double *a, ptrdiff_t lda,
+                                          double *dst)
+{
+    rnnfast_copy_sliver_rows_d(trans, mc, kc, kc, a, lda, dst);
+}
+
+/* op(B)'s columns 0 .. w of rows 0 .. kc as ceil(w / 8) panels ``depth`` k-rows deep (depth * 8 doubles apart; a
+ * k-block may be packed in pieces), zeros past w (op(B)[k, u] is b[k * ldb + u], or b[u * ldb + k] when ``trans``). */
+static inline void rnnfast_pack_panel_rows_d(int trans, ptrdiff_t w, ptrdiff_t kc, ptrdiff_t depth, const double *b,
+                                             ptrdiff_t ldb, double *dst)
 {
     for (ptrdiff_t p = 0; p * RNNFAST_NR_D < w; p++) {
         ptrdiff_t u0 = p * RNNFAST_NR_D, cols = w - u0 < RNNFAST_NR_D ? w - u0 : RNNFAST_NR_D;
-        double *d = dst + p * kc * RNNFAST_NR_D;
+        double *d = dst + p * depth * RNNFAST_NR_D;
         if (!trans && cols == RNNFAST_NR_D) {  /* a k-row of the panel is a run of B's row: one line */
             for (ptrdiff_t k = 0; k < kc; k++)
                 memcpy(d + k * RNNFAST_NR_D, b + k * ldb + u0, RNNFAST_NR_D * sizeof(double));
@@ -319,6 +327,12 @@ static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, c
             for (ptrdiff_t u = 0; u < RNNFAST_NR_D; u++)
                 d[k * RNNFAST_NR_D + u] = u >= cols ? 0.0 : trans ? b[(u0 + u) * ldb + k] : b[k * ldb + u0 + u];
     }
+}
+
+static inline void rnnfast_pack_panels_d(int trans, ptrdiff_t w, ptrdiff_t kc, const double *b, ptrdiff_t ldb,
+                                         double *dst)
+{
+    rnnfast_pack_panel_rows_d(trans, w, kc, kc, b, ldb, dst);
 }
 
 /* ``rnnfast_packed_gemm_s`` in float64: C[0:m, panel columns] += A[0:m, 0:K] @ panels, A copied into slivers a
