@@ -65,6 +65,9 @@ def test_the_staircase_gives_each_step_the_rows_still_running():
     assert steps.active.tolist() == [5, 4, 3, 2, 2]
     assert steps.offsets.tolist() == [0, 5, 10, 14, 17, 19]  # step t's block holds active[t-1] rows
     assert steps.rows == 19 and steps.history_rows == 21
+    running = Staircase.make(np.array([2, 5, 1, 5, 3]), 5, 5, running_only=True)  # inference: no history to pair
+    assert running.offsets.tolist() == [0, 5, 9, 12, 14, 16] and running.rows == 16
+    assert running.active.tolist() == steps.active.tolist() and running.order.tolist() == steps.order.tolist()
     dense = Staircase.make(None, 3, 4)
     assert dense.order is None and dense.offsets.tolist() == [0, 3, 6, 9, 12]
     assert Staircase.make(np.array([4, 4, 4]), 3, 4).order is None  # nothing padded: no sorting
@@ -80,6 +83,49 @@ def test_a_ragged_call_computes_only_the_running_rows(rng):
     _, _, _, cache = rnnfast.lstm_forward(x, rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)),
                                           np.zeros(4 * H), lengths=lengths)
     assert cache.x_tm.shape[0] == lengths.sum() + N - 1 == 65  # blocks of 16, 16, 16, then one row a step
+
+
+def test_inference_drops_the_rows_of_ended_sequences_with_the_same_bits(rng, monkeypatch):
+    """Without a history to pair with gradients, an inference call's blocks hold only the running rows, where its
+    input product runs on the micro-kernel (whose rows' sums do not depend on the rows around them): the outputs
+    keep a training call's bits, token input included."""
+    made = []
+    make = Staircase.make.__func__
+
+    def recording(cls, lengths, N, T, running_only=False):
+        steps = make(cls, lengths, N, T, running_only)
+        made.append((running_only, steps.rows))
+        return steps
+    monkeypatch.setattr(Staircase, "make", classmethod(recording))
+    N, T, D, H = 32, 17, 64, 64
+    lengths = rng.integers(T // 4, T + 1, size=N)
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    Wx, Wh = (rng.standard_normal((n, 4 * H)).astype(np.float32) * 0.2 for n in (D, H))
+    b = (rng.standard_normal(4 * H) * 0.1).astype(np.float32)
+    table = rng.standard_normal((100, D)).astype(np.float32)  # 100 tokens: their products folded in a table
+    ids = rng.integers(0, 100, size=(N, T))
+    for inputs, kw in ((x, {}), (ids, {"embedding": table})):
+        made.clear()
+        infer = rnnfast.lstm_forward(inputs, Wx, Wh, b, lengths=lengths, need_grad=False, **kw)
+        train = rnnfast.lstm_forward(inputs, Wx, Wh, b, lengths=lengths, **kw)
+        if CONSTANTS["microkernel"]:
+            assert made == [(True, lengths.sum()), (False, lengths.sum() + N - (lengths == T).sum())]
+        for a, c in zip(infer[:3], train[:3]):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_weight_gradients_leave_out_only_the_rows_of_ended_sequences(rng):
+    """The weight gradients pack only the rows still running at each step (the others are zero in dG), a k-block
+    at a time.  Here one k-block of the all-step sums holds no running row at all (300 sequences of one step, one of
+    two: the second step's block is 300 rows, one of them running); the gradients are still the reference's."""
+    N, T, D, H = 300, 2, 32, 32
+    cell = next(c for c in CELLS if c.name == "lstm")
+    lengths = [1] * (N - 1) + [2]
+    args = problem(cell, rng, lengths, T, D, H, np.float64)
+    outs_k, grads_k = run(cell, IMPLS["kernel"], *args)
+    outs_r, grads_r = run(cell, IMPLS["reference"], *args)
+    for k, r in zip(outs_k + grads_k, outs_r + grads_r):
+        assert rel_err(k, r) <= 1e-12
 
 
 def _busiest(a, height, unit_blocks, num_threads):

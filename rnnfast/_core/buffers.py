@@ -27,7 +27,10 @@ class Staircase:
     row of sorted row i), and step t's block holds ``active[t-1]`` rows (N for step 0), of which the first
     ``active[t]`` are still running: a step computes only those, the all-step products run over the
     blocks' rows (about ``sum(lengths)``), and the state a sequence ends with stays in its row.  A state
-    history has one more block (the final states)."""
+    history has one more block (the final states).  The blocks keep the rows that ended at the step before so
+    that a state history's block and a gradient's block pair row for row in the weight gradients; a call that
+    keeps no history (inference: per-step states in a ring of two) takes ``running_only`` blocks, of
+    ``active[t]`` rows, and its input product computes no row it does not use."""
 
     N: int
     T: int
@@ -37,13 +40,13 @@ class Staircase:
     offsets: np.ndarray  # (T+1,) intp, first row of each step's block; offsets[T]: rows of a time-major array
 
     @classmethod
-    def make(cls, lengths: Optional[np.ndarray], N: int, T: int) -> "Staircase":
+    def make(cls, lengths: Optional[np.ndarray], N: int, T: int, running_only: bool = False) -> "Staircase":
         if lengths is None or (N and lengths.min() == T):
             return _dense_staircase(N, T)
         order = np.argsort(-lengths, kind="stable").astype(np.intp)
         sorted_lengths = np.ascontiguousarray(lengths[order], dtype=np.intp)
         active = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1).astype(np.intp)
-        sizes = np.concatenate([[N], active[:-1]])
+        sizes = active if running_only else np.concatenate([[N], active[:-1]])
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         return cls(N, T, order, sorted_lengths, active, offsets)
 
@@ -54,7 +57,8 @@ class Staircase:
 
     @property
     def history_rows(self) -> int:
-        """Rows of a state history that keeps every step: the blocks, and the final states' block."""
+        """Rows of a state history that keeps every step: the blocks, and the final states' block (not of a
+        ``running_only`` staircase, whose blocks have no room for the states of the sequences that ended)."""
         return self.rows + int(self.active[-1])
 
     def sort(self, a: np.ndarray) -> np.ndarray:
@@ -199,7 +203,7 @@ def time_major_ids(ids: np.ndarray, steps: Staircase) -> np.ndarray:
     if steps.order is None:
         return np.ascontiguousarray(ids.T, dtype=np.intp).reshape(-1)
     sorted_ids = np.where(steps.lengths[:, None] > np.arange(T), ids[steps.order], 0)
-    sizes = np.concatenate([[N], steps.active[:-1]])  # the rows of each step's block
+    sizes = np.diff(steps.offsets)  # the rows of each step's block
     in_block = np.arange(N)[:, None] < sizes[None, :]
     return np.ascontiguousarray(sorted_ids.T[in_block.T], dtype=np.intp)
 

@@ -138,7 +138,8 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     plan = plan or StepPlan.choose(spec.gates, N, T, H, dtype, threads, D=v.D, need_grad=need_grad,
                                    ragged=v.mask is not None, whole_rows=v.Whr is not None or layer_norm is not None)
     cell, reset_after, relu = _flags(spec, option)
-    steps = Staircase.make(v.lengths, N, T)
+    ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
+    steps = Staircase.make(v.lengths, N, T, running_only=ring and _input_product_row_free(plan, v.lengths, v.Wx))
     biases = [np.ascontiguousarray(b) for b in v.biases]
     tokens = None
     if embedding is not None:
@@ -151,7 +152,6 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         else:
             tokens = TokenInput(np.array(ids, dtype=np.intp).reshape(-1), V)
             v.x = embedding[ids]
-    ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
     scratch_rows = 2 * N if ring else steps.rows
     with pool.scope() as ws:
         keep = ws.take
@@ -219,6 +219,16 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
         last = steps.final_rows(ring)  # each sequence's own last state
         finals = [steps.unsort(hist[last]) for hist in (buf.hst, buf.cst) if hist is not None]
     return buf.hs, finals, cache
+
+
+def _input_product_row_free(plan: StepPlan, lengths: Optional[np.ndarray], Wx: np.ndarray) -> bool:
+    """Whether a ragged call's input product runs on the micro-kernel even over its running rows alone: each row's
+    sums are then the same whatever the rows around it, and an inference call may drop the rows a training call
+    keeps (``Staircase``'s ``running_only``) with its outputs' bits unchanged.  OpenBLAS's are not: a product of
+    another height may take other kernels."""
+    side = _kernels.CONSTANTS["microkernel_min_side"]
+    return (lengths is not None and plan.microkernel_products and bool(_kernels.CONSTANTS["microkernel"])
+            and min(int(lengths.sum()), Wx.shape[0], Wx.shape[1]) >= side)
 
 
 def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True, out=None):
