@@ -12,8 +12,9 @@ slowest (busy).  Prints per case: each library's median ms, the ratio of the med
 ``rnnfast bench``), the median of the pairs' ratios, and the median pair ratio in the quiet and in the busy third.
 ``--ragged``: batches with lengths (PyTorch's side packs them), and rnnfast's ragged batch paired with the same
 batch padded, the median of those pairs' time ratios; beside it, the floor a ragged call could reach, ``sum(lengths)
-/ (N * T)``, and the rows its all-step products run over, also over ``N * T`` (each step's block of the staircase
-keeps the rows of the sequences that ended at the step before: ``rnnfast._core.buffers.Staircase``).
+/ (N * T)``, and the rows its all-step products run over, also over ``N * T`` (in training each step's block of the
+staircase keeps the rows of the sequences that ended at the step before, and the input product and ``dx`` compute
+them; an inference call on the micro-kernel keeps only the running rows: ``rnnfast._core.buffers.Staircase``).
 What it measured: ``bench/RESULTS.md``.
 """
 from __future__ import annotations
@@ -24,9 +25,12 @@ import dataclasses
 import numpy as np
 
 from rnnfast._core.buffers import Staircase
+from rnnfast._core.driver import input_product_row_free
+from rnnfast._core.plan import StepPlan
 from rnnfast.benchmarks import backends
 from rnnfast.benchmarks.cases import Case, make_inputs, make_lengths, parse_size
 from rnnfast.benchmarks.timing import pair_ratios, pinned_threads, time_in_pairs
+from rnnfast.cells import CELLS
 
 
 def main(argv=None):
@@ -60,8 +64,12 @@ def main(argv=None):
                             full = dataclasses.replace(case, ragged=False)
                             ragged, whole = time_in_pairs(ours, backends.prepare("rnnfast", full, make_inputs(full)),
                                                           args.calls)
-                            lengths = make_lengths(case)
-                            blocks = Staircase.make(lengths.astype(np.intp), N, T).rows
+                            lengths = make_lengths(case).astype(np.intp)
+                            plan = StepPlan.choose(CELLS[cell].gates, N, T, H, np.float32, threads, D=D,
+                                                   need_grad=pas == "train", ragged=True)
+                            running_only = pas == "forward" and input_product_row_free(plan, lengths, D,
+                                                                                       CELLS[cell].gates * H)
+                            blocks = Staircase.make(lengths, N, T, running_only).rows
                             padded = (f" {np.median(ragged / whole):14.2f} {lengths.sum() / (N * T):6.3f}"
                                       f" {blocks / (N * T):7.3f}")
                     r = pair_ratios(a, b)

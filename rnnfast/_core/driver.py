@@ -139,7 +139,7 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
                                    ragged=v.mask is not None, whole_rows=v.Whr is not None or layer_norm is not None)
     cell, reset_after, relu = _flags(spec, option)
     ring = not need_grad  # per-step histories: every step for backward, else a ring of two slots
-    steps = Staircase.make(v.lengths, N, T, running_only=ring and _input_product_row_free(plan, v.lengths, v.Wx))
+    steps = Staircase.make(v.lengths, N, T, running_only=ring and input_product_row_free(plan, v.lengths, *v.Wx.shape))
     biases = [np.ascontiguousarray(b) for b in v.biases]
     tokens = None
     if embedding is not None:
@@ -221,14 +221,14 @@ def sequence_forward(spec: CellSpec, x, Wx, Wh, biases: Sequence, states: Sequen
     return buf.hs, finals, cache
 
 
-def _input_product_row_free(plan: StepPlan, lengths: Optional[np.ndarray], Wx: np.ndarray) -> bool:
+def input_product_row_free(plan: StepPlan, lengths: Optional[np.ndarray], D: int, G: int) -> bool:
     """Whether a ragged call's input product runs on the micro-kernel even over its running rows alone: each row's
     sums are then the same whatever the rows around it, and an inference call may drop the rows a training call
     keeps (``Staircase``'s ``running_only``) with its outputs' bits unchanged.  OpenBLAS's are not: a product of
     another height may take other kernels."""
     side = _kernels.CONSTANTS["microkernel_min_side"]
     return (lengths is not None and plan.microkernel_products and bool(_kernels.CONSTANTS["microkernel"])
-            and min(int(lengths.sum()), Wx.shape[0], Wx.shape[1]) >= side)
+            and min(int(lengths.sum()), D, G) >= side)
 
 
 def sequence_backward(spec: CellSpec, dhs, cache, dfinals: Sequence, producer: str, check_finite=True, out=None):
