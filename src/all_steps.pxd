@@ -547,6 +547,8 @@ cdef inline bint _packed_gemm_runs(bint trans_a, bint trans_b, Py_ssize_t m, Py_
                                    const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                                    floating* c, Py_ssize_t ldc, const floating* bias, const row_sums* sums,
                                    const RowRuns* runs, int num_threads, long mark) noexcept nogil:
+    """``packed_tiled_gemm`` over the k rows of ``runs`` alone (NULL: every row; kept only where op(A) = A^T and
+    op(B) = B, whose k rows are rows of the arrays)."""
     cdef Stacked g
     g.a, g.lda, g.c, g.ldc, g.split = a, lda, c, ldc, m
     g.a2, g.lda2, g.c2, g.ldc2 = NULL, 0, NULL, 0
