@@ -807,6 +807,8 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
     cdef floating* dln = <floating*>_data(buf.dln, ft)
     cdef Tiling s = make_tiling(N, T, H, gates, N, H, b.offsets, b.active, b.order, False, False)
     cdef long mark = interrupt_mark()
+    cdef RowRuns running
+    cdef const RowRuns* runs = _running_rows(s, &running)
     if N == 0:
         return 0
     with nogil:
@@ -822,9 +824,11 @@ cdef int _layer_norm_backward(const floating[:, ::1] x_tm, object buf, object pl
             layer_norm_input_gradients(blk * R, min(rows, (blk + 1) * R), G, dG, x_hat, x_rstd, ln, dQ)
         all_steps_gemm(False, True, rows, D, G, dQ, G, &Wx[0, 0], G, dx_tm, D, NULL, num_threads, mark,
                        microkernel)
-        all_steps_gemm(True, False, D, G, rows, &x_tm[0, 0], D, dQ, G, dWx, G, NULL, num_threads, mark, microkernel)
-        all_steps_gemm(True, False, H, G, rows, <const floating*>b.hst, H, dR, G, dWh, G, NULL, num_threads, mark,
-                       microkernel)
+        # dQ's ended rows are +-0 too (their dG is zero, and their x normalized is 0 with a finite 1/std)
+        all_steps_gemm_sums(True, False, D, G, rows, &x_tm[0, 0], D, dQ, G, dWx, G, NULL, NULL, runs, num_threads,
+                            mark, microkernel)
+        all_steps_gemm_sums(True, False, H, G, rows, <const floating*>b.hst, H, dR, G, dWh, G, NULL, NULL, runs,
+                            num_threads, mark, microkernel)
         column_sums(rows, G, dG, G, dbx, num_threads)
         column_dot_sums(rows, G, dG, G, x_hat, G, dln, num_threads)                       # g_x
         if b.gru:  # a_h has its own gradient: the reset gate scales its n part
