@@ -12,7 +12,8 @@ A step's (N, H) work is cut into tiles (a row block x a unit block) whose shapes
 alone; a step runs in phases (one for most cells; the reset-before GRU needs r * h of all units before
 its n-product), each phase a pass over the tiles.  Schedules (``rnnfast._core.plan`` chooses, with its
 reason): SERIAL, one thread; OWNED_ROWS, each thread owns whole row blocks for all the steps (looking at Ctrl-C
-between its windows) and never waits for another (batch rows never read each other); SHARED_TILES, the team
+between its windows) and never waits for another (batch rows never read each other; on the micro-kernel a ragged
+batch's rows are cut by what they cost: ``owned_parts``); SHARED_TILES, the team
 shares each phase's tiles, a barrier after each (on the micro-kernel, each step's tiles re-cut to the height
 that evens out the threads' work for the rows running then: ``step_tiles.balanced_step_tiling``).  Who runs a tile
 never changes its arithmetic: the bits do not depend on the thread count.  Ctrl-C is looked at between windows of
@@ -24,6 +25,7 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 cimport numpy as cnp
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from all_steps cimport (FAR_C_BYTES, PACKED_MIN_SIDE, RowRuns, all_steps_gemm, all_steps_gemm_sums, column_dot_sums,
@@ -45,7 +47,8 @@ from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, PANEL_D, RNNFAST_PACKED_GEM
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, balanced_step_tiling, block_step_weights,
-                         emit_output_tile, make_tiling, running_row_blocks, tile_at, tile_count)
+                         emit_output_tile, make_tiling, owned_row_cuts, owned_tiling, running_row_blocks, tile_at,
+                         tile_count)
 from strips cimport STRIP_BYTES, StreamBuffers, row_product
 from thread_scratch cimport scratch_done
 from threads cimport team
@@ -182,7 +185,7 @@ cdef void forward_steps(Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t rb0, Py_ssize_t
     cdef SliverCache slivers = new_sliver_cache(b.panels != NULL, s.rows, s.H, sizeof(floating))
     for t in range(w0, w1):
         if b.table != NULL:
-            gather_step_rows(t, rb0 * s.rows, rb1 * s.rows, s, b, act)
+            gather_step_rows(t, s.first_row + rb0 * s.rows, min(s.end_row, s.first_row + rb1 * s.rows), s, b, act)
         rb_end = min(rb1, running_row_blocks(s, t))  # tiles past the running rows: none
         for phase in range(phases):
             for i in range(max(rb_end - rb0, 0) * s.unit_blocks):
@@ -223,6 +226,27 @@ cdef void owned_steps(bint forward, Py_ssize_t T, Py_ssize_t rb0, Py_ssize_t rb1
         else:
             w1 = T - w * STEPS_PER_WINDOW
             backward_steps(max(0, w1 - STEPS_PER_WINDOW), w1, rb0, rb1, s, b, a)
+
+
+cdef void owned_parts(bint forward, Py_ssize_t T, int nt, Tiling s, const StepBuffers* b, floating* a,
+                      long mark) noexcept nogil:
+    """``owned_steps`` on each of ``nt`` threads, each its own rows: an equal share of the row blocks (the plan's
+    tiles divide evenly), or on the micro-kernel, where the tiles never change a bit, a ragged batch's rows cut by
+    what they cost (``owned_row_cuts``: the longest sequences' thread takes fewer rows)."""
+    cdef Py_ssize_t* cuts = NULL
+    cdef Tiling own
+    cdef int part
+    if s.order != NULL and b.panels != NULL:
+        cuts = <Py_ssize_t*>malloc((nt + 1) * sizeof(Py_ssize_t))
+        if cuts != NULL:  # (without memory: equal row blocks, the same bits)
+            owned_row_cuts(s, nt, cuts)
+    for part in prange(nt, num_threads=nt, schedule="static"):
+        if cuts != NULL:
+            own = owned_tiling(s, cuts[part], cuts[part + 1])
+            owned_steps(forward, T, 0, own.row_blocks, own, b, a, mark)
+        else:
+            owned_steps(forward, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, b, a, mark)
+    free(cuts)
 
 
 cdef void* _data(object a, int typenum) except? NULL:
@@ -318,6 +342,23 @@ def balanced_heights(active, Py_ssize_t rows, Py_ssize_t unit_blocks, int num_th
     return [balanced_step_tiling(s, t, num_threads).rows for t in range(a.shape[0])]
 
 
+def owned_cuts(active, Py_ssize_t unit_blocks, int num_threads):
+    """Internal, for tests: where ``owned_parts`` cuts a ragged batch's sorted rows for ``num_threads`` threads
+    (``step_tiles.owned_row_cuts``), for the running rows ``active`` (one entry a step, non-increasing; N = the
+    first) and ``unit_blocks`` unit blocks: ``num_threads + 1`` row indices."""
+    steps = np.ascontiguousarray(active, dtype=np.intp)
+    if (steps.ndim != 1 or steps.size == 0 or steps.min() < 1 or np.any(np.diff(steps) > 0) or unit_blocks < 1
+            or num_threads < 1):
+        raise ValueError(f"expected non-increasing running rows >= 1 a step and unit_blocks, num_threads >= 1; got "
+                         f"{steps.tolist()}, {unit_blocks}, {num_threads}")
+    cdef Py_ssize_t[::1] a = steps
+    cdef Py_ssize_t[::1] cuts = np.zeros(num_threads + 1, dtype=np.intp)
+    cdef Tiling s = make_tiling(steps[0], a.shape[0], unit_blocks * PANEL, 4, steps[0], PANEL, NULL, &a[0], NULL,
+                                False, False)
+    owned_row_cuts(s, num_threads, &cuts[0])
+    return np.asarray(cuts).tolist()
+
+
 def prepare_forward(buf, plan, bint count):
     """Internal: before ``forward``, the step weights into the micro-kernel's panels (``buf.panels``), and with
     ``count`` the weights' NaN/Inf check: Wh's in the pass that packs it (each task tests the panels it has just
@@ -400,9 +441,8 @@ cdef int _forward(const floating[:, ::1] Wx, object buf, object plan) except -1:
         if blocked != NULL:  # (the micro-kernel's panels: packed by ``prepare_forward``)
             block_step_weights(<const floating*>b.Wh, blocked, &s, num_threads)
             b.Wh = blocked
-        if schedule == OWNED_ROWS:  # each thread its share of whole row blocks (the plan: it divides evenly)
-            for part in prange(nt, num_threads=nt, schedule="static"):
-                owned_steps(True, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, act, mark)
+        if schedule == OWNED_ROWS:  # each thread its share of whole row blocks
+            owned_parts(True, T, nt, s, &b, act, mark)
         elif schedule == SHARED_TILES:  # one parallel region per window, a barrier per phase
             w1 = 0
             while w1 < T and not interrupted_since(mark):
@@ -480,8 +520,7 @@ cdef int _backward(const floating[:, ::1] Wx, object buf, object plan) except -1
         if b.panels != NULL:
             pack_step_panels(False, <const floating*>b.Wh, <floating*>b.panels, H, s.gates, s.units, num_threads)
         if schedule == OWNED_ROWS:
-            for part in prange(nt, num_threads=nt, schedule="static"):
-                owned_steps(False, T, part * s.row_blocks // nt, (part + 1) * s.row_blocks // nt, s, &b, dGx, mark)
+            owned_parts(False, T, nt, s, &b, dGx, mark)
         elif schedule == SHARED_TILES:  # windows of steps, latest first
             for w in range((T + STEPS_PER_WINDOW - 1) // STEPS_PER_WINDOW):
                 if interrupted_since(mark):

@@ -222,9 +222,11 @@ def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_ou
             assert (plan.step_weights == "microkernel") == (gates > 1 or two_units)  # the RNN's rule above
             if expected == 32:
                 assert plan.schedule == "owned_rows" and "12-row slivers fill them" in plan.why("tiles")
-        # one thread takes all its rows in one block; a ragged batch and H = 1024 keep their own tiles
+        # one thread takes all its rows in one block; a ragged batch (each thread's own rows in blocks of up to
+        # 32) and H = 1024 keep their own tiles
         assert StepPlan.choose(4, 64, 35, 512, np.float32, 1).rows == 64
-        assert StepPlan.choose(4, 64, 35, 512, np.float32, 2, ragged=True).rows == 16
+        ragged = StepPlan.choose(4, 64, 35, 512, np.float32, 2, ragged=True)
+        assert (ragged.rows, ragged.schedule) == (32, "owned_rows") and "own rows" in ragged.why("tiles")
         assert StepPlan.choose(4, 128, 35, 1024, np.float32, 2).rows == 64  # one block a thread (the test below)
     plan_module._chosen.cache_clear()
 
@@ -237,11 +239,15 @@ def test_lstm_and_gru_above_h512_take_one_whole_width_row_block_a_thread_where_t
             plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
             assert (plan.rows, plan.units, plan.schedule, plan.step_weights) == tiles + ("microkernel",), (N, H, nt)
             assert "one a thread" in plan.why("tiles")
-        # the unit split stands below 32 rows a thread, above 1024 units, for a ragged batch or an uneven split
+        # the unit split stands below 32 rows a thread, above 1024 units, for an uneven split, or a ragged batch
+        # with fewer rows a thread
         for N, H, nt, ragged in [(32, 1024, 2, False), (128, 1024, 16, False), (128, 2048, 2, False),
-                                 (128, 1024, 2, True), (96, 1024, 4, False), (256, 1024, 1, False)]:
+                                 (96, 1024, 4, False), (256, 1024, 1, False), (96, 1024, 4, True)]:
             plan = StepPlan.choose(gates, N, 35, H, np.float32, nt, ragged=ragged)
             assert plan.units < H and "one a thread" not in plan.why("tiles"), (N, H, nt, ragged)
+        # a ragged batch with 32 rows a thread or more: each thread its own rows, whole width, cut by their cost
+        plan = StepPlan.choose(gates, 128, 35, 1024, np.float32, 2, ragged=True)
+        assert (plan.rows, plan.units, plan.schedule) == (32, 1024, "owned_rows")
     assert StepPlan.choose(1, 128, 35, 1024, np.float32, 2).units == 128  # the RNN: level, its own tiles
 
 
@@ -286,12 +292,14 @@ def test_one_thread_on_the_microkernel_takes_its_rows_in_one_block():
 
 @pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=lambda c: c.name)
 def test_ragged_batches_cut_the_units_for_the_threads_of_one_row_block(cell, rng):
-    # The last steps of a ragged batch run only the longest sequences' rows, one row block: its unit blocks
-    # give every thread a tile.  The cut follows the thread count; the bits do not.
+    # The last steps of a ragged batch run only the longest sequences' rows, one row block: where the threads share
+    # each step's tiles, its unit blocks give every thread a tile (with 16 rows a thread or more, each thread owns
+    # its rows instead).  The cut follows the thread count; the bits do not.
     N, T, D, H = 32, 4, 8, 256
     ragged = {nt: StepPlan.choose(cell.gates, N, 35, H, np.float32, nt, ragged=True) for nt in (1, 2, 4)}
-    assert [ragged[nt].units for nt in (1, 2, 4)] == [256, 128, 64]
-    assert "in one row block (ragged)" in ragged[2].why("tiles")
+    assert [ragged[nt].units for nt in (1, 2, 4)] == [256, 256, 64]
+    assert ragged[2].schedule == "owned_rows" and ragged[4].schedule == "shared_tiles"
+    assert "in one row block (ragged)" in ragged[4].why("tiles")
     assert StepPlan.choose(cell.gates, N, 35, H, np.float32, 2).units == 256  # dense: two row blocks, two threads
     args = problem(cell, rng, N, T, D, H, with_extras=True)
     assert_bits_as_on_one_thread(cell, args, (2, 4))

@@ -8,7 +8,7 @@ import pytest
 import rnnfast
 from rnnfast._core import dispatch
 from rnnfast._core.buffers import Staircase
-from rnnfast._core.plan import CONSTANTS
+from rnnfast._core.plan import CONSTANTS, StepPlan
 
 from cells import CELLS, IMPLS, rel_err, run
 
@@ -162,16 +162,69 @@ def test_shared_tiles_recut_each_step_so_the_threads_work_alike():
 
 @pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build has no micro-kernel")
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
-def test_recut_micro_kernel_steps_keep_their_bits(cell, rng):
-    # Every count of running rows from 50 down, on shared tiles of the micro-kernel re-cut per step for 2-4
-    # threads: the bits of one thread.
+@pytest.mark.parametrize("schedule", ["shared_tiles", "owned_rows"])
+def test_micro_kernel_steps_of_ragged_batches_keep_their_bits(cell, schedule, rng):
+    # Every count of running rows from 50 down for 2-4 threads, on the micro-kernel: shared tiles re-cut per step,
+    # or each thread's own rows cut by their cost (in blocks of up to 16 rows): the bits of one thread.
     N, T, D, H = 50, 25, 24, 64
     lengths = list(np.linspace(1, T, N).round().astype(int))
     args = problem(cell, rng, lengths, T, D, H, np.float32)
     first = run(cell, IMPLS["kernel"], *args, num_threads=1)
     for nt in (2, 3, 4):
-        plan = cell.plan(N, T, H, np.float32, nt, rows=16, units=32, schedule="shared_tiles",
-                         step_weights="microkernel")
+        plan = cell.plan(N, T, H, np.float32, nt, rows=16, units=32, schedule=schedule, step_weights="microkernel")
         again = run(cell, IMPLS["kernel"], *args, plan=plan)
         for a, b in zip(first[0] + first[1], again[0] + again[1]):
             np.testing.assert_array_equal(a, b)
+
+
+def _row_steps(lengths_sorted, cuts):
+    return [int(np.sum(lengths_sorted[a:b])) for a, b in zip(cuts, cuts[1:])]
+
+
+def test_owned_ragged_rows_are_cut_by_what_they_cost():
+    """Each thread owns a run of the sorted rows for every step: the runs are cut so that the threads' steps cost
+    alike, the longest sequences' thread taking fewer rows; a padded batch is cut evenly."""
+    kernels = dispatch.kernel_module("kernels")
+    assert kernels.owned_cuts([32] * 35, 1, 2) == [0, 16, 32]
+    assert kernels.owned_cuts([48] * 10, 2, 4) == [0, 12, 24, 36, 48]
+    T = 35
+    lengths = np.sort(np.linspace(T // 4, T, 64).round().astype(int))[::-1]
+    active = (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
+    for num_threads in (2, 3, 4):
+        cuts = kernels.owned_cuts(active, 2, num_threads)
+        assert cuts[0] == 0 and cuts[-1] == 64 and all(a < b for a, b in zip(cuts, cuts[1:]))
+        steps = _row_steps(lengths, cuts)
+        assert max(steps) <= 1.1 * min(steps)  # an even cut of the rows: the first thread 1.5x the last
+        assert cuts[1] < 64 // num_threads
+    even = _row_steps(lengths, [0, 32, 64])
+    assert max(even) >= 1.4 * min(even)
+    with pytest.raises(ValueError, match="non-increasing"):
+        kernels.owned_cuts([3, 4], 1, 2)
+
+
+@pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build has no micro-kernel")
+def test_ragged_batches_on_the_micro_kernel_are_owned():
+    # as a padded batch there (16-row blocks, one a thread), but in runs of the rows cut by their cost
+    assert StepPlan.choose(4, 32, 35, 256, np.float32, 2).schedule == "owned_rows"
+    ragged = StepPlan.choose(4, 32, 35, 256, np.float32, 2, ragged=True)
+    assert ragged.schedule == "owned_rows" and ragged.step_threads == 2 and ragged.rows == 32
+    assert StepPlan.choose(4, 32, 35, 256, np.float32, 4, ragged=True).schedule == "shared_tiles"  # 8 rows a thread
+
+
+@pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build has no micro-kernel")
+def test_owned_ragged_token_input_keeps_its_bits(rng):
+    # Token input: each thread copies its own rows' table rows as its steps reach them.
+    N, T, D, H = 48, 11, 32, 256
+    lengths = rng.integers(1, T + 1, size=N)
+    Wx, Wh = (rng.standard_normal((n, 4 * H)).astype(np.float32) * 0.1 for n in (D, H))
+    b = (rng.standard_normal(4 * H) * 0.1).astype(np.float32)
+    table = rng.standard_normal((50, D)).astype(np.float32)
+    ids = rng.integers(0, 50, size=(N, T))
+    assert StepPlan.choose(4, N, T, H, np.float32, 2, D=D, ragged=True).schedule == "owned_rows"
+    for need_grad in (True, False):
+        one = rnnfast.lstm_forward(ids, Wx, Wh, b, lengths=lengths, num_threads=1, embedding=table,
+                                   need_grad=need_grad)
+        two = rnnfast.lstm_forward(ids, Wx, Wh, b, lengths=lengths, num_threads=2, embedding=table,
+                                   need_grad=need_grad)
+        for a, c in zip(one[:3], two[:3]):
+            np.testing.assert_array_equal(a, c)

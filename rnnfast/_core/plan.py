@@ -53,7 +53,9 @@ micro-kernel the shared tiles of each step are re-cut to the height (at most ``r
 threads' work for the rows running at that step (``step_tiles.balanced_step_tiling``): a ragged batch's rows
 shrink step by step, and a padded batch's row blocks may not share out (N = 40 in 16-row blocks of two unit
 blocks on two threads: one thread's tiles held 1.5x the other's).  Its sums do not depend on the tile, so the
-bits stay those of one thread.
+bits stay those of one thread.  A ragged batch with at least ``RAGGED_OWNED_MIN_ROWS`` rows a thread is instead
+owned: each thread a run of the sorted rows for all the steps, the runs cut by what their steps cost, so that the
+longest sequences' thread takes fewer rows and no thread waits at a step.
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (AVX2 builds, unit blocks
 of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM and GRU at H = 256-512
@@ -148,6 +150,13 @@ WIDE_UNITS = 256
 # (many cores), the unit split stands: it keeps a thread's slice of the step weights small.
 OWNED_MIN_ROWS = 32
 OWNED_MAX_H = 1024
+# A ragged batch on the micro-kernel's steps, from this many rows a thread (OWNED_MIN_ROWS above 512 units): each
+# thread owns a run of the sorted rows for all the steps, in blocks of up to OWNED_MIN_ROWS rows, the runs cut by
+# what their steps cost (``step_tiles.owned_row_cuts``: the longest sequences' thread takes fewer rows), where the
+# team shared each step's tiles with a barrier a phase.  LSTM, GRU and RNN, two threads: 1-8% faster at N = 32 and
+# 64 (H = 256, 512), level at N = 128 in blocks of 32 rows (blocks of up to 128 ran 1-3% slower there); LSTM 128 x
+# 1024 level (bench/RESULTS.md, stop 60).
+RAGGED_OWNED_MIN_ROWS = 16
 # The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
 # rule gives 16 x 64.  A 64-unit tile of the RNN is 64 columns wide (the LSTM's and GRU's: 256 and 192), and
 # OpenBLAS's dgemm runs such narrow products slowly: the wider tiles were faster on one and two threads, N = 32-128,
@@ -288,6 +297,7 @@ class StepPlan:
         tiles = -(-N // rows) * -(-H // units)
         row_blocks = -(-N // rows)
 
+        owned_ragged = False
         micro = bool(CONSTANTS["microkernel"]) and dtype in (np.float32, np.float64)  # the all-step products
         panel = CONSTANTS["panel_width"] if dtype == np.float32 else CONSTANTS["panel_width_f64"]
         microkernel_fits = (bool(CONSTANTS["microkernel"]) and dtype in (np.float32, np.float64) and H % panel == 0
@@ -336,12 +346,21 @@ class StepPlan:
                     rows, wide, row_blocks = N // nt, H, nt
                     reasons.append(("tiles", f"{rows}-row blocks of all {H} units, one a thread: no barrier, each "
                                              "thread's slivers read once a step"))
-                split = _units_for_threads(rows, wide, N, H, nt, ragged)
-                if split != wide:
-                    reasons.append(("tiles", f"{split}-unit blocks: as many tiles as threads"
-                                             f"{' in one row block (ragged)' if ragged else ''} (the "
-                                             "micro-kernel's sums do not depend on the tile)"))
-                units, tiles = split, row_blocks * -(-H // split)
+                owned_ragged = (ragged and nt > 1 and H <= OWNED_MAX_H
+                                and N >= nt * (RAGGED_OWNED_MIN_ROWS if small else OWNED_MIN_ROWS))
+                if owned_ragged:
+                    rows, units = min(N, OWNED_MIN_ROWS), wide if small else H
+                    row_blocks = -(-N // rows)
+                    tiles = row_blocks * -(-H // units)
+                    reasons.append(("tiles", f"each thread's own rows in blocks of up to {rows}, {units} units wide "
+                                             "(the micro-kernel's sums do not depend on the tile)"))
+                else:
+                    split = _units_for_threads(rows, wide, N, H, nt, ragged)
+                    if split != wide:
+                        reasons.append(("tiles", f"{split}-unit blocks: as many tiles as threads"
+                                                 f"{' in one row block (ragged)' if ragged else ''} (the "
+                                                 "micro-kernel's sums do not depend on the tile)"))
+                    units, tiles = split, row_blocks * -(-H // split)
         else:
             if ("rows" not in force and "units" not in force and gates == 1 and dtype == np.float64
                     and 256 < H <= 512 and N >= FLOAT64_RNN_ROWS):
@@ -359,6 +378,10 @@ class StepPlan:
                 raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
             step_threads = 1 if schedule == "serial" else _team(tiles, nt)
             reasons.append(("schedule", "forced"))
+        elif owned_ragged:
+            schedule, step_threads = "owned_rows", nt
+            reasons.append(("schedule", "ragged, on the micro-kernel: each thread owns rows cut by what they cost "
+                                        "(the longest sequences' thread fewer), no barrier a step"))
         elif nt == 1 or tiles == 1:
             schedule, step_threads = "serial", 1
             reasons.append(("schedule", "one thread" if nt == 1 else "one tile per step"))
