@@ -209,6 +209,10 @@ def test_ragged_batches_on_the_micro_kernel_are_owned():
     ragged = StepPlan.choose(4, 32, 35, 256, np.float32, 2, ragged=True)
     assert ragged.schedule == "owned_rows" and ragged.step_threads == 2 and ragged.rows == 32
     assert StepPlan.choose(4, 32, 35, 256, np.float32, 4, ragged=True).schedule == "shared_tiles"  # 8 rows a thread
+    for N in (16, 24):  # two threads own their rows from 8 rows a thread, where the steps run on the micro-kernel
+        plan = StepPlan.choose(4, N, 35, 256, np.float32, 2, ragged=True)
+        assert plan.schedule == ("owned_rows" if plan.step_weights == "microkernel" else "shared_tiles")
+    assert StepPlan.choose(4, 12, 35, 256, np.float32, 2, ragged=True).schedule != "owned_rows"
 
 
 @pytest.mark.skipif(not CONSTANTS["microkernel"], reason="this build has no micro-kernel")

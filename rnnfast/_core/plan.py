@@ -55,7 +55,7 @@ shrink step by step, and a padded batch's row blocks may not share out (N = 40 i
 blocks on two threads: one thread's tiles held 1.5x the other's).  Its sums do not depend on the tile, so the
 bits stay those of one thread.  A ragged batch with at least ``RAGGED_OWNED_MIN_ROWS`` rows a thread is instead
 owned: each thread a run of the sorted rows for all the steps, the runs cut by what their steps cost, so that the
-longest sequences' thread takes fewer rows and no thread waits at a step.
+longest sequences' thread takes fewer rows and no thread waits at a step (on two threads from 8 rows a thread).
 
 **Step weights.**  ``microkernel``: the step products run on the packed micro-kernel (AVX2 builds, unit blocks
 of whole panels), for tiles too large for OpenBLAS's small-matrix path, and for the LSTM and GRU at H = 256-512
@@ -155,8 +155,13 @@ OWNED_MAX_H = 1024
 # what their steps cost (``step_tiles.owned_row_cuts``: the longest sequences' thread takes fewer rows), where the
 # team shared each step's tiles with a barrier a phase.  LSTM, GRU and RNN, two threads: 1-8% faster at N = 32 and
 # 64 (H = 256, 512), level at N = 128 in blocks of 32 rows (blocks of up to 128 ran 1-3% slower there); LSTM 128 x
-# 1024 level (bench/RESULTS.md, stop 60).
+# 1024 level; at N = 16 (H = 256) 6-13% faster (bench/RESULTS.md, stop 60).  Each thread then reads all the step
+# weights at every step: on two threads that cost less than the barriers from 8 rows a thread
+# (RAGGED_OWNED_MIN_ROWS_TWO; at 4 and 6, inference ran 16% and 4% slower beside a second process's calls); on
+# more, whose streams of the weights share L3 (unmeasured: no such machine was lent), only from 16 rows a thread,
+# the padded plan's owned block at N = 32 on two threads.
 RAGGED_OWNED_MIN_ROWS = 16
+RAGGED_OWNED_MIN_ROWS_TWO = 8
 # The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
 # rule gives 16 x 64.  A 64-unit tile of the RNN is 64 columns wide (the LSTM's and GRU's: 256 and 192), and
 # OpenBLAS's dgemm runs such narrow products slowly: the wider tiles were faster on one and two threads, N = 32-128,
@@ -346,8 +351,8 @@ class StepPlan:
                     rows, wide, row_blocks = N // nt, H, nt
                     reasons.append(("tiles", f"{rows}-row blocks of all {H} units, one a thread: no barrier, each "
                                              "thread's slivers read once a step"))
-                owned_ragged = (ragged and nt > 1 and H <= OWNED_MAX_H
-                                and N >= nt * (RAGGED_OWNED_MIN_ROWS if small else OWNED_MIN_ROWS))
+                owned_ragged = (ragged and nt > 1 and H <= OWNED_MAX_H and N >= nt * (
+                    OWNED_MIN_ROWS if not small else RAGGED_OWNED_MIN_ROWS_TWO if nt == 2 else RAGGED_OWNED_MIN_ROWS))
                 if owned_ragged:
                     rows, units = min(N, OWNED_MIN_ROWS), wide if small else H
                     row_blocks = -(-N // rows)
