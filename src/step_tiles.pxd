@@ -201,8 +201,8 @@ cdef inline Py_ssize_t _owned_rows_cost(Tiling s, Py_ssize_t r0, Py_ssize_t r1) 
     """What rows r0 .. r1-1 of a ragged batch (sorted longest first) cost the thread that owns them, over all the
     steps: each step's running rows of them, per unit block (``_rows_cost``).  Nothing for the tile itself, unlike a
     shared step's (``_tile_cost``): a thread that runs its rows step after step without a barrier reads the next
-    step's panels while it computes (LSTM, 32 and 64 rows on two threads: the cut this gives, one row later than
-    with the tile's two rows, ran 0.5-1.5% faster, training and inference)."""
+    step's panels while it computes (the cut this gives, one row later than with the tile's two rows, was the faster
+    one: bench/RESULTS.md, stop 60)."""
     cdef Py_ssize_t t, m, cost = 0
     for t in range(s.T):
         m = min(s.active[t], r1) - r0

@@ -153,13 +153,12 @@ OWNED_MAX_H = 1024
 # A ragged batch on the micro-kernel's steps, from this many rows a thread (OWNED_MIN_ROWS above 512 units): each
 # thread owns a run of the sorted rows for all the steps, in blocks of up to OWNED_MIN_ROWS rows, the runs cut by
 # what their steps cost (``step_tiles.owned_row_cuts``: the longest sequences' thread takes fewer rows), where the
-# team shared each step's tiles with a barrier a phase.  LSTM, GRU and RNN, two threads: 1-8% faster at N = 32 and
-# 64 (H = 256, 512), level at N = 128 in blocks of 32 rows (blocks of up to 128 ran 1-3% slower there); LSTM 128 x
-# 1024 level; at N = 16 (H = 256) 6-13% faster (bench/RESULTS.md, stop 60).  Each thread then reads all the step
-# weights at every step: on two threads that cost less than the barriers from 8 rows a thread
-# (RAGGED_OWNED_MIN_ROWS_TWO; at 4 and 6, inference ran 16% and 4% slower beside a second process's calls); on
-# more, whose streams of the weights share L3 (unmeasured: no such machine was lent), only from 16 rows a thread,
-# the padded plan's owned block at N = 32 on two threads.
+# team shared each step's tiles with a barrier a phase: on two threads faster for the LSTM, GRU and RNN from N = 16
+# to 64, level above (32-row blocks; taller ones were slower at N = 128).  Each thread then reads all the step
+# weights at every step: on two threads that costs less than the barriers from 8 rows a thread
+# (RAGGED_OWNED_MIN_ROWS_TWO; with 4-6, inference lost beside a second process's calls); on more, whose streams of
+# the weights share L3 (unmeasured: no such machine was lent), only from 16 rows a thread, the padded plan's owned
+# block at N = 32 on two threads.  Measurements: bench/RESULTS.md, stop 60.
 RAGGED_OWNED_MIN_ROWS = 16
 RAGGED_OWNED_MIN_ROWS_TWO = 8
 # The vanilla RNN's BLAS step tiles in float64 at 256 < H <= 512, from N = 32: 32 rows x 128 units, where the shape's
