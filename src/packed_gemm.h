@@ -330,11 +330,14 @@ static inline rnnfast_ahead rnnfast_sliver_ahead(const float *next0, const float
     return ahead;
 }
 
-/* How mc rows are cut into slivers: mr = ``rnnfast_mr`` rows each, but where that would leave a last
- * sliver of under two thirds of mr rows (whose accumulators leave the FMA units idle), the last two share
- * their rows (mr = 6: 13 -> 6, 4, 3; 32 -> 6, 6, 6, 6, 4, 4; mr = 12: 16 -> 8, 8; 32 -> 12, 10, 10).
- * Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``, and its copy starts at
- * i * mr * kc.  Each C element's sum is the same whatever sliver its row is in. */
+/* How mc rows are cut into slivers: as few as hold them (``rnnfast_mr`` rows at most), as even as the rows allow,
+ * the taller first (mr = 6: 16 -> 6, 5, 5; 32 -> 6, 6, 5, 5, 5, 5).  A short sliver's few accumulators leave the
+ * FMA units waiting on their latency: a step's 16 rows ran 2% faster as 6, 5, 5 than as 6, 6, 4
+ * (bench/sliver_heights.c; bench/RESULTS.md, stop 61).
+ * Where shortening the last slivers by one row each is not enough (few slivers), the last two share their rows
+ * if the last would be under two thirds of mr (13 -> 6, 4, 3; mr = 12: 16 -> 8, 8), without a division by a
+ * variable.  Sliver i holds ``rnnfast_sliver_rows`` rows from row ``rnnfast_sliver_start``, and its copy starts
+ * at i * mr * kc.  Each C element's sum is the same whatever sliver its row is in. */
 static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc)
 {
     /* divisions by constants: the kernels' loops ask for the cut of every sliver, and a division by a
@@ -345,7 +348,9 @@ static inline ptrdiff_t rnnfast_sliver_count(ptrdiff_t mc)
 
 static inline ptrdiff_t rnnfast_sliver_start(ptrdiff_t mc, ptrdiff_t i)
 {
-    ptrdiff_t mr = rnnfast_mr, n = rnnfast_sliver_count(mc), rest = mc - mr * (n - 1);
+    ptrdiff_t mr = rnnfast_mr, n = rnnfast_sliver_count(mc), short_by = mr * n - mc, rest = mc - mr * (n - 1);
+    if (short_by <= n)  /* the last short_by slivers one row short */
+        return mr * i - (i > n - short_by ? i - (n - short_by) : 0);
     if (n >= 2 && 3 * rest < 2 * mr && i == n - 1)
         return mr * (n - 2) + (mr + rest + 1) / 2;
     return mr * i;
@@ -407,8 +412,36 @@ static inline void rnnfast_pack_six_s(int trans, ptrdiff_t kc, const float *a, p
 }
 #endif
 
-/* One sliver (mr <= ``rnnfast_mr`` rows) of one k-block: whole groups of six rows through SSE, the rest
- * one float at a time. */
+#if RNNFAST_PACKED_GEMM
+/* Four rows of a sliver ``ms`` high, as ``rnnfast_pack_six_s`` packs six: the rows of slivers under six rows high
+ * (``rnnfast_sliver_start``). */
+static inline void rnnfast_pack_four_s(int trans, ptrdiff_t kc, const float *a, ptrdiff_t lda, float *dst,
+                                       ptrdiff_t ms)
+{
+    ptrdiff_t k = 0;
+    if (trans) {
+        for (; k < kc; k++)
+            _mm_storeu_ps(dst + ms * k, _mm_loadu_ps(a + k * lda));
+        return;
+    }
+    for (; k + 4 <= kc; k += 4) {
+        __m128 r0 = _mm_loadu_ps(a + k), r1 = _mm_loadu_ps(a + lda + k);
+        __m128 r2 = _mm_loadu_ps(a + 2 * lda + k), r3 = _mm_loadu_ps(a + 3 * lda + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float *d = dst + ms * k;
+        _mm_storeu_ps(d, r0);
+        _mm_storeu_ps(d + ms, r1);
+        _mm_storeu_ps(d + 2 * ms, r2);
+        _mm_storeu_ps(d + 3 * ms, r3);
+    }
+    for (float *d = dst + ms * k; k < kc; k++, d += ms)
+        for (ptrdiff_t r = 0; r < 4; r++)
+            d[r] = a[r * lda + k];
+}
+#endif
+
+/* One sliver (mr <= ``rnnfast_mr`` rows) of one k-block: whole groups of six rows, then of four, through SSE, the
+ * rest one float at a time. */
 static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                                          float *dst)
 {
@@ -419,6 +452,10 @@ static inline void rnnfast_pack_sliver_s(int trans, ptrdiff_t mr, ptrdiff_t kc, 
             rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, RNNFAST_MR_MAX);
         else
             rnnfast_pack_six_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, RNNFAST_MR);
+    }
+    if (r0 + 4 <= mr) {
+        rnnfast_pack_four_s(trans, kc, a + (trans ? r0 : r0 * lda), lda, dst + r0, ms);
+        r0 += 4;
     }
 #endif
     for (ptrdiff_t k = 0; k < kc && r0 < mr; k++)

@@ -84,6 +84,18 @@ def test_packed_product_bits_do_not_depend_on_threads(funcs, rng, m, n, k, dtype
                                                                path="packed"))
 
 
+@DTYPES
+@pytest.mark.parametrize("trans_a", [False, True], ids=["A", "At"])
+def test_a_row_s_bits_do_not_depend_on_how_the_rows_are_cut_into_slivers(funcs, rng, trans_a, dtype):
+    # m rows cut into slivers as even as they allow (16 -> 6, 5, 5; 13 -> 6, 4, 3): each row's products are the
+    # same bits as those of the whole, whatever its sliver's height and place (packed 6, 4 or 1 rows at a time).
+    whole_a, b = operands(rng, 45, 40, 300, trans_a, False, dtype)
+    whole = funcs.product(whole_a, b, trans_a, False, num_threads=1, path="packed")
+    for m in range(1, 45):
+        a = whole_a[:, :m] if trans_a else whole_a[:m]
+        np.testing.assert_array_equal(funcs.product(a, b, trans_a, False, num_threads=1, path="packed"), whole[:m])
+
+
 @pytest.mark.skipif(not _dispatch.avx512_available(), reason="no AVX-512 here")
 @DTYPES
 def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, rng, dtype):
