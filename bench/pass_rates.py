@@ -56,11 +56,14 @@ def main(argv=None):
                 "inference forward": functools.partial(forward, False),
                 "training forward": functools.partial(forward, True),
                 "backward": lambda: driver.sequence_backward(LSTM, dhs, cache, [None, None], "lstm_forward"),
+                # into arrays made once, as the kernels' are (a new one a call would time its page faults)
                 "input product": functools.partial(_mathfuncs.product, x.reshape(N * T, H), Wx, False, False,
-                                                   None, nt, "packed"),
-                "dx": functools.partial(_mathfuncs.product, rows, Wx, False, True, None, nt, "packed"),
+                                                   None, nt, "packed", np.empty((N * T, 4 * H), np.float32)),
+                "dx": functools.partial(_mathfuncs.product, rows, Wx, False, True, None, nt, "packed",
+                                        np.empty((N * T, H), np.float32)),
                 "weight gradients": functools.partial(_mathfuncs.product, np.concatenate(
-                    [x.reshape(N * T, H), x.reshape(N * T, H)], axis=1), rows, True, False, None, nt, "packed"),
+                    [x.reshape(N * T, H), x.reshape(N * T, H)], axis=1), rows, True, False, None, nt, "packed",
+                    np.empty((2 * H, 4 * H), np.float32)),
             }
             with threadpool_limits(1, user_api="blas"):
                 seconds = {k: _median_s(v) for k, v in time_side_by_side(calls, blocks=args.blocks,
