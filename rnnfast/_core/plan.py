@@ -154,9 +154,9 @@ WIDE_UNITS = 256
 # 1 / OWNED_L2_SHARE of the core's L2: every k-block then brings C back from L3, beside the whole step weights that
 # each thread streams, and two threads cut by units stream half the weights each.  On a 2-core Zen 3 (512 KiB of
 # L2) the unit split ran 5-7% faster in LSTM inference and training, 4-5% in GRU training, 8% in float64 LSTM
-# inference at N = 64 and 128, H = 1024 (one thread: level); on the 2-core Xeon of stop 45 (2 MiB of L2, where
-# those gate rows fit) the whole width was faster (bench/RESULTS.md, stops 45 and 61).  A CPU that does not report
-# its L2 keeps the whole width.
+# inference at N = 64 and 128, H = 1024 in a quiet spell, level in a busy one (one thread: level); on the 2-core
+# Xeon of stop 45 (2 MiB of L2, where those gate rows fit) the whole width was faster (bench/RESULTS.md, stops 45
+# and 61).  A CPU that does not report its L2 keeps the whole width.
 OWNED_MIN_ROWS = 32
 OWNED_MAX_H = 1024
 OWNED_L2_SHARE = 2
