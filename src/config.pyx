@@ -27,7 +27,6 @@ cdef extern from "cpu_features.h":
     int rnnfast_cpu_has_avx512f() nogil
     int rnnfast_cpu_has_x86_64_v4() nogil
     int rnnfast_cpu_is_intel() nogil
-    long rnnfast_cpu_l2_kib() nogil
 
 
 def cpu_has_avx2_fma() -> bool:
@@ -48,9 +47,3 @@ def cpu_has_x86_64_v4() -> bool:
 def cpu_is_intel() -> bool:
     """True on an Intel x86-64 CPU (``dispatch.sliver_rows``: its AVX-512 cores take 12-row slivers)."""
     return bool(rnnfast_cpu_is_intel())
-
-
-def cpu_l2_bytes() -> int:
-    """Bytes of L2 cache a core has, as the CPU reports it (CPUID), or 0 where it does not say (``plan``: whole-width
-    row blocks)."""
-    return 1024 * rnnfast_cpu_l2_kib()

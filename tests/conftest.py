@@ -28,15 +28,3 @@ def small_matrix_blas(monkeypatch):
     plan_module._chosen.cache_clear()  # plans are kept per shape
     yield
     plan_module._chosen.cache_clear()
-
-
-@pytest.fixture
-def large_l2(monkeypatch):
-    """The plan's rules on cores whose L2 holds a whole-width row block's gate rows (2 MiB, the Xeon of
-    ``plan.OWNED_L2_SHARE``), whatever this CPU has: the tests of the whole-width blocks use it
-    (``test_microkernel_steps.py`` checks a small L2)."""
-    import rnnfast._core.plan as plan_module
-    monkeypatch.setattr(plan_module, "L2_BYTES", 2 << 20)
-    plan_module._chosen.cache_clear()  # plans are kept per shape
-    yield
-    plan_module._chosen.cache_clear()

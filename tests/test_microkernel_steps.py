@@ -208,7 +208,7 @@ def test_lstm_and_gru_steps_at_h256_to_512_from_n32_take_the_microkernel_on_wide
     plan_module._chosen.cache_clear()
 
 
-def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_out_evenly(monkeypatch, large_l2):
+def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_out_evenly(monkeypatch):
     import rnnfast._core.plan as plan_module
     for two_units in (True, False):
         monkeypatch.setattr(plan_module, "TWO_FMA_UNITS", two_units)
@@ -231,19 +231,18 @@ def test_cores_with_two_512_bit_fma_units_take_32_row_blocks_where_they_share_ou
     plan_module._chosen.cache_clear()
 
 
-def test_lstm_and_gru_above_h512_take_one_whole_width_row_block_a_thread_where_the_batch_splits_so(large_l2):
+def test_lstm_and_gru_above_h512_take_one_whole_width_row_block_a_thread_where_the_batch_splits_so():
     for gates in (4, 3):
         for N, H, nt, tiles in [(128, 1024, 1, (128, 1024, "serial")), (128, 1024, 2, (64, 1024, "owned_rows")),
-                                (64, 1024, 2, (32, 1024, "owned_rows")),
+                                (64, 1024, 2, (32, 1024, "owned_rows")), (256, 1024, 2, (128, 1024, "owned_rows")),
                                 (128, 768, 4, (32, 768, "owned_rows")), (64, 1024, 1, (64, 1024, "serial"))]:
             plan = StepPlan.choose(gates, N, 35, H, np.float32, nt)
             assert (plan.rows, plan.units, plan.schedule, plan.step_weights) == tiles + ("microkernel",), (N, H, nt)
             assert "one a thread" in plan.why("tiles")
-        # the unit split stands below 32 rows a thread, above 1024 units, for an uneven split, a ragged batch
-        # with fewer rows a thread, or (more than one thread) gate rows over half of L2 (128 x 4096 floats)
+        # the unit split stands below 32 rows a thread, above 1024 units, for an uneven split, or a ragged batch
+        # with fewer rows a thread
         for N, H, nt, ragged in [(32, 1024, 2, False), (128, 1024, 16, False), (128, 2048, 2, False),
-                                 (96, 1024, 4, False), (256, 1024, 1, False), (96, 1024, 4, True),
-                                 (256, 1024, 2, False)]:
+                                 (96, 1024, 4, False), (256, 1024, 1, False), (96, 1024, 4, True)]:
             plan = StepPlan.choose(gates, N, 35, H, np.float32, nt, ragged=ragged)
             assert plan.units < H and "one a thread" not in plan.why("tiles"), (N, H, nt, ragged)
         # a ragged batch with 32 rows a thread or more: each thread its own rows, whole width, cut by their cost
@@ -252,35 +251,8 @@ def test_lstm_and_gru_above_h512_take_one_whole_width_row_block_a_thread_where_t
     assert StepPlan.choose(1, 128, 35, 1024, np.float32, 2).units == 128  # the RNN: level, its own tiles
 
 
-def test_with_more_than_one_thread_whole_width_blocks_take_at_most_half_a_core_s_l2(monkeypatch):
-    import rnnfast._core.plan as plan_module
-    assert plan_module.L2_BYTES == config.cpu_l2_bytes() and plan_module.L2_BYTES % 1024 == 0
-    try:
-        for l2, whole in [(512 << 10, False), (1 << 20, False), (2 << 20, True), (0, True)]:  # 0: not reported
-            monkeypatch.setattr(plan_module, "L2_BYTES", l2)
-            plan_module._chosen.cache_clear()
-            for gates in (4, 3):  # N = 128, H = 1024 on two threads: 64 rows x 4H (3H) floats, 1 MiB (768 KiB)
-                plan = StepPlan.choose(gates, 128, 35, 1024, np.float32, 2)
-                assert (plan.units == 1024) == whole, (l2, gates)
-                if not whole:
-                    assert (plan.rows, plan.units, plan.schedule) == (128, 128, "shared_tiles"), (l2, gates)
-                    assert "of a core's L2" in plan.why("tiles")
-                # one thread keeps its whole-width block: it streams the weights alone
-                assert StepPlan.choose(gates, 128, 35, 1024, np.float32, 1).units == 1024
-        # what counts is the block's bytes: float64's twice float32's, fewer rows a thread take less
-        monkeypatch.setattr(plan_module, "L2_BYTES", 2 << 20)
-        plan_module._chosen.cache_clear()
-        assert StepPlan.choose(4, 128, 35, 1024, np.float64, 2).units < 1024
-        monkeypatch.setattr(plan_module, "L2_BYTES", 1 << 20)
-        plan_module._chosen.cache_clear()
-        assert StepPlan.choose(4, 64, 35, 1024, np.float32, 2).units == 1024  # 32 rows: 512 KiB
-        assert StepPlan.choose(4, 128, 35, 1024, np.float32, 4).units == 1024
-    finally:
-        plan_module._chosen.cache_clear()
-
-
 @pytest.mark.parametrize("cell", [c for c in CELLS if c.gates >= 3], ids=str)
-def test_whole_width_row_blocks_make_the_bits_of_unit_blocks(cell, rng, large_l2):
+def test_whole_width_row_blocks_make_the_bits_of_unit_blocks(cell, rng):
     N, T, D, H = 64, 3, 5, 640
     x, params, states, _, dhs, dfinals = problem(cell, rng, N, T, D, H, with_extras=True)
     args = (x, params, states, None, dhs, dfinals)  # no lengths: a ragged batch keeps the unit split

@@ -35,9 +35,7 @@ Measured on 16 cores: ``bench/RESULTS.md`` (2026-12-04, night and evening).  On 
 (12-row slivers, ``TWO_FMA_UNITS``) the small step tiles take 32 rows where 32-row blocks share out evenly over the
 threads (N = 64 on two threads: one block each), so a thread's rows fill its slivers.  Above H = 512 the LSTM and
 GRU take one row block of all the units a thread where the batch splits into blocks of 32-128 rows
-(``OWNED_MIN_ROWS``) and, with more than one thread, the block's gate rows fit half a core's L2
-(``OWNED_L2_SHARE``): on one to four threads at N = 128; on more, or on cores with a small L2, the unit split
-above.
+(``OWNED_MIN_ROWS``): on one to four threads at N = 128; on more, the unit split above.
 
 **Tile order.**  A thread visits its tiles of a step unit block by unit block (``unit_major``) on the BLAS
 tiles: each unit block's step weights (512 KiB at H = 512 in 64-unit blocks) are then read once a step and
@@ -149,18 +147,12 @@ WIDE_UNITS = 256
 # (no barrier a step; its rows' slivers read once a step for all the units), instead of 128-row blocks cut by units
 # and shared.  Faster at N = 64 and 128, H = 1024, on one and two threads, in training and inference; the RNN, a
 # quarter of the work a step, was level (bench/RESULTS.md, stop 45).  Beyond 1024 units, or below 32 rows a thread
-# (many cores), the unit split stands: it keeps a thread's slice of the step weights small.  With more than one
-# thread, so does it where a block's gate rows (its C, summed k-block after k-block) would fill more than
-# 1 / OWNED_L2_SHARE of the core's L2: every k-block then brings C back from L3, beside the whole step weights that
-# each thread streams, and two threads cut by units stream half the weights each.  On a 2-core Zen 3 (512 KiB of
-# L2) the unit split ran 5-7% faster in LSTM inference and training, 4-5% in GRU training, 8% in float64 LSTM
-# inference at N = 64 and 128, H = 1024 in a quiet spell, level in a busy one (one thread: level); on the 2-core
-# Xeon of stop 45 (2 MiB of L2, where those gate rows fit) the whole width was faster (bench/RESULTS.md, stops 45
-# and 61).  A CPU that does not report its L2 keeps the whole width.
+# (many cores), the unit split stands: it keeps a thread's slice of the step weights small.  On a 2-core Zen 3
+# (512 KiB of L2, where a block's 1 MiB of gate rows leaves L2 at every k-block) the unit split ran 2-8% faster on
+# two threads in one spell and 1-6% slower in another, so the whole width stays there too (bench/RESULTS.md,
+# stop 61).
 OWNED_MIN_ROWS = 32
 OWNED_MAX_H = 1024
-OWNED_L2_SHARE = 2
-L2_BYTES = config.cpu_l2_bytes()  # a core's, as the CPU reports it; 0: unknown
 # A ragged batch on the micro-kernel's steps, from this many rows a thread (OWNED_MIN_ROWS above 512 units): each
 # thread owns a run of the sorted rows for all the steps, in blocks of up to OWNED_MIN_ROWS rows, the runs cut by
 # what their steps cost (``step_tiles.owned_row_cuts``: the longest sequences' thread takes fewer rows), where the
@@ -356,15 +348,8 @@ class StepPlan:
                     rows, row_blocks = TWO_FMA_UNITS_ROWS, blocks
                     reasons.append(("tiles", f"{rows}-row blocks, {blocks // nt} a thread: 12-row slivers fill them "
                                              "(cores with two 512-bit FMA units)"))
-                whole_width = (not small and not ragged and gates >= MICROKERNEL_MIN_GATES and H <= OWNED_MAX_H
-                               and N % nt == 0 and OWNED_MIN_ROWS <= N // nt <= SERIAL_MICROKERNEL_ROWS)
-                gate_rows = N // nt * gates * H * itemsize  # a whole-width block's C
-                if whole_width and nt > 1 and L2_BYTES and gate_rows * OWNED_L2_SHARE > L2_BYTES:
-                    whole_width = False
-                    reasons.append(("tiles", f"a whole-width block's gate rows ({gate_rows >> 10} KiB) would fill "
-                                             f"more than 1/{OWNED_L2_SHARE} of a core's L2 ({L2_BYTES >> 10} KiB): "
-                                             "the unit split, each thread half the step weights"))
-                if whole_width:
+                if (not small and not ragged and gates >= MICROKERNEL_MIN_GATES and H <= OWNED_MAX_H and N % nt == 0
+                        and OWNED_MIN_ROWS <= N // nt <= SERIAL_MICROKERNEL_ROWS):
                     rows, wide, row_blocks = N // nt, H, nt
                     reasons.append(("tiles", f"{rows}-row blocks of all {H} units, one a thread: no barrier, each "
                                              "thread's slivers read once a step"))

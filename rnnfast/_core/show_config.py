@@ -35,7 +35,6 @@ def config_info() -> dict:
         "avx512_available": dispatch.avx512_available(),
         "avx512_twin": dispatch.avx512_twin_available(),
         "sliver_rows": dispatch.sliver_rows(),
-        "l2_bytes": config.cpu_l2_bytes(),
         "num_threads": configured_num_threads(None),
         "serial_after_fork": serial_after_fork(),
         "workspace_budget_mb": pool.budget_bytes / (1 << 20),
@@ -64,8 +63,7 @@ def show_config(file=None) -> None:
     print(f"  kernels:      {isa}", file=out)
     if info["isa"] != "baseline":
         print(f"  micro-kernel: slivers of {info['sliver_rows']} rows "
-              f"({dispatch.SLIVER_ROWS_ENV_VAR}={__import__('os').environ.get(dispatch.SLIVER_ROWS_ENV_VAR, 'auto')}); "
-              + (f"L2 {info['l2_bytes'] >> 10} KiB a core" if info["l2_bytes"] else "L2 size not reported"),
+              f"({dispatch.SLIVER_ROWS_ENV_VAR}={__import__('os').environ.get(dispatch.SLIVER_ROWS_ENV_VAR, 'auto')})",
               file=out)
     omp = __import__("os").environ.get("OMP_NUM_THREADS")
     src = (f"{ENV_VAR}={info['env_' + ENV_VAR]}" if info["env_" + ENV_VAR]
