@@ -42,8 +42,8 @@ from projection cimport ProjectedBuffers, projected_backward_step, projected_for
 from layer_norm cimport (LayerNormBuffers, gru_layer_norm_backward_step, gru_layer_norm_forward_step,
                          layer_norm_backward_step, layer_norm_forward_step, layer_norm_gru_row,
                          layer_norm_input_gradients, layer_norm_inputs, layer_norm_lstm_row)
-from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, PANEL_D, RNNFAST_PACKED_GEMM, SliverCache, new_sliver_cache,
-                          pack_step_panels, row_sums, select_sliver_rows, select_wide_kernel)
+from microkernel cimport (GROUP_ROWS, KBLOCK, PANEL, PANEL_D, RNNFAST_PACKED_GEMM, SliverCache, force_sliver_rows,
+                          new_sliver_cache, pack_step_panels, row_sums, select_sliver_rows, select_wide_kernel)
 from rnn_cell cimport rnn_backward_gates_tile, rnn_forward_tile, rnn_stream_block
 from gate_math cimport fill, sigmoid_inplace, tanh_inplace
 from step_tiles cimport (StepBuffers, Tiling, backward_recurrent_product, balanced_step_tiling, block_step_weights,
@@ -88,11 +88,12 @@ def use_wide_microkernel(bint on):
     return bool(select_wide_kernel(on))
 
 
-def use_sliver_rows(int rows):
+def use_sliver_rows(int rows, bint force=False):
     """Copy the micro-kernel's rows of A in slivers of ``rows`` (12, taken only with the AVX-512 kernel, or 6)
     and return the height in use.  A row's sums are the same in any sliver: the bits do not change.
-    ``rnnfast._core.dispatch`` calls it at import (``dispatch.sliver_rows``)."""
-    return select_sliver_rows(rows)
+    ``rnnfast._core.dispatch`` calls it at import (``dispatch.sliver_rows``).  ``force`` (tests): 12 with the
+    AVX2 kernel too, so that machines without AVX-512 check the 12-row slivers' cut and copies."""
+    return force_sliver_rows(rows) if force else select_sliver_rows(rows)
 
 
 cnp.import_array()

@@ -10,7 +10,7 @@ import numpy as np
 from all_steps cimport all_steps_gemm, packed_tiled_gemm, take_over_probe, tiled_gemm
 from gate_math cimport exp_, sigmoid, tanh_
 from interrupt cimport interrupt_mark
-from microkernel cimport RNNFAST_PACKED_GEMM, select_sliver_rows, select_wide_kernel
+from microkernel cimport RNNFAST_PACKED_GEMM, force_sliver_rows, select_sliver_rows, select_wide_kernel
 
 # 1 where this build has the packed micro-kernel (float32 and float64, AVX2 + FMA)
 PACKED_GEMM = RNNFAST_PACKED_GEMM
@@ -23,9 +23,9 @@ def use_wide_microkernel(bint on):
     return bool(select_wide_kernel(on))
 
 
-def use_sliver_rows(int rows):
+def use_sliver_rows(int rows, bint force=False):
     """As ``kernels.use_sliver_rows``, for this module's products (a static of ``packed_gemm.h`` too)."""
-    return select_sliver_rows(rows)
+    return force_sliver_rows(rows) if force else select_sliver_rows(rows)
 
 
 def apply(str name, floating[::1] x):

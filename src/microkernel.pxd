@@ -33,6 +33,7 @@ cdef extern from "packed_gemm.h" nogil:
                                                                  const float* init, int c_ahead)
     int select_wide_kernel "rnnfast_select_wide_kernel"(int on)  # AVX-512 pairs of panels; returns if on
     int select_sliver_rows "rnnfast_select_sliver_rows"(int rows)  # 6 or 12 (with the AVX-512 kernel); in use
+    int force_sliver_rows "rnnfast_force_sliver_rows"(int rows)  # tests: 6 or 12 whichever kernel is on
     int KBLOCK "RNNFAST_KC"  # depth of one k-block
     int SLIVER "rnnfast_mr"  # rows per sliver in this module (``select_sliver_rows``)
     int GROUP_ROWS "RNNFAST_MC"  # rows of op(A) per group of an all-step product (``all_steps``)

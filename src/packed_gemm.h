@@ -601,6 +601,15 @@ static inline int rnnfast_select_sliver_rows(int rows)
     return rnnfast_mr;
 }
 
+/* Tests only: slivers of ``rows`` (12, else 6) whichever kernel is on, so that a machine without AVX-512 runs the
+ * 12-row slivers' cut and copies as well, through the 6 x 16 kernel six rows at a time
+ * (``rnnfast_ukernel_s_any``).  The next ``rnnfast_select_*`` call undoes it.  The bits are the same either way. */
+static inline int rnnfast_force_sliver_rows(int rows)
+{
+    rnnfast_mr = rows == RNNFAST_MR_MAX ? RNNFAST_MR_MAX : RNNFAST_MR;
+    return rnnfast_mr;
+}
+
 #if RNNFAST_PACKED_GEMM && RNNFAST_HAVE_AVX512_KERNEL
 /* The C rows of the sliver after this one (rows r0 .. r0+rows of both panels' columns), into L2 while this
  * sliver's kernel runs.  C's rows lie ldc apart (a page or more from 1024 columns on), so no hardware prefetcher

@@ -114,27 +114,30 @@ def test_packed_product_makes_the_same_bits_in_avx512_and_avx2_registers(funcs, 
         funcs.use_wide_microkernel(True)
 
 
-@pytest.mark.skipif(not _dispatch.avx512_available(), reason="no AVX-512 here")
+@pytest.mark.parametrize("wide", [True, False], ids=["avx512", "avx2"])
 @DTYPES
-def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng, dtype):
-    # 12-row slivers (Intel's AVX-512 cores) against 6-row ones: every row count up to two groups, so each
-    # way of cutting the rows (the last two slivers sharing theirs, 1-12 rows in one kernel) is met, with
-    # panel counts odd and even and a last panel narrower than a panel.
-    assert funcs.use_wide_microkernel(True)
+def test_packed_product_makes_the_same_bits_in_6_and_12_row_slivers(funcs, rng, dtype, wide):
+    # 12-row slivers (Intel's AVX-512 cores; forced through the AVX2 kernel, six rows at a time, on any machine)
+    # against 6-row ones: every row count up to two groups, so each way of cutting the rows (as evenly as the
+    # fewest slivers allow, or the last two sharing theirs; 1-12 rows in one sliver) is met, with panel counts
+    # odd and even and a last panel narrower than a panel.
+    if wide and not _dispatch.avx512_available():
+        pytest.skip("no AVX-512 here")
+    assert funcs.use_wide_microkernel(wide) == wide
     try:
         for m in list(range(1, 41)) + [131, 132, 133, 301]:
             for n, k, trans_a, trans_b in [(100, 257, False, False), (48, 70, True, False), (33, 300, False, True)]:
                 a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
                 got = {}
                 for rows in (12, 6):
-                    assert funcs.use_sliver_rows(rows) == rows
+                    assert funcs.use_sliver_rows(rows, force=not wide) == rows
                     got[rows] = funcs.product(a, b, trans_a, trans_b, num_threads=2, path="packed")
                 np.testing.assert_array_equal(got[12], got[6])
-        # without the AVX-512 kernel the slivers stay 6 high, and 12 comes back with it
-        assert funcs.use_sliver_rows(12) == 12
-        funcs.use_wide_microkernel(False)
-        assert funcs.use_sliver_rows(12) == 6
-        assert funcs.use_wide_microkernel(True) and funcs.use_sliver_rows(12) == 12
+        if wide:  # without the AVX-512 kernel the slivers stay 6 high, and 12 comes back with it
+            assert funcs.use_sliver_rows(12) == 12
+            funcs.use_wide_microkernel(False)
+            assert funcs.use_sliver_rows(12) == 6
+            assert funcs.use_wide_microkernel(True) and funcs.use_sliver_rows(12) == 12
     finally:
         funcs.use_wide_microkernel(_dispatch.active_isa() == "avx512")
         funcs.use_sliver_rows(_dispatch.sliver_rows())

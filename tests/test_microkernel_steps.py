@@ -347,11 +347,11 @@ def switch(use, value):
     return setting
 
 
-def assert_bits_do_not_depend_on(cell, rng, shapes, settings):
+def assert_bits_do_not_depend_on(cell, rng, shapes, settings, dtype=np.float32):
     """Each ((N, T, D, H), plan) problem (plan None: the plan's own choice), run once after each of ``settings``
     (calls that switch the kernels' form), makes the same outputs and gradients, bit for bit."""
     for (N, T, D, H), plan in shapes:
-        args = problem(cell, rng, N, T, D, H, with_extras=True)
+        args = problem(cell, rng, N, T, D, H, with_extras=True, dtype=dtype)
         results = []
         for setting in settings:
             setting()
@@ -362,19 +362,23 @@ def assert_bits_do_not_depend_on(cell, rng, shapes, settings):
                 np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(not __import__("rnnfast._core.dispatch", fromlist=["x"]).avx512_available(),
-                    reason="no AVX-512 here")
+@pytest.mark.parametrize("wide", [True, False], ids=["avx512", "avx2"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
-def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng):
-    # The steps' tiles (16 rows: 8 + 8 in 12-row slivers, 6 + 6 + 4 in 6-row ones; 20 rows on one thread),
-    # H = 80 with its narrow last panel, and the all-step products, forward and backward.
-    from rnnfast._core.dispatch import active_isa, kernel_module, sliver_rows
+def test_12_row_slivers_make_the_same_bits_as_6_row_ones(cell, rng, dtype, wide):
+    # The steps' tiles (16 rows: 8 + 8 in 12-row slivers, 6 + 5 + 5 in 6-row ones; 20 rows on one thread),
+    # H = 80 with its narrow last panel, and the all-step products, forward and backward; on the AVX-512 kernel,
+    # and forced through the AVX2 kernel (six rows at a time) where a machine has no AVX-512.
+    from rnnfast._core.dispatch import active_isa, avx512_available, kernel_module, sliver_rows
+    if wide and not avx512_available():
+        pytest.skip("no AVX-512 here")
     kernels = kernel_module("kernels")
-    shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80)), ((32, 16, 40, 256), None),
+    shapes = [((20, 3, 6, 80), microkernel_plan(cell, 20, 3, 80, dtype=dtype)), ((32, 16, 40, 256), None),
               ((13, 40, 24, 256), None)]
-    assert kernels.use_wide_microkernel(True)  # 12-row slivers go with the AVX-512 kernel
+    assert kernels.use_wide_microkernel(wide) == wide  # 12-row slivers go with the AVX-512 kernel, unless forced
     try:
-        assert_bits_do_not_depend_on(cell, rng, shapes, [switch(kernels.use_sliver_rows, rows) for rows in (12, 6)])
+        assert_bits_do_not_depend_on(cell, rng, shapes, [switch(lambda rows: kernels.use_sliver_rows(rows, not wide),
+                                                                rows) for rows in (12, 6)], dtype)
     finally:
         kernels.use_wide_microkernel(active_isa() == "avx512")
         kernels.use_sliver_rows(sliver_rows())
